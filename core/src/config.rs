@@ -1,0 +1,301 @@
+//! Producer configuration, with the names Kafka users know from the Java client and librdkafka.
+
+use crate::compression::Compression;
+use crate::partitioner::PartitionerConfig;
+use std::time::Duration;
+
+/// How many acknowledgements the leader must have received before answering (Kafka's `acks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: the broker sends no response; records count as delivered once written to the
+    /// connection, with offset `-1`.
+    None,
+    /// `acks=1`: the leader has appended the records.
+    Leader,
+    /// `acks=all` (`-1`): every in-sync replica has them.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The value on the wire.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Which record format to write, and so which Produce versions are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MessageFormat {
+    /// Negotiate with ApiVersions: RecordBatch v2 with Produce v3+ whenever the broker speaks it
+    /// (always on Kafka 4.x), the legacy MessageSet only for brokers older than 0.11.
+    #[default]
+    Auto,
+    /// Legacy MessageSet magic 0 with Produce v0/v1 (brokers 0.8–0.9; Kafka 3.x still accepts it).
+    /// No timestamps, no headers.
+    MessageSetV0,
+    /// Legacy MessageSet magic 1 with Produce v2 (brokers 0.10). Timestamps, no headers.
+    MessageSetV1,
+}
+
+/// Producer configuration. Start from [`Config::new`] and set fields; [`Config::validate`]
+/// (called by `ProducerCore::new`) checks it.
+///
+/// ```
+/// use odradek_core::{Config, Acks, Compression};
+/// use std::time::Duration;
+/// let mut config = Config::new(["127.0.0.1:9092"]);
+/// config.acks = Acks::Leader;
+/// config.linger = Duration::from_millis(5);
+/// config.compression = Compression::Lz4;
+/// config.validate().unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `bootstrap.servers`: `host:port` addresses to fetch the first metadata from.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`, sent in every request header.
+    pub client_id: String,
+    /// `acks`.
+    pub acks: Acks,
+    /// `request.timeout.ms`: how long the core waits for a response before it drops the
+    /// connection and retries; also sent as the Produce timeout.
+    pub request_timeout: Duration,
+    /// `linger.ms` (Sarama's `Flush.Frequency`): how long a batch may wait for more records.
+    pub linger: Duration,
+    /// `batch.size` (Sarama's `Flush.Bytes`): a partition's open batch is sealed once it holds
+    /// this many bytes.
+    pub batch_size: usize,
+    /// `batch.num.messages` (librdkafka; Sarama's `Flush.Messages`): a batch is sealed once it
+    /// holds this many records. `0` means no limit.
+    pub batch_num_messages: usize,
+    /// Sarama's `Flush.MaxMessages`: the most records one Produce request may carry. `0` means
+    /// no limit.
+    pub max_request_records: usize,
+    /// `max.request.size`: the most bytes one Produce request may carry.
+    pub max_request_size: usize,
+    /// `message.max.bytes` (Sarama's `MaxMessageBytes`): the largest single record, encoded;
+    /// larger ones are refused at `send`. Also caps a compressed batch.
+    pub message_max_bytes: usize,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// `compression.level`; `None` is the codec's default.
+    pub compression_level: Option<i32>,
+    /// `partitioner`.
+    pub partitioner: PartitionerConfig,
+    /// `retries` (Sarama's `Retry.Max`): how many times a record is retried after a retriable
+    /// error before it fails.
+    pub retries: u32,
+    /// `retry.backoff.ms`: the wait before a retry, and before a metadata refresh that follows
+    /// an error.
+    pub retry_backoff: Duration,
+    /// `delivery.timeout.ms`: an upper bound on the time from `send` to an outcome; a record
+    /// still unacknowledged then fails with a timeout. `None` disables it.
+    pub delivery_timeout: Option<Duration>,
+    /// `metadata.max.age.ms`: metadata is refreshed at least this often.
+    pub metadata_max_age: Duration,
+    /// `max.in.flight.requests.per.connection`: Produce requests awaiting a response per broker.
+    /// Without idempotence a partition never has more than one batch in flight, whatever this is.
+    pub max_in_flight_requests_per_connection: usize,
+    /// `buffer.memory`: bytes of records held (buffered, in flight or awaiting retry); `send`
+    /// beyond it is refused with [`SendErrorKind::BufferFull`](crate::SendErrorKind::BufferFull).
+    pub buffer_memory: usize,
+    /// The largest response frame accepted from a broker; a larger size prefix drops the
+    /// connection before anything is allocated.
+    pub max_response_size: usize,
+    /// `allow.auto.create.topics`: whether metadata requests may create topics on brokers that
+    /// allow it.
+    pub allow_auto_create_topics: bool,
+    /// Record format and Produce versions; see [`MessageFormat`].
+    pub message_format: MessageFormat,
+    /// `enable.idempotence`. Not supported yet: validation refuses `true`.
+    pub enable_idempotence: bool,
+    /// Circuit breaker on partitioning: consecutive partitioner errors for a topic before it
+    /// opens and refuses that topic for [`Config::breaker_timeout`].
+    pub breaker_error_threshold: u32,
+    /// How long an open breaker stays open.
+    pub breaker_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration with the usual defaults and the given bootstrap servers.
+    pub fn new<S: Into<String>>(bootstrap_servers: impl IntoIterator<Item = S>) -> Self {
+        Config {
+            bootstrap_servers: bootstrap_servers.into_iter().map(Into::into).collect(),
+            client_id: "odradek".to_owned(),
+            acks: Acks::All,
+            request_timeout: Duration::from_secs(30),
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            batch_num_messages: 10_000,
+            max_request_records: 0,
+            max_request_size: 1024 * 1024,
+            message_max_bytes: 1024 * 1024,
+            compression: Compression::None,
+            compression_level: None,
+            partitioner: PartitionerConfig::default(),
+            retries: 10,
+            retry_backoff: Duration::from_millis(100),
+            delivery_timeout: Some(Duration::from_secs(120)),
+            metadata_max_age: Duration::from_secs(300),
+            max_in_flight_requests_per_connection: 5,
+            buffer_memory: 32 * 1024 * 1024,
+            max_response_size: 100 * 1024 * 1024,
+            allow_auto_create_topics: true,
+            message_format: MessageFormat::Auto,
+            enable_idempotence: false,
+            breaker_error_threshold: 3,
+            breaker_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Checks the configuration; `ProducerCore::new` calls this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::NoBootstrapServers);
+        }
+        for s in &self.bootstrap_servers {
+            parse_host_port(s)?;
+        }
+        if self.batch_size == 0 {
+            return Err(ConfigError::Invalid {
+                name: "batch.size",
+                reason: "must be at least 1",
+            });
+        }
+        if self.max_request_size < 1024 {
+            return Err(ConfigError::Invalid {
+                name: "max.request.size",
+                reason: "must be at least 1024",
+            });
+        }
+        if self.message_max_bytes == 0 || self.message_max_bytes > self.max_request_size {
+            return Err(ConfigError::Invalid {
+                name: "message.max.bytes",
+                reason: "must be at least 1 and at most max.request.size",
+            });
+        }
+        if self.max_in_flight_requests_per_connection == 0 {
+            return Err(ConfigError::Invalid {
+                name: "max.in.flight.requests.per.connection",
+                reason: "must be at least 1",
+            });
+        }
+        if self.buffer_memory < self.message_max_bytes {
+            return Err(ConfigError::Invalid {
+                name: "buffer.memory",
+                reason: "must be at least message.max.bytes",
+            });
+        }
+        if self.max_response_size < 1024 {
+            return Err(ConfigError::Invalid {
+                name: "max.response.size",
+                reason: "must be at least 1024",
+            });
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "request.timeout.ms",
+                reason: "must be positive",
+            });
+        }
+        if self.enable_idempotence {
+            return Err(ConfigError::Unsupported("enable.idempotence"));
+        }
+        if self.compression == Compression::Zstd
+            && matches!(
+                self.message_format,
+                MessageFormat::MessageSetV0 | MessageFormat::MessageSetV1
+            )
+        {
+            return Err(ConfigError::Invalid {
+                name: "compression.type",
+                reason: "zstd needs RecordBatch v2 (Produce v7+), not a legacy message format",
+            });
+        }
+        if let Some(level) = self.compression_level {
+            self.compression
+                .check_level(level)
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "compression.level",
+                    reason,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`).
+pub fn parse_host_port(s: &str) -> Result<(String, u16), ConfigError> {
+    let bad = || ConfigError::BadAddress(s.to_owned());
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    Ok((host.to_owned(), port))
+}
+
+/// A configuration the core cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `bootstrap.servers` is empty.
+    #[error("bootstrap.servers is empty")]
+    NoBootstrapServers,
+    /// An address is not `host:port`.
+    #[error("not a host:port address: {0:?}")]
+    BadAddress(String),
+    /// A setting is out of range.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The setting, by its Kafka name.
+        name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A setting this version does not support yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        Config::new(["localhost:9092"]).validate().unwrap();
+        assert_eq!(
+            Config::new(Vec::<String>::new()).validate(),
+            Err(ConfigError::NoBootstrapServers)
+        );
+        assert_eq!(
+            Config::new(["nohost"]).validate(),
+            Err(ConfigError::BadAddress("nohost".into()))
+        );
+        let mut c = Config::new(["[::1]:9092"]);
+        c.validate().unwrap();
+        c.message_max_bytes = c.max_request_size + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "message.max.bytes",
+                ..
+            })
+        ));
+        let mut c = Config::new(["h:1"]);
+        c.enable_idempotence = true;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Unsupported("enable.idempotence"))
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Typed errors: what `send` refuses at once ([`SendError`]) and why a record failed later
+//! ([`ProduceError`]).
+
+use crate::message::{Record, TopicName};
+use crate::protocol::ErrorCode;
+
+/// `send` refused a record at once; the record is handed back untouched and nothing else is
+/// affected.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct SendError {
+    /// Why it was refused.
+    pub kind: SendErrorKind,
+    /// The record, handed back.
+    pub record: Record,
+}
+
+/// Why `send` refused a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendErrorKind {
+    /// The encoded record is larger than `message.max.bytes`.
+    #[error("record of {size} bytes is larger than message.max.bytes ({max})")]
+    RecordTooLarge {
+        /// The record's encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The topic name is empty, too long or has characters Kafka does not allow.
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopic {
+        /// The name given.
+        topic: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The record names a partition below zero.
+    #[error("invalid partition {0}")]
+    InvalidPartition(i32),
+    /// `close` was called; the producer takes no more records.
+    #[error("the producer is closed")]
+    Closed,
+    /// Buffered records already use `buffer.memory`; try again after some complete.
+    #[error("buffer.memory is full")]
+    BufferFull,
+    /// The topic's partitioning circuit breaker is open after repeated errors.
+    #[error("the circuit breaker for topic {0} is open")]
+    BreakerOpen(TopicName),
+}
+
+/// Why a record that was accepted by `send` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceError {
+    /// The broker answered with an error that retrying cannot fix.
+    #[error("broker error: {0}")]
+    Broker(ErrorCode),
+    /// A retriable error persisted past `retries` attempts.
+    #[error("retries exhausted, last error: {0}")]
+    RetriesExhausted(RetryCause),
+    /// No outcome within `delivery.timeout.ms`.
+    #[error("delivery timed out")]
+    DeliveryTimeout,
+    /// The cluster says the topic does not exist (and auto-creation is off or failed).
+    #[error("unknown topic {0}")]
+    UnknownTopic(TopicName),
+    /// The record names a partition the topic does not have.
+    #[error("partition {partition} out of range: topic {topic} has {count}")]
+    PartitionOutOfRange {
+        /// The topic.
+        topic: TopicName,
+        /// The partition asked for.
+        partition: i32,
+        /// How many the topic has.
+        count: i32,
+    },
+    /// The partitioner failed for this record (a manual partitioner given no partition, or a
+    /// custom partitioner's error).
+    #[error("partitioner: {0}")]
+    Partitioner(String),
+    /// The record could not be encoded for the negotiated format (for example headers with a
+    /// legacy message format), or compression failed.
+    #[error("encoding: {0}")]
+    Encoding(String),
+    /// The producer was aborted with records still outstanding.
+    #[error("the producer was aborted before this record completed")]
+    Aborted,
+}
+
+/// The last retriable cause behind [`ProduceError::RetriesExhausted`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryCause {
+    /// A retriable error code from the broker.
+    #[error("{0}")]
+    Broker(ErrorCode),
+    /// The connection failed or closed with the request outstanding.
+    #[error("connection lost")]
+    ConnectionLost,
+    /// No response within `request.timeout.ms`.
+    #[error("request timed out")]
+    RequestTimeout,
+    /// The response lacked this partition.
+    #[error("incomplete response")]
+    IncompleteResponse,
+    /// No leader could be found for the partition.
+    #[error("no leader for the partition")]
+    NoLeader,
+    /// Brokers could not be reached for metadata.
+    #[error("no broker reachable")]
+    NoBrokerReachable,
+}

@@ -1,0 +1,1 @@
+//! Legacy MessageSet v0/v1.

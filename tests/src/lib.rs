@@ -1,0 +1,1 @@
+//! Cross-runtime conformance and real-broker test support.
