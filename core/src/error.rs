@@ -108,3 +108,14 @@ pub enum RetryCause {
     #[error("no broker reachable")]
     NoBrokerReachable,
 }
+
+/// A record that failed for good, handed back with the reason: what the adapters' delivery
+/// futures and error streams yield.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct DeliveryError {
+    /// Why it failed.
+    pub error: ProduceError,
+    /// The record.
+    pub record: Record,
+}
