@@ -1,0 +1,1 @@
+//! Runtime-agnostic async driver for odradek-core.
