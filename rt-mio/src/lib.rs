@@ -1,1 +1,163 @@
-//! odradek-mio
+//! # odradek-mio
+//!
+//! The odradek Kafka producer for [mio](https://docs.rs/mio), in two layers over the sans-IO
+//! [`odradek_core::ProducerCore`]:
+//!
+//! * [`MioProducer`] lives **inside your own `mio::Poll` loop**. You reserve a [`TokenRange`];
+//!   it registers its broker sockets on your registry under those tokens only, you pass it the
+//!   events for them, poll with its [`timeout`](MioProducer::timeout), call
+//!   [`handle_timeout`](MioProducer::handle_timeout) after each poll and drain outcomes with
+//!   [`poll_event`](MioProducer::poll_event). Nothing in it blocks except host-name resolution
+//!   (see [`MioProducer`]).
+//! * [`BlockingProducer`] is ready-made: its own thread runs the loop, and any thread can
+//!   [`send`](BlockingProducer::send) (blocking while the buffer is full),
+//!   [`try_send`](BlockingProducer::try_send), wait on a [`Receipt`],
+//!   [`flush`](BlockingProducer::flush) and [`close`](BlockingProducer::close). The original
+//!   Sarama channel shape (input, successes, errors) is there too:
+//!   [`BlockingProducer::connect_with_channels`].
+//!
+//! The API matches `odradek-tokio` and `odradek-async-std` (connect, send → receipt, try_send,
+//! flush, close → report, channels), with blocking calls in place of futures.
+//!
+//! Time: the core is fed nanoseconds since the UNIX epoch, read from the wall clock once at
+//! start and advanced with the monotonic [`std::time::Instant`].
+//!
+//! Work per wake-up is capped (1 MiB read and 1 MiB written per connection); what is left is
+//! resumed on the next [`handle_timeout`](MioProducer::handle_timeout), and
+//! [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight back.
+//!
+//! ## Embedding in your own mio loop
+//!
+//! ```no_run
+//! use mio::net::TcpListener;
+//! use mio::{Events, Interest, Poll, Token};
+//! use odradek_mio::{Config, MioProducer, ProducerEvent, Record, TokenRange};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let mut poll = Poll::new()?;
+//!     // Your own sources use your own tokens...
+//!     const LISTENER: Token = Token(0);
+//!     let mut listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+//!     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+//!     // ...and the producer gets a range of its own.
+//!     let tokens = TokenRange::new(1_000, 64);
+//!     let config = Config::new(["127.0.0.1:9092"]);
+//!     let mut producer = MioProducer::new(config, poll.registry(), tokens)
+//!         .expect("valid configuration");
+//!
+//!     let mut events = Events::with_capacity(256);
+//!     let mut sent = 0;
+//!     loop {
+//!         // Hand records over between polls; a full buffer refuses at once.
+//!         while sent < 100 {
+//!             match producer.send(Record::new("events").value(format!("event {sent}"))) {
+//!                 Ok(_id) => sent += 1,
+//!                 Err(e) => {
+//!                     eprintln!("not now: {e}");
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!         if sent == 100 && !producer.core().is_closing() {
+//!             producer.close(); // graceful: every record gets its outcome first
+//!         }
+//!
+//!         poll.poll(&mut events, producer.timeout())?;
+//!         for event in events.iter() {
+//!             if producer.owns(event.token()) {
+//!                 producer.handle_event(event);
+//!             } else if event.token() == LISTENER {
+//!                 // your own work
+//!             }
+//!         }
+//!         producer.handle_timeout();
+//!
+//!         while let Some(outcome) = producer.poll_event() {
+//!             match outcome {
+//!                 ProducerEvent::Delivered { metadata, .. } => {
+//!                     println!("at {}-{} offset {}", metadata.topic, metadata.partition, metadata.offset)
+//!                 }
+//!                 ProducerEvent::Failed { id, error } => eprintln!("{id:?} failed: {error}"),
+//!                 ProducerEvent::Closed => return Ok(()),
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! ## The ready-made producer thread
+//!
+//! ```no_run
+//! use odradek_mio::{BlockingProducer, Config, Record, SendErrorKind};
+//!
+//! let producer = BlockingProducer::connect(Config::new(["127.0.0.1:9092"]))?;
+//! // Blocks while buffer.memory is full; the receipt tells the outcome.
+//! let receipt = producer.send(Record::new("events").key("k").value("hello"))?;
+//! let metadata = receipt.wait()?;
+//! println!("partition {} offset {}", metadata.partition, metadata.offset);
+//!
+//! // Never blocks: refuses with BufferFull instead.
+//! match producer.try_send(Record::new("events").value("maybe")) {
+//!     Ok(_receipt) => {} // dropping a receipt is fine
+//!     Err(e) if e.kind == SendErrorKind::BufferFull => { /* back off */ }
+//!     Err(e) => return Err(e.into()),
+//! }
+//!
+//! producer.flush(); // everything sent so far has its outcome
+//! let report = producer.close();
+//! println!("{} delivered, {} failed", report.delivered, report.failed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+// `SendError` and `DeliveryError` hand the record back by value; that is the API every odradek
+// crate shares, and boxing them here would make this crate the odd one out.
+#![allow(clippy::result_large_err)]
+
+mod blocking;
+mod clock;
+mod conn;
+mod embedded;
+
+pub use blocking::{
+    BlockingProducer, ChannelOptions, Channels, CloseReport, Receipt, RecordSender, Success,
+};
+pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+pub use odradek_core::{
+    Acks, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat, ProduceError,
+    Record, RecordId, RecordMetadata, SendError, SendErrorKind,
+};
+
+use std::fmt;
+
+/// Why a producer could not be started.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The poller, its waker or the producer thread could not be set up.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
+            ConnectError::Io(e) => write!(f, "cannot start the producer: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Config(e) => Some(e),
+            ConnectError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<ConfigError> for ConnectError {
+    fn from(e: ConfigError) -> Self {
+        ConnectError::Config(e)
+    }
+}

@@ -1,0 +1,196 @@
+//! One broker connection: a non-blocking mio socket, its connect state and its write queue.
+
+use bytes::{Buf, Bytes};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+
+/// At most this many chunks go into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Where a connection stands.
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    /// `connect` was issued; the remaining addresses are tried if this one fails.
+    Connecting { rest: VecDeque<SocketAddr> },
+    /// Open and reported to the core.
+    Connected,
+}
+
+/// What a connect-readiness check found.
+#[derive(Debug)]
+pub(crate) enum ConnectCheck {
+    /// Still in progress; wait for the next event.
+    Pending,
+    /// Open.
+    Connected,
+    /// This address failed.
+    Failed,
+}
+
+/// What a read or write pass ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IoProgress {
+    /// The socket would block: everything possible was done; wait for the next event.
+    Drained,
+    /// The per-wake-up cap was reached with more to do.
+    Capped,
+    /// The connection is finished (EOF or an error).
+    Closed,
+}
+
+/// A broker connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) token: Token,
+    pub(crate) stream: TcpStream,
+    pub(crate) state: ConnState,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+}
+
+impl Connection {
+    /// Starts a non-blocking connect to the first address that accepts a `connect` call, and
+    /// registers it under `token`. `None` when no address is left.
+    pub(crate) fn connect(
+        registry: &Registry,
+        token: Token,
+        mut addrs: VecDeque<SocketAddr>,
+    ) -> Option<Connection> {
+        let stream = next_stream(registry, token, &mut addrs)?;
+        Some(Connection {
+            token,
+            stream,
+            state: ConnState::Connecting { rest: addrs },
+            out: VecDeque::new(),
+            out_bytes: 0,
+        })
+    }
+
+    /// After an event on a connecting socket: has the connect finished? On failure of one
+    /// address the next one is tried under the same token; `Failed` means none is left.
+    pub(crate) fn check_connect(&mut self, registry: &Registry) -> ConnectCheck {
+        let failed = match self.stream.take_error() {
+            Ok(Some(_)) | Err(_) => true,
+            Ok(None) => match self.stream.peer_addr() {
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    return ConnectCheck::Pending;
+                }
+                Err(_) => true,
+            },
+        };
+        if !failed {
+            // Kafka requests are small and latency-bound; Nagle only adds delay.
+            let _ = self.stream.set_nodelay(true);
+            self.state = ConnState::Connected;
+            return ConnectCheck::Connected;
+        }
+        let _ = registry.deregister(&mut self.stream);
+        let ConnState::Connecting { rest } = &mut self.state else {
+            return ConnectCheck::Failed;
+        };
+        match next_stream(registry, self.token, rest) {
+            Some(stream) => {
+                self.stream = stream;
+                ConnectCheck::Pending
+            }
+            None => ConnectCheck::Failed,
+        }
+    }
+
+    /// Whether the connection is open.
+    pub(crate) fn is_connected(&self) -> bool {
+        matches!(self.state, ConnState::Connected)
+    }
+
+    /// Queues bytes to write, in order.
+    pub(crate) fn queue(&mut self, data: Vec<Bytes>) {
+        for chunk in data {
+            if !chunk.is_empty() {
+                self.out_bytes += chunk.len();
+                self.out.push_back(chunk);
+            }
+        }
+    }
+
+    /// Whether bytes wait to be written.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Writes queued bytes with vectored writes until the socket would block, the queue is
+    /// empty, or `cap` bytes were written.
+    pub(crate) fn write(&mut self, cap: usize) -> IoProgress {
+        let mut written = 0;
+        while !self.out.is_empty() {
+            if written >= cap {
+                return IoProgress::Capped;
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n_slices = self.out.len().min(MAX_IOVECS);
+            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            match self.stream.write_vectored(&slices[..n_slices]) {
+                Ok(0) => return IoProgress::Closed,
+                Ok(n) => {
+                    written += n;
+                    self.advance(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return IoProgress::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return IoProgress::Closed,
+            }
+        }
+        IoProgress::Drained
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.out_bytes -= n;
+        while n > 0 {
+            let Some(front) = self.out.front_mut() else {
+                return;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.out.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// Reads once into `buf`.
+    pub(crate) fn read_once(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+
+    /// Deregisters the socket; dropping the connection then closes it.
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.stream);
+    }
+}
+
+/// Opens and registers a socket to the next address that accepts a non-blocking `connect`.
+fn next_stream(
+    registry: &Registry,
+    token: Token,
+    addrs: &mut VecDeque<SocketAddr>,
+) -> Option<TcpStream> {
+    while let Some(addr) = addrs.pop_front() {
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            continue;
+        };
+        if registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_ok()
+        {
+            return Some(stream);
+        }
+    }
+    None
+}
