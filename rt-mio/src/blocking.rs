@@ -1,12 +1,14 @@
-//! [`BlockingProducer`]: a ready-made producer on its own thread, with a blocking API.
+//! [`BlockingProducer`]: a ready-made producer on its own thread, with a blocking API, and the
+//! original's channel shape ([`InputSender`], [`Successes`], [`Errors`]).
 
 use crate::embedded::{MioProducer, ProducerEvent, TokenRange};
 use crate::ConnectError;
 use mio::{Events, Poll, Token, Waker};
 use odradek_core::{
-    Config, DeliveryError, Instant, Record, RecordId, RecordMetadata, SendError, SendErrorKind,
+    Config, DeliveryError, Instant, ProduceError, Record, RecordId, RecordMetadata, SendError,
+    SendErrorKind, TopicName,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
@@ -18,48 +20,46 @@ use std::time::Duration;
 const WAKER: Token = Token(0);
 /// Tokens for broker connections.
 const CONN_TOKENS: TokenRange = TokenRange::new(1, 1 << 20);
-/// Failures kept for [`CloseReport::unobserved_failures`]; beyond this they are only counted.
-const MAX_UNOBSERVED_FAILURES: usize = 10_000;
+/// Unobserved failures kept with their records for [`CloseReport::unobserved_failures`].
+const UNOBSERVED_KEEP: usize = 1024;
 
-/// A record that was delivered, as yielded by [`Channels::successes`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Success {
-    /// Where and when it was appended.
-    pub metadata: RecordMetadata,
-    /// The record, handed back.
-    pub record: Record,
-}
+type DeliveryResult = Result<RecordMetadata, DeliveryError>;
 
-/// What [`BlockingProducer::close`] reports once every record has its outcome.
-#[derive(Debug, Default)]
+/// What [`BlockingProducer::close`] (or [`InputSender::close`]) reports: counts over the
+/// producer's whole life, and the failures nobody saw.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CloseReport {
-    /// Records delivered over the producer's life.
+    /// Records delivered.
     pub delivered: u64,
-    /// Records failed over the producer's life.
+    /// Records failed (observed or not).
     pub failed: u64,
-    /// Failures nobody received: their [`Receipt`] was dropped, or their channel's
-    /// [`errors`](Channels::errors) receiver was dropped or full. At most 10 000 are kept.
-    pub unobserved_failures: Vec<(RecordId, DeliveryError)>,
-    /// Unobserved failures beyond the 10 000 kept.
-    pub unobserved_failures_omitted: u64,
-    /// Successes of channel-input records that nobody received (successes not requested, or
-    /// the [`successes`](Channels::successes) receiver dropped or full).
-    pub unobserved_successes: u64,
-    /// Records left without an outcome. Always zero unless the producer thread died (a bug).
-    pub without_outcome: usize,
+    /// Failed records whose outcome reached nobody: their [`Receipt`] was dropped, or (channel
+    /// shape) the [`Errors`] receiver was dropped.
+    pub unobserved_failed: u64,
+    /// Those failures with their records, the first 1024 of them (the first `close` to finish
+    /// takes them).
+    pub unobserved_failures: Vec<DeliveryError>,
 }
 
-/// How [`BlockingProducer::connect_with_channels`] returns outcomes.
+impl CloseReport {
+    /// Whether every record was delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Options for [`BlockingProducer::channels`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelOptions {
-    /// Whether successes are returned on [`Channels::successes`] (Sarama's
-    /// `Return.Successes`, off by default).
+    /// Queue successes on the [`Successes`] receiver (Sarama's `Return.Successes`); when
+    /// `false`, no successes receiver is returned and successes are only counted.
     pub return_successes: bool,
-    /// Capacity of each outcome channel.
+    /// How many outcomes (successes + errors) may wait unread before input waits. At least 1.
     pub capacity: usize,
 }
 
 impl Default for ChannelOptions {
+    /// No successes, capacity 1024.
     fn default() -> Self {
         ChannelOptions {
             return_successes: false,
@@ -68,60 +68,23 @@ impl Default for ChannelOptions {
     }
 }
 
-/// The original's channel shape: records in, outcomes out.
-///
-/// **No deadlock when a receiver is not read.** The producer thread never waits on an outcome
-/// channel: both are bounded ([`ChannelOptions::capacity`]), and an outcome that finds its
-/// channel full or its receiver dropped is not lost silently but counted in the
-/// [`CloseReport`] (failures are kept there with their records, up to a limit). Input is
-/// refused or blocked only by `buffer.memory`, never by unread outcomes. Read the channels to
-/// see every outcome; drop a receiver to say you do not care.
-#[derive(Debug)]
-pub struct Channels {
-    /// Where records go in.
-    pub input: RecordSender,
-    /// Delivered records, when [`ChannelOptions::return_successes`] was set.
-    pub successes: Option<Receiver<Success>>,
-    /// Failed records.
-    pub errors: Receiver<DeliveryError>,
-}
-
-/// The input side of [`Channels`]: cloneable, usable from any thread. Outcomes of records sent
-/// here go to the [`Channels`] receivers.
-#[derive(Debug, Clone)]
-pub struct RecordSender {
-    shared: Arc<Shared>,
-}
-
-impl RecordSender {
-    /// Hands a record over, **blocking** while `buffer.memory` is full. Refusals other than a
-    /// full buffer (too large, invalid topic, closed) come back at once with the record.
-    pub fn send(&self, record: Record) -> Result<RecordId, SendError> {
-        self.shared.submit(record, true, None)
-    }
-
-    /// Hands a record over, or refuses it at once ([`SendErrorKind::BufferFull`] when the
-    /// buffer is full).
-    pub fn try_send(&self, record: Record) -> Result<RecordId, SendError> {
-        self.shared.submit(record, false, None)
-    }
-}
-
-/// The outcome of one record sent with [`BlockingProducer::send`]; dropping it is fine (a
-/// failure then shows up in [`CloseReport::unobserved_failures`]).
+/// The outcome of one record sent with [`BlockingProducer::send`]. Dropping it does not cancel
+/// the record; a failure nobody waited for shows up in the [`CloseReport`].
 pub struct Receipt {
     id: RecordId,
-    rx: Receiver<Result<RecordMetadata, DeliveryError>>,
+    topic: TopicName,
+    rx: Receiver<DeliveryResult>,
     taken: bool,
 }
 
 impl fmt::Debug for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receipt").field("id", &self.id).finish()
+        f.debug_struct("Receipt")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
-
-const THREAD_DIED: &str = "odradek-mio: the producer thread died before this record's outcome";
 
 impl Receipt {
     /// The record's id.
@@ -131,53 +94,53 @@ impl Receipt {
 
     /// Blocks until the record is delivered or fails.
     ///
-    /// # Panics
-    ///
-    /// If the outcome was already taken with [`wait_timeout`](Receipt::wait_timeout) or
-    /// [`try_wait`](Receipt::try_wait), or if the producer thread died (a bug).
+    /// If the producer thread died before the outcome (a bug), this is
+    /// [`ProduceError::Aborted`] with a record carrying only the topic. Once the outcome was
+    /// taken by [`wait_timeout`](Receipt::wait_timeout) or [`try_wait`](Receipt::try_wait),
+    /// it is that too.
     pub fn wait(self) -> Result<RecordMetadata, DeliveryError> {
-        assert!(!self.taken, "odradek-mio: the outcome was already taken");
-        self.rx.recv().expect(THREAD_DIED)
-    }
-
-    /// Waits at most `timeout`; `None` if the outcome has not come (or was already taken).
-    ///
-    /// # Panics
-    ///
-    /// If the producer thread died (a bug).
-    pub fn wait_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> Option<Result<RecordMetadata, DeliveryError>> {
         if self.taken {
-            return None;
+            return Err(self.aborted());
         }
-        match self.rx.recv_timeout(timeout) {
-            Ok(outcome) => {
-                self.taken = true;
-                Some(outcome)
-            }
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => panic!("{THREAD_DIED}"),
+        match self.rx.recv() {
+            Ok(outcome) => outcome,
+            Err(_) => Err(self.aborted()),
         }
     }
 
-    /// The outcome if it has come; `None` otherwise (or when already taken).
-    ///
-    /// # Panics
-    ///
-    /// If the producer thread died (a bug).
-    pub fn try_wait(&mut self) -> Option<Result<RecordMetadata, DeliveryError>> {
+    /// Waits at most `timeout`; `None` if the outcome has not come yet (or was already
+    /// taken). The receipt stays usable after a timeout.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<DeliveryResult> {
         if self.taken {
             return None;
         }
-        match self.rx.try_recv() {
-            Ok(outcome) => {
-                self.taken = true;
-                Some(outcome)
-            }
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => panic!("{THREAD_DIED}"),
+        let outcome = match self.rx.recv_timeout(timeout) {
+            Ok(outcome) => outcome,
+            Err(RecvTimeoutError::Timeout) => return None,
+            Err(RecvTimeoutError::Disconnected) => Err(self.aborted()),
+        };
+        self.taken = true;
+        Some(outcome)
+    }
+
+    /// The outcome if it has come; `None` otherwise (or once taken).
+    pub fn try_wait(&mut self) -> Option<DeliveryResult> {
+        if self.taken {
+            return None;
+        }
+        let outcome = match self.rx.try_recv() {
+            Ok(outcome) => outcome,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Err(self.aborted()),
+        };
+        self.taken = true;
+        Some(outcome)
+    }
+
+    fn aborted(&self) -> DeliveryError {
+        DeliveryError {
+            error: ProduceError::Aborted,
+            record: Record::new(self.topic.clone()),
         }
     }
 }
@@ -185,7 +148,7 @@ impl Receipt {
 /// Where a record's outcome goes.
 #[derive(Debug)]
 enum Route {
-    Receipt(SyncSender<Result<RecordMetadata, DeliveryError>>),
+    Receipt(SyncSender<DeliveryResult>),
     Channel,
 }
 
@@ -196,14 +159,24 @@ struct Pending {
     route: Route,
 }
 
-/// Outcome channels of [`Channels`].
+/// The queues behind [`Successes`] and [`Errors`].
 #[derive(Debug)]
-struct Sinks {
-    successes: Option<SyncSender<Success>>,
-    errors: SyncSender<DeliveryError>,
+struct ChannelQueues {
+    return_successes: bool,
+    capacity: usize,
+    successes: VecDeque<(RecordMetadata, Record)>,
+    errors: VecDeque<DeliveryError>,
+    successes_open: bool,
+    errors_open: bool,
 }
 
-/// Everything both the I/O thread and the user threads touch, under one lock.
+impl ChannelQueues {
+    fn unread(&self) -> usize {
+        self.successes.len() + self.errors.len()
+    }
+}
+
+/// Everything the I/O thread and the user threads share, under one lock.
 #[derive(Debug)]
 struct State {
     producer: MioProducer,
@@ -213,20 +186,31 @@ struct State {
     next_seq: u64,
     /// The deadline the I/O thread sleeps until (`None`: no timer).
     armed: Option<Instant>,
-    sinks: Option<Sinks>,
-    report: CloseReport,
-    closed: bool,
-    dead: bool,
-    /// `close` or drop began the shutdown.
+    channels: Option<ChannelQueues>,
+    /// Live [`BlockingProducer`] / [`InputSender`] handles; at zero the producer closes.
+    handles: usize,
+    /// `close` (or the last handle's drop) began the shutdown.
     shutting_down: bool,
+    /// `Closed` was seen, or the thread died: nothing more will happen.
+    finished: bool,
+    delivered: u64,
+    failed: u64,
+    unobserved_failed: u64,
+    unobserved: Vec<DeliveryError>,
 }
 
-#[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when outcomes arrive, on close and when the thread dies.
+    /// Signalled whenever outcomes arrive, queues are read, or the producer finishes.
     changed: Condvar,
     waker: Waker,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -234,8 +218,18 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the I/O thread if the producer's deadline moved before the one it sleeps until.
-    fn rearm(&self, st: &mut State) {
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(st)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Routes outcomes and wakes the I/O thread if the producer's deadline moved before the one
+    /// it sleeps until.
+    fn settle(&self, st: &mut State) {
+        if st.dispatch() {
+            self.changed.notify_all();
+        }
         let next = st.producer.deadline();
         let earlier = match (st.armed, next) {
             (_, None) => false,
@@ -248,72 +242,120 @@ impl Shared {
         }
     }
 
-    /// Sends one record; `block` waits while the buffer is full; `receipt` routes the outcome.
+    /// Sends one record. `wait` blocks while the buffer (or, for channel input, the outcome
+    /// queues) is full; `receipt` routes the outcome to a new [`Receipt`].
     fn submit(
         &self,
         mut record: Record,
-        block: bool,
-        receipt: Option<&mut Option<Receipt>>,
-    ) -> Result<RecordId, SendError> {
+        wait: bool,
+        receipt: bool,
+    ) -> Result<(RecordId, Option<Receipt>), SendError> {
         let mut st = self.lock();
         loop {
-            if st.dead {
+            if st.finished || st.shutting_down {
                 return Err(SendError {
                     kind: SendErrorKind::Closed,
                     record,
                 });
             }
+            let queues_full = !receipt
+                && st
+                    .channels
+                    .as_ref()
+                    .is_some_and(|q| q.unread() >= q.capacity);
+            if queues_full {
+                if !wait {
+                    return Err(SendError {
+                        kind: SendErrorKind::BufferFull,
+                        record,
+                    });
+                }
+                st = self.wait(st);
+                continue;
+            }
+            let topic = record.topic.clone();
             match st.producer.send(record) {
                 Ok(id) => {
                     let seq = st.next_seq;
                     st.next_seq += 1;
-                    let route = match receipt {
-                        Some(slot) => {
-                            let (tx, rx) = mpsc::sync_channel(1);
-                            *slot = Some(Receipt {
-                                id,
-                                rx,
-                                taken: false,
-                            });
-                            Route::Receipt(tx)
-                        }
-                        None => Route::Channel,
+                    let (route, receipt) = if receipt {
+                        let (tx, rx) = mpsc::sync_channel(1);
+                        let receipt = Receipt {
+                            id,
+                            topic,
+                            rx,
+                            taken: false,
+                        };
+                        (Route::Receipt(tx), Some(receipt))
+                    } else {
+                        (Route::Channel, None)
                     };
                     st.pending.insert(id, Pending { seq, route });
                     st.outstanding.insert(seq);
-                    if st.dispatch() {
-                        self.changed.notify_all();
-                    }
-                    self.rearm(&mut st);
-                    return Ok(id);
+                    self.settle(&mut st);
+                    return Ok((id, receipt));
                 }
-                Err(e) if block && e.kind == SendErrorKind::BufferFull => {
+                Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
                     record = e.record;
                     if st.dispatch() {
                         self.changed.notify_all();
                         continue;
                     }
-                    st = self
-                        .changed
-                        .wait(st)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    st = self.wait(st);
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Begins the graceful close (idempotent).
+    fn flush(&self) {
+        let mut st = self.lock();
+        let mark = st.next_seq;
+        if !st.finished {
+            st.producer.flush();
+            self.settle(&mut st);
+            let _ = self.waker.wake();
+        }
+        while !st.finished && st.outstanding.first().is_some_and(|&seq| seq < mark) {
+            st = self.wait(st);
+        }
+    }
+
+    /// Begins the graceful close (idempotent); does not wait.
     fn begin_close(&self) {
         let mut st = self.lock();
-        if !st.shutting_down {
+        if !st.shutting_down && !st.finished {
             st.shutting_down = true;
             st.producer.close();
-            if st.dispatch() {
-                self.changed.notify_all();
-            }
+            self.settle(&mut st);
         }
+        drop(st);
         let _ = self.waker.wake();
+    }
+
+    /// Closes, waits for the thread to finish, and reports.
+    fn close(&self) -> CloseReport {
+        self.begin_close();
+        let mut st = self.lock();
+        while !st.finished {
+            st = self.wait(st);
+        }
+        drop(st);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        let mut st = self.lock();
+        CloseReport {
+            delivered: st.delivered,
+            failed: st.failed,
+            unobserved_failed: st.unobserved_failed,
+            unobserved_failures: std::mem::take(&mut st.unobserved),
+        }
     }
 }
 
@@ -329,52 +371,39 @@ impl State {
                     metadata,
                     record,
                 } => {
-                    self.report.delivered += 1;
+                    self.delivered += 1;
                     match self.take(id) {
                         Some(Route::Receipt(tx)) => {
                             let _ = tx.try_send(Ok(metadata));
                         }
                         Some(Route::Channel) | None => {
-                            let sent = self
-                                .sinks
-                                .as_ref()
-                                .and_then(|s| s.successes.as_ref())
-                                .map(|tx| tx.try_send(Success { metadata, record }).is_ok());
-                            if sent != Some(true) {
-                                self.report.unobserved_successes += 1;
+                            if let Some(q) = &mut self.channels {
+                                if q.return_successes && q.successes_open {
+                                    q.successes.push_back((metadata, record));
+                                }
                             }
                         }
                     }
                 }
                 ProducerEvent::Failed { id, error } => {
-                    self.report.failed += 1;
-                    let unobserved = match self.take(id) {
-                        Some(Route::Receipt(tx)) => match tx.try_send(Err(error)) {
-                            Ok(()) => None,
-                            Err(
-                                TrySendError::Full(Err(e)) | TrySendError::Disconnected(Err(e)),
-                            ) => Some(e),
-                            Err(_) => None,
-                        },
-                        Some(Route::Channel) | None => match &self.sinks {
-                            Some(sinks) => match sinks.errors.try_send(error) {
-                                Ok(()) => None,
-                                Err(TrySendError::Full(e) | TrySendError::Disconnected(e)) => {
-                                    Some(e)
-                                }
-                            },
-                            None => Some(error),
-                        },
-                    };
-                    if let Some(e) = unobserved {
-                        if self.report.unobserved_failures.len() < MAX_UNOBSERVED_FAILURES {
-                            self.report.unobserved_failures.push((id, e));
-                        } else {
-                            self.report.unobserved_failures_omitted += 1;
+                    self.failed += 1;
+                    match self.take(id) {
+                        Some(Route::Receipt(tx)) => {
+                            if let Err(
+                                TrySendError::Full(Err(error))
+                                | TrySendError::Disconnected(Err(error)),
+                            ) = tx.try_send(Err(error))
+                            {
+                                self.unobserved_failure(error);
+                            }
                         }
+                        Some(Route::Channel) | None => match &mut self.channels {
+                            Some(q) if q.errors_open => q.errors.push_back(error),
+                            _ => self.unobserved_failure(error),
+                        },
                     }
                 }
-                ProducerEvent::Closed => self.closed = true,
+                ProducerEvent::Closed => self.finished = true,
             }
         }
         any
@@ -385,16 +414,24 @@ impl State {
         self.outstanding.remove(&pending.seq);
         Some(pending.route)
     }
+
+    fn unobserved_failure(&mut self, error: DeliveryError) {
+        self.unobserved_failed += 1;
+        if self.unobserved.len() < UNOBSERVED_KEEP {
+            self.unobserved.push(error);
+        }
+    }
 }
 
-/// Marks the state dead when the I/O thread ends, however it ends, so no caller waits forever.
+/// Marks the producer finished when the I/O thread ends, however it ends (a panic included),
+/// so that nobody waits for good.
 struct ThreadGuard(Arc<Shared>);
 
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
         let mut st = self.0.lock();
-        st.dead = true;
-        // Receipts still waiting learn that no outcome will come.
+        st.finished = true;
+        // Receipts still waiting see their sender go and report `Aborted`.
         st.pending.retain(|_, p| matches!(p.route, Route::Channel));
         drop(st);
         self.0.changed.notify_all();
@@ -412,7 +449,7 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
             if st.dispatch() {
                 shared.changed.notify_all();
             }
-            if st.closed {
+            if st.finished {
                 return;
             }
             st.armed = st.producer.deadline();
@@ -435,163 +472,381 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
     }
 }
 
-/// A Kafka producer on its own thread, with a blocking API. `Send + Sync`: share it by
-/// reference or in an `Arc` to send from several threads.
-///
-/// The thread owns a `mio::Poll` and a [`MioProducer`]; calls from other threads take a lock on
-/// the producer, act on it directly (so [`send`](BlockingProducer::send) knows at once whether
-/// the record was taken) and wake the thread through a [`mio::Waker`] only when its timer must
-/// move earlier. Host names are resolved on whichever thread asks for the connection.
-///
-/// Dropping it without [`close`](BlockingProducer::close) starts the same graceful close in
-/// the background without waiting; outcomes still reach their receipts.
+/// A counted reference to the producer: the last one dropped closes it in the background.
 #[derive(Debug)]
-pub struct BlockingProducer {
+struct Handle {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    fn new(shared: Arc<Shared>) -> Handle {
+        shared.lock().handles += 1;
+        Handle { shared }
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Self {
+        Handle::new(Arc::clone(&self.shared))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.handles -= 1;
+        let last = st.handles == 0;
+        drop(st);
+        if last {
+            self.shared.begin_close();
+        }
+    }
+}
+
+/// Validates `config`, builds the poller and the producer, and spawns the I/O thread.
+fn start(config: Config, channels: Option<ChannelQueues>) -> Result<Arc<Shared>, ConnectError> {
+    let poll = Poll::new().map_err(ConnectError::Io)?;
+    let waker = Waker::new(poll.registry(), WAKER).map_err(ConnectError::Io)?;
+    let producer = MioProducer::new(config, poll.registry(), CONN_TOKENS)?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            producer,
+            pending: HashMap::new(),
+            outstanding: BTreeSet::new(),
+            next_seq: 0,
+            armed: None,
+            channels,
+            handles: 0,
+            shutting_down: false,
+            finished: false,
+            delivered: 0,
+            failed: 0,
+            unobserved_failed: 0,
+            unobserved: Vec::new(),
+        }),
+        changed: Condvar::new(),
+        waker,
+        thread: Mutex::new(None),
+    });
+    let thread_shared = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("odradek-mio".into())
+        .spawn(move || run(thread_shared, poll))
+        .map_err(ConnectError::Io)?;
+    *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
+    Ok(shared)
+}
+
+/// A Kafka producer on its own thread, with a blocking API: a cheap, cloneable, `Send + Sync`
+/// handle; every clone talks to the same producer.
+///
+/// The thread owns a `mio::Poll` and a [`MioProducer`]. Calls from other threads take a lock
+/// on the producer and act on it directly (so [`send`](BlockingProducer::send) knows at once
+/// whether the record was taken, and writes its request bytes itself when they are ready), and
+/// wake the thread through a [`mio::Waker`] only when its timer must move earlier. Host names
+/// are resolved on whichever thread asks for the connection (see [`MioProducer`] on DNS).
+///
+/// When the last handle is dropped without [`close`](BlockingProducer::close), the producer
+/// closes gracefully in the background and every outstanding [`Receipt`] still gets its
+/// outcome.
+#[derive(Debug, Clone)]
+pub struct BlockingProducer {
+    handle: Handle,
 }
 
 impl BlockingProducer {
-    /// Starts the producer thread. It returns at once: brokers are contacted in the background,
-    /// and a cluster that cannot be reached shows up as failed records (after
-    /// `delivery.timeout`), not as an error here. Errors are a bad configuration or a failure
-    /// to set up the poller or the thread.
+    /// Validates `config` and starts the producer thread. It returns before any broker has
+    /// answered: connections are made in the background and records sent meanwhile wait in
+    /// the buffer; an unreachable cluster shows up as failed records (after
+    /// `delivery.timeout`), not as an error here.
     pub fn connect(config: Config) -> Result<BlockingProducer, ConnectError> {
-        BlockingProducer::start(config, None)
-    }
-
-    /// Like [`connect`](BlockingProducer::connect), also returning the original's channel shape
-    /// (see [`Channels`] for how unread channels are handled).
-    pub fn connect_with_channels(
-        config: Config,
-        options: ChannelOptions,
-    ) -> Result<(BlockingProducer, Channels), ConnectError> {
-        let capacity = options.capacity.max(1);
-        let (errors_tx, errors) = mpsc::sync_channel(capacity);
-        let (successes_tx, successes) = if options.return_successes {
-            let (tx, rx) = mpsc::sync_channel(capacity);
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let producer = BlockingProducer::start(
-            config,
-            Some(Sinks {
-                successes: successes_tx,
-                errors: errors_tx,
-            }),
-        )?;
-        let channels = Channels {
-            input: RecordSender {
-                shared: Arc::clone(&producer.shared),
-            },
-            successes,
-            errors,
-        };
-        Ok((producer, channels))
-    }
-
-    fn start(config: Config, sinks: Option<Sinks>) -> Result<BlockingProducer, ConnectError> {
-        let poll = Poll::new().map_err(ConnectError::Io)?;
-        let waker = Waker::new(poll.registry(), WAKER).map_err(ConnectError::Io)?;
-        let producer = MioProducer::new(config, poll.registry(), CONN_TOKENS)?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                producer,
-                pending: HashMap::new(),
-                outstanding: BTreeSet::new(),
-                next_seq: 0,
-                armed: None,
-                sinks,
-                report: CloseReport::default(),
-                closed: false,
-                dead: false,
-                shutting_down: false,
-            }),
-            changed: Condvar::new(),
-            waker,
-        });
-        let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("odradek-mio".into())
-            .spawn(move || run(thread_shared, poll))
-            .map_err(ConnectError::Io)?;
         Ok(BlockingProducer {
-            shared,
-            thread: Some(thread),
+            handle: Handle::new(start(config, None)?),
         })
     }
 
-    /// Sends a record, **blocking while `buffer.memory` is full** (backpressure) until earlier
-    /// records complete. Other refusals (too large, invalid topic, closed) return at once with
-    /// the record. If brokers are unreachable and `delivery.timeout` is `None`, a full buffer
-    /// never drains and this waits for good: use [`try_send`](BlockingProducer::try_send) then.
+    /// The original's channel shape: an input of records, an opt-in receiver of successes and
+    /// a receiver of errors.
+    ///
+    /// # No deadlock on an unread receiver
+    ///
+    /// In the 2015 original, a producer whose successes or errors channel was not read stopped
+    /// dead, in-flight records and `close` included. Here the producer thread **never** waits
+    /// on a receiver: outcomes go into queues, and what bounds them is the *input* side.
+    /// [`InputSender::send`] waits (and [`InputSender::try_send`] refuses with
+    /// [`SendErrorKind::BufferFull`]) while [`ChannelOptions::capacity`] outcomes or more are
+    /// unread, as well as while `buffer.memory` is full; so at most `capacity` plus the records
+    /// in flight (bounded by `buffer.memory`) are ever queued. Records already accepted always
+    /// get their outcome, and [`InputSender::flush`] and [`InputSender::close`] return whether
+    /// or not anyone reads. Dropping a receiver means "not interested": a dropped
+    /// [`Successes`] discards successes; a dropped [`Errors`] sends failures to the
+    /// [`CloseReport`] as unobserved. Neither counts against `capacity` any more.
+    ///
+    /// Both receivers end (`None`) once the producer has closed and their queue is read.
+    pub fn channels(
+        config: Config,
+        options: ChannelOptions,
+    ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        let queues = ChannelQueues {
+            return_successes: options.return_successes,
+            capacity: options.capacity.max(1),
+            successes: VecDeque::new(),
+            errors: VecDeque::new(),
+            successes_open: options.return_successes,
+            errors_open: true,
+        };
+        let shared = start(config, Some(queues))?;
+        let successes = options.return_successes.then(|| Successes {
+            shared: Arc::clone(&shared),
+        });
+        let errors = Errors {
+            shared: Arc::clone(&shared),
+        };
+        let input = InputSender {
+            handle: Handle::new(shared),
+        };
+        Ok((input, successes, errors))
+    }
+
+    /// Sends a record, **blocking while `buffer.memory` is full** (backpressure: it resumes as
+    /// soon as outcomes free space). Refuses at once, handing the record back, when it is too
+    /// large, names an invalid topic or partition, or the producer is closed.
+    ///
+    /// If brokers stay unreachable and `delivery.timeout` is `None`, a full buffer never drains
+    /// and this waits for good; [`try_send`](BlockingProducer::try_send) never waits.
     pub fn send(&self, record: Record) -> Result<Receipt, SendError> {
-        let mut receipt = None;
-        self.shared.submit(record, true, Some(&mut receipt))?;
+        let (_, receipt) = self.handle.shared.submit(record, true, true)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
     }
 
-    /// Sends a record or refuses it at once, with [`SendErrorKind::BufferFull`] when the buffer
-    /// is full.
+    /// Sends a record without waiting: like [`send`](BlockingProducer::send), but a full buffer
+    /// refuses at once with [`SendErrorKind::BufferFull`].
     pub fn try_send(&self, record: Record) -> Result<Receipt, SendError> {
-        let mut receipt = None;
-        self.shared.submit(record, false, Some(&mut receipt))?;
+        let (_, receipt) = self.handle.shared.submit(record, false, true)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
     }
 
-    /// Sends buffered records at once (ignoring `linger`) and blocks until every record sent
-    /// before this call, from any thread, has its outcome.
+    /// Sends every buffered record now (ignoring `linger`) and blocks until every record sent
+    /// before this call, from any handle, has its outcome.
     pub fn flush(&self) {
-        let mut st = self.shared.lock();
-        let target = st.next_seq;
-        st.producer.flush();
-        if st.dispatch() {
-            self.shared.changed.notify_all();
-        }
-        let _ = self.shared.waker.wake();
-        while !st.dead && st.outstanding.first().is_some_and(|&seq| seq < target) {
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.handle.shared.flush();
     }
 
-    /// Records accepted and still without an outcome.
+    /// Closes gracefully: takes no more records (other handles' sends are refused with
+    /// [`SendErrorKind::Closed`]), delivers or fails every record already accepted, closes the
+    /// connections, stops the thread, and reports.
+    pub fn close(self) -> CloseReport {
+        self.handle.shared.close()
+    }
+
+    /// Records accepted and still waiting for an outcome.
     pub fn pending_records(&self) -> usize {
-        self.shared.lock().outstanding.len()
+        self.handle.shared.lock().outstanding.len()
     }
 
-    /// Graceful close: takes no more records, waits until every accepted record has its
-    /// outcome and the connections are closed, stops the thread, and reports.
-    pub fn close(mut self) -> CloseReport {
-        self.shared.begin_close();
-        let mut st = self.shared.lock();
-        while !st.closed && !st.dead {
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        drop(st);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let mut st = self.shared.lock();
-        let mut report = std::mem::take(&mut st.report);
-        report.without_outcome = st.outstanding.len();
-        report
+    /// Bytes of `buffer.memory` in use.
+    pub fn buffered_bytes(&self) -> usize {
+        self.handle.shared.lock().producer.core().buffered_bytes()
     }
 }
 
-impl Drop for BlockingProducer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shared.begin_close();
+/// The input of the channel shape: send records; their outcomes go to the [`Successes`] and
+/// [`Errors`] receivers. Cloneable and `Send + Sync`; when every clone is dropped the producer
+/// closes gracefully and the receivers end after their last outcome.
+#[derive(Debug, Clone)]
+pub struct InputSender {
+    handle: Handle,
+}
+
+impl InputSender {
+    /// Sends a record. Blocks while `buffer.memory` is full or `capacity` outcomes wait unread
+    /// (see [`BlockingProducer::channels`]); refuses at once, handing the record back, for
+    /// every other reason (too large, invalid topic, closed).
+    pub fn send(&self, record: Record) -> Result<(), SendError> {
+        self.handle.shared.submit(record, true, false).map(drop)
+    }
+
+    /// Sends a record without waiting: a full buffer or full outcome queues refuse at once
+    /// with [`SendErrorKind::BufferFull`].
+    pub fn try_send(&self, record: Record) -> Result<(), SendError> {
+        self.handle.shared.submit(record, false, false).map(drop)
+    }
+
+    /// Blocks until every record sent before the call has its outcome (queued on a receiver,
+    /// or counted).
+    pub fn flush(&self) {
+        self.handle.shared.flush();
+    }
+
+    /// Closes gracefully (every accepted record gets its outcome on the receivers) and reports.
+    pub fn close(self) -> CloseReport {
+        self.handle.shared.close()
+    }
+}
+
+/// Blocking receive from one of the outcome queues.
+fn receive<T>(
+    shared: &Shared,
+    deadline: Option<std::time::Instant>,
+    block: bool,
+    pop: impl Fn(&mut ChannelQueues) -> Option<T>,
+) -> Result<T, RecvTimeoutError> {
+    let mut st = shared.lock();
+    loop {
+        if let Some(item) = st.channels.as_mut().and_then(&pop) {
+            drop(st);
+            // Input may be waiting for queue space.
+            shared.changed.notify_all();
+            return Ok(item);
         }
+        if st.finished {
+            return Err(RecvTimeoutError::Disconnected);
+        }
+        if !block {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        st = match deadline {
+            None => shared.wait(st),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                shared
+                    .changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+    }
+}
+
+fn to_try(e: RecvTimeoutError) -> TryRecvError {
+    match e {
+        RecvTimeoutError::Timeout => TryRecvError::Empty,
+        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+    }
+}
+
+/// Delivered records with where they went (opt-in with
+/// [`ChannelOptions::return_successes`]). Dropping it discards successes.
+///
+/// An [`Iterator`] that blocks for the next success and ends once the producer has closed
+/// and everything was read.
+pub struct Successes {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Successes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Successes").finish_non_exhaustive()
+    }
+}
+
+impl Successes {
+    fn pop(q: &mut ChannelQueues) -> Option<(RecordMetadata, Record)> {
+        q.successes.pop_front()
+    }
+
+    /// Blocks for the next success; `None` once the producer has closed and all were read.
+    pub fn recv(&self) -> Option<(RecordMetadata, Record)> {
+        receive(&self.shared, None, true, Self::pop).ok()
+    }
+
+    /// Waits at most `timeout` for the next success.
+    pub fn recv_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<(RecordMetadata, Record), RecvTimeoutError> {
+        let deadline = std::time::Instant::now() + timeout;
+        receive(&self.shared, Some(deadline), true, Self::pop)
+    }
+
+    /// The next success if one is queued.
+    pub fn try_recv(&self) -> Result<(RecordMetadata, Record), TryRecvError> {
+        receive(&self.shared, None, false, Self::pop).map_err(to_try)
+    }
+}
+
+impl Iterator for Successes {
+    type Item = (RecordMetadata, Record);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.recv()
+    }
+}
+
+impl Drop for Successes {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if let Some(q) = st.channels.as_mut() {
+            q.successes_open = false;
+            q.successes.clear();
+        }
+        drop(st);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Records that failed for good, each with its reason. Dropping it sends later failures to the
+/// [`CloseReport`] instead.
+///
+/// An [`Iterator`] that blocks for the next failure and ends once the producer has closed and
+/// everything was read.
+pub struct Errors {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Errors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Errors").finish_non_exhaustive()
+    }
+}
+
+impl Errors {
+    fn pop(q: &mut ChannelQueues) -> Option<DeliveryError> {
+        q.errors.pop_front()
+    }
+
+    /// Blocks for the next failure; `None` once the producer has closed and all were read.
+    pub fn recv(&self) -> Option<DeliveryError> {
+        receive(&self.shared, None, true, Self::pop).ok()
+    }
+
+    /// Waits at most `timeout` for the next failure.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<DeliveryError, RecvTimeoutError> {
+        let deadline = std::time::Instant::now() + timeout;
+        receive(&self.shared, Some(deadline), true, Self::pop)
+    }
+
+    /// The next failure if one is queued.
+    pub fn try_recv(&self) -> Result<DeliveryError, TryRecvError> {
+        receive(&self.shared, None, false, Self::pop).map_err(to_try)
+    }
+}
+
+impl Iterator for Errors {
+    type Item = DeliveryError;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.recv()
+    }
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        let queued: Vec<DeliveryError> = match st.channels.as_mut() {
+            Some(q) => {
+                q.errors_open = false;
+                q.errors.drain(..).collect()
+            }
+            None => Vec::new(),
+        };
+        for e in queued {
+            st.unobserved_failure(e);
+        }
+        drop(st);
+        self.shared.changed.notify_all();
     }
 }
 
@@ -599,7 +854,9 @@ impl Drop for BlockingProducer {
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<BlockingProducer>();
-    is::<RecordSender>();
+    is::<InputSender>();
+    is::<Successes>();
+    is::<Errors>();
     fn is_send<T: Send>() {}
     is_send::<Receipt>();
     is_send::<MioProducer>();

@@ -13,8 +13,8 @@
 //!   [`send`](BlockingProducer::send) (blocking while the buffer is full),
 //!   [`try_send`](BlockingProducer::try_send), wait on a [`Receipt`],
 //!   [`flush`](BlockingProducer::flush) and [`close`](BlockingProducer::close). The original
-//!   Sarama channel shape (input, successes, errors) is there too:
-//!   [`BlockingProducer::connect_with_channels`].
+//!   Sarama channel shape (input, successes, errors) is there too, without the original's
+//!   deadlock on an unread channel: [`BlockingProducer::channels`].
 //!
 //! The API matches `odradek-tokio` and `odradek-async-std` (connect, send → receipt, try_send,
 //! flush, close → report, channels), with blocking calls in place of futures.
@@ -88,7 +88,7 @@
 //! ## The ready-made producer thread
 //!
 //! ```no_run
-//! use odradek_mio::{BlockingProducer, Config, Record, SendErrorKind};
+//! use odradek_mio::{BlockingProducer, ChannelOptions, Config, Record, SendErrorKind};
 //!
 //! let producer = BlockingProducer::connect(Config::new(["127.0.0.1:9092"]))?;
 //! // Blocks while buffer.memory is full; the receipt tells the outcome.
@@ -106,6 +106,19 @@
 //! producer.flush(); // everything sent so far has its outcome
 //! let report = producer.close();
 //! println!("{} delivered, {} failed", report.delivered, report.failed);
+//!
+//! // The channel shape: records in, outcomes out, on any threads.
+//! let options = ChannelOptions { return_successes: true, capacity: 256 };
+//! let (input, successes, errors) =
+//!     BlockingProducer::channels(Config::new(["127.0.0.1:9092"]), options)?;
+//! let errors_thread = std::thread::spawn(move || errors.count());
+//! let successes_thread = std::thread::spawn(move || successes.map_or(0, |s| s.count()));
+//! for i in 0..1_000 {
+//!     input.send(Record::new("events").value(format!("event {i}")))?;
+//! }
+//! let report = input.close(); // the receivers end once read
+//! assert_eq!(errors_thread.join().unwrap() as u64, report.failed);
+//! assert_eq!(successes_thread.join().unwrap() as u64, report.delivered);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
@@ -119,18 +132,21 @@ mod conn;
 mod embedded;
 
 pub use blocking::{
-    BlockingProducer, ChannelOptions, Channels, CloseReport, Receipt, RecordSender, Success,
+    BlockingProducer, ChannelOptions, CloseReport, Errors, InputSender, Receipt, Successes,
 };
 pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+pub use odradek_core;
 pub use odradek_core::{
-    Acks, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat, ProduceError,
-    Record, RecordId, RecordMetadata, SendError, SendErrorKind,
+    Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
+    PartitionerConfig, ProduceError, Record, RecordId, RecordMetadata, RetryCause, SendError,
+    SendErrorKind, TopicName,
 };
 
 use std::fmt;
 
 /// Why a producer could not be started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The configuration is invalid.
     Config(ConfigError),
