@@ -1,1 +1,13 @@
 //! Cross-runtime conformance and real-broker test support.
+//!
+//! - [`kafka`]: fetch, start and stop a real Apache Kafka (4.1 or 3.9, one or three KRaft
+//!   nodes) and read records back with Kafka's own Java client. Also compiled into `xtask`.
+//!
+//! Real-broker tests are skipped (with a message) unless `ODRADEK_KAFKA=1`, which
+//! `cargo xtask test` sets; see [`kafka::should_run`].
+
+#![warn(missing_docs)]
+
+pub mod kafka;
+
+pub use kafka::{ConsumedRecord, KafkaCluster, Version};

@@ -1,3 +1,369 @@
-fn main() {
-    println!("xtask");
+//! `cargo xtask ...`: project automation. Run `cargo xtask help` for the commands.
+//!
+//! Dependency-free on purpose (std only) so it builds in seconds; the Kafka harness is the
+//! same source file the `odradek-tests` library exposes as `odradek_tests::kafka`, compiled
+//! in directly.
+
+#[allow(dead_code)]
+#[path = "../../tests/src/kafka.rs"]
+mod kafka;
+
+use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
+                               suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
+                               any failure and checks that no broker is left running
+  kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
+  kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
+                               start a local KRaft cluster in the background (default 4.1, one
+                               node, name \"default\"); prints its bootstrap address
+  kafka stop [--name N | --all]
+                               stop it (SIGTERM, SIGKILL after 20 s)
+  kafka status                 list clusters under .kafka/run and whether they run
+  kafka topic create <topic> --partitions P [--replication R] [--config k=v]... [--name N]
+  kafka consume <topic> [--max M] [--name N]
+                               print records with Kafka's ConsoleConsumer (timestamp, partition,
+                               offset, headers, key, value; TAB-separated)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test", rest @ ..] => test(rest),
+        ["kafka", rest @ ..] => kafka_cmd(rest),
+        [] | ["help" | "--help" | "-h", ..] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        [other, ..] => Err(format!("unknown command {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parsed `--flag value` options plus positional arguments.
+struct Opts<'a> {
+    positional: Vec<&'a str>,
+    flags: Vec<(&'a str, &'a str)>,
+    switches: Vec<&'a str>,
+}
+
+impl<'a> Opts<'a> {
+    /// `valued` lists the flags that take a value; `switches` those that do not.
+    fn parse(args: &[&'a str], valued: &[&str], switches: &[&str]) -> Result<Self, String> {
+        let mut o = Opts {
+            positional: Vec::new(),
+            flags: Vec::new(),
+            switches: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(&a) = it.next() {
+            if let Some((k, v)) = a.split_once('=').filter(|(k, _)| valued.contains(k)) {
+                o.flags.push((k, v));
+            } else if valued.contains(&a) {
+                let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+                o.flags.push((a, v));
+            } else if switches.contains(&a) {
+                o.switches.push(a);
+            } else if a.starts_with("--") {
+                return Err(format!("unknown option {a}"));
+            } else {
+                o.positional.push(a);
+            }
+        }
+        Ok(o)
+    }
+
+    fn get(&self, flag: &str) -> Option<&'a str> {
+        self.flags.iter().rev().find(|(k, _)| *k == flag).map(|(_, v)| *v)
+    }
+
+    fn all(&self, flag: &str) -> Vec<&'a str> {
+        self.flags.iter().filter(|(k, _)| *k == flag).map(|(_, v)| *v).collect()
+    }
+
+    fn num<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, String> {
+        match self.get(flag) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{flag}: not a number: {v:?}")),
+        }
+    }
+
+    fn version(&self) -> Result<Version, String> {
+        self.get("--version")
+            .map_or(Ok(Version::V4_1), |v| Version::parse(v).map_err(|e| e.0))
+    }
+}
+
+fn kafka_cmd(args: &[&str]) -> Result<(), String> {
+    match args {
+        ["fetch", rest @ ..] => {
+            let o = Opts::parse(rest, &["--version"], &[])?;
+            let versions = match o.get("--version") {
+                Some(v) => vec![Version::parse(v).map_err(|e| e.0)?],
+                None => Version::ALL.to_vec(),
+            };
+            for v in versions {
+                fetch_timed(v)?;
+            }
+            Ok(())
+        }
+        ["start", rest @ ..] => {
+            let o = Opts::parse(rest, &["--version", "--nodes", "--name"], &[])?;
+            let mut opts = StartOptions::new(o.version()?, o.num("--nodes", 1)?);
+            opts.name = Some(o.get("--name").unwrap_or("default").to_owned());
+            opts.lifetime = Lifetime::Detached;
+            fetch_timed(opts.version)?;
+            let t = Instant::now();
+            let cluster = KafkaCluster::start_with(opts).map_err(|e| e.0)?;
+            eprintln!(
+                "Kafka {} cluster {:?} with {} node(s) ready in {:.1?}; pids {:?}; logs in {}",
+                cluster.version(),
+                cluster.name(),
+                cluster.nodes().len(),
+                t.elapsed(),
+                cluster.nodes().iter().map(|n| n.pid).collect::<Vec<_>>(),
+                kafka::run_root().join(cluster.name()).display()
+            );
+            println!("{}", cluster.bootstrap());
+            Ok(())
+        }
+        ["stop", rest @ ..] => {
+            let o = Opts::parse(rest, &["--name"], &["--all"])?;
+            let names = if o.switches.contains(&"--all") {
+                cluster_names()
+            } else {
+                vec![o.get("--name").unwrap_or("default").to_owned()]
+            };
+            for name in names {
+                let t = Instant::now();
+                match kafka::stop_by_name(&name) {
+                    Ok(pids) if pids.is_empty() => eprintln!("{name}: was not running"),
+                    Ok(pids) => eprintln!("{name}: stopped pids {pids:?} in {:.1?}", t.elapsed()),
+                    Err(e) => return Err(format!("{name}: {e}")),
+                }
+            }
+            Ok(())
+        }
+        ["status"] => {
+            for name in cluster_names() {
+                let dir = kafka::run_root().join(&name);
+                match kafka::State::read(&dir) {
+                    Some(s) => {
+                        let alive: Vec<u32> = s
+                            .nodes
+                            .iter()
+                            .filter(|n| kafka::pid_alive(n.pid))
+                            .map(|n| n.pid)
+                            .collect();
+                        println!(
+                            "{name}: Kafka {} bootstrap {} ({} of {} nodes running)",
+                            s.version,
+                            s.bootstrap,
+                            alive.len(),
+                            s.nodes.len()
+                        );
+                    }
+                    None => println!("{name}: stopped"),
+                }
+            }
+            Ok(())
+        }
+        ["topic", "create", rest @ ..] => {
+            let o = Opts::parse(
+                rest,
+                &["--partitions", "--replication", "--config", "--name"],
+                &[],
+            )?;
+            let [topic] = o.positional.as_slice() else {
+                return Err("usage: kafka topic create <topic> --partitions P ...".into());
+            };
+            let cluster = KafkaCluster::attach(o.get("--name").unwrap_or("default"))
+                .map_err(|e| e.0)?;
+            let mut configs = Vec::new();
+            for c in o.all("--config") {
+                configs.push(c.split_once('=').ok_or_else(|| format!("--config {c}: not k=v"))?);
+            }
+            let partitions = o.num("--partitions", 1)?;
+            let replication = o.num("--replication", 1)?;
+            cluster
+                .create_topic(topic, partitions, replication, &configs)
+                .map_err(|e| e.0)?;
+            eprintln!("created topic {topic} ({partitions} partitions, replication {replication})");
+            Ok(())
+        }
+        ["consume", rest @ ..] => {
+            let o = Opts::parse(rest, &["--max", "--name"], &[])?;
+            let [topic] = o.positional.as_slice() else {
+                return Err("usage: kafka consume <topic> [--max M]".into());
+            };
+            let cluster = KafkaCluster::attach(o.get("--name").unwrap_or("default"))
+                .map_err(|e| e.0)?;
+            let out = kafka::console_consume(
+                cluster.version(),
+                &cluster.bootstrap(),
+                topic,
+                o.num("--max", 100)?,
+            )
+            .map_err(|e| e.0)?;
+            print!("{out}");
+            Ok(())
+        }
+        _ => Err(format!("unknown kafka command {args:?}\n\n{HELP}")),
+    }
+}
+
+fn cluster_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(kafka::run_root())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("state").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn fetch_timed(v: Version) -> Result<(), String> {
+    let t = Instant::now();
+    match kafka::fetch(v).map_err(|e| e.0)? {
+        kafka::Fetched::Cached(lib) => {
+            eprintln!("Kafka {v}: jars up to date in {}", lib.display())
+        }
+        kafka::Fetched::Downloaded(lib) => eprintln!(
+            "Kafka {v}: fetched jars into {} in {:.1?}",
+            lib.display(),
+            t.elapsed()
+        ),
+    }
+    Ok(())
+}
+
+/// One step of `cargo xtask test` and how it went.
+struct Step {
+    name: String,
+    ok: bool,
+    took: Duration,
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(kafka::workspace_root());
+    c
+}
+
+fn run_step(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> Result<(), String>) -> bool {
+    eprintln!("\n==> {name}");
+    let t = Instant::now();
+    let r = f();
+    let took = t.elapsed();
+    match &r {
+        Ok(()) => eprintln!("==> {name}: ok ({took:.1?})"),
+        Err(e) => eprintln!("==> {name}: FAILED ({took:.1?}): {e}"),
+    }
+    steps.push(Step {
+        name: name.to_owned(),
+        ok: r.is_ok(),
+        took,
+    });
+    r.is_ok()
+}
+
+fn status(mut cmd: Command) -> Result<(), String> {
+    let s = cmd.status().map_err(|e| format!("could not start {cmd:?}: {e}"))?;
+    if s.success() {
+        Ok(())
+    } else {
+        Err(format!("exited with {s}"))
+    }
+}
+
+fn test(args: &[&str]) -> Result<(), String> {
+    let o = Opts::parse(args, &[], &["--no-broker"])?;
+    let with_broker = !o.switches.contains(&"--no-broker");
+    let run_id = format!("xtask-{}", std::process::id());
+    let total = Instant::now();
+    let mut steps = Vec::new();
+
+    run_step(&mut steps, "cargo fmt --all -- --check", || {
+        let mut c = cargo();
+        c.args(["fmt", "--all", "--", "--check"]);
+        status(c)
+    });
+    run_step(&mut steps, "cargo clippy --workspace --all-targets -- -D warnings", || {
+        let mut c = cargo();
+        c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+        status(c)
+    });
+    run_step(&mut steps, "cargo test --workspace (unit + simulation)", || {
+        let mut c = cargo();
+        c.args(["test", "--workspace"]).env_remove(kafka::ENABLE_ENV);
+        status(c)
+    });
+    if with_broker {
+        let mut fetched = true;
+        for v in Version::ALL {
+            fetched &= run_step(&mut steps, &format!("fetch Kafka {v}"), || fetch_timed(v));
+        }
+        if fetched {
+            run_step(
+                &mut steps,
+                "cargo test -p odradek-tests (real Kafka 4.1 and 3.9)",
+                || {
+                    let mut c = cargo();
+                    c.args(["test", "-p", "odradek-tests"])
+                        .env(kafka::ENABLE_ENV, "1")
+                        .env(kafka::RUN_ID_ENV, &run_id);
+                    status(c)
+                },
+            );
+        }
+        run_step(&mut steps, "no Kafka process left behind", || {
+            // Watchdogs stop brokers once the test processes exit; give them time to.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let left = kafka::brokers_of_run(&run_id);
+                if left.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    for &pid in &left {
+                        kafka::signal(pid, "KILL");
+                    }
+                    return Err(format!("brokers still running after tests (killed): {left:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    }
+
+    eprintln!("\n==> summary");
+    for s in &steps {
+        eprintln!(
+            "  {:<6} {:>8.1?}  {}",
+            if s.ok { "ok" } else { "FAILED" },
+            s.took,
+            s.name
+        );
+    }
+    eprintln!("  total  {:>8.1?}", total.elapsed());
+    let failed = steps.iter().filter(|s| !s.ok).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} step(s) failed"))
+    }
 }

@@ -1,0 +1,178 @@
+// An independent, binary-safe reference client for odradek's tests, built on Kafka's own Java
+// client (kafka-clients from the same .kafka/<version>/lib folder as the broker).
+//
+// Run with Java's single-file source launcher, no build step:
+//
+//   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java consume <bootstrap> <topic> <expected> <timeout-ms>
+//   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java produce <bootstrap> <topic>   < records
+//
+// Every byte string is written as lowercase hex, "-" for null, so any bytes round-trip exactly.
+//
+// consume: reads every partition of <topic> from the beginning until it has seen at least
+// <expected> records AND has reached the partitions' end offsets (so extra records show up too),
+// or until <timeout-ms> passes. Prints one line per record, ordered by partition then offset:
+//   R <partition> <offset> <timestamp-type> <timestamp> <key> <value> <header-count> [<hkey> <hvalue>]...
+// then "END <count> <complete|timeout>". Fields are separated by one TAB.
+//
+// produce: reads lines "<partition|-> <timestamp|-> <key> <value> <header-count> [<hkey> <hvalue>]..."
+// (TAB-separated, hex as above), sends them with acks=all and prints "M <partition> <offset>" per
+// record in input order, or "E <message>" for a failed one.
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Future;
+
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public class RecordTool {
+    public static void main(String[] args) throws Exception {
+        if (args.length >= 5 && args[0].equals("consume")) {
+            consume(args[1], args[2], Integer.parseInt(args[3]), Long.parseLong(args[4]));
+        } else if (args.length >= 3 && args[0].equals("produce")) {
+            produce(args[1], args[2]);
+        } else {
+            System.err.println("usage: RecordTool consume <bootstrap> <topic> <expected> <timeout-ms>"
+                    + " | produce <bootstrap> <topic>");
+            System.exit(2);
+        }
+    }
+
+    static String hex(byte[] b) {
+        if (b == null) {
+            return "-";
+        }
+        StringBuilder s = new StringBuilder(b.length * 2);
+        for (byte x : b) {
+            s.append(Character.forDigit((x >> 4) & 0xf, 16)).append(Character.forDigit(x & 0xf, 16));
+        }
+        return s.toString();
+    }
+
+    static byte[] unhex(String s) {
+        if (s.equals("-")) {
+            return null;
+        }
+        if (s.length() % 2 != 0) {
+            throw new IllegalArgumentException("odd hex length");
+        }
+        byte[] b = new byte[s.length() / 2];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+        }
+        return b;
+    }
+
+    static void consume(String bootstrap, String topic, int expected, long timeoutMs) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("enable.auto.commit", "false");
+        p.put("auto.offset.reset", "earliest");
+        p.put("client.id", "odradek-record-tool");
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+        boolean complete = false;
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+            List<TopicPartition> parts = new ArrayList<>();
+            for (PartitionInfo info : c.partitionsFor(topic, Duration.ofMillis(timeoutMs))) {
+                parts.add(new TopicPartition(topic, info.partition()));
+            }
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            while (System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    got.add(r);
+                }
+                if (got.size() >= expected) {
+                    Map<TopicPartition, Long> end = c.endOffsets(parts);
+                    boolean atEnd = true;
+                    for (TopicPartition tp : parts) {
+                        if (c.position(tp) < end.get(tp)) {
+                            atEnd = false;
+                        }
+                    }
+                    if (atEnd) {
+                        complete = true;
+                        break;
+                    }
+                }
+            }
+        }
+        got.sort(Comparator.<ConsumerRecord<byte[], byte[]>>comparingInt(ConsumerRecord::partition)
+                .thenComparingLong(ConsumerRecord::offset));
+        StringBuilder out = new StringBuilder();
+        for (ConsumerRecord<byte[], byte[]> r : got) {
+            out.append("R\t").append(r.partition()).append('\t').append(r.offset()).append('\t')
+                    .append(r.timestampType().id).append('\t').append(r.timestamp()).append('\t')
+                    .append(hex(r.key())).append('\t').append(hex(r.value()));
+            Header[] hs = r.headers().toArray();
+            out.append('\t').append(hs.length);
+            for (Header h : hs) {
+                out.append('\t').append(hex(h.key().getBytes(StandardCharsets.UTF_8)))
+                        .append('\t').append(hex(h.value()));
+            }
+            out.append('\n');
+        }
+        out.append("END\t").append(got.size()).append('\t').append(complete ? "complete" : "timeout").append('\n');
+        System.out.print(out);
+        System.out.flush();
+    }
+
+    static void produce(String bootstrap, String topic) throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        p.put("acks", "all");
+        p.put("client.id", "odradek-record-tool");
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        try (KafkaProducer<byte[], byte[]> prod = new KafkaProducer<>(p)) {
+            java.io.BufferedReader in = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8));
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.isEmpty()) {
+                    continue;
+                }
+                String[] f = line.split("\t", -1);
+                Integer partition = f[0].equals("-") ? null : Integer.valueOf(f[0]);
+                Long ts = f[1].equals("-") ? null : Long.valueOf(f[1]);
+                RecordHeaders headers = new RecordHeaders();
+                int n = Integer.parseInt(f[4]);
+                for (int i = 0; i < n; i++) {
+                    headers.add(new String(unhex(f[5 + 2 * i]), StandardCharsets.UTF_8), unhex(f[6 + 2 * i]));
+                }
+                futures.add(prod.send(new ProducerRecord<>(topic, partition, ts, unhex(f[2]), unhex(f[3]), headers)));
+            }
+            prod.flush();
+        }
+        StringBuilder out = new StringBuilder();
+        for (Future<RecordMetadata> f : futures) {
+            try {
+                RecordMetadata m = f.get();
+                out.append("M\t").append(m.partition()).append('\t').append(m.offset()).append('\n');
+            } catch (Exception e) {
+                out.append("E\t").append(String.valueOf(e.getMessage()).replace('\n', ' ')).append('\n');
+            }
+        }
+        System.out.print(out);
+        System.out.flush();
+    }
+}
