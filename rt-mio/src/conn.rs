@@ -194,3 +194,102 @@ fn next_stream(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::time::{Duration, Instant};
+
+    /// Polls until `check` says the connect finished, at most 10 s.
+    fn finish_connect(poll: &mut Poll, conn: &mut Connection) -> ConnectCheck {
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if events.iter().any(|e| e.token() == conn.token) {
+                match conn.check_connect(poll.registry()) {
+                    ConnectCheck::Pending => {}
+                    done => return done,
+                }
+            }
+        }
+        panic!("connect did not finish");
+    }
+
+    fn refused() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    #[test]
+    fn falls_back_to_the_next_address_and_writes_in_order_with_caps() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let mut poll = Poll::new().unwrap();
+        let addrs = VecDeque::from([refused(), good]);
+        let mut conn = Connection::connect(poll.registry(), Token(3), addrs).unwrap();
+        assert!(matches!(
+            finish_connect(&mut poll, &mut conn),
+            ConnectCheck::Connected
+        ));
+        assert!(conn.is_connected());
+        assert!(conn.stream.nodelay().unwrap());
+        let (mut peer, _) = listener.accept().unwrap();
+
+        // 4 MiB in chunks of varied sizes, more than the socket buffers take at once.
+        let mut expected = Vec::new();
+        let mut chunks = Vec::new();
+        for i in 0..512u32 {
+            let len = 1 + (i as usize * 7919) % 16_384;
+            let chunk: Vec<u8> = (0..len).map(|j| (i as usize + j) as u8).collect();
+            expected.extend_from_slice(&chunk);
+            chunks.push(Bytes::from(chunk));
+        }
+        conn.queue(chunks);
+        let total = conn.out_bytes;
+        // One vectored write makes progress, then the cap stops the pass.
+        assert_eq!(conn.write(1), IoProgress::Capped);
+        assert!(conn.out_bytes < total);
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; expected.len()];
+            peer.read_exact(&mut got).unwrap();
+            assert!(
+                got == expected,
+                "bytes arrive in order, none lost or repeated"
+            );
+        });
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn.has_output() {
+            assert!(Instant::now() < deadline, "write did not finish");
+            match conn.write(256 * 1024) {
+                IoProgress::Closed => panic!("connection closed"),
+                IoProgress::Capped => {}
+                IoProgress::Drained => {
+                    if conn.has_output() {
+                        poll.poll(&mut events, Some(Duration::from_millis(100)))
+                            .unwrap();
+                    }
+                }
+            }
+        }
+        assert_eq!(conn.out_bytes, 0);
+        reader.join().unwrap();
+    }
+
+    #[test]
+    fn every_address_refused_fails() {
+        let mut poll = Poll::new().unwrap();
+        let addrs = VecDeque::from([refused(), refused()]);
+        match Connection::connect(poll.registry(), Token(1), addrs) {
+            None => {} // refused synchronously: also a failure
+            Some(mut conn) => assert!(matches!(
+                finish_connect(&mut poll, &mut conn),
+                ConnectCheck::Failed
+            )),
+        }
+        assert!(Connection::connect(poll.registry(), Token(2), VecDeque::new()).is_none());
+    }
+}
