@@ -1,1 +1,95 @@
-//! Runtime-agnostic async driver for odradek-core.
+//! # odradek-driver
+//!
+//! The runtime-agnostic async driver for [`odradek_core::ProducerCore`], shared by
+//! `odradek-tokio` and `odradek-async-std`. Users normally depend on one of those; this crate
+//! is for writing an adapter for another runtime.
+//!
+//! ## Shape
+//!
+//! As in quinn, the runtime sits behind one small trait, [`Runtime`] (connect, sleep, spawn)
+//! with a byte stream [`AsyncIo`] (poll-based read and vectored write). Everything else is
+//! here:
+//!
+//! * one **driver task** per producer, a hand-written future that owns every connection and
+//!   the single timer and runs the core's drive contract: feed an input (`handle_connected`,
+//!   `handle_received`, `handle_disconnected`, `handle_timeout`), drain `poll_output` fully,
+//!   write transmits with vectored writes from a per-connection queue, compare the clock with
+//!   `poll_timeout` before polling the runtime timer, re-arm that timer only when the deadline
+//!   changes, and yield after a capped amount of work per wake-up;
+//! * **handles** ([`Producer`], [`InputSender`]) that call the core directly under one mutex
+//!   (so refusals are the core's own typed [`SendError`]s, synchronously) and wake the task;
+//! * **outcomes** routed per record to a [`DeliveryFuture`], or to the channel shape's
+//!   [`Successes`] / [`Errors`] streams, whose buffering policy is documented on
+//!   [`channels`](crate::channels).
+//!
+//! Connections exist only here: the core asks with `Output::Connect { address }`, the runtime
+//! resolves `host:port` with its own resolver and connects with `TCP_NODELAY`, under a connect
+//! timeout of 10 s (Kafka's `socket.connection.setup.timeout.ms` default) capped by
+//! `request.timeout.ms`. A failed connect, EOF or I/O error becomes `handle_disconnected`.
+//!
+//! Time: the core's [`Instant`](odradek_core::Instant) comes from [`Clock`], anchored once to
+//! the wall clock and advanced monotonically.
+//!
+//! ## Writing an adapter
+//!
+//! ```
+//! use odradek_driver::{AsyncIo, BoxFuture, Runtime};
+//! use odradek_core::BrokerAddress;
+//! use std::io::{self, IoSlice};
+//! use std::task::{Context, Poll};
+//! use std::time::Duration;
+//!
+//! /// A runtime that cannot connect anywhere (a real one wraps its TCP stream).
+//! #[derive(Default)]
+//! struct Nowhere;
+//! struct NoStream;
+//!
+//! impl AsyncIo for NoStream {
+//!     fn poll_read(&mut self, _: &mut Context<'_>, _: &mut [u8]) -> Poll<io::Result<usize>> {
+//!         Poll::Ready(Ok(0))
+//!     }
+//!     fn poll_write_vectored(&mut self, _: &mut Context<'_>, _: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+//!         Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+//!     }
+//! }
+//!
+//! impl Runtime for Nowhere {
+//!     type Tcp = NoStream;
+//!     fn connect(&self, _: &BrokerAddress) -> BoxFuture<io::Result<NoStream>> {
+//!         Box::pin(async { Err(io::ErrorKind::ConnectionRefused.into()) })
+//!     }
+//!     fn sleep(&self, _: Duration) -> BoxFuture<()> {
+//!         Box::pin(std::future::pending())
+//!     }
+//!     fn spawn(&self, _future: BoxFuture<()>) {
+//!         // hand the future to an executor here
+//!     }
+//! }
+//!
+//! type Producer = odradek_driver::Producer<Nowhere>;
+//! ```
+#![warn(missing_docs)]
+// `SendError` hands the refused record back by value (the core's API): large, and on purpose.
+#![allow(clippy::result_large_err)]
+
+pub mod channels;
+mod clock;
+mod driver;
+mod producer;
+mod runtime;
+mod state;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
+
+pub use channels::{ChannelOptions, Errors, InputSender, Successes};
+pub use clock::Clock;
+pub use producer::{CloseReport, ConnectError, DeliveryFuture, Producer};
+pub use runtime::{AsyncIo, BoxFuture, Runtime};
+
+pub use odradek_core;
+pub use odradek_core::{
+    Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
+    PartitionerConfig, ProduceError, Record, RecordMetadata, RetryCause, SendError, SendErrorKind,
+    TopicName,
+};

@@ -1,0 +1,280 @@
+//! The public handle: [`Producer`], [`DeliveryFuture`], [`CloseReport`], [`ConnectError`].
+
+use crate::channels::{ChannelOptions, Errors, InputSender, Successes};
+use crate::clock::Clock;
+use crate::driver::Driver;
+use crate::runtime::Runtime;
+use crate::state::{ChannelQueues, DeliveryResult, Handle, Shared, Sink};
+use futures_channel::oneshot;
+use odradek_core::{
+    Config, ConfigError, DeliveryError, ProduceError, ProducerCore, Record, RecordMetadata,
+    SendError, TopicName,
+};
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Why a producer could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// A Kafka producer running on runtime `R`: a cheap, cloneable handle to one background
+/// driver task.
+///
+/// The adapter crates name it for their runtime (`odradek_tokio::Producer`,
+/// `odradek_async_std::Producer`). Every clone talks to the same producer; when the last
+/// handle is dropped without [`close`](Producer::close), the producer closes gracefully in the
+/// background and every outstanding [`DeliveryFuture`] still resolves.
+pub struct Producer<R> {
+    handle: Handle,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Producer<R> {
+    fn clone(&self) -> Self {
+        Producer {
+            handle: self.handle.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Producer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.handle.shared.lock();
+        f.debug_struct("Producer")
+            .field("pending_records", &st.core.pending_records())
+            .field("buffered_bytes", &st.core.buffered_bytes())
+            .field("closing", &st.core.is_closing())
+            .finish()
+    }
+}
+
+/// Validates `config`, builds the core and spawns the driver task on `runtime`.
+fn start<R: Runtime>(
+    runtime: R,
+    config: Config,
+    channels: Option<ChannelQueues>,
+) -> Result<Arc<Shared>, ConnectError> {
+    config.validate()?;
+    let clock = Clock::new();
+    let now = clock.now();
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(now.as_unix_nanos());
+    let seed = h.finish();
+    let request_timeout = config.request_timeout;
+    let core = ProducerCore::new(config, seed, now)?;
+    let shared = Arc::new(Shared::new(core, clock, channels));
+    let runtime = Arc::new(runtime);
+    let driver = Driver::new(shared.clone(), runtime.clone(), request_timeout);
+    runtime.spawn(Box::pin(driver));
+    Ok(shared)
+}
+
+impl<R: Runtime + Default> Producer<R> {
+    /// Validates `config` and starts the producer on the current runtime. It returns before
+    /// any broker has answered: connections are made in the background, and records sent
+    /// meanwhile wait in the buffer.
+    pub async fn connect(config: Config) -> Result<Self, ConnectError> {
+        Self::connect_with(R::default(), config).await
+    }
+
+    /// The original's channel shape: an input of records, an opt-in stream of successes and a
+    /// stream of errors. See [`InputSender`] for the buffering policy that keeps an unread
+    /// stream from ever blocking the producer.
+    pub async fn channels(
+        config: Config,
+        options: ChannelOptions,
+    ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        Self::channels_with(R::default(), config, options).await
+    }
+}
+
+impl<R: Runtime> Producer<R> {
+    /// [`connect`](Self::connect) on a given runtime instance.
+    pub async fn connect_with(runtime: R, config: Config) -> Result<Self, ConnectError> {
+        let shared = start(runtime, config, None)?;
+        Ok(Producer {
+            handle: Handle::new(shared),
+            _runtime: PhantomData,
+        })
+    }
+
+    /// [`channels`](Self::channels) on a given runtime instance.
+    pub async fn channels_with(
+        runtime: R,
+        config: Config,
+        options: ChannelOptions,
+    ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        let queues = ChannelQueues {
+            return_successes: options.return_successes,
+            capacity: options.capacity.max(1),
+            successes: VecDeque::new(),
+            errors: VecDeque::new(),
+            successes_open: options.return_successes,
+            errors_open: true,
+            successes_waker: None,
+            errors_waker: None,
+        };
+        let shared = start(runtime, config, Some(queues))?;
+        let successes = options
+            .return_successes
+            .then(|| Successes::new(shared.clone()));
+        let errors = Errors::new(shared.clone());
+        Ok((InputSender::new(Handle::new(shared)), successes, errors))
+    }
+
+    /// Sends a record. Waits while `buffer.memory` is full (backpressure: it resumes as soon
+    /// as outcomes free space); refuses at once, handing the record back, when it is too
+    /// large, names an invalid topic or partition, or the producer is closed.
+    ///
+    /// The returned [`DeliveryFuture`] resolves with the record's outcome. Dropping it does
+    /// not cancel the record; a failure nobody awaited shows up in the [`CloseReport`].
+    pub async fn send(&self, record: Record) -> Result<DeliveryFuture, SendError> {
+        let topic = record.topic.clone();
+        let mut slot = Some(record);
+        poll_fn(|cx| poll_send_future(&self.handle.shared, cx, &mut slot, true, &topic)).await
+    }
+
+    /// Sends a record without waiting: like [`send`](Self::send), but a full buffer refuses
+    /// at once with [`SendErrorKind::BufferFull`](odradek_core::SendErrorKind::BufferFull).
+    pub fn try_send(&self, record: Record) -> Result<DeliveryFuture, SendError> {
+        let topic = record.topic.clone();
+        let mut slot = Some(record);
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match poll_send_future(&self.handle.shared, &mut cx, &mut slot, false, &topic) {
+            Poll::Ready(r) => r,
+            // `wait == false` never leaves the record waiting.
+            Poll::Pending => unreachable!("try_send does not wait"),
+        }
+    }
+
+    /// Sends every buffered record now (ignoring `linger`) and returns once every record
+    /// sent before this call has its outcome.
+    pub async fn flush(&self) {
+        flush(&self.handle.shared).await
+    }
+
+    /// Closes gracefully: takes no more records (other handles' sends are refused with
+    /// [`SendErrorKind::Closed`](odradek_core::SendErrorKind::Closed)), delivers or fails
+    /// every record already accepted, closes the connections, and reports.
+    pub async fn close(self) -> CloseReport {
+        close(&self.handle.shared).await
+    }
+
+    /// Records accepted and still waiting for an outcome.
+    pub fn pending_records(&self) -> usize {
+        self.handle.shared.lock().core.pending_records()
+    }
+
+    /// Bytes of `buffer.memory` in use.
+    pub fn buffered_bytes(&self) -> usize {
+        self.handle.shared.lock().core.buffered_bytes()
+    }
+}
+
+fn poll_send_future(
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    slot: &mut Option<Record>,
+    wait: bool,
+    topic: &TopicName,
+) -> Poll<Result<DeliveryFuture, SendError>> {
+    let mut st = shared.lock();
+    st.poll_send(cx, slot, wait, false).map(|r| {
+        r.map(|(id, seq)| {
+            let (tx, rx) = oneshot::channel();
+            st.track(id, seq, Sink::Future(tx));
+            DeliveryFuture {
+                rx,
+                topic: topic.clone(),
+            }
+        })
+    })
+}
+
+pub(crate) async fn flush(shared: &Shared) {
+    let mark = shared.lock().start_flush();
+    poll_fn(|cx| shared.lock().poll_flush(cx, mark)).await
+}
+
+pub(crate) async fn close(shared: &Shared) -> CloseReport {
+    shared.lock().start_close();
+    poll_fn(|cx| shared.lock().poll_finished(cx)).await;
+    let mut st = shared.lock();
+    CloseReport {
+        delivered: st.delivered,
+        failed: st.failed,
+        unobserved_failed: st.unobserved_failed,
+        unobserved_failures: std::mem::take(&mut st.unobserved),
+    }
+}
+
+/// The outcome of one record: resolves to where it was appended, or why it failed (with the
+/// record handed back).
+///
+/// If the runtime drops the driver task before the record has an outcome (the runtime shut
+/// down), it resolves to [`ProduceError::Aborted`] with a record that carries only the topic:
+/// the payload went down with the task.
+#[must_use = "a DeliveryFuture does nothing unless awaited; dropping it does not cancel the record"]
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<DeliveryResult>,
+    topic: TopicName,
+}
+
+impl fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryFuture")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, DeliveryError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(DeliveryError {
+                error: ProduceError::Aborted,
+                record: Record::new(self.topic.clone()),
+            })),
+        }
+    }
+}
+
+/// What [`Producer::close`] (or [`InputSender::close`]) reports: counts over the producer's
+/// whole life, and the failures nobody saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Records delivered.
+    pub delivered: u64,
+    /// Records failed (observed or not).
+    pub failed: u64,
+    /// Failed records whose outcome reached nobody: their [`DeliveryFuture`] was dropped, or
+    /// (channel shape) the errors stream was dropped.
+    pub unobserved_failed: u64,
+    /// Those failures with their records, the first 1024 of them (the first `close` to finish
+    /// takes them; a later one gets the rest, if any).
+    pub unobserved_failures: Vec<DeliveryError>,
+}
+
+impl CloseReport {
+    /// Whether every record was delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.failed == 0
+    }
+}

@@ -1,0 +1,334 @@
+//! Test support shared by the adapter crates (feature `testing`; not a public API).
+//!
+//! [`FakeBroker`]: a one-node Kafka cluster on a real loopback TCP socket, served by plain
+//! threads so that any runtime's tests can use it. It speaks ApiVersions, Metadata and Produce
+//! with the core's own codecs, decodes every record batch it receives, keeps a log per
+//! partition, and can delay or fail Produce requests.
+//!
+//! [`scenarios`]: the adapter tests, written once against [`Runtime`] and run by each adapter
+//! crate on its own runtime.
+
+use crate::runtime::Runtime;
+use odradek_core::protocol::{
+    api_key, decode_request_header, encode_response, ApiVersionRange, ApiVersionsRequest,
+    ApiVersionsResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
+    MetadataTopic, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
+    Reader, Request,
+};
+use odradek_core::record::{decode_records, DecodedRecord};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the fake broker behaves.
+#[derive(Debug, Clone)]
+pub struct FakeBrokerOptions {
+    /// Partitions of every topic.
+    pub partitions: i32,
+    /// Wait this long before answering each Produce request.
+    pub produce_delay: Duration,
+    /// Answer every Produce partition with this error code instead of appending.
+    pub produce_error: Option<i16>,
+}
+
+impl Default for FakeBrokerOptions {
+    fn default() -> Self {
+        FakeBrokerOptions {
+            partitions: 3,
+            produce_delay: Duration::ZERO,
+            produce_error: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct BrokerState {
+    logs: BTreeMap<(String, i32), Vec<DecodedRecord>>,
+    requests: Vec<i16>,
+    connections: usize,
+}
+
+/// A one-node fake Kafka cluster on 127.0.0.1. Stops when dropped.
+pub struct FakeBroker {
+    addr: SocketAddr,
+    state: Arc<Mutex<BrokerState>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for FakeBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeBroker")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl FakeBroker {
+    /// Starts a broker on an ephemeral loopback port.
+    pub fn start(options: FakeBrokerOptions) -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(BrokerState::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                st.lock().unwrap().connections += 1;
+                let (st, sp, opts) = (st.clone(), sp.clone(), options.clone());
+                std::thread::spawn(move || serve(stream, addr, st, sp, opts));
+            }
+        });
+        FakeBroker { addr, state, stop }
+    }
+
+    /// `host:port` for `bootstrap_servers`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The records appended to a partition, in order.
+    pub fn records(&self, topic: &str, partition: i32) -> Vec<DecodedRecord> {
+        let st = self.state.lock().unwrap();
+        st.logs
+            .get(&(topic.to_owned(), partition))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Records appended over all partitions.
+    pub fn total_records(&self) -> usize {
+        self.state.lock().unwrap().logs.values().map(Vec::len).sum()
+    }
+
+    /// API keys of the requests received, in order.
+    pub fn requests(&self) -> Vec<i16> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+}
+
+impl Drop for FakeBroker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Unblock the accept loop.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Serves one connection until EOF, an error, or stop.
+fn serve(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    state: Arc<Mutex<BrokerState>>,
+    stop: Arc<AtomicBool>,
+    opts: FakeBrokerOptions,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        // Whole frames first.
+        while buf.len() >= 4 {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            if !(0..=64 << 20).contains(&size) {
+                return;
+            }
+            let size = size as usize;
+            if buf.len() < 4 + size {
+                break;
+            }
+            let frame: Vec<u8> = buf[4..4 + size].to_vec();
+            buf.drain(..4 + size);
+            match answer(&frame, addr, &state, &opts) {
+                Ok(Some(response)) => {
+                    if stream.write_all(&response).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(()) => return,
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn range<R: Request>() -> ApiVersionRange {
+    ApiVersionRange {
+        api_key: R::API_KEY,
+        min_version: R::MIN_VERSION,
+        max_version: R::MAX_VERSION,
+    }
+}
+
+/// The response frame to one request frame (`None` for acks=0 Produce).
+fn answer(
+    frame: &[u8],
+    addr: SocketAddr,
+    state: &Mutex<BrokerState>,
+    opts: &FakeBrokerOptions,
+) -> Result<Option<Vec<u8>>, ()> {
+    let (header, body) = decode_request_header(frame).map_err(|_| ())?;
+    state.lock().unwrap().requests.push(header.api_key);
+    let v = header.api_version;
+    let corr = header.correlation_id;
+    let mut out = bytes::BytesMut::new();
+    match header.api_key {
+        api_key::API_VERSIONS => {
+            let mut produce = range::<ProduceRequest>();
+            // Like Kafka 4.x: nothing below Produce v3.
+            produce.min_version = produce.min_version.max(3);
+            let resp = ApiVersionsResponse {
+                error_code: 0,
+                api_keys: vec![
+                    produce,
+                    range::<MetadataRequest>(),
+                    range::<ApiVersionsRequest>(),
+                ],
+                throttle_time_ms: 0,
+            };
+            encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
+        }
+        api_key::METADATA => {
+            let req = MetadataRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
+            let names = req.topics.unwrap_or_else(|| {
+                let st = state.lock().unwrap();
+                let mut n: Vec<String> = st.logs.keys().map(|(t, _)| t.clone()).collect();
+                n.dedup();
+                n
+            });
+            let topics = names
+                .into_iter()
+                .map(|name| MetadataTopic {
+                    error_code: 0,
+                    name,
+                    is_internal: false,
+                    partitions: (0..opts.partitions)
+                        .map(|p| MetadataPartition {
+                            error_code: 0,
+                            partition_index: p,
+                            leader_id: 0,
+                            leader_epoch: 0,
+                            replica_nodes: vec![0],
+                            isr_nodes: vec![0],
+                            offline_replicas: vec![],
+                        })
+                        .collect(),
+                })
+                .collect();
+            let resp = MetadataResponse {
+                throttle_time_ms: 0,
+                brokers: vec![MetadataBroker {
+                    node_id: 0,
+                    host: addr.ip().to_string(),
+                    port: i32::from(addr.port()),
+                    rack: None,
+                }],
+                cluster_id: Some("fake-cluster".to_owned()),
+                controller_id: 0,
+                topics,
+            };
+            encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
+        }
+        api_key::PRODUCE => {
+            let req = ProduceRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
+            if !opts.produce_delay.is_zero() {
+                std::thread::sleep(opts.produce_delay);
+            }
+            let mut topics = Vec::new();
+            {
+                let mut st = state.lock().unwrap();
+                for t in req.topics {
+                    let mut partitions = Vec::new();
+                    for p in t.partitions {
+                        let (error_code, base_offset) = match opts.produce_error {
+                            Some(code) => (code, -1),
+                            None => {
+                                let batches =
+                                    decode_records(&p.records, 64 << 20).map_err(|_| ())?;
+                                let log = st.logs.entry((t.name.clone(), p.index)).or_default();
+                                let base = log.len() as i64;
+                                for b in batches {
+                                    log.extend(b.records);
+                                }
+                                (0, base)
+                            }
+                        };
+                        partitions.push(ProducePartitionResponse {
+                            index: p.index,
+                            error_code,
+                            base_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: 0,
+                            error_message: None,
+                        });
+                    }
+                    topics.push(ProduceTopicResponse {
+                        name: t.name,
+                        partitions,
+                    });
+                }
+            }
+            if req.acks == 0 {
+                return Ok(None);
+            }
+            let resp = ProduceResponse {
+                topics,
+                throttle_time_ms: 0,
+            };
+            encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
+        }
+        _ => return Err(()),
+    }
+    Ok(Some(out.to_vec()))
+}
+
+/// A TCP port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn refused_address() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let a = l.local_addr().expect("local addr");
+    drop(l);
+    a.to_string()
+}
+
+/// Runs `fut`, panicking if it takes longer than `limit` (a hang guard for tests, not a
+/// timing assertion).
+pub async fn within<R: Runtime + Default, F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> F::Output {
+    let sleep = R::default().sleep(limit);
+    let fut = std::pin::pin!(fut);
+    match futures_util::future::select(fut, sleep).await {
+        futures_util::future::Either::Left((out, _)) => out,
+        futures_util::future::Either::Right(_) => {
+            panic!("test step did not finish within {limit:?}")
+        }
+    }
+}
+
+pub mod scenarios;

@@ -1,0 +1,373 @@
+//! The adapter tests, once, generic over the runtime. Each adapter crate runs every scenario
+//! on its runtime (`tests/driver.rs`). Each asserts real behaviour against a [`FakeBroker`]
+//! over real loopback TCP; [`within`] only guards against hangs.
+
+use super::{refused_address, within, FakeBroker, FakeBrokerOptions};
+use crate::{ChannelOptions, ConnectError, Producer, Runtime};
+use futures_util::{FutureExt, StreamExt};
+use odradek_core::protocol::ErrorCode;
+use odradek_core::{
+    Config, ConfigError, Header, ProduceError, Record, RecordMetadata, RetryCause, SendErrorKind,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn config(broker: &str) -> Config {
+    let mut c = Config::new([broker]);
+    c.linger = Duration::from_millis(2);
+    c.request_timeout = Duration::from_secs(5);
+    c.retry_backoff = Duration::from_millis(20);
+    c
+}
+
+/// Records go through to the broker; each delivery future tells where each went; keys keep
+/// their partition; offsets follow send order; `close` counts them; sends after close are
+/// refused with the record handed back.
+pub async fn happy_path<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..30 {
+        let r = Record::new("events")
+            .key(format!("k{}", i % 5))
+            .value(format!("v{i}"))
+            .header(Header::new("n", format!("{i}")));
+        futures.push((i, producer.send(r).await.unwrap()));
+    }
+    let mut by_key: BTreeMap<String, i32> = BTreeMap::new();
+    let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    for (i, f) in futures {
+        let md: RecordMetadata = within::<R, _>(LIMIT, f).await.unwrap();
+        assert_eq!(md.topic.as_str(), "events");
+        assert!((0..3).contains(&md.partition), "{md:?}");
+        let key = format!("k{}", i % 5);
+        assert_eq!(
+            *by_key.entry(key.clone()).or_insert(md.partition),
+            md.partition
+        );
+        if let Some(prev) = last_offset.insert(md.partition, md.offset) {
+            assert!(md.offset > prev, "offsets follow send order");
+        }
+        let log = broker.records("events", md.partition);
+        let rec = &log[usize::try_from(md.offset).unwrap()];
+        assert_eq!(rec.value.as_deref(), Some(format!("v{i}").as_bytes()));
+        assert_eq!(rec.key.as_deref(), Some(key.as_bytes()));
+        assert_eq!(rec.headers, vec![Header::new("n", format!("{i}"))]);
+    }
+    assert_eq!(broker.total_records(), 30);
+    let other = producer.clone();
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (30, 0));
+    assert!(report.unobserved_failures.is_empty());
+    let refused = other
+        .try_send(Record::new("events").value("late"))
+        .unwrap_err();
+    assert_eq!(refused.kind, SendErrorKind::Closed);
+    assert_eq!(refused.record.value.as_deref(), Some(&b"late"[..]));
+}
+
+/// Invalid configuration is refused by `connect`; bad records are refused by `send` at once,
+/// handed back untouched.
+pub async fn immediate_refusals<R: Runtime + Default>() {
+    let err = Producer::<R>::connect(Config::new(Vec::<String>::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err, ConnectError::Config(ConfigError::NoBootstrapServers));
+
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let mut c = config(&broker.address());
+    c.message_max_bytes = 1024;
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let big = Record::new("events").value(vec![7u8; 4096]);
+    let e = producer.send(big.clone()).await.unwrap_err();
+    assert!(
+        matches!(e.kind, SendErrorKind::RecordTooLarge { .. }),
+        "{e}"
+    );
+    assert_eq!(e.record, big);
+    let e = producer.try_send(Record::new("bad topic!")).unwrap_err();
+    assert!(matches!(e.kind, SendErrorKind::InvalidTopic { .. }), "{e}");
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (0, 0));
+}
+
+/// A tiny `buffer.memory`: `try_send` refuses with `BufferFull` (record handed back), `send`
+/// waits and resumes once an outcome frees space; nothing is lost or reordered.
+pub async fn backpressure<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_delay: Duration::from_millis(200),
+        ..FakeBrokerOptions::default()
+    });
+    let mut c = config(&broker.address());
+    c.message_max_bytes = 1024;
+    c.buffer_memory = 2048;
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let rec = |i: usize| Record::new("bp").partition(0).value(vec![i as u8; 500]);
+    let mut futures = Vec::new();
+    let mut refused = None;
+    for i in 0..20 {
+        match producer.try_send(rec(i)) {
+            Ok(f) => futures.push(f),
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (i, e) = refused.expect("a 2 KiB buffer must fill within 20 records of 500 bytes");
+    assert_eq!(e.kind, SendErrorKind::BufferFull);
+    assert_eq!(e.record, rec(i));
+    assert!(!futures.is_empty());
+    // `send` waits for space instead of refusing ...
+    let waited = within::<R, _>(LIMIT, producer.send(rec(i))).await.unwrap();
+    // ... which only an outcome can free: some earlier record is already resolved.
+    let mut resolved = 0;
+    let mut rest = Vec::new();
+    for mut f in futures {
+        match (&mut f).now_or_never() {
+            Some(r) => {
+                r.unwrap();
+                resolved += 1;
+            }
+            None => rest.push(f),
+        }
+    }
+    assert!(resolved > 0, "send returned before any outcome freed space");
+    for f in rest {
+        within::<R, _>(LIMIT, f).await.unwrap();
+    }
+    within::<R, _>(LIMIT, waited).await.unwrap();
+    let log = broker.records("bp", 0);
+    assert_eq!(log.len(), i + 1);
+    for (n, r) in log.iter().enumerate() {
+        assert_eq!(
+            r.value.as_deref(),
+            Some(&vec![n as u8; 500][..]),
+            "order kept"
+        );
+    }
+    within::<R, _>(LIMIT, producer.close()).await;
+}
+
+/// Nothing listens: the record fails with a typed error within `delivery.timeout.ms` (plus
+/// slack), handed back.
+pub async fn connection_refused<R: Runtime + Default>() {
+    let mut c = config(&refused_address());
+    c.delivery_timeout = Some(Duration::from_millis(800));
+    c.request_timeout = Duration::from_millis(500);
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let r = Record::new("nowhere").value("x");
+    let f = producer.send(r.clone()).await.unwrap();
+    let err = within::<R, _>(LIMIT, f).await.unwrap_err();
+    assert!(
+        matches!(
+            err.error,
+            ProduceError::DeliveryTimeout
+                | ProduceError::RetriesExhausted(
+                    RetryCause::NoBrokerReachable | RetryCause::ConnectionLost
+                )
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.record, r);
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!(
+        (report.delivered, report.failed, report.unobserved_failed),
+        (0, 1, 0)
+    );
+}
+
+/// `close` with requests in flight waits for them: every record gets its outcome, even those
+/// whose future was dropped.
+pub async fn close_with_records_in_flight<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_delay: Duration::from_millis(150),
+        ..FakeBrokerOptions::default()
+    });
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let mut kept = Vec::new();
+    for i in 0..40 {
+        let f = producer
+            .send(
+                Record::new("inflight")
+                    .partition(i % 3)
+                    .value(format!("{i}")),
+            )
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            kept.push(f);
+        }
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (40, 0));
+    for f in kept {
+        assert!(f.now_or_never().expect("resolved by close").is_ok());
+    }
+    assert_eq!(broker.total_records(), 40);
+}
+
+/// Failures nobody awaited are not lost: `close` reports them with their records.
+pub async fn close_reports_unobserved_failures<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_error: Some(ErrorCode::INVALID_RECORD.0),
+        ..FakeBrokerOptions::default()
+    });
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let mut kept = Vec::new();
+    for i in 0..5 {
+        let f = producer
+            .send(Record::new("bad").partition(0).value(format!("{i}")))
+            .await
+            .unwrap();
+        if i < 2 {
+            kept.push(f);
+        }
+    }
+    for f in kept {
+        let e = within::<R, _>(LIMIT, f).await.unwrap_err();
+        assert_eq!(e.error, ProduceError::Broker(ErrorCode::INVALID_RECORD));
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!(
+        (report.delivered, report.failed, report.unobserved_failed),
+        (0, 5, 3)
+    );
+    let mut values: Vec<_> = report
+        .unobserved_failures
+        .iter()
+        .map(|e| e.record.value.clone().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, vec!["2", "3", "4"]);
+}
+
+/// `flush` sends at once despite a long `linger` and returns when every earlier record has
+/// its outcome.
+pub async fn flush_ignores_linger<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let mut c = config(&broker.address());
+    c.linger = Duration::from_secs(3600);
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let mut futures = Vec::new();
+    for i in 0..5 {
+        futures.push(
+            producer
+                .send(Record::new("flush").value(format!("{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    within::<R, _>(LIMIT, producer.flush()).await;
+    for f in futures {
+        assert!(f.now_or_never().expect("resolved by flush").is_ok());
+    }
+    assert_eq!(broker.total_records(), 5);
+    within::<R, _>(LIMIT, producer.close()).await;
+}
+
+/// Dropping the last handle closes gracefully in the background: futures still resolve.
+pub async fn dropping_the_last_handle_delivers<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let f = producer.send(Record::new("drop").value("x")).await.unwrap();
+    drop(producer);
+    within::<R, _>(LIMIT, f).await.unwrap();
+    assert_eq!(
+        broker.records("drop", 0).len()
+            + broker.records("drop", 1).len()
+            + broker.records("drop", 2).len(),
+        1
+    );
+}
+
+/// Channel shape with a successes stream nobody reads: no deadlock. Input waits (or
+/// `try_send` refuses) at `capacity` unread outcomes; reading one lets input go on; dropping
+/// the stream lifts the limit; the errors stream ends after close.
+pub async fn channels_unread_successes_do_not_deadlock<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let (input, successes, mut errors) = Producer::<R>::channels(
+        config(&broker.address()),
+        ChannelOptions {
+            return_successes: true,
+            capacity: 4,
+        },
+    )
+    .await
+    .unwrap();
+    let mut successes = successes.expect("return_successes");
+    for i in 0..4 {
+        input
+            .send(Record::new("ch").partition(0).value(format!("{i}")))
+            .await
+            .unwrap();
+    }
+    within::<R, _>(LIMIT, input.flush()).await;
+    let e = input
+        .try_send(Record::new("ch").partition(0).value("4"))
+        .unwrap_err();
+    assert_eq!(e.kind, SendErrorKind::BufferFull);
+    let (md, rec) = within::<R, _>(LIMIT, successes.next()).await.unwrap();
+    assert_eq!((md.partition, md.offset), (0, 0));
+    assert_eq!(rec.value.as_deref(), Some(&b"0"[..]));
+    input.try_send(e.record).unwrap();
+    drop(successes);
+    for i in 5..25 {
+        within::<R, _>(
+            LIMIT,
+            input.send(Record::new("ch").partition(0).value(format!("{i}"))),
+        )
+        .await
+        .unwrap();
+    }
+    within::<R, _>(LIMIT, input.flush()).await;
+    let report = within::<R, _>(LIMIT, input.close()).await;
+    assert_eq!((report.delivered, report.failed), (25, 0));
+    assert!(within::<R, _>(LIMIT, errors.next()).await.is_none());
+    let log = broker.records("ch", 0);
+    let values: Vec<String> = log
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(values, (0..25).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+/// Channel shape: failures come out of the errors stream with their records; no successes
+/// stream unless asked for.
+pub async fn channels_errors_stream<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_error: Some(ErrorCode::INVALID_RECORD.0),
+        ..FakeBrokerOptions::default()
+    });
+    let (input, successes, mut errors) =
+        Producer::<R>::channels(config(&broker.address()), ChannelOptions::default())
+            .await
+            .unwrap();
+    assert!(successes.is_none());
+    for i in 0..3 {
+        input
+            .send(Record::new("errs").partition(1).value(format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let e = within::<R, _>(LIMIT, errors.next()).await.unwrap();
+        assert_eq!(e.error, ProduceError::Broker(ErrorCode::INVALID_RECORD));
+        seen.push(e.record.value.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["0", "1", "2"]);
+    drop(input); // the last input handle: closes by itself
+    assert!(within::<R, _>(LIMIT, errors.next()).await.is_none());
+}

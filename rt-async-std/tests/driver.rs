@@ -1,0 +1,55 @@
+//! The shared driver scenarios (`odradek_driver::testing::scenarios`) on this runtime,
+//! against a fake broker over real loopback TCP.
+
+use odradek_async_std::AsyncStdRuntime;
+use odradek_driver::testing::scenarios;
+
+#[async_std::test]
+async fn happy_path() {
+    scenarios::happy_path::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn immediate_refusals() {
+    scenarios::immediate_refusals::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn backpressure() {
+    scenarios::backpressure::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn connection_refused() {
+    scenarios::connection_refused::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn close_with_records_in_flight() {
+    scenarios::close_with_records_in_flight::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn close_reports_unobserved_failures() {
+    scenarios::close_reports_unobserved_failures::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn flush_ignores_linger() {
+    scenarios::flush_ignores_linger::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn dropping_the_last_handle_delivers() {
+    scenarios::dropping_the_last_handle_delivers::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn channels_unread_successes_do_not_deadlock() {
+    scenarios::channels_unread_successes_do_not_deadlock::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn channels_errors_stream() {
+    scenarios::channels_errors_stream::<AsyncStdRuntime>().await;
+}

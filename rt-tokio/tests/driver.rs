@@ -1,0 +1,55 @@
+//! The shared driver scenarios (`odradek_driver::testing::scenarios`) on this runtime,
+//! against a fake broker over real loopback TCP.
+
+use odradek_driver::testing::scenarios;
+use odradek_tokio::TokioRuntime;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path() {
+    scenarios::happy_path::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_refusals() {
+    scenarios::immediate_refusals::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure() {
+    scenarios::backpressure::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refused() {
+    scenarios::connection_refused::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_with_records_in_flight() {
+    scenarios::close_with_records_in_flight::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_reports_unobserved_failures() {
+    scenarios::close_reports_unobserved_failures::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_ignores_linger() {
+    scenarios::flush_ignores_linger::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_delivers() {
+    scenarios::dropping_the_last_handle_delivers::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_unread_successes_do_not_deadlock() {
+    scenarios::channels_unread_successes_do_not_deadlock::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_errors_stream() {
+    scenarios::channels_errors_stream::<TokioRuntime>().await;
+}
