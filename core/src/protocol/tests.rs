@@ -755,3 +755,62 @@ fn huge_frame_prefix_refused_before_allocation() {
     assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
     assert_eq!(d.buffered(), 5);
 }
+
+#[test]
+fn golden_produce_v0_request_and_v2_response() {
+    // v0: no transactional id; otherwise as v3.
+    let m = ProduceRequest {
+        transactional_id: Some("ignored before v3".into()),
+        acks: 1,
+        timeout_ms: 10,
+        topics: vec![ProduceTopicData {
+            name: "t".into(),
+            partitions: vec![ProducePartitionData {
+                index: 2,
+                records: Bytes::from_static(&[9]),
+            }],
+        }],
+    };
+    let mut b = BytesMut::new();
+    m.encode(0, &mut b);
+    #[rustfmt::skip]
+    let expected = [
+        0, 1, 0, 0, 0, 10, // acks 1, timeout 10
+        0, 0, 0, 1, 0, 1, b't',
+        0, 0, 0, 1, 0, 0, 0, 2,
+        0, 0, 0, 1, 9,
+    ];
+    assert_eq!(&b[..], &expected[..]);
+
+    // v2 response: log_append_time_ms after base_offset, throttle at the end.
+    #[rustfmt::skip]
+    let wire = [
+        0, 0, 0, 1, 0, 1, b't',
+        0, 0, 0, 1,
+        0, 0, 0, 2, 0, 0, // index 2, no error
+        0, 0, 0, 0, 0, 0, 1, 0, // base offset 256
+        0, 0, 0, 0, 0, 0, 0, 7, // log append time 7
+        0, 0, 0, 3, // throttle 3
+    ];
+    let r = ProduceResponse::decode(2, &mut Reader::new(&wire)).unwrap();
+    assert_eq!(
+        r,
+        ProduceResponse {
+            topics: vec![ProduceTopicResponse {
+                name: "t".into(),
+                partitions: vec![ProducePartitionResponse {
+                    index: 2,
+                    error_code: 0,
+                    base_offset: 256,
+                    log_append_time_ms: 7,
+                    log_start_offset: -1,
+                    error_message: None,
+                }],
+            }],
+            throttle_time_ms: 3,
+        }
+    );
+    let mut b = BytesMut::new();
+    r.encode(2, &mut b);
+    assert_eq!(&b[..], &wire[..]);
+}
