@@ -1,0 +1,478 @@
+//! The brokers' side of the protocol: every request frame is decoded with odradek-core's own
+//! codecs and answered as Kafka would (ApiVersions, Metadata, Produce), with per-response
+//! faults applied.
+
+use crate::cluster::{AppendFate, AppendInfo, Cluster, StoredRecord};
+use crate::config::{broker_host, BROKER_PORT};
+use crate::faults::Fault;
+use bytes::{Bytes, BytesMut};
+use odradek_core::protocol::{
+    self, api_key, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode,
+    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader,
+    Request,
+};
+use odradek_core::record::{decode_records, RecordFormat};
+use odradek_core::{Compression, ConnId};
+
+fn in_range(v: i16, r: (i16, i16)) -> bool {
+    r.0 <= v && v <= r.1
+}
+
+impl Cluster {
+    /// Answers one request frame (without its size prefix) that arrived on `conn`.
+    pub(crate) fn handle_frame(&mut self, conn: ConnId, frame: Bytes) {
+        let Some(broker) = self.conns.get(&conn).and_then(|c| c.broker) else {
+            return;
+        };
+        self.stats.requests += 1;
+        let (header, body) = match protocol::decode_request_header(&frame) {
+            Ok(x) => x,
+            Err(e) => {
+                self.violation(format!("{conn:?}: undecodable request header: {e}"));
+                self.kill(conn);
+                return;
+            }
+        };
+        let versions = self.config.versions;
+        let (key, v, corr) = (header.api_key, header.api_version, header.correlation_id);
+        let mut out = BytesMut::new();
+        match key {
+            api_key::API_VERSIONS => {
+                let mut resp = ApiVersionsResponse {
+                    error_code: 0,
+                    api_keys: vec![
+                        ApiVersionRange {
+                            api_key: api_key::PRODUCE,
+                            min_version: versions.produce.0,
+                            max_version: versions.produce.1,
+                        },
+                        ApiVersionRange {
+                            api_key: api_key::METADATA,
+                            min_version: versions.metadata.0,
+                            max_version: versions.metadata.1,
+                        },
+                        ApiVersionRange {
+                            api_key: api_key::API_VERSIONS,
+                            min_version: versions.api_versions.0,
+                            max_version: versions.api_versions.1,
+                        },
+                    ],
+                    throttle_time_ms: 0,
+                };
+                let mut version = v;
+                if !in_range(v, versions.api_versions) {
+                    // Kafka answers an ApiVersions request it cannot parse in v0 with
+                    // UNSUPPORTED_VERSION and its ranges, so the client can retry lower.
+                    resp.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+                    version = 0;
+                } else {
+                    let mut r = Reader::new(body);
+                    if let Err(e) = ApiVersionsRequest::decode(v, &mut r) {
+                        self.violation(format!("{conn:?}: bad ApiVersions v{v}: {e}"));
+                        self.kill(conn);
+                        return;
+                    }
+                }
+                self.note(|| format!("broker {broker}: ApiVersions v{v} corr {corr}"));
+                protocol::encode_response::<ApiVersionsRequest>(corr, version, &resp, &mut out);
+                self.send_response(conn, out.freeze(), Vec::new());
+            }
+            api_key::METADATA => {
+                if !in_range(v, versions.metadata) {
+                    self.violation(format!(
+                        "{conn:?}: Metadata v{v} outside the advertised {:?}",
+                        versions.metadata
+                    ));
+                    self.kill(conn);
+                    return;
+                }
+                let req = match MetadataRequest::decode(v, &mut Reader::new(body)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.violation(format!("{conn:?}: bad Metadata v{v}: {e}"));
+                        self.kill(conn);
+                        return;
+                    }
+                };
+                let resp = self.metadata(&req);
+                self.note(|| {
+                    format!(
+                        "broker {broker}: Metadata v{v} corr {corr} for {:?}",
+                        req.topics
+                    )
+                });
+                protocol::encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
+                self.send_response(conn, out.freeze(), Vec::new());
+            }
+            api_key::PRODUCE => {
+                if !in_range(v, versions.produce) {
+                    self.violation(format!(
+                        "{conn:?}: Produce v{v} outside the advertised {:?}",
+                        versions.produce
+                    ));
+                    self.kill(conn);
+                    return;
+                }
+                let req = match ProduceRequest::decode(v, &mut Reader::new(body)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.violation(format!("{conn:?}: bad Produce v{v}: {e}"));
+                        self.kill(conn);
+                        return;
+                    }
+                };
+                self.produce(conn, broker, v, corr, req);
+            }
+            other => {
+                self.violation(format!("{conn:?}: unexpected api key {other} v{v}"));
+                self.kill(conn);
+            }
+        }
+    }
+
+    fn send_response(&mut self, conn: ConnId, data: Bytes, appends: Vec<usize>) {
+        let stalled = self.conns.get(&conn).is_some_and(|c| c.stalled);
+        if stalled {
+            for a in appends {
+                self.appends[a].fate = AppendFate::ResponseLost;
+            }
+            return;
+        }
+        self.respond(conn, data, appends);
+    }
+
+    /// The metadata a broker reports now: live brokers, and every topic asked for.
+    pub(crate) fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
+        let brokers = (1..=self.up.len() as i32)
+            .filter(|n| self.is_up(*n))
+            .map(|n| MetadataBroker {
+                node_id: n,
+                host: broker_host(n),
+                port: BROKER_PORT as i32,
+                rack: None,
+            })
+            .collect();
+        let names: Vec<String> = match &req.topics {
+            Some(t) if !t.is_empty() => t.clone(),
+            _ => self.topics.keys().cloned().collect(),
+        };
+        let replicas: Vec<i32> = (1..=self.up.len() as i32).collect();
+        let topics = names
+            .into_iter()
+            .map(|name| match self.topics.get(&name) {
+                None => MetadataTopic {
+                    error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+                    name,
+                    is_internal: false,
+                    partitions: Vec::new(),
+                },
+                Some(parts) => MetadataTopic {
+                    error_code: 0,
+                    is_internal: false,
+                    partitions: parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            let up = self.is_up(p.leader);
+                            MetadataPartition {
+                                error_code: if up {
+                                    0
+                                } else {
+                                    ErrorCode::LEADER_NOT_AVAILABLE.0
+                                },
+                                partition_index: i as i32,
+                                leader_id: if up { p.leader } else { -1 },
+                                leader_epoch: p.epoch,
+                                replica_nodes: replicas.clone(),
+                                isr_nodes: replicas
+                                    .iter()
+                                    .copied()
+                                    .filter(|n| self.is_up(*n))
+                                    .collect(),
+                                offline_replicas: replicas
+                                    .iter()
+                                    .copied()
+                                    .filter(|n| !self.is_up(*n))
+                                    .collect(),
+                            }
+                        })
+                        .collect(),
+                    name,
+                },
+            })
+            .collect();
+        MetadataResponse {
+            throttle_time_ms: 0,
+            brokers,
+            cluster_id: Some("odradek-sim".to_owned()),
+            controller_id: 1,
+            topics,
+        }
+    }
+
+    /// Picks an error to inject into one partition response, if any.
+    fn injected_error(&mut self, acks: i16) -> Option<ErrorCode> {
+        if let Some(pos) = self
+            .injections
+            .iter()
+            .position(|f| matches!(f, Fault::FailNextPartition(_)))
+        {
+            if let Some(Fault::FailNextPartition(code)) = self.injections.remove(pos) {
+                return Some(code);
+            }
+        }
+        let faults = &self.config.faults;
+        if faults.error_rate <= 0.0 || faults.error_codes.is_empty() {
+            return None;
+        }
+        if self.rng.unit() >= faults.error_rate {
+            return None;
+        }
+        // NOT_ENOUGH_REPLICAS(_AFTER_APPEND) only exist for acks=all (min.insync.replicas).
+        let codes: Vec<ErrorCode> = faults
+            .error_codes
+            .iter()
+            .copied()
+            .filter(|c| {
+                acks == -1
+                    || (*c != ErrorCode::NOT_ENOUGH_REPLICAS
+                        && *c != ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+            })
+            .collect();
+        if codes.is_empty() {
+            return None;
+        }
+        Some(codes[self.rng.below(codes.len() as u64) as usize])
+    }
+
+    fn produce(&mut self, conn: ConnId, broker: i32, v: i16, corr: i32, req: ProduceRequest) {
+        self.stats.produce_requests += 1;
+        if !matches!(req.acks, -1..=1) {
+            self.violation(format!("{conn:?}: Produce with acks={}", req.acks));
+        }
+        let mut resp = ProduceResponse {
+            topics: Vec::new(),
+            throttle_time_ms: 0,
+        };
+        let mut acked = Vec::new();
+        let mut appended = Vec::new();
+        let mut any_error = false;
+        for topic in &req.topics {
+            let mut parts = Vec::new();
+            for pd in &topic.partitions {
+                let mut code = self.check_partition(conn, broker, v, &topic.name, pd.index);
+                let mut decoded = Vec::new();
+                if code.is_ok() {
+                    match decode_records(&pd.records, self.config.max_decompressed_batch) {
+                        Ok(b) => decoded = b,
+                        Err(e) => {
+                            self.violation(format!(
+                                "{conn:?}: undecodable records for {}-{}: {e}",
+                                topic.name, pd.index
+                            ));
+                            code = ErrorCode::CORRUPT_MESSAGE;
+                        }
+                    }
+                }
+                if code.is_ok() {
+                    code = self.check_batches(conn, v, &topic.name, pd.index, &decoded);
+                }
+                if code.is_ok() {
+                    if let Some(injected) = self.injected_error(req.acks) {
+                        *self.stats.injected_errors.entry(injected.0).or_default() += 1;
+                        let (t, p) = (topic.name.clone(), pd.index);
+                        self.note(|| format!("fault: inject {injected} for {t}-{p}"));
+                        code = injected;
+                    }
+                }
+                let mut base_offset = -1;
+                let append_too =
+                    code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                if append_too {
+                    let (id, base) = self.append(conn, broker, &topic.name, pd.index, decoded);
+                    if code.is_ok() {
+                        base_offset = base;
+                        if req.acks == 0 {
+                            self.appends[id].fate = AppendFate::NoResponse;
+                        } else {
+                            acked.push(id);
+                        }
+                    } else {
+                        self.appends[id].fate = AppendFate::ErrorAfterAppend;
+                    }
+                    appended.push(id);
+                }
+                any_error |= !code.is_ok();
+                parts.push(ProducePartitionResponse {
+                    index: pd.index,
+                    error_code: code.0,
+                    base_offset,
+                    log_append_time_ms: -1,
+                    log_start_offset: if code.is_ok() { 0 } else { -1 },
+                    error_message: None,
+                });
+            }
+            resp.topics.push(ProduceTopicResponse {
+                name: topic.name.clone(),
+                partitions: parts,
+            });
+        }
+        self.note(|| {
+            let summary: Vec<String> = resp
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        format!(
+                            "{}-{}:{}@{}",
+                            t.name,
+                            p.index,
+                            ErrorCode(p.error_code).name(),
+                            p.base_offset
+                        )
+                    })
+                })
+                .collect();
+            format!(
+                "broker {broker}: Produce v{v} corr {corr} acks {} -> [{}]",
+                req.acks,
+                summary.join(", ")
+            )
+        });
+        if req.acks == 0 {
+            // No response; Kafka closes the connection when an acks=0 request fails.
+            if any_error {
+                self.kill(conn);
+            }
+            return;
+        }
+        let lose_next = self
+            .injections
+            .iter()
+            .position(|f| matches!(f, Fault::LoseNextProduceResponse))
+            .map(|pos| self.injections.remove(pos))
+            .is_some();
+        let faults = &self.config.faults;
+        let (lost_rate, stall_rate) = (faults.lost_response_rate, faults.stall_rate);
+        if lose_next || (lost_rate > 0.0 && self.rng.unit() < lost_rate) {
+            self.stats.lost_responses += 1;
+            self.note(|| format!("fault: Produce response corr {corr} lost, {conn:?} dropped"));
+            for id in acked {
+                self.appends[id].fate = AppendFate::ResponseLost;
+            }
+            self.kill(conn);
+            return;
+        }
+        if stall_rate > 0.0 && self.rng.unit() < stall_rate {
+            self.stats.stalls += 1;
+            self.note(|| format!("fault: {conn:?} stalls from Produce corr {corr} on"));
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.stalled = true;
+            }
+        }
+        let mut out = BytesMut::new();
+        protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
+        self.send_response(conn, out.freeze(), acked);
+    }
+
+    /// Whether this broker may append to `topic`/`partition` now.
+    fn check_partition(
+        &mut self,
+        conn: ConnId,
+        broker: i32,
+        _v: i16,
+        topic: &str,
+        partition: i32,
+    ) -> ErrorCode {
+        let _ = conn;
+        match self.leader(topic, partition) {
+            None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            Some(l) if l != broker => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Some(_) => ErrorCode::NONE,
+        }
+    }
+
+    /// Checks the batches a client sent against what Kafka accepts in Produce `v`.
+    fn check_batches(
+        &mut self,
+        conn: ConnId,
+        v: i16,
+        topic: &str,
+        partition: i32,
+        batches: &[odradek_core::record::DecodedBatch],
+    ) -> ErrorCode {
+        let total: usize = batches.iter().map(|b| b.records.len()).sum();
+        if total == 0 {
+            self.violation(format!("{conn:?}: empty records for {topic}-{partition}"));
+            return ErrorCode::INVALID_RECORD;
+        }
+        if v >= 3 && batches.len() != 1 {
+            self.violation(format!(
+                "{conn:?}: Produce v{v} with {} batches for {topic}-{partition} (Kafka wants one)",
+                batches.len()
+            ));
+            return ErrorCode::INVALID_RECORD;
+        }
+        for b in batches {
+            let format_ok = match b.format {
+                RecordFormat::V2 => v >= 3,
+                RecordFormat::V0 | RecordFormat::V1 => v < 3,
+            };
+            if !format_ok {
+                self.violation(format!(
+                    "{conn:?}: {:?} records in Produce v{v} for {topic}-{partition}",
+                    b.format
+                ));
+                return ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT;
+            }
+            if b.compression == Compression::Zstd && v < 7 {
+                self.violation(format!("{conn:?}: zstd in Produce v{v} (needs v7+)"));
+                return ErrorCode::UNSUPPORTED_COMPRESSION_TYPE;
+            }
+        }
+        ErrorCode::NONE
+    }
+
+    /// Appends decoded batches to a partition's log; returns the append's id and base offset.
+    fn append(
+        &mut self,
+        conn: ConnId,
+        broker: i32,
+        topic: &str,
+        partition: i32,
+        batches: Vec<odradek_core::record::DecodedBatch>,
+    ) -> (usize, i64) {
+        let id = self.appends.len();
+        let now = self.now;
+        let part = &mut self.topics.get_mut(topic).expect("checked")[partition as usize];
+        let base = part.log.len() as i64;
+        let mut count = 0;
+        for b in batches {
+            for r in b.records {
+                part.log.push(StoredRecord {
+                    offset: base + count as i64,
+                    timestamp: r.timestamp,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    append: id,
+                });
+                count += 1;
+            }
+        }
+        self.appends.push(AppendInfo {
+            topic: topic.to_owned(),
+            partition,
+            base_offset: base,
+            count,
+            broker,
+            conn,
+            at: now,
+            fate: AppendFate::Pending,
+        });
+        self.stats.appends += 1;
+        self.stats.records_appended += count as u64;
+        (id, base)
+    }
+}

@@ -1,0 +1,313 @@
+//! The checker on fabricated histories: it passes a correct one and reports each planted
+//! violation.
+
+use super::*;
+use odradek_core::protocol::ErrorCode;
+use odradek_core::TopicName;
+
+fn t(ms: u64) -> Instant {
+    crate::SIM_EPOCH + std::time::Duration::from_millis(ms)
+}
+
+fn rec(n: u64) -> Record {
+    Record::new("a")
+        .key(format!("k{n}"))
+        .value(n.to_be_bytes().to_vec())
+}
+
+fn stored(r: &Record, offset: i64, append: usize) -> StoredRecord {
+    StoredRecord {
+        offset,
+        timestamp: 1000 + offset,
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers: r.headers.clone(),
+        append,
+    }
+}
+
+fn append(partition: i32, base: i64, count: usize, fate: AppendFate) -> AppendInfo {
+    AppendInfo {
+        topic: "a".into(),
+        partition,
+        base_offset: base,
+        count,
+        broker: 1,
+        conn: odradek_core::ConnId(1),
+        at: t(1),
+        fate,
+    }
+}
+
+fn delivered(id: u64, r: &Record, partition: i32, offset: i64) -> (Instant, Observed) {
+    (
+        t(2),
+        Observed::Delivered {
+            id: RecordId(id),
+            metadata: RecordMetadata {
+                topic: TopicName::from("a"),
+                partition,
+                offset,
+                timestamp: 1000 + offset,
+            },
+            record: r.clone(),
+        },
+    )
+}
+
+fn options() -> CheckOptions {
+    CheckOptions {
+        acks: Acks::All,
+        expect_all_delivered: false,
+        topics: [("a".to_owned(), 2)].into_iter().collect(),
+        key_consistency: true,
+        message_max_bytes: 1 << 20,
+    }
+}
+
+/// Three records: #0 and #1 to partition 0 (offsets 0, 1), #2 to partition 1 (offset 0).
+fn good() -> (History, LogSnapshot) {
+    let rs: Vec<Record> = (0..3).map(rec).collect();
+    let history = History {
+        sent: rs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| SentRecord {
+                id: RecordId(i as u64),
+                record: r.clone(),
+                at: t(0),
+            })
+            .collect(),
+        refused: Vec::new(),
+        outputs: vec![
+            (t(0), Observed::Network),
+            delivered(0, &rs[0], 0, 0),
+            delivered(2, &rs[2], 1, 0),
+            delivered(1, &rs[1], 0, 1),
+            (t(3), Observed::Closed),
+        ],
+    };
+    let mut logs = LogSnapshot::default();
+    logs.logs.insert(
+        ("a".into(), 0),
+        vec![stored(&rs[0], 0, 0), stored(&rs[1], 1, 0)],
+    );
+    logs.logs
+        .insert(("a".into(), 1), vec![stored(&rs[2], 0, 1)]);
+    logs.appends = vec![
+        append(0, 0, 2, AppendFate::Acknowledged(t(2))),
+        append(1, 0, 1, AppendFate::Acknowledged(t(2))),
+    ];
+    (history, logs)
+}
+
+fn kinds(r: &CheckReport) -> Vec<ViolationKind> {
+    r.violations.iter().map(|v| v.kind).collect()
+}
+
+#[test]
+fn a_correct_history_passes() {
+    let (h, l) = good();
+    let r = check(&h, &l, &options());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!((r.delivered, r.failed, r.duplicates), (3, 0, 0));
+}
+
+#[test]
+fn out_of_order_delivery_is_reported() {
+    let (mut h, mut l) = good();
+    // #0 and #1 swapped in the log and in the reported offsets: #1 was appended first.
+    let rs: Vec<Record> = (0..3).map(rec).collect();
+    l.logs.insert(
+        ("a".into(), 0),
+        vec![stored(&rs[1], 0, 0), stored(&rs[0], 1, 0)],
+    );
+    h.outputs[1] = delivered(0, &rs[0], 0, 1);
+    h.outputs[3] = delivered(1, &rs[1], 0, 0);
+    let r = check(&h, &l, &options());
+    assert_eq!(
+        kinds(&r),
+        vec![ViolationKind::OutOfOrder],
+        "{:?}",
+        r.violations
+    );
+}
+
+#[test]
+fn missing_and_duplicate_outcomes_are_reported() {
+    let (mut h, l) = good();
+    let second = h.outputs[1].clone();
+    h.outputs.remove(2); // #2 never gets an outcome
+    h.outputs.insert(2, second); // #0 gets two
+    let r = check(&h, &l, &options());
+    let k = kinds(&r);
+    assert!(k.contains(&ViolationKind::MissingOutcome), "{k:?}");
+    assert!(k.contains(&ViolationKind::DuplicateOutcome), "{k:?}");
+}
+
+#[test]
+fn closed_must_come_once_and_last() {
+    let (mut h, l) = good();
+    h.outputs.push((t(4), Observed::Network));
+    assert_eq!(
+        kinds(&check(&h, &l, &options())),
+        vec![ViolationKind::Close]
+    );
+    let (mut h, l) = good();
+    h.outputs.pop();
+    assert_eq!(
+        kinds(&check(&h, &l, &options())),
+        vec![ViolationKind::Close]
+    );
+    let (mut h, l) = good();
+    h.outputs.push((t(4), Observed::Closed));
+    assert_eq!(
+        kinds(&check(&h, &l, &options())),
+        vec![ViolationKind::Close]
+    );
+}
+
+#[test]
+fn duplicates_are_counted_and_must_be_explained() {
+    // #2 appended twice to partition 1: first copy's response was lost, second delivered.
+    let (mut h, mut l) = good();
+    let r2 = rec(2);
+    l.logs
+        .insert(("a".into(), 1), vec![stored(&r2, 0, 2), stored(&r2, 1, 1)]);
+    l.appends.push(append(1, 0, 1, AppendFate::ResponseLost));
+    h.outputs[2] = delivered(2, &r2, 1, 1);
+    let r = check(&h, &l, &options());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.duplicates, 1);
+
+    // The same, but the first copy's success was acknowledged before the outcome: the core
+    // got an offset and reported another one.
+    l.appends[2].fate = AppendFate::Acknowledged(t(1));
+    let r = check(&h, &l, &options());
+    assert_eq!(kinds(&r), vec![ViolationKind::UnexplainedDuplicate]);
+
+    // After-append errors explain it too.
+    l.appends[2].fate = AppendFate::ErrorAfterAppend;
+    assert!(check(&h, &l, &options()).violations.is_empty());
+}
+
+#[test]
+fn wrong_content_phantoms_and_missing_offsets_are_reported() {
+    let (h, mut l) = good();
+    let log = l.logs.get_mut(&("a".into(), 0)).unwrap();
+    log[1].value = Some(Bytes::from_static(b"tampered"));
+    let k = kinds(&check(&h, &l, &options()));
+    assert!(k.contains(&ViolationKind::WrongContent), "{k:?}");
+    assert!(k.contains(&ViolationKind::PhantomRecord), "{k:?}");
+
+    let (h, mut l) = good();
+    l.logs.get_mut(&("a".into(), 0)).unwrap().pop();
+    assert_eq!(
+        kinds(&check(&h, &l, &options())),
+        vec![ViolationKind::NotInLog]
+    );
+}
+
+#[test]
+fn failures_are_judged_by_what_could_explain_them() {
+    let (mut h, l) = good();
+    let r2 = rec(2);
+    h.outputs[2] = (
+        t(2),
+        Observed::Failed {
+            id: RecordId(2),
+            error: ProduceError::RetriesExhausted(RetryCause::Broker(
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            )),
+            record: r2.clone(),
+        },
+    );
+    let mut l2 = l.clone();
+    l2.logs.insert(("a".into(), 1), Vec::new());
+    // Retries exhausted is fine under faults...
+    let r = check(&h, &l2, &options());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.failed, 1);
+    // ...but not when nothing could go wrong.
+    let strict = CheckOptions {
+        expect_all_delivered: true,
+        ..options()
+    };
+    assert_eq!(
+        kinds(&check(&h, &l2, &strict)),
+        vec![ViolationKind::UnexpectedFailure]
+    );
+    // A retriable code reported as a fatal broker error is a bug.
+    if let Observed::Failed { error, .. } = &mut h.outputs[2].1 {
+        *error = ProduceError::Broker(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+    }
+    assert_eq!(
+        kinds(&check(&h, &l2, &options())),
+        vec![ViolationKind::UnexpectedFailure]
+    );
+    // A failed record whose success was acknowledged before the failure is a bug; one in the
+    // log through a lost response is not.
+    if let Observed::Failed { error, .. } = &mut h.outputs[2].1 {
+        *error = ProduceError::DeliveryTimeout;
+    }
+    let r = check(&h, &l, &options());
+    assert_eq!(kinds(&r), vec![ViolationKind::UnexplainedDuplicate]);
+    let mut l3 = l.clone();
+    l3.appends[1].fate = AppendFate::ResponseLost;
+    let r = check(&h, &l3, &options());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.failed_but_written, 1);
+}
+
+#[test]
+fn keys_must_stay_on_one_partition_and_records_come_back_unchanged() {
+    let (mut h, mut l) = good();
+    // #2 gets #0's key but lands on partition 1.
+    let mut r2 = rec(2);
+    r2.key = rec(0).key;
+    h.sent[2].record = r2.clone();
+    h.outputs[2] = delivered(2, &r2, 1, 0);
+    l.logs.insert(("a".into(), 1), vec![stored(&r2, 0, 1)]);
+    assert_eq!(
+        kinds(&check(&h, &l, &options())),
+        vec![ViolationKind::KeyInconsistency]
+    );
+    let relaxed = CheckOptions {
+        key_consistency: false,
+        ..options()
+    };
+    assert!(check(&h, &l, &relaxed).violations.is_empty());
+    // The record handed back must be the one sent.
+    if let Observed::Delivered { record, .. } = &mut h.outputs[2].1 {
+        record.value = Some(Bytes::from_static(b"other"));
+    }
+    assert!(kinds(&check(&h, &l, &relaxed)).contains(&ViolationKind::RecordChanged));
+}
+
+#[test]
+fn acks_zero_is_checked_loosely() {
+    let (mut h, mut l) = good();
+    for (_, o) in &mut h.outputs {
+        if let Observed::Delivered { metadata, .. } = o {
+            metadata.offset = -1;
+        }
+    }
+    // #1 never made it to the log: fine with acks=0.
+    l.logs.get_mut(&("a".into(), 0)).unwrap().pop();
+    let loose = CheckOptions {
+        acks: Acks::None,
+        ..options()
+    };
+    let r = check(&h, &l, &loose);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    // A record stored twice under acks=0 is not explained by anything.
+    let r0 = rec(0);
+    l.logs
+        .get_mut(&("a".into(), 0))
+        .unwrap()
+        .push(stored(&r0, 1, 0));
+    assert_eq!(
+        kinds(&check(&h, &l, &loose)),
+        vec![ViolationKind::UnexplainedDuplicate]
+    );
+}

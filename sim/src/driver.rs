@@ -1,0 +1,64 @@
+//! [`step`]: the drive contract in one function — one input for a [`ProducerCore`] from a
+//! [`Cluster`] (the next network event or the core's timer, whichever comes first), then every
+//! output drained. For tests and benches that want a producer running against the cluster
+//! without writing the loop themselves.
+
+use crate::cluster::{Cluster, NetEvent};
+use odradek_core::{Output, ProducerCore};
+
+/// Drains the core's outputs (network ones go to `cluster`, the rest to `on_output`), then
+/// feeds it the earliest of: the cluster's next event, the core's timer. Returns `false` when
+/// neither exists (nothing can happen any more).
+///
+/// ```
+/// use odradek_core::{Config, Output, ProducerCore, Record};
+/// use odradek_sim::{step, Cluster, ClusterConfig};
+/// let mut cluster = Cluster::new(ClusterConfig::new(3));
+/// let config = Config::new(cluster.config().bootstrap_servers());
+/// let mut core = ProducerCore::new(config, 3, cluster.now()).unwrap();
+/// core.send(Record::new("b").value("v"), cluster.now()).unwrap();
+/// let mut delivered = 0;
+/// while core.pending_records() > 0 {
+///     assert!(step(&mut cluster, &mut core, &mut |out| {
+///         if let Output::Delivered { .. } = out { delivered += 1 }
+///     }));
+/// }
+/// assert_eq!(delivered, 1);
+/// assert_eq!(cluster.log("b", 0).unwrap().len(), 1);
+/// ```
+pub fn step(
+    cluster: &mut Cluster,
+    core: &mut ProducerCore,
+    on_output: &mut dyn FnMut(Output),
+) -> bool {
+    drain(cluster, core, on_output);
+    let timer = core.poll_timeout().map(|(t, _)| t);
+    match (cluster.next_event_time(), timer) {
+        (Some(net), t) if t.map_or(true, |t| net <= t) => {
+            if let Some(ev) = cluster.step() {
+                let now = cluster.now();
+                match ev {
+                    NetEvent::Connected(c) => core.handle_connected(c, now),
+                    NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
+                    NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
+                }
+            }
+        }
+        (_, Some(t)) => {
+            cluster.advance_to(t);
+            core.handle_timeout(cluster.now());
+        }
+        _ => return false,
+    }
+    drain(cluster, core, on_output);
+    true
+}
+
+/// Drains the core's outputs: network ones go to `cluster`, the rest to `on_output`.
+pub fn drain(cluster: &mut Cluster, core: &mut ProducerCore, on_output: &mut dyn FnMut(Output)) {
+    while let Some(out) = core.poll_output() {
+        if !cluster.apply(&out) {
+            on_output(out);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Faults: what can go wrong ([`FaultConfig`]), the timed schedule drawn from a seed
+//! ([`FaultSchedule`]), and faults a test injects by hand ([`Fault`]).
+//!
+//! Two kinds of fault exist. *Timed* faults (leader moves, broker crashes, connection resets)
+//! are drawn up front: [`FaultSchedule::generate`] is a pure function of the configuration, the
+//! seed and the start instant. *Per-response* faults (slow responses, responses lost after the
+//! append, stalled connections, injected error codes) are decided by the cluster's own seeded
+//! generator as each request is answered, so they too replay exactly from the seed.
+
+use odradek_core::protocol::ErrorCode;
+use odradek_core::rng::Rng;
+use odradek_core::{ConnId, Instant};
+use std::time::Duration;
+
+/// The retriable error codes the cluster can inject into a partition's Produce response.
+pub const RETRIABLE_PRODUCE_ERRORS: [ErrorCode; 6] = [
+    ErrorCode::NOT_LEADER_OR_FOLLOWER,
+    ErrorCode::LEADER_NOT_AVAILABLE,
+    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode::REQUEST_TIMED_OUT,
+    ErrorCode::NOT_ENOUGH_REPLICAS,
+    ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+];
+
+/// Which faults happen, and how often.
+///
+/// ```
+/// use odradek_sim::FaultConfig;
+/// assert!(FaultConfig::none().is_none());
+/// assert!(!FaultConfig::chaos().is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultConfig {
+    /// Mean virtual time between two timed faults; `None` disables timed faults.
+    pub mean_interval: Option<Duration>,
+    /// Timed faults are only drawn in `start..start + horizon`; afterwards the cluster heals
+    /// (crashed brokers still come back after their downtime).
+    pub horizon: Duration,
+    /// Relative weight of leader moves among timed faults.
+    pub leader_move_weight: u32,
+    /// Relative weight of broker crashes.
+    pub broker_crash_weight: u32,
+    /// Relative weight of connection resets.
+    pub connection_reset_weight: u32,
+    /// How long a crashed broker stays down: uniform in this range.
+    pub crash_downtime: (Duration, Duration),
+    /// Probability that a response is slow (delayed by `slow_extra`).
+    pub slow_response_rate: f64,
+    /// The extra delay of a slow response: uniform in this range.
+    pub slow_extra: (Duration, Duration),
+    /// Probability that a Produce response is lost after the records were appended: the
+    /// broker drops the connection instead of answering.
+    pub lost_response_rate: f64,
+    /// Probability that, after answering a Produce request's append, the connection stalls:
+    /// that response and every later one on the connection never arrive (the client's request
+    /// timeout must notice).
+    pub stall_rate: f64,
+    /// Probability, per partition of a Produce request, of answering with one of
+    /// `error_codes` instead of appending (for NOT_ENOUGH_REPLICAS_AFTER_APPEND, after
+    /// appending).
+    pub error_rate: f64,
+    /// The codes to inject (uniformly); defaults to [`RETRIABLE_PRODUCE_ERRORS`].
+    pub error_codes: Vec<ErrorCode>,
+}
+
+impl FaultConfig {
+    /// No faults at all.
+    pub fn none() -> Self {
+        FaultConfig {
+            mean_interval: None,
+            horizon: Duration::ZERO,
+            leader_move_weight: 0,
+            broker_crash_weight: 0,
+            connection_reset_weight: 0,
+            crash_downtime: (Duration::ZERO, Duration::ZERO),
+            slow_response_rate: 0.0,
+            slow_extra: (Duration::ZERO, Duration::ZERO),
+            lost_response_rate: 0.0,
+            stall_rate: 0.0,
+            error_rate: 0.0,
+            error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
+        }
+    }
+
+    /// Every kind of fault, often: a timed fault every ~150 ms for 5 s of virtual time,
+    /// 5% slow responses, 3% lost responses, 1% stalls, 8% injected errors.
+    pub fn chaos() -> Self {
+        FaultConfig {
+            mean_interval: Some(Duration::from_millis(150)),
+            horizon: Duration::from_secs(5),
+            leader_move_weight: 4,
+            broker_crash_weight: 1,
+            connection_reset_weight: 2,
+            crash_downtime: (Duration::from_millis(50), Duration::from_millis(1500)),
+            slow_response_rate: 0.05,
+            slow_extra: (Duration::from_millis(20), Duration::from_millis(3000)),
+            lost_response_rate: 0.03,
+            stall_rate: 0.01,
+            error_rate: 0.08,
+            error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
+        }
+    }
+
+    /// Whether no fault of any kind can happen.
+    pub fn is_none(&self) -> bool {
+        let timed = self.mean_interval.is_some()
+            && self.horizon > Duration::ZERO
+            && self.leader_move_weight + self.broker_crash_weight + self.connection_reset_weight
+                > 0;
+        !timed
+            && self.slow_response_rate <= 0.0
+            && self.lost_response_rate <= 0.0
+            && self.stall_rate <= 0.0
+            && (self.error_rate <= 0.0 || self.error_codes.is_empty())
+    }
+}
+
+impl Default for FaultConfig {
+    /// [`FaultConfig::none`].
+    fn default() -> Self {
+        FaultConfig::none()
+    }
+}
+
+/// The kind of a timed fault in a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// A partition's leadership moves to another live broker.
+    LeaderMove,
+    /// A broker crashes (its connections reset) and restarts after a while.
+    BrokerCrash,
+    /// One open connection is reset.
+    ConnectionReset,
+}
+
+/// One timed fault of a schedule. Its target (which partition, broker or connection) is
+/// chosen from `pick` when it happens, among what exists then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledFault {
+    /// When.
+    pub at: Instant,
+    /// What.
+    pub kind: FaultKind,
+    /// Random bits choosing the target.
+    pub pick: u64,
+    /// For crashes: how long the broker stays down.
+    pub downtime: Duration,
+}
+
+/// The timed faults of a run, in time order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FaultSchedule {
+    entries: Vec<ScheduledFault>,
+}
+
+impl FaultSchedule {
+    /// Draws the schedule for `config` from `seed`, starting at `start`. The same arguments
+    /// always give the same schedule.
+    ///
+    /// ```
+    /// use odradek_sim::{FaultConfig, FaultSchedule, SIM_EPOCH};
+    /// let a = FaultSchedule::generate(&FaultConfig::chaos(), 9, SIM_EPOCH);
+    /// let b = FaultSchedule::generate(&FaultConfig::chaos(), 9, SIM_EPOCH);
+    /// assert_eq!(a, b);
+    /// assert!(!a.entries().is_empty());
+    /// ```
+    pub fn generate(config: &FaultConfig, seed: u64, start: Instant) -> Self {
+        let mut entries = Vec::new();
+        let Some(mean) = config.mean_interval else {
+            return FaultSchedule { entries };
+        };
+        let total = config.leader_move_weight as u64
+            + config.broker_crash_weight as u64
+            + config.connection_reset_weight as u64;
+        if total == 0 || mean.is_zero() {
+            return FaultSchedule { entries };
+        }
+        let mut rng = Rng::new(seed ^ 0x5EED_FA17_0000_0001);
+        let end = start + config.horizon;
+        let mut t = start;
+        loop {
+            // Exponential inter-arrival times with the configured mean.
+            let u = rng.unit();
+            let gap = mean.as_secs_f64() * -(1.0 - u).ln();
+            t += Duration::from_secs_f64(gap.min(3600.0));
+            if t >= end {
+                break;
+            }
+            let mut w = rng.below(total);
+            let kind = if w < config.leader_move_weight as u64 {
+                FaultKind::LeaderMove
+            } else {
+                w -= config.leader_move_weight as u64;
+                if w < config.broker_crash_weight as u64 {
+                    FaultKind::BrokerCrash
+                } else {
+                    FaultKind::ConnectionReset
+                }
+            };
+            let pick = rng.next_u64();
+            let downtime = uniform(&mut rng, config.crash_downtime);
+            entries.push(ScheduledFault {
+                at: t,
+                kind,
+                pick,
+                downtime,
+            });
+        }
+        FaultSchedule { entries }
+    }
+
+    /// The faults, in time order.
+    pub fn entries(&self) -> &[ScheduledFault] {
+        &self.entries
+    }
+
+    /// How many faults of `kind` the schedule holds.
+    pub fn count(&self, kind: FaultKind) -> usize {
+        self.entries.iter().filter(|e| e.kind == kind).count()
+    }
+}
+
+/// A uniform duration in `range` (inclusive).
+pub(crate) fn uniform(rng: &mut Rng, range: (Duration, Duration)) -> Duration {
+    let (lo, hi) = (range.0.as_nanos() as u64, range.1.as_nanos() as u64);
+    if hi <= lo {
+        return range.0;
+    }
+    Duration::from_nanos(lo + rng.below(hi - lo + 1))
+}
+
+/// A fault injected by hand with [`Cluster::inject`](crate::Cluster::inject).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Moves the leadership of `topic`/`partition` to broker `to`.
+    MoveLeader {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// New leader's node id.
+        to: i32,
+    },
+    /// Crashes broker `node` for `downtime`: its connections reset, connecting to it fails,
+    /// the partitions it leads move to live brokers when there are any.
+    CrashBroker {
+        /// Node id.
+        node: i32,
+        /// How long it stays down.
+        downtime: Duration,
+    },
+    /// Resets one connection (the client learns of it after the network latency).
+    ResetConnection(ConnId),
+    /// The next Produce response on any connection is lost after the append (the broker
+    /// drops the connection instead of answering).
+    LoseNextProduceResponse,
+    /// The next Produce partition response answers `ErrorCode` (appending first for
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    FailNextPartition(ErrorCode),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SIM_EPOCH;
+
+    #[test]
+    fn schedule_is_a_pure_function_of_the_seed() {
+        let c = FaultConfig::chaos();
+        let a = FaultSchedule::generate(&c, 1, SIM_EPOCH);
+        assert_eq!(a, FaultSchedule::generate(&c, 1, SIM_EPOCH));
+        let b = FaultSchedule::generate(&c, 2, SIM_EPOCH);
+        assert_ne!(a, b);
+        // Sorted, inside the horizon, and every kind shows up over a long horizon.
+        let mut long = c.clone();
+        long.horizon = Duration::from_secs(60);
+        let s = FaultSchedule::generate(&long, 3, SIM_EPOCH);
+        assert!(s.entries().windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(s
+            .entries()
+            .iter()
+            .all(|e| e.at > SIM_EPOCH && e.at < SIM_EPOCH + long.horizon));
+        for kind in [
+            FaultKind::LeaderMove,
+            FaultKind::BrokerCrash,
+            FaultKind::ConnectionReset,
+        ] {
+            assert!(s.count(kind) > 0, "{kind:?} never drawn");
+        }
+        // Crash downtimes stay within the configured range.
+        assert!(s
+            .entries()
+            .iter()
+            .all(|e| e.downtime >= c.crash_downtime.0 && e.downtime <= c.crash_downtime.1));
+    }
+
+    #[test]
+    fn no_faults_means_an_empty_schedule() {
+        let s = FaultSchedule::generate(&FaultConfig::none(), 5, SIM_EPOCH);
+        assert!(s.entries().is_empty());
+        let mut only_resets = FaultConfig::none();
+        only_resets.mean_interval = Some(Duration::from_millis(10));
+        only_resets.horizon = Duration::from_secs(1);
+        only_resets.connection_reset_weight = 1;
+        assert!(!only_resets.is_none());
+        let s = FaultSchedule::generate(&only_resets, 5, SIM_EPOCH);
+        assert!(s.entries().len() > 10);
+        assert_eq!(s.count(FaultKind::ConnectionReset), s.entries().len());
+    }
+}

@@ -1,0 +1,486 @@
+//! [`Simulation`]: one whole run — a real [`ProducerCore`] driven by its drive contract
+//! against a [`Cluster`], a [`Workload`], and the checker at the end ([`RunReport`]).
+
+use crate::checker::{
+    check, CheckOptions, History, LogSnapshot, Observed, RefusedRecord, SentRecord, Violation,
+    ViolationKind,
+};
+use crate::cluster::{Cluster, ClusterStats, NetEvent};
+use crate::config::{SimConfig, SIM_EPOCH};
+use crate::workload::{Action, Workload};
+use odradek_core::{Output, PartitionerConfig, ProducerCore, Record, SendErrorKind};
+use std::time::Duration;
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The run's seed.
+    pub seed: u64,
+    /// One line describing the configuration.
+    pub summary: String,
+    /// Records accepted by `send`.
+    pub sent: usize,
+    /// Records delivered.
+    pub delivered: usize,
+    /// Records failed.
+    pub failed: usize,
+    /// Records refused by `send` for good (too large, ...; `BufferFull` refusals are retried
+    /// and not counted).
+    pub refused: usize,
+    /// Times `send` answered `BufferFull` (the record was sent again later).
+    pub buffer_full: usize,
+    /// Extra copies in the logs (all explained unless a violation says otherwise).
+    pub duplicates: usize,
+    /// Failed records found in a log anyway (explained).
+    pub failed_but_written: usize,
+    /// Broken promises; empty when the run passed.
+    pub violations: Vec<Violation>,
+    /// Inputs fed to the core.
+    pub steps: u64,
+    /// Virtual time from start to `Closed` (or to the end of the run).
+    pub virtual_duration: Duration,
+    /// What the cluster did and suffered.
+    pub stats: ClusterStats,
+    /// What the producer did.
+    pub history: History,
+    /// The brokers' logs at the end.
+    pub logs: LogSnapshot,
+    /// The trace, when [`SimConfig::trace`] was set.
+    pub trace: Vec<String>,
+}
+
+impl RunReport {
+    /// Whether every promise held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The one command that replays this seed of the suite.
+    pub fn replay_command(&self) -> String {
+        crate::config::replay_command(self.seed)
+    }
+}
+
+/// One simulated run. Build it from a [`SimConfig`], then [`run`](Simulation::run) it.
+///
+/// ```no_run
+/// use odradek_sim::{FaultConfig, SimConfig, Simulation};
+/// let mut config = SimConfig::new(7);
+/// config.cluster.faults = FaultConfig::chaos();
+/// let report = Simulation::new(config).run();
+/// assert!(report.passed(), "{:?}\nreplay: {}", report.violations, report.replay_command());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    config: SimConfig,
+}
+
+impl Simulation {
+    /// A run of `config`.
+    pub fn new(config: SimConfig) -> Self {
+        Simulation { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Runs the workload drawn from the configuration's seed and [`SimConfig::workload`].
+    pub fn run(&self) -> RunReport {
+        let topics: Vec<(String, i32)> = self
+            .config
+            .cluster
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let workload =
+            Workload::generate(&self.config.workload, &topics, self.config.seed, SIM_EPOCH);
+        self.run_workload(&workload)
+    }
+
+    /// Runs `workload` (its times should start at [`SIM_EPOCH`]).
+    pub fn run_workload(&self, workload: &Workload) -> RunReport {
+        Runner::new(&self.config).run(workload)
+    }
+}
+
+/// A line describing a configuration, for reports.
+pub fn describe(config: &SimConfig) -> String {
+    let p = &config.producer;
+    let c = &config.cluster;
+    format!(
+        "brokers {} topics {:?} produce v{:?} acks {:?} compression {:?} linger {:?} batch {}B/{} \
+         in-flight {} retries {} backoff {:?} req-timeout {:?} delivery-timeout {:?} buffer {} \
+         partitioner {:?} records {} faults[{}]",
+        c.brokers,
+        c.topics
+            .iter()
+            .map(|t| (t.name.as_str(), t.partitions))
+            .collect::<Vec<_>>(),
+        c.versions.produce,
+        p.acks,
+        p.compression,
+        p.linger,
+        p.batch_size,
+        p.batch_num_messages,
+        p.max_in_flight_requests_per_connection,
+        p.retries,
+        p.retry_backoff,
+        p.request_timeout,
+        p.delivery_timeout,
+        p.buffer_memory,
+        p.partitioner,
+        config.workload.records,
+        {
+            let f = &c.faults;
+            format!(
+                "every {:?} lm{}/cr{}/rs{} slow {:.2} lost {:.2} stall {:.3} err {:.2}",
+                f.mean_interval,
+                f.leader_move_weight,
+                f.broker_crash_weight,
+                f.connection_reset_weight,
+                f.slow_response_rate,
+                f.lost_response_rate,
+                f.stall_rate,
+                f.error_rate
+            )
+        }
+    )
+}
+
+struct Runner<'a> {
+    config: &'a SimConfig,
+    cluster: Cluster,
+    history: History,
+    violations: Vec<Violation>,
+    closed: bool,
+    close_called: bool,
+    blocked: bool,
+    buffer_full: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Next {
+    Net,
+    Work,
+    Timer,
+}
+
+impl<'a> Runner<'a> {
+    fn new(config: &'a SimConfig) -> Self {
+        let mut cluster = Cluster::starting_at(config.cluster.clone(), SIM_EPOCH);
+        if config.trace {
+            cluster.enable_trace();
+        }
+        Runner {
+            config,
+            cluster,
+            history: History::default(),
+            violations: Vec::new(),
+            closed: false,
+            close_called: false,
+            blocked: false,
+            buffer_full: 0,
+        }
+    }
+
+    fn livelock(&mut self, what: String) {
+        let what2 = what.clone();
+        self.cluster.note(|| format!("LIVELOCK: {what2}"));
+        self.violations.push(Violation {
+            kind: ViolationKind::Livelock,
+            description: what,
+        });
+    }
+
+    fn drain(&mut self, core: &mut ProducerCore) {
+        let now = self.cluster.now();
+        while let Some(out) = core.poll_output() {
+            let observed = match &out {
+                Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
+                    if self.config.trace {
+                        let line = match &out {
+                            Output::Connect { conn, address } => {
+                                format!("core: Connect {conn:?} {address}")
+                            }
+                            Output::Transmit { conn, data } => format!(
+                                "core: Transmit {conn:?} {} bytes",
+                                data.iter().map(|d| d.len()).sum::<usize>()
+                            ),
+                            Output::Disconnect { conn } => format!("core: Disconnect {conn:?}"),
+                            _ => String::new(),
+                        };
+                        self.cluster.note(|| line);
+                    }
+                    self.cluster.apply(&out);
+                    Observed::Network
+                }
+                Output::Delivered {
+                    id,
+                    metadata,
+                    record,
+                } => {
+                    self.blocked = false;
+                    self.cluster.note(|| {
+                        format!(
+                            "core: Delivered {id:?} at {}-{}@{}",
+                            metadata.topic, metadata.partition, metadata.offset
+                        )
+                    });
+                    Observed::Delivered {
+                        id: *id,
+                        metadata: metadata.clone(),
+                        record: record.clone(),
+                    }
+                }
+                Output::Failed { id, error, record } => {
+                    self.blocked = false;
+                    self.cluster
+                        .note(|| format!("core: Failed {id:?}: {error}"));
+                    Observed::Failed {
+                        id: *id,
+                        error: error.clone(),
+                        record: record.clone(),
+                    }
+                }
+                Output::Closed => {
+                    self.cluster.note(|| "core: Closed".to_owned());
+                    self.closed = true;
+                    Observed::Closed
+                }
+            };
+            self.history.outputs.push((now, observed));
+        }
+    }
+
+    fn send(&mut self, core: &mut ProducerCore, record: Record) -> Option<Record> {
+        let now = self.cluster.now();
+        match core.send(record.clone(), now) {
+            Ok(id) => {
+                self.cluster.note(|| {
+                    format!(
+                        "work: send {id:?} to {} (partition {:?})",
+                        record.topic, record.partition
+                    )
+                });
+                self.history.sent.push(SentRecord {
+                    id,
+                    record,
+                    at: now,
+                });
+                None
+            }
+            Err(e) if e.kind == SendErrorKind::BufferFull && !self.close_called => {
+                self.cluster
+                    .note(|| "work: send refused, buffer full".to_owned());
+                self.buffer_full += 1;
+                self.blocked = true;
+                Some(e.record)
+            }
+            Err(e) => {
+                let kind = e.kind.clone();
+                self.cluster.note(|| format!("work: send refused: {kind}"));
+                self.history.refused.push(RefusedRecord {
+                    record: e.record,
+                    kind: e.kind,
+                    at: now,
+                    after_close: self.close_called,
+                });
+                None
+            }
+        }
+    }
+
+    fn run(mut self, workload: &Workload) -> RunReport {
+        let config = self.config;
+        let start = SIM_EPOCH;
+        let mut core = match ProducerCore::new(config.producer.clone(), config.seed, start) {
+            Ok(c) => c,
+            Err(e) => {
+                self.violations.push(Violation {
+                    kind: ViolationKind::Protocol,
+                    description: format!("ProducerCore::new refused the configuration: {e}"),
+                });
+                return self.finish(0, None);
+            }
+        };
+        self.drain(&mut core);
+        let mut steps = workload.steps.iter().peekable();
+        let mut pending: Option<Record> = None;
+        let mut n: u64 = 0;
+        let deadline = start + config.max_virtual_time;
+        while !self.closed {
+            if n >= config.max_steps {
+                let msg = format!(
+                    "{n} steps without Closed ({} records pending)",
+                    core.pending_records()
+                );
+                self.livelock(msg);
+                break;
+            }
+            let now = self.cluster.now();
+            if now > deadline {
+                let msg = format!(
+                    "no Closed after {:?} of virtual time ({} records pending)",
+                    config.max_virtual_time,
+                    core.pending_records()
+                );
+                self.livelock(msg);
+                break;
+            }
+            let work_at = if self.blocked {
+                None
+            } else if pending.is_some() {
+                Some(now)
+            } else {
+                steps.peek().map(|s| s.at.max(now))
+            };
+            let timer = core.poll_timeout();
+            let candidates = [
+                (self.cluster.next_event_time(), Next::Net),
+                (work_at, Next::Work),
+                (timer.map(|(t, _)| t.max(now)), Next::Timer),
+            ];
+            let Some((at, next)) = candidates
+                .iter()
+                .filter_map(|(t, k)| t.map(|t| (t, *k)))
+                .min()
+            else {
+                let msg = format!(
+                    "nothing scheduled, workload {}, {} records pending, not closed",
+                    if self.blocked {
+                        "blocked on a full buffer"
+                    } else {
+                        "done"
+                    },
+                    core.pending_records()
+                );
+                self.livelock(msg);
+                break;
+            };
+            n += 1;
+            match next {
+                Next::Net => match self.cluster.step() {
+                    Some(NetEvent::Connected(conn)) => {
+                        core.handle_connected(conn, self.cluster.now())
+                    }
+                    Some(NetEvent::Disconnected(conn)) => {
+                        core.handle_disconnected(conn, self.cluster.now())
+                    }
+                    Some(NetEvent::Received(conn, data)) => {
+                        core.handle_received(conn, &data, self.cluster.now())
+                    }
+                    None => {}
+                },
+                Next::Work => {
+                    self.cluster.advance_to(at);
+                    if let Some(record) = pending.take() {
+                        pending = self.send(&mut core, record);
+                    } else if let Some(step) = steps.next() {
+                        match &step.action {
+                            Action::Send(record) => pending = self.send(&mut core, record.clone()),
+                            Action::Flush => {
+                                self.cluster.note(|| "work: flush".to_owned());
+                                core.flush(at);
+                            }
+                            Action::Close => {
+                                self.cluster.note(|| "work: close".to_owned());
+                                self.close_called = true;
+                                core.close(at);
+                            }
+                        }
+                    }
+                }
+                Next::Timer => {
+                    self.cluster.advance_to(at);
+                    if let Some((_, reason)) = timer {
+                        self.cluster.note(|| format!("core: timeout {reason:?}"));
+                    }
+                    core.handle_timeout(at);
+                }
+            }
+            self.drain(&mut core);
+        }
+        if self.closed {
+            // Anything the core still has to say after Closed is a violation (the checker
+            // sees it in the history).
+            self.drain(&mut core);
+            if core.pending_records() != 0 {
+                self.violations.push(Violation {
+                    kind: ViolationKind::Close,
+                    description: format!("{} records pending after Closed", core.pending_records()),
+                });
+            }
+            let open = self.cluster.open_connections();
+            if !open.is_empty() {
+                self.violations.push(Violation {
+                    kind: ViolationKind::Close,
+                    description: format!("connections still open after Closed: {open:?}"),
+                });
+            }
+        }
+        self.finish(n, Some(workload))
+    }
+
+    fn finish(mut self, steps: u64, workload: Option<&Workload>) -> RunReport {
+        let config = self.config;
+        let logs = LogSnapshot::of(&self.cluster);
+        let topics = config
+            .cluster
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let options = CheckOptions {
+            acks: config.producer.acks,
+            expect_all_delivered: config.cluster.faults.is_none()
+                && workload.is_some_and(|w| {
+                    w.records().all(|r| {
+                        config
+                            .cluster
+                            .topics
+                            .iter()
+                            .any(|t| t.name == r.topic.as_str())
+                    })
+                }),
+            topics,
+            key_consistency: matches!(
+                config.producer.partitioner,
+                PartitionerConfig::Murmur2 | PartitionerConfig::Fnv1a
+            ),
+            message_max_bytes: config.producer.message_max_bytes,
+        };
+        let checked = check(&self.history, &logs, &options);
+        let mut violations = std::mem::take(&mut self.violations);
+        violations.extend(
+            self.cluster
+                .protocol_violations()
+                .iter()
+                .map(|p| Violation {
+                    kind: ViolationKind::Protocol,
+                    description: p.clone(),
+                }),
+        );
+        violations.extend(checked.violations);
+        RunReport {
+            seed: config.seed,
+            summary: describe(config),
+            sent: self.history.sent.len(),
+            delivered: checked.delivered,
+            failed: checked.failed,
+            refused: self.history.refused.len(),
+            buffer_full: self.buffer_full,
+            duplicates: checked.duplicates,
+            failed_but_written: checked.failed_but_written,
+            violations,
+            steps,
+            virtual_duration: self.cluster.now() - SIM_EPOCH,
+            stats: self.cluster.stats().clone(),
+            trace: self.cluster.take_trace(),
+            history: self.history,
+            logs,
+        }
+    }
+}

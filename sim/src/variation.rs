@@ -1,0 +1,173 @@
+//! [`suite_config`]: a whole run's configuration drawn from a seed, so that a range of seeds
+//! covers the configuration space (acks, compression, linger, batch sizes, in-flight limits,
+//! retries, timeouts, partitioners, broker versions) and every kind of fault.
+
+use crate::config::{BrokerVersions, NetworkConfig, SimConfig, TopicSpec};
+use crate::faults::{FaultConfig, RETRIABLE_PRODUCE_ERRORS};
+use odradek_core::rng::Rng;
+use odradek_core::{Acks, Compression, PartitionerConfig};
+use std::time::Duration;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> T {
+    items[rng.below(items.len() as u64) as usize].clone()
+}
+
+/// The configuration the suite runs for `seed`: a pure function of the seed.
+///
+/// ```
+/// let a = odradek_sim::suite_config(3);
+/// let b = odradek_sim::suite_config(3);
+/// assert_eq!(odradek_sim::describe(&a), odradek_sim::describe(&b));
+/// assert!((20..=200).contains(&a.workload.records));
+/// ```
+pub fn suite_config(seed: u64) -> SimConfig {
+    let mut rng = Rng::new(seed ^ 0x5017_E0F1_7A11_0003);
+    let mut config = SimConfig::new(seed);
+    let c = &mut config.cluster;
+
+    // Cluster shape.
+    c.brokers = pick(&mut rng, &[1, 2, 3, 3, 3, 4, 5]);
+    let ntopics = 1 + rng.below(3) as usize;
+    c.topics = (0..ntopics)
+        .map(|i| TopicSpec::new(["alpha", "beta", "gamma"][i], 1 + rng.below(6) as i32))
+        .collect();
+    let legacy = rng.below(10) == 0;
+    c.versions = if legacy {
+        BrokerVersions::kafka_0_10()
+    } else {
+        BrokerVersions::modern()
+    };
+    c.network = if rng.below(8) == 0 {
+        NetworkConfig::instant()
+    } else {
+        let lo = rng.below(1000);
+        NetworkConfig {
+            latency_min: Duration::from_micros(lo),
+            latency_max: Duration::from_micros(lo + rng.below(5000)),
+            fragment_responses: rng.below(2) == 0,
+        }
+    };
+
+    // Faults: none, a single kind in focus, or a mix.
+    let mut f = FaultConfig::none();
+    let mode = rng.below(20);
+    let horizon = ms(500 + rng.below(3000));
+    match mode {
+        0..=2 => {} // no faults: every record must be delivered
+        3..=11 => {
+            // One kind at a time, strongly, so each is exercised alone.
+            f.horizon = horizon;
+            f.crash_downtime = (ms(20), ms(800));
+            f.slow_extra = (ms(10), ms(2500));
+            match rng.below(8) {
+                0 => {
+                    f.mean_interval = Some(ms(30 + rng.below(200)));
+                    f.leader_move_weight = 1;
+                }
+                1 => {
+                    f.mean_interval = Some(ms(100 + rng.below(400)));
+                    f.broker_crash_weight = 1;
+                }
+                2 => {
+                    f.mean_interval = Some(ms(30 + rng.below(200)));
+                    f.connection_reset_weight = 1;
+                }
+                3 => f.slow_response_rate = 0.05 + rng.unit() * 0.2,
+                4 => f.lost_response_rate = 0.02 + rng.unit() * 0.1,
+                5 => f.stall_rate = 0.01 + rng.unit() * 0.05,
+                6 => {
+                    f.error_rate = 0.05 + rng.unit() * 0.25;
+                    f.error_codes = vec![pick(&mut rng, &RETRIABLE_PRODUCE_ERRORS)];
+                }
+                _ => f.error_rate = 0.05 + rng.unit() * 0.2,
+            }
+        }
+        _ => {
+            f = FaultConfig::chaos();
+            f.horizon = horizon;
+            f.mean_interval = Some(ms(50 + rng.below(300)));
+            let scale = 0.3 + rng.unit();
+            f.slow_response_rate *= scale;
+            f.lost_response_rate *= scale;
+            f.stall_rate *= scale;
+            f.error_rate *= scale;
+        }
+    }
+    c.faults = f;
+
+    // Producer.
+    let p = &mut config.producer;
+    p.acks = match rng.below(20) {
+        0..=8 => Acks::All,
+        9..=16 => Acks::Leader,
+        _ => Acks::None,
+    };
+    let codecs: &[Compression] = if legacy {
+        &[
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+        ]
+    } else {
+        &[
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ]
+    };
+    p.compression = pick(&mut rng, codecs);
+    p.linger = pick(&mut rng, &[ms(0), ms(1), ms(5), ms(20)]);
+    p.batch_size = pick(&mut rng, &[256, 1024, 4096, 16 * 1024]);
+    p.batch_num_messages = pick(&mut rng, &[0, 5, 50, 10_000]);
+    p.max_request_records = pick(&mut rng, &[0, 0, 0, 10, 40]);
+    p.max_in_flight_requests_per_connection = 1 + rng.below(5) as usize;
+    p.retries = pick(&mut rng, &[0, 1, 3, 10, 10, 10, 100]);
+    p.retry_backoff = ms(1 + rng.below(200));
+    p.request_timeout = ms(300 + rng.below(4000));
+    p.delivery_timeout = pick(
+        &mut rng,
+        &[None, Some(ms(5_000)), Some(ms(30_000)), Some(ms(120_000))],
+    );
+    p.metadata_max_age = pick(&mut rng, &[ms(200), ms(5_000), ms(300_000)]);
+    p.partitioner = pick(
+        &mut rng,
+        &[
+            PartitionerConfig::Murmur2,
+            PartitionerConfig::Murmur2,
+            PartitionerConfig::Fnv1a,
+            PartitionerConfig::RoundRobin,
+            PartitionerConfig::Random,
+            PartitionerConfig::Sticky,
+        ],
+    );
+    let small = rng.below(6) == 0;
+    if small {
+        p.max_request_size = 16 * 1024;
+        p.message_max_bytes = 8 * 1024;
+        p.buffer_memory = 16 * 1024;
+    }
+    config.max_steps = 200_000;
+    config.max_virtual_time = Duration::from_secs(3600);
+
+    // Workload.
+    let w = &mut config.workload;
+    w.records = 20 + rng.below(181) as usize;
+    w.mean_gap = Duration::from_micros(50 + rng.below(3000));
+    w.burst_rate = rng.unit() * 0.8;
+    w.key_rate = rng.unit();
+    w.header_rate = if legacy { 0.0 } else { rng.unit() * 0.5 };
+    w.flush_rate = rng.unit() * 0.03;
+    w.unknown_topic_rate = if rng.below(20) == 0 { 0.05 } else { 0.0 };
+    if rng.below(10) == 0 {
+        w.oversize_rate = 0.05;
+        w.oversize_bytes = config.producer.message_max_bytes + 1;
+    }
+    config
+}
