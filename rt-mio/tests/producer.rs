@@ -1,0 +1,440 @@
+//! odradek-mio against a fake broker on a real loopback socket. Every wait is on readiness,
+//! bounded by a timeout; nothing sleeps for a fixed time.
+
+// `SendError` hands the record back by value: the API shared by every odradek crate.
+#![allow(clippy::result_large_err)]
+
+mod support;
+
+use bytes::Bytes;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use odradek_mio::{
+    BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
+    RecordMetadata, RetryCause, SendErrorKind, TokenRange,
+};
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{refused_address, FakeBroker};
+
+/// Generous bound for anything that should happen promptly on loopback.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn config(broker: &str) -> Config {
+    let mut config = Config::new([broker]);
+    config.linger = Duration::from_millis(1);
+    config.retry_backoff = Duration::from_millis(20);
+    config
+}
+
+/// Checks that `metadata` points at the broker's copy of a record with `value`.
+fn assert_stored(broker: &FakeBroker, metadata: &RecordMetadata, value: &[u8]) {
+    let log = broker.records(metadata.topic.as_str(), metadata.partition);
+    let stored = usize::try_from(metadata.offset)
+        .ok()
+        .and_then(|o| log.get(o))
+        .unwrap_or_else(|| panic!("{metadata:?} is not in the broker's log"));
+    assert_eq!(stored.value.as_deref(), Some(value), "{metadata:?}");
+}
+
+#[test]
+fn embedded_loop_delivers_with_user_allotted_tokens() {
+    let broker = FakeBroker::start(3);
+    let mut poll = Poll::new().unwrap();
+    // The user's own source, on the user's own token.
+    const MINE: Token = Token(7);
+    let mut listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    poll.registry()
+        .register(&mut listener, MINE, Interest::READABLE)
+        .unwrap();
+    let range = TokenRange::new(500, 4);
+    let mut producer = MioProducer::new(config(&broker.address()), poll.registry(), range).unwrap();
+    assert!(producer.owns(Token(500)) && producer.owns(Token(503)));
+    assert!(!producer.owns(MINE) && !producer.owns(Token(504)));
+
+    const N: usize = 20;
+    let mut values = HashSet::new();
+    for i in 0..N {
+        let value = format!("embedded {i}");
+        values.insert(value.clone());
+        producer
+            .send(Record::new("events").key(format!("k{i}")).value(value))
+            .unwrap();
+    }
+
+    let mut events = Events::with_capacity(64);
+    let mut producer_tokens_seen = HashSet::new();
+    let mut delivered = Vec::new();
+    let mut closed = false;
+    let deadline = Instant::now() + PATIENCE;
+    while !closed {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; delivered {}",
+            delivered.len()
+        );
+        let timeout = producer.timeout().map_or(Duration::from_millis(100), |t| {
+            t.min(Duration::from_millis(100))
+        });
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for event in events.iter() {
+            let token = event.token();
+            if producer.owns(token) {
+                producer_tokens_seen.insert(token);
+                producer.handle_event(event);
+            } else {
+                assert_eq!(token, MINE, "an event for a token nobody allotted");
+            }
+        }
+        producer.handle_timeout();
+        while let Some(event) = producer.poll_event() {
+            match event {
+                ProducerEvent::Delivered {
+                    metadata, record, ..
+                } => delivered.push((metadata, record)),
+                ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
+                ProducerEvent::Closed => closed = true,
+            }
+        }
+        if delivered.len() == N && !producer.core().is_closing() {
+            producer.close();
+        }
+    }
+
+    assert_eq!(delivered.len(), N);
+    let got: HashSet<String> = delivered
+        .iter()
+        .map(|(_, r)| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(got, values, "each record delivered exactly once");
+    for (metadata, record) in &delivered {
+        assert_stored(&broker, metadata, record.value.as_ref().unwrap());
+    }
+    assert_eq!(broker.total_records(), N);
+    assert!(
+        !producer_tokens_seen.is_empty(),
+        "the producer's sockets live on tokens from its range"
+    );
+    assert!(producer_tokens_seen.iter().all(|t| range.contains(*t)));
+    assert!(producer.is_closed());
+    assert_eq!(producer.connections(), 0, "close disconnects everything");
+}
+
+#[test]
+fn blocking_producer_delivers_from_several_threads() {
+    let broker = FakeBroker::start(3);
+    let producer = Arc::new(BlockingProducer::connect(config(&broker.address())).unwrap());
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let producer = Arc::clone(&producer);
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let value = format!("thread {t} record {i}");
+                        let receipt = producer
+                            .send(
+                                Record::new("events")
+                                    .key(format!("{t}"))
+                                    .value(value.clone()),
+                            )
+                            .unwrap();
+                        (value, receipt)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let receipts: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let mut offsets = HashSet::new();
+    for (value, receipt) in receipts {
+        let metadata = receipt.wait().expect("delivered");
+        assert_stored(&broker, &metadata, value.as_bytes());
+        assert!(offsets.insert((metadata.partition, metadata.offset)));
+    }
+    let producer = Arc::try_unwrap(producer).unwrap();
+    producer.flush();
+    assert_eq!(producer.pending_records(), 0);
+    let report = producer.close();
+    assert_eq!(report.delivered, 75);
+    assert_eq!(report.failed, 0);
+    assert!(report.all_delivered());
+    assert_eq!(broker.total_records(), 75);
+}
+
+fn small_buffer_config(broker: &str) -> Config {
+    let mut config = config(broker);
+    config.linger = Duration::ZERO;
+    config.max_request_size = 1024;
+    config.message_max_bytes = 1024;
+    config.buffer_memory = 1024;
+    config
+}
+
+#[test]
+fn backpressure_try_send_refuses_and_send_waits_for_space() {
+    let broker = FakeBroker::start(1);
+    broker.hold_produce();
+    let producer =
+        Arc::new(BlockingProducer::connect(small_buffer_config(&broker.address())).unwrap());
+    let value = Bytes::from(vec![b'x'; 300]);
+    let mut receipts = Vec::new();
+    let mut refused = None;
+    for _ in 0..64 {
+        match producer.try_send(Record::new("bp").value(value.clone())) {
+            Ok(receipt) => receipts.push(receipt),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a 1 KiB buffer fills up");
+    assert_eq!(refused.kind, SendErrorKind::BufferFull);
+    assert_eq!(
+        refused.record.value.as_ref(),
+        Some(&value),
+        "the record comes back"
+    );
+    assert!(
+        !receipts.is_empty(),
+        "records fit before the buffer is full"
+    );
+
+    // `send` waits while the buffer is full...
+    let (done_tx, done_rx) = mpsc::channel();
+    let sender = {
+        let producer = Arc::clone(&producer);
+        let value = value.clone();
+        std::thread::spawn(move || {
+            let receipt = producer.send(Record::new("bp").value(value));
+            done_tx.send(()).unwrap();
+            receipt
+        })
+    };
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_millis(300)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "send returned while the buffer was full"
+    );
+    // ...and proceeds once responses free space.
+    broker.release_produce();
+    done_rx
+        .recv_timeout(PATIENCE)
+        .expect("send proceeds once space frees");
+    let last = sender.join().unwrap().expect("accepted after waiting");
+    receipts.push(last);
+    for receipt in receipts {
+        let metadata = receipt.wait().expect("delivered");
+        assert_stored(&broker, &metadata, &value);
+    }
+    let producer = Arc::try_unwrap(producer).unwrap();
+    let report = producer.close();
+    assert!(report.all_delivered());
+}
+
+#[test]
+fn refused_connection_fails_records_within_delivery_timeout() {
+    let mut config = config(&refused_address());
+    config.delivery_timeout = Some(Duration::from_millis(800));
+    config.request_timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let producer = BlockingProducer::connect(config).unwrap();
+    let mut receipt = producer.send(Record::new("nowhere").value("lost")).unwrap();
+    // A second record whose receipt nobody keeps: its failure must reach the report.
+    drop(
+        producer
+            .send(Record::new("nowhere").value("unseen"))
+            .unwrap(),
+    );
+
+    let outcome = receipt
+        .wait_timeout(PATIENCE)
+        .expect("an outcome within delivery.timeout");
+    let error = outcome.expect_err("nothing listens there");
+    assert!(
+        matches!(
+            error.error,
+            ProduceError::DeliveryTimeout
+                | ProduceError::RetriesExhausted(
+                    RetryCause::NoBrokerReachable | RetryCause::ConnectionLost
+                )
+        ),
+        "unexpected error {:?}",
+        error.error
+    );
+    assert_eq!(error.record.value.as_deref(), Some(&b"lost"[..]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "failed only after {:?}",
+        started.elapsed()
+    );
+
+    let report = producer.close();
+    assert_eq!(report.failed, 2);
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.unobserved_failed, 1);
+    assert_eq!(
+        report.unobserved_failures[0].record.value.as_deref(),
+        Some(&b"unseen"[..])
+    );
+}
+
+#[test]
+fn close_with_records_in_flight_reports_every_outcome() {
+    let broker = FakeBroker::start(2);
+    broker.hold_produce();
+    let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
+    let mut kept = Vec::new();
+    for i in 0..30 {
+        let value = format!("in flight {i}");
+        let receipt = producer
+            .send(Record::new("closing").value(value.clone()))
+            .unwrap();
+        if i % 2 == 0 {
+            kept.push((value, receipt));
+        } // the odd ones' receipts are dropped: their outcomes still count
+    }
+    assert!(
+        broker.wait_for(PATIENCE, |st| st.produce_requests > 0),
+        "records reach the broker"
+    );
+    let (report_tx, report_rx) = mpsc::channel();
+    let closer = std::thread::spawn(move || report_tx.send(producer.close()).unwrap());
+    assert!(
+        report_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "close returned with records still in flight"
+    );
+    broker.release_produce();
+    let report = report_rx.recv_timeout(PATIENCE).expect("close finishes");
+    closer.join().unwrap();
+    assert_eq!(report.delivered, 30);
+    assert_eq!(report.failed, 0);
+    for (value, receipt) in kept {
+        let metadata = receipt.wait().expect("delivered before close returned");
+        assert_stored(&broker, &metadata, value.as_bytes());
+    }
+    assert_eq!(broker.total_records(), 30);
+    assert!(
+        broker.wait_for(PATIENCE, |st| st.open_connections == 0),
+        "close drops every connection"
+    );
+}
+
+#[test]
+fn unread_channels_never_block_the_producer() {
+    let broker = FakeBroker::start(1);
+    let options = ChannelOptions {
+        return_successes: true,
+        capacity: 4,
+    };
+    let (input, successes, errors) =
+        BlockingProducer::channels(config(&broker.address()), options).unwrap();
+    let successes = successes.expect("asked for successes");
+    for i in 0..4 {
+        input
+            .send(Record::new("chan").value(format!("c{i}")))
+            .unwrap();
+    }
+    // Nobody reads, yet every record still gets its outcome and flush returns.
+    input.flush();
+    assert_eq!(broker.total_records(), 4);
+    // Four unread outcomes fill the queues: input is refused, not the producer stuck.
+    let refused = input
+        .try_send(Record::new("chan").value("c4"))
+        .expect_err("capacity is 4");
+    assert_eq!(refused.kind, SendErrorKind::BufferFull);
+    // Reading one makes room.
+    let (metadata, record) = successes
+        .recv_timeout(PATIENCE)
+        .expect("a success is queued");
+    assert_stored(&broker, &metadata, record.value.as_ref().unwrap());
+    input.try_send(refused.record).expect("room after one read");
+    // Dropping the successes receiver means "not interested": input flows freely.
+    drop(successes);
+    for i in 5..20 {
+        input
+            .send(Record::new("chan").value(format!("c{i}")))
+            .unwrap();
+    }
+    let report = input.close();
+    assert_eq!(report.delivered, 20);
+    assert_eq!(report.failed, 0);
+    assert_eq!(broker.total_records(), 20);
+    // The errors receiver ends once the producer is closed.
+    assert!(errors.recv().is_none());
+}
+
+#[test]
+fn dropping_the_last_handle_closes_in_the_background_and_receipts_still_resolve() {
+    let broker = FakeBroker::start(1);
+    let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
+    let clone = producer.clone();
+    let receipt = producer
+        .send(Record::new("dropped").value("still delivered"))
+        .unwrap();
+    drop(producer);
+    // Another handle is alive: the producer still takes records.
+    let second = clone.send(Record::new("dropped").value("second")).unwrap();
+    drop(clone);
+    let metadata = receipt
+        .wait()
+        .expect("delivered after the handles were dropped");
+    assert_stored(&broker, &metadata, b"still delivered");
+    let metadata = second.wait().expect("delivered");
+    assert_stored(&broker, &metadata, b"second");
+    // The background close disconnects: the broker sees its connections end.
+    assert!(broker.wait_for(PATIENCE, |st| st.connections > 0
+        && st.open_connections == 0));
+}
+
+#[test]
+fn invalid_configuration_is_refused_at_connect() {
+    let err = BlockingProducer::connect(Config::new(["no-port"])).unwrap_err();
+    assert!(matches!(
+        err,
+        odradek_mio::ConnectError::Config(odradek_mio::ConfigError::BadAddress(_))
+    ));
+    let poll = Poll::new().unwrap();
+    let err = MioProducer::new(
+        Config::new(Vec::<String>::new()),
+        poll.registry(),
+        TokenRange::new(1, 1),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        odradek_mio::ConnectError::Config(odradek_mio::ConfigError::NoBootstrapServers)
+    ));
+}
+
+#[test]
+fn unread_errors_do_not_stop_close() {
+    let mut config = config(&refused_address());
+    config.delivery_timeout = Some(Duration::from_millis(500));
+    config.request_timeout = Duration::from_millis(400);
+    let options = ChannelOptions {
+        return_successes: false,
+        capacity: 2,
+    };
+    let (input, successes, errors) = BlockingProducer::channels(config, options).unwrap();
+    assert!(successes.is_none(), "successes were not asked for");
+    input.send(Record::new("nowhere").value("e0")).unwrap();
+    input.send(Record::new("nowhere").value("e1")).unwrap();
+    // Nobody reads the errors; close still finishes with both outcomes.
+    let report = input.close();
+    assert_eq!(report.failed, 2);
+    assert_eq!(
+        report.unobserved_failed, 0,
+        "both are queued on the errors receiver"
+    );
+    let mut values: Vec<_> = errors
+        .map(|e| String::from_utf8(e.record.value.unwrap().to_vec()).unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["e0", "e1"], "the receiver yields both, then ends");
+}
