@@ -135,6 +135,10 @@ pub use blocking::{
     BlockingProducer, ChannelOptions, CloseReport, Errors, InputSender, Receipt, Successes,
 };
 pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+
+/// The ready-made producer under the name the other adapters use (`odradek_tokio::Producer`,
+/// `odradek_async_std::Producer`), with blocking calls in place of futures.
+pub type Producer = BlockingProducer;
 pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
