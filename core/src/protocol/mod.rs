@@ -18,11 +18,14 @@ pub mod produce;
 pub use api_versions::{ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse};
 pub use error_code::ErrorCode;
 pub use frame::{FrameDecoder, FrameError};
+pub use header::{is_flexible, response_header_has_tags};
 pub use header::{RequestHeader, ResponseHeader};
 pub use metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
 };
-pub use primitives::{DecodeError, Reader};
+pub use primitives::{DecodeError, Reader, WireWrite};
+
+use bytes::BufMut;
 pub use produce::{
     ProducePartitionData, ProducePartitionResponse, ProduceRequest, ProduceResponse,
     ProduceTopicData, ProduceTopicResponse,
@@ -65,18 +68,37 @@ pub trait Response: Sized {
 }
 
 /// Appends one complete request frame: 4-byte size prefix, request header (v1, or v2 for
-/// flexible versions), body.
+/// flexible versions), body. The body is encoded in `header.api_version`, which the caller
+/// must have chosen within `R::MIN_VERSION..=R::MAX_VERSION`.
 pub fn encode_request<R: Request>(header: &RequestHeader, body: &R, buf: &mut bytes::BytesMut) {
-    let _ = (header, body, buf);
-    todo!("protocol: encode_request")
+    debug_assert_eq!(
+        header.api_key,
+        R::API_KEY,
+        "header api_key / body type mismatch"
+    );
+    let start = begin_frame(buf);
+    header.encode(header.api_version >= R::FIRST_FLEXIBLE, buf);
+    body.encode(header.api_version, buf);
+    end_frame(buf, start);
 }
 
 /// Reads a request frame (without its size prefix): the header, then the body. For the
 /// simulator and tests. Returns the header and the rest of the frame (the body) so the caller
-/// can dispatch on `api_key`.
+/// can dispatch on `api_key`. The header version follows from the API key and version
+/// (see [`header::is_flexible`]).
 pub fn decode_request_header(frame: &[u8]) -> Result<(RequestHeader, &[u8]), DecodeError> {
-    let _ = frame;
-    todo!("protocol: decode_request_header")
+    let mut r = Reader::new(frame);
+    let header = RequestHeader::decode(&mut r)?;
+    Ok((header, r.rest()))
+}
+
+/// Decodes a whole request body in `version` and checks that nothing is left over (for the
+/// simulator, after [`decode_request_header`]).
+pub fn decode_request_body<R: Request>(version: i16, body: &[u8]) -> Result<R, DecodeError> {
+    let mut r = Reader::new(body);
+    let req = R::decode(version, &mut r)?;
+    r.finish()?;
+    Ok(req)
 }
 
 /// Appends one complete response frame: size prefix, response header (v0; v1 for flexible
@@ -87,15 +109,16 @@ pub fn encode_response<R: Request>(
     body: &R::Response,
     buf: &mut bytes::BytesMut,
 ) {
-    let _ = (correlation_id, version, body, buf);
-    todo!("protocol: encode_response")
+    let start = begin_frame(buf);
+    ResponseHeader { correlation_id }.encode(response_header_has_tags(R::API_KEY, version), buf);
+    body.encode(version, buf);
+    end_frame(buf, start);
 }
 
 /// Reads the correlation id at the front of a response frame (without its size prefix); the
 /// caller looks up which request it answers to learn the API key and version.
 pub fn peek_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {
-    let _ = frame;
-    todo!("protocol: peek_correlation_id")
+    Reader::new(frame).i32()
 }
 
 /// Decodes a whole response frame (without its size prefix) to request type `R` in `version`:
@@ -104,8 +127,23 @@ pub fn decode_response<R: Request>(
     version: i16,
     frame: &[u8],
 ) -> Result<(ResponseHeader, R::Response), DecodeError> {
-    let _ = (version, frame);
-    todo!("protocol: decode_response")
+    let mut r = Reader::new(frame);
+    let header = ResponseHeader::decode(response_header_has_tags(R::API_KEY, version), &mut r)?;
+    let body = R::Response::decode(version, &mut r)?;
+    r.finish()?;
+    Ok((header, body))
+}
+
+fn begin_frame(buf: &mut bytes::BytesMut) -> usize {
+    let start = buf.len();
+    buf.put_i32(0);
+    start
+}
+
+fn end_frame(buf: &mut bytes::BytesMut, start: usize) {
+    let size = buf.len() - start - 4;
+    let size = i32::try_from(size).unwrap_or(i32::MAX);
+    buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
 /// Picks the version to use: the highest both sides speak, or `None` when the ranges do not

@@ -67,3 +67,166 @@ pub struct ProduceResponse {
     /// `throttle_time_ms` (v1+).
     pub throttle_time_ms: i32,
 }
+
+use super::primitives::{DecodeError, Reader, WireWrite};
+use super::{api_key, Request, Response};
+use bytes::{BufMut, BytesMut};
+
+fn check_version(version: i16) -> Result<(), DecodeError> {
+    if (ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION).contains(&version) {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid("Produce version"))
+    }
+}
+
+impl Request for ProduceRequest {
+    const API_KEY: i16 = api_key::PRODUCE;
+    const MIN_VERSION: i16 = 0;
+    /// 12: version 13 names topics by id (KIP-516), which this crate does not model.
+    const MAX_VERSION: i16 = 12;
+    const FIRST_FLEXIBLE: i16 = 9;
+    type Response = ProduceResponse;
+
+    /// `records` is written as non-null bytes, as is.
+    fn encode(&self, version: i16, buf: &mut BytesMut) {
+        let flexible = version >= Self::FIRST_FLEXIBLE;
+        if version >= 3 {
+            buf.put_nullable_string_flex(flexible, self.transactional_id.as_deref());
+        }
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        buf.put_array_len_flex(flexible, self.topics.len());
+        for t in &self.topics {
+            buf.put_string_flex(flexible, &t.name);
+            buf.put_array_len_flex(flexible, t.partitions.len());
+            for p in &t.partitions {
+                buf.put_i32(p.index);
+                buf.put_nullable_bytes_flex(flexible, Some(&p.records));
+                buf.put_tagged_fields_flex(flexible);
+            }
+            buf.put_tagged_fields_flex(flexible);
+        }
+        buf.put_tagged_fields_flex(flexible);
+    }
+
+    /// Null `records` decode as empty bytes; `transactional_id` is `None` before v3. With a
+    /// reader built by [`Reader::from_bytes`] the records are zero-copy slices of the frame.
+    fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        check_version(version)?;
+        let flexible = version >= Self::FIRST_FLEXIBLE;
+        let transactional_id = if version >= 3 {
+            r.nullable_string_flex(flexible)?
+        } else {
+            None
+        };
+        let acks = r.i16()?;
+        let timeout_ms = r.i32()?;
+        // Smallest topic: name + partitions length.
+        let n = r.array_len_flex(flexible, 2)?;
+        let topics = r.read_vec(n, |r| {
+            let name = r.string_flex(flexible)?;
+            // Smallest partition: index + records length.
+            let n = r.array_len_flex(flexible, 5)?;
+            let partitions = r.read_vec(n, |r| {
+                let index = r.i32()?;
+                let records = r.nullable_bytes_flex(flexible)?.unwrap_or_default();
+                r.tagged_fields_flex(flexible)?;
+                Ok(ProducePartitionData { index, records })
+            })?;
+            r.tagged_fields_flex(flexible)?;
+            Ok(ProduceTopicData { name, partitions })
+        })?;
+        r.tagged_fields_flex(flexible)?;
+        Ok(ProduceRequest {
+            transactional_id,
+            acks,
+            timeout_ms,
+            topics,
+        })
+    }
+}
+
+impl Response for ProduceResponse {
+    /// `record_errors` (v8+) is written empty; no tagged fields (v10+ `current_leader`,
+    /// `node_endpoints`) are written.
+    fn encode(&self, version: i16, buf: &mut BytesMut) {
+        let flexible = version >= ProduceRequest::FIRST_FLEXIBLE;
+        buf.put_array_len_flex(flexible, self.topics.len());
+        for t in &self.topics {
+            buf.put_string_flex(flexible, &t.name);
+            buf.put_array_len_flex(flexible, t.partitions.len());
+            for p in &t.partitions {
+                buf.put_i32(p.index);
+                buf.put_i16(p.error_code);
+                buf.put_i64(p.base_offset);
+                if version >= 2 {
+                    buf.put_i64(p.log_append_time_ms);
+                }
+                if version >= 5 {
+                    buf.put_i64(p.log_start_offset);
+                }
+                if version >= 8 {
+                    buf.put_array_len_flex(flexible, 0); // record_errors
+                    buf.put_nullable_string_flex(flexible, p.error_message.as_deref());
+                }
+                buf.put_tagged_fields_flex(flexible);
+            }
+            buf.put_tagged_fields_flex(flexible);
+        }
+        if version >= 1 {
+            buf.put_i32(self.throttle_time_ms);
+        }
+        buf.put_tagged_fields_flex(flexible);
+    }
+
+    /// Fields absent in `version` take Kafka's defaults: `log_append_time_ms` and
+    /// `log_start_offset` -1, `error_message` null, `throttle_time_ms` 0. `record_errors`
+    /// is read and dropped; tagged fields (v10+ leader hints) are skipped.
+    fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        check_version(version)?;
+        let flexible = version >= ProduceRequest::FIRST_FLEXIBLE;
+        let n = r.array_len_flex(flexible, 2)?;
+        let topics = r.read_vec(n, |r| {
+            let name = r.string_flex(flexible)?;
+            // Smallest partition: index + error_code + base_offset.
+            let n = r.array_len_flex(flexible, 14)?;
+            let partitions = r.read_vec(n, |r| {
+                let index = r.i32()?;
+                let error_code = r.i16()?;
+                let base_offset = r.i64()?;
+                let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
+                let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
+                let error_message = if version >= 8 {
+                    // record_errors: batch_index + nullable message (+ tags).
+                    let n = r.array_len_flex(flexible, 5)?;
+                    for _ in 0..n {
+                        r.i32()?;
+                        r.nullable_string_flex(flexible)?;
+                        r.tagged_fields_flex(flexible)?;
+                    }
+                    r.nullable_string_flex(flexible)?
+                } else {
+                    None
+                };
+                r.tagged_fields_flex(flexible)?;
+                Ok(ProducePartitionResponse {
+                    index,
+                    error_code,
+                    base_offset,
+                    log_append_time_ms,
+                    log_start_offset,
+                    error_message,
+                })
+            })?;
+            r.tagged_fields_flex(flexible)?;
+            Ok(ProduceTopicResponse { name, partitions })
+        })?;
+        let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
+        r.tagged_fields_flex(flexible)?;
+        Ok(ProduceResponse {
+            topics,
+            throttle_time_ms,
+        })
+    }
+}
