@@ -313,8 +313,8 @@ impl Harness {
                                 odradek_core::record::RecordFormat::V2 => 2,
                             });
                         }
-                        let part = &mut self.topics.get_mut(&td.name).expect("topic")
-                            [pd.index as usize];
+                        let part =
+                            &mut self.topics.get_mut(&td.name).expect("topic")[pd.index as usize];
                         let mut code = 0;
                         let mut base = -1;
                         let append = |part: &mut Part| {
@@ -393,7 +393,11 @@ impl Harness {
                 break;
             }
         }
-        assert_eq!(self.core.pending_records(), 0, "records left without outcome");
+        assert_eq!(
+            self.core.pending_records(),
+            0,
+            "records left without outcome"
+        );
     }
 
     fn log(&self, topic: &str, partition: usize) -> Vec<String> {
@@ -424,7 +428,11 @@ fn happy_path_bootstrap_negotiate_metadata_produce_with_offsets() {
     for (i, id) in ids.iter().enumerate() {
         let (md, rec) = &h.delivered[id];
         assert_eq!(md.partition, (i % 2) as i32);
-        assert_eq!(md.offset, (i / 2) as i64, "offset = base + index within batch");
+        assert_eq!(
+            md.offset,
+            (i / 2) as i64,
+            "offset = base + index within batch"
+        );
         assert_eq!(md.timestamp, 1_700_000_000_000);
         assert_eq!(rec.value.as_deref(), Some(vals[i].as_bytes()));
     }
@@ -481,13 +489,17 @@ fn batch_size_seals_without_waiting_for_linger() {
     h.core.flush(h.now);
     h.settle();
     let requests = h.produce_requests;
-    let big = "z".repeat(120);
+    let big = "z".repeat(60);
     h.send("t", Some(0), &big);
     h.drain();
     assert_eq!(h.produce_requests, requests, "not full yet");
     h.send("t", Some(0), &big);
     h.drain();
-    assert_eq!(h.produce_requests, requests + 1, "first batch sealed by size");
+    assert_eq!(
+        h.produce_requests,
+        requests + 1,
+        "first batch sealed by size"
+    );
 }
 
 #[test]
@@ -509,7 +521,11 @@ fn not_leader_refreshes_metadata_and_resends_to_new_leader_in_order() {
     assert!(h.failed.is_empty(), "{:?}", h.failed);
     let mut expected = vec!["v-0".to_owned()];
     expected.extend(vals);
-    assert_eq!(h.log("t", 0), expected, "send order kept across the leader move");
+    assert_eq!(
+        h.log("t", 0),
+        expected,
+        "send order kept across the leader move"
+    );
     let offsets: Vec<i64> = h.delivered.values().map(|(m, _)| m.offset).collect();
     assert_eq!(offsets, (0..31).collect::<Vec<_>>());
 }
@@ -582,11 +598,11 @@ fn missing_partition_in_response_is_retried() {
 #[test]
 fn garbage_response_drops_connection_and_retries_without_loss() {
     for raw in [
-        vec![0, 0, 0, 2, 0xff],          // truncated frame then nothing: ok until more; add garbage below
+        vec![0, 0, 0, 2, 0xff], // truncated frame then nothing: ok until more; add garbage below
         vec![0, 0, 0, 4, 0x7f, 0, 0, 1], // unknown correlation id
-        vec![0x7f, 0xff, 0xff, 0xff],    // oversized frame
-        vec![0xff, 0xff, 0xff, 0xff],    // negative size
-        vec![0, 0, 0, 1, 0],             // too short for a correlation id
+        vec![0x7f, 0xff, 0xff, 0xff], // oversized frame
+        vec![0xff, 0xff, 0xff, 0xff], // negative size
+        vec![0, 0, 0, 1, 0],    // too short for a correlation id
     ] {
         let mut h = Harness::new(Harness::config(), &[1], &[("t", &[1])]);
         h.drain();
@@ -609,7 +625,10 @@ fn garbage_response_drops_connection_and_retries_without_loss() {
             truncated || h.disconnects > disconnects,
             "{raw:?}: connection dropped"
         );
-        assert!(h.delivered.contains_key(&id), "{raw:?}: retried and delivered");
+        assert!(
+            h.delivered.contains_key(&id),
+            "{raw:?}: retried and delivered"
+        );
         // The first append went through before the bad answer: at-least-once, order kept.
         let log = h.log("t", 0);
         assert_eq!(log.first().map(String::as_str), Some("a"));
@@ -667,7 +686,9 @@ fn refusals_hand_the_record_back_and_change_nothing() {
         assert!(h.core.poll_output().is_none());
     };
     let big = Record::new("t").value(vec![0u8; 3000]);
-    check(&mut h, big, |k| matches!(k, SendErrorKind::RecordTooLarge { .. }));
+    check(&mut h, big, |k| {
+        matches!(k, SendErrorKind::RecordTooLarge { .. })
+    });
     for bad in ["", ".", "..", "a b", &"x".repeat(250)] {
         check(&mut h, Record::new(bad), |k| {
             matches!(k, SendErrorKind::InvalidTopic { .. })
@@ -676,10 +697,14 @@ fn refusals_hand_the_record_back_and_change_nothing() {
     check(&mut h, Record::new("t").partition(-1), |k| {
         matches!(k, SendErrorKind::InvalidPartition(-1))
     });
-    // Fill the buffer (nothing is delivered while time stands still and linger holds).
+    // Fill the buffer: the broker holds its answers, so nothing is released.
+    h.hold_produce = true;
     let mut accepted = 0;
     loop {
-        match h.core.send(Record::new("t").partition(0).value(vec![1u8; 1500]), h.now) {
+        match h
+            .core
+            .send(Record::new("t").partition(0).value(vec![1u8; 1500]), h.now)
+        {
             Ok(_) => accepted += 1,
             Err(e) => {
                 assert_eq!(e.kind, SendErrorKind::BufferFull);
@@ -688,6 +713,8 @@ fn refusals_hand_the_record_back_and_change_nothing() {
         }
         assert!(accepted < 10);
     }
+    h.drain();
+    h.hold_produce = false;
     check(&mut h, Record::new("t").value(vec![1u8; 1500]), |k| {
         matches!(k, SendErrorKind::BufferFull)
     });
@@ -732,10 +759,7 @@ fn unknown_topic_fails_after_metadata_retries() {
     h.drain();
     let id = h.send("nope", None, "x");
     h.settle();
-    assert_eq!(
-        h.failed[&id].0,
-        ProduceError::UnknownTopic("nope".into())
-    );
+    assert_eq!(h.failed[&id].0, ProduceError::UnknownTopic("nope".into()));
     let id = h.send("t", Some(5), "x");
     h.settle();
     assert!(matches!(

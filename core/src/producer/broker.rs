@@ -84,8 +84,7 @@ impl ProducerCore {
                     continue;
                 };
                 let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
-                let fits_records =
-                    max_records == 0 || records + front.records.len() <= max_records;
+                let fits_records = max_records == 0 || records + front.records.len() <= max_records;
                 if !out.is_empty() && !(fits_bytes && fits_records) {
                     continue;
                 }
@@ -198,7 +197,12 @@ impl ProducerCore {
         let mut refused = Vec::new();
         for p in b.records {
             let r = &p.record;
-            match builder.append(p.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers) {
+            match builder.append(
+                p.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            ) {
                 Ok(()) => kept.push(p),
                 Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
             }
@@ -215,13 +219,7 @@ impl ProducerCore {
                 self.fail_all(kept, &e);
                 None
             }
-            Ok(bytes) => Some((
-                bytes,
-                InFlightBatch {
-                    records: kept,
-                    ..b
-                },
-            )),
+            Ok(bytes) => Some((bytes, InFlightBatch { records: kept, ..b })),
             Err(e) => {
                 self.fail_all(kept, &ProduceError::Encoding(e.to_string()));
                 None

@@ -63,9 +63,16 @@ pub(crate) struct InFlightBatch {
 /// What a request was, so its response can be decoded and applied.
 #[derive(Debug)]
 pub(crate) enum RequestKind {
-    ApiVersions { version: i16 },
-    Metadata { version: i16 },
-    Produce { version: i16, batches: Vec<InFlightBatch> },
+    ApiVersions {
+        version: i16,
+    },
+    Metadata {
+        version: i16,
+    },
+    Produce {
+        version: i16,
+        batches: Vec<InFlightBatch>,
+    },
 }
 
 /// A request awaiting its response.
@@ -213,7 +220,8 @@ impl ProducerCore {
             },
         );
         self.conns.by_target.insert(target, id);
-        self.outputs.push_back(Output::Connect { conn: id, address });
+        self.outputs
+            .push_back(Output::Connect { conn: id, address });
         Some(id)
     }
 
@@ -239,7 +247,8 @@ impl ProducerCore {
         let c = self.conns.conns.get_mut(&conn)?;
         if let Some(kind) = kind {
             let deadline = now + self.config.request_timeout;
-            c.pending.insert(correlation_id, PendingRequest { deadline, kind });
+            c.pending
+                .insert(correlation_id, PendingRequest { deadline, kind });
         }
         self.outputs.push_back(Output::Transmit {
             conn,
@@ -265,7 +274,13 @@ impl ProducerCore {
     }
 
     /// The ApiVersions answer: fall back to v0 on UNSUPPORTED_VERSION, else agree versions.
-    pub(super) fn on_api_versions(&mut self, conn: ConnId, version: i16, frame: &[u8], now: Instant) {
+    pub(super) fn on_api_versions(
+        &mut self,
+        conn: ConnId,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) {
         let decoded = protocol::decode_response::<ApiVersionsRequest>(version, frame)
             .map(|(_, b)| b)
             .or_else(|e| {

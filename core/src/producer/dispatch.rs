@@ -89,10 +89,7 @@ impl ProducerCore {
         let encoded = size + BatchBuilder::overhead(format);
         if encoded > self.config.message_max_bytes {
             let max = self.config.message_max_bytes;
-            return refuse(
-                SendErrorKind::RecordTooLarge { size: encoded, max },
-                record,
-            );
+            return refuse(SendErrorKind::RecordTooLarge { size: encoded, max }, record);
         }
         if self.buffered_bytes + size > self.config.buffer_memory {
             return refuse(SendErrorKind::BufferFull, record);
@@ -153,7 +150,11 @@ impl ProducerCore {
     }
 
     /// Fails every record in `records` with `error`.
-    pub(super) fn fail_all(&mut self, records: impl IntoIterator<Item = Pending>, error: &ProduceError) {
+    pub(super) fn fail_all(
+        &mut self,
+        records: impl IntoIterator<Item = Pending>,
+        error: &ProduceError,
+    ) {
         for p in records {
             self.fail(p, error.clone());
         }

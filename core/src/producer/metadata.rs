@@ -63,9 +63,7 @@ impl ProducerCore {
             return;
         }
         if let Some(conn) = self.conns.ready_for_metadata() {
-            let version = self.conns.conns[&conn]
-                .versions()
-                .map_or(0, |v| v.metadata);
+            let version = self.conns.conns[&conn].versions().map_or(0, |v| v.metadata);
             let body = MetadataRequest {
                 topics: Some(self.topics.iter().map(|t| t.name.to_string()).collect()),
                 allow_auto_topic_creation: self.config.allow_auto_create_topics,
@@ -78,7 +76,12 @@ impl ProducerCore {
         if self.conns.any_opening() {
             return; // wait for it
         }
-        let mut targets: Vec<Target> = self.metadata.brokers.keys().map(|n| Target::Node(*n)).collect();
+        let mut targets: Vec<Target> = self
+            .metadata
+            .brokers
+            .keys()
+            .map(|n| Target::Node(*n))
+            .collect();
         targets.extend((0..self.config.bootstrap_servers.len()).map(Target::Bootstrap));
         let n = targets.len();
         for i in 0..n {
@@ -102,7 +105,13 @@ impl ProducerCore {
     }
 
     /// A Metadata answer arrived.
-    pub(super) fn on_metadata(&mut self, rref: RequestRef, version: i16, frame: &[u8], now: Instant) {
+    pub(super) fn on_metadata(
+        &mut self,
+        rref: RequestRef,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) {
         let resp = match protocol::decode_response::<MetadataRequest>(version, frame) {
             Ok((_, r)) => r,
             Err(_) => {

@@ -183,7 +183,10 @@ impl ProducerCore {
         consider(self.conn_deadline(), TimeoutReason::RequestTimeout);
         if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
             let max_age = self.config.metadata_max_age;
-            consider(self.metadata.next_refresh(max_age), TimeoutReason::MetadataRefresh);
+            consider(
+                self.metadata.next_refresh(max_age),
+                TimeoutReason::MetadataRefresh,
+            );
         }
         consider(self.delivery_deadline(), TimeoutReason::DeliveryTimeout);
         if !self.is_idle_closing() {

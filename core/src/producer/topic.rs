@@ -184,7 +184,8 @@ impl ProducerCore {
         topic.unknown_answers += 1;
         if retriable && topic.unknown_answers <= self.config.retries {
             if !topic.waiting.is_empty() {
-                self.metadata.request_after_backoff(now, self.config.retry_backoff);
+                self.metadata
+                    .request_after_backoff(now, self.config.retry_backoff);
             }
             return;
         }
