@@ -153,3 +153,6 @@ pub fn negotiate(ours: (i16, i16), theirs: (i16, i16)) -> Option<i16> {
     let hi = ours.1.min(theirs.1);
     (lo <= hi).then_some(hi)
 }
+
+#[cfg(test)]
+mod tests;
