@@ -1,15 +1,69 @@
 //! [`ProducerCore`]: the whole producer pipeline as plain state.
+//!
+//! The stages of Sarama's 2015 AsyncProducer, each in its own module:
+//!
+//! | module | original | here |
+//! |---|---|---|
+//! | [`dispatch`] | `dispatcher` | topic validation, fast refusals, `buffer.memory`, outcomes |
+//! | [`topic`] | `topicProducer` | waiting for metadata, partitioning, circuit breaker |
+//! | [`partition`] | `partitionProducer` | leader, retry levels, high watermark, retry buffers, chaser |
+//! | [`broker`] | `aggregator` + `flusher` | batching per partition, Produce requests per broker, responses |
+//! | [`retry`] | `retryMessages` / `retryHandler` | retry counts, backoff, exhaustion, delivery timeout |
+//! | [`metadata`] | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
+//! | [`connection`] | `Broker` | connection ids, framing, pending requests, ApiVersions |
+//! | [`shutdown`] | `shutdown` | graceful close |
+//!
+//! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
+//! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
+//! leaders, sends requests, expires records, and finishes a close.
+
+mod broker;
+mod connection;
+mod dispatch;
+mod metadata;
+mod partition;
+mod retry;
+mod shutdown;
+mod topic;
 
 use crate::config::{Config, ConfigError};
 use crate::error::SendError;
-use crate::message::{Record, RecordId};
+use crate::message::{Record, RecordId, TopicName};
 use crate::output::{ConnId, Output, TimeoutReason};
+use crate::rng::Rng;
 use crate::time::Instant;
+use connection::{ConnState, Connections};
+use metadata::MetadataState;
+use std::collections::{HashMap, VecDeque};
+use topic::TopicState;
 
 /// The sans-IO producer. See the crate docs for the drive contract.
+///
+/// Inputs are the `handle_*` methods, [`send`](Self::send), [`flush`](Self::flush) and
+/// [`close`](Self::close), each taking `now`; outputs come from
+/// [`poll_output`](Self::poll_output), and [`poll_timeout`](Self::poll_timeout) says when to
+/// call [`handle_timeout`](Self::handle_timeout). After any input, drain `poll_output` and
+/// re-arm the one timer.
 #[derive(Debug)]
 pub struct ProducerCore {
     config: Config,
+    rng: Rng,
+    outputs: VecDeque<Output>,
+    topics: Vec<TopicState>,
+    topic_index: HashMap<TopicName, usize>,
+    metadata: MetadataState,
+    conns: Connections,
+    next_record_id: u64,
+    pending_records: usize,
+    buffered_bytes: usize,
+    /// Open batches holding a record with an id below this are sealed now (`flush`/`close`).
+    flush_upto: u64,
+    /// Rotates the partition a Produce request starts collecting from.
+    request_cursor: usize,
+    closing: bool,
+    closed: bool,
+    /// The latest `now` seen (deadlines at or before it are already acted on).
+    last_now: Instant,
 }
 
 impl ProducerCore {
@@ -17,8 +71,26 @@ impl ProducerCore {
     /// It asks for its first connection (to a bootstrap server) at once.
     pub fn new(config: Config, seed: u64, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
-        let _ = (seed, now);
-        Ok(ProducerCore { config })
+        let mut core = ProducerCore {
+            config,
+            rng: Rng::new(seed),
+            outputs: VecDeque::new(),
+            topics: Vec::new(),
+            topic_index: HashMap::new(),
+            metadata: MetadataState::default(),
+            conns: Connections::default(),
+            next_record_id: 0,
+            pending_records: 0,
+            buffered_bytes: 0,
+            flush_upto: 0,
+            request_cursor: 0,
+            closing: false,
+            closed: false,
+            last_now: now,
+        };
+        core.metadata.request_now(now);
+        core.pump(now);
+        Ok(core)
     }
 
     /// The configuration in force.
@@ -27,74 +99,146 @@ impl ProducerCore {
     }
 
     /// Accepts a record, or refuses it at once (too large, bad topic, closed, buffer full),
-    /// handing it back.
+    /// handing it back; a refusal changes nothing. The record's timestamp defaults to `now`.
+    /// Every accepted record gets exactly one outcome, `Delivered` or `Failed`, named by the
+    /// returned id.
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
-        let _ = (record, now);
-        todo!("core: send")
+        let id = self.dispatch(record, now)?;
+        self.pump(now);
+        Ok(id)
     }
 
     /// A connection asked for by [`Output::Connect`] is open.
     pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
-        let _ = (conn, now);
-        todo!("core: handle_connected")
+        let connecting = self
+            .conns
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, ConnState::Connecting { .. }));
+        if connecting {
+            self.send_api_versions(conn, 3, now);
+        }
+        self.pump(now);
     }
 
     /// Bytes arrived on a connection. The core does the framing.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let _ = (conn, data, now);
-        todo!("core: handle_received")
+        self.receive(conn, data, now);
+        self.pump(now);
     }
 
     /// A connection failed to open, or closed, or errored.
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
-        let _ = (conn, now);
-        todo!("core: handle_disconnected")
+        self.drop_conn(conn, crate::RetryCause::ConnectionLost, false, now);
+        self.pump(now);
     }
 
     /// The timer armed from [`poll_timeout`](Self::poll_timeout) fired (calling it early is
     /// harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!("core: handle_timeout")
+        self.pump(now);
     }
 
     /// Seals every open batch now, ignoring `linger.ms`, until everything sent before this call
     /// has its outcome.
     pub fn flush(&mut self, now: Instant) {
-        let _ = now;
-        todo!("core: flush")
+        self.flush_upto = self.next_record_id;
+        self.pump(now);
     }
 
     /// Graceful close: refuse new records, deliver or fail every one already accepted, close
     /// the connections, then emit [`Output::Closed`].
     pub fn close(&mut self, now: Instant) {
-        let _ = now;
-        todo!("core: close")
+        self.begin_close(now);
     }
 
     /// The next output, or `None` when there is nothing to do until the next input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        todo!("core: poll_output")
+        self.outputs.pop_front()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no
     /// timer is needed.
     pub fn poll_timeout(&self) -> Option<(Instant, TimeoutReason)> {
-        todo!("core: poll_timeout")
+        if self.closed {
+            return None;
+        }
+        let mut best: Option<(Instant, TimeoutReason)> = None;
+        let mut consider = |at: Option<Instant>, why: TimeoutReason| {
+            if let Some(at) = at.filter(|&at| at > self.last_now) {
+                if best.map_or(true, |(b, _)| at < b) {
+                    best = Some((at, why));
+                }
+            }
+        };
+        let linger = self.config.linger;
+        for topic in &self.topics {
+            for part in &topic.partitions {
+                consider(part.linger_deadline(linger), TimeoutReason::Linger);
+                if part.held() > 0 {
+                    consider(part.backoff_until, TimeoutReason::RetryBackoff);
+                }
+            }
+        }
+        consider(self.conn_deadline(), TimeoutReason::RequestTimeout);
+        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
+            let max_age = self.config.metadata_max_age;
+            consider(
+                self.metadata.next_refresh(max_age),
+                TimeoutReason::MetadataRefresh,
+            );
+        }
+        consider(self.delivery_deadline(), TimeoutReason::DeliveryTimeout);
+        if !self.is_idle_closing() {
+            for b in self.conns.backoff.values() {
+                consider(b.not_before, TimeoutReason::ReconnectBackoff);
+            }
+        }
+        best
     }
 
     /// Records accepted and not yet given an outcome.
     pub fn pending_records(&self) -> usize {
-        todo!("core: pending_records")
+        self.pending_records
     }
 
     /// Bytes of `buffer.memory` in use.
     pub fn buffered_bytes(&self) -> usize {
-        todo!("core: buffered_bytes")
+        self.buffered_bytes
     }
 
     /// Whether `close` was called.
     pub fn is_closing(&self) -> bool {
-        todo!("core: is_closing")
+        self.closing
+    }
+
+    /// Moves everything that can move at `now`.
+    fn pump(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.last_now = self.last_now.max(now);
+        self.expire_conns(now);
+        let linger = self.config.linger;
+        let seal_all = self.closing;
+        let flush_upto = self.flush_upto;
+        for t in 0..self.topics.len() {
+            for pi in 0..self.topics[t].partitions.len() {
+                self.drain_retry_buffers(t, pi, now);
+                let sealed = self.topics[t].partitions[pi].seal_open_if(|b| {
+                    seal_all
+                        || now >= b.created + linger
+                        || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
+                });
+                if sealed {
+                    self.topics[t].partitioner.on_batch_sealed();
+                }
+            }
+        }
+        self.expire_records(now);
+        self.metadata_step(now);
+        self.connect_leaders(now);
+        self.send_produce_requests(now);
+        self.maybe_finish_close();
     }
 }

@@ -1,0 +1,284 @@
+//! The broker stage (Sarama's aggregator + flusher per broker): connect lazily to leaders
+//! with data, collect sealed batches of the broker's partitions into Produce requests (up to
+//! `max.request.size` bytes, `max_request_records` records, `max.in.flight.requests.per.connection`
+//! requests, and at most ONE batch per partition in flight), encode them in the negotiated
+//! format, and parse the answers per partition.
+
+use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
+use super::dispatch::Pending;
+use super::ProducerCore;
+use crate::compression::Compression;
+use crate::config::Acks;
+use crate::error::{ProduceError, RetryCause};
+use crate::output::ConnId;
+use crate::protocol::{
+    self, ErrorCode, ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData,
+};
+use crate::record::{BatchBuilder, RecordFormat};
+use crate::time::Instant;
+use std::collections::BTreeSet;
+
+/// Room kept for the request header and topic/partition framing in `max.request.size`.
+const REQUEST_OVERHEAD: usize = 512;
+
+impl ProducerCore {
+    /// Opens connections to leaders that have sealed batches waiting.
+    pub(super) fn connect_leaders(&mut self, now: Instant) {
+        let mut wanted = BTreeSet::new();
+        for topic in &self.topics {
+            for part in &topic.partitions {
+                if let Some(node) = part.leader {
+                    if part.batches.front().is_some_and(|b| b.sealed) {
+                        wanted.insert(node);
+                    }
+                }
+            }
+        }
+        for node in wanted {
+            let target = Target::Node(node);
+            if self.conns.may_connect(target, now) {
+                self.open_conn(target, now);
+            }
+        }
+    }
+
+    /// Builds Produce requests on every ready broker connection while there is room.
+    pub(super) fn send_produce_requests(&mut self, now: Instant) {
+        let ready: Vec<(ConnId, i32)> = self
+            .conns
+            .conns
+            .iter()
+            .filter_map(|(id, c)| match (c.target, c.versions()) {
+                (Target::Node(n), Some(_)) => Some((*id, n)),
+                _ => None,
+            })
+            .collect();
+        for (conn, node) in ready {
+            while self.conns.conns.get(&conn).is_some_and(|c| {
+                c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
+            }) {
+                if !self.send_one_request(conn, node, now) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Collects the sealed front batches of `node`'s partitions that have nothing in flight.
+    fn collect_batches(&mut self, node: i32) -> Vec<InFlightBatch> {
+        let mut out = Vec::new();
+        let mut bytes = REQUEST_OVERHEAD;
+        let mut records = 0usize;
+        let max_records = self.config.max_request_records;
+        let n_topics = self.topics.len();
+        let start = self.request_cursor % n_topics.max(1);
+        for k in 0..n_topics {
+            let t = (start + k) % n_topics;
+            for pi in 0..self.topics[t].partitions.len() {
+                let part = &mut self.topics[t].partitions[pi];
+                // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
+                if part.leader != Some(node) || part.in_flight.is_some() {
+                    continue;
+                }
+                let Some(front) = part.batches.front().filter(|b| b.sealed) else {
+                    continue;
+                };
+                let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
+                let fits_records = max_records == 0 || records + front.records.len() <= max_records;
+                if !out.is_empty() && !(fits_bytes && fits_records) {
+                    continue;
+                }
+                let Some(batch) = part.batches.pop_front() else {
+                    continue;
+                };
+                bytes += batch.bytes;
+                records += batch.records.len();
+                out.push(InFlightBatch {
+                    topic: t,
+                    partition: pi,
+                    records: batch.records,
+                });
+            }
+        }
+        self.request_cursor = self.request_cursor.wrapping_add(1);
+        out
+    }
+
+    /// Builds and transmits one Produce request on `conn`; `false` when there was nothing to
+    /// send.
+    fn send_one_request(&mut self, conn: ConnId, node: i32, now: Instant) -> bool {
+        let Some(versions) = self.conns.conns.get(&conn).and_then(|c| c.versions()) else {
+            return false;
+        };
+        let produce = versions.produce;
+        let batches = self.collect_batches(node);
+        if batches.is_empty() {
+            return false;
+        }
+        let (version, format) = match produce {
+            Ok(vf) => vf,
+            Err(reason) => {
+                let e = ProduceError::Encoding(reason.to_owned());
+                for b in batches {
+                    self.fail_all(b.records, &e);
+                }
+                return true;
+            }
+        };
+        let mut topic_data: Vec<ProduceTopicData> = Vec::new();
+        let mut sent: Vec<InFlightBatch> = Vec::new();
+        for b in batches {
+            let Some((bytes, b)) = self.encode_batch(b, version, format) else {
+                continue;
+            };
+            let name = self.topics[b.topic].name.as_str();
+            let data = ProducePartitionData {
+                index: b.partition as i32,
+                records: bytes,
+            };
+            match topic_data.iter_mut().find(|td| td.name == name) {
+                Some(td) => td.partitions.push(data),
+                None => topic_data.push(ProduceTopicData {
+                    name: name.to_owned(),
+                    partitions: vec![data],
+                }),
+            }
+            sent.push(b);
+        }
+        if sent.is_empty() {
+            return true;
+        }
+        let body = ProduceRequest {
+            transactional_id: None,
+            acks: self.config.acks.as_i16(),
+            timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            topics: topic_data,
+        };
+        if self.config.acks == Acks::None {
+            // No response will come: the records count as delivered once written.
+            self.transmit(conn, version, &body, None, now);
+            for b in sent {
+                let partition = b.partition as i32;
+                for p in b.records {
+                    self.deliver(p, partition, -1, -1);
+                }
+            }
+            return true;
+        }
+        let targets: Vec<(usize, usize)> = sent.iter().map(|b| (b.topic, b.partition)).collect();
+        let kind = RequestKind::Produce {
+            version,
+            batches: sent,
+        };
+        if let Some(rref) = self.transmit(conn, version, &body, Some(kind), now) {
+            for (t, pi) in targets {
+                self.topics[t].partitions[pi].in_flight = Some(rref);
+            }
+        }
+        true
+    }
+
+    /// Encodes one batch in `format`; records the format cannot carry, and batches that cannot
+    /// be encoded or exceed `message.max.bytes`, fail here.
+    fn encode_batch(
+        &mut self,
+        b: InFlightBatch,
+        version: i16,
+        format: RecordFormat,
+    ) -> Option<(bytes::Bytes, InFlightBatch)> {
+        let compression = self.config.compression;
+        if compression == Compression::Zstd && version < 7 {
+            let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
+            self.fail_all(b.records, &e);
+            return None;
+        }
+        let mut builder = BatchBuilder::new(format);
+        let mut kept: Vec<Pending> = Vec::with_capacity(b.records.len());
+        let mut refused = Vec::new();
+        for p in b.records {
+            let r = &p.record;
+            match builder.append(
+                p.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            ) {
+                Ok(()) => kept.push(p),
+                Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
+            }
+        }
+        for (p, e) in refused {
+            self.fail(p, e);
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        match builder.finish(compression, self.config.compression_level) {
+            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
+                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
+                self.fail_all(kept, &e);
+                None
+            }
+            Ok(bytes) => Some((bytes, InFlightBatch { records: kept, ..b })),
+            Err(e) => {
+                self.fail_all(kept, &ProduceError::Encoding(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,
+    /// not the response, so a partition missing from it is noticed.
+    pub(super) fn on_produce_response(
+        &mut self,
+        rref: RequestRef,
+        version: i16,
+        batches: Vec<InFlightBatch>,
+        frame: &[u8],
+        now: Instant,
+    ) {
+        let resp: ProduceResponse =
+            match protocol::decode_response::<ProduceRequest>(version, frame) {
+                Ok((_, r)) => r,
+                Err(_) => {
+                    // Undecodable: the outcome is unknown, treat like a lost connection.
+                    for b in batches {
+                        self.batch_failed(b, rref, RetryCause::ConnectionLost, now);
+                    }
+                    return self.drop_conn(rref.conn, RetryCause::ConnectionLost, true, now);
+                }
+            };
+        for b in batches {
+            let name = self.topics[b.topic].name.as_str();
+            let block = resp
+                .topics
+                .iter()
+                .filter(|t| t.name == name)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.index == b.partition as i32)
+                .cloned();
+            let Some(block) = block else {
+                self.batch_failed(b, rref, RetryCause::IncompleteResponse, now);
+                continue;
+            };
+            let code = ErrorCode(block.error_code);
+            if code.is_ok() {
+                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                let partition = b.partition as i32;
+                for (i, p) in b.records.into_iter().enumerate() {
+                    let offset = if block.base_offset >= 0 {
+                        block.base_offset + i as i64
+                    } else {
+                        -1
+                    };
+                    self.deliver(p, partition, offset, block.log_append_time_ms);
+                }
+            } else if code.is_retriable() {
+                self.batch_failed(b, rref, RetryCause::Broker(code), now);
+            } else {
+                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                self.fail_all(b.records, &ProduceError::Broker(code));
+            }
+        }
+    }
+}

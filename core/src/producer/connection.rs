@@ -1,0 +1,425 @@
+//! Connections: [`ConnId`] allocation, one [`FrameDecoder`] per connection (frames above
+//! `max_response_size` are refused from their size prefix), the map of requests awaiting a
+//! response by correlation id, ApiVersions negotiation, reconnect backoff, and what happens to
+//! a connection's requests when it ends.
+
+use super::dispatch::Pending;
+use super::ProducerCore;
+use crate::config::{parse_host_port, MessageFormat};
+use crate::error::RetryCause;
+use crate::output::{BrokerAddress, ConnId, Output};
+use crate::protocol::{
+    self, api_key, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
+    MetadataRequest, ProduceRequest, Request, RequestHeader,
+};
+use crate::record::RecordFormat;
+use crate::time::Instant;
+use bytes::BytesMut;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Names one request: the connection and the correlation id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestRef {
+    pub conn: ConnId,
+    pub correlation_id: i32,
+}
+
+/// What a connection is for: a bootstrap address (by index) or a broker (by node id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    Bootstrap(usize),
+    Node(i32),
+}
+
+/// Versions agreed with one broker.
+#[derive(Debug, Clone)]
+pub(crate) struct Versions {
+    pub metadata: i16,
+    /// Produce version and record format, or why this broker cannot take our records.
+    pub produce: Result<(i16, RecordFormat), &'static str>,
+}
+
+/// A connection's life.
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    /// `Output::Connect` emitted; the driver has not reported back. Times out like a request.
+    Connecting { deadline: Instant },
+    /// ApiVersions sent.
+    Negotiating,
+    /// Ready for Metadata and Produce.
+    Ready(Versions),
+}
+
+/// One batch inside a Produce request.
+#[derive(Debug)]
+pub(crate) struct InFlightBatch {
+    pub topic: usize,
+    pub partition: usize,
+    /// The records actually encoded, in batch order (offset = base + index).
+    pub records: Vec<Pending>,
+}
+
+/// What a request was, so its response can be decoded and applied.
+#[derive(Debug)]
+pub(crate) enum RequestKind {
+    ApiVersions {
+        version: i16,
+    },
+    Metadata {
+        version: i16,
+    },
+    Produce {
+        version: i16,
+        batches: Vec<InFlightBatch>,
+    },
+}
+
+/// A request awaiting its response.
+#[derive(Debug)]
+pub(crate) struct PendingRequest {
+    pub deadline: Instant,
+    pub kind: RequestKind,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub target: Target,
+    pub state: ConnState,
+    pub decoder: FrameDecoder,
+    pub pending: BTreeMap<i32, PendingRequest>,
+}
+
+impl Conn {
+    pub(crate) fn produce_in_flight(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|r| matches!(r.kind, RequestKind::Produce { .. }))
+            .count()
+    }
+
+    pub(crate) fn versions(&self) -> Option<&Versions> {
+        match &self.state {
+            ConnState::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Capped exponential reconnect backoff for one target.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Backoff {
+    pub failures: u32,
+    pub not_before: Option<Instant>,
+}
+
+/// All connections.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    pub conns: BTreeMap<ConnId, Conn>,
+    pub by_target: BTreeMap<Target, ConnId>,
+    pub backoff: BTreeMap<Target, Backoff>,
+    next_id: u64,
+    next_correlation_id: i32,
+    /// Rotation point for choosing where to fetch metadata from.
+    pub rotation: usize,
+}
+
+impl Connections {
+    pub(crate) fn may_connect(&self, target: Target, now: Instant) -> bool {
+        !self.by_target.contains_key(&target)
+            && self
+                .backoff
+                .get(&target)
+                .and_then(|b| b.not_before)
+                .map_or(true, |t| now >= t)
+    }
+
+    fn next_correlation(&mut self) -> i32 {
+        let c = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(0);
+        c
+    }
+
+    /// A ready connection to use for metadata, preferring brokers over bootstrap addresses.
+    pub(crate) fn ready_for_metadata(&self) -> Option<ConnId> {
+        let mut best = None;
+        for (id, c) in &self.conns {
+            if c.versions().is_some() {
+                match c.target {
+                    Target::Node(_) => return Some(*id),
+                    Target::Bootstrap(_) => best = best.or(Some(*id)),
+                }
+            }
+        }
+        best
+    }
+
+    /// Whether some connection is still being opened or negotiated.
+    pub(crate) fn any_opening(&self) -> bool {
+        self.conns.values().any(|c| c.versions().is_none())
+    }
+}
+
+/// The highest versions both sides speak, per [`MessageFormat`].
+pub(crate) fn negotiate_versions(
+    resp: &ApiVersionsResponse,
+    format: MessageFormat,
+) -> Option<Versions> {
+    let range = |key: i16| {
+        resp.api_keys
+            .iter()
+            .find(|r| r.api_key == key)
+            .map(|r| (r.min_version, r.max_version))
+    };
+    let ours_md = (MetadataRequest::MIN_VERSION, MetadataRequest::MAX_VERSION);
+    let metadata = protocol::negotiate(ours_md, range(api_key::METADATA)?)?;
+    let produce = match range(api_key::PRODUCE) {
+        None => Err("the broker does not support Produce"),
+        Some(theirs) => {
+            let ours = match format {
+                MessageFormat::Auto => (ProduceRequest::MIN_VERSION, ProduceRequest::MAX_VERSION),
+                MessageFormat::MessageSetV0 => (0, 1),
+                MessageFormat::MessageSetV1 => (2, 2),
+            };
+            match protocol::negotiate(ours, theirs) {
+                None => Err("no Produce version for the configured message format"),
+                Some(v) if v >= 3 => Ok((v, RecordFormat::V2)),
+                Some(2) => Ok((2, RecordFormat::V1)),
+                Some(v) => Ok((v, RecordFormat::V0)),
+            }
+        }
+    };
+    Some(Versions { metadata, produce })
+}
+
+impl ProducerCore {
+    /// Asks the driver for a connection to `target`. Returns its id, or `None` when the target
+    /// has no address.
+    pub(super) fn open_conn(&mut self, target: Target, now: Instant) -> Option<ConnId> {
+        let address = match target {
+            Target::Bootstrap(i) => {
+                let s = self.config.bootstrap_servers.get(i)?;
+                let (host, port) = parse_host_port(s).ok()?;
+                BrokerAddress { host, port }
+            }
+            Target::Node(n) => self.metadata.brokers.get(&n)?.clone(),
+        };
+        let id = ConnId(self.conns.next_id);
+        self.conns.next_id += 1;
+        self.conns.conns.insert(
+            id,
+            Conn {
+                target,
+                state: ConnState::Connecting {
+                    deadline: now + self.config.request_timeout,
+                },
+                decoder: FrameDecoder::new(self.config.max_response_size),
+                pending: BTreeMap::new(),
+            },
+        );
+        self.conns.by_target.insert(target, id);
+        self.outputs
+            .push_back(Output::Connect { conn: id, address });
+        Some(id)
+    }
+
+    /// Encodes and transmits a request on `conn`, recording it as pending unless `expect_none`
+    /// (acks=0 Produce). Returns its reference.
+    pub(super) fn transmit<R: Request>(
+        &mut self,
+        conn: ConnId,
+        version: i16,
+        body: &R,
+        kind: Option<RequestKind>,
+        now: Instant,
+    ) -> Option<RequestRef> {
+        let correlation_id = self.conns.next_correlation();
+        let header = RequestHeader {
+            api_key: R::API_KEY,
+            api_version: version,
+            correlation_id,
+            client_id: Some(self.config.client_id.clone()),
+        };
+        let mut buf = BytesMut::new();
+        protocol::encode_request(&header, body, &mut buf);
+        let c = self.conns.conns.get_mut(&conn)?;
+        if let Some(kind) = kind {
+            let deadline = now + self.config.request_timeout;
+            c.pending
+                .insert(correlation_id, PendingRequest { deadline, kind });
+        }
+        self.outputs.push_back(Output::Transmit {
+            conn,
+            data: vec![buf.freeze()],
+        });
+        Some(RequestRef {
+            conn,
+            correlation_id,
+        })
+    }
+
+    /// Sends ApiVersions in `version` (3 first; 0 when the broker does not speak 3).
+    pub(super) fn send_api_versions(&mut self, conn: ConnId, version: i16, now: Instant) {
+        let body = ApiVersionsRequest {
+            client_software_name: "odradek".to_owned(),
+            client_software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        if let Some(c) = self.conns.conns.get_mut(&conn) {
+            c.state = ConnState::Negotiating;
+        }
+        let kind = RequestKind::ApiVersions { version };
+        self.transmit(conn, version, &body, Some(kind), now);
+    }
+
+    /// The ApiVersions answer: fall back to v0 on UNSUPPORTED_VERSION, else agree versions.
+    pub(super) fn on_api_versions(
+        &mut self,
+        conn: ConnId,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) {
+        let decoded = protocol::decode_response::<ApiVersionsRequest>(version, frame)
+            .map(|(_, b)| b)
+            .or_else(|e| {
+                // A broker that does not speak our version answers in v0.
+                if version > 0 {
+                    protocol::decode_response::<ApiVersionsRequest>(0, frame).map(|(_, b)| b)
+                } else {
+                    Err(e)
+                }
+            });
+        let resp = match decoded {
+            Ok(r) => r,
+            Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, true, now),
+        };
+        let code = ErrorCode(resp.error_code);
+        if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
+            return self.send_api_versions(conn, 0, now);
+        }
+        if !code.is_ok() {
+            return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+        }
+        let Some(versions) = negotiate_versions(&resp, self.config.message_format) else {
+            return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+        };
+        if let Some(c) = self.conns.conns.get_mut(&conn) {
+            c.state = ConnState::Ready(versions);
+            let target = c.target;
+            self.conns.backoff.remove(&target);
+        }
+    }
+
+    /// Frames and dispatches bytes received on `conn`.
+    pub(super) fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.conns.conns.get_mut(&conn) else {
+            return;
+        };
+        c.decoder.push(data);
+        loop {
+            let Some(c) = self.conns.conns.get_mut(&conn) else {
+                return;
+            };
+            let frame = match c.decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, true, now),
+            };
+            let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
+                return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+            };
+            let Some(req) = c.pending.remove(&correlation_id) else {
+                return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+            };
+            let rref = RequestRef {
+                conn,
+                correlation_id,
+            };
+            match req.kind {
+                RequestKind::ApiVersions { version } => {
+                    self.on_api_versions(conn, version, &frame, now)
+                }
+                RequestKind::Metadata { version } => self.on_metadata(rref, version, &frame, now),
+                RequestKind::Produce { version, batches } => {
+                    self.on_produce_response(rref, version, batches, &frame, now)
+                }
+            }
+        }
+    }
+
+    /// Ends a connection: forgets it, tells the driver if `emit` (not when the driver told us),
+    /// backs off reconnecting, and sends its outstanding requests down the retry path.
+    pub(super) fn drop_conn(&mut self, conn: ConnId, cause: RetryCause, emit: bool, now: Instant) {
+        let Some(c) = self.conns.conns.remove(&conn) else {
+            return;
+        };
+        if self.conns.by_target.get(&c.target) == Some(&conn) {
+            self.conns.by_target.remove(&c.target);
+        }
+        if emit {
+            self.outputs.push_back(Output::Disconnect { conn });
+        }
+        let backoff = self.conns.backoff.entry(c.target).or_default();
+        backoff.failures = backoff.failures.saturating_add(1);
+        let base = self.config.retry_backoff.max(Duration::from_millis(1));
+        let shift = (backoff.failures - 1).min(6);
+        let delay = (base * (1u32 << shift)).min(base.max(Duration::from_secs(10)));
+        backoff.not_before = Some(now + delay);
+        for (correlation_id, req) in c.pending {
+            let rref = RequestRef {
+                conn,
+                correlation_id,
+            };
+            match req.kind {
+                RequestKind::ApiVersions { .. } => {}
+                RequestKind::Metadata { .. } => self.metadata_failed(rref, now),
+                RequestKind::Produce { batches, .. } => {
+                    for b in batches {
+                        self.batch_failed(b, rref, cause.clone(), now);
+                    }
+                }
+            }
+        }
+        // Leaders may have moved.
+        if !self.is_idle_closing() {
+            self.metadata
+                .request_after_backoff(now, self.config.retry_backoff);
+        }
+    }
+
+    /// Connections whose connect or request deadline passed are dropped.
+    pub(super) fn expire_conns(&mut self, now: Instant) {
+        let expired: Vec<ConnId> = self
+            .conns
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c.state, ConnState::Connecting { deadline } if now >= deadline)
+                    || c.pending.values().any(|r| now >= r.deadline)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.drop_conn(id, RetryCause::RequestTimeout, true, now);
+        }
+    }
+
+    /// The earliest connection deadline.
+    pub(super) fn conn_deadline(&self) -> Option<Instant> {
+        self.conns
+            .conns
+            .values()
+            .flat_map(|c| {
+                let connect = match c.state {
+                    ConnState::Connecting { deadline } => Some(deadline),
+                    _ => None,
+                };
+                connect
+                    .into_iter()
+                    .chain(c.pending.values().map(|r| r.deadline))
+            })
+            .min()
+    }
+}

@@ -1,0 +1,189 @@
+//! The dispatcher stage (Sarama's `asyncProducer.dispatcher`): topic validation, record
+//! acceptance with its fast refusals, `buffer.memory` accounting, and the two ways a record
+//! leaves the producer (delivered or failed), each counted exactly once.
+
+use super::ProducerCore;
+use crate::config::MessageFormat;
+use crate::error::{ProduceError, SendError, SendErrorKind};
+use crate::message::{Record, RecordId, RecordMetadata, TopicName};
+use crate::output::Output;
+use crate::record::{BatchBuilder, RecordFormat};
+use crate::time::Instant;
+
+/// A record the producer holds: accepted by `send`, not yet given an outcome.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The id `send` returned.
+    pub id: RecordId,
+    /// The record itself (handed back with its outcome).
+    pub record: Record,
+    /// The timestamp written to the batch (the record's own, or `now` at `send`).
+    pub timestamp: i64,
+    /// Bytes charged against `buffer.memory` for this record (its encoded size bound).
+    pub size: usize,
+    /// The record's **retry level** (Sarama's `msg.retries`): how many times it came back with
+    /// a retriable error. A partition only lets records of its high watermark level through;
+    /// see [`super::partition`].
+    pub retries: u32,
+    /// When `delivery.timeout.ms` runs out for it, if configured.
+    pub deadline: Option<Instant>,
+}
+
+/// Why a topic name is not one Kafka accepts, or `None` if it is fine.
+pub(crate) fn topic_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("empty");
+    }
+    if name.len() > 249 {
+        return Some("longer than 249 characters");
+    }
+    if name == "." || name == ".." {
+        return Some("\".\" and \"..\" are not allowed");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Some("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    None
+}
+
+/// The record format used to bound sizes before the broker's format is known.
+pub(crate) fn sizing_format(format: MessageFormat) -> RecordFormat {
+    match format {
+        MessageFormat::Auto => RecordFormat::V2,
+        MessageFormat::MessageSetV0 => RecordFormat::V0,
+        MessageFormat::MessageSetV1 => RecordFormat::V1,
+    }
+}
+
+/// Bytes one record adds to a batch, as an upper bound.
+pub(crate) fn record_bound(format: RecordFormat, record: &Record) -> usize {
+    BatchBuilder::record_size_bound(
+        format,
+        record.key.as_deref(),
+        record.value.as_deref(),
+        &record.headers,
+    )
+}
+
+impl ProducerCore {
+    /// `send`'s checks and acceptance; see [`ProducerCore::send`].
+    pub(super) fn dispatch(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+        let refuse = |kind, record| Err(SendError { kind, record });
+        if self.closing {
+            return refuse(SendErrorKind::Closed, record);
+        }
+        if let Some(reason) = topic_name_problem(record.topic.as_str()) {
+            let topic = record.topic.as_str().to_owned();
+            return refuse(SendErrorKind::InvalidTopic { topic, reason }, record);
+        }
+        if let Some(p) = record.partition {
+            if p < 0 {
+                return refuse(SendErrorKind::InvalidPartition(p), record);
+            }
+        }
+        let format = sizing_format(self.config.message_format);
+        let size = record_bound(format, &record);
+        let encoded = size + BatchBuilder::overhead(format);
+        if encoded > self.config.message_max_bytes {
+            let max = self.config.message_max_bytes;
+            return refuse(SendErrorKind::RecordTooLarge { size: encoded, max }, record);
+        }
+        if self.buffered_bytes + size > self.config.buffer_memory {
+            return refuse(SendErrorKind::BufferFull, record);
+        }
+        if let Some(t) = self.topic_index.get(&record.topic) {
+            if self.topics[*t].breaker.is_open(now) {
+                let topic = record.topic.clone();
+                return refuse(SendErrorKind::BreakerOpen(topic), record);
+            }
+        }
+        // Accepted: from here on the record has exactly one outcome.
+        let id = RecordId(self.next_record_id);
+        self.next_record_id += 1;
+        self.buffered_bytes += size;
+        self.pending_records += 1;
+        let pending = Pending {
+            id,
+            timestamp: record.timestamp.unwrap_or_else(|| now.as_unix_millis()),
+            record,
+            size,
+            retries: 0,
+            deadline: self.config.delivery_timeout.map(|d| now + d),
+        };
+        let t = self.topic_for(&pending.record.topic.clone(), now);
+        self.route_new(t, pending, now);
+        Ok(id)
+    }
+
+    /// The record was appended: emit `Delivered` and release its memory.
+    pub(super) fn deliver(&mut self, p: Pending, partition: i32, offset: i64, log_append: i64) {
+        self.release(&p);
+        let timestamp = if log_append != -1 {
+            log_append
+        } else {
+            p.timestamp
+        };
+        let metadata = RecordMetadata {
+            topic: p.record.topic.clone(),
+            partition,
+            offset,
+            timestamp,
+        };
+        self.outputs.push_back(Output::Delivered {
+            id: p.id,
+            metadata,
+            record: p.record,
+        });
+    }
+
+    /// The record failed for good: emit `Failed` and release its memory.
+    pub(super) fn fail(&mut self, p: Pending, error: ProduceError) {
+        self.release(&p);
+        self.outputs.push_back(Output::Failed {
+            id: p.id,
+            error,
+            record: p.record,
+        });
+    }
+
+    /// Fails every record in `records` with `error`.
+    pub(super) fn fail_all(
+        &mut self,
+        records: impl IntoIterator<Item = Pending>,
+        error: &ProduceError,
+    ) {
+        for p in records {
+            self.fail(p, error.clone());
+        }
+    }
+
+    fn release(&mut self, p: &Pending) {
+        self.buffered_bytes -= p.size;
+        self.pending_records -= 1;
+    }
+
+    /// The error for a record whose topic the cluster does not know.
+    pub(super) fn unknown_topic(topic: &TopicName) -> ProduceError {
+        ProduceError::UnknownTopic(topic.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_name_problem;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(topic_name_problem("events.v1_a-b").is_none());
+        assert!(topic_name_problem("").is_some());
+        assert!(topic_name_problem(".").is_some());
+        assert!(topic_name_problem("..").is_some());
+        assert!(topic_name_problem("a b").is_some());
+        assert!(topic_name_problem("ü").is_some());
+        assert!(topic_name_problem(&"x".repeat(249)).is_none());
+        assert!(topic_name_problem(&"x".repeat(250)).is_some());
+    }
+}

@@ -1,0 +1,200 @@
+//! Metadata: bootstrap, Metadata requests for every topic the producer has seen, applying the
+//! answer (brokers, partition counts, leaders), and refreshes — soon after errors (with
+//! `retry.backoff.ms`) and at least every `metadata.max.age.ms`.
+
+use super::connection::{RequestKind, RequestRef, Target};
+use super::partition::PartitionState;
+use super::topic::TopicMeta;
+use super::ProducerCore;
+use crate::output::BrokerAddress;
+use crate::protocol::{self, ErrorCode, MetadataRequest, MetadataResponse};
+use crate::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// The metadata stage's state.
+#[derive(Debug, Default)]
+pub(crate) struct MetadataState {
+    /// Brokers from the last answer, by node id.
+    pub brokers: BTreeMap<i32, BrokerAddress>,
+    /// When a refresh is wanted (earliest); `None` when only the periodic one is.
+    pub due: Option<Instant>,
+    /// The Metadata request out, if any.
+    pub in_flight: Option<RequestRef>,
+    /// When the last answer arrived.
+    pub last_refresh: Option<Instant>,
+}
+
+impl MetadataState {
+    /// Wants a refresh at once.
+    pub(crate) fn request_now(&mut self, now: Instant) {
+        self.due = Some(self.due.map_or(now, |d| d.min(now)));
+    }
+
+    /// Wants a refresh after `backoff` (unless one is wanted sooner).
+    pub(crate) fn request_after_backoff(&mut self, now: Instant, backoff: Duration) {
+        let at = now + backoff;
+        self.due = Some(self.due.map_or(at, |d| d.min(at)));
+    }
+
+    /// When the next refresh should go out.
+    pub(crate) fn next_refresh(&self, max_age: Duration) -> Option<Instant> {
+        let periodic = self.last_refresh.map(|t| t + max_age);
+        match (self.due, periodic) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl ProducerCore {
+    /// Sends a Metadata request if one is due and a connection is ready; opens a connection
+    /// (to a known broker, else a bootstrap address, in rotation, honouring reconnect backoff)
+    /// if none is.
+    pub(super) fn metadata_step(&mut self, now: Instant) {
+        if self.metadata.in_flight.is_some() || self.is_idle_closing() {
+            return;
+        }
+        let due = self
+            .metadata
+            .next_refresh(self.config.metadata_max_age)
+            .is_some_and(|t| now >= t);
+        if !due {
+            return;
+        }
+        if let Some(conn) = self.conns.ready_for_metadata() {
+            let version = self.conns.conns[&conn].versions().map_or(0, |v| v.metadata);
+            let body = MetadataRequest {
+                topics: Some(self.topics.iter().map(|t| t.name.to_string()).collect()),
+                allow_auto_topic_creation: self.config.allow_auto_create_topics,
+            };
+            let kind = RequestKind::Metadata { version };
+            self.metadata.in_flight = self.transmit(conn, version, &body, Some(kind), now);
+            self.metadata.due = None;
+            return;
+        }
+        if self.conns.any_opening() {
+            return; // wait for it
+        }
+        let mut targets: Vec<Target> = self
+            .metadata
+            .brokers
+            .keys()
+            .map(|n| Target::Node(*n))
+            .collect();
+        targets.extend((0..self.config.bootstrap_servers.len()).map(Target::Bootstrap));
+        let n = targets.len();
+        for i in 0..n {
+            let target = targets[(self.conns.rotation + i) % n];
+            if self.conns.may_connect(target, now) {
+                self.conns.rotation = (self.conns.rotation + i + 1) % n;
+                if self.open_conn(target, now).is_some() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The Metadata request failed (its connection ended): try again after the backoff.
+    pub(super) fn metadata_failed(&mut self, rref: RequestRef, now: Instant) {
+        if self.metadata.in_flight == Some(rref) {
+            self.metadata.in_flight = None;
+        }
+        self.metadata
+            .request_after_backoff(now, self.config.retry_backoff);
+    }
+
+    /// A Metadata answer arrived.
+    pub(super) fn on_metadata(
+        &mut self,
+        rref: RequestRef,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) {
+        let resp = match protocol::decode_response::<MetadataRequest>(version, frame) {
+            Ok((_, r)) => r,
+            Err(_) => {
+                self.metadata_failed(rref, now);
+                return self.drop_conn(rref.conn, crate::RetryCause::ConnectionLost, true, now);
+            }
+        };
+        if self.metadata.in_flight == Some(rref) {
+            self.metadata.in_flight = None;
+        }
+        self.metadata.last_refresh = Some(now);
+        self.apply_metadata(resp, now);
+    }
+
+    fn apply_metadata(&mut self, resp: MetadataResponse, now: Instant) {
+        let mut brokers = BTreeMap::new();
+        for b in &resp.brokers {
+            if let Ok(port) = u16::try_from(b.port) {
+                let address = BrokerAddress {
+                    host: b.host.clone(),
+                    port,
+                };
+                brokers.insert(b.node_id, address);
+            }
+        }
+        self.metadata.brokers = brokers;
+        let by_name: HashMap<&str, usize> = resp
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        for t in 0..self.topics.len() {
+            let found = by_name
+                .get(self.topics[t].name.as_str())
+                .map(|&i| &resp.topics[i]);
+            let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
+            let Some(m) = usable else {
+                if self.topics[t].meta == TopicMeta::Unknown {
+                    let code = found.map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |m| {
+                        ErrorCode(m.error_code)
+                    });
+                    self.topic_unknown(t, code, now);
+                } else {
+                    // A topic we knew went missing from the answer: find the leaders again soon.
+                    self.metadata
+                        .request_after_backoff(now, self.config.retry_backoff);
+                }
+                continue;
+            };
+            let count = m
+                .partitions
+                .iter()
+                .map(|p| p.partition_index.saturating_add(1).max(0) as usize)
+                .max()
+                .unwrap_or(0);
+            let topic = &mut self.topics[t];
+            topic.meta = TopicMeta::Known;
+            topic.unknown_answers = 0;
+            if topic.partitions.len() < count {
+                topic
+                    .partitions
+                    .resize_with(count, || PartitionState::new(None));
+            }
+            let mut leaders = vec![None; topic.partitions.len()];
+            for p in &m.partitions {
+                let ok = p.leader_id >= 0 && self.metadata.brokers.contains_key(&p.leader_id);
+                if let (true, Ok(i)) = (ok, usize::try_from(p.partition_index)) {
+                    if let Some(slot) = leaders.get_mut(i) {
+                        *slot = Some(p.leader_id);
+                    }
+                }
+            }
+            let mut leaderless = false;
+            for (part, leader) in topic.partitions.iter_mut().zip(leaders) {
+                part.leader = leader;
+                leaderless |= leader.is_none() && part.held() > 0;
+            }
+            if leaderless {
+                self.metadata
+                    .request_after_backoff(now, self.config.retry_backoff);
+            }
+        }
+        self.release_waiting(now);
+    }
+}

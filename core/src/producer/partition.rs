@@ -1,0 +1,342 @@
+//! The partition stage (Sarama's `partitionProducer`): one per partition. It knows the
+//! partition's leader, and it keeps the partition's records in send order across retries and
+//! leader changes with the 2015 design, made explicit:
+//!
+//! * **retry level** — every record carries one ([`Pending::retries`]): how many times it came
+//!   back with a retriable error.
+//! * **high watermark** ([`PartitionState::high_watermark`]) — the retry level currently let
+//!   through to the broker path. Records of a lower level arriving meanwhile are newer than
+//!   everything at the watermark, so they wait.
+//! * **retry buffers** ([`PartitionState::retry_state`], one [`RetryLevel`] per level) — where
+//!   those records wait, FIFO per level. Invariant: a record in a higher level's buffer is
+//!   older than every record in a lower level's buffer, and everything on the broker path
+//!   (`batches`, `in_flight`) is older than everything in any buffer.
+//! * **chaser** ([`PartitionState::chaser`], [`RetryLevel::expect_chaser`]) — when the
+//!   watermark is raised, a marker is sent down the old leader path; it "comes back" once
+//!   everything handed to the old leader before the retry began has come back. Only then may
+//!   the lower levels be flushed. Without idempotence a partition has at most one batch in
+//!   flight (DESIGN.md promise 2), and the old path's unsent batches are pulled back into the
+//!   buffers at the moment of the retry, so the chaser is concretely "the in-flight batch this
+//!   partition had when the watermark was raised has resolved" — usually at once, since that
+//!   batch is the one whose failure raised it.
+//!
+//! Flushing ([`ProducerCore::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
+//! watermark downwards: the watermark's buffer enters the broker path, and while no chaser is
+//! expected at that level the watermark drops by one and the next buffer follows, down to 0
+//! (the normal state).
+//!
+//! The broker path itself is the per-partition half of Sarama's aggregator: `batches` holds
+//! sealed batches oldest first and at most one open batch at the back.
+
+use super::connection::RequestRef;
+use super::dispatch::Pending;
+use super::ProducerCore;
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// One retry level's buffer (Sarama's `partitionRetryState`).
+#[derive(Debug, Default)]
+pub(crate) struct RetryLevel {
+    /// Records of this level waiting for the watermark to come down to them, in send order.
+    pub buf: VecDeque<Pending>,
+    /// Whether a chaser sent when the watermark was raised to this level is still out.
+    pub expect_chaser: bool,
+}
+
+/// A batch of one partition's records on its way to the leader.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The records, in send order.
+    pub records: Vec<Pending>,
+    /// Estimated encoded size: format overhead plus each record's size bound.
+    pub bytes: usize,
+    /// When the first record went in (`linger.ms` counts from here).
+    pub created: Instant,
+    /// Whether the batch takes no more records.
+    pub sealed: bool,
+}
+
+/// Size limits of the aggregator, copied from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLimits {
+    pub batch_size: usize,
+    pub batch_num_messages: usize,
+    pub message_max_bytes: usize,
+    pub overhead: usize,
+    pub linger: Duration,
+}
+
+/// One partition's state.
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    /// The leader's node id, when known. Cleared ("abandon the broker") when a retry begins.
+    pub leader: Option<i32>,
+    /// The retry level let through; 0 in the normal state.
+    pub high_watermark: u32,
+    /// Retry buffers, indexed by retry level (grown on demand).
+    pub retry_state: Vec<RetryLevel>,
+    /// The broker path: sealed batches (oldest first), then at most one open batch.
+    pub batches: VecDeque<Batch>,
+    /// The one request carrying a batch of this partition, if any.
+    pub in_flight: Option<RequestRef>,
+    /// The chaser: the in-flight request the old leader path still owes us an answer for.
+    pub chaser: Option<RequestRef>,
+    /// No records enter the broker path before this (retry backoff).
+    pub backoff_until: Option<Instant>,
+}
+
+impl PartitionState {
+    pub(crate) fn new(leader: Option<i32>) -> Self {
+        PartitionState {
+            leader,
+            high_watermark: 0,
+            retry_state: vec![RetryLevel::default()],
+            batches: VecDeque::new(),
+            in_flight: None,
+            chaser: None,
+            backoff_until: None,
+        }
+    }
+
+    fn level_mut(&mut self, level: u32) -> &mut RetryLevel {
+        let level = level as usize;
+        if self.retry_state.len() <= level {
+            self.retry_state.resize_with(level + 1, RetryLevel::default);
+        }
+        &mut self.retry_state[level]
+    }
+
+    /// Whether records may enter the broker path now: a leader is known and no backoff runs.
+    pub(crate) fn gate_open(&self, now: Instant) -> bool {
+        self.leader.is_some() && self.backoff_until.map_or(true, |b| now >= b)
+    }
+
+    /// Whether a record of retry `level` must wait in its retry buffer rather than enter the
+    /// broker path. **This is the ordering rule**: a level below the watermark, a closed gate,
+    /// or older records still buffered at this level or above all mean "wait".
+    pub(crate) fn must_buffer(&self, level: u32, now: Instant) -> bool {
+        level < self.high_watermark
+            || !self.gate_open(now)
+            || self
+                .retry_state
+                .iter()
+                .skip(level as usize)
+                .any(|l| !l.buf.is_empty())
+    }
+
+    /// Records held anywhere in this partition (buffers and broker path, not in flight).
+    pub(crate) fn held(&self) -> usize {
+        self.retry_state.iter().map(|l| l.buf.len()).sum::<usize>()
+            + self.batches.iter().map(|b| b.records.len()).sum::<usize>()
+    }
+
+    /// Sarama's `newHighWatermark`: raise the watermark and send a chaser down the old path.
+    fn new_high_watermark(&mut self, hwm: u32) {
+        self.high_watermark = hwm;
+        self.level_mut(hwm).expect_chaser = true;
+        self.chaser = self.in_flight;
+        if self.chaser.is_none() {
+            // Nothing of the old path is out: the chaser is back at once.
+            self.chaser_returned();
+        }
+    }
+
+    /// The chaser came back: every level's wait for the old path is over.
+    pub(crate) fn chaser_returned(&mut self) {
+        self.chaser = None;
+        for level in &mut self.retry_state {
+            level.expect_chaser = false;
+        }
+    }
+
+    /// A request carrying this partition's batch resolved (any outcome).
+    pub(crate) fn request_resolved(&mut self, req: RequestRef) {
+        if self.in_flight == Some(req) {
+            self.in_flight = None;
+        }
+        if self.chaser == Some(req) {
+            self.chaser_returned();
+        }
+    }
+
+    /// The retry path for this partition: `survivors` (the failed batch's records, their
+    /// levels already raised, oldest first) go to the front of their level buffers, and so do
+    /// the unsent batches of the old leader path (older than anything buffered); the watermark
+    /// rises to the highest level, a chaser goes out, the leader is abandoned and a backoff
+    /// starts.
+    pub(crate) fn begin_retry(&mut self, survivors: Vec<Pending>, backoff_until: Instant) {
+        let old_path: Vec<Pending> = self.batches.drain(..).flat_map(|b| b.records).collect();
+        for p in old_path.into_iter().rev() {
+            self.level_mut(p.retries).buf.push_front(p);
+        }
+        let mut top = self.high_watermark;
+        for p in survivors.into_iter().rev() {
+            top = top.max(p.retries);
+            self.level_mut(p.retries).buf.push_front(p);
+        }
+        if top > self.high_watermark {
+            self.new_high_watermark(top);
+        }
+        self.leader = None;
+        self.backoff_until = Some(backoff_until);
+    }
+
+    /// The aggregator: appends `p` to the open batch, sealing and opening batches per the flush
+    /// rules. Returns how many batches were sealed.
+    pub(crate) fn append(&mut self, p: Pending, limits: &BatchLimits, now: Instant) -> usize {
+        let mut sealed = 0;
+        let size = p.size;
+        let full = |b: &Batch| {
+            (limits.batch_num_messages > 0 && b.records.len() >= limits.batch_num_messages)
+                || b.bytes + size > limits.message_max_bytes
+                || b.bytes + size > limits.batch_size
+        };
+        if let Some(open) = self.batches.back_mut().filter(|b| !b.sealed) {
+            if !open.records.is_empty() && full(open) {
+                open.sealed = true;
+                sealed += 1;
+            }
+        }
+        if self.batches.back().map_or(true, |b| b.sealed) {
+            self.batches.push_back(Batch {
+                records: Vec::new(),
+                bytes: limits.overhead,
+                created: now,
+                sealed: false,
+            });
+        }
+        if let Some(open) = self.batches.back_mut() {
+            open.records.push(p);
+            open.bytes += size;
+            if open.bytes >= limits.batch_size
+                || (limits.batch_num_messages > 0
+                    && open.records.len() >= limits.batch_num_messages)
+                || limits.linger.is_zero()
+            {
+                open.sealed = true;
+                sealed += 1;
+            }
+        }
+        sealed
+    }
+
+    /// Seals the open batch if `seal_if` says so. Returns whether one was sealed.
+    pub(crate) fn seal_open_if(&mut self, seal_if: impl Fn(&Batch) -> bool) -> bool {
+        match self.batches.back_mut() {
+            Some(open) if !open.sealed && !open.records.is_empty() && seal_if(open) => {
+                open.sealed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The open batch's linger deadline.
+    pub(crate) fn linger_deadline(&self, linger: Duration) -> Option<Instant> {
+        self.batches
+            .back()
+            .filter(|b| !b.sealed)
+            .map(|b| b.created + linger)
+    }
+
+    /// The earliest delivery deadline of a record held here (records are in send order within
+    /// each queue, so the fronts suffice).
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        let path = self
+            .batches
+            .front()
+            .and_then(|b| b.records.first())
+            .and_then(|p| p.deadline);
+        let bufs = self
+            .retry_state
+            .iter()
+            .filter_map(|l| l.buf.front().and_then(|p| p.deadline));
+        path.into_iter().chain(bufs).min()
+    }
+
+    /// Removes and returns records whose delivery deadline passed: whole batches on the broker
+    /// path (a batch expires with its first record, as in the Java client), single records in
+    /// the retry buffers.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
+        let mut out = Vec::new();
+        let expired = |p: &Pending| p.deadline.is_some_and(|d| now >= d);
+        let mut kept = VecDeque::with_capacity(self.batches.len());
+        for b in self.batches.drain(..) {
+            if b.records.first().is_some_and(expired) {
+                out.extend(b.records);
+            } else {
+                kept.push_back(b);
+            }
+        }
+        self.batches = kept;
+        for level in &mut self.retry_state {
+            if level.buf.iter().any(expired) {
+                let (gone, stay): (VecDeque<_>, VecDeque<_>) =
+                    level.buf.drain(..).partition(|p| expired(p));
+                out.extend(gone);
+                level.buf = stay;
+            }
+        }
+        out
+    }
+}
+
+impl ProducerCore {
+    /// A record handed to partition `pi` of topic `t` (Sarama's `partitionProducer.dispatch`
+    /// for one message).
+    pub(super) fn accept_into_partition(&mut self, t: usize, pi: usize, p: Pending, now: Instant) {
+        let limits = self.batch_limits();
+        let part = &mut self.topics[t].partitions[pi];
+        if part.must_buffer(p.retries, now) {
+            part.level_mut(p.retries).buf.push_back(p);
+            if part.leader.is_none() {
+                // Re-resolve the leader.
+                self.metadata
+                    .request_after_backoff(now, self.config.retry_backoff);
+            }
+            return;
+        }
+        let sealed = part.append(p, &limits, now);
+        for _ in 0..sealed {
+            self.topics[t].partitioner.on_batch_sealed();
+        }
+    }
+
+    /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
+    /// path from the watermark downwards, stopping at a level still expecting its chaser.
+    pub(super) fn drain_retry_buffers(&mut self, t: usize, pi: usize, now: Instant) {
+        let limits = self.batch_limits();
+        let mut sealed = 0;
+        let part = &mut self.topics[t].partitions[pi];
+        if !part.gate_open(now) {
+            return;
+        }
+        part.backoff_until = None;
+        loop {
+            let hwm = part.high_watermark;
+            let buf = std::mem::take(&mut part.level_mut(hwm).buf);
+            for p in buf {
+                sealed += part.append(p, &limits, now);
+            }
+            if part.level_mut(hwm).expect_chaser || hwm == 0 {
+                break;
+            }
+            part.high_watermark -= 1;
+        }
+        for _ in 0..sealed {
+            self.topics[t].partitioner.on_batch_sealed();
+        }
+    }
+
+    pub(super) fn batch_limits(&self) -> BatchLimits {
+        let format = super::dispatch::sizing_format(self.config.message_format);
+        BatchLimits {
+            batch_size: self.config.batch_size,
+            batch_num_messages: self.config.batch_num_messages,
+            message_max_bytes: self.config.message_max_bytes,
+            overhead: crate::record::BatchBuilder::overhead(format),
+            linger: self.config.linger,
+        }
+    }
+}

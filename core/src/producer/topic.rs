@@ -1,0 +1,201 @@
+//! The topic stage (Sarama's `topicProducer`): one per topic. It waits for the topic's metadata,
+//! partitions each record, and hands it to its partition. A circuit breaker on injected time
+//! (`Config::breaker_*`) counts consecutive partitioner errors and, while open, makes `send`
+//! refuse the topic.
+
+use super::dispatch::Pending;
+use super::partition::PartitionState;
+use super::ProducerCore;
+use crate::error::ProduceError;
+use crate::message::TopicName;
+use crate::partitioner::Partitioner;
+use crate::protocol::ErrorCode;
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// A circuit breaker: `threshold` consecutive errors open it for `timeout`; a success closes it.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    threshold: u32,
+    timeout: Duration,
+    consecutive_errors: u32,
+    open_until: Option<Instant>,
+}
+
+impl Breaker {
+    pub(crate) fn new(threshold: u32, timeout: Duration) -> Self {
+        Breaker {
+            threshold,
+            timeout,
+            consecutive_errors: 0,
+            open_until: None,
+        }
+    }
+
+    /// Whether the breaker refuses work at `now`.
+    pub(crate) fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|t| now < t)
+    }
+
+    pub(crate) fn success(&mut self) {
+        self.consecutive_errors = 0;
+        self.open_until = None;
+    }
+
+    pub(crate) fn error(&mut self, now: Instant) {
+        self.consecutive_errors += 1;
+        if self.threshold > 0 && self.consecutive_errors >= self.threshold {
+            self.open_until = Some(now + self.timeout);
+            self.consecutive_errors = 0;
+        }
+    }
+}
+
+/// What the cluster told us about a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopicMeta {
+    /// No metadata yet: records wait in [`TopicState::waiting`].
+    Unknown,
+    /// The topic exists with this many partitions.
+    Known,
+}
+
+/// One topic's state.
+pub(crate) struct TopicState {
+    pub name: TopicName,
+    pub partitioner: Box<dyn Partitioner>,
+    pub breaker: Breaker,
+    pub meta: TopicMeta,
+    /// Records accepted before the topic's metadata was known, in send order.
+    pub waiting: VecDeque<Pending>,
+    /// Metadata answers in a row that did not know the topic (auto-creation can take a moment).
+    pub unknown_answers: u32,
+    /// The partitions, by index.
+    pub partitions: Vec<PartitionState>,
+}
+
+impl std::fmt::Debug for TopicState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicState")
+            .field("name", &self.name)
+            .field("meta", &self.meta)
+            .field("waiting", &self.waiting.len())
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl ProducerCore {
+    /// The topic's index, creating its state (and asking for its metadata) on first use.
+    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> usize {
+        if let Some(&t) = self.topic_index.get(name) {
+            return t;
+        }
+        let seed = self.rng.next_u64();
+        let state = TopicState {
+            name: name.clone(),
+            partitioner: self.config.partitioner.build(name, seed),
+            breaker: Breaker::new(
+                self.config.breaker_error_threshold,
+                self.config.breaker_timeout,
+            ),
+            meta: TopicMeta::Unknown,
+            waiting: VecDeque::new(),
+            unknown_answers: 0,
+            partitions: Vec::new(),
+        };
+        self.topics.push(state);
+        let t = self.topics.len() - 1;
+        self.topic_index.insert(name.clone(), t);
+        // A new topic needs metadata now, without backoff.
+        self.metadata.request_now(now);
+        t
+    }
+
+    /// A freshly accepted record: partition it if the topic's metadata is known, else wait.
+    pub(super) fn route_new(&mut self, t: usize, p: Pending, now: Instant) {
+        if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
+            self.topics[t].waiting.push_back(p);
+            return;
+        }
+        self.partition_and_accept(t, p, now);
+    }
+
+    /// Sarama's `partitionMessage`: choose the partition (the record's own, or the
+    /// partitioner's), then hand the record to that partition's stage.
+    pub(super) fn partition_and_accept(&mut self, t: usize, p: Pending, now: Instant) {
+        let count = self.topics[t].partitions.len() as i32;
+        let chosen = match p.record.partition {
+            Some(partition) if partition >= count => Err(ProduceError::PartitionOutOfRange {
+                topic: self.topics[t].name.clone(),
+                partition,
+                count,
+            }),
+            Some(partition) => Ok(partition),
+            None if count == 0 => Err(ProduceError::Partitioner("topic has no partitions".into())),
+            None => {
+                let topic = &mut self.topics[t];
+                match topic.partitioner.partition(&p.record, count) {
+                    Ok(choice) if (0..count).contains(&choice) => {
+                        topic.breaker.success();
+                        Ok(choice)
+                    }
+                    Ok(choice) => {
+                        topic.breaker.error(now);
+                        Err(ProduceError::Partitioner(format!(
+                            "partitioner chose {choice} of {count} partitions"
+                        )))
+                    }
+                    Err(reason) => {
+                        topic.breaker.error(now);
+                        Err(ProduceError::Partitioner(reason))
+                    }
+                }
+            }
+        };
+        match chosen {
+            Ok(partition) => self.accept_into_partition(t, partition as usize, p, now),
+            Err(e) => self.fail(p, e),
+        }
+    }
+
+    /// After a metadata answer: hand each known topic's waiting records on, in send order, and
+    /// fail those of topics the cluster still does not know after `retries` answers.
+    pub(super) fn release_waiting(&mut self, now: Instant) {
+        for t in 0..self.topics.len() {
+            match self.topics[t].meta {
+                TopicMeta::Known => {
+                    while let Some(p) = self.topics[t].waiting.pop_front() {
+                        self.partition_and_accept(t, p, now);
+                    }
+                }
+                TopicMeta::Unknown => {}
+            }
+        }
+    }
+
+    /// The cluster answered that topic `t` does not exist (or could not be described, `code`).
+    pub(super) fn topic_unknown(&mut self, t: usize, code: ErrorCode, now: Instant) {
+        let topic = &mut self.topics[t];
+        let retriable = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            || code == ErrorCode::LEADER_NOT_AVAILABLE
+            || code.is_retriable();
+        topic.unknown_answers += 1;
+        if retriable && topic.unknown_answers <= self.config.retries {
+            if !topic.waiting.is_empty() {
+                self.metadata
+                    .request_after_backoff(now, self.config.retry_backoff);
+            }
+            return;
+        }
+        let error = if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
+            Self::unknown_topic(&topic.name)
+        } else {
+            ProduceError::Broker(code)
+        };
+        topic.unknown_answers = 0;
+        let waiting: Vec<Pending> = topic.waiting.drain(..).collect();
+        self.fail_all(waiting, &error);
+    }
+}
