@@ -9,8 +9,7 @@ use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::{
     self, api_key, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode,
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
-    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader,
-    Request,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
 };
 use odradek_core::record::{decode_records, RecordFormat};
 use odradek_core::{Compression, ConnId};
@@ -67,8 +66,7 @@ impl Cluster {
                     resp.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
                     version = 0;
                 } else {
-                    let mut r = Reader::new(body);
-                    if let Err(e) = ApiVersionsRequest::decode(v, &mut r) {
+                    if let Err(e) = protocol::decode_request_body::<ApiVersionsRequest>(v, body) {
                         self.violation(format!("{conn:?}: bad ApiVersions v{v}: {e}"));
                         self.kill(conn);
                         return;
@@ -87,7 +85,7 @@ impl Cluster {
                     self.kill(conn);
                     return;
                 }
-                let req = match MetadataRequest::decode(v, &mut Reader::new(body)) {
+                let req = match protocol::decode_request_body::<MetadataRequest>(v, body) {
                     Ok(r) => r,
                     Err(e) => {
                         self.violation(format!("{conn:?}: bad Metadata v{v}: {e}"));
@@ -114,7 +112,7 @@ impl Cluster {
                     self.kill(conn);
                     return;
                 }
-                let req = match ProduceRequest::decode(v, &mut Reader::new(body)) {
+                let req = match protocol::decode_request_body::<ProduceRequest>(v, body) {
                     Ok(r) => r,
                     Err(e) => {
                         self.violation(format!("{conn:?}: bad Produce v{v}: {e}"));

@@ -1,0 +1,355 @@
+//! The simulated brokers answer like Kafka: requests built with odradek-core's encoders,
+//! responses read with its decoders, logs inspected directly.
+
+use bytes::{Bytes, BytesMut};
+use odradek_core::protocol::{
+    self, api_key, ApiVersionsRequest, ErrorCode, FrameDecoder, MetadataRequest,
+    ProducePartitionData, ProduceRequest, ProduceTopicData, Request, RequestHeader,
+};
+use odradek_core::record::{BatchBuilder, RecordFormat};
+use odradek_core::{BrokerAddress, Compression, ConnId, Header};
+use odradek_sim::{AppendFate, Cluster, ClusterConfig, Fault, NetEvent, NetworkConfig};
+use std::time::Duration;
+
+struct Client {
+    cluster: Cluster,
+    frames: FrameDecoder,
+    corr: i32,
+}
+
+impl Client {
+    fn new(config: ClusterConfig) -> Self {
+        Client {
+            cluster: Cluster::new(config),
+            frames: FrameDecoder::new(1 << 20),
+            corr: 0,
+        }
+    }
+
+    fn connect(&mut self, conn: u64, node: i32) -> NetEvent {
+        let addr = BrokerAddress {
+            host: format!("broker-{node}"),
+            port: 9092,
+        };
+        self.cluster.connect(ConnId(conn), &addr);
+        self.next_event().expect("connect result")
+    }
+
+    fn next_event(&mut self) -> Option<NetEvent> {
+        while self.cluster.next_event_time().is_some() {
+            if let Some(ev) = self.cluster.step() {
+                return Some(ev);
+            }
+        }
+        None
+    }
+
+    fn send<R: Request>(&mut self, conn: u64, version: i16, body: &R) -> i32 {
+        self.corr += 1;
+        let header = RequestHeader {
+            api_key: R::API_KEY,
+            api_version: version,
+            correlation_id: self.corr,
+            client_id: Some("test".into()),
+        };
+        let mut buf = BytesMut::new();
+        protocol::encode_request(&header, body, &mut buf);
+        self.cluster.transmit(ConnId(conn), &[buf.freeze()]);
+        self.corr
+    }
+
+    /// The next whole response frame on any connection.
+    fn response(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(f) = self.frames.next_frame().expect("framing") {
+                return Some(f);
+            }
+            match self.next_event()? {
+                NetEvent::Received(_, data) => self.frames.push(&data),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    fn roundtrip<R: Request>(&mut self, conn: u64, version: i16, body: &R) -> R::Response {
+        let corr = self.send(conn, version, body);
+        let frame = self.response().expect("a response");
+        let (h, resp) = protocol::decode_response::<R>(version, &frame).expect("decodes");
+        assert_eq!(h.correlation_id, corr);
+        resp
+    }
+}
+
+fn batch(values: &[&str], headers: &[Header], compression: Compression) -> Bytes {
+    let mut b = BatchBuilder::new(RecordFormat::V2);
+    for (i, v) in values.iter().enumerate() {
+        b.append(1_000 + i as i64, Some(b"k"), Some(v.as_bytes()), headers)
+            .unwrap();
+    }
+    b.finish(compression, None).unwrap()
+}
+
+fn produce(acks: i16, topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
+    ProduceRequest {
+        transactional_id: None,
+        acks,
+        timeout_ms: 1000,
+        topics: vec![ProduceTopicData {
+            name: topic.into(),
+            partitions: vec![ProducePartitionData {
+                index: partition,
+                records,
+            }],
+        }],
+    }
+}
+
+fn config() -> ClusterConfig {
+    let mut c = ClusterConfig::new(5);
+    c.network = NetworkConfig::default(); // fragmented responses exercise the framing
+    c
+}
+
+#[test]
+fn api_versions_advertises_the_configured_ranges() {
+    let mut c = Client::new(config());
+    assert_eq!(c.connect(1, 1), NetEvent::Connected(ConnId(1)));
+    let resp = c.roundtrip(1, 3, &ApiVersionsRequest::default());
+    assert_eq!(resp.error_code, 0);
+    let produce = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == api_key::PRODUCE)
+        .unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (3, 12));
+    // An ApiVersions version the broker does not speak gets UNSUPPORTED_VERSION, in v0.
+    let mut legacy = config();
+    legacy.versions = odradek_sim::BrokerVersions::kafka_0_10();
+    let mut c = Client::new(legacy);
+    c.connect(1, 1);
+    let corr = c.send(1, 3, &ApiVersionsRequest::default());
+    let frame = c.response().unwrap();
+    let (h, resp) = protocol::decode_response::<ApiVersionsRequest>(0, &frame).unwrap();
+    assert_eq!(h.correlation_id, corr);
+    assert_eq!(resp.error_code, ErrorCode::UNSUPPORTED_VERSION.0);
+    let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (0, 2));
+}
+
+#[test]
+fn metadata_names_leaders_and_unknown_topics() {
+    let mut c = Client::new(config());
+    c.connect(1, 2);
+    let req = MetadataRequest {
+        topics: Some(vec!["a".into(), "nope".into()]),
+        allow_auto_topic_creation: false,
+    };
+    let resp = c.roundtrip(1, 12, &req);
+    assert_eq!(resp.brokers.len(), 3);
+    assert_eq!(resp.brokers[0].host, "broker-1");
+    let a = &resp.topics[0];
+    assert_eq!((a.name.as_str(), a.error_code), ("a", 0));
+    assert_eq!(a.partitions.len(), 3);
+    for p in &a.partitions {
+        assert_eq!(Some(p.leader_id), c.cluster.leader("a", p.partition_index));
+    }
+    assert_eq!(
+        resp.topics[1].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
+    );
+    // A crashed leader shows up as LEADER_NOT_AVAILABLE when nobody else can lead.
+    let mut one = config();
+    one.brokers = 1;
+    let mut c = Client::new(one);
+    c.connect(1, 1);
+    c.cluster.inject(Fault::CrashBroker {
+        node: 1,
+        downtime: Duration::from_secs(1),
+    });
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert_eq!(c.connect(2, 1), NetEvent::Disconnected(ConnId(2)));
+    // After the downtime it is back.
+    c.cluster
+        .advance_to(c.cluster.now() + Duration::from_secs(2));
+    while c.cluster.next_event_time().is_some() {
+        c.cluster.step();
+    }
+    assert!(c.cluster.is_up(1));
+    assert_eq!(c.connect(3, 1), NetEvent::Connected(ConnId(3)));
+}
+
+#[test]
+fn produce_appends_on_the_leader_and_refuses_elsewhere() {
+    let mut c = Client::new(config());
+    let leader = c.cluster.leader("a", 1).unwrap();
+    let other = 1 + leader % 3;
+    c.connect(1, leader);
+    c.connect(2, other);
+    let h = [Header::new("h", "x")];
+    for (i, compression) in [Compression::None, Compression::Zstd, Compression::Gzip]
+        .into_iter()
+        .enumerate()
+    {
+        let resp = c.roundtrip(
+            1,
+            9,
+            &produce(-1, "a", 1, batch(&["v1", "v2"], &h, compression)),
+        );
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 2 * i as i64));
+    }
+    let log = c.cluster.log("a", 1).unwrap();
+    assert_eq!(log.len(), 6);
+    assert_eq!(log[3].value.as_deref(), Some(&b"v2"[..]));
+    assert_eq!(log[3].offset, 3);
+    assert_eq!(log[3].headers, h);
+    assert_eq!(log[3].timestamp, 1_001);
+    assert!(c
+        .cluster
+        .appends()
+        .iter()
+        .all(|a| matches!(a.fate, AppendFate::Acknowledged(_))));
+
+    let resp = c.roundtrip(
+        2,
+        9,
+        &produce(1, "a", 1, batch(&["x"], &[], Compression::None)),
+    );
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER.0
+    );
+    let resp = c.roundtrip(
+        1,
+        9,
+        &produce(1, "zz", 0, batch(&["x"], &[], Compression::None)),
+    );
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
+    );
+    assert_eq!(c.cluster.log("a", 1).unwrap().len(), 6);
+    // After a leader move the old leader refuses and the new one appends.
+    c.cluster.inject(Fault::MoveLeader {
+        topic: "a".into(),
+        partition: 1,
+        to: other,
+    });
+    let resp = c.roundtrip(
+        1,
+        9,
+        &produce(1, "a", 1, batch(&["y"], &[], Compression::None)),
+    );
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER.0
+    );
+    let resp = c.roundtrip(
+        2,
+        9,
+        &produce(1, "a", 1, batch(&["y"], &[], Compression::None)),
+    );
+    assert_eq!(resp.topics[0].partitions[0].base_offset, 6);
+    assert!(c.cluster.protocol_violations().is_empty());
+}
+
+#[test]
+fn acks_zero_gets_no_response_and_faults_keep_their_promises() {
+    let mut c = Client::new(config());
+    let leader = c.cluster.leader("b", 0).unwrap();
+    c.connect(1, leader);
+    c.send(
+        1,
+        9,
+        &produce(0, "b", 0, batch(&["z"], &[], Compression::None)),
+    );
+    // Nothing comes back, but the record is stored.
+    assert_eq!(c.next_event(), None);
+    assert_eq!(c.cluster.log("b", 0).unwrap().len(), 1);
+    assert_eq!(c.cluster.appends()[0].fate, AppendFate::NoResponse);
+
+    // NOT_ENOUGH_REPLICAS_AFTER_APPEND: appended and refused.
+    c.cluster.inject(Fault::FailNextPartition(
+        ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    ));
+    let resp = c.roundtrip(
+        1,
+        9,
+        &produce(-1, "b", 0, batch(&["n"], &[], Compression::None)),
+    );
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND.0
+    );
+    assert_eq!(c.cluster.log("b", 0).unwrap().len(), 2);
+    assert_eq!(c.cluster.appends()[1].fate, AppendFate::ErrorAfterAppend);
+
+    // NOT_ENOUGH_REPLICAS: refused, not appended.
+    c.cluster
+        .inject(Fault::FailNextPartition(ErrorCode::NOT_ENOUGH_REPLICAS));
+    let resp = c.roundtrip(
+        1,
+        9,
+        &produce(-1, "b", 0, batch(&["m"], &[], Compression::None)),
+    );
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::NOT_ENOUGH_REPLICAS.0
+    );
+    assert_eq!(c.cluster.log("b", 0).unwrap().len(), 2);
+
+    // A lost response: appended, then the connection drops.
+    c.cluster.inject(Fault::LoseNextProduceResponse);
+    c.send(
+        1,
+        9,
+        &produce(1, "b", 0, batch(&["l"], &[], Compression::None)),
+    );
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert_eq!(c.cluster.log("b", 0).unwrap().len(), 3);
+    assert_eq!(c.cluster.appends()[2].fate, AppendFate::ResponseLost);
+    assert_eq!(c.cluster.stats().lost_responses, 1);
+}
+
+#[test]
+fn protocol_misuse_is_recorded() {
+    let mut c = Client::new(config());
+    c.connect(1, 1);
+    // Produce v2 is not advertised by a modern broker.
+    let mut b = BatchBuilder::new(RecordFormat::V1);
+    b.append(1, None, Some(b"x"), &[]).unwrap();
+    let records = b.finish(Compression::None, None).unwrap();
+    c.send(1, 2, &produce(1, "b", 0, records));
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert_eq!(c.cluster.protocol_violations().len(), 1);
+    // Bytes on a connection that was never opened.
+    c.cluster
+        .transmit(ConnId(9), &[Bytes::from_static(b"\0\0\0\0")]);
+    assert_eq!(c.cluster.protocol_violations().len(), 2);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_cluster_behaviour() {
+    let run = |seed: u64| {
+        let mut cfg = ClusterConfig::new(seed);
+        cfg.faults = odradek_sim::FaultConfig::chaos();
+        let mut c = Client::new(cfg);
+        let mut seen = Vec::new();
+        c.connect(1, 1);
+        for i in 0..30 {
+            c.send(
+                1,
+                9,
+                &produce(1, "a", i % 3, batch(&["v"], &[], Compression::None)),
+            );
+        }
+        while c.cluster.next_event_time().is_some() {
+            if let Some(ev) = c.cluster.step() {
+                seen.push((c.cluster.now(), ev));
+            }
+        }
+        (seen, c.cluster.stats().clone())
+    };
+    assert_eq!(run(77), run(77));
+    assert_ne!(run(77).0, run(78).0);
+}
