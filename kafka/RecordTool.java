@@ -141,6 +141,10 @@ public class RecordTool {
         p.put("key.serializer", ByteArraySerializer.class.getName());
         p.put("value.serializer", ByteArraySerializer.class.getName());
         p.put("acks", "all");
+        // Fail fast on unknown topics instead of blocking 60 s for metadata.
+        p.put("max.block.ms", "10000");
+        p.put("delivery.timeout.ms", "30000");
+        p.put("request.timeout.ms", "20000");
         p.put("client.id", "odradek-record-tool");
         List<Future<RecordMetadata>> futures = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> prod = new KafkaProducer<>(p)) {

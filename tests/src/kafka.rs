@@ -224,7 +224,12 @@ pub fn fetch(version: Version) -> Result<Fetched> {
     let _ = fs::remove_dir_all(&tmp);
     let out = io_ctx(
         Command::new("mvn")
-            .args(["-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime"])
+            .args([
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+            ])
             .arg(format!("-DoutputDirectory={}", tmp.display()))
             .arg("-f")
             .arg(&pom)
@@ -268,7 +273,7 @@ fn verify_jars(version: Version, lib: &Path) -> Result<()> {
         .collect();
     for want in ["kafka_2.13", "kafka-tools", "kafka-clients"] {
         let jar = format!("{want}-{full}.jar");
-        if !names.iter().any(|n| *n == jar) {
+        if !names.contains(&jar) {
             return err(format!("{} lacks {jar}", lib.display()));
         }
     }
@@ -327,7 +332,11 @@ fn run(cmd: &mut Command, what: &str) -> Result<String> {
 /// Binds `n` listeners on `127.0.0.1:0` at once, so the ports are distinct, then frees them.
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
-        .map(|_| io_ctx(TcpListener::bind("127.0.0.1:0"), || "binding 127.0.0.1:0".into()))
+        .map(|_| {
+            io_ctx(TcpListener::bind("127.0.0.1:0"), || {
+                "binding 127.0.0.1:0".into()
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     listeners
         .iter()
@@ -476,7 +485,9 @@ impl KafkaCluster {
             }
         }
         let _ = fs::remove_dir_all(&dir);
-        io_ctx(fs::create_dir_all(&dir), || format!("creating {}", dir.display()))?;
+        io_ctx(fs::create_dir_all(&dir), || {
+            format!("creating {}", dir.display())
+        })?;
 
         let ports = free_ports(2 * opts.nodes as usize)?;
         let n = opts.nodes;
@@ -491,7 +502,9 @@ impl KafkaCluster {
         .trim()
         .to_owned();
         if cluster_id.len() != 22 {
-            return err(format!("unexpected cluster id {cluster_id:?} from StorageTool"));
+            return err(format!(
+                "unexpected cluster id {cluster_id:?} from StorageTool"
+            ));
         }
 
         // Write every node's config and format its storage (in parallel: one JVM each).
@@ -501,23 +514,40 @@ impl KafkaCluster {
             let id = i + 1;
             let node_dir = dir.join(format!("node{id}"));
             let data = node_dir.join("data");
-            io_ctx(fs::create_dir_all(&data), || format!("creating {}", data.display()))?;
+            io_ctx(fs::create_dir_all(&data), || {
+                format!("creating {}", data.display())
+            })?;
             let port = ports[2 * i as usize];
             let cport = ports[2 * i as usize + 1];
-            let props =
-                server_properties(version, id, n, port, cport, &voters, &data, &opts.extra_properties);
+            let props = server_properties(
+                version,
+                id,
+                n,
+                port,
+                cport,
+                &voters,
+                &data,
+                &opts.extra_properties,
+            );
             let props_file = node_dir.join("server.properties");
-            io_ctx(fs::write(&props_file, props), || format!("writing {}", props_file.display()))?;
+            io_ctx(fs::write(&props_file, props), || {
+                format!("writing {}", props_file.display())
+            })?;
             let mut cmd = java_tool(version, "kafka.tools.StorageTool");
             cmd.args(["format", "-t", &cluster_id, "-c"])
                 .arg(&props_file)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            formats.push((id, io_ctx(cmd.spawn(), || "starting StorageTool format".into())?));
+            formats.push((
+                id,
+                io_ctx(cmd.spawn(), || "starting StorageTool format".into())?,
+            ));
             specs.push((id, port, cport, node_dir, data, props_file));
         }
         for (id, child) in formats {
-            let out = io_ctx(child.wait_with_output(), || "waiting for StorageTool".into())?;
+            let out = io_ctx(child.wait_with_output(), || {
+                "waiting for StorageTool".into()
+            })?;
             if !out.status.success() {
                 return err(format!(
                     "StorageTool format for node {id} failed ({}):\n{}{}",
@@ -537,10 +567,21 @@ impl KafkaCluster {
             stopped: false,
         };
         for (id, port, cport, node_dir, data, props_file) in specs {
-            let node = spawn_node(version, opts.lifetime, id, port, cport, &node_dir, &data, &props_file)?;
+            let node = spawn_node(
+                version,
+                opts.lifetime,
+                id,
+                port,
+                cport,
+                &node_dir,
+                &data,
+                &props_file,
+            )?;
             cluster.nodes.push(node);
         }
-        let ready = cluster.write_state().and_then(|()| cluster.wait_ready(START_TIMEOUT));
+        let ready = cluster
+            .write_state()
+            .and_then(|()| cluster.wait_ready(START_TIMEOUT));
         if let Err(e) = ready {
             // Stop whatever did start, detached or not.
             let _ = cluster.stop();
@@ -677,9 +718,15 @@ impl KafkaCluster {
         configs: &[(&str, &str)],
     ) -> Result<()> {
         let mut cmd = java_tool(self.version, "org.apache.kafka.tools.TopicCommand");
-        cmd.args(["--bootstrap-server", &self.bootstrap(), "--create", "--topic", name])
-            .args(["--partitions", &partitions.to_string()])
-            .args(["--replication-factor", &replication.to_string()]);
+        cmd.args([
+            "--bootstrap-server",
+            &self.bootstrap(),
+            "--create",
+            "--topic",
+            name,
+        ])
+        .args(["--partitions", &partitions.to_string()])
+        .args(["--replication-factor", &replication.to_string()]);
         for (k, v) in configs {
             cmd.args(["--config", &format!("{k}={v}")]);
         }
@@ -694,8 +741,12 @@ impl KafkaCluster {
         for node in &self.nodes {
             loop {
                 let last = match metadata_leaders(node.port, topic) {
-                    Ok(leaders) if leaders.len() == partitions as usize
-                        && leaders.iter().all(|&(_, l)| l >= 0) => break,
+                    Ok(leaders)
+                        if leaders.len() == partitions as usize
+                            && leaders.iter().all(|&(_, l)| l >= 0) =>
+                    {
+                        break
+                    }
                     Ok(leaders) => format!("partitions/leaders so far: {leaders:?}"),
                     Err(e) => e.0,
                 };
@@ -768,7 +819,9 @@ impl KafkaCluster {
             .stderr(Stdio::piped());
         let mut child = io_ctx(cmd.spawn(), || "starting RecordTool produce".into())?;
         if let Some(mut stdin) = child.stdin.take() {
-            io_ctx(stdin.write_all(input.as_bytes()), || "writing to RecordTool".into())?;
+            io_ctx(stdin.write_all(input.as_bytes()), || {
+                "writing to RecordTool".into()
+            })?;
         }
         let out = io_ctx(child.wait_with_output(), || "waiting for RecordTool".into())?;
         if !out.status.success() {
@@ -1063,10 +1116,18 @@ impl State {
     fn write(&self, dir: &Path) -> Result<()> {
         let mut s = format!("version={}\nbootstrap={}\n", self.version, self.bootstrap);
         for n in &self.nodes {
-            s.push_str(&format!("node={} {} {} {}\n", n.id, n.pid, n.port, n.dir.display()));
+            s.push_str(&format!(
+                "node={} {} {} {}\n",
+                n.id,
+                n.pid,
+                n.port,
+                n.dir.display()
+            ));
         }
         let path = dir.join("state");
-        io_ctx(fs::write(&path, s), || format!("writing {}", path.display()))
+        io_ctx(fs::write(&path, s), || {
+            format!("writing {}", path.display())
+        })
     }
 }
 
@@ -1076,7 +1137,10 @@ impl State {
 pub fn stop_by_name(name: &str) -> Result<Vec<u32>> {
     let dir = run_root().join(name);
     let Some(state) = State::read(&dir) else {
-        return err(format!("no cluster state at {}", dir.join("state").display()));
+        return err(format!(
+            "no cluster state at {}",
+            dir.join("state").display()
+        ));
     };
     let mut running: Vec<u32> = Vec::new();
     for node in &state.nodes {
@@ -1115,7 +1179,8 @@ pub fn stop_by_name(name: &str) -> Result<Vec<u32>> {
 
 fn is_our_broker(pid: u32, node_dir: &Path) -> bool {
     pid_alive(pid)
-        && cmdline(pid).is_some_and(|c| c.contains(&format!("-Dodradek.kafka={}", node_dir.display())))
+        && cmdline(pid)
+            .is_some_and(|c| c.contains(&format!("-Dodradek.kafka={}", node_dir.display())))
 }
 
 /// The command line of a process, arguments joined by spaces.
@@ -1139,7 +1204,8 @@ pub fn find_processes(needle: &str) -> Vec<u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me && pid_alive(pid))
         .filter(|&pid| {
-            cmdline(pid).is_some_and(|c| c.contains(needle) && !c.contains("odradek-kafka-watchdog"))
+            cmdline(pid)
+                .is_some_and(|c| c.contains(needle) && !c.contains("odradek-kafka-watchdog"))
         })
         .collect()
 }
@@ -1265,7 +1331,7 @@ fn unhex_opt(s: &str) -> Result<Option<Vec<u8>>> {
     if s == "-" {
         return Ok(None);
     }
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return err(format!("odd-length hex {s:?}"));
     }
     (0..s.len())
@@ -1318,7 +1384,10 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
     }
     match end {
         Some(n) if n == records.len() => Ok(records),
-        Some(n) => err(format!("RecordTool said {n} records but printed {}", records.len())),
+        Some(n) => err(format!(
+            "RecordTool said {n} records but printed {}",
+            records.len()
+        )),
         None => err(format!("RecordTool output has no END line:\n{out}")),
     }
 }
@@ -1328,9 +1397,10 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
 /// odradek-core), only for waiting until a new topic is usable.
 fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = io_ctx(TcpStream::connect_timeout(&addr, Duration::from_secs(2)), || {
-        format!("connecting to {addr}")
-    })?;
+    let mut s = io_ctx(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
+        || format!("connecting to {addr}"),
+    )?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let client = b"odradek-harness";
@@ -1354,7 +1424,9 @@ fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
         return err(format!("bad Metadata response size {len}"));
     }
     let mut buf = vec![0u8; len as usize];
-    io_ctx(s.read_exact(&mut buf), || "reading Metadata response".into())?;
+    io_ctx(s.read_exact(&mut buf), || {
+        "reading Metadata response".into()
+    })?;
     let mut r = Reader { buf: &buf, pos: 0 };
     let _correlation = r.i32()?;
     let _throttle = r.i32()?;
@@ -1432,7 +1504,9 @@ impl Reader<'_> {
         if n < 0 {
             return Ok(None);
         }
-        Ok(Some(String::from_utf8_lossy(self.take(n as usize)?).into_owned()))
+        Ok(Some(
+            String::from_utf8_lossy(self.take(n as usize)?).into_owned(),
+        ))
     }
 }
 
@@ -1440,10 +1514,21 @@ impl Reader<'_> {
 /// idle timeout) with key, partition, offset, timestamp and headers printed, returning its
 /// stdout. For humans (`cargo xtask kafka consume`); tests use [`KafkaCluster::consume_all`],
 /// which is binary-safe.
-pub fn console_consume(version: Version, bootstrap: &str, topic: &str, max: usize) -> Result<String> {
+pub fn console_consume(
+    version: Version,
+    bootstrap: &str,
+    topic: &str,
+    max: usize,
+) -> Result<String> {
     let mut cmd = java_tool(version, "org.apache.kafka.tools.consumer.ConsoleConsumer");
-    cmd.args(["--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning"])
-        .args(["--max-messages", &max.to_string(), "--timeout-ms", "10000"]);
+    cmd.args([
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--from-beginning",
+    ])
+    .args(["--max-messages", &max.to_string(), "--timeout-ms", "10000"]);
     for prop in [
         "print.timestamp=true",
         "print.partition=true",
@@ -1462,7 +1547,10 @@ pub fn console_consume(version: Version, bootstrap: &str, topic: &str, max: usiz
     // what it read; that is not an error here.
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && !stderr.contains("TimeoutException") {
-        return err(format!("ConsoleConsumer failed ({}):\n{stderr}", out.status));
+        return err(format!(
+            "ConsoleConsumer failed ({}):\n{stderr}",
+            out.status
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -1508,7 +1596,10 @@ mod tests {
         assert_eq!(recs[0].value, None);
         assert_eq!(
             recs[0].headers,
-            vec![("k1".to_owned(), Some(vec![0x09, 0x10])), ("k2".to_owned(), None)]
+            vec![
+                ("k1".to_owned(), Some(vec![0x09, 0x10])),
+                ("k2".to_owned(), None)
+            ]
         );
         assert_eq!(recs[1].key, None);
         assert_eq!(recs[1].value, Some(Vec::new()));
@@ -1572,7 +1663,16 @@ mod tests {
         ] {
             assert!(p.lines().any(|l| l == line), "missing {line} in\n{p}");
         }
-        let p39 = server_properties(Version::V3_9, 1, 1, 1, 2, "1@127.0.0.1:2", Path::new("/d"), &[]);
+        let p39 = server_properties(
+            Version::V3_9,
+            1,
+            1,
+            1,
+            2,
+            "1@127.0.0.1:2",
+            Path::new("/d"),
+            &[],
+        );
         assert!(!p39.contains("share.coordinator"));
         assert!(p39.lines().any(|l| l == "min.insync.replicas=1"));
     }

@@ -86,17 +86,27 @@ impl<'a> Opts<'a> {
     }
 
     fn get(&self, flag: &str) -> Option<&'a str> {
-        self.flags.iter().rev().find(|(k, _)| *k == flag).map(|(_, v)| *v)
+        self.flags
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == flag)
+            .map(|(_, v)| *v)
     }
 
     fn all(&self, flag: &str) -> Vec<&'a str> {
-        self.flags.iter().filter(|(k, _)| *k == flag).map(|(_, v)| *v).collect()
+        self.flags
+            .iter()
+            .filter(|(k, _)| *k == flag)
+            .map(|(_, v)| *v)
+            .collect()
     }
 
     fn num<T: std::str::FromStr>(&self, flag: &str, default: T) -> Result<T, String> {
         match self.get(flag) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("{flag}: not a number: {v:?}")),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{flag}: not a number: {v:?}")),
         }
     }
 
@@ -189,11 +199,14 @@ fn kafka_cmd(args: &[&str]) -> Result<(), String> {
             let [topic] = o.positional.as_slice() else {
                 return Err("usage: kafka topic create <topic> --partitions P ...".into());
             };
-            let cluster = KafkaCluster::attach(o.get("--name").unwrap_or("default"))
-                .map_err(|e| e.0)?;
+            let cluster =
+                KafkaCluster::attach(o.get("--name").unwrap_or("default")).map_err(|e| e.0)?;
             let mut configs = Vec::new();
             for c in o.all("--config") {
-                configs.push(c.split_once('=').ok_or_else(|| format!("--config {c}: not k=v"))?);
+                configs.push(
+                    c.split_once('=')
+                        .ok_or_else(|| format!("--config {c}: not k=v"))?,
+                );
             }
             let partitions = o.num("--partitions", 1)?;
             let replication = o.num("--replication", 1)?;
@@ -208,8 +221,8 @@ fn kafka_cmd(args: &[&str]) -> Result<(), String> {
             let [topic] = o.positional.as_slice() else {
                 return Err("usage: kafka consume <topic> [--max M]".into());
             };
-            let cluster = KafkaCluster::attach(o.get("--name").unwrap_or("default"))
-                .map_err(|e| e.0)?;
+            let cluster =
+                KafkaCluster::attach(o.get("--name").unwrap_or("default")).map_err(|e| e.0)?;
             let out = kafka::console_consume(
                 cluster.version(),
                 &cluster.bootstrap(),
@@ -283,7 +296,9 @@ fn run_step(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> Result<(), St
 }
 
 fn status(mut cmd: Command) -> Result<(), String> {
-    let s = cmd.status().map_err(|e| format!("could not start {cmd:?}: {e}"))?;
+    let s = cmd
+        .status()
+        .map_err(|e| format!("could not start {cmd:?}: {e}"))?;
     if s.success() {
         Ok(())
     } else {
@@ -303,16 +318,32 @@ fn test(args: &[&str]) -> Result<(), String> {
         c.args(["fmt", "--all", "--", "--check"]);
         status(c)
     });
-    run_step(&mut steps, "cargo clippy --workspace --all-targets -- -D warnings", || {
-        let mut c = cargo();
-        c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
-        status(c)
-    });
-    run_step(&mut steps, "cargo test --workspace (unit + simulation)", || {
-        let mut c = cargo();
-        c.args(["test", "--workspace"]).env_remove(kafka::ENABLE_ENV);
-        status(c)
-    });
+    run_step(
+        &mut steps,
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        || {
+            let mut c = cargo();
+            c.args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            status(c)
+        },
+    );
+    run_step(
+        &mut steps,
+        "cargo test --workspace (unit + simulation)",
+        || {
+            let mut c = cargo();
+            c.args(["test", "--workspace"])
+                .env_remove(kafka::ENABLE_ENV);
+            status(c)
+        },
+    );
     if with_broker {
         let mut fetched = true;
         for v in Version::ALL {
@@ -343,7 +374,9 @@ fn test(args: &[&str]) -> Result<(), String> {
                     for &pid in &left {
                         kafka::signal(pid, "KILL");
                     }
-                    return Err(format!("brokers still running after tests (killed): {left:?}"));
+                    return Err(format!(
+                        "brokers still running after tests (killed): {left:?}"
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
