@@ -316,18 +316,19 @@ pub fn refused_address() -> String {
 }
 
 /// Runs `fut`, panicking if it takes longer than `limit` (a hang guard for tests, not a
-/// timing assertion).
+/// timing assertion). The timer is polled first, so a future that only completes because the
+/// guard's own wake-up re-polled it (a lost wake-up) still fails.
 pub async fn within<R: Runtime + Default, F: std::future::Future>(
     limit: Duration,
     fut: F,
 ) -> F::Output {
     let sleep = R::default().sleep(limit);
     let fut = std::pin::pin!(fut);
-    match futures_util::future::select(fut, sleep).await {
-        futures_util::future::Either::Left((out, _)) => out,
-        futures_util::future::Either::Right(_) => {
+    match futures_util::future::select(sleep, fut).await {
+        futures_util::future::Either::Left(_) => {
             panic!("test step did not finish within {limit:?}")
         }
+        futures_util::future::Either::Right((out, _)) => out,
     }
 }
 
