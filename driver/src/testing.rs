@@ -32,6 +32,9 @@ pub struct FakeBrokerOptions {
     pub produce_delay: Duration,
     /// Answer every Produce partition with this error code instead of appending.
     pub produce_error: Option<i16>,
+    /// Close the connection, without appending or answering, on this many Produce requests
+    /// (counted over the broker's life) before behaving.
+    pub drop_produce_requests: usize,
 }
 
 impl Default for FakeBrokerOptions {
@@ -40,6 +43,7 @@ impl Default for FakeBrokerOptions {
             partitions: 3,
             produce_delay: Duration::ZERO,
             produce_error: None,
+            drop_produce_requests: 0,
         }
     }
 }
@@ -49,6 +53,7 @@ struct BrokerState {
     logs: BTreeMap<(String, i32), Vec<DecodedRecord>>,
     requests: Vec<i16>,
     connections: usize,
+    dropped_produce: usize,
 }
 
 /// A one-node fake Kafka cluster on 127.0.0.1. Stops when dropped.
@@ -161,7 +166,10 @@ fn serve(
                     }
                 }
                 Ok(None) => {}
-                Err(()) => return,
+                Err(()) => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
             }
         }
         match stream.read(&mut chunk) {
@@ -256,6 +264,13 @@ fn answer(
         }
         api_key::PRODUCE => {
             let req = ProduceRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
+            {
+                let mut st = state.lock().unwrap();
+                if st.dropped_produce < opts.drop_produce_requests {
+                    st.dropped_produce += 1;
+                    return Err(());
+                }
+            }
             if !opts.produce_delay.is_zero() {
                 std::thread::sleep(opts.produce_delay);
             }

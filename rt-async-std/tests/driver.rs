@@ -53,3 +53,18 @@ async fn channels_unread_successes_do_not_deadlock() {
 async fn channels_errors_stream() {
     scenarios::channels_errors_stream::<AsyncStdRuntime>().await;
 }
+
+#[async_std::test]
+async fn connection_lost_is_retried() {
+    scenarios::connection_lost_is_retried::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn many_records_in_order() {
+    scenarios::many_records_in_order::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn acks_none_writes_everything() {
+    scenarios::acks_none_writes_everything::<AsyncStdRuntime>().await;
+}

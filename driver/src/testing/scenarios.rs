@@ -7,7 +7,8 @@ use crate::{ChannelOptions, ConnectError, Producer, Runtime};
 use futures_util::{FutureExt, StreamExt};
 use odradek_core::protocol::ErrorCode;
 use odradek_core::{
-    Config, ConfigError, Header, ProduceError, Record, RecordMetadata, RetryCause, SendErrorKind,
+    Acks, Config, ConfigError, Header, ProduceError, Record, RecordMetadata, RetryCause,
+    SendErrorKind,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -370,4 +371,91 @@ pub async fn channels_errors_stream<R: Runtime + Default>() {
     assert_eq!(seen, vec!["0", "1", "2"]);
     drop(input); // the last input handle: closes by itself
     assert!(within::<R, _>(LIMIT, errors.next()).await.is_none());
+}
+
+/// The broker drops the connection on the first Produce requests: the I/O error reaches the
+/// core, which reconnects and retries; every record is appended once, in order.
+pub async fn connection_lost_is_retried<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        drop_produce_requests: 2,
+        ..FakeBrokerOptions::default()
+    });
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..10 {
+        let r = Record::new("flaky").partition(0).value(format!("{i}"));
+        futures.push(producer.send(r).await.unwrap());
+    }
+    for (i, f) in futures.into_iter().enumerate() {
+        let md = within::<R, _>(LIMIT, f).await.unwrap();
+        assert_eq!(md.offset, i as i64);
+    }
+    let values: Vec<_> = broker
+        .records("flaky", 0)
+        .into_iter()
+        .map(|r| r.value.unwrap())
+        .collect();
+    assert_eq!(values, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert!(broker.connections() >= 2, "a new connection after the drop");
+    within::<R, _>(LIMIT, producer.close()).await;
+}
+
+/// Many records over several partitions: several requests in flight, vectored writes of
+/// many batches; every record delivered, each partition's log in send order.
+pub async fn many_records_in_order<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let mut c = config(&broker.address());
+    c.batch_size = 2048;
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let mut futures = Vec::new();
+    for i in 0..3000u32 {
+        let r = Record::new("bulk")
+            .partition((i % 3) as i32)
+            .value(i.to_be_bytes().to_vec());
+        futures.push(producer.send(r).await.unwrap());
+    }
+    within::<R, _>(LIMIT, producer.flush()).await;
+    for f in futures {
+        f.now_or_never().expect("resolved by flush").unwrap();
+    }
+    for p in 0..3u32 {
+        let got: Vec<u32> = broker
+            .records("bulk", p as i32)
+            .iter()
+            .map(|r| u32::from_be_bytes(r.value.as_deref().unwrap().try_into().unwrap()))
+            .collect();
+        let want: Vec<u32> = (0..3000).filter(|i| i % 3 == p).collect();
+        assert_eq!(got, want);
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (3000, 0));
+}
+
+/// `acks=0`: the broker never answers; records count as delivered once written (offset -1),
+/// and `close` still writes everything before it drops the connection.
+pub async fn acks_none_writes_everything<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let mut c = config(&broker.address());
+    c.acks = Acks::None;
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let mut futures = Vec::new();
+    for i in 0..20 {
+        let r = Record::new("fire").partition(0).value(format!("{i}"));
+        futures.push(producer.send(r).await.unwrap());
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (20, 0));
+    for f in futures {
+        assert_eq!(f.now_or_never().expect("resolved").unwrap().offset, -1);
+    }
+    // The broker reads on its own thread: give it the time it needs, bounded.
+    for _ in 0..200 {
+        if broker.total_records() == 20 {
+            break;
+        }
+        R::default().sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(broker.total_records(), 20);
 }
