@@ -897,10 +897,18 @@ fn one_batch_per_partition_in_flight_while_other_partitions_pipeline() {
         h.send("t", Some(0), &format!("p0-{i}"));
     }
     h.drain();
-    assert_eq!(h.produce_requests, before + 1, "partition 0: one batch in flight");
+    assert_eq!(
+        h.produce_requests,
+        before + 1,
+        "partition 0: one batch in flight"
+    );
     h.send("t", Some(1), "p1-0");
     h.drain();
-    assert_eq!(h.produce_requests, before + 2, "partition 1 pipelines beside it");
+    assert_eq!(
+        h.produce_requests,
+        before + 2,
+        "partition 1 pipelines beside it"
+    );
     h.hold_produce = false;
     h.settle();
     // The held answer was lost: request timeout, retry (a duplicate, no idempotence), order kept.
@@ -920,4 +928,21 @@ fn zstd_on_a_broker_without_produce_v7_fails_with_encoding() {
     let id = h.send("t", Some(0), "x");
     h.settle();
     assert!(matches!(h.failed[&id].0, ProduceError::Encoding(_)));
+}
+
+#[test]
+fn send_after_backoff_ran_out_but_before_the_timer_still_queues_behind_retries() {
+    let mut h = Harness::new(Harness::config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS));
+    h.send("t", Some(0), "a");
+    h.core.flush(h.now);
+    h.drain();
+    // The retry backoff (100 ms) is over, but the driver sends before its timer fires.
+    h.now += Duration::from_millis(150);
+    h.send("t", Some(0), "b");
+    h.settle();
+    assert_eq!(h.log("t", 0), ["warm", "a", "b"]);
 }
