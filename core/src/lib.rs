@@ -1,6 +1,91 @@
 //! # odradek-core
 //!
-//! A Kafka producer as a sans-IO state machine (drive contract: see [`ProducerCore`]).
+//! A Kafka producer as a sans-IO state machine. [`ProducerCore`] holds every decision — which
+//! partition, which broker, when to flush, what to retry, in what order, when to give up — and
+//! does no I/O: time comes in as `now`, bytes come in as slices, randomness comes from the seed
+//! given to [`ProducerCore::new`], and everything the core wants done comes out as [`Output`]
+//! values.
+//!
+//! ## The drive contract
+//!
+//! * **Inputs** (each takes `now`): [`send`](ProducerCore::send) (fast refusals — too large,
+//!   invalid topic or partition, closed, buffer full — come back at once with the record),
+//!   [`handle_connected`](ProducerCore::handle_connected),
+//!   [`handle_received`](ProducerCore::handle_received) (raw bytes; the core does the framing),
+//!   [`handle_disconnected`](ProducerCore::handle_disconnected),
+//!   [`handle_timeout`](ProducerCore::handle_timeout), [`flush`](ProducerCore::flush) and
+//!   [`close`](ProducerCore::close).
+//! * **Outputs**: after *any* input, drain [`poll_output`](ProducerCore::poll_output) until it
+//!   returns `None`, then re-arm your single timer from
+//!   [`poll_timeout`](ProducerCore::poll_timeout) (a deadline and its [`TimeoutReason`]; always
+//!   later than the latest `now` given; `None` means no timer).
+//! * **Connections**: the core emits [`Output::Connect`] with a [`ConnId`] it chose; report
+//!   `handle_connected` or `handle_disconnected` for it. Write every [`Output::Transmit`] in
+//!   order. On [`Output::Disconnect`] close the socket and do not report it back. The core
+//!   negotiates versions (ApiVersions v3, v0 fallback), fetches metadata and connects to
+//!   leaders by itself.
+//! * **Outcomes**: every record accepted by `send` gets exactly one [`Output::Delivered`] or
+//!   [`Output::Failed`], named by its [`RecordId`]. Per partition, records are appended in send
+//!   order, across retries and leader changes.
+//! * **Close**: after `close`, `send` is refused; everything accepted still gets its outcome,
+//!   then every connection is disconnected and [`Output::Closed`] comes, once, last.
+//! * Observers: [`pending_records`](ProducerCore::pending_records),
+//!   [`buffered_bytes`](ProducerCore::buffered_bytes), [`is_closing`](ProducerCore::is_closing).
+//!
+//! A complete driver loop over a toy transport (a real adapter puts sockets and a timer here):
+//!
+//! ```no_run
+//! use odradek_core::{Config, ConnId, Instant, Output, ProducerCore, Record};
+//! use std::collections::HashMap;
+//!
+//! /// Whatever moves bytes: here a trait so the loop compiles without a runtime.
+//! trait Transport {
+//!     fn connect(&mut self, conn: ConnId, host: &str, port: u16) -> bool;
+//!     fn write(&mut self, conn: ConnId, chunks: &[bytes::Bytes]);
+//!     fn close(&mut self, conn: ConnId);
+//!     /// Waits until `deadline` (or forever) for bytes; returns them or a closed connection.
+//!     fn wait(&mut self, deadline: Option<Instant>) -> Option<(ConnId, Option<Vec<u8>>)>;
+//!     fn now(&self) -> Instant;
+//! }
+//!
+//! fn drive(net: &mut impl Transport) -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut core = ProducerCore::new(Config::new(["localhost:9092"]), 42, net.now())?;
+//!     let mut ids = HashMap::new();
+//!     for i in 0..100 {
+//!         let id = core.send(Record::new("events").value(format!("event {i}")), net.now())?;
+//!         ids.insert(id, i);
+//!     }
+//!     core.close(net.now());
+//!     loop {
+//!         // 1. Drain every output.
+//!         while let Some(out) = core.poll_output() {
+//!             match out {
+//!                 Output::Connect { conn, address } => {
+//!                     if net.connect(conn, &address.host, address.port) {
+//!                         core.handle_connected(conn, net.now());
+//!                     } else {
+//!                         core.handle_disconnected(conn, net.now());
+//!                     }
+//!                 }
+//!                 Output::Transmit { conn, data } => net.write(conn, &data),
+//!                 Output::Disconnect { conn } => net.close(conn),
+//!                 Output::Delivered { id, metadata, .. } => {
+//!                     println!("#{} at offset {}", ids[&id], metadata.offset)
+//!                 }
+//!                 Output::Failed { id, error, .. } => eprintln!("#{} failed: {error}", ids[&id]),
+//!                 Output::Closed => return Ok(()),
+//!             }
+//!         }
+//!         // 2. Re-arm the one timer and wait for I/O or the deadline.
+//!         let deadline = core.poll_timeout().map(|(at, _reason)| at);
+//!         match net.wait(deadline) {
+//!             Some((conn, Some(bytes))) => core.handle_received(conn, &bytes, net.now()),
+//!             Some((conn, None)) => core.handle_disconnected(conn, net.now()),
+//!             None => core.handle_timeout(net.now()),
+//!         }
+//!     }
+//! }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

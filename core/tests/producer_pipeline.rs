@@ -53,6 +53,9 @@ struct Harness {
     faults: HashMap<(String, i32), VecDeque<Fault>>,
     /// Highest Produce version the brokers speak.
     produce_max: i16,
+    /// Highest ApiVersions version the brokers speak (above it: UNSUPPORTED_VERSION in v0).
+    api_versions_max: i16,
+    api_versions_seen: Vec<i16>,
     /// When set, responses to Produce are held instead of sent (timeouts).
     hold_produce: bool,
     /// Raw bytes to inject instead of the next Produce response.
@@ -98,6 +101,8 @@ impl Harness {
             conns: HashMap::new(),
             faults: HashMap::new(),
             produce_max: 12,
+            api_versions_max: 3,
+            api_versions_seen: Vec::new(),
             hold_produce: false,
             corrupt_next_produce: None,
             delivered: BTreeMap::new(),
@@ -219,8 +224,10 @@ impl Harness {
         let mut out = BytesMut::new();
         match header.api_key {
             18 => {
+                self.api_versions_seen.push(v);
+                let unsupported = v > self.api_versions_max;
                 let resp = ApiVersionsResponse {
-                    error_code: 0,
+                    error_code: if unsupported { 35 } else { 0 },
                     api_keys: vec![
                         ApiVersionRange {
                             api_key: 0,
@@ -240,6 +247,7 @@ impl Harness {
                     ],
                     throttle_time_ms: 0,
                 };
+                let v = if unsupported { 0 } else { v };
                 protocol::encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
             }
             3 => {
@@ -375,7 +383,7 @@ impl Harness {
         let Some((at, _why)) = self.core.poll_timeout() else {
             return false;
         };
-        assert!(at > self.now || at == self.now, "deadline in the past");
+        assert!(at > self.now, "deadline not in the future: busy loop");
         self.now = at;
         self.core.handle_timeout(self.now);
         self.drain();
@@ -860,4 +868,81 @@ fn append_then_error_is_retried_at_least_once_in_order() {
     assert_eq!(h.log("t", 0), vec!["a", "a", "b"]);
     assert_eq!(h.delivered[&a].0.offset, 1);
     assert_eq!(h.delivered[&b].0.offset, 2);
+}
+
+#[test]
+fn api_versions_falls_back_to_v0_on_unsupported_version() {
+    let mut h = Harness::new(Harness::config(), &[1], &[("t", &[1])]);
+    h.api_versions_max = 2;
+    h.drain();
+    let id = h.send("t", Some(0), "x");
+    h.settle();
+    assert_eq!(h.delivered[&id].0.offset, 0);
+    // Bootstrap and leader connection: each tries v3, then v0.
+    assert_eq!(h.api_versions_seen, vec![3, 0, 3, 0]);
+    assert_eq!(h.produce_versions, BTreeSet::from([12]));
+}
+
+#[test]
+fn one_batch_per_partition_in_flight_while_other_partitions_pipeline() {
+    let mut config = Harness::config();
+    config.batch_num_messages = 1;
+    let mut h = Harness::new(config, &[1], &[("t", &[1, 1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    let before = h.produce_requests;
+    h.hold_produce = true;
+    for i in 0..4 {
+        h.send("t", Some(0), &format!("p0-{i}"));
+    }
+    h.drain();
+    assert_eq!(
+        h.produce_requests,
+        before + 1,
+        "partition 0: one batch in flight"
+    );
+    h.send("t", Some(1), "p1-0");
+    h.drain();
+    assert_eq!(
+        h.produce_requests,
+        before + 2,
+        "partition 1 pipelines beside it"
+    );
+    h.hold_produce = false;
+    h.settle();
+    // The held answer was lost: request timeout, retry (a duplicate, no idempotence), order kept.
+    assert_eq!(
+        h.log("t", 0),
+        ["warm", "p0-0", "p0-0", "p0-1", "p0-2", "p0-3"]
+    );
+}
+
+#[test]
+fn zstd_on_a_broker_without_produce_v7_fails_with_encoding() {
+    let mut config = Harness::config();
+    config.compression = odradek_core::Compression::Zstd;
+    let mut h = Harness::new(config, &[1], &[("t", &[1])]);
+    h.produce_max = 6;
+    h.drain();
+    let id = h.send("t", Some(0), "x");
+    h.settle();
+    assert!(matches!(h.failed[&id].0, ProduceError::Encoding(_)));
+}
+
+#[test]
+fn send_after_backoff_ran_out_but_before_the_timer_still_queues_behind_retries() {
+    let mut h = Harness::new(Harness::config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS));
+    h.send("t", Some(0), "a");
+    h.core.flush(h.now);
+    h.drain();
+    // The retry backoff (100 ms) is over, but the driver sends before its timer fires.
+    h.now += Duration::from_millis(150);
+    h.send("t", Some(0), "b");
+    h.settle();
+    assert_eq!(h.log("t", 0), ["warm", "a", "b"]);
 }

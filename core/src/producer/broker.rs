@@ -85,7 +85,7 @@ impl ProducerCore {
                 };
                 let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
                 let fits_records = max_records == 0 || records + front.records.len() <= max_records;
-                if !out.is_empty() && !(fits_bytes && fits_records) {
+                if !(out.is_empty() || fits_bytes && fits_records) {
                     continue;
                 }
                 let Some(batch) = part.batches.pop_front() else {

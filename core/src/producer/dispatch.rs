@@ -70,6 +70,8 @@ pub(crate) fn record_bound(format: RecordFormat, record: &Record) -> usize {
 
 impl ProducerCore {
     /// `send`'s checks and acceptance; see [`ProducerCore::send`].
+    // The error hands the record back by value: that is the point of it.
+    #[allow(clippy::result_large_err)]
     pub(super) fn dispatch(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
         let refuse = |kind, record| Err(SendError { kind, record });
         if self.closing {

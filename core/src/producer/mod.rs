@@ -102,6 +102,8 @@ impl ProducerCore {
     /// handing it back; a refusal changes nothing. The record's timestamp defaults to `now`.
     /// Every accepted record gets exactly one outcome, `Delivered` or `Failed`, named by the
     /// returned id.
+    // The error hands the record back by value, so it is as large as a record.
+    #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
         let id = self.dispatch(record, now)?;
         self.pump(now);
