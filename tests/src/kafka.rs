@@ -777,12 +777,56 @@ impl KafkaCluster {
         expected: usize,
         timeout: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
+        let mut all = self.consume_topics(&[topic], expected, timeout)?;
+        Ok(all.remove(topic).unwrap_or_default())
+    }
+
+    /// Reads several topics in one consumer (one JVM), waiting until at least
+    /// `expected_total` records arrived in all and every partition's end is reached. Each
+    /// topic's records come ordered by partition, then offset; every topic asked for has an
+    /// entry, empty if it has no records.
+    pub fn consume_topics(
+        &self,
+        topics: &[&str],
+        expected_total: usize,
+        timeout: Duration,
+    ) -> Result<HashMap<String, Vec<ConsumedRecord>>> {
+        let list = topics.join(",");
         let mut cmd = record_tool(self.version)?;
-        cmd.args(["consume", &self.bootstrap(), topic])
-            .arg(expected.to_string())
+        cmd.args(["consume", &self.bootstrap(), &list])
+            .arg(expected_total.to_string())
             .arg(timeout.as_millis().to_string());
-        let out = run(&mut cmd, &format!("RecordTool consume {topic}"))?;
-        parse_consumed(&out)
+        let out = run(&mut cmd, &format!("RecordTool consume {list}"))?;
+        let mut map: HashMap<String, Vec<ConsumedRecord>> = topics
+            .iter()
+            .map(|t| ((*t).to_owned(), Vec::new()))
+            .collect();
+        for r in parse_consumed(&out)? {
+            map.entry(r.topic.clone()).or_default().push(r);
+        }
+        Ok(map)
+    }
+
+    /// Creates many topics with one Admin request (one JVM instead of one TopicCommand per
+    /// topic), then waits until each has a leader for every partition.
+    pub fn create_topics(&self, topics: &[TopicSpec]) -> Result<()> {
+        let mut cmd = record_tool(self.version)?;
+        cmd.args(["create", &self.bootstrap()]);
+        for t in topics {
+            let configs: Vec<String> = t.configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            cmd.arg(format!(
+                "{}:{}:{}:{}",
+                t.name,
+                t.partitions,
+                t.replication,
+                configs.join(",")
+            ));
+        }
+        run(&mut cmd, "RecordTool create")?;
+        for t in topics {
+            self.wait_for_topic(&t.name, t.partitions, Duration::from_secs(60))?;
+        }
+        Ok(())
     }
 
     /// Produces records with Kafka's Java producer (acks=all), returning each record's
@@ -1289,6 +1333,8 @@ fn record_tool(version: Version) -> Result<Command> {
 /// One record read back from Kafka by [`KafkaCluster::consume_all`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumedRecord {
+    /// Topic.
+    pub topic: String,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -1303,6 +1349,37 @@ pub struct ConsumedRecord {
     pub value: Option<Vec<u8>>,
     /// Headers in order: key and optional value.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A topic for [`KafkaCluster::create_topics`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication: i16,
+    /// Topic configs, e.g. `("max.message.bytes", "1000")`.
+    pub configs: Vec<(String, String)>,
+}
+
+impl TopicSpec {
+    /// A topic with no extra configs.
+    pub fn new(name: impl Into<String>, partitions: i32, replication: i16) -> Self {
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            replication,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a topic config.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
 }
 
 /// A record for [`KafkaCluster::produce_reference`].
@@ -1356,7 +1433,8 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
     for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.first().copied() {
-            Some("R") if f.len() >= 8 => {
+            Some("R") if f.len() >= 9 => {
+                let f = &f[1..];
                 let nh: usize = parse_num(f[7])?;
                 if f.len() != 8 + 2 * nh {
                     return err(format!("bad record line {line:?}"));
@@ -1369,6 +1447,7 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
                     headers.push((key, unhex_opt(f[9 + 2 * i])?));
                 }
                 records.push(ConsumedRecord {
+                    topic: f[0].to_owned(),
                     partition: parse_num(f[1])?,
                     offset: parse_num(f[2])?,
                     timestamp_type: parse_num(f[3])?,
@@ -1584,8 +1663,8 @@ mod tests {
 
     #[test]
     fn parses_record_tool_output_binary_safe() {
-        let out = "R\t0\t5\t0\t1700000000000\t00ff0a\t-\t2\t6b31\t0910\t6b32\t-\n\
-                   R\t1\t0\t-1\t-1\t-\t\t0\n\
+        let out = "R\tt\t0\t5\t0\t1700000000000\t00ff0a\t-\t2\t6b31\t0910\t6b32\t-\n\
+                   R\tt\t1\t0\t-1\t-1\t-\t\t0\n\
                    END\t2\tcomplete\n";
         let recs = parse_consumed(out).unwrap();
         assert_eq!(recs.len(), 2);
@@ -1608,10 +1687,10 @@ mod tests {
 
     #[test]
     fn rejects_truncated_or_inconsistent_output() {
-        assert!(parse_consumed("R\t0\t5\t0\t1\t-\t-\t0\n").is_err());
-        assert!(parse_consumed("R\t0\t5\t0\t1\t-\t-\t1\t6b\nEND\t1\tcomplete\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\t-\t-\t0\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\t-\t-\t1\t6b\nEND\t1\tcomplete\n").is_err());
         assert!(parse_consumed("END\t3\tcomplete\n").is_err());
-        assert!(parse_consumed("R\t0\t5\t0\t1\tzz\t-\t0\nEND\t1\tcomplete\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\tzz\t-\t0\nEND\t1\tcomplete\n").is_err());
     }
 
     #[test]
