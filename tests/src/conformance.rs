@@ -260,6 +260,26 @@ pub fn check_read_back(
     let mut keys: Vec<_> = expected.keys().chain(got.keys()).cloned().collect();
     keys.sort();
     keys.dedup();
+    // First a summary of every partition, so a failure shows the whole picture.
+    let table: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let e = expected.get(k).map_or(0, Vec::len);
+            let a = got.get(k).map_or(0, Vec::len);
+            format!(
+                "{}/{}: {e} delivered, {a} read{}",
+                k.0,
+                k.1,
+                if e == a { "" } else { "  <--" }
+            )
+        })
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| expected.get(k).map_or(0, Vec::len) == got.get(k).map_or(0, Vec::len)),
+        "{label}: delivered and read-back counts differ:\n  {}",
+        table.join("\n  ")
+    );
     for key in keys {
         let exp = expected.get(&key).map_or(&[][..], |v| &v[..]);
         let act = got.get(&key).map_or(&[][..], |v| &v[..]);

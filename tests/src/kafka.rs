@@ -759,6 +759,34 @@ impl KafkaCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        // Metadata can name a leader before that broker has taken leadership; a Produce then
+        // gets NOT_LEADER_OR_FOLLOWER (with acks=0 the broker just drops the connection and
+        // the records). ListOffsets answers only from the leader, so ask each one until it does.
+        let leaders = metadata_leaders(self.nodes[0].port, topic)?;
+        for node in &self.nodes {
+            let mine: Vec<i32> = leaders
+                .iter()
+                .filter(|&&(_, l)| l == node.id as i32)
+                .map(|&(p, _)| p)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            loop {
+                let last = match list_offsets_errors(node.port, topic, &mine) {
+                    Ok(errors) if errors.iter().all(|&(_, e)| e == 0) => break,
+                    Ok(errors) => format!("ListOffsets errors {errors:?}"),
+                    Err(e) => e.0,
+                };
+                if Instant::now() >= deadline {
+                    return err(format!(
+                        "topic {topic} not led by node {} after {timeout:?}: {last}",
+                        node.id
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         Ok(())
     }
 
@@ -1475,39 +1503,12 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
 /// as `(partition, leader)`, sorted. A minimal independent client (it does not use
 /// odradek-core), only for waiting until a new topic is usable.
 fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = io_ctx(
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
-        || format!("connecting to {addr}"),
-    )?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let client = b"odradek-harness";
     let mut body = Vec::new();
-    body.extend_from_slice(&3i16.to_be_bytes()); // api_key Metadata
-    body.extend_from_slice(&4i16.to_be_bytes()); // api_version 4
-    body.extend_from_slice(&7i32.to_be_bytes()); // correlation id
-    body.extend_from_slice(&(client.len() as i16).to_be_bytes());
-    body.extend_from_slice(client);
     body.extend_from_slice(&1i32.to_be_bytes()); // topics: one
-    body.extend_from_slice(&(topic.len() as i16).to_be_bytes());
-    body.extend_from_slice(topic.as_bytes());
+    put_str(&mut body, topic);
     body.push(0); // allow_auto_topic_creation = false
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    io_ctx(s.write_all(&frame), || "sending Metadata".into())?;
-    let mut len = [0u8; 4];
-    io_ctx(s.read_exact(&mut len), || "reading Metadata size".into())?;
-    let len = i32::from_be_bytes(len);
-    if !(4..=1 << 20).contains(&len) {
-        return err(format!("bad Metadata response size {len}"));
-    }
-    let mut buf = vec![0u8; len as usize];
-    io_ctx(s.read_exact(&mut buf), || {
-        "reading Metadata response".into()
-    })?;
+    let buf = request(port, 3, 4, &body)?; // Metadata v4
     let mut r = Reader { buf: &buf, pos: 0 };
-    let _correlation = r.i32()?;
     let _throttle = r.i32()?;
     for _ in 0..r.count()? {
         r.i32()?; // node id
@@ -1543,6 +1544,73 @@ fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
     }
     result.sort_unstable();
     Ok(result)
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// One request/response exchange on a fresh connection to `127.0.0.1:port`, with a v1
+/// request header (non-flexible versions only). Returns the response after its correlation id.
+fn request(port: u16, api_key: i16, version: i16, body: &[u8]) -> Result<Vec<u8>> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = io_ctx(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
+        || format!("connecting to {addr}"),
+    )?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&api_key.to_be_bytes());
+    frame.extend_from_slice(&version.to_be_bytes());
+    frame.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+    put_str(&mut frame, "odradek-harness");
+    frame.extend_from_slice(body);
+    let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&frame);
+    io_ctx(s.write_all(&out), || {
+        format!("sending api {api_key} v{version}")
+    })?;
+    let mut len = [0u8; 4];
+    io_ctx(s.read_exact(&mut len), || "reading response size".into())?;
+    let len = i32::from_be_bytes(len);
+    if !(4..=1 << 20).contains(&len) {
+        return err(format!("bad response size {len}"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    io_ctx(s.read_exact(&mut buf), || "reading response".into())?;
+    if buf[..4] != 7i32.to_be_bytes() {
+        return err("response correlation id mismatch");
+    }
+    buf.drain(..4);
+    Ok(buf)
+}
+
+/// ListOffsets v1 (latest offset) for `partitions` of `topic`: each partition's error code.
+fn list_offsets_errors(port: u16, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, i16)>> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // replica_id: a client
+    body.extend_from_slice(&1i32.to_be_bytes()); // topics: one
+    put_str(&mut body, topic);
+    body.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+    for p in partitions {
+        body.extend_from_slice(&p.to_be_bytes());
+        body.extend_from_slice(&(-1i64).to_be_bytes()); // latest
+    }
+    let buf = request(port, 2, 1, &body)?;
+    let mut r = Reader { buf: &buf, pos: 0 };
+    let mut out = Vec::new();
+    for _ in 0..r.count()? {
+        r.string()?;
+        for _ in 0..r.count()? {
+            let index = r.i32()?;
+            let error = r.i16()?;
+            r.take(16)?; // timestamp, offset
+            out.push((index, error));
+        }
+    }
+    Ok(out)
 }
 
 struct Reader<'a> {
