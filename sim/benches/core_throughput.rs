@@ -28,7 +28,7 @@ impl Rig {
         let mut config = Config::new(cluster.config().bootstrap_servers());
         config.acks = Acks::Leader;
         config.compression = compression;
-        config.linger = Duration::ZERO;
+        config.linger = Duration::from_millis(5);
         config.batch_size = 64 * 1024;
         let core = ProducerCore::new(config, 1, cluster.now()).expect("config");
         let topic = TopicName::from("bench");
