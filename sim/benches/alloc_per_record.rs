@@ -107,6 +107,7 @@ fn measure(
     cc.brokers = 1;
     cc.topics = vec![TopicSpec::new("bench", 4)];
     cc.network = NetworkConfig::instant();
+    cc.keep_records = false;
     let mut cluster = Cluster::new(cc);
     let mut config = Config::new(cluster.config().bootstrap_servers());
     config.acks = Acks::Leader;
