@@ -73,7 +73,7 @@ pub trait Runtime {
 
 /// Instantiates the suite as `#[test]` functions for one [`Runtime`] implementation.
 ///
-/// ```ignore
+/// ```text
 /// struct Tokio;
 /// impl odradek_tests::conformance::Runtime for Tokio { /* ... */ }
 /// odradek_tests::conformance_tests!(Tokio);

@@ -437,8 +437,8 @@ pub struct KafkaCluster {
 static NAME_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 const WATCHDOG: &str = r#"
-# $1 = data dir to delete at the end, $2 = log file, rest = the java command.
-data=$1; log=$2; shift 2
+# $1 = data dir and $2 = state file to delete at the end, $3 = log file, rest = the java command.
+data=$1; state=$2; log=$3; shift 3
 "$@" >>"$log" 2>&1 </dev/null &
 pid=$!
 echo "$pid"
@@ -447,7 +447,7 @@ stop() {
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  rm -rf "$data"
+  rm -rf "$data" "$state"
 }
 trap 'stop; exit 0' INT TERM HUP
 read -r _ || true
@@ -475,6 +475,9 @@ impl KafkaCluster {
                 NAME_COUNTER.fetch_add(1, Ordering::Relaxed)
             )
         });
+        if opts.lifetime == Lifetime::Watched {
+            prune_stale_test_dirs();
+        }
         let dir = run_root().join(&name);
         if let Some(state) = State::read(&dir) {
             if state.nodes.iter().any(|n| pid_alive(n.pid)) {
@@ -1096,6 +1099,7 @@ fn spawn_node(
                     .arg(WATCHDOG)
                     .arg("odradek-kafka-watchdog")
                     .arg(data)
+                    .arg(node_dir.parent().unwrap_or(node_dir).join("state"))
                     .arg(&stdout_log)
                     .args(&java)
                     .stdin(Stdio::piped())
@@ -1249,7 +1253,34 @@ pub fn stop_by_name(name: &str) -> Result<Vec<u32>> {
     Ok(running)
 }
 
-fn is_our_broker(pid: u32, node_dir: &Path) -> bool {
+/// Deletes `.kafka/run/test-*` folders left by earlier test processes (their logs are kept
+/// until the next test run) when no JVM of theirs runs any more.
+fn prune_stale_test_dirs() {
+    let Ok(entries) = fs::read_dir(run_root()) else {
+        return;
+    };
+    let me = format!("-{}-", std::process::id());
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("test-") || name.contains(&me) {
+            continue;
+        }
+        let dir = e.path();
+        // Leave young folders alone: another process may be formatting one right now.
+        let old = fs::metadata(&dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        if old && find_processes(&format!("-Dodradek.kafka={}/", dir.display())).is_empty() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Whether `pid` is a broker JVM of the node folder `node_dir` (checked by the
+/// `-Dodradek.kafka=` marker on its command line, so a reused pid never counts).
+pub fn is_our_broker(pid: u32, node_dir: &Path) -> bool {
     pid_alive(pid)
         && cmdline(pid)
             .is_some_and(|c| c.contains(&format!("-Dodradek.kafka={}", node_dir.display())))

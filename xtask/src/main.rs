@@ -174,7 +174,7 @@ fn kafka_cmd(args: &[&str]) -> Result<(), String> {
                         let alive: Vec<u32> = s
                             .nodes
                             .iter()
-                            .filter(|n| kafka::pid_alive(n.pid))
+                            .filter(|n| kafka::is_our_broker(n.pid, &n.dir))
                             .map(|n| n.pid)
                             .collect();
                         println!(
@@ -339,7 +339,7 @@ fn test(args: &[&str]) -> Result<(), String> {
         "cargo test --workspace (unit + simulation)",
         || {
             let mut c = cargo();
-            c.args(["test", "--workspace"])
+            c.args(["test", "--workspace", "--no-fail-fast"])
                 .env_remove(kafka::ENABLE_ENV);
             status(c)
         },
@@ -355,7 +355,7 @@ fn test(args: &[&str]) -> Result<(), String> {
                 "cargo test -p odradek-tests (real Kafka 4.1 and 3.9)",
                 || {
                     let mut c = cargo();
-                    c.args(["test", "-p", "odradek-tests"])
+                    c.args(["test", "-p", "odradek-tests", "--no-fail-fast"])
                         .env(kafka::ENABLE_ENV, "1")
                         .env(kafka::RUN_ID_ENV, &run_id);
                     status(c)
