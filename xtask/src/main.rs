@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 const HELP: &str = "\
 cargo xtask <command>
 
+  demo [ARGS...]               the main job: start a local Kafka 4.1 (fetched if needed), produce
+                               a million records through each runtime (tokio, async-std, mio)
+                               with a progress bar, read them all back with Kafka's own Java
+                               consumer to verify, print records/s and MB/s per runtime; ARGS go
+                               to the demo binary (`cargo xtask demo --help`)
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
                                suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
                                any failure and checks that no broker is left running
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(rest),
+        ["demo", rest @ ..] => demo(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
@@ -304,6 +310,14 @@ fn status(mut cmd: Command) -> Result<(), String> {
     } else {
         Err(format!("exited with {s}"))
     }
+}
+
+/// `cargo xtask demo`: the demo binary of odradek-examples, built with optimisations.
+fn demo(args: &[&str]) -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["run", "--release", "-p", "odradek-examples", "--bin", "demo", "--"]);
+    c.args(args);
+    status(c)
 }
 
 fn test(args: &[&str]) -> Result<(), String> {
