@@ -315,7 +315,15 @@ fn status(mut cmd: Command) -> Result<(), String> {
 /// `cargo xtask demo`: the demo binary of odradek-examples, built with optimisations.
 fn demo(args: &[&str]) -> Result<(), String> {
     let mut c = cargo();
-    c.args(["run", "--release", "-p", "odradek-examples", "--bin", "demo", "--"]);
+    c.args([
+        "run",
+        "--release",
+        "-p",
+        "odradek-examples",
+        "--bin",
+        "demo",
+        "--",
+    ]);
     c.args(args);
     status(c)
 }
