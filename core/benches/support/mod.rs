@@ -16,9 +16,8 @@
 use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::{
     self, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, FrameDecoder, MetadataBroker,
-    MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
-    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader,
-    Request,
+    MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic, ProducePartitionResponse,
+    ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader, Request,
 };
 use odradek_core::record::decode_records;
 use odradek_core::{Compression, Config, ConnId, Instant, Output, ProducerCore, Record, TopicName};
@@ -219,7 +218,10 @@ impl Bench {
         scope(true);
         let core = ProducerCore::new(config, 7, now).expect("config");
         scope(false);
-        let payload: Bytes = (0..record_size).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+        let payload: Bytes = (0..record_size)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
         let mut b = Bench {
             core,
             broker: Broker::new(partitions),

@@ -6,16 +6,16 @@
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::dispatch::Pending;
+use super::request::{produce_chunks, PartitionChunk};
 use super::ProducerCore;
 use crate::compression::Compression;
 use crate::config::Acks;
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
-use crate::protocol::{
-    self, ErrorCode, ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData,
-};
+use crate::protocol::{self, api_key, ErrorCode, ProduceRequest, ProduceResponse};
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
+use bytes::Bytes;
 use std::collections::BTreeSet;
 
 /// Room kept for the request header and topic/partition framing in `max.request.size`.
@@ -54,18 +54,46 @@ impl ProducerCore {
             })
             .collect();
         for (conn, node) in ready {
-            while self.conns.conns.get(&conn).is_some_and(|c| {
-                c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
-            }) {
-                if !self.send_one_request(conn, node, now) {
-                    break;
+            self.fill_conn(conn, node, now);
+        }
+    }
+
+    /// `node` has a partition with a sealed batch ready to go: connect to it, or send on its
+    /// ready connection while there is room.
+    pub(super) fn send_to_node(&mut self, node: i32, now: Instant) {
+        let target = Target::Node(node);
+        match self.conns.by_target.get(&target).copied() {
+            None => {
+                if self.conns.may_connect(target, now) {
+                    self.open_conn(target, now);
+                }
+            }
+            Some(conn) => {
+                if self
+                    .conns
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.versions().is_some())
+                {
+                    self.fill_conn(conn, node, now);
                 }
             }
         }
     }
 
+    /// Sends Produce requests on `conn` (to `node`) while it has room and batches are ready.
+    fn fill_conn(&mut self, conn: ConnId, node: i32, now: Instant) {
+        while self.conns.conns.get(&conn).is_some_and(|c| {
+            c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
+        }) {
+            if !self.send_one_request(conn, node, now) {
+                break;
+            }
+        }
+    }
+
     /// Collects the sealed front batches of `node`'s partitions that have nothing in flight.
-    fn collect_batches(&mut self, node: i32) -> Vec<InFlightBatch> {
+    fn collect_batches(&mut self, node: i32) -> Vec<(InFlightBatch, Option<BatchBuilder>)> {
         let mut out = Vec::new();
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
@@ -93,11 +121,14 @@ impl ProducerCore {
                 };
                 bytes += batch.bytes;
                 records += batch.records.len();
-                out.push(InFlightBatch {
-                    topic: t,
-                    partition: pi,
-                    records: batch.records,
-                });
+                out.push((
+                    InFlightBatch {
+                        topic: t,
+                        partition: pi,
+                        records: batch.records,
+                    },
+                    batch.enc,
+                ));
             }
         }
         self.request_cursor = self.request_cursor.wrapping_add(1);
@@ -119,44 +150,44 @@ impl ProducerCore {
             Ok(vf) => vf,
             Err(reason) => {
                 let e = ProduceError::Encoding(reason.to_owned());
-                for b in batches {
+                for (b, _) in batches {
                     self.fail_all(b.records, &e);
                 }
                 return true;
             }
         };
-        let mut topic_data: Vec<ProduceTopicData> = Vec::new();
-        let mut sent: Vec<InFlightBatch> = Vec::new();
-        for b in batches {
-            let Some((bytes, b)) = self.encode_batch(b, version, format) else {
-                continue;
-            };
-            let name = self.topics[b.topic].name.as_str();
-            let data = ProducePartitionData {
-                index: b.partition as i32,
-                records: bytes,
-            };
-            match topic_data.iter_mut().find(|td| td.name == name) {
-                Some(td) => td.partitions.push(data),
-                None => topic_data.push(ProduceTopicData {
-                    name: name.to_owned(),
-                    partitions: vec![data],
-                }),
+        let mut sent: Vec<InFlightBatch> = Vec::with_capacity(batches.len());
+        let mut encoded: Vec<Bytes> = Vec::with_capacity(batches.len());
+        for (b, enc) in batches {
+            if let Some((bytes, b)) = self.encode_batch(b, enc, version, format) {
+                encoded.push(bytes);
+                sent.push(b);
             }
-            sent.push(b);
         }
         if sent.is_empty() {
             return true;
         }
-        let body = ProduceRequest {
-            transactional_id: None,
-            acks: self.config.acks.as_i16(),
-            timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
-            topics: topic_data,
-        };
+        let parts: Vec<PartitionChunk<'_>> = sent
+            .iter()
+            .zip(encoded)
+            .map(|(b, records)| PartitionChunk {
+                topic: self.topics[b.topic].name.as_str(),
+                partition: b.partition as i32,
+                records,
+            })
+            .collect();
+        let acks = self.config.acks.as_i16();
+        let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let correlation_id = self.conns.next_correlation();
+        self.header.api_key = api_key::PRODUCE;
+        self.header.api_version = version;
+        self.header.correlation_id = correlation_id;
+        let mut data = Vec::new();
+        produce_chunks(&self.header, acks, timeout_ms, &parts, &mut data);
+        drop(parts);
         if self.config.acks == Acks::None {
             // No response will come: the records count as delivered once written.
-            self.transmit(conn, version, &body, None, now);
+            self.transmit_chunks(conn, correlation_id, data, None, now);
             for b in sent {
                 let partition = b.partition as i32;
                 for p in b.records {
@@ -170,7 +201,7 @@ impl ProducerCore {
             version,
             batches: sent,
         };
-        if let Some(rref) = self.transmit(conn, version, &body, Some(kind), now) {
+        if let Some(rref) = self.transmit_chunks(conn, correlation_id, data, Some(kind), now) {
             for (t, pi) in targets {
                 self.topics[t].partitions[pi].in_flight = Some(rref);
             }
@@ -178,20 +209,48 @@ impl ProducerCore {
         true
     }
 
-    /// Encodes one batch in `format`; records the format cannot carry, and batches that cannot
-    /// be encoded or exceed `message.max.bytes`, fail here.
+    /// Finishes one batch in `format`: the batch encoded at `send` (`enc`) when it is in
+    /// that format, else encoded now from its records (the deferred path). Records the format
+    /// cannot carry, and batches that cannot be encoded or exceed `message.max.bytes`, fail
+    /// here.
     fn encode_batch(
         &mut self,
         b: InFlightBatch,
+        enc: Option<BatchBuilder>,
         version: i16,
         format: RecordFormat,
-    ) -> Option<(bytes::Bytes, InFlightBatch)> {
+    ) -> Option<(Bytes, InFlightBatch)> {
         let compression = self.config.compression;
         if compression == Compression::Zstd && version < 7 {
             let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
             self.fail_all(b.records, &e);
             return None;
         }
+        let (builder, b) = match enc {
+            Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
+            _ => self.encode_deferred(b, format)?,
+        };
+        match builder.finish(compression, self.config.compression_level) {
+            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
+                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
+                self.fail_all(b.records, &e);
+                None
+            }
+            Ok(bytes) => Some((bytes, b)),
+            Err(e) => {
+                self.fail_all(b.records, &ProduceError::Encoding(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// The deferred path: encodes `b`'s records in `format` now, failing those it cannot
+    /// carry; `None` when none is left.
+    fn encode_deferred(
+        &mut self,
+        b: InFlightBatch,
+        format: RecordFormat,
+    ) -> Option<(BatchBuilder, InFlightBatch)> {
         let mut builder = BatchBuilder::new(format);
         let mut kept: Vec<Pending> = Vec::with_capacity(b.records.len());
         let mut refused = Vec::new();
@@ -213,18 +272,7 @@ impl ProducerCore {
         if kept.is_empty() {
             return None;
         }
-        match builder.finish(compression, self.config.compression_level) {
-            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
-                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                self.fail_all(kept, &e);
-                None
-            }
-            Ok(bytes) => Some((bytes, InFlightBatch { records: kept, ..b })),
-            Err(e) => {
-                self.fail_all(kept, &ProduceError::Encoding(e.to_string()));
-                None
-            }
-        }
+        Some((builder, InFlightBatch { records: kept, ..b }))
     }
 
     /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,

@@ -22,6 +22,7 @@ mod connection;
 mod dispatch;
 mod metadata;
 mod partition;
+mod request;
 mod retry;
 mod shutdown;
 mod topic;
@@ -30,10 +31,12 @@ use crate::config::{Config, ConfigError};
 use crate::error::SendError;
 use crate::message::{Record, RecordId, TopicName};
 use crate::output::{ConnId, Output, TimeoutReason};
+use crate::protocol::RequestHeader;
 use crate::rng::Rng;
 use crate::time::Instant;
 use connection::{ConnState, Connections};
 use metadata::MetadataState;
+use partition::BatchLimits;
 use std::collections::{HashMap, VecDeque};
 use topic::TopicState;
 
@@ -64,6 +67,21 @@ pub struct ProducerCore {
     closed: bool,
     /// The latest `now` seen (deadlines at or before it are already acted on).
     last_now: Instant,
+    /// Batch limits, and the record format to encode into at `send`.
+    limits: BatchLimits,
+    /// The request header, reused (client id written once, not cloned per request).
+    header: RequestHeader,
+    /// What [`poll_timeout`](Self::poll_timeout) answers: exact after a full
+    /// [`pump`](Self::pump), and after a [`send`](Self::send) on the fast path lowered by
+    /// whatever deadline that send created. It may be early (the record it was for is gone),
+    /// never late: an early `handle_timeout` runs a full pump, which recomputes it.
+    wake: Option<(Instant, TimeoutReason)>,
+    /// The partition the current `send` handed its record to, if any.
+    touched: Option<(usize, usize)>,
+    /// Batches sealed during the current `send`.
+    sealed_in_send: usize,
+    /// The last topic `send` looked up, to skip hashing its name for the next record.
+    last_topic: Option<(TopicName, usize)>,
 }
 
 impl ProducerCore {
@@ -72,7 +90,6 @@ impl ProducerCore {
     pub fn new(config: Config, seed: u64, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut core = ProducerCore {
-            config,
             rng: Rng::new(seed),
             outputs: VecDeque::new(),
             topics: Vec::new(),
@@ -87,6 +104,18 @@ impl ProducerCore {
             closing: false,
             closed: false,
             last_now: now,
+            limits: BatchLimits::new(&config),
+            header: RequestHeader {
+                api_key: 0,
+                api_version: 0,
+                correlation_id: 0,
+                client_id: Some(config.client_id.clone()),
+            },
+            wake: None,
+            touched: None,
+            sealed_in_send: 0,
+            last_topic: None,
+            config,
         };
         core.metadata.request_now(now);
         core.pump(now);
@@ -105,8 +134,14 @@ impl ProducerCore {
     // The error hands the record back by value, so it is as large as a record.
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+        self.touched = None;
+        self.sealed_in_send = 0;
         let id = self.dispatch(record, now)?;
-        self.pump(now);
+        if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
+            self.pump(now);
+        } else {
+            self.pump_send(now);
+        }
         Ok(id)
     }
 
@@ -162,6 +197,14 @@ impl ProducerCore {
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no
     /// timer is needed.
     pub fn poll_timeout(&self) -> Option<(Instant, TimeoutReason)> {
+        if self.closed {
+            return None;
+        }
+        self.wake
+    }
+
+    /// The exact next deadline (a scan of every partition; run at the end of a full pump).
+    fn compute_wake(&self) -> Option<(Instant, TimeoutReason)> {
         if self.closed {
             return None;
         }
@@ -242,5 +285,58 @@ impl ProducerCore {
         self.connect_leaders(now);
         self.send_produce_requests(now);
         self.maybe_finish_close();
+        self.wake = self.compute_wake();
+    }
+
+    /// The fast path after a `send`, when no deadline has passed and the producer is not
+    /// closing: only the partition the record went to can have changed, so only it is
+    /// looked at (work proportional to what changed, not to the number of partitions). What
+    /// the full [`pump`](Self::pump) would do besides is either timer-driven (linger, retry
+    /// backoff, delivery and request timeouts, reconnect backoff — none due, as `now` is before
+    /// [`wake`](Self::wake)) or follows inputs other than `send` (responses, connections).
+    fn pump_send(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        if let Some((t, pi)) = self.touched {
+            let flush_upto = self.flush_upto;
+            let linger = self.config.linger;
+            let sealed = self.topics[t].partitions[pi].seal_open_if(|b| {
+                now >= b.created + linger || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
+            });
+            if sealed {
+                self.sealed_in_send += 1;
+                self.topics[t].partitioner.on_batch_sealed();
+            }
+            let part = &self.topics[t].partitions[pi];
+            let linger_at = part.linger_deadline(linger);
+            let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
+            let leader = part.leader;
+            let ready = part.in_flight.is_none() && part.batches.front().is_some_and(|b| b.sealed);
+            self.lower_wake_opt(linger_at, TimeoutReason::Linger);
+            self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
+            if let (Some(node), true) = (leader, ready) {
+                self.send_to_node(node, now);
+            }
+        }
+        if let Some(d) = self.config.delivery_timeout {
+            self.lower_wake(now + d, TimeoutReason::DeliveryTimeout);
+        }
+        self.metadata_step(now);
+        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
+            let at = self.metadata.next_refresh(self.config.metadata_max_age);
+            self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
+        }
+    }
+
+    /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).
+    pub(super) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
+        if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
+            self.wake = Some((at, why));
+        }
+    }
+
+    fn lower_wake_opt(&mut self, at: Option<Instant>, why: TimeoutReason) {
+        if let Some(at) = at {
+            self.lower_wake(at, why);
+        }
     }
 }

@@ -31,6 +31,7 @@
 use super::connection::RequestRef;
 use super::dispatch::Pending;
 use super::ProducerCore;
+use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -55,6 +56,12 @@ pub(crate) struct Batch {
     pub created: Instant,
     /// Whether the batch takes no more records.
     pub sealed: bool,
+    /// The records already encoded, when the record format was known as the batch opened
+    /// ([`BatchLimits::format`]): each record is encoded once, at `send`. `None` (format not
+    /// known yet, or a record the format could not carry) means the deferred path: the batch
+    /// is encoded from `records` when its request is built. A batch whose format differs
+    /// from the one its broker negotiated is re-encoded there the same way.
+    pub enc: Option<BatchBuilder>,
 }
 
 /// Size limits of the aggregator, copied from the configuration.
@@ -65,6 +72,9 @@ pub(crate) struct BatchLimits {
     pub message_max_bytes: usize,
     pub overhead: usize,
     pub linger: Duration,
+    /// The record format to encode into at `send`: the one the last broker connection
+    /// negotiated, `None` before any has.
+    pub format: Option<RecordFormat>,
 }
 
 /// One partition's state.
@@ -199,14 +209,33 @@ impl PartitionState {
             }
         }
         if self.batches.back().map_or(true, |b| b.sealed) {
+            // Room for a full batch at once: one allocation per batch, not a doubling series.
+            let cap = limits
+                .batch_size
+                .min(limits.message_max_bytes)
+                .max(size + limits.overhead);
             self.batches.push_back(Batch {
-                records: Vec::new(),
+                records: Vec::with_capacity(limits.records_hint(size)),
                 bytes: limits.overhead,
                 created: now,
                 sealed: false,
+                enc: limits.format.map(|f| BatchBuilder::with_capacity(f, cap)),
             });
         }
         if let Some(open) = self.batches.back_mut() {
+            if let Some(enc) = &mut open.enc {
+                let r = &p.record;
+                let appended = enc.append(
+                    p.timestamp,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &r.headers,
+                );
+                if appended.is_err() {
+                    // The deferred path will fail this record alone, with the error.
+                    open.enc = None;
+                }
+            }
             open.records.push(p);
             open.bytes += size;
             if open.bytes >= limits.batch_size
@@ -290,6 +319,7 @@ impl ProducerCore {
         let part = &mut self.topics[t].partitions[pi];
         if part.must_buffer(p.retries, now) {
             part.level_mut(p.retries).buf.push_back(p);
+            self.touched = Some((t, pi));
             if part.leader.is_none() {
                 // Re-resolve the leader.
                 self.metadata
@@ -298,6 +328,8 @@ impl ProducerCore {
             return;
         }
         let sealed = part.append(p, &limits, now);
+        self.touched = Some((t, pi));
+        self.sealed_in_send += sealed;
         for _ in 0..sealed {
             self.topics[t].partitioner.on_batch_sealed();
         }
@@ -330,13 +362,33 @@ impl ProducerCore {
     }
 
     pub(super) fn batch_limits(&self) -> BatchLimits {
-        let format = super::dispatch::sizing_format(self.config.message_format);
+        self.limits
+    }
+}
+
+impl BatchLimits {
+    /// The limits `config` sets; no encode format yet.
+    pub(crate) fn new(config: &crate::config::Config) -> Self {
+        let format = super::dispatch::sizing_format(config.message_format);
         BatchLimits {
-            batch_size: self.config.batch_size,
-            batch_num_messages: self.config.batch_num_messages,
-            message_max_bytes: self.config.message_max_bytes,
-            overhead: crate::record::BatchBuilder::overhead(format),
-            linger: self.config.linger,
+            batch_size: config.batch_size,
+            batch_num_messages: config.batch_num_messages,
+            message_max_bytes: config.message_max_bytes,
+            overhead: BatchBuilder::overhead(format),
+            linger: config.linger,
+            format: None,
         }
+    }
+
+    /// Records a batch is likely to hold, given one record of `size` bytes (capped, so a
+    /// batch of tiny records does not reserve a huge vector up front).
+    fn records_hint(&self, size: usize) -> usize {
+        let by_size = self.batch_size / size.max(1);
+        let by_count = if self.batch_num_messages > 0 {
+            self.batch_num_messages
+        } else {
+            usize::MAX
+        };
+        by_size.min(by_count).clamp(1, 128)
     }
 }
