@@ -16,7 +16,7 @@
 //!   retrying and failing them whether or not anyone reads.
 //! * Dropping a stream means "not interested": a dropped [`Successes`] discards successes
 //!   (queued and future); a dropped [`Errors`] sends failures to the
-//!   [`CloseReport`](crate::CloseReport) as unobserved instead. Neither counts against
+//!   [`CloseReport`] as unobserved instead. Neither counts against
 //!   `capacity` any more.
 //! * Successes are only queued when [`ChannelOptions::return_successes`] is set (Sarama's
 //!   `Return.Successes`).
@@ -176,7 +176,7 @@ impl Drop for Successes {
 }
 
 /// Stream of records that failed for good, each with its reason. Dropping it sends later
-/// failures to the [`CloseReport`](crate::CloseReport) instead.
+/// failures to the [`CloseReport`] instead.
 pub struct Errors {
     shared: Arc<Shared>,
 }

@@ -73,6 +73,8 @@ pub(crate) struct Driver<R: Runtime> {
     /// When `Output::Closed` was seen: queued bytes get until this deadline to be written.
     closed_deadline: Option<Instant>,
     read_buf: Vec<u8>,
+    /// Scratch list of connection ids, reused every round.
+    ids: Vec<ConnId>,
     done: bool,
 }
 
@@ -86,6 +88,7 @@ impl<R: Runtime> Driver<R> {
             connect_timeout: CONNECT_TIMEOUT.min(request_timeout),
             closed_deadline: None,
             read_buf: vec![0; READ_BUF],
+            ids: Vec::new(),
             done: false,
         }
     }
@@ -149,13 +152,14 @@ fn poll_conn<T: AsyncIo>(
     };
     // Write everything queued, vectored.
     while !conn.queue.is_empty() {
-        let slices: Vec<IoSlice<'_>> = conn
-            .queue
-            .iter()
-            .take(MAX_IOV)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        match stream.poll_write_vectored(cx, &slices) {
+        // Gathered on the stack: no allocation per write.
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut count = 0;
+        for (slot, chunk) in iov.iter_mut().zip(conn.queue.iter()) {
+            *slot = IoSlice::new(chunk);
+            count += 1;
+        }
+        match stream.poll_write_vectored(cx, &iov[..count]) {
             Poll::Pending => break,
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return failed(core, conn.closing),
             Poll::Ready(Ok(mut n)) => {
@@ -219,8 +223,10 @@ impl<R: Runtime> Future for Driver<R> {
             let now = st.clock.now();
 
             // 1. Connections.
-            let ids: Vec<ConnId> = this.conns.keys().copied().collect();
-            for id in ids {
+            let mut ids = std::mem::take(&mut this.ids);
+            ids.clear();
+            ids.extend(this.conns.keys().copied());
+            for &id in &ids {
                 let Some(conn) = this.conns.get_mut(&id) else {
                     continue;
                 };
@@ -233,6 +239,7 @@ impl<R: Runtime> Future for Driver<R> {
                     }
                 }
             }
+            this.ids = ids;
 
             // 2. Timer: compare the clock with the deadline before polling any runtime timer.
             if this.closed_deadline.is_some_and(|d| now >= d) {

@@ -20,7 +20,7 @@
 //!   (so refusals are the core's own typed [`SendError`]s, synchronously) and wake the task;
 //! * **outcomes** routed per record to a [`DeliveryFuture`], or to the channel shape's
 //!   [`Successes`] / [`Errors`] streams, whose buffering policy is documented on
-//!   [`channels`](crate::channels).
+//!   [`channels`].
 //!
 //! Connections exist only here: the core asks with `Output::Connect { address }`, the runtime
 //! resolves `host:port` with its own resolver and connects with `TCP_NODELAY`, under a connect

@@ -28,7 +28,7 @@
 //!
 //! The original's channel shape (an input, a successes stream, an errors stream) is
 //! [`Producer::channels`]; its buffering policy (an unread stream never blocks the producer)
-//! is described in [`channels`](odradek_driver::channels).
+//! is described in [`channels`].
 //!
 //! ## Requirements
 //!

@@ -16,6 +16,10 @@ use std::time::Duration;
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Allocations inside `send` alone.
+static SEND_ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Allocations inside `poll_output` alone.
+static POLL_ALLOCS: AtomicU64 = AtomicU64::new(0);
 static ALL_ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -83,21 +87,32 @@ fn step(cluster: &mut Cluster, core: &mut ProducerCore) -> bool {
 }
 
 fn drain(cluster: &mut Cluster, core: &mut ProducerCore) {
-    while let Some(out) = in_core(|| core.poll_output()) {
+    loop {
+        let before = ALLOCS.load(Ordering::Relaxed);
+        let out = in_core(|| core.poll_output());
+        POLL_ALLOCS.fetch_add(ALLOCS.load(Ordering::Relaxed) - before, Ordering::Relaxed);
+        let Some(out) = out else { break };
         cluster.apply(&out);
     }
 }
 
-fn measure(size: usize, compression: Compression, records: usize) -> (f64, f64) {
+/// Allocations per record in steady state: (all core calls, `send`, `poll_output`, whole loop).
+fn measure(
+    size: usize,
+    compression: Compression,
+    linger: Duration,
+    records: usize,
+) -> (f64, f64, f64, f64) {
     let mut cc = ClusterConfig::new(1);
     cc.brokers = 1;
     cc.topics = vec![TopicSpec::new("bench", 4)];
     cc.network = NetworkConfig::instant();
+    cc.keep_records = false;
     let mut cluster = Cluster::new(cc);
     let mut config = Config::new(cluster.config().bootstrap_servers());
     config.acks = Acks::Leader;
     config.compression = compression;
-    config.linger = Duration::ZERO;
+    config.linger = linger;
     config.batch_size = 64 * 1024;
     let mut core = ProducerCore::new(config, 1, cluster.now()).expect("config");
     let topic = TopicName::from("bench");
@@ -116,9 +131,11 @@ fn measure(size: usize, compression: Compression, records: usize) -> (f64, f64) 
                 timestamp: None,
             };
             let now = cluster.now();
+            let before = ALLOCS.load(Ordering::Relaxed);
             let accepted = in_core(|| core.send(record, now).is_ok());
+            SEND_ALLOCS.fetch_add(ALLOCS.load(Ordering::Relaxed) - before, Ordering::Relaxed);
             assert!(accepted, "send refused");
-            if i % 100 == 99 {
+            if i % 1000 == 999 {
                 while core.pending_records() > 0 {
                     assert!(step(cluster, core), "stuck");
                 }
@@ -130,19 +147,13 @@ fn measure(size: usize, compression: Compression, records: usize) -> (f64, f64) 
     };
     // Warm up: metadata, connections, buffers grown to their steady size.
     round(records, &mut cluster, &mut core);
-    let (core0, all0) = (
-        ALLOCS.load(Ordering::Relaxed),
-        ALL_ALLOCS.load(Ordering::Relaxed),
-    );
+    let counters =
+        || [&ALLOCS, &SEND_ALLOCS, &POLL_ALLOCS, &ALL_ALLOCS].map(|c| c.load(Ordering::Relaxed));
+    let before = counters();
     round(records, &mut cluster, &mut core);
-    let (core1, all1) = (
-        ALLOCS.load(Ordering::Relaxed),
-        ALL_ALLOCS.load(Ordering::Relaxed),
-    );
-    (
-        (core1 - core0) as f64 / records as f64,
-        (all1 - all0) as f64 / records as f64,
-    )
+    let after = counters();
+    let per = |i: usize| (after[i] - before[i]) as f64 / records as f64;
+    (per(0), per(1), per(2), per(3))
 }
 
 fn main() {
@@ -152,13 +163,22 @@ fn main() {
     } else {
         2_000
     };
-    println!("alloc_per_record: heap allocations per record in steady state ({records} records, 100 per flush)");
-    for size in [100usize, 1024] {
-        for compression in [Compression::None, Compression::Lz4, Compression::Zstd] {
-            let (core, all) = measure(size, compression, records);
-            println!(
-                "  {size:>5} B {compression:<5?}  core {core:>7.3} allocs/record   (whole loop incl. simulated broker {all:>7.2})"
-            );
-        }
+    println!("alloc_per_record: heap allocations per record in steady state ({records} records, 1000 per drain)");
+    let linger = Duration::from_millis(5);
+    let cases = [100usize, 1024]
+        .into_iter()
+        .flat_map(|size| {
+            [Compression::None, Compression::Lz4, Compression::Zstd].map(|c| (size, c, linger))
+        })
+        // linger.ms=0 seals a batch per record when records arrive faster than requests return.
+        .chain([(100, Compression::None, Duration::ZERO)]);
+    for (size, compression, linger) in cases {
+        let (core, send, poll, all) = measure(size, compression, linger, records);
+        println!(
+            "  {size:>5} B {:<5} linger {linger:>4?}  core {core:>7.3} allocs/record (send {send:.3}, \
+             poll_output {poll:.3}, handle_* {:.3})   whole loop incl. simulated broker {all:.2}",
+            format!("{compression:?}"),
+            core - send - poll
+        );
     }
 }

@@ -443,22 +443,26 @@ impl Cluster {
     ) -> (usize, i64) {
         let id = self.appends.len();
         let now = self.now;
+        let keep = self.config.keep_records;
         let part = &mut self.topics.get_mut(topic).expect("checked")[partition as usize];
-        let base = part.log.len() as i64;
+        let base = part.next_offset;
         let mut count = 0;
         for b in batches {
             for r in b.records {
-                part.log.push(StoredRecord {
-                    offset: base + count as i64,
-                    timestamp: r.timestamp,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    append: id,
-                });
+                if keep {
+                    part.log.push(StoredRecord {
+                        offset: base + count as i64,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                        append: id,
+                    });
+                }
                 count += 1;
             }
         }
+        part.next_offset += count as i64;
         self.appends.push(AppendInfo {
             topic: topic.to_owned(),
             partition,

@@ -145,6 +145,7 @@ pub(crate) struct Conn {
 
 #[derive(Debug)]
 pub(crate) struct Partition {
+    pub(crate) next_offset: i64,
     pub(crate) leader: i32,
     pub(crate) epoch: i32,
     pub(crate) log: Vec<StoredRecord>,
@@ -224,6 +225,7 @@ impl Cluster {
         for (t, spec) in config.topics.iter().enumerate() {
             let parts = (0..spec.partitions.max(0))
                 .map(|p| Partition {
+                    next_offset: 0,
                     leader: 1 + ((t as i32 + p) % brokers),
                     epoch: 0,
                     log: Vec::new(),

@@ -136,6 +136,9 @@ pub struct ClusterConfig {
     pub faults: FaultConfig,
     /// The largest decompressed batch the brokers accept (bigger ones are refused as corrupt).
     pub max_decompressed_batch: usize,
+    /// Keep every appended record in the logs (what the checker needs). Turn it off for long
+    /// benchmarks: offsets are still assigned, but nothing is stored.
+    pub keep_records: bool,
 }
 
 impl ClusterConfig {
@@ -156,6 +159,7 @@ impl ClusterConfig {
             network: NetworkConfig::default(),
             faults: FaultConfig::none(),
             max_decompressed_batch: 64 * 1024 * 1024,
+            keep_records: true,
         }
     }
 

@@ -23,6 +23,9 @@ thread_local! {
 /// What one seed amounted to, cheap to send between threads.
 struct Outcome {
     seed: u64,
+    elapsed: std::time::Duration,
+    stats: Option<odradek_sim::ClusterStats>,
+    duplicates: usize,
     records: usize,
     violations: Vec<String>,
     report: Option<RunReport>,
@@ -32,9 +35,15 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
     let mut config = suite_config(seed);
     config.trace = trace;
     let sim = Simulation::new(config);
-    match panic::catch_unwind(AssertUnwindSafe(|| sim.run())) {
+    let started = std::time::Instant::now();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| sim.run()));
+    let elapsed = started.elapsed();
+    match result {
         Ok(report) => Outcome {
             seed,
+            elapsed,
+            stats: Some(report.stats.clone()),
+            duplicates: report.duplicates,
             records: report.sent,
             violations: report.violations.iter().map(|v| v.to_string()).collect(),
             report: trace.then_some(report),
@@ -45,6 +54,9 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
                 .unwrap_or_else(|| "unknown panic".to_owned());
             Outcome {
                 seed,
+                elapsed,
+                stats: None,
+                duplicates: 0,
                 records: 0,
                 violations: vec![format!("Panic: {msg}")],
                 report: None,
@@ -159,6 +171,48 @@ fn main() -> ExitCode {
     }
     if failing.len() > 30 {
         println!("... and {} more failing seeds", failing.len() - 30);
+    }
+    // Coverage: what the cluster did across all seeds (stderr, so the summary stays one line).
+    let mut total = odradek_sim::ClusterStats::default();
+    for s in outs.iter().filter_map(|o| o.stats.as_ref()) {
+        total.produce_requests += s.produce_requests;
+        total.records_appended += s.records_appended;
+        total.leader_moves += s.leader_moves;
+        total.crashes += s.crashes;
+        total.connection_resets += s.connection_resets;
+        total.slow_responses += s.slow_responses;
+        total.lost_responses += s.lost_responses;
+        total.stalls += s.stalls;
+        for (code, n) in &s.injected_errors {
+            *total.injected_errors.entry(*code).or_default() += n;
+        }
+    }
+    let duplicates: usize = outs.iter().map(|o| o.duplicates).sum();
+    eprintln!(
+        "sim coverage: {} produce requests, {} records appended, {duplicates} explained duplicates, \
+         {} leader moves, {} crashes, {} connection resets, {} slow responses, {} lost responses, \
+         {} stalls, injected errors {:?}",
+        total.produce_requests,
+        total.records_appended,
+        total.leader_moves,
+        total.crashes,
+        total.connection_resets,
+        total.slow_responses,
+        total.lost_responses,
+        total.stalls,
+        total.injected_errors
+    );
+    if std::env::var_os("ODRADEK_SIM_VERBOSE").is_some() {
+        let mut slow: Vec<&Outcome> = outs.iter().collect();
+        slow.sort_by_key(|o| std::cmp::Reverse(o.elapsed));
+        for o in slow.iter().take(10) {
+            eprintln!(
+                "slow seed {} {:?}: {}",
+                o.seed,
+                o.elapsed,
+                odradek_sim::describe(&suite_config(o.seed))
+            );
+        }
     }
     eprintln!(
         "sim: {} failing seeds, {:.1}s wall clock on {threads} threads",

@@ -759,6 +759,34 @@ impl KafkaCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        // Metadata can name a leader before that broker has taken leadership; a Produce then
+        // gets NOT_LEADER_OR_FOLLOWER (with acks=0 the broker just drops the connection and
+        // the records). ListOffsets answers only from the leader, so ask each one until it does.
+        let leaders = metadata_leaders(self.nodes[0].port, topic)?;
+        for node in &self.nodes {
+            let mine: Vec<i32> = leaders
+                .iter()
+                .filter(|&&(_, l)| l == node.id as i32)
+                .map(|&(p, _)| p)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            loop {
+                let last = match list_offsets_errors(node.port, topic, &mine) {
+                    Ok(errors) if errors.iter().all(|&(_, e)| e == 0) => break,
+                    Ok(errors) => format!("ListOffsets errors {errors:?}"),
+                    Err(e) => e.0,
+                };
+                if Instant::now() >= deadline {
+                    return err(format!(
+                        "topic {topic} not led by node {} after {timeout:?}: {last}",
+                        node.id
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         Ok(())
     }
 
@@ -777,12 +805,56 @@ impl KafkaCluster {
         expected: usize,
         timeout: Duration,
     ) -> Result<Vec<ConsumedRecord>> {
+        let mut all = self.consume_topics(&[topic], expected, timeout)?;
+        Ok(all.remove(topic).unwrap_or_default())
+    }
+
+    /// Reads several topics in one consumer (one JVM), waiting until at least
+    /// `expected_total` records arrived in all and every partition's end is reached. Each
+    /// topic's records come ordered by partition, then offset; every topic asked for has an
+    /// entry, empty if it has no records.
+    pub fn consume_topics(
+        &self,
+        topics: &[&str],
+        expected_total: usize,
+        timeout: Duration,
+    ) -> Result<HashMap<String, Vec<ConsumedRecord>>> {
+        let list = topics.join(",");
         let mut cmd = record_tool(self.version)?;
-        cmd.args(["consume", &self.bootstrap(), topic])
-            .arg(expected.to_string())
+        cmd.args(["consume", &self.bootstrap(), &list])
+            .arg(expected_total.to_string())
             .arg(timeout.as_millis().to_string());
-        let out = run(&mut cmd, &format!("RecordTool consume {topic}"))?;
-        parse_consumed(&out)
+        let out = run(&mut cmd, &format!("RecordTool consume {list}"))?;
+        let mut map: HashMap<String, Vec<ConsumedRecord>> = topics
+            .iter()
+            .map(|t| ((*t).to_owned(), Vec::new()))
+            .collect();
+        for r in parse_consumed(&out)? {
+            map.entry(r.topic.clone()).or_default().push(r);
+        }
+        Ok(map)
+    }
+
+    /// Creates many topics with one Admin request (one JVM instead of one TopicCommand per
+    /// topic), then waits until each has a leader for every partition.
+    pub fn create_topics(&self, topics: &[TopicSpec]) -> Result<()> {
+        let mut cmd = record_tool(self.version)?;
+        cmd.args(["create", &self.bootstrap()]);
+        for t in topics {
+            let configs: Vec<String> = t.configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            cmd.arg(format!(
+                "{}:{}:{}:{}",
+                t.name,
+                t.partitions,
+                t.replication,
+                configs.join(",")
+            ));
+        }
+        run(&mut cmd, "RecordTool create")?;
+        for t in topics {
+            self.wait_for_topic(&t.name, t.partitions, Duration::from_secs(60))?;
+        }
+        Ok(())
     }
 
     /// Produces records with Kafka's Java producer (acks=all), returning each record's
@@ -1289,6 +1361,8 @@ fn record_tool(version: Version) -> Result<Command> {
 /// One record read back from Kafka by [`KafkaCluster::consume_all`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumedRecord {
+    /// Topic.
+    pub topic: String,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -1303,6 +1377,37 @@ pub struct ConsumedRecord {
     pub value: Option<Vec<u8>>,
     /// Headers in order: key and optional value.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A topic for [`KafkaCluster::create_topics`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication: i16,
+    /// Topic configs, e.g. `("max.message.bytes", "1000")`.
+    pub configs: Vec<(String, String)>,
+}
+
+impl TopicSpec {
+    /// A topic with no extra configs.
+    pub fn new(name: impl Into<String>, partitions: i32, replication: i16) -> Self {
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            replication,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a topic config.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
 }
 
 /// A record for [`KafkaCluster::produce_reference`].
@@ -1356,7 +1461,8 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
     for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.first().copied() {
-            Some("R") if f.len() >= 8 => {
+            Some("R") if f.len() >= 9 => {
+                let f = &f[1..];
                 let nh: usize = parse_num(f[7])?;
                 if f.len() != 8 + 2 * nh {
                     return err(format!("bad record line {line:?}"));
@@ -1369,6 +1475,7 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
                     headers.push((key, unhex_opt(f[9 + 2 * i])?));
                 }
                 records.push(ConsumedRecord {
+                    topic: f[0].to_owned(),
                     partition: parse_num(f[1])?,
                     offset: parse_num(f[2])?,
                     timestamp_type: parse_num(f[3])?,
@@ -1396,39 +1503,12 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
 /// as `(partition, leader)`, sorted. A minimal independent client (it does not use
 /// odradek-core), only for waiting until a new topic is usable.
 fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = io_ctx(
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
-        || format!("connecting to {addr}"),
-    )?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let client = b"odradek-harness";
     let mut body = Vec::new();
-    body.extend_from_slice(&3i16.to_be_bytes()); // api_key Metadata
-    body.extend_from_slice(&4i16.to_be_bytes()); // api_version 4
-    body.extend_from_slice(&7i32.to_be_bytes()); // correlation id
-    body.extend_from_slice(&(client.len() as i16).to_be_bytes());
-    body.extend_from_slice(client);
     body.extend_from_slice(&1i32.to_be_bytes()); // topics: one
-    body.extend_from_slice(&(topic.len() as i16).to_be_bytes());
-    body.extend_from_slice(topic.as_bytes());
+    put_str(&mut body, topic);
     body.push(0); // allow_auto_topic_creation = false
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    io_ctx(s.write_all(&frame), || "sending Metadata".into())?;
-    let mut len = [0u8; 4];
-    io_ctx(s.read_exact(&mut len), || "reading Metadata size".into())?;
-    let len = i32::from_be_bytes(len);
-    if !(4..=1 << 20).contains(&len) {
-        return err(format!("bad Metadata response size {len}"));
-    }
-    let mut buf = vec![0u8; len as usize];
-    io_ctx(s.read_exact(&mut buf), || {
-        "reading Metadata response".into()
-    })?;
+    let buf = request(port, 3, 4, &body)?; // Metadata v4
     let mut r = Reader { buf: &buf, pos: 0 };
-    let _correlation = r.i32()?;
     let _throttle = r.i32()?;
     for _ in 0..r.count()? {
         r.i32()?; // node id
@@ -1464,6 +1544,73 @@ fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
     }
     result.sort_unstable();
     Ok(result)
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// One request/response exchange on a fresh connection to `127.0.0.1:port`, with a v1
+/// request header (non-flexible versions only). Returns the response after its correlation id.
+fn request(port: u16, api_key: i16, version: i16, body: &[u8]) -> Result<Vec<u8>> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = io_ctx(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
+        || format!("connecting to {addr}"),
+    )?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&api_key.to_be_bytes());
+    frame.extend_from_slice(&version.to_be_bytes());
+    frame.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+    put_str(&mut frame, "odradek-harness");
+    frame.extend_from_slice(body);
+    let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&frame);
+    io_ctx(s.write_all(&out), || {
+        format!("sending api {api_key} v{version}")
+    })?;
+    let mut len = [0u8; 4];
+    io_ctx(s.read_exact(&mut len), || "reading response size".into())?;
+    let len = i32::from_be_bytes(len);
+    if !(4..=1 << 20).contains(&len) {
+        return err(format!("bad response size {len}"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    io_ctx(s.read_exact(&mut buf), || "reading response".into())?;
+    if buf[..4] != 7i32.to_be_bytes() {
+        return err("response correlation id mismatch");
+    }
+    buf.drain(..4);
+    Ok(buf)
+}
+
+/// ListOffsets v1 (latest offset) for `partitions` of `topic`: each partition's error code.
+fn list_offsets_errors(port: u16, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, i16)>> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // replica_id: a client
+    body.extend_from_slice(&1i32.to_be_bytes()); // topics: one
+    put_str(&mut body, topic);
+    body.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+    for p in partitions {
+        body.extend_from_slice(&p.to_be_bytes());
+        body.extend_from_slice(&(-1i64).to_be_bytes()); // latest
+    }
+    let buf = request(port, 2, 1, &body)?;
+    let mut r = Reader { buf: &buf, pos: 0 };
+    let mut out = Vec::new();
+    for _ in 0..r.count()? {
+        r.string()?;
+        for _ in 0..r.count()? {
+            let index = r.i32()?;
+            let error = r.i16()?;
+            r.take(16)?; // timestamp, offset
+            out.push((index, error));
+        }
+    }
+    Ok(out)
 }
 
 struct Reader<'a> {
@@ -1584,8 +1731,8 @@ mod tests {
 
     #[test]
     fn parses_record_tool_output_binary_safe() {
-        let out = "R\t0\t5\t0\t1700000000000\t00ff0a\t-\t2\t6b31\t0910\t6b32\t-\n\
-                   R\t1\t0\t-1\t-1\t-\t\t0\n\
+        let out = "R\tt\t0\t5\t0\t1700000000000\t00ff0a\t-\t2\t6b31\t0910\t6b32\t-\n\
+                   R\tt\t1\t0\t-1\t-1\t-\t\t0\n\
                    END\t2\tcomplete\n";
         let recs = parse_consumed(out).unwrap();
         assert_eq!(recs.len(), 2);
@@ -1608,10 +1755,10 @@ mod tests {
 
     #[test]
     fn rejects_truncated_or_inconsistent_output() {
-        assert!(parse_consumed("R\t0\t5\t0\t1\t-\t-\t0\n").is_err());
-        assert!(parse_consumed("R\t0\t5\t0\t1\t-\t-\t1\t6b\nEND\t1\tcomplete\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\t-\t-\t0\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\t-\t-\t1\t6b\nEND\t1\tcomplete\n").is_err());
         assert!(parse_consumed("END\t3\tcomplete\n").is_err());
-        assert!(parse_consumed("R\t0\t5\t0\t1\tzz\t-\t0\nEND\t1\tcomplete\n").is_err());
+        assert!(parse_consumed("R\tt\t0\t5\t0\t1\tzz\t-\t0\nEND\t1\tcomplete\n").is_err());
     }
 
     #[test]

@@ -3,11 +3,16 @@
 //! - [`kafka`]: fetch, start and stop a real Apache Kafka (4.1 or 3.9, one or three KRaft
 //!   nodes) and read records back with Kafka's own Java client. Also compiled into `xtask`.
 //!
+//! - [`conformance`]: the cross-runtime suite, generic over [`conformance::Runtime`];
+//!   each adapter's test file (`tests/tests/conformance_*.rs`) instantiates it with
+//!   [`conformance_tests!`].
+//!
 //! Real-broker tests are skipped (with a message) unless `ODRADEK_KAFKA=1`, which
 //! `cargo xtask test` sets; see [`kafka::should_run`].
 
 #![warn(missing_docs)]
 
+pub mod conformance;
 pub mod kafka;
 
 pub use kafka::{ConsumedRecord, KafkaCluster, Version};

@@ -459,3 +459,31 @@ pub async fn acks_none_writes_everything<R: Runtime + Default>() {
     }
     assert_eq!(broker.total_records(), 20);
 }
+
+/// Against a real broker at `bootstrap`, to an existing `topic`: records delivered with
+/// offsets in order, keys on one partition each, close reports them all.
+pub async fn real_broker_smoke<R: Runtime + Default>(bootstrap: &str, topic: &str) {
+    let mut c = Config::new([bootstrap]);
+    c.linger = Duration::from_millis(5);
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let mut futures = Vec::new();
+    for i in 0..200 {
+        let r = Record::new(topic)
+            .key(format!("k{}", i % 7))
+            .value(format!("v{i}"))
+            .header(Header::new("i", format!("{i}")));
+        futures.push((i, producer.send(r).await.unwrap()));
+    }
+    let mut by_key: BTreeMap<String, i32> = BTreeMap::new();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for (i, f) in futures {
+        let md = within::<R, _>(Duration::from_secs(60), f).await.unwrap();
+        let key = format!("k{}", i % 7);
+        assert_eq!(*by_key.entry(key).or_insert(md.partition), md.partition);
+        if let Some(prev) = last.insert(md.partition, md.offset) {
+            assert!(md.offset > prev);
+        }
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (200, 0));
+}
