@@ -6,7 +6,7 @@
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::dispatch::Pending;
-use super::request::{produce_chunks, PartitionChunk};
+use super::request::produce_chunks;
 use super::ProducerCore;
 use crate::compression::Compression;
 use crate::config::Acks;
@@ -93,7 +93,7 @@ impl ProducerCore {
     }
 
     /// Collects the sealed front batches of `node`'s partitions that have nothing in flight.
-    fn collect_batches(&mut self, node: i32) -> Vec<(InFlightBatch, Option<BatchBuilder>)> {
+    fn collect_batches(&mut self, node: i32) -> Vec<InFlightBatch> {
         let mut out = Vec::new();
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
@@ -121,14 +121,13 @@ impl ProducerCore {
                 };
                 bytes += batch.bytes;
                 records += batch.records.len();
-                out.push((
-                    InFlightBatch {
-                        topic: t,
-                        partition: pi,
-                        records: batch.records,
-                    },
-                    batch.enc,
-                ));
+                out.push(InFlightBatch {
+                    topic: t,
+                    partition: pi,
+                    records: batch.records,
+                    enc: batch.enc,
+                    wire: Bytes::new(),
+                });
             }
         }
         self.request_cursor = self.request_cursor.wrapping_add(1);
@@ -150,32 +149,22 @@ impl ProducerCore {
             Ok(vf) => vf,
             Err(reason) => {
                 let e = ProduceError::Encoding(reason.to_owned());
-                for (b, _) in batches {
+                for b in batches {
                     self.fail_all(b.records, &e);
                 }
                 return true;
             }
         };
+        // Encode (or finish) each batch; those that fail leave the request.
         let mut sent: Vec<InFlightBatch> = Vec::with_capacity(batches.len());
-        let mut encoded: Vec<Bytes> = Vec::with_capacity(batches.len());
-        for (b, enc) in batches {
-            if let Some((bytes, b)) = self.encode_batch(b, enc, version, format) {
-                encoded.push(bytes);
+        for b in batches {
+            if let Some(b) = self.encode_batch(b, version, format) {
                 sent.push(b);
             }
         }
         if sent.is_empty() {
             return true;
         }
-        let parts: Vec<PartitionChunk<'_>> = sent
-            .iter()
-            .zip(encoded)
-            .map(|(b, records)| PartitionChunk {
-                topic: self.topics[b.topic].name.as_str(),
-                partition: b.partition as i32,
-                records,
-            })
-            .collect();
         let acks = self.config.acks.as_i16();
         let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
         let correlation_id = self.conns.next_correlation();
@@ -183,8 +172,15 @@ impl ProducerCore {
         self.header.api_version = version;
         self.header.correlation_id = correlation_id;
         let mut data = Vec::new();
-        produce_chunks(&self.header, acks, timeout_ms, &parts, &mut data);
-        drop(parts);
+        let topics = &self.topics;
+        produce_chunks(
+            &self.header,
+            acks,
+            timeout_ms,
+            &mut sent,
+            |t| topics[t].name.as_str(),
+            &mut data,
+        );
         if self.config.acks == Acks::None {
             // No response will come: the records count as delivered once written.
             self.transmit_chunks(conn, correlation_id, data, None, now);
@@ -196,16 +192,18 @@ impl ProducerCore {
             }
             return true;
         }
-        let targets: Vec<(usize, usize)> = sent.iter().map(|b| (b.topic, b.partition)).collect();
+        let rref = RequestRef {
+            conn,
+            correlation_id,
+        };
+        for b in &sent {
+            self.topics[b.topic].partitions[b.partition].in_flight = Some(rref);
+        }
         let kind = RequestKind::Produce {
             version,
             batches: sent,
         };
-        if let Some(rref) = self.transmit_chunks(conn, correlation_id, data, Some(kind), now) {
-            for (t, pi) in targets {
-                self.topics[t].partitions[pi].in_flight = Some(rref);
-            }
-        }
+        self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
         true
     }
 
@@ -215,18 +213,17 @@ impl ProducerCore {
     /// here.
     fn encode_batch(
         &mut self,
-        b: InFlightBatch,
-        enc: Option<BatchBuilder>,
+        mut b: InFlightBatch,
         version: i16,
         format: RecordFormat,
-    ) -> Option<(Bytes, InFlightBatch)> {
+    ) -> Option<InFlightBatch> {
         let compression = self.config.compression;
         if compression == Compression::Zstd && version < 7 {
             let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
             self.fail_all(b.records, &e);
             return None;
         }
-        let (builder, b) = match enc {
+        let (builder, mut b) = match b.enc.take() {
             Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
             _ => self.encode_deferred(b, format)?,
         };
@@ -236,7 +233,10 @@ impl ProducerCore {
                 self.fail_all(b.records, &e);
                 None
             }
-            Ok(bytes) => Some((bytes, b)),
+            Ok(bytes) => {
+                b.wire = bytes;
+                Some(b)
+            }
             Err(e) => {
                 self.fail_all(b.records, &ProduceError::Encoding(e.to_string()));
                 None

@@ -58,6 +58,10 @@ pub(crate) struct InFlightBatch {
     pub partition: usize,
     /// The records actually encoded, in batch order (offset = base + index).
     pub records: Vec<Pending>,
+    /// The batch as encoded at `send`, if it was (taken when the request is built).
+    pub enc: Option<crate::record::BatchBuilder>,
+    /// The finished batch bytes, between encoding and writing the request (then empty).
+    pub wire: bytes::Bytes,
 }
 
 /// What a request was, so its response can be decoded and applied.

@@ -4,38 +4,35 @@
 //! written back to back, are byte for byte what [`protocol::encode_request`] writes for the
 //! same [`ProduceRequest`](crate::protocol::ProduceRequest) (tested below).
 
+use super::connection::InFlightBatch;
 use crate::protocol::{RequestHeader, WireWrite};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// First flexible Produce version (compact strings, tagged fields, header v2).
 const FIRST_FLEXIBLE: i16 = 9;
 
-/// One partition's encoded records, for [`produce_chunks`].
-pub(crate) struct PartitionChunk<'a> {
-    pub topic: &'a str,
-    pub partition: i32,
-    pub records: Bytes,
-}
-
-/// Writes a Produce request of `header.api_version` as chunks, appended to `out`. `parts`
-/// must be grouped by topic (consecutive entries of one topic form one topic entry).
-pub(crate) fn produce_chunks(
+/// Writes a Produce request of `header.api_version` as chunks, appended to `out`, taking
+/// each batch's encoded bytes out of [`InFlightBatch::wire`]. `batches` must be grouped by
+/// topic (consecutive batches of one topic form one topic entry); `name` gives a topic
+/// index's name.
+pub(crate) fn produce_chunks<'a>(
     header: &RequestHeader,
     acks: i16,
     timeout_ms: i32,
-    parts: &[PartitionChunk<'_>],
+    batches: &mut [InFlightBatch],
+    name: impl Fn(usize) -> &'a str,
     out: &mut Vec<Bytes>,
 ) {
     let version = header.api_version;
     let flexible = version >= FIRST_FLEXIBLE;
-    let topics = parts
+    let topics = batches
         .iter()
         .enumerate()
-        .filter(|(i, p)| *i == 0 || parts[i - 1].topic != p.topic)
+        .filter(|(i, b)| *i == 0 || batches[i - 1].topic != b.topic)
         .count();
     let client_id = header.client_id.as_ref().map_or(0, String::len);
-    let names: usize = parts.iter().map(|p| p.topic.len()).sum();
-    let mut framing = BytesMut::with_capacity(40 + client_id + names + parts.len() * 16);
+    let names: usize = batches.iter().map(|b| name(b.topic).len()).sum();
+    let mut framing = BytesMut::with_capacity(40 + client_id + names + batches.len() * 16);
     framing.put_i32(0); // size, filled in below
     header.encode(flexible, &mut framing);
     if version >= 3 {
@@ -44,47 +41,61 @@ pub(crate) fn produce_chunks(
     framing.put_i16(acks);
     framing.put_i32(timeout_ms);
     framing.put_array_len_flex(flexible, topics);
-    // Where each batch goes between framing bytes: (framing offset, index into parts).
-    let mut records_len = 0usize;
-    let mut cuts: Vec<usize> = Vec::with_capacity(parts.len());
+    out.reserve(2 * batches.len() + 1);
+    // The first chunk (size prefix and header) stays mutable until the size is known.
+    let mut first: Option<BytesMut> = None;
+    let first_at = out.len();
+    let mut size = 0usize;
     let mut i = 0;
-    while i < parts.len() {
-        let topic = parts[i].topic;
-        let n = parts[i..].iter().take_while(|p| p.topic == topic).count();
-        framing.put_string_flex(flexible, topic);
+    while i < batches.len() {
+        let topic = batches[i].topic;
+        let n = batches[i..].iter().take_while(|b| b.topic == topic).count();
+        framing.put_string_flex(flexible, name(topic));
         framing.put_array_len_flex(flexible, n);
-        for p in &parts[i..i + n] {
-            framing.put_i32(p.partition);
-            let len = p.records.len();
+        for b in &mut batches[i..i + n] {
+            let records = std::mem::take(&mut b.wire);
+            framing.put_i32(b.partition as i32);
+            let len = records.len();
             if flexible {
                 framing.put_uvarint(len.min(u32::MAX as usize - 1) as u32 + 1);
             } else {
                 framing.put_i32(len.min(i32::MAX as usize) as i32);
             }
-            cuts.push(framing.len());
-            records_len += len;
+            // Framing so far becomes its own chunk (sharing `framing`'s allocation).
+            let chunk = framing.split();
+            size += chunk.len() + len;
+            match first {
+                None => {
+                    first = Some(chunk);
+                    out.push(Bytes::new()); // replaced below
+                }
+                Some(_) => out.push(chunk.freeze()),
+            }
+            if len > 0 {
+                out.push(records);
+            }
             framing.put_tagged_fields_flex(flexible);
         }
         framing.put_tagged_fields_flex(flexible);
         i += n;
     }
     framing.put_tagged_fields_flex(flexible);
-    let size = framing.len() - 4 + records_len;
-    framing[..4].copy_from_slice(&(size.min(i32::MAX as usize) as i32).to_be_bytes());
-    let framing = framing.freeze();
-    out.reserve(2 * parts.len() + 1);
-    let mut from = 0;
-    for (k, p) in parts.iter().enumerate() {
-        let cut = cuts[k];
-        out.push(framing.slice(from..cut));
-        if !p.records.is_empty() {
-            out.push(p.records.clone());
+    size += framing.len();
+    let mut first = match first {
+        Some(f) => {
+            if !framing.is_empty() {
+                out.push(framing.freeze());
+            }
+            f
         }
-        from = cut;
-    }
-    if from < framing.len() {
-        out.push(framing.slice(from..));
-    }
+        None => {
+            out.push(Bytes::new());
+            framing
+        }
+    };
+    let size = size - 4;
+    first[..4].copy_from_slice(&(size.min(i32::MAX as usize) as i32).to_be_bytes());
+    out[first_at] = first.freeze();
 }
 
 #[cfg(test)]
@@ -104,42 +115,44 @@ mod tests {
     #[test]
     fn chunks_are_the_same_bytes_as_the_codec_writes() {
         let b = |n: usize, fill: u8| Bytes::from(vec![fill; n]);
+        let names = ["a", "bb", "c"];
         let parts = [
-            PartitionChunk {
-                topic: "a",
-                partition: 0,
-                records: b(70, 1),
-            },
-            PartitionChunk {
-                topic: "a",
-                partition: 3,
-                records: b(200, 2),
-            },
-            PartitionChunk {
-                topic: "bb",
-                partition: 1,
-                records: b(0, 0),
-            },
-            PartitionChunk {
-                topic: "c",
-                partition: 9,
-                records: b(5, 3),
-            },
+            (0, 0, b(70, 1)),
+            (0, 3, b(200, 2)),
+            (1, 1, b(0, 0)),
+            (2, 9, b(5, 3)),
         ];
         for version in 0..=12 {
+            let mut batches: Vec<InFlightBatch> = parts
+                .iter()
+                .map(|(t, p, wire)| InFlightBatch {
+                    topic: *t,
+                    partition: *p,
+                    records: Vec::new(),
+                    enc: None,
+                    wire: wire.clone(),
+                })
+                .collect();
             let mut chunks = Vec::new();
-            produce_chunks(&header(version), -1, 30_000, &parts, &mut chunks);
+            produce_chunks(
+                &header(version),
+                -1,
+                30_000,
+                &mut batches,
+                |t| names[t],
+                &mut chunks,
+            );
             let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
             let mut topics: Vec<ProduceTopicData> = Vec::new();
-            for p in &parts {
+            for (t, p, records) in &parts {
                 let data = ProducePartitionData {
-                    index: p.partition,
-                    records: p.records.clone(),
+                    index: *p as i32,
+                    records: records.clone(),
                 };
-                match topics.last_mut().filter(|t| t.name == p.topic) {
-                    Some(t) => t.partitions.push(data),
+                match topics.last_mut().filter(|td| td.name == names[*t]) {
+                    Some(td) => td.partitions.push(data),
                     None => topics.push(ProduceTopicData {
-                        name: p.topic.to_owned(),
+                        name: names[*t].to_owned(),
                         partitions: vec![data],
                     }),
                 }
@@ -153,9 +166,25 @@ mod tests {
             let mut want = BytesMut::new();
             protocol::encode_request(&header(version), &body, &mut want);
             assert_eq!(got, &want[..], "Produce v{version}");
-            // The batches are their own chunks, not copies.
-            let ptr = |c: &Bytes| c.as_ptr();
-            assert!(chunks.iter().any(|c| ptr(c) == ptr(&parts[1].records)));
+            // The batches are their own chunks, moved, not copied.
+            assert!(chunks.iter().any(|c| c.as_ptr() == parts[1].2.as_ptr()));
+            assert!(batches.iter().all(|b| b.wire.is_empty()));
         }
+    }
+
+    #[test]
+    fn a_request_without_batches_is_still_well_framed() {
+        let mut chunks = Vec::new();
+        produce_chunks(&header(9), 1, 5, &mut [], |_| "", &mut chunks);
+        let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let body = ProduceRequest {
+            transactional_id: None,
+            acks: 1,
+            timeout_ms: 5,
+            topics: vec![],
+        };
+        let mut want = BytesMut::new();
+        protocol::encode_request(&header(9), &body, &mut want);
+        assert_eq!(got, &want[..]);
     }
 }
