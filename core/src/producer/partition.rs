@@ -392,3 +392,69 @@ impl BatchLimits {
         by_size.min(by_count).clamp(1, 128)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Header, Record, RecordId};
+    use crate::record::decode_records;
+    use crate::Compression;
+
+    fn pending(id: u64, record: Record) -> Pending {
+        let size = super::super::dispatch::record_bound(RecordFormat::V2, &record);
+        Pending {
+            id: RecordId(id),
+            record,
+            timestamp: 1_700_000_000_000 + id as i64,
+            size,
+            retries: 0,
+            deadline: None,
+        }
+    }
+
+    fn limits(format: Option<RecordFormat>) -> BatchLimits {
+        let mut l = BatchLimits::new(&crate::Config::new(["b:9092"]));
+        l.format = format;
+        l
+    }
+
+    #[test]
+    fn records_are_encoded_into_the_open_batch_when_the_format_is_known() {
+        let mut part = PartitionState::new(Some(1));
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let l = limits(Some(RecordFormat::V2));
+        for i in 0..3 {
+            let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
+            assert_eq!(part.append(pending(i, r), &l, now), 0);
+        }
+        let batch = part.batches.pop_front().expect("an open batch");
+        let enc = batch.enc.expect("encoded at send");
+        assert_eq!((enc.len(), batch.records.len()), (3, 3));
+        let bytes = enc.finish(Compression::None, None).expect("finish");
+        let decoded = decode_records(&bytes, 1 << 20).expect("decodes");
+        let values: Vec<_> = decoded[0]
+            .records
+            .iter()
+            .map(|r| (r.value.clone().unwrap(), r.timestamp))
+            .collect();
+        assert_eq!(values[2].0, &b"v2"[..]);
+        assert_eq!(values[1].1, 1_700_000_000_001);
+    }
+
+    #[test]
+    fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut part = PartitionState::new(Some(1));
+        part.append(pending(0, Record::new("t").value("a")), &limits(None), now);
+        assert!(part.batches[0].enc.is_none(), "format not known yet");
+
+        let mut part = PartitionState::new(Some(1));
+        let l = limits(Some(RecordFormat::V1));
+        part.append(pending(0, Record::new("t").value("a")), &l, now);
+        assert!(part.batches[0].enc.is_some());
+        let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
+        part.append(pending(1, with_header), &l, now);
+        assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
+        assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
+    }
+}
