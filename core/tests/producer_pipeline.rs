@@ -946,3 +946,36 @@ fn send_after_backoff_ran_out_but_before_the_timer_still_queues_behind_retries()
     h.settle();
     assert_eq!(h.log("t", 0), ["warm", "a", "b"]);
 }
+
+#[test]
+fn topic_absent_from_an_answer_that_did_not_ask_for_it_is_asked_for_again() {
+    // Found by the simulator (seed 1398): a record for topic "b" arrived while a Metadata
+    // request for ["a"] was out; the answer (rightly) lacked "b", and the core counted that as
+    // "b does not exist", failing the record at once with retries = 0.
+    let mut config = Harness::config();
+    config.retries = 0;
+    let mut h = Harness::new(config, &[1], &[("a", &[1]), ("b", &[1])]);
+    h.drain();
+    let a = h
+        .core
+        .send(Record::new("a").value("x"), h.now)
+        .expect("accepted");
+    let mut held = None;
+    while let Some(out) = h.core.poll_output() {
+        match out {
+            Output::Transmit { conn, data } if held.is_none() => held = Some((conn, data)),
+            other => panic!("unexpected output before the metadata answer: {other:?}"),
+        }
+    }
+    let (conn, data) = held.expect("a Metadata request for topic a");
+    let b = h
+        .core
+        .send(Record::new("b").value("y"), h.now)
+        .expect("accepted");
+    let bytes: Vec<u8> = data.iter().flat_map(|c| c.iter().copied()).collect();
+    h.on_bytes(conn, &bytes);
+    h.settle();
+    assert!(h.failed.is_empty(), "no failures: {:?}", h.failed);
+    assert_eq!(h.delivered[&a].0.offset, 0);
+    assert_eq!(h.delivered[&b].0.offset, 0);
+}

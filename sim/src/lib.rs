@@ -92,6 +92,7 @@
 mod broker;
 pub mod checker;
 pub mod cluster;
+mod cluster_faults;
 pub mod config;
 pub mod driver;
 pub mod faults;

@@ -150,7 +150,12 @@ impl ProducerCore {
                 .map(|&i| &resp.topics[i]);
             let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
             let Some(m) = usable else {
-                if self.topics[t].meta == TopicMeta::Unknown {
+                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown {
+                    // Not in the answer at all: the request went out before this topic was
+                    // seen (Kafka answers every topic it is asked about, with an error when
+                    // it does not exist). Ask again rather than count it as unknown.
+                    self.metadata.request_now(now);
+                } else if self.topics[t].meta == TopicMeta::Unknown {
                     let code = found.map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |m| {
                         ErrorCode(m.error_code)
                     });
