@@ -25,13 +25,10 @@ impl ProducerCore {
     /// Opens connections to leaders that have sealed batches waiting.
     pub(super) fn connect_leaders(&mut self, now: Instant) {
         let mut wanted = BTreeSet::new();
-        for topic in &self.topics {
-            for part in &topic.partitions {
-                if let Some(node) = part.leader {
-                    if part.batches.front().is_some_and(|b| b.sealed) {
-                        wanted.insert(node);
-                    }
-                }
+        for &(t, pi) in &self.ready {
+            let part = &self.topics[t].partitions[pi];
+            if let (Some(node), true) = (part.leader, part.ready()) {
+                wanted.insert(node);
             }
         }
         for node in wanted {
@@ -98,39 +95,45 @@ impl ProducerCore {
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
         let max_records = self.config.max_request_records;
-        let n_topics = self.topics.len();
-        let start = self.request_cursor % n_topics.max(1);
-        for k in 0..n_topics {
-            let t = (start + k) % n_topics;
-            for pi in 0..self.topics[t].partitions.len() {
-                let part = &mut self.topics[t].partitions[pi];
-                // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
-                if part.leader != Some(node) || part.in_flight.is_some() {
-                    continue;
-                }
-                let Some(front) = part.batches.front().filter(|b| b.sealed) else {
-                    continue;
-                };
-                let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
-                let fits_records = max_records == 0 || records + front.records.len() <= max_records;
-                if !(out.is_empty() || fits_bytes && fits_records) {
-                    continue;
-                }
-                let Some(batch) = part.batches.pop_front() else {
-                    continue;
-                };
-                bytes += batch.bytes;
-                records += batch.records.len();
-                out.push(InFlightBatch {
-                    topic: t,
-                    partition: pi,
-                    records: batch.records,
-                    enc: batch.enc,
-                    wire: Bytes::new(),
-                });
+        // Each queued partition is looked at once; those for other brokers, or that do not
+        // fit this request, go back to the end of the queue in order.
+        for _ in 0..self.ready.len() {
+            let Some((t, pi)) = self.ready.pop_front() else {
+                break;
+            };
+            let part = &mut self.topics[t].partitions[pi];
+            // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
+            if !part.ready() {
+                part.queued = false;
+                continue;
             }
+            let Some(front) = part.batches.front().filter(|b| b.sealed) else {
+                part.queued = false;
+                continue;
+            };
+            let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
+            let fits_records = max_records == 0 || records + front.records.len() <= max_records;
+            if part.leader != Some(node) || !(out.is_empty() || fits_bytes && fits_records) {
+                self.ready.push_back((t, pi));
+                continue;
+            }
+            let Some(batch) = part.batches.pop_front() else {
+                part.queued = false;
+                continue;
+            };
+            part.queued = false;
+            bytes += batch.bytes;
+            records += batch.records.len();
+            out.push(InFlightBatch {
+                topic: t,
+                partition: pi,
+                records: batch.records,
+                enc: batch.enc,
+                wire: Bytes::new(),
+            });
         }
-        self.request_cursor = self.request_cursor.wrapping_add(1);
+        // Batches of one topic together, as the request groups them.
+        out.sort_unstable_by_key(|b| (b.topic, b.partition));
         out
     }
 
@@ -184,6 +187,10 @@ impl ProducerCore {
         if self.config.acks == Acks::None {
             // No response will come: the records count as delivered once written.
             self.transmit_chunks(conn, correlation_id, data, None, now);
+            for b in &sent {
+                // Nothing stays in flight: the partition's next batch may go at once.
+                self.queue_if_ready(b.topic, b.partition);
+            }
             for b in sent {
                 let partition = b.partition as i32;
                 for p in b.records {

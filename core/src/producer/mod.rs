@@ -61,8 +61,6 @@ pub struct ProducerCore {
     buffered_bytes: usize,
     /// Open batches holding a record with an id below this are sealed now (`flush`/`close`).
     flush_upto: u64,
-    /// Rotates the partition a Produce request starts collecting from.
-    request_cursor: usize,
     closing: bool,
     closed: bool,
     /// The latest `now` seen (deadlines at or before it are already acted on).
@@ -82,6 +80,12 @@ pub struct ProducerCore {
     sealed_in_send: usize,
     /// The last topic `send` looked up, to skip hashing its name for the next record.
     last_topic: Option<(TopicName, usize)>,
+    /// The ready queue: partitions (topic, partition) that had a sealed batch to send when
+    /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
+    /// from it, so building one costs the ready partitions, not all of them. Entries are
+    /// checked when taken (a partition may have stopped being ready); a full pump queues
+    /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
+    ready: VecDeque<(usize, usize)>,
 }
 
 impl ProducerCore {
@@ -100,7 +104,6 @@ impl ProducerCore {
             pending_records: 0,
             buffered_bytes: 0,
             flush_upto: 0,
-            request_cursor: 0,
             closing: false,
             closed: false,
             last_now: now,
@@ -115,6 +118,7 @@ impl ProducerCore {
             touched: None,
             sealed_in_send: 0,
             last_topic: None,
+            ready: VecDeque::new(),
             config,
         };
         core.metadata.request_now(now);
@@ -278,6 +282,7 @@ impl ProducerCore {
                 if sealed {
                     self.topics[t].partitioner.on_batch_sealed();
                 }
+                self.queue_if_ready(t, pi);
             }
         }
         self.expire_records(now);
@@ -310,11 +315,12 @@ impl ProducerCore {
             let linger_at = part.linger_deadline(linger);
             let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
             let leader = part.leader;
-            let ready = part.in_flight.is_none() && part.batches.front().is_some_and(|b| b.sealed);
             self.lower_wake_opt(linger_at, TimeoutReason::Linger);
             self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
-            if let (Some(node), true) = (leader, ready) {
-                self.send_to_node(node, now);
+            if self.queue_if_ready(t, pi) {
+                if let Some(node) = leader {
+                    self.send_to_node(node, now);
+                }
             }
         }
         if let Some(d) = self.config.delivery_timeout {
@@ -325,6 +331,18 @@ impl ProducerCore {
             let at = self.metadata.next_refresh(self.config.metadata_max_age);
             self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
         }
+    }
+
+    /// Puts partition `pi` of topic `t` in the ready queue if it is ready and not queued yet.
+    /// Returns whether it is ready.
+    pub(super) fn queue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+        let part = &mut self.topics[t].partitions[pi];
+        let ready = part.ready();
+        if ready && !part.queued {
+            part.queued = true;
+            self.ready.push_back((t, pi));
+        }
+        ready
     }
 
     /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).

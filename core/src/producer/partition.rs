@@ -94,6 +94,8 @@ pub(crate) struct PartitionState {
     pub chaser: Option<RequestRef>,
     /// No records enter the broker path before this (retry backoff).
     pub backoff_until: Option<Instant>,
+    /// Whether this partition is in [`ProducerCore`]'s ready queue.
+    pub queued: bool,
 }
 
 impl PartitionState {
@@ -106,6 +108,7 @@ impl PartitionState {
             in_flight: None,
             chaser: None,
             backoff_until: None,
+            queued: false,
         }
     }
 
@@ -248,6 +251,14 @@ impl PartitionState {
             }
         }
         sealed
+    }
+
+    /// Whether a batch of this partition could go into a request now: a leader, nothing in
+    /// flight, a sealed batch at the front.
+    pub(crate) fn ready(&self) -> bool {
+        self.leader.is_some()
+            && self.in_flight.is_none()
+            && self.batches.front().is_some_and(|b| b.sealed)
     }
 
     /// Seals the open batch if `seal_if` says so. Returns whether one was sealed.
