@@ -15,7 +15,27 @@
 //!
 //! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
 //! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
-//! leaders, sends requests, expires records, and finishes a close.
+//! leaders, sends requests, expires records, and finishes a close. `send`, the per-record
+//! input, takes a fast path instead ([`ProducerCore::pump_send`]) while no deadline is due:
+//! it looks only at the partition the record went to.
+//!
+//! ## The hot path
+//!
+//! `send` → the open batch of the record's partition → request bytes:
+//!
+//! * the topic is found by comparing the record's `TopicName` pointer with the last one seen
+//!   (no hashing per record), the partition by index;
+//! * the record is encoded once, at `send`, into the open batch's [`BatchBuilder`]
+//!   (`partition::Batch::enc`) in the record format the brokers negotiated; before any
+//!   broker has, or for a record the format cannot carry, the batch keeps only its records
+//!   and is encoded when its request is built (the deferred path), as is a batch that goes to
+//!   a broker speaking another format (a retry after a leader move);
+//! * a Produce request is written as chunks (`request::produce_chunks`): one small framing
+//!   buffer, and each batch's bytes as its own `Bytes`, never copied;
+//! * requests are built from the ready queue (partitions with a sealed batch), and
+//!   `poll_timeout` answers from a kept value, so neither costs a scan of every partition.
+//!
+//! [`BatchBuilder`]: crate::record::BatchBuilder
 
 mod broker;
 mod connection;
@@ -76,8 +96,6 @@ pub struct ProducerCore {
     wake: Option<(Instant, TimeoutReason)>,
     /// The partition the current `send` handed its record to, if any.
     touched: Option<(usize, usize)>,
-    /// Batches sealed during the current `send`.
-    sealed_in_send: usize,
     /// The last topic `send` looked up, to skip hashing its name for the next record.
     last_topic: Option<(TopicName, usize)>,
     /// The ready queue: partitions (topic, partition) that had a sealed batch to send when
@@ -116,7 +134,6 @@ impl ProducerCore {
             },
             wake: None,
             touched: None,
-            sealed_in_send: 0,
             last_topic: None,
             ready: VecDeque::new(),
             config,
@@ -139,7 +156,6 @@ impl ProducerCore {
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
         self.touched = None;
-        self.sealed_in_send = 0;
         let id = self.dispatch(record, now)?;
         if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
             self.pump(now);
@@ -199,7 +215,9 @@ impl ProducerCore {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no
-    /// timer is needed.
+    /// timer is needed. O(1): the answer is kept up to date by the inputs. It is never late,
+    /// but may be early (the record or request it was for has gone since); a `handle_timeout`
+    /// with nothing due just recomputes it.
     pub fn poll_timeout(&self) -> Option<(Instant, TimeoutReason)> {
         if self.closed {
             return None;
@@ -308,7 +326,6 @@ impl ProducerCore {
                 now >= b.created + linger || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
             });
             if sealed {
-                self.sealed_in_send += 1;
                 self.topics[t].partitioner.on_batch_sealed();
             }
             let part = &self.topics[t].partitions[pi];

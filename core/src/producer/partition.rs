@@ -340,7 +340,6 @@ impl ProducerCore {
         }
         let sealed = part.append(p, &limits, now);
         self.touched = Some((t, pi));
-        self.sealed_in_send += sealed;
         for _ in 0..sealed {
             self.topics[t].partitioner.on_batch_sealed();
         }
