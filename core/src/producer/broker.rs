@@ -6,16 +6,16 @@
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::dispatch::Pending;
+use super::request::produce_chunks;
 use super::ProducerCore;
 use crate::compression::Compression;
 use crate::config::Acks;
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
-use crate::protocol::{
-    self, ErrorCode, ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData,
-};
+use crate::protocol::{self, api_key, ErrorCode, ProduceRequest, ProduceResponse};
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
+use bytes::Bytes;
 use std::collections::BTreeSet;
 
 /// Room kept for the request header and topic/partition framing in `max.request.size`.
@@ -25,13 +25,10 @@ impl ProducerCore {
     /// Opens connections to leaders that have sealed batches waiting.
     pub(super) fn connect_leaders(&mut self, now: Instant) {
         let mut wanted = BTreeSet::new();
-        for topic in &self.topics {
-            for part in &topic.partitions {
-                if let Some(node) = part.leader {
-                    if part.batches.front().is_some_and(|b| b.sealed) {
-                        wanted.insert(node);
-                    }
-                }
+        for &(t, pi) in &self.ready {
+            let part = &self.topics[t].partitions[pi];
+            if let (Some(node), true) = (part.leader, part.ready()) {
+                wanted.insert(node);
             }
         }
         for node in wanted {
@@ -54,12 +51,40 @@ impl ProducerCore {
             })
             .collect();
         for (conn, node) in ready {
-            while self.conns.conns.get(&conn).is_some_and(|c| {
-                c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
-            }) {
-                if !self.send_one_request(conn, node, now) {
-                    break;
+            self.fill_conn(conn, node, now);
+        }
+    }
+
+    /// `node` has a partition with a sealed batch ready to go: connect to it, or send on its
+    /// ready connection while there is room.
+    pub(super) fn send_to_node(&mut self, node: i32, now: Instant) {
+        let target = Target::Node(node);
+        match self.conns.by_target.get(&target).copied() {
+            None => {
+                if self.conns.may_connect(target, now) {
+                    self.open_conn(target, now);
                 }
+            }
+            Some(conn) => {
+                if self
+                    .conns
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.versions().is_some())
+                {
+                    self.fill_conn(conn, node, now);
+                }
+            }
+        }
+    }
+
+    /// Sends Produce requests on `conn` (to `node`) while it has room and batches are ready.
+    fn fill_conn(&mut self, conn: ConnId, node: i32, now: Instant) {
+        while self.conns.conns.get(&conn).is_some_and(|c| {
+            c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
+        }) {
+            if !self.send_one_request(conn, node, now) {
+                break;
             }
         }
     }
@@ -70,37 +95,45 @@ impl ProducerCore {
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
         let max_records = self.config.max_request_records;
-        let n_topics = self.topics.len();
-        let start = self.request_cursor % n_topics.max(1);
-        for k in 0..n_topics {
-            let t = (start + k) % n_topics;
-            for pi in 0..self.topics[t].partitions.len() {
-                let part = &mut self.topics[t].partitions[pi];
-                // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
-                if part.leader != Some(node) || part.in_flight.is_some() {
-                    continue;
-                }
-                let Some(front) = part.batches.front().filter(|b| b.sealed) else {
-                    continue;
-                };
-                let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
-                let fits_records = max_records == 0 || records + front.records.len() <= max_records;
-                if !(out.is_empty() || fits_bytes && fits_records) {
-                    continue;
-                }
-                let Some(batch) = part.batches.pop_front() else {
-                    continue;
-                };
-                bytes += batch.bytes;
-                records += batch.records.len();
-                out.push(InFlightBatch {
-                    topic: t,
-                    partition: pi,
-                    records: batch.records,
-                });
+        // Each queued partition is looked at once; those for other brokers, or that do not
+        // fit this request, go back to the end of the queue in order.
+        for _ in 0..self.ready.len() {
+            let Some((t, pi)) = self.ready.pop_front() else {
+                break;
+            };
+            let part = &mut self.topics[t].partitions[pi];
+            // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
+            if !part.ready() {
+                part.queued = false;
+                continue;
             }
+            let Some(front) = part.batches.front().filter(|b| b.sealed) else {
+                part.queued = false;
+                continue;
+            };
+            let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
+            let fits_records = max_records == 0 || records + front.records.len() <= max_records;
+            if part.leader != Some(node) || !(out.is_empty() || fits_bytes && fits_records) {
+                self.ready.push_back((t, pi));
+                continue;
+            }
+            let Some(batch) = part.batches.pop_front() else {
+                part.queued = false;
+                continue;
+            };
+            part.queued = false;
+            bytes += batch.bytes;
+            records += batch.records.len();
+            out.push(InFlightBatch {
+                topic: t,
+                partition: pi,
+                records: batch.records,
+                enc: batch.enc,
+                wire: Bytes::new(),
+            });
         }
-        self.request_cursor = self.request_cursor.wrapping_add(1);
+        // Batches of one topic together, as the request groups them.
+        out.sort_unstable_by_key(|b| (b.topic, b.partition));
         out
     }
 
@@ -125,38 +158,39 @@ impl ProducerCore {
                 return true;
             }
         };
-        let mut topic_data: Vec<ProduceTopicData> = Vec::new();
-        let mut sent: Vec<InFlightBatch> = Vec::new();
+        // Encode (or finish) each batch; those that fail leave the request.
+        let mut sent: Vec<InFlightBatch> = Vec::with_capacity(batches.len());
         for b in batches {
-            let Some((bytes, b)) = self.encode_batch(b, version, format) else {
-                continue;
-            };
-            let name = self.topics[b.topic].name.as_str();
-            let data = ProducePartitionData {
-                index: b.partition as i32,
-                records: bytes,
-            };
-            match topic_data.iter_mut().find(|td| td.name == name) {
-                Some(td) => td.partitions.push(data),
-                None => topic_data.push(ProduceTopicData {
-                    name: name.to_owned(),
-                    partitions: vec![data],
-                }),
+            if let Some(b) = self.encode_batch(b, version, format) {
+                sent.push(b);
             }
-            sent.push(b);
         }
         if sent.is_empty() {
             return true;
         }
-        let body = ProduceRequest {
-            transactional_id: None,
-            acks: self.config.acks.as_i16(),
-            timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
-            topics: topic_data,
-        };
+        let acks = self.config.acks.as_i16();
+        let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let correlation_id = self.conns.next_correlation();
+        self.header.api_key = api_key::PRODUCE;
+        self.header.api_version = version;
+        self.header.correlation_id = correlation_id;
+        let mut data = Vec::new();
+        let topics = &self.topics;
+        produce_chunks(
+            &self.header,
+            acks,
+            timeout_ms,
+            &mut sent,
+            |t| topics[t].name.as_str(),
+            &mut data,
+        );
         if self.config.acks == Acks::None {
             // No response will come: the records count as delivered once written.
-            self.transmit(conn, version, &body, None, now);
+            self.transmit_chunks(conn, correlation_id, data, None, now);
+            for b in &sent {
+                // Nothing stays in flight: the partition's next batch may go at once.
+                self.queue_if_ready(b.topic, b.partition);
+            }
             for b in sent {
                 let partition = b.partition as i32;
                 for p in b.records {
@@ -165,33 +199,65 @@ impl ProducerCore {
             }
             return true;
         }
-        let targets: Vec<(usize, usize)> = sent.iter().map(|b| (b.topic, b.partition)).collect();
+        let rref = RequestRef {
+            conn,
+            correlation_id,
+        };
+        for b in &sent {
+            self.topics[b.topic].partitions[b.partition].in_flight = Some(rref);
+        }
         let kind = RequestKind::Produce {
             version,
             batches: sent,
         };
-        if let Some(rref) = self.transmit(conn, version, &body, Some(kind), now) {
-            for (t, pi) in targets {
-                self.topics[t].partitions[pi].in_flight = Some(rref);
-            }
-        }
+        self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
         true
     }
 
-    /// Encodes one batch in `format`; records the format cannot carry, and batches that cannot
-    /// be encoded or exceed `message.max.bytes`, fail here.
+    /// Finishes one batch in `format`: the batch encoded at `send` (`enc`) when it is in
+    /// that format, else encoded now from its records (the deferred path). Records the format
+    /// cannot carry, and batches that cannot be encoded or exceed `message.max.bytes`, fail
+    /// here.
     fn encode_batch(
         &mut self,
-        b: InFlightBatch,
+        mut b: InFlightBatch,
         version: i16,
         format: RecordFormat,
-    ) -> Option<(bytes::Bytes, InFlightBatch)> {
+    ) -> Option<InFlightBatch> {
         let compression = self.config.compression;
         if compression == Compression::Zstd && version < 7 {
             let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
             self.fail_all(b.records, &e);
             return None;
         }
+        let (builder, mut b) = match b.enc.take() {
+            Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
+            _ => self.encode_deferred(b, format)?,
+        };
+        match builder.finish(compression, self.config.compression_level) {
+            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
+                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
+                self.fail_all(b.records, &e);
+                None
+            }
+            Ok(bytes) => {
+                b.wire = bytes;
+                Some(b)
+            }
+            Err(e) => {
+                self.fail_all(b.records, &ProduceError::Encoding(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// The deferred path: encodes `b`'s records in `format` now, failing those it cannot
+    /// carry; `None` when none is left.
+    fn encode_deferred(
+        &mut self,
+        b: InFlightBatch,
+        format: RecordFormat,
+    ) -> Option<(BatchBuilder, InFlightBatch)> {
         let mut builder = BatchBuilder::new(format);
         let mut kept: Vec<Pending> = Vec::with_capacity(b.records.len());
         let mut refused = Vec::new();
@@ -213,18 +279,7 @@ impl ProducerCore {
         if kept.is_empty() {
             return None;
         }
-        match builder.finish(compression, self.config.compression_level) {
-            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
-                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                self.fail_all(kept, &e);
-                None
-            }
-            Ok(bytes) => Some((bytes, InFlightBatch { records: kept, ..b })),
-            Err(e) => {
-                self.fail_all(kept, &ProduceError::Encoding(e.to_string()));
-                None
-            }
-        }
+        Some((builder, InFlightBatch { records: kept, ..b }))
     }
 
     /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,

@@ -10,7 +10,7 @@ use crate::error::RetryCause;
 use crate::output::{BrokerAddress, ConnId, Output};
 use crate::protocol::{
     self, api_key, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
-    MetadataRequest, ProduceRequest, Request, RequestHeader,
+    MetadataRequest, ProduceRequest, Request,
 };
 use crate::record::RecordFormat;
 use crate::time::Instant;
@@ -58,6 +58,10 @@ pub(crate) struct InFlightBatch {
     pub partition: usize,
     /// The records actually encoded, in batch order (offset = base + index).
     pub records: Vec<Pending>,
+    /// The batch as encoded at `send`, if it was (taken when the request is built).
+    pub enc: Option<crate::record::BatchBuilder>,
+    /// The finished batch bytes, between encoding and writing the request (then empty).
+    pub wire: bytes::Bytes,
 }
 
 /// What a request was, so its response can be decoded and applied.
@@ -136,7 +140,7 @@ impl Connections {
                 .map_or(true, |t| now >= t)
     }
 
-    fn next_correlation(&mut self) -> i32 {
+    pub(crate) fn next_correlation(&mut self) -> i32 {
         let c = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(0);
         c
@@ -220,6 +224,8 @@ impl ProducerCore {
             },
         );
         self.conns.by_target.insert(target, id);
+        let deadline = now + self.config.request_timeout;
+        self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         self.outputs
             .push_back(Output::Connect { conn: id, address });
         Some(id)
@@ -236,24 +242,46 @@ impl ProducerCore {
         now: Instant,
     ) -> Option<RequestRef> {
         let correlation_id = self.conns.next_correlation();
-        let header = RequestHeader {
-            api_key: R::API_KEY,
-            api_version: version,
-            correlation_id,
-            client_id: Some(self.config.client_id.clone()),
-        };
+        self.header.api_key = R::API_KEY;
+        self.header.api_version = version;
+        self.header.correlation_id = correlation_id;
         let mut buf = BytesMut::new();
-        protocol::encode_request(&header, body, &mut buf);
+        protocol::encode_request(&self.header, body, &mut buf);
         let c = self.conns.conns.get_mut(&conn)?;
         if let Some(kind) = kind {
             let deadline = now + self.config.request_timeout;
             c.pending
                 .insert(correlation_id, PendingRequest { deadline, kind });
+            self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         }
         self.outputs.push_back(Output::Transmit {
             conn,
             data: vec![buf.freeze()],
         });
+        Some(RequestRef {
+            conn,
+            correlation_id,
+        })
+    }
+
+    /// Transmits an already encoded request (`data`, correlation id `correlation_id`) on
+    /// `conn`, recording it as pending unless `kind` is `None` (acks=0 Produce).
+    pub(super) fn transmit_chunks(
+        &mut self,
+        conn: ConnId,
+        correlation_id: i32,
+        data: Vec<bytes::Bytes>,
+        kind: Option<RequestKind>,
+        now: Instant,
+    ) -> Option<RequestRef> {
+        let c = self.conns.conns.get_mut(&conn)?;
+        if let Some(kind) = kind {
+            let deadline = now + self.config.request_timeout;
+            c.pending
+                .insert(correlation_id, PendingRequest { deadline, kind });
+            self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
+        }
+        self.outputs.push_back(Output::Transmit { conn, data });
         Some(RequestRef {
             conn,
             correlation_id,
@@ -305,6 +333,17 @@ impl ProducerCore {
         let Some(versions) = negotiate_versions(&resp, self.config.message_format) else {
             return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
         };
+        if let (Target::Node(_), Ok((_, format))) = (
+            self.conns
+                .conns
+                .get(&conn)
+                .map(|c| c.target)
+                .unwrap_or(Target::Bootstrap(0)),
+            &versions.produce,
+        ) {
+            // Records are encoded at `send` in the format brokers last agreed to.
+            self.limits.format = Some(*format);
+        }
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.state = ConnState::Ready(versions);
             let target = c.target;

@@ -96,8 +96,9 @@ impl ProducerCore {
         if self.buffered_bytes + size > self.config.buffer_memory {
             return refuse(SendErrorKind::BufferFull, record);
         }
-        if let Some(t) = self.topic_index.get(&record.topic) {
-            if self.topics[*t].breaker.is_open(now) {
+        let known = self.known_topic(&record.topic);
+        if let Some(t) = known {
+            if self.topics[t].breaker.is_open(now) {
                 let topic = record.topic.clone();
                 return refuse(SendErrorKind::BreakerOpen(topic), record);
             }
@@ -115,9 +116,31 @@ impl ProducerCore {
             retries: 0,
             deadline: self.config.delivery_timeout.map(|d| now + d),
         };
-        let t = self.topic_for(&pending.record.topic.clone(), now);
+        let t = match known {
+            Some(t) => t,
+            None => {
+                let t = self.topic_for(&pending.record.topic.clone(), now);
+                self.last_topic = Some((pending.record.topic.clone(), t));
+                t
+            }
+        };
         self.route_new(t, pending, now);
         Ok(id)
+    }
+
+    /// The index of a topic already seen. The last topic looked up is remembered, and a
+    /// record naming the same shared `TopicName` (the usual case: one clone per record) is
+    /// matched by pointer, without hashing the name.
+    fn known_topic(&mut self, topic: &TopicName) -> Option<usize> {
+        if let Some((last, t)) = &self.last_topic {
+            let same = std::ptr::eq(last.as_str(), topic.as_str()) || last == topic;
+            if same {
+                return Some(*t);
+            }
+        }
+        let t = *self.topic_index.get(topic)?;
+        self.last_topic = Some((topic.clone(), t));
+        Some(t)
     }
 
     /// The record was appended: emit `Delivered` and release its memory.

@@ -15,13 +15,34 @@
 //!
 //! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
 //! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
-//! leaders, sends requests, expires records, and finishes a close.
+//! leaders, sends requests, expires records, and finishes a close. `send`, the per-record
+//! input, takes a fast path instead ([`ProducerCore::pump_send`]) while no deadline is due:
+//! it looks only at the partition the record went to.
+//!
+//! ## The hot path
+//!
+//! `send` → the open batch of the record's partition → request bytes:
+//!
+//! * the topic is found by comparing the record's `TopicName` pointer with the last one seen
+//!   (no hashing per record), the partition by index;
+//! * the record is encoded once, at `send`, into the open batch's [`BatchBuilder`]
+//!   (`partition::Batch::enc`) in the record format the brokers negotiated; before any
+//!   broker has, or for a record the format cannot carry, the batch keeps only its records
+//!   and is encoded when its request is built (the deferred path), as is a batch that goes to
+//!   a broker speaking another format (a retry after a leader move);
+//! * a Produce request is written as chunks (`request::produce_chunks`): one small framing
+//!   buffer, and each batch's bytes as its own `Bytes`, never copied;
+//! * requests are built from the ready queue (partitions with a sealed batch), and
+//!   `poll_timeout` answers from a kept value, so neither costs a scan of every partition.
+//!
+//! [`BatchBuilder`]: crate::record::BatchBuilder
 
 mod broker;
 mod connection;
 mod dispatch;
 mod metadata;
 mod partition;
+mod request;
 mod retry;
 mod shutdown;
 mod topic;
@@ -30,10 +51,12 @@ use crate::config::{Config, ConfigError};
 use crate::error::SendError;
 use crate::message::{Record, RecordId, TopicName};
 use crate::output::{ConnId, Output, TimeoutReason};
+use crate::protocol::RequestHeader;
 use crate::rng::Rng;
 use crate::time::Instant;
 use connection::{ConnState, Connections};
 use metadata::MetadataState;
+use partition::BatchLimits;
 use std::collections::{HashMap, VecDeque};
 use topic::TopicState;
 
@@ -58,12 +81,29 @@ pub struct ProducerCore {
     buffered_bytes: usize,
     /// Open batches holding a record with an id below this are sealed now (`flush`/`close`).
     flush_upto: u64,
-    /// Rotates the partition a Produce request starts collecting from.
-    request_cursor: usize,
     closing: bool,
     closed: bool,
     /// The latest `now` seen (deadlines at or before it are already acted on).
     last_now: Instant,
+    /// Batch limits, and the record format to encode into at `send`.
+    limits: BatchLimits,
+    /// The request header, reused (client id written once, not cloned per request).
+    header: RequestHeader,
+    /// What [`poll_timeout`](Self::poll_timeout) answers: exact after a full
+    /// [`pump`](Self::pump), and after a [`send`](Self::send) on the fast path lowered by
+    /// whatever deadline that send created. It may be early (the record it was for is gone),
+    /// never late: an early `handle_timeout` runs a full pump, which recomputes it.
+    wake: Option<(Instant, TimeoutReason)>,
+    /// The partition the current `send` handed its record to, if any.
+    touched: Option<(usize, usize)>,
+    /// The last topic `send` looked up, to skip hashing its name for the next record.
+    last_topic: Option<(TopicName, usize)>,
+    /// The ready queue: partitions (topic, partition) that had a sealed batch to send when
+    /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
+    /// from it, so building one costs the ready partitions, not all of them. Entries are
+    /// checked when taken (a partition may have stopped being ready); a full pump queues
+    /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
+    ready: VecDeque<(usize, usize)>,
 }
 
 impl ProducerCore {
@@ -72,7 +112,6 @@ impl ProducerCore {
     pub fn new(config: Config, seed: u64, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut core = ProducerCore {
-            config,
             rng: Rng::new(seed),
             outputs: VecDeque::new(),
             topics: Vec::new(),
@@ -83,10 +122,21 @@ impl ProducerCore {
             pending_records: 0,
             buffered_bytes: 0,
             flush_upto: 0,
-            request_cursor: 0,
             closing: false,
             closed: false,
             last_now: now,
+            limits: BatchLimits::new(&config),
+            header: RequestHeader {
+                api_key: 0,
+                api_version: 0,
+                correlation_id: 0,
+                client_id: Some(config.client_id.clone()),
+            },
+            wake: None,
+            touched: None,
+            last_topic: None,
+            ready: VecDeque::new(),
+            config,
         };
         core.metadata.request_now(now);
         core.pump(now);
@@ -105,8 +155,13 @@ impl ProducerCore {
     // The error hands the record back by value, so it is as large as a record.
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+        self.touched = None;
         let id = self.dispatch(record, now)?;
-        self.pump(now);
+        if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
+            self.pump(now);
+        } else {
+            self.pump_send(now);
+        }
         Ok(id)
     }
 
@@ -160,8 +215,18 @@ impl ProducerCore {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no
-    /// timer is needed.
+    /// timer is needed. O(1): the answer is kept up to date by the inputs. It is never late,
+    /// but may be early (the record or request it was for has gone since); a `handle_timeout`
+    /// with nothing due just recomputes it.
     pub fn poll_timeout(&self) -> Option<(Instant, TimeoutReason)> {
+        if self.closed {
+            return None;
+        }
+        self.wake
+    }
+
+    /// The exact next deadline (a scan of every partition; run at the end of a full pump).
+    fn compute_wake(&self) -> Option<(Instant, TimeoutReason)> {
         if self.closed {
             return None;
         }
@@ -235,6 +300,7 @@ impl ProducerCore {
                 if sealed {
                     self.topics[t].partitioner.on_batch_sealed();
                 }
+                self.queue_if_ready(t, pi);
             }
         }
         self.expire_records(now);
@@ -242,5 +308,70 @@ impl ProducerCore {
         self.connect_leaders(now);
         self.send_produce_requests(now);
         self.maybe_finish_close();
+        self.wake = self.compute_wake();
+    }
+
+    /// The fast path after a `send`, when no deadline has passed and the producer is not
+    /// closing: only the partition the record went to can have changed, so only it is
+    /// looked at (work proportional to what changed, not to the number of partitions). What
+    /// the full [`pump`](Self::pump) would do besides is either timer-driven (linger, retry
+    /// backoff, delivery and request timeouts, reconnect backoff — none due, as `now` is before
+    /// [`wake`](Self::wake)) or follows inputs other than `send` (responses, connections).
+    fn pump_send(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        if let Some((t, pi)) = self.touched {
+            let flush_upto = self.flush_upto;
+            let linger = self.config.linger;
+            let sealed = self.topics[t].partitions[pi].seal_open_if(|b| {
+                now >= b.created + linger || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
+            });
+            if sealed {
+                self.topics[t].partitioner.on_batch_sealed();
+            }
+            let part = &self.topics[t].partitions[pi];
+            let linger_at = part.linger_deadline(linger);
+            let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
+            let leader = part.leader;
+            self.lower_wake_opt(linger_at, TimeoutReason::Linger);
+            self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
+            if self.queue_if_ready(t, pi) {
+                if let Some(node) = leader {
+                    self.send_to_node(node, now);
+                }
+            }
+        }
+        if let Some(d) = self.config.delivery_timeout {
+            self.lower_wake(now + d, TimeoutReason::DeliveryTimeout);
+        }
+        self.metadata_step(now);
+        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
+            let at = self.metadata.next_refresh(self.config.metadata_max_age);
+            self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
+        }
+    }
+
+    /// Puts partition `pi` of topic `t` in the ready queue if it is ready and not queued yet.
+    /// Returns whether it is ready.
+    pub(super) fn queue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+        let part = &mut self.topics[t].partitions[pi];
+        let ready = part.ready();
+        if ready && !part.queued {
+            part.queued = true;
+            self.ready.push_back((t, pi));
+        }
+        ready
+    }
+
+    /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).
+    pub(super) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
+        if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
+            self.wake = Some((at, why));
+        }
+    }
+
+    fn lower_wake_opt(&mut self, at: Option<Instant>, why: TimeoutReason) {
+        if let Some(at) = at {
+            self.lower_wake(at, why);
+        }
     }
 }

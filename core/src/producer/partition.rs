@@ -31,6 +31,7 @@
 use super::connection::RequestRef;
 use super::dispatch::Pending;
 use super::ProducerCore;
+use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -55,6 +56,12 @@ pub(crate) struct Batch {
     pub created: Instant,
     /// Whether the batch takes no more records.
     pub sealed: bool,
+    /// The records already encoded, when the record format was known as the batch opened
+    /// ([`BatchLimits::format`]): each record is encoded once, at `send`. `None` (format not
+    /// known yet, or a record the format could not carry) means the deferred path: the batch
+    /// is encoded from `records` when its request is built. A batch whose format differs
+    /// from the one its broker negotiated is re-encoded there the same way.
+    pub enc: Option<BatchBuilder>,
 }
 
 /// Size limits of the aggregator, copied from the configuration.
@@ -65,6 +72,9 @@ pub(crate) struct BatchLimits {
     pub message_max_bytes: usize,
     pub overhead: usize,
     pub linger: Duration,
+    /// The record format to encode into at `send`: the one the last broker connection
+    /// negotiated, `None` before any has.
+    pub format: Option<RecordFormat>,
 }
 
 /// One partition's state.
@@ -84,6 +94,8 @@ pub(crate) struct PartitionState {
     pub chaser: Option<RequestRef>,
     /// No records enter the broker path before this (retry backoff).
     pub backoff_until: Option<Instant>,
+    /// Whether this partition is in [`ProducerCore`]'s ready queue.
+    pub queued: bool,
 }
 
 impl PartitionState {
@@ -96,6 +108,7 @@ impl PartitionState {
             in_flight: None,
             chaser: None,
             backoff_until: None,
+            queued: false,
         }
     }
 
@@ -199,14 +212,33 @@ impl PartitionState {
             }
         }
         if self.batches.back().map_or(true, |b| b.sealed) {
+            // Room for a full batch at once: one allocation per batch, not a doubling series.
+            let cap = limits
+                .batch_size
+                .min(limits.message_max_bytes)
+                .max(size + limits.overhead);
             self.batches.push_back(Batch {
-                records: Vec::new(),
+                records: Vec::with_capacity(limits.records_hint(size)),
                 bytes: limits.overhead,
                 created: now,
                 sealed: false,
+                enc: limits.format.map(|f| BatchBuilder::with_capacity(f, cap)),
             });
         }
         if let Some(open) = self.batches.back_mut() {
+            if let Some(enc) = &mut open.enc {
+                let r = &p.record;
+                let appended = enc.append(
+                    p.timestamp,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &r.headers,
+                );
+                if appended.is_err() {
+                    // The deferred path will fail this record alone, with the error.
+                    open.enc = None;
+                }
+            }
             open.records.push(p);
             open.bytes += size;
             if open.bytes >= limits.batch_size
@@ -219,6 +251,14 @@ impl PartitionState {
             }
         }
         sealed
+    }
+
+    /// Whether a batch of this partition could go into a request now: a leader, nothing in
+    /// flight, a sealed batch at the front.
+    pub(crate) fn ready(&self) -> bool {
+        self.leader.is_some()
+            && self.in_flight.is_none()
+            && self.batches.front().is_some_and(|b| b.sealed)
     }
 
     /// Seals the open batch if `seal_if` says so. Returns whether one was sealed.
@@ -290,6 +330,7 @@ impl ProducerCore {
         let part = &mut self.topics[t].partitions[pi];
         if part.must_buffer(p.retries, now) {
             part.level_mut(p.retries).buf.push_back(p);
+            self.touched = Some((t, pi));
             if part.leader.is_none() {
                 // Re-resolve the leader.
                 self.metadata
@@ -298,6 +339,7 @@ impl ProducerCore {
             return;
         }
         let sealed = part.append(p, &limits, now);
+        self.touched = Some((t, pi));
         for _ in 0..sealed {
             self.topics[t].partitioner.on_batch_sealed();
         }
@@ -330,13 +372,99 @@ impl ProducerCore {
     }
 
     pub(super) fn batch_limits(&self) -> BatchLimits {
-        let format = super::dispatch::sizing_format(self.config.message_format);
+        self.limits
+    }
+}
+
+impl BatchLimits {
+    /// The limits `config` sets; no encode format yet.
+    pub(crate) fn new(config: &crate::config::Config) -> Self {
+        let format = super::dispatch::sizing_format(config.message_format);
         BatchLimits {
-            batch_size: self.config.batch_size,
-            batch_num_messages: self.config.batch_num_messages,
-            message_max_bytes: self.config.message_max_bytes,
-            overhead: crate::record::BatchBuilder::overhead(format),
-            linger: self.config.linger,
+            batch_size: config.batch_size,
+            batch_num_messages: config.batch_num_messages,
+            message_max_bytes: config.message_max_bytes,
+            overhead: BatchBuilder::overhead(format),
+            linger: config.linger,
+            format: None,
         }
+    }
+
+    /// Records a batch is likely to hold, given one record of `size` bytes (capped, so a
+    /// batch of tiny records does not reserve a huge vector up front).
+    fn records_hint(&self, size: usize) -> usize {
+        let by_size = self.batch_size / size.max(1);
+        let by_count = if self.batch_num_messages > 0 {
+            self.batch_num_messages
+        } else {
+            usize::MAX
+        };
+        by_size.min(by_count).clamp(1, 128)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Header, Record, RecordId};
+    use crate::record::decode_records;
+    use crate::Compression;
+
+    fn pending(id: u64, record: Record) -> Pending {
+        let size = super::super::dispatch::record_bound(RecordFormat::V2, &record);
+        Pending {
+            id: RecordId(id),
+            record,
+            timestamp: 1_700_000_000_000 + id as i64,
+            size,
+            retries: 0,
+            deadline: None,
+        }
+    }
+
+    fn limits(format: Option<RecordFormat>) -> BatchLimits {
+        let mut l = BatchLimits::new(&crate::Config::new(["b:9092"]));
+        l.format = format;
+        l
+    }
+
+    #[test]
+    fn records_are_encoded_into_the_open_batch_when_the_format_is_known() {
+        let mut part = PartitionState::new(Some(1));
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let l = limits(Some(RecordFormat::V2));
+        for i in 0..3 {
+            let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
+            assert_eq!(part.append(pending(i, r), &l, now), 0);
+        }
+        let batch = part.batches.pop_front().expect("an open batch");
+        let enc = batch.enc.expect("encoded at send");
+        assert_eq!((enc.len(), batch.records.len()), (3, 3));
+        let bytes = enc.finish(Compression::None, None).expect("finish");
+        let decoded = decode_records(&bytes, 1 << 20).expect("decodes");
+        let values: Vec<_> = decoded[0]
+            .records
+            .iter()
+            .map(|r| (r.value.clone().unwrap(), r.timestamp))
+            .collect();
+        assert_eq!(values[2].0, &b"v2"[..]);
+        assert_eq!(values[1].1, 1_700_000_000_001);
+    }
+
+    #[test]
+    fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut part = PartitionState::new(Some(1));
+        part.append(pending(0, Record::new("t").value("a")), &limits(None), now);
+        assert!(part.batches[0].enc.is_none(), "format not known yet");
+
+        let mut part = PartitionState::new(Some(1));
+        let l = limits(Some(RecordFormat::V1));
+        part.append(pending(0, Record::new("t").value("a")), &l, now);
+        assert!(part.batches[0].enc.is_some());
+        let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
+        part.append(pending(1, with_header), &l, now);
+        assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
+        assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
     }
 }

@@ -1,0 +1,190 @@
+//! Produce requests written as vectored output: the framing (size prefix, request header,
+//! the fields around each partition's records) goes into one small buffer, and each batch is
+//! its own [`Bytes`] chunk, so batch bytes are never copied into the request. The chunks,
+//! written back to back, are byte for byte what [`protocol::encode_request`] writes for the
+//! same [`ProduceRequest`](crate::protocol::ProduceRequest) (tested below).
+
+use super::connection::InFlightBatch;
+use crate::protocol::{RequestHeader, WireWrite};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// First flexible Produce version (compact strings, tagged fields, header v2).
+const FIRST_FLEXIBLE: i16 = 9;
+
+/// Writes a Produce request of `header.api_version` as chunks, appended to `out`, taking
+/// each batch's encoded bytes out of [`InFlightBatch::wire`]. `batches` must be grouped by
+/// topic (consecutive batches of one topic form one topic entry); `name` gives a topic
+/// index's name.
+pub(crate) fn produce_chunks<'a>(
+    header: &RequestHeader,
+    acks: i16,
+    timeout_ms: i32,
+    batches: &mut [InFlightBatch],
+    name: impl Fn(usize) -> &'a str,
+    out: &mut Vec<Bytes>,
+) {
+    let version = header.api_version;
+    let flexible = version >= FIRST_FLEXIBLE;
+    let topics = batches
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| *i == 0 || batches[i - 1].topic != b.topic)
+        .count();
+    let client_id = header.client_id.as_ref().map_or(0, String::len);
+    let names: usize = batches.iter().map(|b| name(b.topic).len()).sum();
+    let mut framing = BytesMut::with_capacity(40 + client_id + names + batches.len() * 16);
+    framing.put_i32(0); // size, filled in below
+    header.encode(flexible, &mut framing);
+    if version >= 3 {
+        framing.put_nullable_string_flex(flexible, None);
+    }
+    framing.put_i16(acks);
+    framing.put_i32(timeout_ms);
+    framing.put_array_len_flex(flexible, topics);
+    out.reserve(2 * batches.len() + 1);
+    // The first chunk (size prefix and header) stays mutable until the size is known.
+    let mut first: Option<BytesMut> = None;
+    let first_at = out.len();
+    let mut size = 0usize;
+    let mut i = 0;
+    while i < batches.len() {
+        let topic = batches[i].topic;
+        let n = batches[i..].iter().take_while(|b| b.topic == topic).count();
+        framing.put_string_flex(flexible, name(topic));
+        framing.put_array_len_flex(flexible, n);
+        for b in &mut batches[i..i + n] {
+            let records = std::mem::take(&mut b.wire);
+            framing.put_i32(b.partition as i32);
+            let len = records.len();
+            if flexible {
+                framing.put_uvarint(len.min(u32::MAX as usize - 1) as u32 + 1);
+            } else {
+                framing.put_i32(len.min(i32::MAX as usize) as i32);
+            }
+            // Framing so far becomes its own chunk (sharing `framing`'s allocation).
+            let chunk = framing.split();
+            size += chunk.len() + len;
+            match first {
+                None => {
+                    first = Some(chunk);
+                    out.push(Bytes::new()); // replaced below
+                }
+                Some(_) => out.push(chunk.freeze()),
+            }
+            if len > 0 {
+                out.push(records);
+            }
+            framing.put_tagged_fields_flex(flexible);
+        }
+        framing.put_tagged_fields_flex(flexible);
+        i += n;
+    }
+    framing.put_tagged_fields_flex(flexible);
+    size += framing.len();
+    let mut first = match first {
+        Some(f) => {
+            if !framing.is_empty() {
+                out.push(framing.freeze());
+            }
+            f
+        }
+        None => {
+            out.push(Bytes::new());
+            framing
+        }
+    };
+    let size = size - 4;
+    first[..4].copy_from_slice(&(size.min(i32::MAX as usize) as i32).to_be_bytes());
+    out[first_at] = first.freeze();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{self, api_key, ProducePartitionData, ProduceRequest, ProduceTopicData};
+
+    fn header(version: i16) -> RequestHeader {
+        RequestHeader {
+            api_key: api_key::PRODUCE,
+            api_version: version,
+            correlation_id: 77,
+            client_id: Some("odradek-test".to_owned()),
+        }
+    }
+
+    #[test]
+    fn chunks_are_the_same_bytes_as_the_codec_writes() {
+        let b = |n: usize, fill: u8| Bytes::from(vec![fill; n]);
+        let names = ["a", "bb", "c"];
+        let parts = [
+            (0, 0, b(70, 1)),
+            (0, 3, b(200, 2)),
+            (1, 1, b(0, 0)),
+            (2, 9, b(5, 3)),
+        ];
+        for version in 0..=12 {
+            let mut batches: Vec<InFlightBatch> = parts
+                .iter()
+                .map(|(t, p, wire)| InFlightBatch {
+                    topic: *t,
+                    partition: *p,
+                    records: Vec::new(),
+                    enc: None,
+                    wire: wire.clone(),
+                })
+                .collect();
+            let mut chunks = Vec::new();
+            produce_chunks(
+                &header(version),
+                -1,
+                30_000,
+                &mut batches,
+                |t| names[t],
+                &mut chunks,
+            );
+            let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            let mut topics: Vec<ProduceTopicData> = Vec::new();
+            for (t, p, records) in &parts {
+                let data = ProducePartitionData {
+                    index: *p as i32,
+                    records: records.clone(),
+                };
+                match topics.last_mut().filter(|td| td.name == names[*t]) {
+                    Some(td) => td.partitions.push(data),
+                    None => topics.push(ProduceTopicData {
+                        name: names[*t].to_owned(),
+                        partitions: vec![data],
+                    }),
+                }
+            }
+            let body = ProduceRequest {
+                transactional_id: None,
+                acks: -1,
+                timeout_ms: 30_000,
+                topics,
+            };
+            let mut want = BytesMut::new();
+            protocol::encode_request(&header(version), &body, &mut want);
+            assert_eq!(got, &want[..], "Produce v{version}");
+            // The batches are their own chunks, moved, not copied.
+            assert!(chunks.iter().any(|c| c.as_ptr() == parts[1].2.as_ptr()));
+            assert!(batches.iter().all(|b| b.wire.is_empty()));
+        }
+    }
+
+    #[test]
+    fn a_request_without_batches_is_still_well_framed() {
+        let mut chunks = Vec::new();
+        produce_chunks(&header(9), 1, 5, &mut [], |_| "", &mut chunks);
+        let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let body = ProduceRequest {
+            transactional_id: None,
+            acks: 1,
+            timeout_ms: 5,
+            topics: vec![],
+        };
+        let mut want = BytesMut::new();
+        protocol::encode_request(&header(9), &body, &mut want);
+        assert_eq!(got, &want[..]);
+    }
+}
