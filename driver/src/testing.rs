@@ -3,7 +3,7 @@
 //! [`FakeBroker`]: a one-node Kafka cluster on a real loopback TCP socket, served by plain
 //! threads so that any runtime's tests can use it. It speaks ApiVersions, Metadata and Produce
 //! with the core's own codecs, decodes every record batch it receives, keeps a log per
-//! partition, and can delay or fail Produce requests.
+//! partition, and can delay, fail or hold back Produce requests.
 //!
 //! [`scenarios`]: the adapter tests, written once against [`Runtime`] and run by each adapter
 //! crate on its own runtime.
@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How the fake broker behaves.
 #[derive(Debug, Clone)]
@@ -48,19 +48,45 @@ impl Default for FakeBrokerOptions {
     }
 }
 
+/// Counters of what the broker has seen, for [`FakeBroker::wait_for`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Produce requests received (including dropped and held ones).
+    pub produce_requests: usize,
+    /// Connections accepted so far.
+    pub connections: usize,
+    /// Connections currently open (accepted and not yet ended).
+    pub open_connections: usize,
+}
+
 #[derive(Default)]
 struct BrokerState {
     logs: BTreeMap<(String, i32), Vec<DecodedRecord>>,
     requests: Vec<i16>,
-    connections: usize,
+    stats: BrokerStats,
     dropped_produce: usize,
+    hold_produce: bool,
+}
+
+/// State shared by the broker handle and its threads.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<BrokerState>,
+    /// Notified on every change of `state`.
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, BrokerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A one-node fake Kafka cluster on 127.0.0.1. Stops when dropped.
 pub struct FakeBroker {
     addr: SocketAddr,
-    state: Arc<Mutex<BrokerState>>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for FakeBroker {
@@ -76,21 +102,29 @@ impl FakeBroker {
     pub fn start(options: FakeBrokerOptions) -> FakeBroker {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(Mutex::new(BrokerState::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
+        let shared = Arc::new(Shared::default());
+        let sh = Arc::clone(&shared);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
+                if sh.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                st.lock().unwrap().connections += 1;
-                let (st, sp, opts) = (st.clone(), sp.clone(), options.clone());
-                std::thread::spawn(move || serve(stream, addr, st, sp, opts));
+                {
+                    let mut st = sh.lock();
+                    st.stats.connections += 1;
+                    st.stats.open_connections += 1;
+                }
+                sh.changed.notify_all();
+                let (sh, opts) = (Arc::clone(&sh), options.clone());
+                std::thread::spawn(move || {
+                    serve(stream, addr, &sh, &opts);
+                    sh.lock().stats.open_connections -= 1;
+                    sh.changed.notify_all();
+                });
             }
         });
-        FakeBroker { addr, state, stop }
+        FakeBroker { addr, shared }
     }
 
     /// `host:port` for `bootstrap_servers`.
@@ -100,7 +134,7 @@ impl FakeBroker {
 
     /// The records appended to a partition, in order.
     pub fn records(&self, topic: &str, partition: i32) -> Vec<DecodedRecord> {
-        let st = self.state.lock().unwrap();
+        let st = self.shared.lock();
         st.logs
             .get(&(topic.to_owned(), partition))
             .cloned()
@@ -109,41 +143,72 @@ impl FakeBroker {
 
     /// Records appended over all partitions.
     pub fn total_records(&self) -> usize {
-        self.state.lock().unwrap().logs.values().map(Vec::len).sum()
+        self.shared.lock().logs.values().map(Vec::len).sum()
     }
 
     /// API keys of the requests received, in order.
     pub fn requests(&self) -> Vec<i16> {
-        self.state.lock().unwrap().requests.clone()
+        self.shared.lock().requests.clone()
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.state.lock().unwrap().connections
+        self.shared.lock().stats.connections
+    }
+
+    /// A snapshot of the broker's counters.
+    pub fn stats(&self) -> BrokerStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Holds every Produce request (before appending or answering) until
+    /// [`release_produce`](Self::release_produce), to keep records in flight on purpose.
+    pub fn hold_produce(&self) {
+        self.shared.lock().hold_produce = true;
+    }
+
+    /// Lets held Produce requests go.
+    pub fn release_produce(&self) {
+        self.shared.lock().hold_produce = false;
+        self.shared.changed.notify_all();
+    }
+
+    /// Waits until `cond` holds on the broker's counters, at most `timeout`; whether it did.
+    pub fn wait_for(&self, timeout: Duration, cond: impl Fn(&BrokerStats) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        while !cond(&st.stats) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 }
 
 impl Drop for FakeBroker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.release_produce();
         // Unblock the accept loop.
         let _ = TcpStream::connect(self.addr);
     }
 }
 
 /// Serves one connection until EOF, an error, or stop.
-fn serve(
-    mut stream: TcpStream,
-    addr: SocketAddr,
-    state: Arc<Mutex<BrokerState>>,
-    stop: Arc<AtomicBool>,
-    opts: FakeBrokerOptions,
-) {
+fn serve(mut stream: TcpStream, addr: SocketAddr, shared: &Shared, opts: &FakeBrokerOptions) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if shared.stop.load(Ordering::SeqCst) {
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
@@ -159,7 +224,7 @@ fn serve(
             }
             let frame: Vec<u8> = buf[4..4 + size].to_vec();
             buf.drain(..4 + size);
-            match answer(&frame, addr, &state, &opts) {
+            match answer(&frame, addr, shared, opts) {
                 Ok(Some(response)) => {
                     if stream.write_all(&response).is_err() {
                         return;
@@ -197,11 +262,18 @@ fn range<R: Request>() -> ApiVersionRange {
 fn answer(
     frame: &[u8],
     addr: SocketAddr,
-    state: &Mutex<BrokerState>,
+    shared: &Shared,
     opts: &FakeBrokerOptions,
 ) -> Result<Option<Vec<u8>>, ()> {
     let (header, body) = decode_request_header(frame).map_err(|_| ())?;
-    state.lock().unwrap().requests.push(header.api_key);
+    {
+        let mut st = shared.lock();
+        st.requests.push(header.api_key);
+        if header.api_key == api_key::PRODUCE {
+            st.stats.produce_requests += 1;
+        }
+    }
+    shared.changed.notify_all();
     let v = header.api_version;
     let corr = header.correlation_id;
     let mut out = bytes::BytesMut::new();
@@ -224,7 +296,7 @@ fn answer(
         api_key::METADATA => {
             let req = MetadataRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
             let names = req.topics.unwrap_or_else(|| {
-                let st = state.lock().unwrap();
+                let st = shared.lock();
                 let mut n: Vec<String> = st.logs.keys().map(|(t, _)| t.clone()).collect();
                 n.dedup();
                 n
@@ -265,10 +337,13 @@ fn answer(
         api_key::PRODUCE => {
             let req = ProduceRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
             {
-                let mut st = state.lock().unwrap();
+                let mut st = shared.lock();
                 if st.dropped_produce < opts.drop_produce_requests {
                     st.dropped_produce += 1;
                     return Err(());
+                }
+                while st.hold_produce && !shared.stop.load(Ordering::SeqCst) {
+                    st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
             }
             if !opts.produce_delay.is_zero() {
@@ -276,7 +351,7 @@ fn answer(
             }
             let mut topics = Vec::new();
             {
-                let mut st = state.lock().unwrap();
+                let mut st = shared.lock();
                 for t in req.topics {
                     let mut partitions = Vec::new();
                     for p in t.partitions {

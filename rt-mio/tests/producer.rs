@@ -4,11 +4,10 @@
 // `SendError` hands the record back by value: the API shared by every odradek crate.
 #![allow(clippy::result_large_err)]
 
-mod support;
-
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+use odradek_driver::testing::{refused_address, FakeBroker, FakeBrokerOptions};
 use odradek_mio::{
     BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
     RecordMetadata, RetryCause, SendErrorKind, TokenRange,
@@ -17,7 +16,6 @@ use std::collections::HashSet;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{refused_address, FakeBroker};
 
 /// Generous bound for anything that should happen promptly on loopback.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -27,6 +25,14 @@ fn config(broker: &str) -> Config {
     config.linger = Duration::from_millis(1);
     config.retry_backoff = Duration::from_millis(20);
     config
+}
+
+/// A fake broker whose topics all have `partitions` partitions.
+fn start_broker(partitions: i32) -> FakeBroker {
+    FakeBroker::start(FakeBrokerOptions {
+        partitions,
+        ..FakeBrokerOptions::default()
+    })
 }
 
 /// Checks that `metadata` points at the broker's copy of a record with `value`.
@@ -41,7 +47,7 @@ fn assert_stored(broker: &FakeBroker, metadata: &RecordMetadata, value: &[u8]) {
 
 #[test]
 fn embedded_loop_delivers_with_user_allotted_tokens() {
-    let broker = FakeBroker::start(3);
+    let broker = start_broker(3);
     let mut poll = Poll::new().unwrap();
     // The user's own source, on the user's own token.
     const MINE: Token = Token(7);
@@ -124,7 +130,7 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
 
 #[test]
 fn blocking_producer_delivers_from_several_threads() {
-    let broker = FakeBroker::start(3);
+    let broker = start_broker(3);
     let producer = Arc::new(BlockingProducer::connect(config(&broker.address())).unwrap());
     let threads: Vec<_> = (0..3)
         .map(|t| {
@@ -177,7 +183,7 @@ fn small_buffer_config(broker: &str) -> Config {
 
 #[test]
 fn backpressure_try_send_refuses_and_send_waits_for_space() {
-    let broker = FakeBroker::start(1);
+    let broker = start_broker(1);
     broker.hold_produce();
     let producer =
         Arc::new(BlockingProducer::connect(small_buffer_config(&broker.address())).unwrap());
@@ -286,7 +292,7 @@ fn refused_connection_fails_records_within_delivery_timeout() {
 
 #[test]
 fn close_with_records_in_flight_reports_every_outcome() {
-    let broker = FakeBroker::start(2);
+    let broker = start_broker(2);
     broker.hold_produce();
     let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
     let mut kept = Vec::new();
@@ -327,7 +333,7 @@ fn close_with_records_in_flight_reports_every_outcome() {
 
 #[test]
 fn unread_channels_never_block_the_producer() {
-    let broker = FakeBroker::start(1);
+    let broker = start_broker(1);
     let options = ChannelOptions {
         return_successes: true,
         capacity: 4,
@@ -371,7 +377,7 @@ fn unread_channels_never_block_the_producer() {
 
 #[test]
 fn dropping_the_last_handle_closes_in_the_background_and_receipts_still_resolve() {
-    let broker = FakeBroker::start(1);
+    let broker = start_broker(1);
     let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
     let clone = producer.clone();
     let receipt = producer
