@@ -23,7 +23,9 @@
 //!
 //! Both streams end (`None`) once the producer has closed and their queue is read.
 
-use crate::producer::{close, flush, CloseReport};
+use crate::producer::{close, flush};
+pub use crate::report::ChannelOptions;
+use crate::report::CloseReport;
 use crate::state::{Handle, Shared, Sink};
 use futures_util::stream::Stream;
 use odradek_core::{DeliveryError, Record, RecordMetadata, SendError};
@@ -32,26 +34,6 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
-/// Options for [`Producer::channels`](crate::Producer::channels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelOptions {
-    /// Queue successes on the [`Successes`] stream (Sarama's `Return.Successes`); when
-    /// `false`, no successes stream is returned and successes are only counted.
-    pub return_successes: bool,
-    /// How many outcomes (successes + errors) may wait unread before input waits. At least 1.
-    pub capacity: usize,
-}
-
-impl Default for ChannelOptions {
-    /// No successes, capacity 1024.
-    fn default() -> Self {
-        ChannelOptions {
-            return_successes: false,
-            capacity: 1024,
-        }
-    }
-}
 
 /// The input of the channel shape: send records; their outcomes go to the [`Successes`] and
 /// [`Errors`] streams. Cloneable; when every clone is dropped the producer closes gracefully

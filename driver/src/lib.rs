@@ -76,15 +76,17 @@ pub mod channels;
 mod clock;
 mod driver;
 mod producer;
+mod report;
 mod runtime;
 mod state;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
 
-pub use channels::{ChannelOptions, Errors, InputSender, Successes};
+pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
-pub use producer::{CloseReport, ConnectError, DeliveryFuture, Producer};
+pub use producer::{ConnectError, DeliveryFuture, Producer};
+pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};
 
 pub use odradek_core;

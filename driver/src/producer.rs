@@ -1,8 +1,9 @@
 //! The public handle: [`Producer`], [`DeliveryFuture`], [`CloseReport`], [`ConnectError`].
 
-use crate::channels::{ChannelOptions, Errors, InputSender, Successes};
+use crate::channels::{Errors, InputSender, Successes};
 use crate::clock::Clock;
 use crate::driver::Driver;
+use crate::report::{ChannelOptions, CloseReport};
 use crate::runtime::Runtime;
 use crate::state::{ChannelQueues, DeliveryResult, Handle, Shared, Sink};
 use futures_channel::oneshot;
@@ -253,28 +254,5 @@ impl Future for DeliveryFuture {
                 record: Record::new(self.topic.clone()),
             })),
         }
-    }
-}
-
-/// What [`Producer::close`] (or [`InputSender::close`]) reports: counts over the producer's
-/// whole life, and the failures nobody saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReport {
-    /// Records delivered.
-    pub delivered: u64,
-    /// Records failed (observed or not).
-    pub failed: u64,
-    /// Failed records whose outcome reached nobody: their [`DeliveryFuture`] was dropped, or
-    /// (channel shape) the errors stream was dropped.
-    pub unobserved_failed: u64,
-    /// Those failures with their records, the first 1024 of them (the first `close` to finish
-    /// takes them; a later one gets the rest, if any).
-    pub unobserved_failures: Vec<DeliveryError>,
-}
-
-impl CloseReport {
-    /// Whether every record was delivered.
-    pub fn all_delivered(&self) -> bool {
-        self.failed == 0
     }
 }

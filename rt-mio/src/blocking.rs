@@ -8,6 +8,7 @@ use odradek_core::{
     Config, DeliveryError, Instant, ProduceError, Record, RecordId, RecordMetadata, SendError,
     SendErrorKind, TopicName,
 };
+pub use odradek_driver::{ChannelOptions, CloseReport};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::io;
@@ -24,49 +25,6 @@ const CONN_TOKENS: TokenRange = TokenRange::new(1, 1 << 20);
 const UNOBSERVED_KEEP: usize = 1024;
 
 type DeliveryResult = Result<RecordMetadata, DeliveryError>;
-
-/// What [`BlockingProducer::close`] (or [`InputSender::close`]) reports: counts over the
-/// producer's whole life, and the failures nobody saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CloseReport {
-    /// Records delivered.
-    pub delivered: u64,
-    /// Records failed (observed or not).
-    pub failed: u64,
-    /// Failed records whose outcome reached nobody: their [`Receipt`] was dropped, or (channel
-    /// shape) the [`Errors`] receiver was dropped.
-    pub unobserved_failed: u64,
-    /// Those failures with their records, the first 1024 of them (the first `close` to finish
-    /// takes them).
-    pub unobserved_failures: Vec<DeliveryError>,
-}
-
-impl CloseReport {
-    /// Whether every record was delivered.
-    pub fn all_delivered(&self) -> bool {
-        self.failed == 0
-    }
-}
-
-/// Options for [`BlockingProducer::channels`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelOptions {
-    /// Queue successes on the [`Successes`] receiver (Sarama's `Return.Successes`); when
-    /// `false`, no successes receiver is returned and successes are only counted.
-    pub return_successes: bool,
-    /// How many outcomes (successes + errors) may wait unread before input waits. At least 1.
-    pub capacity: usize,
-}
-
-impl Default for ChannelOptions {
-    /// No successes, capacity 1024.
-    fn default() -> Self {
-        ChannelOptions {
-            return_successes: false,
-            capacity: 1024,
-        }
-    }
-}
 
 /// The outcome of one record sent with [`BlockingProducer::send`]. Dropping it does not cancel
 /// the record; a failure nobody waited for shows up in the [`CloseReport`].
