@@ -129,6 +129,85 @@ macro_rules! conformance_tests {
     };
 }
 
+/// Implements [`Runtime`] as `struct $rt` for an adapter crate with the async `Producer` API
+/// (odradek-tokio, odradek-async-std), running each call to completion with `$block_on`.
+///
+/// ```text
+/// fn block_on<F: std::future::Future>(f: F) -> F::Output { /* ... */ }
+/// odradek_tests::async_runtime!(Tokio, "tokio", odradek_tokio, block_on);
+/// ```
+#[macro_export]
+macro_rules! async_runtime {
+    ($rt:ident, $name:literal, $adapter:ident, $block_on:expr) => {
+        struct $rt;
+
+        impl $crate::conformance::Runtime for $rt {
+            fn name() -> &'static str {
+                $name
+            }
+
+            fn produce(
+                config: $adapter::Config,
+                records: Vec<$adapter::Record>,
+            ) -> Vec<$crate::conformance::Outcome> {
+                $block_on(async {
+                    let producer = $adapter::Producer::connect(config)
+                        .await
+                        .expect("valid config");
+                    let mut pending = Vec::new();
+                    for r in records {
+                        pending.push(producer.send(r).await);
+                    }
+                    let mut outcomes = Vec::new();
+                    for p in pending {
+                        outcomes.push(match p {
+                            Ok(delivery) => delivery
+                                .await
+                                .map_err($crate::conformance::Failure::Delivery),
+                            Err(e) => Err($crate::conformance::Failure::Refused(e)),
+                        });
+                    }
+                    producer.close().await;
+                    outcomes
+                })
+            }
+
+            fn produce_then_close(
+                config: $adapter::Config,
+                records: Vec<$adapter::Record>,
+            ) -> (
+                Vec<$crate::conformance::Outcome>,
+                $crate::conformance::CloseCounts,
+            ) {
+                $block_on(async {
+                    let producer = $adapter::Producer::connect(config)
+                        .await
+                        .expect("valid config");
+                    let mut pending = Vec::new();
+                    for r in records {
+                        pending.push(producer.send(r).await);
+                    }
+                    let report = producer.close().await;
+                    let mut outcomes = Vec::new();
+                    for p in pending {
+                        outcomes.push(match p {
+                            Ok(delivery) => delivery
+                                .await
+                                .map_err($crate::conformance::Failure::Delivery),
+                            Err(e) => Err($crate::conformance::Failure::Refused(e)),
+                        });
+                    }
+                    let counts = $crate::conformance::CloseCounts {
+                        delivered: report.delivered,
+                        failed: report.failed,
+                    };
+                    (outcomes, counts)
+                })
+            }
+        }
+    };
+}
+
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A producer configuration for the suite: the cluster's bootstrap, short linger, bounded

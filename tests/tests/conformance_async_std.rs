@@ -3,61 +3,10 @@
 // The core's SendError/DeliveryError hand the record back by value, by design.
 #![allow(clippy::result_large_err)]
 
-use odradek_async_std::{Config, Producer, Record};
-use odradek_tests::conformance::{CloseCounts, Failure, Outcome, Runtime};
-
-struct AsyncStd;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    async_std::task::block_on(f)
-}
-
-impl Runtime for AsyncStd {
-    fn name() -> &'static str {
-        "async-std"
-    }
-
-    fn produce(config: Config, records: Vec<Record>) -> Vec<Outcome> {
-        block_on(async {
-            let producer = Producer::connect(config).await.expect("valid config");
-            let mut pending = Vec::new();
-            for r in records {
-                pending.push(producer.send(r).await);
-            }
-            let mut outcomes = Vec::new();
-            for p in pending {
-                outcomes.push(match p {
-                    Ok(delivery) => delivery.await.map_err(Failure::Delivery),
-                    Err(e) => Err(Failure::Refused(e)),
-                });
-            }
-            producer.close().await;
-            outcomes
-        })
-    }
-
-    fn produce_then_close(config: Config, records: Vec<Record>) -> (Vec<Outcome>, CloseCounts) {
-        block_on(async {
-            let producer = Producer::connect(config).await.expect("valid config");
-            let mut pending = Vec::new();
-            for r in records {
-                pending.push(producer.send(r).await);
-            }
-            let report = producer.close().await;
-            let mut outcomes = Vec::new();
-            for p in pending {
-                outcomes.push(match p {
-                    Ok(delivery) => delivery.await.map_err(Failure::Delivery),
-                    Err(e) => Err(Failure::Refused(e)),
-                });
-            }
-            let counts = CloseCounts {
-                delivered: report.delivered,
-                failed: report.failed,
-            };
-            (outcomes, counts)
-        })
-    }
-}
-
+odradek_tests::async_runtime!(
+    AsyncStd,
+    "async-std",
+    odradek_async_std,
+    async_std::task::block_on
+);
 odradek_tests::conformance_tests!(AsyncStd);
