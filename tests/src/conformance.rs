@@ -141,6 +141,47 @@ macro_rules! async_runtime {
     ($rt:ident, $name:literal, $adapter:ident, $block_on:expr) => {
         struct $rt;
 
+        impl $rt {
+            /// Connects, sends every record, closes either at once (`close_first`) or after
+            /// every outcome came, and returns the outcomes in order and the close report.
+            fn run(
+                config: $adapter::Config,
+                records: Vec<$adapter::Record>,
+                close_first: bool,
+            ) -> (Vec<$crate::conformance::Outcome>, $adapter::CloseReport) {
+                $block_on(async {
+                    let mut producer = Some(
+                        $adapter::Producer::connect(config)
+                            .await
+                            .expect("valid config"),
+                    );
+                    let mut pending = Vec::new();
+                    for r in records {
+                        pending.push(producer.as_ref().expect("open").send(r).await);
+                    }
+                    let mut report = None;
+                    if close_first {
+                        report = Some(producer.take().expect("open").close().await);
+                    }
+                    let mut outcomes = Vec::new();
+                    for p in pending {
+                        outcomes.push(match p {
+                            Ok(delivery) => delivery
+                                .await
+                                .map_err($crate::conformance::Failure::Delivery),
+                            Err(e) => Err($crate::conformance::Failure::Refused(e)),
+                        });
+                    }
+                    let report = match (report, producer) {
+                        (Some(report), _) => report,
+                        (None, Some(producer)) => producer.close().await,
+                        (None, None) => unreachable!("closed without a report"),
+                    };
+                    (outcomes, report)
+                })
+            }
+        }
+
         impl $crate::conformance::Runtime for $rt {
             fn name() -> &'static str {
                 $name
@@ -150,26 +191,7 @@ macro_rules! async_runtime {
                 config: $adapter::Config,
                 records: Vec<$adapter::Record>,
             ) -> Vec<$crate::conformance::Outcome> {
-                $block_on(async {
-                    let producer = $adapter::Producer::connect(config)
-                        .await
-                        .expect("valid config");
-                    let mut pending = Vec::new();
-                    for r in records {
-                        pending.push(producer.send(r).await);
-                    }
-                    let mut outcomes = Vec::new();
-                    for p in pending {
-                        outcomes.push(match p {
-                            Ok(delivery) => delivery
-                                .await
-                                .map_err($crate::conformance::Failure::Delivery),
-                            Err(e) => Err($crate::conformance::Failure::Refused(e)),
-                        });
-                    }
-                    producer.close().await;
-                    outcomes
-                })
+                Self::run(config, records, false).0
             }
 
             fn produce_then_close(
@@ -179,30 +201,12 @@ macro_rules! async_runtime {
                 Vec<$crate::conformance::Outcome>,
                 $crate::conformance::CloseCounts,
             ) {
-                $block_on(async {
-                    let producer = $adapter::Producer::connect(config)
-                        .await
-                        .expect("valid config");
-                    let mut pending = Vec::new();
-                    for r in records {
-                        pending.push(producer.send(r).await);
-                    }
-                    let report = producer.close().await;
-                    let mut outcomes = Vec::new();
-                    for p in pending {
-                        outcomes.push(match p {
-                            Ok(delivery) => delivery
-                                .await
-                                .map_err($crate::conformance::Failure::Delivery),
-                            Err(e) => Err($crate::conformance::Failure::Refused(e)),
-                        });
-                    }
-                    let counts = $crate::conformance::CloseCounts {
-                        delivered: report.delivered,
-                        failed: report.failed,
-                    };
-                    (outcomes, counts)
-                })
+                let (outcomes, report) = Self::run(config, records, true);
+                let counts = $crate::conformance::CloseCounts {
+                    delivered: report.delivered,
+                    failed: report.failed,
+                };
+                (outcomes, counts)
             }
         }
     };
