@@ -8,8 +8,8 @@
 use crate::clock::Clock;
 use futures_channel::oneshot;
 use odradek_core::{
-    DeliveryError, ProduceError, ProducerCore, Record, RecordId, RecordMetadata, SendError,
-    SendErrorKind,
+    DeliveryError, Instant, Output, ProduceError, ProducerCore, Record, RecordId, RecordMetadata,
+    SendError, SendErrorKind,
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,8 +52,24 @@ impl ChannelQueues {
     }
 }
 
+/// What the driver task is doing, as far as a handle needs to know to decide whether a
+/// `send` must wake it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DriverWait {
+    /// It will be polled again without being woken (woken already, yielding, or not yet
+    /// polled): no need to wake it.
+    Scheduled,
+    /// It sleeps until I/O, a wake, or its timer at this deadline (`None`: no timer).
+    Sleeping(Option<Instant>),
+}
+
 pub(crate) struct State {
     pub(crate) core: ProducerCore,
+    /// Outputs taken from the core by handles (after a `send`), in order, for the driver to
+    /// handle before any output still in the core.
+    pub(crate) outputs: VecDeque<Output>,
+    /// Whether a handle must wake the driver (see [`State::poll_send`]).
+    pub(crate) driver_wait: DriverWait,
     pub(crate) clock: Clock,
     pending: HashMap<RecordId, PendingRecord>,
     /// Sequence numbers of records still waiting for an outcome (for `flush`).
@@ -83,6 +99,8 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 core,
+                outputs: VecDeque::new(),
+                driver_wait: DriverWait::Scheduled,
                 clock,
                 pending: HashMap::new(),
                 outstanding: BTreeSet::new(),
@@ -125,7 +143,36 @@ impl State {
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = &self.driver_waker {
             w.wake_by_ref();
+            self.driver_wait = DriverWait::Scheduled;
         }
+    }
+
+    /// After a `send`: wakes the driver only if it has something to do that it would not
+    /// otherwise get to — outputs to handle, or a deadline earlier than its armed timer.
+    /// A record that only joined an open batch whose linger deadline is already armed
+    /// wakes nobody.
+    fn wake_driver_after_send(&mut self) {
+        let before = self.outputs.len();
+        while let Some(out) = self.core.poll_output() {
+            self.outputs.push_back(out);
+        }
+        let needed = match self.driver_wait {
+            DriverWait::Scheduled => false,
+            DriverWait::Sleeping(_) if self.outputs.len() > before => true,
+            DriverWait::Sleeping(armed) => match (self.core.poll_timeout(), armed) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some((deadline, _)), Some(armed)) => deadline < armed,
+            },
+        };
+        if needed {
+            self.wake_driver();
+        }
+    }
+
+    /// The next output for the driver: those taken by handles first, then the core's.
+    pub(crate) fn next_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front().or_else(|| self.core.poll_output())
     }
 
     /// One attempt to hand `record` to the core. `wait` makes a full buffer (or, for the
@@ -166,7 +213,7 @@ impl State {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.outstanding.insert(seq);
-                self.wake_driver();
+                self.wake_driver_after_send();
                 Poll::Ready(Ok((id, seq)))
             }
             Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
