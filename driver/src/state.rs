@@ -502,14 +502,10 @@ mod tests {
 
     #[test]
     fn id_hasher_spreads_sequential_ids() {
-        use std::hash::{BuildHasher, Hash};
+        use std::hash::BuildHasher;
         let b = BuildHasherDefault::<IdHasher>::default();
         let hashes: std::collections::HashSet<u64> = (0..1000u64)
-            .map(|i| {
-                let mut h = b.build_hasher();
-                RecordId(i).hash(&mut h);
-                h.finish() >> 57
-            })
+            .map(|i| b.hash_one(RecordId(i)) >> 57)
             .collect();
         // The top 7 bits (what hashbrown compares first) take many values, not one.
         assert!(hashes.len() > 64, "{}", hashes.len());
