@@ -19,7 +19,7 @@
 //! other tasks of its runtime thread.
 
 use crate::runtime::{AsyncIo, BoxFuture, Runtime};
-use crate::state::Shared;
+use crate::state::{DriverWait, Shared};
 use bytes::{Buf, Bytes};
 use futures_util::future::{select, Either};
 use odradek_core::{ConnId, Instant, Output};
@@ -218,6 +218,9 @@ impl<R: Runtime> Future for Driver<R> {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => st.driver_waker = Some(cx.waker().clone()),
         }
+        // Running now: everything a handle adds under the lock from here on is seen below,
+        // or (once this poll sleeps) `driver_wait` tells the handle to wake us.
+        st.driver_wait = DriverWait::Scheduled;
         for _ in 0..MAX_ROUNDS {
             let mut progress = false;
             let now = st.clock.now();
@@ -254,7 +257,7 @@ impl<R: Runtime> Future for Driver<R> {
 
             // 3. Outputs, drained fully.
             let mut outcomes = false;
-            while let Some(out) = st.core.poll_output() {
+            while let Some(out) = st.next_output() {
                 progress = true;
                 match out {
                     Output::Connect { conn, address } => {
@@ -321,7 +324,10 @@ impl<R: Runtime> Future for Driver<R> {
                 None => st.core.poll_timeout().map(|(d, _)| d),
             };
             match deadline {
-                None => this.timer = None,
+                None => {
+                    this.timer = None;
+                    st.driver_wait = DriverWait::Sleeping(None);
+                }
                 Some(d) => {
                     if this.timer.as_ref().map(|(armed, _)| *armed) != Some(d) {
                         let wait = d.saturating_duration_since(now);
@@ -334,11 +340,13 @@ impl<R: Runtime> Future for Driver<R> {
                             continue;
                         }
                     }
+                    st.driver_wait = DriverWait::Sleeping(Some(d));
                 }
             }
             return Poll::Pending;
         }
         // Work cap reached: yield to the runtime and come back.
+        st.driver_wait = DriverWait::Scheduled;
         cx.waker().wake_by_ref();
         Poll::Pending
     }

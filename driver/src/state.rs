@@ -8,10 +8,11 @@
 use crate::clock::Clock;
 use futures_channel::oneshot;
 use odradek_core::{
-    DeliveryError, ProduceError, ProducerCore, Record, RecordId, RecordMetadata, SendError,
-    SendErrorKind,
+    DeliveryError, Instant, Output, ProduceError, ProducerCore, Record, RecordId, RecordMetadata,
+    SendError, SendErrorKind,
 };
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -34,6 +35,72 @@ pub(crate) struct PendingRecord {
     sink: Sink,
 }
 
+/// A cheap hasher for the driver's own map keyed by [`RecordId`] (sequential numbers from the
+/// core, never chosen by the network or the user): one multiplication instead of SipHash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The sequence numbers (given out in order, from 0) of records still waiting for an outcome,
+/// as a sliding window: O(1) to add the next one, amortised O(1) to remove any, and the
+/// lowest is at hand (what `flush` asks).
+#[derive(Default)]
+pub(crate) struct Outstanding {
+    /// The sequence number of `done[0]`.
+    base: u64,
+    /// Per sequence number from `base`: whether it has its outcome. The front is always
+    /// `false` (a waiting record) when not empty.
+    done: VecDeque<bool>,
+}
+
+impl Outstanding {
+    /// Adds `seq`, which must be the next sequence number given out.
+    fn insert(&mut self, seq: u64) {
+        if self.done.is_empty() {
+            self.base = seq;
+        }
+        debug_assert_eq!(seq, self.base + self.done.len() as u64);
+        self.done.push_back(false);
+    }
+
+    fn remove(&mut self, seq: u64) {
+        let Some(i) = seq.checked_sub(self.base) else {
+            return;
+        };
+        if let Some(flag) = usize::try_from(i).ok().and_then(|i| self.done.get_mut(i)) {
+            *flag = true;
+        }
+        while self.done.front() == Some(&true) {
+            self.done.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// The lowest sequence number still waiting.
+    fn first(&self) -> Option<u64> {
+        (!self.done.is_empty()).then_some(self.base)
+    }
+
+    fn clear(&mut self) {
+        self.done.clear();
+    }
+}
+
 /// The queues behind the channel shape's output streams.
 pub(crate) struct ChannelQueues {
     pub(crate) return_successes: bool,
@@ -52,12 +119,28 @@ impl ChannelQueues {
     }
 }
 
+/// What the driver task is doing, as far as a handle needs to know to decide whether a
+/// `send` must wake it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DriverWait {
+    /// It will be polled again without being woken (woken already, yielding, or not yet
+    /// polled): no need to wake it.
+    Scheduled,
+    /// It sleeps until I/O, a wake, or its timer at this deadline (`None`: no timer).
+    Sleeping(Option<Instant>),
+}
+
 pub(crate) struct State {
     pub(crate) core: ProducerCore,
+    /// Outputs taken from the core by handles (after a `send`), in order, for the driver to
+    /// handle before any output still in the core.
+    pub(crate) outputs: VecDeque<Output>,
+    /// Whether a handle must wake the driver (see [`State::poll_send`]).
+    pub(crate) driver_wait: DriverWait,
     pub(crate) clock: Clock,
-    pending: HashMap<RecordId, PendingRecord>,
+    pending: HashMap<RecordId, PendingRecord, BuildHasherDefault<IdHasher>>,
     /// Sequence numbers of records still waiting for an outcome (for `flush`).
-    outstanding: BTreeSet<u64>,
+    outstanding: Outstanding,
     next_seq: u64,
     pub(crate) driver_waker: Option<Waker>,
     space_waiters: Vec<Waker>,
@@ -83,9 +166,11 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 core,
+                outputs: VecDeque::new(),
+                driver_wait: DriverWait::Scheduled,
                 clock,
-                pending: HashMap::new(),
-                outstanding: BTreeSet::new(),
+                pending: HashMap::default(),
+                outstanding: Outstanding::default(),
                 next_seq: 0,
                 driver_waker: None,
                 space_waiters: Vec::new(),
@@ -125,7 +210,36 @@ impl State {
     pub(crate) fn wake_driver(&mut self) {
         if let Some(w) = &self.driver_waker {
             w.wake_by_ref();
+            self.driver_wait = DriverWait::Scheduled;
         }
+    }
+
+    /// After a `send`: wakes the driver only if it has something to do that it would not
+    /// otherwise get to — outputs to handle, or a deadline earlier than its armed timer.
+    /// A record that only joined an open batch whose linger deadline is already armed
+    /// wakes nobody.
+    fn wake_driver_after_send(&mut self) {
+        let before = self.outputs.len();
+        while let Some(out) = self.core.poll_output() {
+            self.outputs.push_back(out);
+        }
+        let needed = match self.driver_wait {
+            DriverWait::Scheduled => false,
+            DriverWait::Sleeping(_) if self.outputs.len() > before => true,
+            DriverWait::Sleeping(armed) => match (self.core.poll_timeout(), armed) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some((deadline, _)), Some(armed)) => deadline < armed,
+            },
+        };
+        if needed {
+            self.wake_driver();
+        }
+    }
+
+    /// The next output for the driver: those taken by handles first, then the core's.
+    pub(crate) fn next_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front().or_else(|| self.core.poll_output())
     }
 
     /// One attempt to hand `record` to the core. `wait` makes a full buffer (or, for the
@@ -166,7 +280,7 @@ impl State {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.outstanding.insert(seq);
-                self.wake_driver();
+                self.wake_driver_after_send();
                 Poll::Ready(Ok((id, seq)))
             }
             Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
@@ -194,7 +308,7 @@ impl State {
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>, mark: u64) -> Poll<()> {
-        let done = self.finished || self.outstanding.first().map_or(true, |&s| s >= mark);
+        let done = self.finished || self.outstanding.first().map_or(true, |s| s >= mark);
         if done {
             Poll::Ready(())
         } else {
@@ -240,7 +354,7 @@ impl State {
             }
             return;
         };
-        self.outstanding.remove(&p.seq);
+        self.outstanding.remove(p.seq);
         match (p.sink, outcome) {
             (Sink::Future(tx), Ok(metadata)) => {
                 self.delivered += 1;
@@ -351,5 +465,49 @@ impl Drop for Handle {
         if st.handles == 0 {
             st.start_close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outstanding_tracks_the_lowest_waiting_sequence() {
+        let mut o = Outstanding::default();
+        assert_eq!(o.first(), None);
+        for seq in 0..5 {
+            o.insert(seq);
+        }
+        assert_eq!(o.first(), Some(0));
+        o.remove(2);
+        o.remove(3);
+        assert_eq!(o.first(), Some(0));
+        o.remove(0);
+        assert_eq!(o.first(), Some(1));
+        o.remove(1);
+        assert_eq!(o.first(), Some(4));
+        o.remove(7); // never given out: ignored
+        o.remove(2); // already done: ignored
+        assert_eq!(o.first(), Some(4));
+        o.remove(4);
+        assert_eq!(o.first(), None);
+        o.insert(5);
+        assert_eq!(o.first(), Some(5));
+        o.clear();
+        assert_eq!(o.first(), None);
+        o.insert(6);
+        assert_eq!(o.first(), Some(6));
+    }
+
+    #[test]
+    fn id_hasher_spreads_sequential_ids() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<IdHasher>::default();
+        let hashes: std::collections::HashSet<u64> = (0..1000u64)
+            .map(|i| b.hash_one(RecordId(i)) >> 57)
+            .collect();
+        // The top 7 bits (what hashbrown compares first) take many values, not one.
+        assert!(hashes.len() > 64, "{}", hashes.len());
     }
 }
