@@ -112,8 +112,12 @@ pub struct Config {
     pub allow_auto_create_topics: bool,
     /// Record format and Produce versions; see [`MessageFormat`].
     pub message_format: MessageFormat,
-    /// `enable.idempotence`. Not supported yet: validation refuses `true`.
-    pub enable_idempotence: bool,
+    /// `enable.idempotence`: `None` (the default) follows the Java client — on when the rest
+    /// of the configuration allows it (acks=all, at most 5 in flight, retries > 0, a record
+    /// format that carries producer ids), off otherwise; `Some(true)` requires it (an
+    /// incompatible setting is a [`ConfigError`]); `Some(false)` turns it off. See
+    /// [`Config::idempotence_enabled`]. Not supported yet: validation refuses `Some(true)`.
+    pub enable_idempotence: Option<bool>,
     /// Circuit breaker on partitioning: consecutive partitioner errors for a topic before it
     /// opens and refuses that topic for [`Config::breaker_timeout`].
     pub breaker_error_threshold: u32,
@@ -147,10 +151,17 @@ impl Config {
             max_response_size: 100 * 1024 * 1024,
             allow_auto_create_topics: true,
             message_format: MessageFormat::Auto,
-            enable_idempotence: false,
+            enable_idempotence: None,
             breaker_error_threshold: 3,
             breaker_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Whether the producer runs idempotent: `enable.idempotence` as set, or when unset, on
+    /// exactly when the rest of the configuration allows it (see
+    /// [`Config::enable_idempotence`]). Not supported yet: always `false`.
+    pub fn idempotence_enabled(&self) -> bool {
+        false
     }
 
     /// Checks the configuration; `ProducerCore::new` calls this.
@@ -203,7 +214,7 @@ impl Config {
                 reason: "must be positive",
             });
         }
-        if self.enable_idempotence {
+        if self.enable_idempotence == Some(true) {
             return Err(ConfigError::Unsupported("enable.idempotence"));
         }
         if self.compression == Compression::Zstd
@@ -292,7 +303,7 @@ mod tests {
             })
         ));
         let mut c = Config::new(["h:1"]);
-        c.enable_idempotence = true;
+        c.enable_idempotence = Some(true);
         assert_eq!(
             c.validate(),
             Err(ConfigError::Unsupported("enable.idempotence"))

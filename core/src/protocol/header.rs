@@ -21,7 +21,9 @@ pub struct ResponseHeader {
 }
 
 use super::primitives::{DecodeError, Reader, WireWrite};
-use super::{api_key, ApiVersionsRequest, MetadataRequest, ProduceRequest, Request};
+use super::{
+    api_key, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
+};
 use bytes::BufMut;
 
 /// Whether `version` of API `api_key` is flexible (compact strings, tagged fields, request
@@ -31,6 +33,7 @@ pub fn is_flexible(api_key: i16, version: i16) -> bool {
         api_key::PRODUCE => ProduceRequest::FIRST_FLEXIBLE,
         api_key::METADATA => MetadataRequest::FIRST_FLEXIBLE,
         api_key::API_VERSIONS => ApiVersionsRequest::FIRST_FLEXIBLE,
+        api_key::INIT_PRODUCER_ID => InitProducerIdRequest::FIRST_FLEXIBLE,
         _ => return false,
     };
     version >= first

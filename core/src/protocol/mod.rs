@@ -1,5 +1,5 @@
 //! The Kafka wire protocol, as far as a producer needs it: framing, request and response
-//! headers, ApiVersions, Metadata and Produce in every version real brokers speak, and the
+//! headers, ApiVersions, Metadata, Produce and InitProducerId in every version real brokers speak, and the
 //! error codes.
 //!
 //! Every message has `encode(version, buf)` and `decode(version, reader)` for both directions,
@@ -11,6 +11,7 @@ pub mod api_versions;
 pub mod error_code;
 pub mod frame;
 pub mod header;
+pub mod init_producer_id;
 pub mod metadata;
 pub mod primitives;
 pub mod produce;
@@ -20,6 +21,7 @@ pub use error_code::ErrorCode;
 pub use frame::{FrameDecoder, FrameError};
 pub use header::{is_flexible, response_header_has_tags};
 pub use header::{RequestHeader, ResponseHeader};
+pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
 };
@@ -39,6 +41,8 @@ pub mod api_key {
     pub const METADATA: i16 = 3;
     /// ApiVersions.
     pub const API_VERSIONS: i16 = 18;
+    /// InitProducerId.
+    pub const INIT_PRODUCER_ID: i16 = 22;
 }
 
 /// A request message: its API key, the versions this crate speaks, and codecs for each.
