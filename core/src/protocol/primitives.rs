@@ -60,6 +60,9 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The most bytes [`Reader::read_vec`] reserves before decoding any element.
+    pub const MAX_PREALLOC_BYTES: usize = 4096;
+
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
@@ -411,12 +414,21 @@ impl<'a> Reader<'a> {
 
     /// Reads `count` elements with `f` into a `Vec` (the count must come from one of the
     /// checked `*array_len` methods).
+    ///
+    /// The count is bounded only by the bytes left, and an element in memory can be far larger
+    /// than its smallest encoding (a Produce topic entry: a few bytes on the wire, dozens in
+    /// memory), so the up-front reservation is capped at [`Reader::MAX_PREALLOC_BYTES`] and at
+    /// one element per byte left; the `Vec` grows as elements are actually decoded.
     pub fn read_vec<T>(
         &mut self,
         count: usize,
         mut f: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        let mut v = Vec::with_capacity(count);
+        let per_elem = std::mem::size_of::<T>().max(1);
+        let cap = count
+            .min(self.remaining())
+            .min(Self::MAX_PREALLOC_BYTES / per_elem);
+        let mut v = Vec::with_capacity(cap);
         for _ in 0..count {
             v.push(f(self)?);
         }
