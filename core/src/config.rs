@@ -90,11 +90,26 @@ pub struct Config {
     /// `retries` (Sarama's `Retry.Max`): how many times a record is retried after a retriable
     /// error before it fails.
     pub retries: u32,
-    /// `retry.backoff.ms`: the wait before a retry, and before a metadata refresh that follows
-    /// an error.
+    /// `retry.backoff.ms`: the wait before the first retry, and before a metadata refresh
+    /// that follows an error. Later attempts wait exponentially longer (×2 per attempt, up to
+    /// [`Config::retry_backoff_max`]), each with ±20 % jitter from the seeded RNG (KIP-580).
+    /// At most one day.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the most a retry (or a metadata refresh after errors) waits,
+    /// however many attempts failed in a row; default 1 s, as in the Java client. When it is
+    /// below [`Config::retry_backoff`], it is used as a constant backoff (Java's rule). At
+    /// most one day.
+    pub retry_backoff_max: Duration,
     /// `delivery.timeout.ms`: an upper bound on the time from `send` to an outcome; a record
-    /// still unacknowledged then fails with a timeout. `None` disables it.
+    /// still unacknowledged then fails with a timeout.
+    ///
+    /// `None` disables it: a record then waits as long as it takes for metadata, a leader or
+    /// a connection (it still fails after `retries` failed attempts). `close` stays bounded
+    /// all the same: `request.timeout.ms` after `close`, every record not yet acknowledged
+    /// and not in flight fails with [`ProduceError::DeliveryTimeout`](crate::ProduceError),
+    /// and one in flight fails the same way if its request fails instead of being retried,
+    /// so the close ends within about two request timeouts (the Java client, whose
+    /// `delivery.timeout.ms` cannot be turned off, bounds every record this way).
     pub delivery_timeout: Option<Duration>,
     /// `metadata.max.age.ms`: metadata is refreshed at least this often.
     pub metadata_max_age: Duration,
@@ -144,6 +159,7 @@ impl Config {
             partitioner: PartitionerConfig::default(),
             retries: 10,
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
             delivery_timeout: Some(Duration::from_secs(120)),
             metadata_max_age: Duration::from_secs(300),
             max_in_flight_requests_per_connection: 5,
@@ -214,6 +230,18 @@ impl Config {
                 reason: "must be positive",
             });
         }
+        if self.retry_backoff > MAX_BACKOFF {
+            return Err(ConfigError::Invalid {
+                name: "retry.backoff.ms",
+                reason: "must be at most one day",
+            });
+        }
+        if self.retry_backoff_max > MAX_BACKOFF {
+            return Err(ConfigError::Invalid {
+                name: "retry.backoff.max.ms",
+                reason: "must be at most one day",
+            });
+        }
         if self.enable_idempotence == Some(true) {
             return Err(ConfigError::Unsupported("enable.idempotence"));
         }
@@ -239,6 +267,11 @@ impl Config {
         Ok(())
     }
 }
+
+/// The largest `retry.backoff.ms` and `retry.backoff.max.ms` accepted: one day. Bounding
+/// them keeps every backoff computed from them (retry, metadata, reconnect) far from
+/// `Duration` overflow.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Splits `host:port` (or `[v6]:port`).
 pub fn parse_host_port(s: &str) -> Result<(String, u16), ConfigError> {

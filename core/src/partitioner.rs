@@ -17,6 +17,17 @@ pub trait Partitioner: Send + fmt::Debug {
         false
     }
 
+    /// Whether this particular `record` must map to the same partition whatever the leaders
+    /// are. When it need not, the core hands the partitioner only the partitions that have a
+    /// leader (as the Java client's built-in partitioner and Sarama's `WritablePartitions`
+    /// do): `partition_count` is then the number of those, and the index chosen is mapped onto
+    /// them. Defaults to [`Partitioner::requires_consistency`]; the built-in key hashers
+    /// (murmur2, FNV-1a) answer `true` only for records with a key, so keyless records still
+    /// avoid leaderless partitions.
+    fn requires_consistency_for(&self, _record: &Record) -> bool {
+        self.requires_consistency()
+    }
+
     /// Told when the core seals a batch for this topic; the sticky partitioner moves on here.
     fn on_batch_sealed(&mut self) {}
 }
@@ -175,6 +186,10 @@ impl Partitioner for Murmur2Partitioner {
         true
     }
 
+    fn requires_consistency_for(&self, record: &Record) -> bool {
+        record.key.is_some()
+    }
+
     fn on_batch_sealed(&mut self) {
         self.sticky.on_batch_sealed();
     }
@@ -197,6 +212,10 @@ impl Partitioner for Fnv1aPartitioner {
 
     fn requires_consistency(&self) -> bool {
         true
+    }
+
+    fn requires_consistency_for(&self, record: &Record) -> bool {
+        record.key.is_some()
     }
 }
 

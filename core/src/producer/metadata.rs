@@ -1,6 +1,12 @@
 //! Metadata: bootstrap, Metadata requests for every topic the producer has seen, applying the
 //! answer (brokers, partition counts, leaders), and refreshes — soon after errors (with
-//! `retry.backoff.ms`) and at least every `metadata.max.age.ms`.
+//! `retry.backoff.ms`, growing exponentially up to `retry.backoff.max.ms` while errors go on)
+//! and at least every `metadata.max.age.ms`.
+//!
+//! Answers are untrusted: a topic whose partition indices are not exactly `0..count` (sparse,
+//! duplicate, negative, or more than [`MAX_PARTITIONS_PER_TOPIC`]) is treated as malformed —
+//! nothing changes for it and metadata is asked again after a backoff — and a leader id that
+//! names no broker of the answer makes its partition leaderless.
 
 use super::connection::{RequestKind, RequestRef, Target};
 use super::partition::PartitionState;
@@ -23,6 +29,15 @@ pub(crate) struct MetadataState {
     pub in_flight: Option<RequestRef>,
     /// When the last answer arrived.
     pub last_refresh: Option<Instant>,
+    /// Metadata attempts in a row that failed or left something to find; sets the
+    /// exponential refresh backoff ([`ProducerCore::metadata_backoff`]).
+    pub failures: u32,
+    /// Set while an answer is applied when it left something to find.
+    pub answer_incomplete: bool,
+    /// When `close` began, recorded only without a delivery timeout: records still waiting
+    /// (for metadata, a leader, a connection) `request.timeout.ms` later fail, so that the
+    /// close ends (see the retry stage's `expire_records`).
+    pub close_started: Option<Instant>,
 }
 
 impl MetadataState {
@@ -100,8 +115,8 @@ impl ProducerCore {
         if self.metadata.in_flight == Some(rref) {
             self.metadata.in_flight = None;
         }
-        self.metadata
-            .request_after_backoff(now, self.config.retry_backoff);
+        let backoff = self.metadata_backoff();
+        self.metadata.request_after_backoff(now, backoff);
     }
 
     /// A Metadata answer arrived.
@@ -159,20 +174,19 @@ impl ProducerCore {
                     let code = found.map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |m| {
                         ErrorCode(m.error_code)
                     });
-                    self.topic_unknown(t, code, now);
+                    self.topic_unknown(t, code);
                 } else {
                     // A topic we knew went missing from the answer: find the leaders again soon.
-                    self.metadata
-                        .request_after_backoff(now, self.config.retry_backoff);
+                    self.metadata.answer_incomplete = true;
                 }
                 continue;
             };
-            let count = m
-                .partitions
-                .iter()
-                .map(|p| p.partition_index.saturating_add(1).max(0) as usize)
-                .max()
-                .unwrap_or(0);
+            let Some(count) = checked_partition_count(m) else {
+                // Malformed for this topic (sparse, duplicate, negative or huge indices):
+                // like an undecodable answer, change nothing and ask again after a backoff.
+                self.metadata.answer_incomplete = true;
+                continue;
+            };
             let topic = &mut self.topics[t];
             topic.meta = TopicMeta::Known;
             topic.unknown_answers = 0;
@@ -191,15 +205,63 @@ impl ProducerCore {
                 }
             }
             let mut leaderless = false;
-            for (part, leader) in topic.partitions.iter_mut().zip(leaders) {
+            let mut writable = Vec::new();
+            for (i, (part, leader)) in topic.partitions.iter_mut().zip(leaders).enumerate() {
                 part.leader = leader;
                 leaderless |= leader.is_none() && part.held() > 0;
+                if leader.is_some() {
+                    writable.push(i as i32);
+                }
             }
+            // Every partition writable, or none: every partition is a candidate.
+            if writable.len() == topic.partitions.len() {
+                writable.clear();
+            }
+            topic.writable = writable;
             if leaderless {
-                self.metadata
-                    .request_after_backoff(now, self.config.retry_backoff);
+                self.metadata.answer_incomplete = true;
             }
+        }
+        if std::mem::take(&mut self.metadata.answer_incomplete) {
+            let backoff = self.metadata_backoff();
+            self.metadata.request_after_backoff(now, backoff);
+        } else {
+            self.metadata.failures = 0;
         }
         self.release_waiting(now);
     }
+
+    /// The backoff before the next metadata refresh after an answer that failed or left
+    /// something to find (a missing topic, a leaderless partition holding records, a
+    /// malformed topic): exponential in the failures in a row, capped at
+    /// `retry.backoff.max.ms`, with jitter ([`ProducerCore::retry_backoff_for`]). A complete
+    /// answer resets the count.
+    pub(super) fn metadata_backoff(&mut self) -> Duration {
+        self.metadata.failures = self.metadata.failures.saturating_add(1);
+        self.retry_backoff_for(self.metadata.failures)
+    }
+}
+
+/// The most partitions one topic may have in a Metadata answer. Kafka sets no limit, but no
+/// real topic comes near this; it bounds what one answer can make the core allocate.
+pub(crate) const MAX_PARTITIONS_PER_TOPIC: usize = 1 << 18;
+
+/// The partition count of a topic in a Metadata answer, if its partition indices are exactly
+/// `0..count` in some order (each once) and `count` is at most
+/// [`MAX_PARTITIONS_PER_TOPIC`]. Indices are untrusted: a sparse, duplicate, negative or huge
+/// one makes the topic's entry malformed (`None`), and nothing is sized by an index.
+fn checked_partition_count(m: &protocol::MetadataTopic) -> Option<usize> {
+    let count = m.partitions.len();
+    if count > MAX_PARTITIONS_PER_TOPIC {
+        return None;
+    }
+    let mut seen = vec![false; count];
+    for p in &m.partitions {
+        let i = usize::try_from(p.partition_index).ok()?;
+        let slot = seen.get_mut(i)?;
+        if std::mem::replace(slot, true) {
+            return None;
+        }
+    }
+    Some(count)
 }

@@ -205,6 +205,10 @@ impl ProducerCore {
 
     /// Graceful close: refuse new records, deliver or fail every one already accepted, close
     /// the connections, then emit [`Output::Closed`].
+    ///
+    /// Records wait at most their delivery timeout; with none
+    /// ([`Config::delivery_timeout`] = `None`), those not acknowledged `request.timeout.ms`
+    /// after this call fail with a delivery timeout, so the close always ends.
     pub fn close(&mut self, now: Instant) {
         self.begin_close(now);
     }

@@ -3,12 +3,30 @@
 //! record past `retries` fails with [`ProduceError::RetriesExhausted`], one past its delivery
 //! deadline with [`ProduceError::DeliveryTimeout`] (the Java client's answer to an ambiguous
 //! outcome), and the rest go back to their partition, ahead of every newer record, to be
-//! resent after `retry.backoff.ms` to the leader the next metadata names.
+//! resent after a backoff to the leader the next metadata names.
+//!
+//! The backoff follows KIP-580 ([`ProducerCore::retry_backoff_for`]): `retry.backoff.ms ×
+//! 2^(attempt − 1)`, capped at `retry.backoff.max.ms`, with ±20 % jitter drawn from the
+//! core's seeded [`Rng`](crate::rng::Rng) — so retries of many producers (or partitions) do
+//! not fire in lockstep, and a run is still reproducible from its seed. The attempt of a
+//! batch retry is the highest retry level among its surviving records.
 
 use super::connection::{InFlightBatch, RequestRef};
 use super::ProducerCore;
 use crate::error::{ProduceError, RetryCause};
 use crate::time::Instant;
+use std::time::Duration;
+
+/// The retry attempt a batch's survivors are at: the highest retry level among them (1 after
+/// the first failure), at least 1.
+fn max_attempt(survivors: &[super::dispatch::Pending]) -> u32 {
+    survivors
+        .iter()
+        .map(|p| p.retries)
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
 
 impl ProducerCore {
     /// `b`, carried by request `rref`, failed with a retriable `cause`.
@@ -35,7 +53,7 @@ impl ProducerCore {
         for (p, e) in failed {
             self.fail(p, e);
         }
-        let backoff_until = now + self.config.retry_backoff;
+        let backoff_until = now + self.retry_backoff_for(max_attempt(&survivors));
         let part = &mut self.topics[b.topic].partitions[b.partition];
         part.request_resolved(rref);
         part.begin_retry(survivors, backoff_until);
@@ -43,9 +61,61 @@ impl ProducerCore {
             .request_after_backoff(now, self.config.retry_backoff);
     }
 
-    /// Fails records whose delivery deadline passed and that are not in flight.
+    /// The backoff before retry `attempt` (1 for the first retry), as KIP-580 and the Java
+    /// client compute it: `retry.backoff.ms × 2^(attempt − 1)`, capped at
+    /// `retry.backoff.max.ms`, times a jitter factor drawn uniformly from `[0.8, 1.2)` with
+    /// the seeded RNG, and capped at `retry.backoff.max.ms` again after the jitter. When
+    /// `retry.backoff.ms` is above `retry.backoff.max.ms`, the maximum is used as a constant
+    /// backoff (as in the Java client). Never panics: the settings are bounded by
+    /// [`Config::validate`](crate::Config::validate) and the arithmetic saturates.
+    pub(super) fn retry_backoff_for(&mut self, attempt: u32) -> Duration {
+        let base = self.config.retry_backoff;
+        let max = self.config.retry_backoff_max;
+        let shift = attempt.saturating_sub(1).min(63);
+        let term = base
+            .checked_mul(1u32.checked_shl(shift).unwrap_or(u32::MAX))
+            .unwrap_or(max)
+            .min(max);
+        let jitter = 0.8 + 0.4 * self.rng.unit();
+        term.mul_f64(jitter).min(max)
+    }
+
+    /// When a close without a delivery timeout stops waiting: `request.timeout.ms` after
+    /// `close` (see [`Config::delivery_timeout`](crate::Config::delivery_timeout)). `None`
+    /// when not closing, or when there is a delivery timeout.
+    fn close_cutoff(&self) -> Option<Instant> {
+        if self.config.delivery_timeout.is_some() {
+            return None;
+        }
+        self.metadata
+            .close_started
+            .map(|t| t + self.config.request_timeout)
+    }
+
+    /// Fails records whose delivery deadline passed and that are not in flight. Without a
+    /// delivery timeout, records have no deadline, except during a close: once
+    /// [`close_cutoff`](Self::close_cutoff) passed, every record not in flight (waiting for
+    /// metadata, for a leader, for a connection, in a retry buffer or a batch) fails with
+    /// [`ProduceError::DeliveryTimeout`]; in-flight ones keep their outcome, or fail the same
+    /// way when they come back for a retry.
     pub(super) fn expire_records(&mut self, now: Instant) {
         if self.config.delivery_timeout.is_none() {
+            if self.closing && self.metadata.close_started.is_none() {
+                self.metadata.close_started = Some(now);
+            }
+            if self.close_cutoff().is_some_and(|c| now >= c) {
+                let mut expired = Vec::new();
+                for topic in &mut self.topics {
+                    expired.extend(topic.waiting.drain(..));
+                    for part in &mut topic.partitions {
+                        expired.extend(part.batches.drain(..).flat_map(|b| b.records));
+                        for level in &mut part.retry_state {
+                            expired.extend(level.buf.drain(..));
+                        }
+                    }
+                }
+                self.fail_all(expired, &ProduceError::DeliveryTimeout);
+            }
             return;
         }
         let mut expired = Vec::new();
@@ -68,8 +138,12 @@ impl ProducerCore {
         self.fail_all(expired, &ProduceError::DeliveryTimeout);
     }
 
-    /// The earliest delivery deadline of a record not in flight.
+    /// The earliest delivery deadline of a record not in flight (or, closing without a
+    /// delivery timeout, the [`close_cutoff`](Self::close_cutoff)).
     pub(super) fn delivery_deadline(&self) -> Option<Instant> {
+        if self.config.delivery_timeout.is_none() {
+            return self.close_cutoff().filter(|_| self.pending_records > 0);
+        }
         self.topics
             .iter()
             .flat_map(|t| {

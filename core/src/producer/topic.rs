@@ -73,6 +73,10 @@ pub(crate) struct TopicState {
     pub unknown_answers: u32,
     /// The partitions, by index.
     pub partitions: Vec<PartitionState>,
+    /// The partitions the last metadata answer named a leader for, ascending — but empty when
+    /// every partition has one, or none has (then every partition is a candidate, as in the
+    /// Java client). Records the partitioner may place anywhere go only to these.
+    pub writable: Vec<i32>,
 }
 
 impl std::fmt::Debug for TopicState {
@@ -104,6 +108,7 @@ impl ProducerCore {
             waiting: VecDeque::new(),
             unknown_answers: 0,
             partitions: Vec::new(),
+            writable: Vec::new(),
         };
         self.topics.push(state);
         let t = self.topics.len() - 1;
@@ -124,6 +129,12 @@ impl ProducerCore {
 
     /// Sarama's `partitionMessage`: choose the partition (the record's own, or the
     /// partitioner's), then hand the record to that partition's stage.
+    ///
+    /// A record that need not map to a fixed partition
+    /// ([`Partitioner::requires_consistency_for`] is false: keyless records, the random,
+    /// round-robin and sticky partitioners) is placed among the partitions that have a leader
+    /// ([`TopicState::writable`]), so it neither waits on a leaderless partition nor keeps the
+    /// sticky partitioner there; the partitioner picks an index among those.
     pub(super) fn partition_and_accept(&mut self, t: usize, p: Pending, now: Instant) {
         let count = self.topics[t].partitions.len() as i32;
         let chosen = match p.record.partition {
@@ -136,15 +147,23 @@ impl ProducerCore {
             None if count == 0 => Err(ProduceError::Partitioner("topic has no partitions".into())),
             None => {
                 let topic = &mut self.topics[t];
-                match topic.partitioner.partition(&p.record, count) {
-                    Ok(choice) if (0..count).contains(&choice) => {
+                let among = if topic.writable.is_empty()
+                    || topic.partitioner.requires_consistency_for(&p.record)
+                {
+                    None
+                } else {
+                    Some(&topic.writable)
+                };
+                let n = among.map_or(count, |w| w.len() as i32);
+                match topic.partitioner.partition(&p.record, n) {
+                    Ok(choice) if (0..n).contains(&choice) => {
                         topic.breaker.success();
-                        Ok(choice)
+                        Ok(among.map_or(choice, |w| w[choice as usize]))
                     }
                     Ok(choice) => {
                         topic.breaker.error(now);
                         Err(ProduceError::Partitioner(format!(
-                            "partitioner chose {choice} of {count} partitions"
+                            "partitioner chose {choice} of {n} partitions"
                         )))
                     }
                     Err(reason) => {
@@ -176,7 +195,7 @@ impl ProducerCore {
     }
 
     /// The cluster answered that topic `t` does not exist (or could not be described, `code`).
-    pub(super) fn topic_unknown(&mut self, t: usize, code: ErrorCode, now: Instant) {
+    pub(super) fn topic_unknown(&mut self, t: usize, code: ErrorCode) {
         let topic = &mut self.topics[t];
         let retriable = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             || code == ErrorCode::LEADER_NOT_AVAILABLE
@@ -184,8 +203,8 @@ impl ProducerCore {
         topic.unknown_answers += 1;
         if retriable && topic.unknown_answers <= self.config.retries {
             if !topic.waiting.is_empty() {
-                self.metadata
-                    .request_after_backoff(now, self.config.retry_backoff);
+                // Asked again after the metadata backoff, once the whole answer is applied.
+                self.metadata.answer_incomplete = true;
             }
             return;
         }

@@ -1,0 +1,638 @@
+//! ProducerCore against a scripted fake cluster whose Metadata and Produce answers the test
+//! writes field by field, so they can be hostile: sparse, duplicate, negative or huge
+//! partition indices, leaders that name no broker, extreme `throttle_time_ms`. Also the
+//! retry and metadata backoff (KIP-580), partition choice among partitions with a leader,
+//! and a close without a delivery timeout. Virtual time only; every loop is bounded.
+
+use bytes::BytesMut;
+use odradek_core::protocol::{
+    self, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
+    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader,
+    Request,
+};
+use odradek_core::record::decode_records;
+use odradek_core::{
+    Config, ConfigError, ConnId, Instant, Output, PartitionerConfig, ProduceError, ProducerCore,
+    Record, RecordId,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+type Outcome = Result<(i32, i64), ProduceError>;
+
+struct Cluster {
+    core: ProducerCore,
+    now: Instant,
+    start: Instant,
+    /// Brokers listed in Metadata answers.
+    nodes: BTreeSet<i32>,
+    /// Brokers that refuse connections.
+    down: BTreeSet<i32>,
+    /// Per topic, the `(partition_index, leader_id)` entries of the Metadata answer, as is.
+    meta: BTreeMap<String, Vec<(i32, i32)>>,
+    /// Per topic, the error code of its Metadata entry (0 when absent).
+    meta_error: BTreeMap<String, i16>,
+    logs: BTreeMap<(String, i32), Vec<String>>,
+    /// Error codes for the next Produce partition answers, in order.
+    produce_errors: VecDeque<i16>,
+    /// `throttle_time_ms` put in every answer.
+    throttle: i32,
+    conns: HashMap<ConnId, (i32, FrameDecoder)>,
+    produce_times: Vec<Instant>,
+    metadata_times: Vec<Instant>,
+    outcomes: BTreeMap<RecordId, Outcome>,
+    closed: bool,
+}
+
+impl Cluster {
+    fn config() -> Config {
+        let mut c = Config::new(["b1:9092"]);
+        c.linger = Duration::from_millis(5);
+        c.retry_backoff = Duration::from_millis(100);
+        c.request_timeout = Duration::from_secs(5);
+        c.delivery_timeout = Some(Duration::from_secs(120));
+        c.retries = 10;
+        c
+    }
+
+    fn new(config: Config, seed: u64) -> Self {
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        Cluster {
+            core: ProducerCore::new(config, seed, now).expect("config"),
+            now,
+            start: now,
+            nodes: [1, 2].into_iter().collect(),
+            down: BTreeSet::new(),
+            meta: BTreeMap::new(),
+            meta_error: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            produce_errors: VecDeque::new(),
+            throttle: 0,
+            conns: HashMap::new(),
+            produce_times: Vec::new(),
+            metadata_times: Vec::new(),
+            outcomes: BTreeMap::new(),
+            closed: false,
+        }
+    }
+
+    fn topic(&mut self, name: &str, parts: &[(i32, i32)]) {
+        self.meta.insert(name.to_owned(), parts.to_vec());
+    }
+
+    fn send(&mut self, r: Record) -> RecordId {
+        let id = self.core.send(r, self.now).expect("accepted");
+        self.drain();
+        id
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Connect { conn, address } => {
+                    let node: i32 = address.host.trim_start_matches('b').parse().unwrap();
+                    if self.down.contains(&node) || !self.nodes.contains(&node) {
+                        self.core.handle_disconnected(conn, self.now);
+                    } else {
+                        self.conns.insert(conn, (node, FrameDecoder::new(1 << 24)));
+                        self.core.handle_connected(conn, self.now);
+                    }
+                }
+                Output::Transmit { conn, data } => {
+                    let bytes: Vec<u8> = data.iter().flat_map(|b| b.iter().copied()).collect();
+                    let (node, dec) = self.conns.get_mut(&conn).expect("known connection");
+                    let node = *node;
+                    dec.push(&bytes);
+                    let mut frames = Vec::new();
+                    while let Some(f) = dec.next_frame().expect("framing") {
+                        frames.push(f);
+                    }
+                    for f in frames {
+                        let resp = self.answer(node, &f);
+                        if self.conns.contains_key(&conn) {
+                            self.core.handle_received(conn, &resp, self.now);
+                        }
+                    }
+                }
+                Output::Disconnect { conn } => {
+                    self.conns.remove(&conn);
+                }
+                Output::Delivered { id, metadata, .. } => {
+                    let prev = self
+                        .outcomes
+                        .insert(id, Ok((metadata.partition, metadata.offset)));
+                    assert!(prev.is_none(), "two outcomes for {id:?}");
+                }
+                Output::Failed { id, error, .. } => {
+                    let prev = self.outcomes.insert(id, Err(error));
+                    assert!(prev.is_none(), "two outcomes for {id:?}");
+                }
+                Output::Closed => {
+                    assert!(!self.closed, "closed twice");
+                    self.closed = true;
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, node: i32, frame: &[u8]) -> Vec<u8> {
+        let (header, body) = protocol::decode_request_header(frame).expect("header");
+        let (v, corr) = (header.api_version, header.correlation_id);
+        let mut out = BytesMut::new();
+        match header.api_key {
+            18 => {
+                let range = |api_key, max_version| ApiVersionRange {
+                    api_key,
+                    min_version: 0,
+                    max_version,
+                };
+                let resp = ApiVersionsResponse {
+                    error_code: 0,
+                    api_keys: vec![range(0, 9), range(3, 12), range(18, 3)],
+                    throttle_time_ms: self.throttle,
+                };
+                protocol::encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
+            }
+            3 => {
+                self.metadata_times.push(self.now);
+                let req = MetadataRequest::decode(v, &mut Reader::new(body)).expect("metadata");
+                let topics = req
+                    .topics
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|name| {
+                        let parts = self.meta.get(name).cloned().unwrap_or_default();
+                        let error_code = self.meta_error.get(name).copied().unwrap_or(
+                            if self.meta.contains_key(name) {
+                                0
+                            } else {
+                                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
+                            },
+                        );
+                        MetadataTopic {
+                            error_code,
+                            name: name.clone(),
+                            is_internal: false,
+                            partitions: parts
+                                .iter()
+                                .map(|&(partition_index, leader_id)| MetadataPartition {
+                                    error_code: 0,
+                                    partition_index,
+                                    leader_id,
+                                    leader_epoch: 0,
+                                    replica_nodes: vec![leader_id],
+                                    isr_nodes: vec![leader_id],
+                                    offline_replicas: vec![],
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let resp = MetadataResponse {
+                    throttle_time_ms: self.throttle,
+                    brokers: self
+                        .nodes
+                        .iter()
+                        .map(|&n| MetadataBroker {
+                            node_id: n,
+                            host: format!("b{n}"),
+                            port: 9092,
+                            rack: None,
+                        })
+                        .collect(),
+                    cluster_id: None,
+                    controller_id: 1,
+                    topics,
+                };
+                protocol::encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
+            }
+            0 => {
+                self.produce_times.push(self.now);
+                let req = ProduceRequest::decode(v, &mut Reader::new(body)).expect("produce");
+                let mut topics = Vec::new();
+                for td in &req.topics {
+                    let mut partitions = Vec::new();
+                    for pd in &td.partitions {
+                        let leader = self.meta[&td.name]
+                            .iter()
+                            .find(|&&(i, _)| i == pd.index)
+                            .map(|&(_, l)| l);
+                        let mut error_code = self.produce_errors.pop_front().unwrap_or(0);
+                        if error_code == 0 && leader != Some(node) {
+                            error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
+                        }
+                        let mut base_offset = -1;
+                        if error_code == 0 {
+                            let log = self.logs.entry((td.name.clone(), pd.index)).or_default();
+                            base_offset = log.len() as i64;
+                            for b in decode_records(&pd.records, 1 << 24).expect("records") {
+                                for r in b.records {
+                                    let v = r.value.unwrap_or_default();
+                                    log.push(String::from_utf8(v.to_vec()).unwrap());
+                                }
+                            }
+                        }
+                        partitions.push(ProducePartitionResponse {
+                            index: pd.index,
+                            error_code,
+                            base_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: 0,
+                            error_message: None,
+                        });
+                    }
+                    topics.push(ProduceTopicResponse {
+                        name: td.name.clone(),
+                        partitions,
+                    });
+                }
+                let resp = ProduceResponse {
+                    topics,
+                    throttle_time_ms: self.throttle,
+                };
+                protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
+            }
+            other => panic!("unexpected api key {other}"),
+        }
+        out.to_vec()
+    }
+
+    /// Fires timers until `until` (virtual), or until nothing is armed.
+    fn run_until(&mut self, until: Instant) {
+        for _ in 0..100_000 {
+            self.drain();
+            let Some((at, _)) = self.core.poll_timeout() else {
+                return;
+            };
+            assert!(at > self.now, "deadline not in the future: busy loop");
+            if at > until {
+                self.now = until;
+                return;
+            }
+            self.now = at;
+            self.core.handle_timeout(self.now);
+        }
+        panic!("too many timer firings");
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Runs until every record has its outcome, within `limit` of virtual time.
+    fn settle_within(&mut self, limit: Duration) {
+        let until = self.now + limit;
+        while self.core.pending_records() > 0 && self.now < until {
+            let before = self.now;
+            self.run_until(until);
+            if self.now == before {
+                break;
+            }
+        }
+        assert_eq!(self.core.pending_records(), 0, "records without outcome");
+    }
+
+    fn log(&self, topic: &str, p: i32) -> Vec<String> {
+        self.logs
+            .get(&(topic.to_owned(), p))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn keyless(topic: &str, value: impl Into<String>) -> Record {
+    Record::new(topic).value(value.into())
+}
+
+fn to(topic: &str, partition: i32, value: impl Into<String>) -> Record {
+    let mut r = Record::new(topic).value(value.into());
+    r.partition = Some(partition);
+    r
+}
+
+// ---- §2.3: partition indices are untrusted ----
+
+/// An answer whose indices are not exactly `0..count` changes nothing: the record waits,
+/// metadata is asked again after a (growing) backoff, and a good answer then delivers it.
+fn malformed_answer_is_retried_without_state_change(bad: &[(i32, i32)]) {
+    let mut c = Cluster::new(Cluster::config(), 7);
+    c.topic("t", bad);
+    let id = c.send(to("t", 0, "a"));
+    c.run_for(Duration::from_secs(3));
+    assert!(
+        c.outcomes.is_empty(),
+        "delivered on a malformed answer {bad:?}"
+    );
+    assert_eq!(c.core.pending_records(), 1);
+    let asked = c.metadata_times.len();
+    assert!(asked >= 3, "metadata not retried: {asked}");
+    assert!(asked <= 12, "metadata asked too often: {asked} in 3 s");
+    c.topic("t", &[(1, 1), (0, 2)]);
+    c.settle_within(Duration::from_secs(5));
+    assert_eq!(c.outcomes[&id], Ok((0, 0)));
+    assert_eq!(c.log("t", 0), ["a"]);
+}
+
+#[test]
+fn a_huge_partition_index_is_malformed_and_allocates_nothing() {
+    malformed_answer_is_retried_without_state_change(&[(0, 1), (2_147_483_646, 1)]);
+}
+
+#[test]
+fn sparse_duplicate_and_negative_partition_indices_are_malformed() {
+    malformed_answer_is_retried_without_state_change(&[(0, 1), (2, 1)]);
+    malformed_answer_is_retried_without_state_change(&[(0, 1), (0, 1)]);
+    malformed_answer_is_retried_without_state_change(&[(0, 1), (-1, 1)]);
+    malformed_answer_is_retried_without_state_change(&[(i32::MIN, 1)]);
+}
+
+#[test]
+fn a_malformed_topic_does_not_stop_the_others() {
+    let mut c = Cluster::new(Cluster::config(), 3);
+    c.topic("bad", &[(5, 1)]);
+    c.topic("good", &[(0, 1)]);
+    let bad = c.send(to("bad", 0, "x"));
+    let good = c.send(to("good", 0, "y"));
+    c.run_for(Duration::from_secs(1));
+    assert_eq!(c.outcomes.get(&good), Some(&Ok((0, 0))));
+    assert!(!c.outcomes.contains_key(&bad));
+}
+
+#[test]
+fn a_leader_that_names_no_broker_is_leaderless_and_does_not_spin() {
+    let mut c = Cluster::new(Cluster::config(), 5);
+    c.topic("t", &[(0, 99), (1, 1)]);
+    let stuck = c.send(to("t", 0, "p0"));
+    let fine = c.send(to("t", 1, "p1"));
+    c.run_for(Duration::from_secs(10));
+    assert_eq!(c.outcomes.get(&fine), Some(&Ok((1, 0))));
+    assert!(!c.outcomes.contains_key(&stuck));
+    // Refreshes back off (up to retry.backoff.max.ms = 1 s), not a loop.
+    assert!(c.metadata_times.len() <= 20, "{}", c.metadata_times.len());
+    c.topic("t", &[(0, 2), (1, 1)]);
+    c.settle_within(Duration::from_secs(5));
+    assert_eq!(c.outcomes[&stuck], Ok((0, 0)));
+}
+
+// ---- §3: throttle_time_ms is parsed and ignored ----
+
+#[test]
+fn extreme_throttle_times_are_ignored() {
+    for throttle in [i32::MAX, -1, i32::MIN] {
+        let mut c = Cluster::new(Cluster::config(), 11);
+        c.throttle = throttle;
+        c.topic("t", &[(0, 1), (1, 2)]);
+        let ids: Vec<RecordId> = (0..20)
+            .map(|i| c.send(keyless("t", format!("{i}"))))
+            .collect();
+        c.core.flush(c.now);
+        c.settle_within(Duration::from_secs(2));
+        for id in ids {
+            assert!(
+                c.outcomes[&id].is_ok(),
+                "throttle {throttle}: {:?}",
+                c.outcomes[&id]
+            );
+        }
+    }
+}
+
+// ---- §2.2: records without a key go to partitions with a leader ----
+
+fn keyless_records_avoid_the_leaderless_partition(partitioner: PartitionerConfig) {
+    let mut config = Cluster::config();
+    config.partitioner = partitioner.clone();
+    config.batch_num_messages = 4; // seal often, so the sticky partitioner moves on
+    let mut c = Cluster::new(config, 21);
+    c.topic("t", &[(0, 1), (1, -1), (2, 99), (3, 2)]);
+    // Let the metadata arrive first.
+    c.send(to("t", 0, "first"));
+    c.settle_within(Duration::from_secs(1));
+    let ids: Vec<RecordId> = (0..200)
+        .map(|i| c.send(keyless("t", format!("{i}"))))
+        .collect();
+    c.core.flush(c.now);
+    c.settle_within(Duration::from_secs(3));
+    let mut used = BTreeSet::new();
+    for id in ids {
+        match &c.outcomes[&id] {
+            Ok((p, _)) => {
+                assert!(*p == 0 || *p == 3, "{partitioner:?} used partition {p}");
+                used.insert(*p);
+            }
+            Err(e) => panic!("{partitioner:?}: {e:?}"),
+        }
+    }
+    assert_eq!(used.len(), 2, "{partitioner:?} used only {used:?}");
+}
+
+#[test]
+fn keyless_records_go_only_to_partitions_with_a_leader() {
+    for p in [
+        PartitionerConfig::Murmur2,
+        PartitionerConfig::Fnv1a,
+        PartitionerConfig::Sticky,
+        PartitionerConfig::Random,
+        PartitionerConfig::RoundRobin,
+    ] {
+        keyless_records_avoid_the_leaderless_partition(p);
+    }
+}
+
+#[test]
+fn keyed_records_keep_their_partition_even_without_a_leader() {
+    let mut c = Cluster::new(Cluster::config(), 2);
+    c.topic("t", &[(0, 1), (1, -1)]);
+    // Find a key that murmur2 maps to partition 1 of 2.
+    let key = (0..1000u32)
+        .map(|i| format!("k{i}"))
+        .find(|k| odradek_core::partitioner::java_partition(k.as_bytes(), 2) == 1)
+        .unwrap();
+    let id = c.send(Record::new("t").key(key.clone()).value("v".to_owned()));
+    c.run_for(Duration::from_secs(3));
+    assert!(
+        !c.outcomes.contains_key(&id),
+        "keyed record moved partition"
+    );
+    c.topic("t", &[(0, 1), (1, 2)]);
+    c.settle_within(Duration::from_secs(5));
+    assert_eq!(c.outcomes[&id], Ok((1, 0)));
+}
+
+#[test]
+fn with_no_partition_led_keyless_records_wait_for_any() {
+    let mut c = Cluster::new(Cluster::config(), 4);
+    c.topic("t", &[(0, -1), (1, -1)]);
+    let id = c.send(keyless("t", "v"));
+    c.run_for(Duration::from_secs(2));
+    assert!(!c.outcomes.contains_key(&id));
+    c.topic("t", &[(0, 1), (1, 2)]);
+    c.settle_within(Duration::from_secs(5));
+    assert!(c.outcomes[&id].is_ok());
+}
+
+// ---- §2.11: exponential retry backoff with jitter (KIP-580) ----
+
+/// The gaps between the Produce attempts of one record failing `failures` times.
+fn retry_gaps(seed: u64, failures: usize) -> Vec<Duration> {
+    let mut c = Cluster::new(Cluster::config(), seed);
+    c.topic("t", &[(0, 1)]);
+    c.produce_errors = std::iter::repeat(ErrorCode::NOT_ENOUGH_REPLICAS.0)
+        .take(failures)
+        .collect();
+    let id = c.send(to("t", 0, "v"));
+    c.settle_within(Duration::from_secs(60));
+    assert_eq!(c.outcomes[&id], Ok((0, 0)));
+    assert_eq!(c.produce_times.len(), failures + 1);
+    c.produce_times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn retry_backoff_grows_exponentially_with_jitter_up_to_the_max() {
+    let base = 100.0;
+    let max = 1000.0;
+    let linger = 5.0;
+    let gaps = retry_gaps(1, 8);
+    for (k, gap) in gaps.iter().enumerate() {
+        let term = (base * 2f64.powi(k as i32)).min(max);
+        let ms = gap.as_secs_f64() * 1000.0;
+        // The metadata refresh after a failure waits retry.backoff.ms, so a retry never
+        // goes sooner than that; jitter stays within ±20 % and under the max.
+        let lo = (0.8 * term).max(base) - 0.001;
+        let hi = (1.2 * term).min(max) + linger + 1.0;
+        assert!(
+            lo <= ms && ms <= hi,
+            "attempt {}: {ms} ms not in [{lo}, {hi}]",
+            k + 1
+        );
+    }
+    let last = gaps.last().unwrap().as_secs_f64() * 1000.0;
+    assert!(last >= 0.8 * max, "no growth: {gaps:?}");
+    // Jitter: the capped attempts do not all wait the same.
+    let capped: BTreeSet<Duration> = gaps[4..].iter().copied().collect();
+    assert!(capped.len() > 1, "no jitter: {gaps:?}");
+}
+
+#[test]
+fn retry_backoff_is_deterministic_for_a_seed() {
+    assert_eq!(retry_gaps(42, 6), retry_gaps(42, 6));
+    assert_ne!(retry_gaps(42, 6), retry_gaps(43, 6));
+}
+
+#[test]
+fn metadata_backoff_grows_while_the_topic_stays_unknown() {
+    let mut config = Cluster::config();
+    config.retries = 8;
+    let mut c = Cluster::new(config, 9);
+    let id = c.send(keyless("nope", "v"));
+    c.settle_within(Duration::from_secs(60));
+    assert!(matches!(
+        c.outcomes[&id],
+        Err(ProduceError::UnknownTopic(_))
+    ));
+    let gaps: Vec<f64> = c
+        .metadata_times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+        .collect();
+    assert!(gaps.len() >= 6, "{gaps:?}");
+    assert!(gaps.iter().all(|&g| g <= 1000.0), "over the max: {gaps:?}");
+    assert!(gaps[gaps.len() - 1] >= 800.0, "no growth: {gaps:?}");
+    assert!(gaps[1] < 300.0, "{gaps:?}");
+}
+
+// ---- §2.9: backoff settings are validated ----
+
+#[test]
+fn huge_backoffs_are_refused_and_a_day_works() {
+    let now = Instant::from_unix_millis(1_700_000_000_000);
+    for huge in [Duration::from_secs(u64::MAX / 2), Duration::MAX] {
+        let mut c = Cluster::config();
+        c.retry_backoff = huge;
+        assert!(matches!(
+            ProducerCore::new(c, 1, now),
+            Err(ConfigError::Invalid {
+                name: "retry.backoff.ms",
+                ..
+            })
+        ));
+        let mut c = Cluster::config();
+        c.retry_backoff_max = huge;
+        assert!(matches!(
+            ProducerCore::new(c, 1, now),
+            Err(ConfigError::Invalid {
+                name: "retry.backoff.max.ms",
+                ..
+            })
+        ));
+    }
+    // The largest allowed values, with every broker refusing connections: the reconnect,
+    // retry and metadata backoffs are computed many times and never overflow.
+    let mut config = Cluster::config();
+    config.retry_backoff = odradek_core::config::MAX_BACKOFF;
+    config.retry_backoff_max = odradek_core::config::MAX_BACKOFF;
+    config.delivery_timeout = Some(Duration::from_secs(30 * 24 * 3600));
+    let mut c = Cluster::new(config, 1);
+    c.down = [1, 2].into_iter().collect();
+    let id = c.send(keyless("t", "v"));
+    c.settle_within(Duration::from_secs(40 * 24 * 3600));
+    assert_eq!(c.outcomes[&id], Err(ProduceError::DeliveryTimeout));
+}
+
+// ---- §2.7: close ends without a delivery timeout ----
+
+fn close_ends(mut c: Cluster) {
+    let id = c.send(keyless("t", "v"));
+    c.run_for(Duration::from_secs(30));
+    assert!(
+        !c.outcomes.contains_key(&id),
+        "no delivery timeout, yet it failed"
+    );
+    let closed_at = c.now;
+    c.core.close(c.now);
+    c.run_for(Duration::from_secs(60));
+    assert!(c.closed, "close never ended");
+    assert_eq!(c.outcomes[&id], Err(ProduceError::DeliveryTimeout));
+    let took = c.now - closed_at;
+    assert!(took <= Duration::from_secs(60), "{took:?}");
+    assert!(c.now >= closed_at + Duration::from_secs(5));
+    let _ = c.start;
+}
+
+#[test]
+fn close_without_delivery_timeout_ends_when_no_broker_answers() {
+    let mut config = Cluster::config();
+    config.delivery_timeout = None;
+    let mut c = Cluster::new(config, 1);
+    c.down = [1, 2].into_iter().collect();
+    close_ends(c);
+}
+
+#[test]
+fn close_without_delivery_timeout_ends_when_no_partition_has_a_leader() {
+    let mut config = Cluster::config();
+    config.delivery_timeout = None;
+    let mut c = Cluster::new(config, 1);
+    c.topic("t", &[(0, -1), (1, 77)]);
+    close_ends(c);
+}
+
+#[test]
+fn close_without_delivery_timeout_still_delivers_what_it_can() {
+    let mut config = Cluster::config();
+    config.delivery_timeout = None;
+    let mut c = Cluster::new(config, 1);
+    c.topic("t", &[(0, 1)]);
+    let ids: Vec<RecordId> = (0..50)
+        .map(|i| c.send(to("t", 0, format!("{i}"))))
+        .collect();
+    c.core.close(c.now);
+    c.run_for(Duration::from_secs(60));
+    assert!(c.closed);
+    for id in ids {
+        assert!(c.outcomes[&id].is_ok());
+    }
+    assert_eq!(c.log("t", 0).len(), 50);
+}
