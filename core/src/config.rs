@@ -32,11 +32,16 @@ impl Acks {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MessageFormat {
     /// Negotiate with ApiVersions: RecordBatch v2 with Produce v3+ whenever the broker speaks it
-    /// (always on Kafka 4.x), the legacy MessageSet only for brokers older than 0.11.
+    /// (always on Kafka 4.x), the legacy MessageSet only for brokers older than 0.11 (0.10.x:
+    /// ApiVersions, and so this producer, needs 0.10.0 or later).
     #[default]
     Auto,
-    /// Legacy MessageSet magic 0 with Produce v0/v1 (brokers 0.8–0.9; Kafka 3.x still accepts it).
-    /// No timestamps, no headers.
+    /// Legacy MessageSet magic 0 with Produce v0/v1 (the format of brokers 0.8–0.9; Kafka
+    /// 0.10 up to 3.x still accept it). No timestamps, no headers.
+    ///
+    /// The producer still opens every connection with ApiVersions, which brokers before
+    /// 0.10.0 do not know (they close the connection): this format reaches brokers 0.10.0 and
+    /// later, not 0.8/0.9 themselves.
     MessageSetV0,
     /// Legacy MessageSet magic 1 with Produce v2 (brokers 0.10). Timestamps, no headers.
     MessageSetV1,

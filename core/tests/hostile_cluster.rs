@@ -43,6 +43,8 @@ struct Cluster {
     metadata_times: Vec<Instant>,
     outcomes: BTreeMap<RecordId, Outcome>,
     closed: bool,
+    /// Every request's `(connection, api key)`, in order.
+    requests: Vec<(ConnId, i16)>,
 }
 
 impl Cluster {
@@ -74,6 +76,7 @@ impl Cluster {
             metadata_times: Vec::new(),
             outcomes: BTreeMap::new(),
             closed: false,
+            requests: Vec::new(),
         }
     }
 
@@ -109,6 +112,11 @@ impl Cluster {
                         frames.push(f);
                     }
                     for f in frames {
+                        let key = protocol::decode_request_header(&f)
+                            .expect("header")
+                            .0
+                            .api_key;
+                        self.requests.push((conn, key));
                         let resp = self.answer(node, &f);
                         if self.conns.contains_key(&conn) {
                             self.core.handle_received(conn, &resp, self.now);
@@ -635,4 +643,30 @@ fn close_without_delivery_timeout_still_delivers_what_it_can() {
         assert!(c.outcomes[&id].is_ok());
     }
     assert_eq!(c.log("t", 0).len(), 50);
+}
+
+// ---- §2.12: what MessageSet v0 reaches ----
+
+/// The docs say MessageSet v0 reaches brokers 0.10.0+ only, because every connection opens
+/// with ApiVersions (which 0.8/0.9 brokers do not know); this pins that behaviour.
+#[test]
+fn every_connection_opens_with_api_versions_even_for_message_set_v0() {
+    let mut config = Cluster::config();
+    config.message_format = odradek_core::MessageFormat::MessageSetV0;
+    let mut c = Cluster::new(config, 1);
+    c.topic("t", &[(0, 1), (1, 2)]);
+    let a = c.send(to("t", 0, "a"));
+    let b = c.send(to("t", 1, "b"));
+    c.core.flush(c.now);
+    c.settle_within(Duration::from_secs(2));
+    assert!(c.outcomes[&a].is_ok() && c.outcomes[&b].is_ok());
+    let conns: BTreeSet<ConnId> = c.requests.iter().map(|&(conn, _)| conn).collect();
+    assert!(conns.len() >= 2);
+    for conn in conns {
+        let first = c.requests.iter().find(|&&(k, _)| k == conn).unwrap().1;
+        assert_eq!(
+            first, 18,
+            "connection {conn:?} did not start with ApiVersions"
+        );
+    }
 }

@@ -58,6 +58,10 @@ pub struct MetadataTopic {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetadataResponse {
     /// `throttle_time_ms` (v3+).
+    ///
+    /// Parsed and ignored: the producer does not mute the connection for it (the Java client
+    /// does), so any value, negative or huge, is harmless; the broker still enforces its
+    /// quota on its side (since KIP-219 it stops reading the connection for that long).
     pub throttle_time_ms: i32,
     /// `brokers`.
     pub brokers: Vec<MetadataBroker>,

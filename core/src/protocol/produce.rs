@@ -65,6 +65,10 @@ pub struct ProduceResponse {
     /// `responses`.
     pub topics: Vec<ProduceTopicResponse>,
     /// `throttle_time_ms` (v1+).
+    ///
+    /// Parsed and ignored: the producer does not mute the connection for it (the Java client
+    /// does), so any value, negative or huge, is harmless; the broker still enforces its
+    /// quota on its side (since KIP-219 it stops reading the connection for that long).
     pub throttle_time_ms: i32,
 }
 
