@@ -341,6 +341,31 @@ mod tests {
             })
         ));
         let mut c = Config::new(["h:1"]);
+        assert_eq!(c.retry_backoff_max, Duration::from_secs(1));
+        c.retry_backoff = MAX_BACKOFF;
+        c.retry_backoff_max = MAX_BACKOFF;
+        c.validate().unwrap();
+        c.retry_backoff = MAX_BACKOFF + Duration::from_millis(1);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "retry.backoff.ms",
+                ..
+            })
+        ));
+        c.retry_backoff = Duration::from_millis(100);
+        c.retry_backoff_max = Duration::MAX;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "retry.backoff.max.ms",
+                ..
+            })
+        ));
+        // Below retry.backoff.ms is allowed: it becomes a constant backoff (Java's rule).
+        c.retry_backoff_max = Duration::from_millis(10);
+        c.validate().unwrap();
+        let mut c = Config::new(["h:1"]);
         c.enable_idempotence = Some(true);
         assert_eq!(
             c.validate(),

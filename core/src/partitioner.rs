@@ -484,6 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn only_keyed_records_of_key_hashers_require_a_fixed_partition() {
+        let topic = TopicName::from("t");
+        let keyless = Record::new("t");
+        let keyed = keyed(b"k");
+        for (config, hashes) in [
+            (PartitionerConfig::Murmur2, true),
+            (PartitionerConfig::Fnv1a, true),
+            (PartitionerConfig::Random, false),
+            (PartitionerConfig::RoundRobin, false),
+            (PartitionerConfig::Sticky, false),
+        ] {
+            let p = config.build(&topic, 0);
+            assert!(!p.requires_consistency_for(&keyless), "{config:?}");
+            assert_eq!(p.requires_consistency_for(&keyed), hashes, "{config:?}");
+        }
+        // A custom partitioner's answer defaults to its requires_consistency.
+        #[derive(Debug)]
+        struct Consistent;
+        impl Partitioner for Consistent {
+            fn partition(&mut self, _: &Record, _: i32) -> Result<i32, String> {
+                Ok(0)
+            }
+            fn requires_consistency(&self) -> bool {
+                true
+            }
+        }
+        assert!(Consistent.requires_consistency_for(&keyless));
+    }
+
+    #[test]
     fn manual_uses_the_records_partition() {
         let mut p = PartitionerConfig::Manual.build(&TopicName::from("t"), 0);
         assert_eq!(p.partition(&Record::new("t").partition(2), 3), Ok(2));

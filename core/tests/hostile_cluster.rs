@@ -45,6 +45,8 @@ struct Cluster {
     closed: bool,
     /// Every request's `(connection, api key)`, in order.
     requests: Vec<(ConnId, i16)>,
+    /// Topics left out of Metadata answers even when asked about.
+    omit: BTreeSet<String>,
 }
 
 impl Cluster {
@@ -77,6 +79,7 @@ impl Cluster {
             outcomes: BTreeMap::new(),
             closed: false,
             requests: Vec::new(),
+            omit: BTreeSet::new(),
         }
     }
 
@@ -91,7 +94,11 @@ impl Cluster {
     }
 
     fn drain(&mut self) {
+        let mut budget = 1_000_000u32;
         while let Some(out) = self.core.poll_output() {
+            budget = budget
+                .checked_sub(1)
+                .expect("endless outputs: the core loops");
             match out {
                 Output::Connect { conn, address } => {
                     let node: i32 = address.host.trim_start_matches('b').parse().unwrap();
@@ -169,6 +176,7 @@ impl Cluster {
                     .topics
                     .unwrap_or_default()
                     .iter()
+                    .filter(|name| !self.omit.contains(*name))
                     .map(|name| {
                         let parts = self.meta.get(name).cloned().unwrap_or_default();
                         let error_code = self.meta_error.get(name).copied().unwrap_or(
@@ -382,6 +390,21 @@ fn a_leader_that_names_no_broker_is_leaderless_and_does_not_spin() {
     c.topic("t", &[(0, 2), (1, 1)]);
     c.settle_within(Duration::from_secs(5));
     assert_eq!(c.outcomes[&stuck], Ok((0, 0)));
+}
+
+#[test]
+fn a_topic_always_left_out_of_the_answer_fails_as_unknown_without_a_request_loop() {
+    let mut c = Cluster::new(Cluster::config(), 8);
+    c.topic("t", &[(0, 1)]);
+    c.omit.insert("t".into());
+    let id = c.send(keyless("t", "v"));
+    c.settle_within(Duration::from_secs(60));
+    assert!(matches!(
+        c.outcomes[&id],
+        Err(ProduceError::UnknownTopic(_))
+    ));
+    // `retries` (10) answers, each after a backoff; plus the first one.
+    assert!(c.metadata_times.len() <= 13, "{}", c.metadata_times.len());
 }
 
 // ---- §3: throttle_time_ms is parsed and ignored ----

@@ -32,6 +32,9 @@ pub(crate) struct MetadataState {
     /// Metadata attempts in a row that failed or left something to find; sets the
     /// exponential refresh backoff ([`ProducerCore::metadata_backoff`]).
     pub failures: u32,
+    /// How many topics (the first ones of `ProducerCore::topics`) the Metadata request in
+    /// flight asked about.
+    pub asked: usize,
     /// Set while an answer is applied when it left something to find.
     pub answer_incomplete: bool,
     /// When `close` began, recorded only without a delivery timeout: records still waiting
@@ -84,6 +87,7 @@ impl ProducerCore {
                 allow_auto_topic_creation: self.config.allow_auto_create_topics,
             };
             let kind = RequestKind::Metadata { version };
+            self.metadata.asked = self.topics.len();
             self.metadata.in_flight = self.transmit(conn, version, &body, Some(kind), now);
             self.metadata.due = None;
             return;
@@ -134,14 +138,19 @@ impl ProducerCore {
                 return self.drop_conn(rref.conn, crate::RetryCause::ConnectionLost, true, now);
             }
         };
-        if self.metadata.in_flight == Some(rref) {
+        // The topics this answer was asked about: the first `asked` (topics are only ever
+        // appended), when it answers the request we know; none we can be sure of otherwise.
+        let asked = if self.metadata.in_flight == Some(rref) {
             self.metadata.in_flight = None;
-        }
+            self.metadata.asked
+        } else {
+            0
+        };
         self.metadata.last_refresh = Some(now);
-        self.apply_metadata(resp, now);
+        self.apply_metadata(resp, asked, now);
     }
 
-    fn apply_metadata(&mut self, resp: MetadataResponse, now: Instant) {
+    fn apply_metadata(&mut self, resp: MetadataResponse, asked: usize, now: Instant) {
         let mut brokers = BTreeMap::new();
         for b in &resp.brokers {
             if let Ok(port) = u16::try_from(b.port) {
@@ -165,12 +174,14 @@ impl ProducerCore {
                 .map(|&i| &resp.topics[i]);
             let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
             let Some(m) = usable else {
-                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown {
+                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && t >= asked {
                     // Not in the answer at all: the request went out before this topic was
                     // seen (Kafka answers every topic it is asked about, with an error when
                     // it does not exist). Ask again rather than count it as unknown.
                     self.metadata.request_now(now);
                 } else if self.topics[t].meta == TopicMeta::Unknown {
+                    // With an error, or left out of an answer that was asked about it (a
+                    // broker that does that every time must not make us ask in a loop).
                     let code = found.map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |m| {
                         ErrorCode(m.error_code)
                     });
