@@ -182,9 +182,13 @@ impl ProducerCore {
                 } else if self.topics[t].meta == TopicMeta::Unknown {
                     // With an error, or left out of an answer that was asked about it (a
                     // broker that does that every time must not make us ask in a loop).
-                    let code = found.map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |m| {
-                        ErrorCode(m.error_code)
-                    });
+                    // No error but no partitions either: not usable yet, as
+                    // LEADER_NOT_AVAILABLE would say (never "failed with NONE").
+                    let code = match found {
+                        None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        Some(m) if m.error_code == 0 => ErrorCode::LEADER_NOT_AVAILABLE,
+                        Some(m) => ErrorCode(m.error_code),
+                    };
                     self.topic_unknown(t, code);
                 } else {
                     // A topic we knew went missing from the answer: find the leaders again soon.

@@ -119,9 +119,21 @@ impl ProducerCore {
     }
 
     /// A freshly accepted record: partition it if the topic's metadata is known, else wait.
+    ///
+    /// A record that starts a wait for an unknown topic asks for metadata (unless a refresh is
+    /// already due or out): the topic may have been given up on as unknown before, which left
+    /// no refresh pending but the periodic one.
     pub(super) fn route_new(&mut self, t: usize, p: Pending, now: Instant) {
         if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
-            self.topics[t].waiting.push_back(p);
+            let topic = &mut self.topics[t];
+            if topic.meta == TopicMeta::Unknown
+                && topic.waiting.is_empty()
+                && self.metadata.due.is_none()
+                && self.metadata.in_flight.is_none()
+            {
+                self.metadata.request_now(now);
+            }
+            topic.waiting.push_back(p);
             return;
         }
         self.partition_and_accept(t, p, now);
