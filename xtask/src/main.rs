@@ -385,12 +385,19 @@ fn test(args: &[&str]) -> Result<(), String> {
         if fetched {
             run_step(
                 &mut steps,
-                "cargo test -p odradek-tests (real Kafka 4.1 and 3.9)",
+                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.1 and 3.9)",
                 || {
                     let mut c = cargo();
-                    c.args(["test", "-p", "odradek-tests", "--no-fail-fast"])
-                        .env(kafka::ENABLE_ENV, "1")
-                        .env(kafka::RUN_ID_ENV, &run_id);
+                    c.args([
+                        "test",
+                        "-p",
+                        "odradek-tests",
+                        "-p",
+                        "odradek-cli",
+                        "--no-fail-fast",
+                    ])
+                    .env(kafka::ENABLE_ENV, "1")
+                    .env(kafka::RUN_ID_ENV, &run_id);
                     status(c)
                 },
             );
