@@ -146,10 +146,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the usual defaults and the given bootstrap servers.
+    /// A configuration with the usual defaults and the given bootstrap servers. Each entry
+    /// may itself be a comma-separated list, as `bootstrap.servers` is written in Kafka
+    /// (`Config::new(["h1:9092,h2:9092"])`): entries are split at commas and trimmed, and
+    /// empty ones are dropped.
     pub fn new<S: Into<String>>(bootstrap_servers: impl IntoIterator<Item = S>) -> Self {
         Config {
-            bootstrap_servers: bootstrap_servers.into_iter().map(Into::into).collect(),
+            bootstrap_servers: bootstrap_servers
+                .into_iter()
+                .flat_map(|s| {
+                    let s: String = s.into();
+                    crate::properties::split_servers(&s).collect::<Vec<_>>()
+                })
+                .collect(),
             client_id: "odradek".to_owned(),
             acks: Acks::All,
             request_timeout: Duration::from_secs(30),
@@ -313,6 +322,32 @@ pub enum ConfigError {
     /// A setting this version does not support yet.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
+    /// A key [`Config::from_properties`] does not know.
+    #[error("unknown configuration key {0:?}")]
+    UnknownKey(String),
+    /// A value [`Config::from_properties`] cannot read for its key.
+    #[error("{key}={value:?}: {reason}")]
+    BadValue {
+        /// The key, as given.
+        key: String,
+        /// The value, as given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A setting known to Kafka that this version cannot honour yet (TLS and SASL): the key,
+    /// or `key=value` for `security.protocol`. Values of `ssl.*` and `sasl.*` keys are left
+    /// out, as they may be secrets.
+    #[error("{0} is not supported yet (TLS and SASL are planned)")]
+    NotSupportedYet(String),
+    /// A line of `.properties` text that is not `key=value`.
+    #[error("line {line}: {reason}")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 #[cfg(test)]
@@ -340,6 +375,13 @@ mod tests {
                 ..
             })
         ));
+        let c = Config::new(["h1:9092, h2:9093,", " h3:1 ", ""]);
+        assert_eq!(c.bootstrap_servers, ["h1:9092", "h2:9093", "h3:1"]);
+        c.validate().unwrap();
+        assert_eq!(
+            Config::new([" , "]).validate(),
+            Err(ConfigError::NoBootstrapServers)
+        );
         let mut c = Config::new(["h:1"]);
         assert_eq!(c.retry_backoff_max, Duration::from_secs(1));
         c.retry_backoff = MAX_BACKOFF;

@@ -8,6 +8,8 @@
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
 
+mod bench;
+
 use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -23,6 +25,14 @@ cargo xtask <command>
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
                                suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
                                any failure and checks that no broker is left running
+  bench [--records N] [--rounds R] [--compression C] [--record-size B] [--producers LIST]
+        [--bootstrap ADDR]
+                               odradek perf (tokio, async-std, mio) against Java's
+                               ProducerPerformance and kcat -P on a local Kafka 4.1 (topic of 6
+                               partitions; null keys, acks=all, linger 5 ms, batch 16384; default
+                               1000000 records of 100 B, 3 alternating rounds); CPU and peak RSS
+                               of each producer process; writes target/bench/report.md and
+                               chart.png. Not part of `test`
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
   kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
                                start a local KRaft cluster in the background (default 4.1, one
@@ -42,6 +52,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),
+        ["bench", rest @ ..] => bench::bench(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
@@ -374,12 +385,19 @@ fn test(args: &[&str]) -> Result<(), String> {
         if fetched {
             run_step(
                 &mut steps,
-                "cargo test -p odradek-tests (real Kafka 4.1 and 3.9)",
+                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.1 and 3.9)",
                 || {
                     let mut c = cargo();
-                    c.args(["test", "-p", "odradek-tests", "--no-fail-fast"])
-                        .env(kafka::ENABLE_ENV, "1")
-                        .env(kafka::RUN_ID_ENV, &run_id);
+                    c.args([
+                        "test",
+                        "-p",
+                        "odradek-tests",
+                        "-p",
+                        "odradek-cli",
+                        "--no-fail-fast",
+                    ])
+                    .env(kafka::ENABLE_ENV, "1")
+                    .env(kafka::RUN_ID_ENV, &run_id);
                     status(c)
                 },
             );

@@ -1,0 +1,394 @@
+//! `odradek perf`: Kafka's `ProducerPerformance` for odradek. Null keys, values of
+//! `--record-size` random letters (one payload, shared by every record, as the Java tool
+//! does), optional throttling, a progress line every `--reporting-interval` seconds and a final
+//! line in the Java tool's format:
+//!
+//! ```text
+//! 1000000 records sent, 341234.5 records/sec (32.54 MB/sec), 45.31 ms avg latency, 512.00 ms max latency, 40.12 ms 50th, 90.40 ms 95th, 120.00 ms 99th, 150.20 ms 99.9th.
+//! ```
+//!
+//! Latency runs from `send` to the moment the outcome is observed; outcomes are awaited in
+//! send order, so a record acknowledged before an earlier one is counted when the earlier one
+//! is. MB/sec counts value bytes (2^20).
+
+use crate::args::PerfArgs;
+use crate::histogram::Histogram;
+use crate::RuntimeKind;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use odradek_core::{Config, Record, TopicName};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// What a finished run measured.
+#[derive(Debug, Clone)]
+pub struct PerfResult {
+    /// Records with an outcome (delivered or failed).
+    pub records: u64,
+    /// Of those, failed (including records refused at `send`).
+    pub failed: u64,
+    /// The first failure, as text.
+    pub first_error: Option<String>,
+    /// First send to last outcome.
+    pub elapsed: Duration,
+    /// Latencies of delivered records, µs.
+    pub latency: Histogram,
+    /// Value bytes per record.
+    pub record_size: usize,
+}
+
+impl PerfResult {
+    /// Records per second.
+    pub fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The final line, in `ProducerPerformance`'s format.
+    pub fn final_line(&self) -> String {
+        let rps = self.records_per_sec();
+        let ms = |us: u64| us as f64 / 1000.0;
+        format!(
+            "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {:.2} ms 50th, {:.2} ms 95th, {:.2} ms 99th, {:.2} ms 99.9th.",
+            self.records,
+            rps,
+            rps * self.record_size as f64 / (1024.0 * 1024.0),
+            self.latency.mean() / 1000.0,
+            ms(self.latency.max()),
+            ms(self.latency.quantile(0.50)),
+            ms(self.latency.quantile(0.95)),
+            ms(self.latency.quantile(0.99)),
+            ms(self.latency.quantile(0.999)),
+        )
+    }
+}
+
+/// Counts outcomes and prints the periodic progress line.
+#[derive(Debug)]
+struct Stats {
+    start: Instant,
+    interval: Duration,
+    record_size: usize,
+    all: Histogram,
+    failed: u64,
+    first_error: Option<String>,
+    window_start: Instant,
+    window_count: u64,
+    window_sum_us: u64,
+    window_max_us: u64,
+    last: Instant,
+}
+
+impl Stats {
+    fn new(start: Instant, interval: Duration, record_size: usize) -> Self {
+        Stats {
+            start,
+            interval,
+            record_size,
+            all: Histogram::default(),
+            failed: 0,
+            first_error: None,
+            window_start: start,
+            window_count: 0,
+            window_sum_us: 0,
+            window_max_us: 0,
+            last: start,
+        }
+    }
+
+    fn failed(&mut self, error: String) {
+        self.failed += 1;
+        if self.first_error.is_none() {
+            eprintln!("odradek perf: a record failed: {error}");
+            self.first_error = Some(error);
+        }
+        self.last = Instant::now();
+    }
+
+    fn delivered(&mut self, sent_at: Instant) {
+        let now = Instant::now();
+        let us = now.saturating_duration_since(sent_at).as_micros() as u64;
+        self.all.record(us);
+        self.window_count += 1;
+        self.window_sum_us += us;
+        self.window_max_us = self.window_max_us.max(us);
+        self.last = now;
+        // Checking the clock per record is cheap next to a delivery; print at most once a
+        // window.
+        if now.duration_since(self.window_start) >= self.interval {
+            let secs = now.duration_since(self.window_start).as_secs_f64();
+            let rps = self.window_count as f64 / secs;
+            println!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
+                self.window_count,
+                rps,
+                rps * self.record_size as f64 / (1024.0 * 1024.0),
+                self.window_sum_us as f64 / self.window_count as f64 / 1000.0,
+                self.window_max_us as f64 / 1000.0,
+            );
+            self.window_start = now;
+            self.window_count = 0;
+            self.window_sum_us = 0;
+            self.window_max_us = 0;
+        }
+    }
+
+    fn finish(self) -> PerfResult {
+        PerfResult {
+            records: self.all.count() + self.failed,
+            failed: self.failed,
+            first_error: self.first_error,
+            elapsed: self.last.duration_since(self.start),
+            latency: self.all,
+            record_size: self.record_size,
+        }
+    }
+}
+
+/// Paces sends to `throughput` records per second (none when ≤ 0), like the Java tool's
+/// throttler: sleeps only when ahead of schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    start: Instant,
+    per_sec: f64,
+}
+
+impl Throttle {
+    /// A throttle starting now.
+    pub fn new(start: Instant, per_sec: f64) -> Self {
+        Throttle { start, per_sec }
+    }
+
+    /// How long to wait after `sent` records at `now`, if at all.
+    pub fn delay(&self, sent: u64, now: Instant) -> Option<Duration> {
+        if self.per_sec <= 0.0 {
+            return None;
+        }
+        let due = self.start + Duration::from_secs_f64(sent as f64 / self.per_sec);
+        let ahead = due.saturating_duration_since(now);
+        (ahead >= Duration::from_millis(1)).then_some(ahead)
+    }
+}
+
+/// `--record-size` random letters, from a small xorshift seeded by the clock (the payload's
+/// content does not matter, only that it does not compress to nothing).
+pub fn payload(size: usize) -> Bytes {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+        | 1;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'A' + (x % 26) as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The configuration `perf` starts from: the library defaults (which match the Java client's
+/// for the settings the benchmark uses: acks=all, linger.ms=5, batch.size=16384).
+pub fn config(args: &PerfArgs) -> Result<Config, String> {
+    crate::build_config(
+        Config::new(Vec::<String>::new()),
+        args.producer_config.as_deref(),
+        &args.producer_props,
+        args.bootstrap_server.as_deref(),
+    )
+}
+
+type Sleep = fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `odradek perf`; returns the process exit code.
+pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
+    let config = config(&args)?;
+    if args.reporting_interval <= 0.0 || !args.reporting_interval.is_finite() {
+        return Err("--reporting-interval must be positive".into());
+    }
+    let job = Job {
+        topic: TopicName::new(args.topic.as_str()),
+        records: args.num_records,
+        payload: payload(args.record_size),
+        throughput: args.throughput,
+        interval: Duration::from_secs_f64(args.reporting_interval),
+    };
+    match args.runtime {
+        RuntimeKind::Tokio => {
+            let rt = crate::tokio_runtime().map_err(|e| format!("tokio runtime: {e}"))?;
+            rt.block_on(async {
+                let producer = odradek_tokio::Producer::connect(config)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                Ok(job
+                    .run_async(producer, |d| Box::pin(tokio::time::sleep(d)))
+                    .await)
+            })
+        }
+        RuntimeKind::AsyncStd => async_std::task::block_on(async {
+            let producer = odradek_async_std::Producer::connect(config)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            Ok(job
+                .run_async(producer, |d| Box::pin(async_std::task::sleep(d)))
+                .await)
+        }),
+        RuntimeKind::Mio => {
+            let producer = odradek_mio::BlockingProducer::connect(config)
+                .map_err(|e| format!("connect: {e}"))?;
+            Ok(job.run_blocking(producer))
+        }
+    }
+}
+
+/// Outcomes awaited per batch of the channel between the sender and the collector.
+const QUEUE: usize = 16 * 1024;
+
+struct Job {
+    topic: TopicName,
+    records: u64,
+    payload: Bytes,
+    throughput: f64,
+    interval: Duration,
+}
+
+impl Job {
+    fn record(&self) -> Record {
+        Record::new(self.topic.clone()).value(self.payload.clone())
+    }
+
+    async fn run_async<R: odradek_driver::Runtime>(
+        &self,
+        producer: odradek_driver::Producer<R>,
+        sleep: Sleep,
+    ) -> PerfResult {
+        let start = Instant::now();
+        let throttle = Throttle::new(start, self.throughput);
+        let (mut tx, mut rx) = futures_channel::mpsc::channel(QUEUE);
+        let mut stats = Stats::new(start, self.interval, self.payload.len());
+        let mut refused = Vec::new();
+        let sender = async {
+            for i in 0..self.records {
+                let at = Instant::now();
+                match producer.send(self.record()).await {
+                    Ok(delivery) => {
+                        if tx.send((at, delivery)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => refused.push(e.to_string()),
+                }
+                if let Some(d) = throttle.delay(i + 1, Instant::now()) {
+                    sleep(d).await;
+                }
+            }
+            tx.close_channel();
+        };
+        let collector = async {
+            while let Some((at, delivery)) = rx.next().await {
+                match delivery.await {
+                    Ok(_) => stats.delivered(at),
+                    Err(e) => stats.failed(e.to_string()),
+                }
+            }
+        };
+        futures_util::future::join(sender, collector).await;
+        for e in refused {
+            stats.failed(e);
+        }
+        let result = stats.finish();
+        producer.close().await;
+        result
+    }
+
+    fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
+        let start = Instant::now();
+        let throttle = Throttle::new(start, self.throughput);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Instant, odradek_mio::Receipt)>(QUEUE);
+        let mut stats = Stats::new(start, self.interval, self.payload.len());
+        let collector = std::thread::spawn(move || {
+            for (at, receipt) in rx {
+                match receipt.wait() {
+                    Ok(_) => stats.delivered(at),
+                    Err(e) => stats.failed(e.to_string()),
+                }
+            }
+            stats
+        });
+        let mut refused = Vec::new();
+        for i in 0..self.records {
+            let at = Instant::now();
+            match producer.send(self.record()) {
+                Ok(receipt) => {
+                    if tx.send((at, receipt)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => refused.push(e.to_string()),
+            }
+            if let Some(d) = throttle.delay(i + 1, Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+        drop(tx);
+        let mut stats = collector.join().unwrap_or_else(|_| {
+            eprintln!("odradek perf: the collector thread panicked");
+            std::process::exit(3)
+        });
+        for e in refused {
+            stats.failed(e);
+        }
+        let result = stats.finish();
+        producer.close();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_paces_only_when_ahead() {
+        let t0 = Instant::now();
+        let none = Throttle::new(t0, -1.0);
+        assert_eq!(none.delay(1_000_000, t0), None);
+        let t = Throttle::new(t0, 1000.0);
+        // 500 records at t0: 0.5 s ahead.
+        let d = t.delay(500, t0).unwrap();
+        assert!((d.as_secs_f64() - 0.5).abs() < 1e-6, "{d:?}");
+        // Behind schedule: no wait.
+        assert_eq!(t.delay(500, t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn payload_is_letters_of_the_size_asked() {
+        let p = payload(100);
+        assert_eq!(p.len(), 100);
+        assert!(p.iter().all(u8::is_ascii_uppercase));
+        assert!(p.iter().any(|&b| b != p[0]), "not one repeated byte");
+        assert!(payload(0).is_empty());
+    }
+
+    #[test]
+    fn final_line_in_the_java_format() {
+        let mut latency = Histogram::default();
+        for _ in 0..3 {
+            latency.record(2_000);
+        }
+        let r = PerfResult {
+            records: 4,
+            failed: 1,
+            first_error: None,
+            elapsed: Duration::from_secs(2),
+            latency,
+            record_size: 1024 * 1024,
+        };
+        assert_eq!(r.records_per_sec(), 2.0);
+        assert_eq!(
+            r.final_line(),
+            "4 records sent, 2.0 records/sec (2.00 MB/sec), 2.00 ms avg latency, 2.00 ms max latency, 2.00 ms 50th, 2.00 ms 95th, 2.00 ms 99th, 2.00 ms 99.9th."
+        );
+    }
+}
