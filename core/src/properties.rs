@@ -230,6 +230,7 @@ fn apply_one(
                 .map_err(|_| bad("not a whole number from 0 to 4294967295"))?
         }
         "retry.backoff.ms" => c.retry_backoff = ms()?,
+        "retry.backoff.max.ms" => c.retry_backoff_max = ms()?,
         "max.in.flight.requests.per.connection" => {
             c.max_in_flight_requests_per_connection = count()?
         }
@@ -303,6 +304,7 @@ mod tests {
             ("delivery.timeout.ms", "60000"),
             ("retries", "3"),
             ("retry.backoff.ms", "250"),
+            ("retry.backoff.max.ms", "4000"),
             ("max.in.flight.requests.per.connection", "2"),
             ("max.request.size", "2097152"),
             ("message.max.bytes", "4096"),
@@ -326,6 +328,7 @@ mod tests {
         assert_eq!(c.delivery_timeout, Some(Duration::from_secs(60)));
         assert_eq!(c.retries, 3);
         assert_eq!(c.retry_backoff, Duration::from_millis(250));
+        assert_eq!(c.retry_backoff_max, Duration::from_secs(4));
         assert_eq!(c.max_in_flight_requests_per_connection, 2);
         assert_eq!(c.max_request_size, 2 << 20);
         assert_eq!(c.message_max_bytes, 4096);
