@@ -26,7 +26,7 @@
 //! `batch.size`, `batch.num.messages`, `compression.type` (`none`, `gzip`, `snappy`, `lz4`,
 //! `zstd`), `compression.level`, `compression.gzip.level`, `compression.lz4.level`,
 //! `compression.zstd.level`, `request.timeout.ms`, `delivery.timeout.ms`, `retries`,
-//! `retry.backoff.ms`, `max.in.flight.requests.per.connection`, `max.request.size`,
+//! `retry.backoff.ms`, `retry.backoff.max.ms`, `max.in.flight.requests.per.connection`, `max.request.size`,
 //! `message.max.bytes`, `buffer.memory`, `metadata.max.age.ms`, `enable.idempotence`,
 //! `allow.auto.create.topics`, `partitioner` (`murmur2`, `fnv1a`, `random`, `round_robin`,
 //! `sticky`, `manual`; librdkafka's `murmur2_random` and `fnv1a_random` too),
