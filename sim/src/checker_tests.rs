@@ -23,6 +23,9 @@ fn stored(r: &Record, offset: i64, append: usize) -> StoredRecord {
         value: r.value.clone(),
         headers: r.headers.clone(),
         append,
+        producer_id: -1,
+        producer_epoch: -1,
+        sequence: -1,
     }
 }
 
@@ -36,6 +39,7 @@ fn append(partition: i32, base: i64, count: usize, fate: AppendFate) -> AppendIn
         conn: odradek_core::ConnId(1),
         at: t(1),
         fate,
+        hostile_offset: false,
     }
 }
 
@@ -62,6 +66,8 @@ fn options() -> CheckOptions {
         topics: [("a".to_owned(), 2)].into_iter().collect(),
         key_consistency: true,
         message_max_bytes: 1 << 20,
+        outcome_deadline: None,
+        idempotent: false,
     }
 }
 

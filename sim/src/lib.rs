@@ -96,6 +96,7 @@ mod cluster_faults;
 pub mod config;
 pub mod driver;
 pub mod faults;
+mod idempotence;
 pub mod simulation;
 pub mod variation;
 pub mod workload;
@@ -111,7 +112,8 @@ pub use config::{
 };
 pub use driver::{drain, step};
 pub use faults::{
-    Fault, FaultConfig, FaultKind, FaultSchedule, ScheduledFault, RETRIABLE_PRODUCE_ERRORS,
+    Fault, FaultConfig, FaultKind, FaultSchedule, HostileConfig, ScheduledFault,
+    RETRIABLE_PRODUCE_ERRORS,
 };
 pub use simulation::{describe, RunReport, Simulation};
 pub use variation::suite_config;

@@ -451,6 +451,11 @@ impl<'a> Runner<'a> {
                 PartitionerConfig::Murmur2 | PartitionerConfig::Fnv1a
             ),
             message_max_bytes: config.producer.message_max_bytes,
+            outcome_deadline: config
+                .producer
+                .delivery_timeout
+                .map(|d| d + config.producer.request_timeout),
+            idempotent: config.producer.idempotence_enabled(),
         };
         let checked = check(&self.history, &logs, &options);
         let mut violations = std::mem::take(&mut self.violations);
