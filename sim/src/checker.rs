@@ -254,6 +254,41 @@ struct Checker<'a> {
     options: &'a CheckOptions,
     violations: Vec<Violation>,
     report: CheckReport,
+    /// Per sent index: the record's copy in the log was answered with a hostile base offset,
+    /// so its reported offset is not the log's and only its outcome count is checked.
+    lied_to: Vec<bool>,
+}
+
+/// Sent records by content, to recognise them in the logs.
+fn sent_by_content(history: &History) -> BTreeMap<ContentKey, usize> {
+    history
+        .sent
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let r = &s.record;
+            (content(&r.topic, &r.key, &r.value, &r.headers), i)
+        })
+        .collect()
+}
+
+/// Per sent index, whether a copy of it is in an append answered with a hostile offset.
+fn lied_to(history: &History, logs: &LogSnapshot) -> Vec<bool> {
+    let mut out = vec![false; history.sent.len()];
+    if !logs.appends.iter().any(|a| a.hostile_offset) {
+        return out;
+    }
+    let by_content = sent_by_content(history);
+    for ((topic, _), log) in &logs.logs {
+        for r in log {
+            if logs.appends.get(r.append).is_some_and(|a| a.hostile_offset) {
+                if let Some(&i) = by_content.get(&content(topic, &r.key, &r.value, &r.headers)) {
+                    out[i] = true;
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Checker<'_> {
@@ -436,7 +471,9 @@ impl Checker<'_> {
                             }
                         }
                     }
-                    self.delivery_in_log(s, md);
+                    if !self.lied_to[i] {
+                        self.delivery_in_log(s, md);
+                    }
                 }
                 Err(e) => {
                     self.report.failed += 1;
@@ -540,6 +577,9 @@ impl Checker<'_> {
         let history = self.history;
         let mut last: BTreeMap<(String, i32), (i64, usize)> = BTreeMap::new();
         for (i, o) in outcome.iter().enumerate() {
+            if self.lied_to[i] {
+                continue;
+            }
             if let Some((_, Ok(md))) = o {
                 let key = (md.topic.to_string(), md.partition);
                 if let Some(&(off, j)) = last.get(&key) {
@@ -598,18 +638,7 @@ impl Checker<'_> {
         let (history, logs) = (self.history, self.logs);
         let acks0 = self.acks0();
         let idempotent = self.options.idempotent;
-        let mut by_content: BTreeMap<ContentKey, usize> = BTreeMap::new();
-        for (i, s) in history.sent.iter().enumerate() {
-            by_content.insert(
-                content(
-                    &s.record.topic,
-                    &s.record.key,
-                    &s.record.value,
-                    &s.record.headers,
-                ),
-                i,
-            );
-        }
+        let by_content = sent_by_content(history);
         let mut copies = vec![0usize; history.sent.len()];
         for ((topic, partition), log) in &logs.logs {
             for stored in log {
@@ -634,7 +663,7 @@ impl Checker<'_> {
                     && md.topic.as_str() == topic
                     && md.partition == *partition
                     && md.offset == stored.offset);
-                if canonical {
+                if canonical || self.lied_to[i] {
                     continue;
                 }
                 if let Some(Ok(md)) = result {
@@ -746,6 +775,7 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
         options,
         violations: Vec::new(),
         report: CheckReport::default(),
+        lied_to: lied_to(history, logs),
     };
     let outcome = c.exactly_one_outcome();
     c.closed_once_and_last();

@@ -1,9 +1,19 @@
 //! [`suite_config`]: a whole run's configuration drawn from a seed, so that a range of seeds
 //! covers the configuration space (acks, compression, linger, batch sizes, in-flight limits,
-//! retries, timeouts, partitioners, broker versions) and every kind of fault.
+//! retries, timeouts, partitioners, broker versions, idempotence) and every kind of fault.
+//!
+//! * **Idempotent mode**: [`IDEMPOTENT_SHARE_PERCENT`] of the seeds with a modern broker run
+//!   the producer with `enable.idempotence = true`, acks=all and 5 requests in flight per
+//!   connection (so up to 5 batches per partition in flight), with producer-state loss among
+//!   the faults. The mode is only chosen when the core says idempotence is in force
+//!   ([`Config::idempotence_enabled`](odradek_core::Config::idempotence_enabled)); until the
+//!   core implements it those seeds fall back to the default (`None`) with the same acks,
+//!   in-flight limit and retries.
+//! * **Hostile values** ([`hostile_for`]): off unless [`HOSTILE_FAULTS`] is `true` or the
+//!   suite runs with `ODRADEK_SIM_HOSTILE=1`; then one seed in four gets some of them.
 
 use crate::config::{BrokerVersions, NetworkConfig, SimConfig, TopicSpec};
-use crate::faults::{FaultConfig, RETRIABLE_PRODUCE_ERRORS};
+use crate::faults::{FaultConfig, HostileConfig, RETRIABLE_PRODUCE_ERRORS};
 use odradek_core::rng::Rng;
 use odradek_core::{Acks, Compression, PartitionerConfig};
 use std::time::Duration;
@@ -14,6 +24,43 @@ fn ms(n: u64) -> Duration {
 
 fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> T {
     items[rng.below(items.len() as u64) as usize].clone()
+}
+
+/// The share of seeds (with a modern broker) that run the idempotent producer, in percent.
+pub const IDEMPOTENT_SHARE_PERCENT: u64 = 50;
+
+/// Whether [`suite_config`] draws hostile values ([`hostile_for`]) into the faults. Off until
+/// the core defends against all of them; the suite also turns them on with
+/// `ODRADEK_SIM_HOSTILE=1`.
+pub const HOSTILE_FAULTS: bool = false;
+
+/// The hostile values seed `seed` gets when they are on: none for three seeds in four; for
+/// the others each kind with probability 1/2, at a rate of 5–30% of answers. Drawn from a
+/// generator of its own, so turning them on changes nothing else in the seed's run.
+///
+/// ```
+/// let any = (0..100).any(|s| !odradek_sim::variation::hostile_for(s).is_none());
+/// assert!(any);
+/// assert_eq!(odradek_sim::variation::hostile_for(7), odradek_sim::variation::hostile_for(7));
+/// ```
+pub fn hostile_for(seed: u64) -> HostileConfig {
+    let mut rng = Rng::new(seed ^ 0x4057_11E0_BAD0_0004);
+    if rng.below(4) != 0 {
+        return HostileConfig::none();
+    }
+    let mut rate = || {
+        if rng.below(2) == 0 {
+            0.05 + rng.unit() * 0.25
+        } else {
+            0.0
+        }
+    };
+    HostileConfig {
+        partition_index_rate: rate(),
+        base_offset_rate: rate(),
+        phantom_leader_rate: rate(),
+        throttle_rate: rate(),
+    }
 }
 
 /// The configuration the suite runs for `seed`: a pure function of the seed.
@@ -36,6 +83,7 @@ pub fn suite_config(seed: u64) -> SimConfig {
         .map(|i| TopicSpec::new(["alpha", "beta", "gamma"][i], 1 + rng.below(6) as i32))
         .collect();
     let legacy = rng.below(10) == 0;
+    let idempotent = !legacy && rng.below(100) < IDEMPOTENT_SHARE_PERCENT;
     c.versions = if legacy {
         BrokerVersions::kafka_0_10()
     } else {
@@ -63,7 +111,7 @@ pub fn suite_config(seed: u64) -> SimConfig {
             f.horizon = horizon;
             f.crash_downtime = (ms(20), ms(800));
             f.slow_extra = (ms(10), ms(2500));
-            match rng.below(8) {
+            match rng.below(9) {
                 0 => {
                     f.mean_interval = Some(ms(30 + rng.below(200)));
                     f.leader_move_weight = 1;
@@ -83,7 +131,14 @@ pub fn suite_config(seed: u64) -> SimConfig {
                     f.error_rate = 0.05 + rng.unit() * 0.25;
                     f.error_codes = vec![pick(&mut rng, &RETRIABLE_PRODUCE_ERRORS)];
                 }
-                _ => f.error_rate = 0.05 + rng.unit() * 0.2,
+                7 => f.error_rate = 0.05 + rng.unit() * 0.2,
+                _ => {
+                    // Producer state loss (only idempotent producers have any), with lost
+                    // responses and errors so retries are around.
+                    f.producer_state_loss_rate = 0.05 + rng.unit() * 0.2;
+                    f.lost_response_rate = 0.02;
+                    f.error_rate = 0.05;
+                }
             }
         }
         _ => {
@@ -95,7 +150,11 @@ pub fn suite_config(seed: u64) -> SimConfig {
             f.lost_response_rate *= scale;
             f.stall_rate *= scale;
             f.error_rate *= scale;
+            f.producer_state_loss_rate *= scale;
         }
+    }
+    if HOSTILE_FAULTS {
+        f.hostile = hostile_for(seed);
     }
     c.faults = f;
 
@@ -152,6 +211,22 @@ pub fn suite_config(seed: u64) -> SimConfig {
         p.max_request_size = 16 * 1024;
         p.message_max_bytes = 8 * 1024;
         p.buffer_memory = 16 * 1024;
+    }
+    // Idempotence: explicit and pipelined in the idempotent mode; otherwise the default or
+    // explicitly off (always off against legacy brokers, which have no producer ids).
+    if idempotent {
+        p.acks = Acks::All;
+        p.max_in_flight_requests_per_connection = 5;
+        p.retries = pick(&mut rng, &[3, 10, 100, u32::MAX]);
+        p.enable_idempotence = Some(true);
+        if !p.idempotence_enabled() {
+            // The core cannot do it yet: run the same shape with the default.
+            p.enable_idempotence = None;
+        }
+    } else if legacy || rng.below(2) == 0 {
+        p.enable_idempotence = Some(false);
+    } else {
+        p.enable_idempotence = None;
     }
     config.max_steps = 200_000;
     config.max_virtual_time = Duration::from_secs(3600);
