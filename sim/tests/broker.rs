@@ -452,7 +452,10 @@ fn idempotent_batches_are_deduplicated_and_sequences_enforced() {
         .iter()
         .map(|r| (r.producer_id, r.producer_epoch, r.sequence))
         .collect();
-    assert_eq!(seqs, vec![(pid, 0, 0), (pid, 0, 1), (pid, 0, 2), (pid, 1, 0)]);
+    assert_eq!(
+        seqs,
+        vec![(pid, 0, 0), (pid, 0, 1), (pid, 0, 2), (pid, 1, 0)]
+    );
     let stats = c.cluster.stats();
     assert_eq!(stats.duplicate_batches, 2);
     assert_eq!(stats.sequence_errors.values().sum::<u64>(), 5);
@@ -519,4 +522,32 @@ fn producer_state_moves_with_the_leader_and_recognises_a_retry_after_a_lost_resp
         c.cluster.appends()[1].fate,
         AppendFate::Acknowledged(_)
     ));
+}
+
+#[test]
+fn a_step_never_jumps_past_the_time_it_announced() {
+    // Responses cut in pieces for a connection the client closed meanwhile are dropped
+    // without moving time on to a later event (that would skip the client's deadlines).
+    let mut cfg = config();
+    cfg.network = NetworkConfig {
+        latency_min: Duration::from_millis(1),
+        latency_max: Duration::from_millis(3),
+        fragment_responses: true,
+    };
+    let mut c = Client::new(cfg);
+    c.connect(1, 1);
+    c.connect(2, 2);
+    for _ in 0..20 {
+        let _ = c.send(1, 3, &ApiVersionsRequest::default());
+        let _ = c.send(2, 3, &ApiVersionsRequest::default());
+    }
+    // Let the requests reach the brokers, then close connection 1 under its responses.
+    while c.cluster.next_event_time().is_some() {
+        let before = c.cluster.next_event_time();
+        let ev = c.cluster.step();
+        assert_eq!(Some(c.cluster.now()), before, "after {ev:?}");
+        if c.cluster.stats().requests >= 40 && c.cluster.open_connections().contains(&ConnId(1)) {
+            c.cluster.disconnect(ConnId(1));
+        }
+    }
 }

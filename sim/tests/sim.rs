@@ -40,7 +40,11 @@ struct Outcome {
 /// `ODRADEK_SIM_HOSTILE`.
 fn config_for(seed: u64) -> odradek_sim::SimConfig {
     let mut config = suite_config(seed);
-    match std::env::var("ODRADEK_SIM_HOSTILE").ok().as_deref().map(str::trim) {
+    match std::env::var("ODRADEK_SIM_HOSTILE")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
         Some("1") => config.cluster.faults.hostile = odradek_sim::variation::hostile_for(seed),
         Some("0") => config.cluster.faults.hostile = odradek_sim::HostileConfig::none(),
         _ => {}
