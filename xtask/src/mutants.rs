@@ -33,13 +33,14 @@ pub struct Mutant {
     pub replace: String,
 }
 
+/// A block being read: name, then `file`, `find` and `replace` once seen.
+type Partial = (String, Option<String>, Option<String>, Option<String>);
+
 /// Parses the mutants file.
 pub fn parse(text: &str) -> Result<Vec<Mutant>, String> {
     let mut out: Vec<Mutant> = Vec::new();
-    let mut cur: Option<(String, Option<String>, Option<String>, Option<String>)> = None;
-    let finish = |cur: Option<(String, Option<String>, Option<String>, Option<String>)>,
-                  out: &mut Vec<Mutant>|
-     -> Result<(), String> {
+    let mut cur: Option<Partial> = None;
+    let finish = |cur: Option<Partial>, out: &mut Vec<Mutant>| -> Result<(), String> {
         if let Some((name, file, find, replace)) = cur {
             let miss = |what: &str| format!("mutant {name}: no {what}: line");
             out.push(Mutant {
