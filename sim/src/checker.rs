@@ -117,6 +117,10 @@ pub struct CheckOptions {
     /// Idempotence is in force: no record may be in a log twice, and the sequences of each
     /// producer id are contiguous per epoch.
     pub idempotent: bool,
+    /// The latest a record may be appended after `send`: the delivery timeout plus the
+    /// network's longest one-way latency (a request sent before the deadline arrives by
+    /// then); `None` when there is no delivery timeout.
+    pub write_deadline: Option<Duration>,
 }
 
 /// Which promise was broken.
@@ -161,6 +165,9 @@ pub enum ViolationKind {
     LateOutcome,
     /// With idempotence in force, a record is in a log more than once.
     IdempotentDuplicate,
+    /// A record was written by a request sent after its delivery deadline (a retry that
+    /// should have failed it).
+    SentAfterDeadline,
     /// With idempotence in force, a log's sequence numbers for a producer id skip, repeat or
     /// go back within an epoch, or its epochs go back.
     SequenceGap,
@@ -631,6 +638,39 @@ impl Checker<'_> {
         }
     }
 
+    /// Promise: no record is sent after its delivery deadline — every copy in the logs was
+    /// appended within the delivery timeout plus one network latency of the record's send.
+    fn no_send_after_delivery_deadline(&mut self) {
+        let Some(bound) = self.options.write_deadline else {
+            return;
+        };
+        let (history, logs) = (self.history, self.logs);
+        let by_content = sent_by_content(history);
+        for ((topic, partition), log) in &logs.logs {
+            for r in log {
+                let Some(&i) = by_content.get(&content(topic, &r.key, &r.value, &r.headers)) else {
+                    continue; // a phantom, reported elsewhere
+                };
+                let Some(a) = logs.appends.get(r.append) else {
+                    continue;
+                };
+                let s = &history.sent[i];
+                let after = a.at.saturating_duration_since(s.at);
+                if after > bound {
+                    let msg = format!(
+                        "{:?} {} sent at {:?} appended at {topic}-{partition}@{} {after:?} later, \
+                         past its delivery deadline (bound {bound:?})",
+                        s.id,
+                        short(&s.record),
+                        s.at,
+                        r.offset
+                    );
+                    self.v(ViolationKind::SentAfterDeadline, msg);
+                }
+            }
+        }
+    }
+
     /// Promise: every record in the logs was sent, and any extra copy is explained by a
     /// response the producer never saw (without idempotence) — with idempotence in force,
     /// there is no extra copy at all.
@@ -783,6 +823,7 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
     c.outcomes_correct(&outcome);
     c.send_order_kept(&outcome);
     c.outcome_within_delivery_timeout(&outcome);
+    c.no_send_after_delivery_deadline();
     c.log_copies_explained(&outcome);
     c.sequences_contiguous_per_epoch();
     CheckReport {

@@ -68,6 +68,7 @@ fn options() -> CheckOptions {
         message_max_bytes: 1 << 20,
         outcome_deadline: None,
         idempotent: false,
+        write_deadline: None,
     }
 }
 
@@ -434,4 +435,21 @@ fn offsets_from_a_hostile_answer_are_not_held_against_the_producer() {
         kinds(&check(&h, &l, &options())),
         vec![ViolationKind::MissingOutcome]
     );
+}
+
+#[test]
+fn a_record_appended_after_its_delivery_deadline_was_sent_too_late() {
+    let (h, mut l) = good();
+    let bounded = CheckOptions {
+        write_deadline: Some(std::time::Duration::from_millis(5)),
+        ..options()
+    };
+    assert!(check(&h, &l, &bounded).violations.is_empty());
+    // Partition 1's append (of #2) happened 6 ms after the send.
+    l.appends[1].at = t(6);
+    assert_eq!(
+        kinds(&check(&h, &l, &bounded)),
+        vec![ViolationKind::SentAfterDeadline]
+    );
+    assert!(check(&h, &l, &options()).violations.is_empty());
 }

@@ -25,7 +25,8 @@
 //!   that is no broker, a non-zero throttle time.
 //! * [`Workload`]: seeded records (topics, keys, headers, sizes, tombstones), flushes, close.
 //! * [`check`]: the core's promises, one function each — one outcome per record, each within
-//!   delivery timeout + one request timeout of its send, delivered records in the log with the
+//!   delivery timeout + one request timeout of its send, none sent after its delivery
+//!   deadline, delivered records in the log with the
 //!   same content, per-partition send order, only explained duplicates (none at all with
 //!   idempotence, and contiguous sequences per epoch), `Closed` once and last — reported as
 //!   data ([`Violation`]).

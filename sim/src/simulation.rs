@@ -461,6 +461,10 @@ impl<'a> Runner<'a> {
                 .delivery_timeout
                 .map(|d| d + config.producer.request_timeout),
             idempotent: config.producer.idempotence_enabled(),
+            write_deadline: config
+                .producer
+                .delivery_timeout
+                .map(|d| d + config.cluster.network.latency_max),
         };
         let checked = check(&self.history, &logs, &options);
         let mut violations = std::mem::take(&mut self.violations);
