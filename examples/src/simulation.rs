@@ -12,7 +12,8 @@ pub const DEFAULT_RECORDS: usize = 2_000;
 
 /// The example's configuration: three simulated brokers, [`FaultConfig::chaos`] (leader
 /// moves, crashes, connection resets, slow, lost and stalled responses, injected retriable
-/// errors), `records` records, the producer's default configuration (acks=all).
+/// errors, producer-state loss), `records` records, the producer's default configuration
+/// (acks=all, and so idempotent once the core supports it).
 pub fn config(seed: u64, records: usize) -> SimConfig {
     let mut config = SimConfig::new(seed);
     config.cluster.faults = FaultConfig::chaos();
@@ -61,6 +62,12 @@ pub fn render(config: &SimConfig, report: &RunReport) -> String {
         st.lost_responses,
         st.stalls,
         st.injected_errors
+    );
+    let _ = writeln!(
+        s,
+        "idempotence: {} producer ids, {} retried batches answered with their offset, \
+         sequence errors {:?}, {} producer states lost",
+        st.producer_ids, st.duplicate_batches, st.sequence_errors, st.producer_state_losses
     );
     let _ = writeln!(
         s,

@@ -1,15 +1,18 @@
 //! The brokers' side of the protocol: every request frame is decoded with odradek-core's own
-//! codecs and answered as Kafka would (ApiVersions, Metadata, Produce), with per-response
-//! faults applied.
+//! codecs and answered as Kafka would (ApiVersions, Metadata, InitProducerId, Produce, with
+//! idempotent batches checked as in [`crate::idempotence`]), with per-response faults and
+//! hostile values applied.
 
 use crate::cluster::{AppendFate, AppendInfo, Cluster, StoredRecord};
 use crate::config::{broker_host, BROKER_PORT};
 use crate::faults::Fault;
+use crate::idempotence::{next_seq, Verdict};
 use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::{
     self, api_key, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode,
-    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
-    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
+    InitProducerIdRequest, InitProducerIdResponse, MetadataBroker, MetadataPartition,
+    MetadataRequest, MetadataResponse, MetadataTopic, ProducePartitionResponse, ProduceRequest,
+    ProduceResponse, ProduceTopicResponse,
 };
 use odradek_core::record::{decode_records, RecordFormat};
 use odradek_core::{Compression, ConnId};
@@ -59,6 +62,13 @@ impl Cluster {
                     ],
                     throttle_time_ms: 0,
                 };
+                if let Some((min, max)) = versions.init_producer_id {
+                    resp.api_keys.push(ApiVersionRange {
+                        api_key: api_key::INIT_PRODUCER_ID,
+                        min_version: min,
+                        max_version: max,
+                    });
+                }
                 let mut version = v;
                 if !in_range(v, versions.api_versions) {
                     // Kafka answers an ApiVersions request it cannot parse in v0 with
@@ -93,7 +103,8 @@ impl Cluster {
                         return;
                     }
                 };
-                let resp = self.metadata(&req);
+                let mut resp = self.metadata(&req);
+                self.hostile_metadata(&mut resp);
                 self.note(|| {
                     format!(
                         "broker {broker}: Metadata v{v} corr {corr} for {:?}",
@@ -121,6 +132,38 @@ impl Cluster {
                     }
                 };
                 self.produce(conn, broker, v, corr, req);
+            }
+            api_key::INIT_PRODUCER_ID => {
+                let advertised = versions.init_producer_id;
+                if !advertised.is_some_and(|r| in_range(v, r)) {
+                    self.violation(format!(
+                        "{conn:?}: InitProducerId v{v} outside the advertised {advertised:?}"
+                    ));
+                    self.kill(conn);
+                    return;
+                }
+                let req = match protocol::decode_request_body::<InitProducerIdRequest>(v, body) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.violation(format!("{conn:?}: bad InitProducerId v{v}: {e}"));
+                        self.kill(conn);
+                        return;
+                    }
+                };
+                let resp = self.init_producer_id(conn, v, &req);
+                self.note(|| {
+                    format!(
+                        "broker {broker}: InitProducerId v{v} corr {corr} ({} epoch {}) -> {} \
+                         id {} epoch {}",
+                        req.producer_id,
+                        req.producer_epoch,
+                        ErrorCode(resp.error_code).name(),
+                        resp.producer_id,
+                        resp.producer_epoch
+                    )
+                });
+                protocol::encode_response::<InitProducerIdRequest>(corr, v, &resp, &mut out);
+                self.send_response(conn, out.freeze(), Vec::new());
             }
             other => {
                 self.violation(format!("{conn:?}: unexpected api key {other} v{v}"));
@@ -251,7 +294,7 @@ impl Cluster {
         }
         let mut resp = ProduceResponse {
             topics: Vec::new(),
-            throttle_time_ms: 0,
+            throttle_time_ms: self.hostile_throttle(),
         };
         let mut acked = Vec::new();
         let mut appended = Vec::new();
@@ -285,16 +328,61 @@ impl Cluster {
                     }
                 }
                 let mut base_offset = -1;
-                let append_too =
+                let mut append_too =
                     code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                // Idempotent batch: (producer id, epoch, first sequence, records).
+                let idem = decoded
+                    .first()
+                    .filter(|b| b.producer_id >= 0)
+                    .map(|b| (b.producer_id, b.producer_epoch, b.base_sequence))
+                    .map(|(p, e, s)| (p, e, s, decoded.iter().map(|b| b.records.len()).sum()));
+                if let (true, Some((pid, epoch, first, count))) = (append_too, idem) {
+                    match self.judge_idempotent(
+                        conn,
+                        &topic.name,
+                        pd.index,
+                        pid,
+                        epoch,
+                        first,
+                        count,
+                    ) {
+                        JudgedBatch::Append => {}
+                        JudgedBatch::Duplicate(base, original) => {
+                            append_too = false;
+                            if code.is_ok() {
+                                base_offset = base;
+                                acked.extend(original);
+                            }
+                        }
+                        JudgedBatch::Refuse(c) => {
+                            append_too = false;
+                            code = c;
+                        }
+                    }
+                }
                 if append_too {
                     let (id, base) = self.append(conn, broker, &topic.name, pd.index, decoded);
+                    if let Some((pid, epoch, first, count)) = idem {
+                        let part = self.partition_mut(&topic.name, pd.index);
+                        part.producers.record(pid, epoch, first, count, base, id);
+                    }
                     if code.is_ok() {
                         base_offset = base;
                         if req.acks == 0 {
                             self.appends[id].fate = AppendFate::NoResponse;
                         } else {
                             acked.push(id);
+                            let rate = self.config.faults.hostile.base_offset_rate;
+                            if rate > 0.0 && self.rng.unit() < rate {
+                                let count = self.appends[id].count as i64;
+                                base_offset = i64::MAX - self.rng.below(count.max(1) as u64) as i64;
+                                self.appends[id].hostile_offset = true;
+                                self.stats.hostile_base_offsets += 1;
+                                let (t, p) = (topic.name.clone(), pd.index);
+                                self.note(|| {
+                                    format!("hostile: base offset {base_offset} for {t}-{p}")
+                                });
+                            }
                         }
                     } else {
                         self.appends[id].fate = AppendFate::ErrorAfterAppend;
@@ -448,6 +536,7 @@ impl Cluster {
         let base = part.next_offset;
         let mut count = 0;
         for b in batches {
+            let mut seq = b.base_sequence;
             for r in b.records {
                 if keep {
                     part.log.push(StoredRecord {
@@ -457,7 +546,13 @@ impl Cluster {
                         value: r.value,
                         headers: r.headers,
                         append: id,
+                        producer_id: b.producer_id,
+                        producer_epoch: b.producer_epoch,
+                        sequence: seq,
                     });
+                }
+                if seq >= 0 {
+                    seq = next_seq(seq);
                 }
                 count += 1;
             }
@@ -472,9 +567,196 @@ impl Cluster {
             conn,
             at: now,
             fate: AppendFate::Pending,
+            hostile_offset: false,
         });
         self.stats.appends += 1;
         self.stats.records_appended += count as u64;
         (id, base)
     }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> &mut crate::cluster::Partition {
+        &mut self.topics.get_mut(topic).expect("checked")[partition as usize]
+    }
+
+    /// Checks an idempotent batch against the partition's producer state (after maybe
+    /// losing that state, as a fault).
+    #[allow(clippy::too_many_arguments)]
+    fn judge_idempotent(
+        &mut self,
+        conn: ConnId,
+        topic: &str,
+        partition: i32,
+        pid: i64,
+        epoch: i16,
+        first: i32,
+        count: usize,
+    ) -> JudgedBatch {
+        if first < 0 || epoch < 0 {
+            self.violation(format!(
+                "{conn:?}: batch for {topic}-{partition} with producer id {pid} but epoch \
+                 {epoch} and base sequence {first}"
+            ));
+            return JudgedBatch::Refuse(ErrorCode::INVALID_RECORD);
+        }
+        let rate = self.config.faults.producer_state_loss_rate;
+        if rate > 0.0 && self.rng.unit() < rate {
+            let appends = std::mem::take(&mut self.appends);
+            let part = self.partition_mut(topic, partition);
+            let mut lost = false;
+            if let Some(e) = part.producers.entries.get_mut(&pid) {
+                e.unanswered
+                    .retain(|a| !matches!(appends[*a].fate, AppendFate::Acknowledged(_)));
+                if e.unanswered.is_empty() {
+                    part.producers.entries.remove(&pid);
+                    lost = true;
+                }
+            }
+            self.appends = appends;
+            if lost {
+                self.stats.producer_state_losses += 1;
+                self.note(|| format!("fault: {topic}-{partition} loses producer {pid}'s state"));
+            }
+        }
+        let part = self.partition_mut(topic, partition);
+        let verdict = part.producers.check(pid, epoch, first, count);
+        let verdict = match verdict {
+            Verdict::Append => JudgedBatch::Append,
+            Verdict::Duplicate(base) => {
+                let original = part
+                    .producers
+                    .entries
+                    .get(&pid)
+                    .and_then(|e| e.batches.iter().find(|b| b.base_offset == base))
+                    .map(|b| b.append);
+                self.stats.duplicate_batches += 1;
+                JudgedBatch::Duplicate(base, original)
+            }
+            Verdict::Refuse(c) => {
+                *self.stats.sequence_errors.entry(c.0).or_default() += 1;
+                JudgedBatch::Refuse(c)
+            }
+        };
+        self.note(|| {
+            format!(
+                "broker: {topic}-{partition} producer {pid} epoch {epoch} seq {first}+{count}: \
+                 {verdict:?}"
+            )
+        });
+        verdict
+    }
+
+    /// InitProducerId: a fresh id with epoch 0, or (v3+, naming an id and its current epoch)
+    /// the same id with the epoch bumped.
+    fn init_producer_id(
+        &mut self,
+        conn: ConnId,
+        v: i16,
+        req: &InitProducerIdRequest,
+    ) -> InitProducerIdResponse {
+        let mut resp = InitProducerIdResponse {
+            throttle_time_ms: 0,
+            error_code: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+        };
+        if req.transactional_id.is_some() {
+            self.violation(format!(
+                "{conn:?}: InitProducerId with transactional id {:?}",
+                req.transactional_id
+            ));
+            resp.error_code = ErrorCode::INVALID_REQUEST.0;
+            return resp;
+        }
+        let held = (v >= 3 && req.producer_id >= 0)
+            .then(|| self.producer_epochs.get(&req.producer_id).copied())
+            .flatten();
+        match held {
+            Some(cur) if req.producer_epoch < cur => {
+                resp.error_code = if v >= 4 {
+                    ErrorCode::PRODUCER_FENCED.0
+                } else {
+                    ErrorCode::INVALID_PRODUCER_EPOCH.0
+                };
+                return resp;
+            }
+            Some(_) if req.producer_epoch < i16::MAX - 1 => {
+                let epoch = req.producer_epoch + 1;
+                self.producer_epochs.insert(req.producer_id, epoch);
+                resp.producer_id = req.producer_id;
+                resp.producer_epoch = epoch;
+            }
+            _ => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                self.producer_epochs.insert(id, 0);
+                resp.producer_id = id;
+                resp.producer_epoch = 0;
+            }
+        }
+        self.stats.producer_ids += 1;
+        resp
+    }
+
+    /// A `throttle_time_ms` for an answer: 0, or (hostile fault) 1 ms to 2 s.
+    fn hostile_throttle(&mut self) -> i32 {
+        let rate = self.config.faults.hostile.throttle_rate;
+        if rate > 0.0 && self.rng.unit() < rate {
+            self.stats.throttled_responses += 1;
+            1 + self.rng.below(2000) as i32
+        } else {
+            0
+        }
+    }
+
+    /// Hostile values in a Metadata answer: a huge or sparse partition index, a leader that
+    /// is no broker, a throttle time.
+    fn hostile_metadata(&mut self, resp: &mut MetadataResponse) {
+        resp.throttle_time_ms = self.hostile_throttle();
+        let h = self.config.faults.hostile.clone();
+        let with_parts: Vec<usize> = resp
+            .topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.partitions.is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        if with_parts.is_empty() {
+            return;
+        }
+        if h.partition_index_rate > 0.0 && self.rng.unit() < h.partition_index_rate {
+            let t = with_parts[self.rng.below(with_parts.len() as u64) as usize];
+            let topic = &mut resp.topics[t];
+            let n = topic.partitions.len() as i32;
+            if self.rng.below(2) == 0 {
+                let mut extra = topic.partitions[0].clone();
+                extra.partition_index = 2_147_483_646;
+                topic.partitions.push(extra);
+            } else if let Some(last) = topic.partitions.last_mut() {
+                last.partition_index = n + 2;
+            }
+            self.stats.hostile_partition_indices += 1;
+            let name = topic.name.clone();
+            self.note(|| format!("hostile: partition index in metadata for {name}"));
+        }
+        if h.phantom_leader_rate > 0.0 && self.rng.unit() < h.phantom_leader_rate {
+            let t = with_parts[self.rng.below(with_parts.len() as u64) as usize];
+            let topic = &mut resp.topics[t];
+            let p = self.rng.below(topic.partitions.len() as u64) as usize;
+            let phantom = 1000 + self.rng.below(1000) as i32;
+            topic.partitions[p].leader_id = phantom;
+            topic.partitions[p].error_code = 0;
+            self.stats.phantom_leaders += 1;
+            let name = topic.name.clone();
+            self.note(|| format!("hostile: leader {phantom} (no broker) for {name}-{p}"));
+        }
+    }
+}
+
+/// [`Verdict`] with the append a duplicate repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JudgedBatch {
+    Append,
+    /// Base offset and the index of the original append.
+    Duplicate(i64, Option<usize>),
+    Refuse(ErrorCode),
 }

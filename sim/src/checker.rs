@@ -11,6 +11,7 @@ use odradek_core::{
 };
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 /// A record `send` accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +111,16 @@ pub struct CheckOptions {
     pub key_consistency: bool,
     /// The producer's `message.max.bytes`.
     pub message_max_bytes: usize,
+    /// The longest a record may wait for its outcome after `send`: the delivery timeout plus
+    /// one request timeout; `None` when there is no delivery timeout.
+    pub outcome_deadline: Option<Duration>,
+    /// Idempotence is in force: no record may be in a log twice, and the sequences of each
+    /// producer id are contiguous per epoch.
+    pub idempotent: bool,
+    /// The latest a record may be appended after `send`: the delivery timeout plus the
+    /// network's longest one-way latency (a request sent before the deadline arrives by
+    /// then); `None` when there is no delivery timeout.
+    pub write_deadline: Option<Duration>,
 }
 
 /// Which promise was broken.
@@ -149,6 +160,17 @@ pub enum ViolationKind {
     Protocol,
     /// The run did not end: too many steps, too much virtual time, or nothing left to do.
     Livelock,
+    /// An outcome arrived later than the delivery timeout plus one request timeout after
+    /// the send.
+    LateOutcome,
+    /// With idempotence in force, a record is in a log more than once.
+    IdempotentDuplicate,
+    /// A record was written by a request sent after its delivery deadline (a retry that
+    /// should have failed it).
+    SentAfterDeadline,
+    /// With idempotence in force, a log's sequence numbers for a producer id skip, repeat or
+    /// go back within an epoch, or its epochs go back.
+    SequenceGap,
 }
 
 /// One broken promise.
@@ -229,265 +251,356 @@ fn short(r: &Record) -> String {
     format!("{}[key {:?}, value {:?}]", r.topic, r.key, v)
 }
 
-/// Checks every promise; see [`ViolationKind`] for the list.
-pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> CheckReport {
-    let mut violations = Vec::new();
-    let (mut delivered, mut failed, mut duplicates, mut failed_but_written) = (0, 0, 0, 0);
-    let mut v = |kind, description: String| violations.push(Violation { kind, description });
+/// What became of one accepted record: when its outcome was polled, and the outcome.
+type Outcome = Option<(Instant, Result<RecordMetadata, ProduceError>)>;
 
-    // 1. Exactly one outcome per accepted record.
-    let index: BTreeMap<RecordId, usize> = history
+/// The checker's working state: the inputs, the violations found so far and the counters.
+struct Checker<'a> {
+    history: &'a History,
+    logs: &'a LogSnapshot,
+    options: &'a CheckOptions,
+    violations: Vec<Violation>,
+    report: CheckReport,
+    /// Per sent index: the record's copy in the log was answered with a hostile base offset,
+    /// so its reported offset is not the log's and only its outcome count is checked.
+    lied_to: Vec<bool>,
+}
+
+/// Sent records by content, to recognise them in the logs.
+fn sent_by_content(history: &History) -> BTreeMap<ContentKey, usize> {
+    history
         .sent
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.id, i))
-        .collect();
-    // outcome per sent index: (output position, instant, Ok(metadata) | Err(error))
-    let mut outcome: Vec<Option<(Instant, Result<RecordMetadata, ProduceError>)>> =
-        vec![None; history.sent.len()];
-    let mut closed = Vec::new();
-    for (pos, (at, out)) in history.outputs.iter().enumerate() {
-        let (id, record, result) = match out {
-            Observed::Delivered {
-                id,
-                metadata,
-                record,
-            } => (id, record, Ok(metadata.clone())),
-            Observed::Failed { id, error, record } => (id, record, Err(error.clone())),
-            Observed::Closed => {
-                closed.push(pos);
+        .map(|(i, s)| {
+            let r = &s.record;
+            (content(&r.topic, &r.key, &r.value, &r.headers), i)
+        })
+        .collect()
+}
+
+/// Per sent index, whether a copy of it is in an append answered with a hostile offset.
+fn lied_to(history: &History, logs: &LogSnapshot) -> Vec<bool> {
+    let mut out = vec![false; history.sent.len()];
+    if !logs.appends.iter().any(|a| a.hostile_offset) {
+        return out;
+    }
+    let by_content = sent_by_content(history);
+    for ((topic, _), log) in &logs.logs {
+        for r in log {
+            if logs.appends.get(r.append).is_some_and(|a| a.hostile_offset) {
+                if let Some(&i) = by_content.get(&content(topic, &r.key, &r.value, &r.headers)) {
+                    out[i] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Checker<'_> {
+    fn v(&mut self, kind: ViolationKind, description: String) {
+        self.violations.push(Violation { kind, description });
+    }
+
+    fn acks0(&self) -> bool {
+        self.options.acks == Acks::None
+    }
+
+    /// Promise: every accepted record gets exactly one outcome, for an id `send` returned,
+    /// with the record handed back unchanged. Returns the outcome per sent index.
+    fn exactly_one_outcome(&mut self) -> Vec<Outcome> {
+        let history = self.history;
+        let index: BTreeMap<RecordId, usize> = history
+            .sent
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i))
+            .collect();
+        let mut outcome: Vec<Outcome> = vec![None; history.sent.len()];
+        for (at, out) in &history.outputs {
+            let (id, record, result) = match out {
+                Observed::Delivered {
+                    id,
+                    metadata,
+                    record,
+                } => (id, record, Ok(metadata.clone())),
+                Observed::Failed { id, error, record } => (id, record, Err(error.clone())),
+                Observed::Closed | Observed::Network => continue,
+            };
+            let Some(&i) = index.get(id) else {
+                self.v(
+                    ViolationKind::UnknownOutcome,
+                    format!("outcome for unknown {id:?}"),
+                );
+                continue;
+            };
+            if !same_record(record, &history.sent[i].record) {
+                self.v(
+                    ViolationKind::RecordChanged,
+                    format!(
+                        "{id:?} handed back as {} but sent as {}",
+                        short(record),
+                        short(&history.sent[i].record)
+                    ),
+                );
+            }
+            if outcome[i].is_some() {
+                self.v(
+                    ViolationKind::DuplicateOutcome,
+                    format!("{id:?} got a second outcome {out:?}"),
+                );
                 continue;
             }
-            Observed::Network => continue,
-        };
-        let Some(&i) = index.get(id) else {
-            v(
-                ViolationKind::UnknownOutcome,
-                format!("outcome for unknown {id:?}"),
-            );
-            continue;
-        };
-        if !same_record(record, &history.sent[i].record) {
-            v(
-                ViolationKind::RecordChanged,
-                format!(
-                    "{id:?} handed back as {} but sent as {}",
-                    short(record),
-                    short(&history.sent[i].record)
-                ),
-            );
+            outcome[i] = Some((*at, result));
         }
-        if outcome[i].is_some() {
-            v(
-                ViolationKind::DuplicateOutcome,
-                format!("{id:?} got a second outcome {out:?}"),
-            );
-            continue;
-        }
-        outcome[i] = Some((*at, result));
-    }
-    for (i, o) in outcome.iter().enumerate() {
-        if o.is_none() {
-            let s = &history.sent[i];
-            v(
-                ViolationKind::MissingOutcome,
-                format!(
-                    "{:?} {} sent at {:?} got no outcome",
-                    s.id,
-                    short(&s.record),
-                    s.at
-                ),
-            );
-        }
-    }
-    match closed.as_slice() {
-        [pos] if *pos + 1 == history.outputs.len() => {}
-        [pos] => v(
-            ViolationKind::Close,
-            format!("{} outputs after Closed", history.outputs.len() - pos - 1),
-        ),
-        [] => v(ViolationKind::Close, "Closed never emitted".to_owned()),
-        many => v(
-            ViolationKind::Close,
-            format!("Closed emitted {} times", many.len()),
-        ),
-    }
-
-    // 2. Refusals.
-    for r in &history.refused {
-        let ok = match &r.kind {
-            SendErrorKind::BufferFull => !r.after_close,
-            SendErrorKind::Closed => r.after_close,
-            SendErrorKind::RecordTooLarge { .. } => {
-                r.record.payload_len() + 1024 > options.message_max_bytes
+        for (i, o) in outcome.iter().enumerate() {
+            if o.is_none() {
+                let s = &history.sent[i];
+                self.v(
+                    ViolationKind::MissingOutcome,
+                    format!(
+                        "{:?} {} sent at {:?} got no outcome",
+                        s.id,
+                        short(&s.record),
+                        s.at
+                    ),
+                );
             }
-            _ => false,
-        };
-        if !ok {
-            v(
-                ViolationKind::WrongRefusal,
-                format!(
-                    "{} refused: {:?} (after close: {})",
-                    short(&r.record),
-                    r.kind,
-                    r.after_close
-                ),
-            );
         }
+        outcome
     }
-    for s in &history.sent {
-        if s.record.payload_len() > options.message_max_bytes {
-            v(
-                ViolationKind::WrongRefusal,
-                format!(
-                    "{:?} of {} payload bytes accepted over message.max.bytes {}",
-                    s.id,
-                    s.record.payload_len(),
-                    options.message_max_bytes
-                ),
-            );
+
+    /// Promise: `Closed` is emitted exactly once, as the last output.
+    fn closed_once_and_last(&mut self) {
+        let outputs = &self.history.outputs;
+        let closed: Vec<usize> = outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, o))| *o == Observed::Closed)
+            .map(|(i, _)| i)
+            .collect();
+        match closed.as_slice() {
+            [pos] if *pos + 1 == outputs.len() => {}
+            [pos] => self.v(
+                ViolationKind::Close,
+                format!("{} outputs after Closed", outputs.len() - pos - 1),
+            ),
+            [] => self.v(ViolationKind::Close, "Closed never emitted".to_owned()),
+            many => self.v(
+                ViolationKind::Close,
+                format!("Closed emitted {} times", many.len()),
+            ),
         }
     }
 
-    // 3. Each outcome on its own.
-    let acks0 = options.acks == Acks::None;
-    let mut key_partition: BTreeMap<(String, Bytes), (i32, RecordId)> = BTreeMap::new();
-    for (i, o) in outcome.iter().enumerate() {
-        let Some((_, result)) = o else { continue };
-        let s = &history.sent[i];
-        let known = options.topics.get(s.record.topic.as_str()).copied();
-        match result {
-            Ok(md) => {
-                delivered += 1;
-                if md.topic != s.record.topic
-                    || s.record.partition.is_some_and(|p| p != md.partition)
-                    || known.map_or(true, |n| md.partition < 0 || md.partition >= n)
-                {
-                    v(
-                        ViolationKind::WrongPartition,
-                        format!(
-                            "{:?} {} (partition {:?}) delivered to {}-{}",
-                            s.id,
-                            short(&s.record),
-                            s.record.partition,
-                            md.topic,
-                            md.partition
-                        ),
-                    );
-                    continue;
+    /// Promise: `send` refuses a record only for a reason that holds (buffer full before
+    /// close, closed after it, too large), and never accepts one over `message.max.bytes`.
+    fn refusals_justified(&mut self) {
+        let (history, options) = (self.history, self.options);
+        for r in &history.refused {
+            let ok = match &r.kind {
+                SendErrorKind::BufferFull => !r.after_close,
+                SendErrorKind::Closed => r.after_close,
+                SendErrorKind::RecordTooLarge { .. } => {
+                    r.record.payload_len() + 1024 > options.message_max_bytes
                 }
-                if options.key_consistency && s.record.partition.is_none() {
-                    if let Some(k) = &s.record.key {
-                        let e = key_partition
-                            .entry((md.topic.to_string(), k.clone()))
-                            .or_insert((md.partition, s.id));
-                        if e.0 != md.partition {
-                            v(
-                                ViolationKind::KeyInconsistency,
-                                format!(
-                                    "key {k:?} of {} went to partition {} ({:?}) and {} ({:?})",
-                                    md.topic, e.0, e.1, md.partition, s.id
-                                ),
-                            );
-                        }
-                    }
-                }
-                if acks0 {
-                    if md.offset != -1 {
-                        v(
-                            ViolationKind::WrongContent,
+                _ => false,
+            };
+            if !ok {
+                self.v(
+                    ViolationKind::WrongRefusal,
+                    format!(
+                        "{} refused: {:?} (after close: {})",
+                        short(&r.record),
+                        r.kind,
+                        r.after_close
+                    ),
+                );
+            }
+        }
+        for s in &history.sent {
+            if s.record.payload_len() > options.message_max_bytes {
+                self.v(
+                    ViolationKind::WrongRefusal,
+                    format!(
+                        "{:?} of {} payload bytes accepted over message.max.bytes {}",
+                        s.id,
+                        s.record.payload_len(),
+                        options.message_max_bytes
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Promise: each outcome is right on its own — a delivery names the record's partition
+    /// and the offset where the log holds it, with its timestamp; keys stay on one
+    /// partition; a failure is one the faults can explain.
+    fn outcomes_correct(&mut self, outcome: &[Outcome]) {
+        let (history, options) = (self.history, self.options);
+        let mut key_partition: BTreeMap<(String, Bytes), (i32, RecordId)> = BTreeMap::new();
+        for (i, o) in outcome.iter().enumerate() {
+            let Some((_, result)) = o else { continue };
+            let s = &history.sent[i];
+            let known = options.topics.get(s.record.topic.as_str()).copied();
+            match result {
+                Ok(md) => {
+                    self.report.delivered += 1;
+                    if md.topic != s.record.topic
+                        || s.record.partition.is_some_and(|p| p != md.partition)
+                        || known.map_or(true, |n| md.partition < 0 || md.partition >= n)
+                    {
+                        self.v(
+                            ViolationKind::WrongPartition,
                             format!(
-                                "{:?} delivered with offset {} under acks=0",
-                                s.id, md.offset
+                                "{:?} {} (partition {:?}) delivered to {}-{}",
+                                s.id,
+                                short(&s.record),
+                                s.record.partition,
+                                md.topic,
+                                md.partition
                             ),
                         );
+                        continue;
                     }
-                    continue;
-                }
-                let log = logs.logs.get(&(md.topic.to_string(), md.partition));
-                let Some(stored) =
-                    log.and_then(|l| usize::try_from(md.offset).ok().and_then(|o| l.get(o)))
-                else {
-                    v(
-                        ViolationKind::NotInLog,
-                        format!(
-                            "{:?} {} delivered at {}-{}@{} but the log has no such offset",
-                            s.id,
-                            short(&s.record),
-                            md.topic,
-                            md.partition,
-                            md.offset
-                        ),
-                    );
-                    continue;
-                };
-                let r = &s.record;
-                if stored.key != r.key
-                    || stored.value != r.value
-                    || content(&md.topic, &stored.key, &stored.value, &stored.headers)
-                        != content(&r.topic, &r.key, &r.value, &r.headers)
-                {
-                    v(
-                        ViolationKind::WrongContent,
-                        format!(
-                            "{:?} {} delivered at {}-{}@{} but the log holds key {:?} value {:?}",
-                            s.id,
-                            short(r),
-                            md.topic,
-                            md.partition,
-                            md.offset,
-                            stored.key,
-                            stored.value.as_ref().map(|x| x.len())
-                        ),
-                    );
-                    continue;
-                }
-                if stored.timestamp != -1
-                    && (stored.timestamp != md.timestamp
-                        || r.timestamp.is_some_and(|t| t != stored.timestamp))
-                {
-                    v(
-                        ViolationKind::WrongTimestamp,
-                        format!(
-                            "{:?} reported timestamp {} (asked {:?}), stored {}",
-                            s.id, md.timestamp, r.timestamp, stored.timestamp
-                        ),
-                    );
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                let allowed = !options.expect_all_delivered
-                    && match e {
-                        ProduceError::RetriesExhausted(RetryCause::Broker(c)) => c.is_retriable(),
-                        ProduceError::RetriesExhausted(_) | ProduceError::DeliveryTimeout => true,
-                        ProduceError::UnknownTopic(_) => known.is_none(),
-                        ProduceError::PartitionOutOfRange { .. } => {
-                            known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
+                    if options.key_consistency && s.record.partition.is_none() {
+                        if let Some(k) = &s.record.key {
+                            let e = key_partition
+                                .entry((md.topic.to_string(), k.clone()))
+                                .or_insert((md.partition, s.id));
+                            if e.0 != md.partition {
+                                let msg = format!(
+                                    "key {k:?} of {} went to partition {} ({:?}) and {} ({:?})",
+                                    md.topic, e.0, e.1, md.partition, s.id
+                                );
+                                self.v(ViolationKind::KeyInconsistency, msg);
+                            }
                         }
-                        _ => false,
-                    };
-                let allowed =
-                    allowed || (known.is_none() && matches!(e, ProduceError::UnknownTopic(_)));
-                if !allowed {
-                    v(
-                        ViolationKind::UnexpectedFailure,
-                        format!("{:?} {} failed: {e:?}", s.id, short(&s.record)),
-                    );
+                    }
+                    if !self.lied_to[i] {
+                        self.delivery_in_log(s, md);
+                    }
+                }
+                Err(e) => {
+                    self.report.failed += 1;
+                    let allowed =
+                        !options.expect_all_delivered
+                            && match e {
+                                ProduceError::RetriesExhausted(RetryCause::Broker(c)) => {
+                                    c.is_retriable()
+                                }
+                                ProduceError::RetriesExhausted(_)
+                                | ProduceError::DeliveryTimeout => true,
+                                ProduceError::UnknownTopic(_) => known.is_none(),
+                                ProduceError::PartitionOutOfRange { .. } => known
+                                    .map_or(true, |n| s.record.partition.is_some_and(|p| p >= n)),
+                                _ => false,
+                            };
+                    let allowed =
+                        allowed || (known.is_none() && matches!(e, ProduceError::UnknownTopic(_)));
+                    if !allowed {
+                        self.v(
+                            ViolationKind::UnexpectedFailure,
+                            format!("{:?} {} failed: {e:?}", s.id, short(&s.record)),
+                        );
+                    }
                 }
             }
         }
     }
 
-    // 4. Order: per partition, delivered offsets strictly increase in send order.
-    if !acks0 {
+    /// Part of [`outcomes_correct`](Self::outcomes_correct): the log holds a delivered record
+    /// at the reported offset, with the reported timestamp.
+    fn delivery_in_log(&mut self, s: &SentRecord, md: &RecordMetadata) {
+        if self.acks0() {
+            if md.offset != -1 {
+                self.v(
+                    ViolationKind::WrongContent,
+                    format!(
+                        "{:?} delivered with offset {} under acks=0",
+                        s.id, md.offset
+                    ),
+                );
+            }
+            return;
+        }
+        let log = self.logs.logs.get(&(md.topic.to_string(), md.partition));
+        let Some(stored) = log.and_then(|l| usize::try_from(md.offset).ok().and_then(|o| l.get(o)))
+        else {
+            self.v(
+                ViolationKind::NotInLog,
+                format!(
+                    "{:?} {} delivered at {}-{}@{} but the log has no such offset",
+                    s.id,
+                    short(&s.record),
+                    md.topic,
+                    md.partition,
+                    md.offset
+                ),
+            );
+            return;
+        };
+        let r = &s.record;
+        if stored.key != r.key
+            || stored.value != r.value
+            || content(&md.topic, &stored.key, &stored.value, &stored.headers)
+                != content(&r.topic, &r.key, &r.value, &r.headers)
+        {
+            self.v(
+                ViolationKind::WrongContent,
+                format!(
+                    "{:?} {} delivered at {}-{}@{} but the log holds key {:?} value {:?}",
+                    s.id,
+                    short(r),
+                    md.topic,
+                    md.partition,
+                    md.offset,
+                    stored.key,
+                    stored.value.as_ref().map(|x| x.len())
+                ),
+            );
+            return;
+        }
+        if stored.timestamp != -1
+            && (stored.timestamp != md.timestamp
+                || r.timestamp.is_some_and(|t| t != stored.timestamp))
+        {
+            self.v(
+                ViolationKind::WrongTimestamp,
+                format!(
+                    "{:?} reported timestamp {} (asked {:?}), stored {}",
+                    s.id, md.timestamp, r.timestamp, stored.timestamp
+                ),
+            );
+        }
+    }
+
+    /// Promise: per partition, delivered offsets strictly increase in send order.
+    fn send_order_kept(&mut self, outcome: &[Outcome]) {
+        if self.acks0() {
+            return;
+        }
+        let history = self.history;
         let mut last: BTreeMap<(String, i32), (i64, usize)> = BTreeMap::new();
         for (i, o) in outcome.iter().enumerate() {
+            if self.lied_to[i] {
+                continue;
+            }
             if let Some((_, Ok(md))) = o {
                 let key = (md.topic.to_string(), md.partition);
                 if let Some(&(off, j)) = last.get(&key) {
                     if md.offset <= off {
-                        v(ViolationKind::OutOfOrder, format!("{}-{}: {:?} (sent #{i}) at offset {} but earlier-sent {:?} (#{j}) at {off}", md.topic, md.partition, history.sent[i].id, md.offset, history.sent[j].id));
+                        let msg = format!(
+                            "{}-{}: {:?} (sent #{i}) at offset {} but earlier-sent {:?} (#{j}) \
+                             at {off}",
+                            md.topic,
+                            md.partition,
+                            history.sent[i].id,
+                            md.offset,
+                            history.sent[j].id
+                        );
+                        self.v(ViolationKind::OutOfOrder, msg);
                     }
                 }
                 last.insert(key, (md.offset, i));
@@ -495,90 +608,227 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
         }
     }
 
-    // 5. Every record in the logs: sent, and any extra copy explained.
-    let mut by_content: BTreeMap<ContentKey, usize> = BTreeMap::new();
-    for (i, s) in history.sent.iter().enumerate() {
-        by_content.insert(
-            content(
-                &s.record.topic,
-                &s.record.key,
-                &s.record.value,
-                &s.record.headers,
-            ),
-            i,
-        );
-    }
-    let mut copies = vec![0usize; history.sent.len()];
-    for ((topic, partition), log) in &logs.logs {
-        for stored in log {
-            let Some(&i) =
-                by_content.get(&content(topic, &stored.key, &stored.value, &stored.headers))
-            else {
-                v(
-                    ViolationKind::PhantomRecord,
-                    format!(
-                        "{topic}-{partition}@{} holds a record never sent (key {:?})",
-                        stored.offset, stored.key
-                    ),
+    /// Promise: every record's outcome arrives no later than its delivery timeout plus one
+    /// request timeout after its send (the last request may be answered, or time out, after
+    /// the delivery deadline).
+    fn outcome_within_delivery_timeout(&mut self, outcome: &[Outcome]) {
+        let Some(bound) = self.options.outcome_deadline else {
+            return;
+        };
+        let history = self.history;
+        for (i, o) in outcome.iter().enumerate() {
+            let Some((at, result)) = o else { continue };
+            let s = &history.sent[i];
+            let late = at.saturating_duration_since(s.at);
+            if late > bound {
+                let what = if result.is_ok() {
+                    "delivered"
+                } else {
+                    "failed"
+                };
+                let msg = format!(
+                    "{:?} {} sent at {:?} {what} {late:?} later, over the bound {bound:?} \
+                     (delivery timeout + request timeout)",
+                    s.id,
+                    short(&s.record),
+                    s.at
                 );
-                continue;
-            };
-            copies[i] += 1;
-            let (out_at, result) = match &outcome[i] {
-                Some((at, r)) => (Some(*at), Some(r)),
-                None => (None, None),
-            };
-            let canonical = matches!(result, Some(Ok(md)) if !acks0 && md.topic.as_str() == topic && md.partition == *partition && md.offset == stored.offset);
-            if canonical {
-                continue;
-            }
-            if let Some(Ok(md)) = result {
-                if acks0 && (md.topic.as_str() != topic || md.partition != *partition) {
-                    v(
-                        ViolationKind::WrongPartition,
-                        format!(
-                            "{:?} reported at {}-{} but stored in {topic}-{partition}",
-                            history.sent[i].id, md.topic, md.partition
-                        ),
-                    );
-                }
-            }
-            if acks0 {
-                continue; // counted below
-            }
-            if matches!(result, Some(Err(_))) && copies[i] == 1 {
-                failed_but_written += 1;
-            } else {
-                duplicates += 1;
-            }
-            let fate = logs.appends.get(stored.append).map(|a| a.fate);
-            let explained = match fate {
-                Some(f) if f.explains_duplicates() => true,
-                Some(AppendFate::Acknowledged(acked)) => out_at.is_some_and(|o| o < acked),
-                _ => false,
-            };
-            if !explained {
-                v(ViolationKind::UnexplainedDuplicate, format!("{:?} {} has a copy at {topic}-{partition}@{} (append fate {fate:?}) besides its outcome {:?}", history.sent[i].id, short(&history.sent[i].record), stored.offset, result));
+                self.v(ViolationKind::LateOutcome, msg);
             }
         }
     }
-    if acks0 {
+
+    /// Promise: no record is sent after its delivery deadline — every copy in the logs was
+    /// appended within the delivery timeout plus one network latency of the record's send.
+    fn no_send_after_delivery_deadline(&mut self) {
+        let Some(bound) = self.options.write_deadline else {
+            return;
+        };
+        let (history, logs) = (self.history, self.logs);
+        let by_content = sent_by_content(history);
+        for ((topic, partition), log) in &logs.logs {
+            for r in log {
+                let Some(&i) = by_content.get(&content(topic, &r.key, &r.value, &r.headers)) else {
+                    continue; // a phantom, reported elsewhere
+                };
+                let Some(a) = logs.appends.get(r.append) else {
+                    continue;
+                };
+                let s = &history.sent[i];
+                let after = a.at.saturating_duration_since(s.at);
+                if after > bound {
+                    let msg = format!(
+                        "{:?} {} sent at {:?} appended at {topic}-{partition}@{} {after:?} later, \
+                         past its delivery deadline (bound {bound:?})",
+                        s.id,
+                        short(&s.record),
+                        s.at,
+                        r.offset
+                    );
+                    self.v(ViolationKind::SentAfterDeadline, msg);
+                }
+            }
+        }
+    }
+
+    /// Promise: every record in the logs was sent, and any extra copy is explained by a
+    /// response the producer never saw (without idempotence) — with idempotence in force,
+    /// there is no extra copy at all.
+    fn log_copies_explained(&mut self, outcome: &[Outcome]) {
+        let (history, logs) = (self.history, self.logs);
+        let acks0 = self.acks0();
+        let idempotent = self.options.idempotent;
+        let by_content = sent_by_content(history);
+        let mut copies = vec![0usize; history.sent.len()];
+        for ((topic, partition), log) in &logs.logs {
+            for stored in log {
+                let Some(&i) =
+                    by_content.get(&content(topic, &stored.key, &stored.value, &stored.headers))
+                else {
+                    self.v(
+                        ViolationKind::PhantomRecord,
+                        format!(
+                            "{topic}-{partition}@{} holds a record never sent (key {:?})",
+                            stored.offset, stored.key
+                        ),
+                    );
+                    continue;
+                };
+                copies[i] += 1;
+                let (out_at, result) = match &outcome[i] {
+                    Some((at, r)) => (Some(*at), Some(r)),
+                    None => (None, None),
+                };
+                let canonical = matches!(result, Some(Ok(md)) if !acks0
+                    && md.topic.as_str() == topic
+                    && md.partition == *partition
+                    && md.offset == stored.offset);
+                if canonical || self.lied_to[i] {
+                    continue;
+                }
+                if let Some(Ok(md)) = result {
+                    if acks0 && (md.topic.as_str() != topic || md.partition != *partition) {
+                        let msg = format!(
+                            "{:?} reported at {}-{} but stored in {topic}-{partition}",
+                            history.sent[i].id, md.topic, md.partition
+                        );
+                        self.v(ViolationKind::WrongPartition, msg);
+                    }
+                }
+                if acks0 {
+                    continue; // counted below
+                }
+                if matches!(result, Some(Err(_))) && copies[i] == 1 {
+                    self.report.failed_but_written += 1;
+                } else {
+                    self.report.duplicates += 1;
+                }
+                let fate = logs.appends.get(stored.append).map(|a| a.fate);
+                let explained = match fate {
+                    Some(f) if f.explains_duplicates() => true,
+                    Some(AppendFate::Acknowledged(acked)) => out_at.is_some_and(|o| o < acked),
+                    _ => false,
+                };
+                if !explained {
+                    let msg = format!(
+                        "{:?} {} has a copy at {topic}-{partition}@{} (append fate {fate:?}) \
+                         besides its outcome {:?}",
+                        history.sent[i].id,
+                        short(&history.sent[i].record),
+                        stored.offset,
+                        result
+                    );
+                    self.v(ViolationKind::UnexplainedDuplicate, msg);
+                }
+            }
+        }
         for (i, n) in copies.iter().enumerate() {
-            if *n > 1 {
-                duplicates += n - 1;
-                v(
+            if *n <= 1 {
+                continue;
+            }
+            if acks0 {
+                self.report.duplicates += n - 1;
+                self.v(
                     ViolationKind::UnexplainedDuplicate,
                     format!("{:?} stored {n} times under acks=0", history.sent[i].id),
                 );
+            } else if idempotent {
+                let msg = format!(
+                    "{:?} {} stored {n} times although the producer is idempotent",
+                    history.sent[i].id,
+                    short(&history.sent[i].record)
+                );
+                self.v(ViolationKind::IdempotentDuplicate, msg);
             }
         }
     }
+
+    /// Promise (idempotence in force): per partition, the log's records of each producer id
+    /// carry sequence numbers that are contiguous within an epoch, and epochs never go back.
+    fn sequences_contiguous_per_epoch(&mut self) {
+        if !self.options.idempotent {
+            return;
+        }
+        let logs = self.logs;
+        for ((topic, partition), log) in &logs.logs {
+            // producer id -> (epoch, last sequence, offset)
+            let mut last: BTreeMap<i64, (i16, i32, i64)> = BTreeMap::new();
+            for r in log {
+                if r.producer_id < 0 {
+                    let msg = format!(
+                        "{topic}-{partition}@{} written without a producer id although the \
+                         producer is idempotent",
+                        r.offset
+                    );
+                    self.v(ViolationKind::SequenceGap, msg);
+                    continue;
+                }
+                let here = (r.producer_epoch, r.sequence, r.offset);
+                if let Some(&(epoch, seq, off)) = last.get(&r.producer_id) {
+                    let next = if seq == i32::MAX { 0 } else { seq + 1 };
+                    let ok = if r.producer_epoch == epoch {
+                        r.sequence == next
+                    } else {
+                        r.producer_epoch > epoch
+                    };
+                    if !ok {
+                        let msg = format!(
+                            "{topic}-{partition}: producer {} epoch {} sequence {} at offset {} \
+                             follows epoch {epoch} sequence {seq} at offset {off}",
+                            r.producer_id, r.producer_epoch, r.sequence, r.offset
+                        );
+                        self.v(ViolationKind::SequenceGap, msg);
+                    }
+                }
+                last.insert(r.producer_id, here);
+            }
+        }
+    }
+}
+
+/// Checks every promise; see [`ViolationKind`] for the list. Each promise is one function
+/// of the checker, named after it.
+pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> CheckReport {
+    let mut c = Checker {
+        history,
+        logs,
+        options,
+        violations: Vec::new(),
+        report: CheckReport::default(),
+        lied_to: lied_to(history, logs),
+    };
+    let outcome = c.exactly_one_outcome();
+    c.closed_once_and_last();
+    c.refusals_justified();
+    c.outcomes_correct(&outcome);
+    c.send_order_kept(&outcome);
+    c.outcome_within_delivery_timeout(&outcome);
+    c.no_send_after_delivery_deadline();
+    c.log_copies_explained(&outcome);
+    c.sequences_contiguous_per_epoch();
     CheckReport {
-        violations,
-        delivered,
-        failed,
-        duplicates,
-        failed_but_written,
+        violations: c.violations,
+        ..c.report
     }
 }
 

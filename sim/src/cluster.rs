@@ -32,6 +32,12 @@ pub struct StoredRecord {
     pub headers: Vec<Header>,
     /// The append that wrote it: an index into [`Cluster::appends`].
     pub append: usize,
+    /// The producer id of its batch (`-1` when not idempotent, and for legacy formats).
+    pub producer_id: i64,
+    /// The producer epoch of its batch (`-1` when none).
+    pub producer_epoch: i16,
+    /// Its sequence number: the batch's base sequence plus its position (`-1` when none).
+    pub sequence: i32,
 }
 
 /// What became of the response to an append.
@@ -80,6 +86,9 @@ pub struct AppendInfo {
     pub at: Instant,
     /// What became of the response.
     pub fate: AppendFate,
+    /// The broker answered it with a hostile base offset (near `i64::MAX`): the offsets the
+    /// producer reports for these records are not the log's.
+    pub hostile_offset: bool,
 }
 
 /// Something the client sees: hand it to the code under test.
@@ -118,6 +127,23 @@ pub struct ClusterStats {
     pub stalls: u64,
     /// Error codes injected, by code.
     pub injected_errors: BTreeMap<i16, u64>,
+    /// InitProducerId requests answered with an id.
+    pub producer_ids: u64,
+    /// Idempotent batches recognised as retries of a batch in the log (answered with the
+    /// original offset, not appended again).
+    pub duplicate_batches: u64,
+    /// Idempotent batches refused for their sequence or epoch, by error code.
+    pub sequence_errors: BTreeMap<i16, u64>,
+    /// Producer states lost on a partition (fault).
+    pub producer_state_losses: u64,
+    /// Metadata answers with a huge or sparse partition index (hostile fault).
+    pub hostile_partition_indices: u64,
+    /// Produce answers with a base offset near `i64::MAX` (hostile fault).
+    pub hostile_base_offsets: u64,
+    /// Metadata answers naming a leader that is no broker (hostile fault).
+    pub phantom_leaders: u64,
+    /// Answers with a non-zero `throttle_time_ms` (hostile fault).
+    pub throttled_responses: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +175,9 @@ pub(crate) struct Partition {
     pub(crate) leader: i32,
     pub(crate) epoch: i32,
     pub(crate) log: Vec<StoredRecord>,
+    /// Idempotent producers' state, kept with the log (it survives restarts and moves with
+    /// leadership, as Kafka's producer-state snapshots do).
+    pub(crate) producers: crate::idempotence::ProducerStates,
 }
 
 #[derive(Debug)]
@@ -208,6 +237,10 @@ pub struct Cluster {
     pub(crate) violations: Vec<String>,
     pub(crate) stats: ClusterStats,
     pub(crate) injections: VecDeque<Fault>,
+    /// The next producer id InitProducerId hands out.
+    pub(crate) next_producer_id: i64,
+    /// The current epoch of every producer id handed out.
+    pub(crate) producer_epochs: BTreeMap<i64, i16>,
     trace: Option<Vec<String>>,
     start: Instant,
 }
@@ -229,6 +262,7 @@ impl Cluster {
                     leader: 1 + ((t as i32 + p) % brokers),
                     epoch: 0,
                     log: Vec::new(),
+                    producers: Default::default(),
                 })
                 .collect();
             topics.insert(spec.name.clone(), parts);
@@ -250,6 +284,8 @@ impl Cluster {
             violations: Vec::new(),
             stats: ClusterStats::default(),
             injections: VecDeque::new(),
+            next_producer_id: 1000,
+            producer_epochs: BTreeMap::new(),
             trace: None,
             start,
         };
@@ -388,10 +424,10 @@ impl Cluster {
     /// sees, if anything (`None` for events internal to the cluster, and when nothing is
     /// scheduled — check [`next_event_time`](Self::next_event_time)).
     pub fn step(&mut self) -> Option<NetEvent> {
-        while let Some((conn, gen, data, acks)) = self.ready.pop_front() {
-            if let Some(ev) = self.deliver_to_client(conn, gen, data, acks) {
-                return Some(ev);
-            }
+        if !self.ready.is_empty() {
+            // Pieces due now. Never fall through to a later event from here: time must not
+            // jump past a deadline of the client's that comes first.
+            return self.deliver_ready();
         }
         let ((at, _), event) = self.events.pop_first()?;
         self.now = self.now.max(at);
@@ -443,7 +479,7 @@ impl Cluster {
                             break;
                         }
                     }
-                    self.step()
+                    self.deliver_ready()
                 } else {
                     self.deliver_to_client(conn, gen, data, appends)
                 }
@@ -469,6 +505,16 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// Delivers response pieces due now, up to the first the client sees.
+    fn deliver_ready(&mut self) -> Option<NetEvent> {
+        while let Some((conn, gen, data, acks)) = self.ready.pop_front() {
+            if let Some(ev) = self.deliver_to_client(conn, gen, data, acks) {
+                return Some(ev);
+            }
+        }
+        None
     }
 
     fn deliver_to_client(

@@ -50,15 +50,20 @@ pub struct BrokerVersions {
     pub metadata: (i16, i16),
     /// ApiVersions (key 18).
     pub api_versions: (i16, i16),
+    /// InitProducerId (key 22); `None` for brokers older than 0.11, which have no
+    /// idempotent producer.
+    pub init_producer_id: Option<(i16, i16)>,
 }
 
 impl BrokerVersions {
-    /// A modern broker (Kafka 4.x): Produce 3..=12, Metadata 0..=12, ApiVersions 0..=3.
+    /// A modern broker (Kafka 4.x): Produce 3..=12, Metadata 0..=12, ApiVersions 0..=3,
+    /// InitProducerId 0..=4.
     pub const fn modern() -> Self {
         BrokerVersions {
             produce: (3, 12),
             metadata: (0, 12),
             api_versions: (0, 3),
+            init_producer_id: Some((0, 4)),
         }
     }
 
@@ -68,6 +73,7 @@ impl BrokerVersions {
             produce: (0, 2),
             metadata: (0, 1),
             api_versions: (0, 0),
+            init_producer_id: None,
         }
     }
 

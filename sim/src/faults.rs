@@ -61,6 +61,58 @@ pub struct FaultConfig {
     pub error_rate: f64,
     /// The codes to inject (uniformly); defaults to [`RETRIABLE_PRODUCE_ERRORS`].
     pub error_codes: Vec<ErrorCode>,
+    /// Probability, per idempotent batch arriving at a partition, that the partition first
+    /// loses that producer's state (as Kafka does when the producer's entries expire or its
+    /// records are deleted), so the batch is answered `UNKNOWN_PRODUCER_ID`. Only done when
+    /// every earlier append of that producer to the partition has been answered to it with a
+    /// success — real expiry only hits idle producers — so a correct producer still writes
+    /// no duplicate: nothing it may retry is in the log.
+    pub producer_state_loss_rate: f64,
+    /// Hostile but well-formed values in the brokers' answers.
+    pub hostile: HostileConfig,
+}
+
+/// Hostile but well-formed values the brokers may put in their answers: each is a
+/// probability per answer (Metadata or Produce), drawn from the seed. All zero in
+/// [`FaultConfig::none`] and [`FaultConfig::chaos`].
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct HostileConfig {
+    /// A Metadata answer lists a topic's partitions with a huge index (2147483646) added, or
+    /// with a gap (the last partition renumbered past the count).
+    pub partition_index_rate: f64,
+    /// A successful Produce answer gives a base offset near `i64::MAX`, so that base offset
+    /// plus record index overflows. The records' outcomes are then not checked against the
+    /// log (the broker lied), only that each gets exactly one.
+    pub base_offset_rate: f64,
+    /// A Metadata answer names, for one partition, a leader id that is no broker.
+    pub phantom_leader_rate: f64,
+    /// An answer (Metadata or Produce) carries a non-zero `throttle_time_ms` (1 ms to 2 s).
+    pub throttle_rate: f64,
+}
+
+impl HostileConfig {
+    /// None of them.
+    pub fn none() -> Self {
+        HostileConfig::default()
+    }
+
+    /// Each of them with probability `rate`.
+    pub fn all(rate: f64) -> Self {
+        HostileConfig {
+            partition_index_rate: rate,
+            base_offset_rate: rate,
+            phantom_leader_rate: rate,
+            throttle_rate: rate,
+        }
+    }
+
+    /// Whether none can happen.
+    pub fn is_none(&self) -> bool {
+        self.partition_index_rate <= 0.0
+            && self.base_offset_rate <= 0.0
+            && self.phantom_leader_rate <= 0.0
+            && self.throttle_rate <= 0.0
+    }
 }
 
 impl FaultConfig {
@@ -79,11 +131,14 @@ impl FaultConfig {
             stall_rate: 0.0,
             error_rate: 0.0,
             error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
+            producer_state_loss_rate: 0.0,
+            hostile: HostileConfig::none(),
         }
     }
 
     /// Every kind of fault, often: a timed fault every ~150 ms for 5 s of virtual time,
-    /// 5% slow responses, 3% lost responses, 1% stalls, 8% injected errors.
+    /// 5% slow responses, 3% lost responses, 1% stalls, 8% injected errors, 2% producer
+    /// state losses (idempotent producers only). No hostile values.
     pub fn chaos() -> Self {
         FaultConfig {
             mean_interval: Some(Duration::from_millis(150)),
@@ -98,6 +153,8 @@ impl FaultConfig {
             stall_rate: 0.01,
             error_rate: 0.08,
             error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
+            producer_state_loss_rate: 0.02,
+            hostile: HostileConfig::none(),
         }
     }
 
@@ -112,6 +169,8 @@ impl FaultConfig {
             && self.lost_response_rate <= 0.0
             && self.stall_rate <= 0.0
             && (self.error_rate <= 0.0 || self.error_codes.is_empty())
+            && self.producer_state_loss_rate <= 0.0
+            && self.hostile.is_none()
     }
 }
 

@@ -5,16 +5,31 @@
 //!
 //! * [`Cluster`]: brokers (`broker-<id>:9092`), topics with partitions, each partition with a
 //!   leader and a real log. Requests are decoded with odradek-core's own codecs and answered as
-//!   Kafka would (ApiVersions, Metadata, Produce); responses come back after a latency, in
-//!   request order per connection. Nothing reads a clock: time jumps from event to event.
+//!   Kafka would (ApiVersions, Metadata, InitProducerId, Produce); responses come back after a
+//!   latency, in request order per connection. Nothing reads a clock: time jumps from event to
+//!   event.
+//! * Idempotent producers: InitProducerId (v0–4) hands out producer ids (v3+ bumps the epoch
+//!   of an id it is shown), and each partition keeps, with its log, per producer id the
+//!   epoch, the last sequence and the last five batches. A retried batch is answered with its
+//!   original offset and not appended; a sequence gap is `OUT_OF_ORDER_SEQUENCE_NUMBER`, an
+//!   old epoch `INVALID_PRODUCER_EPOCH`, a producer without state must start at sequence 0
+//!   (else `UNKNOWN_PRODUCER_ID`). Every stored record keeps its producer id, epoch and
+//!   sequence ([`StoredRecord`]).
 //! * Faults ([`FaultConfig`], [`FaultSchedule`], [`Fault`]): leader moves, broker crashes and
 //!   restarts, connection resets, slow responses, responses lost after the append, stalled
-//!   connections, and each retriable Produce error code — all drawn from the seed, so a run
-//!   replays exactly.
+//!   connections, each retriable Produce error code, and producer-state loss on a partition
+//!   (only while every append of that producer there has been answered, so that a correct
+//!   producer still writes no duplicate) — all drawn from the seed, so a run replays exactly.
+//! * Hostile but well-formed values ([`HostileConfig`], off unless asked for): a huge or
+//!   sparse partition index in Metadata, a base offset near `i64::MAX` in Produce, a leader
+//!   that is no broker, a non-zero throttle time.
 //! * [`Workload`]: seeded records (topics, keys, headers, sizes, tombstones), flushes, close.
-//! * [`check`]: the core's promises — one outcome per record, delivered records in the log
-//!   with the same content, per-partition send order, only explained duplicates, `Closed`
-//!   once and last — reported as data ([`Violation`]).
+//! * [`check`]: the core's promises, one function each — one outcome per record, each within
+//!   delivery timeout + one request timeout of its send, none sent after its delivery
+//!   deadline, delivered records in the log with the
+//!   same content, per-partition send order, only explained duplicates (none at all with
+//!   idempotence, and contiguous sequences per epoch), `Closed` once and last — reported as
+//!   data ([`Violation`]).
 //! * [`Simulation`]: all of it in one call, returning a [`RunReport`].
 //!
 //! ## One run
@@ -82,9 +97,12 @@
 //!
 //! ## The suite and replaying a seed
 //!
-//! `cargo test -p odradek-sim --test sim` runs thousands of seeds, each with a configuration
-//! drawn by [`suite_config`], and prints `sim: <seeds> seeds, <records> records, <violations>
-//! violations`. A failing seed prints the command that replays it alone, with a trace:
+//! `cargo test -p odradek-sim --test sim` runs 5,000 seeds (`ODRADEK_SIM_SEEDS` to change it;
+//! a soak of a million runs in flat memory), each with a configuration drawn by
+//! [`suite_config`] — half of the modern-broker seeds with the idempotent producer and 5
+//! requests in flight once the core supports it — and prints `sim: <seeds> seeds, <records>
+//! records, <violations> violations`. `ODRADEK_SIM_HOSTILE=1` adds hostile values to one seed
+//! in four. A failing seed prints the command that replays it alone, with a trace:
 //! `ODRADEK_SIM_SEED=<seed> cargo test -p odradek-sim --test sim -- --nocapture`
 //! ([`replay_command`]).
 #![warn(missing_docs)]
@@ -96,6 +114,7 @@ mod cluster_faults;
 pub mod config;
 pub mod driver;
 pub mod faults;
+mod idempotence;
 pub mod simulation;
 pub mod variation;
 pub mod workload;
@@ -111,7 +130,8 @@ pub use config::{
 };
 pub use driver::{drain, step};
 pub use faults::{
-    Fault, FaultConfig, FaultKind, FaultSchedule, ScheduledFault, RETRIABLE_PRODUCE_ERRORS,
+    Fault, FaultConfig, FaultKind, FaultSchedule, HostileConfig, ScheduledFault,
+    RETRIABLE_PRODUCE_ERRORS,
 };
 pub use simulation::{describe, RunReport, Simulation};
 pub use variation::suite_config;

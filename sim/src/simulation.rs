@@ -113,7 +113,7 @@ pub fn describe(config: &SimConfig) -> String {
     format!(
         "brokers {} topics {:?} produce v{:?} acks {:?} compression {:?} linger {:?} batch {}B/{} \
          in-flight {} retries {} backoff {:?} req-timeout {:?} delivery-timeout {:?} buffer {} \
-         partitioner {:?} records {} faults[{}]",
+         partitioner {:?} idempotence {:?} (in force: {}) records {} faults[{}]",
         c.brokers,
         c.topics
             .iter()
@@ -132,11 +132,14 @@ pub fn describe(config: &SimConfig) -> String {
         p.delivery_timeout,
         p.buffer_memory,
         p.partitioner,
+        p.enable_idempotence,
+        p.idempotence_enabled(),
         config.workload.records,
         {
             let f = &c.faults;
             format!(
-                "every {:?} lm{}/cr{}/rs{} slow {:.2} lost {:.2} stall {:.3} err {:.2}",
+                "every {:?} lm{}/cr{}/rs{} slow {:.2} lost {:.2} stall {:.3} err {:.2} \
+                 state-loss {:.2} hostile {:?}",
                 f.mean_interval,
                 f.leader_move_weight,
                 f.broker_crash_weight,
@@ -144,7 +147,9 @@ pub fn describe(config: &SimConfig) -> String {
                 f.slow_response_rate,
                 f.lost_response_rate,
                 f.stall_rate,
-                f.error_rate
+                f.error_rate,
+                f.producer_state_loss_rate,
+                f.hostile
             )
         }
     )
@@ -451,6 +456,15 @@ impl<'a> Runner<'a> {
                 PartitionerConfig::Murmur2 | PartitionerConfig::Fnv1a
             ),
             message_max_bytes: config.producer.message_max_bytes,
+            outcome_deadline: config
+                .producer
+                .delivery_timeout
+                .map(|d| d + config.producer.request_timeout),
+            idempotent: config.producer.idempotence_enabled(),
+            write_deadline: config
+                .producer
+                .delivery_timeout
+                .map(|d| d + config.cluster.network.latency_max),
         };
         let checked = check(&self.history, &logs, &options);
         let mut violations = std::mem::take(&mut self.violations);

@@ -1,9 +1,21 @@
 //! [`suite_config`]: a whole run's configuration drawn from a seed, so that a range of seeds
 //! covers the configuration space (acks, compression, linger, batch sizes, in-flight limits,
-//! retries, timeouts, partitioners, broker versions) and every kind of fault.
+//! retries, timeouts, partitioners, broker versions, idempotence) and every kind of fault.
+//!
+//! * **Idempotent mode**: [`IDEMPOTENT_SHARE_PERCENT`] of the seeds with a modern broker run
+//!   the producer with `enable.idempotence = true`, acks=all and 5 requests in flight per
+//!   connection (so up to 5 batches per partition in flight), with producer-state loss among
+//!   the faults. The mode is only chosen when the core says idempotence is in force
+//!   ([`Config::idempotence_enabled`](odradek_core::Config::idempotence_enabled)); until the
+//!   core implements it those seeds fall back to the default (`None`) with the same acks,
+//!   in-flight limit and retries.
+//! * **Hostile values** ([`hostile_for`]): one seed in four among those with faults gets some
+//!   of the kinds in [`DEFAULT_HOSTILE`] (a leader that is no broker, throttle times); the
+//!   suite's `ODRADEK_SIM_HOSTILE=all` draws every kind, including those today's core does
+//!   not survive yet (huge or sparse partition indices, base offsets near `i64::MAX`).
 
 use crate::config::{BrokerVersions, NetworkConfig, SimConfig, TopicSpec};
-use crate::faults::{FaultConfig, RETRIABLE_PRODUCE_ERRORS};
+use crate::faults::{FaultConfig, HostileConfig, RETRIABLE_PRODUCE_ERRORS};
 use odradek_core::rng::Rng;
 use odradek_core::{Acks, Compression, PartitionerConfig};
 use std::time::Duration;
@@ -14,6 +26,58 @@ fn ms(n: u64) -> Duration {
 
 fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> T {
     items[rng.below(items.len() as u64) as usize].clone()
+}
+
+/// The share of seeds (with a modern broker) that run the idempotent producer, in percent.
+pub const IDEMPOTENT_SHARE_PERCENT: u64 = 50;
+
+/// The kinds of hostile value, by the names [`hostile_for`] and `ODRADEK_SIM_HOSTILE` use:
+/// `index` (a huge or sparse partition index in Metadata), `offset` (a base offset near
+/// `i64::MAX` in Produce), `leader` (a leader id that is no broker), `throttle` (a non-zero
+/// `throttle_time_ms`).
+pub const HOSTILE_KINDS: [&str; 4] = ["index", "offset", "leader", "throttle"];
+
+/// The hostile kinds [`suite_config`] draws into seeds that have faults: those today's core
+/// survives. `index` (the core allocates a state per index up to 2^31, issue 6 §2.3) and
+/// `offset` (`base_offset + i` overflows, §2.5) join once the core defends against them; until
+/// then run them with `ODRADEK_SIM_HOSTILE=all` (or `=index,offset`).
+pub const DEFAULT_HOSTILE: &[&str] = &["leader", "throttle"];
+
+/// The hostile values seed `seed` gets, among `kinds` (names from [`HOSTILE_KINDS`]): none
+/// for three seeds in four; for the others each kind with probability 1/2, at a rate of
+/// 5–30% of answers. Drawn from a generator of its own, so the choice changes nothing else
+/// in the seed's configuration.
+///
+/// ```
+/// use odradek_sim::variation::{hostile_for, HOSTILE_KINDS};
+/// let any = (0..100).any(|s| !hostile_for(s, &HOSTILE_KINDS).is_none());
+/// assert!(any);
+/// assert_eq!(hostile_for(7, &HOSTILE_KINDS), hostile_for(7, &HOSTILE_KINDS));
+/// assert!((0..100).all(|s| hostile_for(s, &["throttle"]).base_offset_rate == 0.0));
+/// ```
+pub fn hostile_for(seed: u64, kinds: &[&str]) -> HostileConfig {
+    let mut rng = Rng::new(seed ^ 0x4057_11E0_BAD0_0004);
+    if rng.below(4) != 0 {
+        return HostileConfig::none();
+    }
+    let mut rate = |kind: &str| {
+        let r = if rng.below(2) == 0 {
+            0.05 + rng.unit() * 0.25
+        } else {
+            0.0
+        };
+        if kinds.contains(&kind) {
+            r
+        } else {
+            0.0
+        }
+    };
+    HostileConfig {
+        partition_index_rate: rate("index"),
+        base_offset_rate: rate("offset"),
+        phantom_leader_rate: rate("leader"),
+        throttle_rate: rate("throttle"),
+    }
 }
 
 /// The configuration the suite runs for `seed`: a pure function of the seed.
@@ -36,6 +100,7 @@ pub fn suite_config(seed: u64) -> SimConfig {
         .map(|i| TopicSpec::new(["alpha", "beta", "gamma"][i], 1 + rng.below(6) as i32))
         .collect();
     let legacy = rng.below(10) == 0;
+    let idempotent = !legacy && rng.below(100) < IDEMPOTENT_SHARE_PERCENT;
     c.versions = if legacy {
         BrokerVersions::kafka_0_10()
     } else {
@@ -63,7 +128,7 @@ pub fn suite_config(seed: u64) -> SimConfig {
             f.horizon = horizon;
             f.crash_downtime = (ms(20), ms(800));
             f.slow_extra = (ms(10), ms(2500));
-            match rng.below(8) {
+            match rng.below(9) {
                 0 => {
                     f.mean_interval = Some(ms(30 + rng.below(200)));
                     f.leader_move_weight = 1;
@@ -83,7 +148,14 @@ pub fn suite_config(seed: u64) -> SimConfig {
                     f.error_rate = 0.05 + rng.unit() * 0.25;
                     f.error_codes = vec![pick(&mut rng, &RETRIABLE_PRODUCE_ERRORS)];
                 }
-                _ => f.error_rate = 0.05 + rng.unit() * 0.2,
+                7 => f.error_rate = 0.05 + rng.unit() * 0.2,
+                _ => {
+                    // Producer state loss (only idempotent producers have any), with lost
+                    // responses and errors so retries are around.
+                    f.producer_state_loss_rate = 0.05 + rng.unit() * 0.2;
+                    f.lost_response_rate = 0.02;
+                    f.error_rate = 0.05;
+                }
             }
         }
         _ => {
@@ -95,7 +167,11 @@ pub fn suite_config(seed: u64) -> SimConfig {
             f.lost_response_rate *= scale;
             f.stall_rate *= scale;
             f.error_rate *= scale;
+            f.producer_state_loss_rate *= scale;
         }
+    }
+    if !f.is_none() {
+        f.hostile = hostile_for(seed, DEFAULT_HOSTILE);
     }
     c.faults = f;
 
@@ -152,6 +228,28 @@ pub fn suite_config(seed: u64) -> SimConfig {
         p.max_request_size = 16 * 1024;
         p.message_max_bytes = 8 * 1024;
         p.buffer_memory = 16 * 1024;
+    }
+    // Idempotence: explicit and pipelined in the idempotent mode; otherwise the default or
+    // explicitly off (always off against legacy brokers, which have no producer ids).
+    if idempotent {
+        p.acks = Acks::All;
+        p.max_in_flight_requests_per_connection = 5;
+        p.retries = pick(&mut rng, &[3, 10, 100, u32::MAX]);
+        if p.delivery_timeout.is_none() && p.retries == u32::MAX {
+            // Unbounded retries without a delivery timeout: a record to a topic that does
+            // not exist waits forever and `close` never ends (issue 6 §2.7, for the core to
+            // bound or document); until then the suite does not draw the combination.
+            p.retries = 1000;
+        }
+        p.enable_idempotence = Some(true);
+        if !p.idempotence_enabled() {
+            // The core cannot do it yet: run the same shape with the default.
+            p.enable_idempotence = None;
+        }
+    } else if legacy || rng.below(2) == 0 {
+        p.enable_idempotence = Some(false);
+    } else {
+        p.enable_idempotence = None;
     }
     config.max_steps = 200_000;
     config.max_virtual_time = Duration::from_secs(3600);

@@ -353,3 +353,201 @@ fn the_same_seed_gives_the_same_cluster_behaviour() {
     assert_eq!(run(77), run(77));
     assert_ne!(run(77).0, run(78).0);
 }
+
+fn idem_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
+    let mut b = BatchBuilder::new(RecordFormat::V2);
+    for (i, v) in values.iter().enumerate() {
+        b.append(1_000 + i as i64, Some(b"k"), Some(v.as_bytes()), &[])
+            .unwrap();
+    }
+    let fields = odradek_core::record::ProducerFields {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        transactional: false,
+    };
+    b.finish_with(Compression::None, None, fields).unwrap()
+}
+
+/// Produces one idempotent batch to `a`-0; returns (error code, base offset).
+fn idem_produce(c: &mut Client, values: &[&str], pid: i64, epoch: i16, seq: i32) -> (i16, i64) {
+    let req = produce(-1, "a", 0, idem_batch(values, pid, epoch, seq));
+    let resp = c.roundtrip(1, 9, &req);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn init_producer_id_hands_out_ids_and_bumps_epochs() {
+    use odradek_core::protocol::InitProducerIdRequest;
+    let mut c = Client::new(config());
+    c.connect(1, 2);
+    let versions = c.roundtrip(1, 3, &ApiVersionsRequest::default());
+    let r = versions
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == api_key::INIT_PRODUCER_ID)
+        .expect("InitProducerId advertised");
+    assert_eq!((r.min_version, r.max_version), (0, 4));
+    let first = c.roundtrip(1, 4, &InitProducerIdRequest::default());
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+    let second = c.roundtrip(1, 1, &InitProducerIdRequest::default());
+    assert_ne!(second.producer_id, first.producer_id);
+    // v3+: the same id, its epoch bumped.
+    let bump = InitProducerIdRequest {
+        producer_id: first.producer_id,
+        producer_epoch: 0,
+        ..InitProducerIdRequest::default()
+    };
+    let bumped = c.roundtrip(1, 4, &bump);
+    assert_eq!(
+        (bumped.error_code, bumped.producer_id, bumped.producer_epoch),
+        (0, first.producer_id, 1)
+    );
+    // The old epoch again is fenced: PRODUCER_FENCED in v4, INVALID_PRODUCER_EPOCH before.
+    let fenced = c.roundtrip(1, 4, &bump);
+    assert_eq!(fenced.error_code, ErrorCode::PRODUCER_FENCED.0);
+    let fenced = c.roundtrip(1, 3, &bump);
+    assert_eq!(fenced.error_code, ErrorCode::INVALID_PRODUCER_EPOCH.0);
+    // A legacy broker does not know the key.
+    let mut legacy = ClusterConfig::new(5);
+    legacy.versions = odradek_sim::BrokerVersions::kafka_0_10();
+    let mut c = Client::new(legacy);
+    c.connect(1, 1);
+    let _ = c.send(1, 0, &InitProducerIdRequest::default());
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert!(!c.cluster.protocol_violations().is_empty());
+}
+
+#[test]
+fn idempotent_batches_are_deduplicated_and_sequences_enforced() {
+    let mut c = Client::new(config());
+    // a-0 is led by broker 1.
+    c.connect(1, 1);
+    let pid = 4242;
+    assert_eq!(idem_produce(&mut c, &["x0", "x1"], pid, 0, 0), (0, 0));
+    assert_eq!(idem_produce(&mut c, &["x2"], pid, 0, 2), (0, 2));
+    // A retry of either is answered with its original offset and not appended again.
+    assert_eq!(idem_produce(&mut c, &["x0", "x1"], pid, 0, 0), (0, 0));
+    assert_eq!(idem_produce(&mut c, &["x2"], pid, 0, 2), (0, 2));
+    assert_eq!(c.cluster.log("a", 0).unwrap().len(), 3);
+    // A gap, a reused sequence with other bounds, an old epoch, a new epoch not at 0.
+    let out_of_order = ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER.0;
+    assert_eq!(idem_produce(&mut c, &["x4"], pid, 0, 4).0, out_of_order);
+    assert_eq!(idem_produce(&mut c, &["y"], pid, 0, 1).0, out_of_order);
+    assert_eq!(idem_produce(&mut c, &["z"], pid, 1, 5).0, out_of_order);
+    assert_eq!(idem_produce(&mut c, &["z"], pid, 1, 0), (0, 3));
+    assert_eq!(
+        idem_produce(&mut c, &["x3"], pid, 0, 3).0,
+        ErrorCode::INVALID_PRODUCER_EPOCH.0
+    );
+    // An unknown producer must start at 0.
+    assert_eq!(
+        idem_produce(&mut c, &["u"], 777, 0, 5).0,
+        ErrorCode::UNKNOWN_PRODUCER_ID.0
+    );
+    let log = c.cluster.log("a", 0).unwrap();
+    assert_eq!(log.len(), 4);
+    let seqs: Vec<(i64, i16, i32)> = log
+        .iter()
+        .map(|r| (r.producer_id, r.producer_epoch, r.sequence))
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![(pid, 0, 0), (pid, 0, 1), (pid, 0, 2), (pid, 1, 0)]
+    );
+    let stats = c.cluster.stats();
+    assert_eq!(stats.duplicate_batches, 2);
+    assert_eq!(stats.sequence_errors.values().sum::<u64>(), 5);
+}
+
+#[test]
+fn producer_state_is_lost_only_when_every_append_was_answered() {
+    let mut cfg = config();
+    cfg.network = NetworkConfig {
+        latency_min: Duration::from_millis(1),
+        latency_max: Duration::from_millis(1),
+        fragment_responses: false,
+    };
+    cfg.faults.producer_state_loss_rate = 1.0;
+    let mut c = Client::new(cfg);
+    c.connect(1, 1);
+    let pid = 9;
+    // With a loss drawn for every batch: the first write has no state to lose...
+    assert_eq!(idem_produce(&mut c, &["a0"], pid, 0, 0), (0, 0));
+    // ...the second finds the first answered, loses the state and is refused.
+    assert_eq!(
+        idem_produce(&mut c, &["a1"], pid, 0, 1).0,
+        ErrorCode::UNKNOWN_PRODUCER_ID.0
+    );
+    assert_eq!(c.cluster.stats().producer_state_losses, 1);
+    // A bumped epoch from 0, two batches pipelined: when the second arrives the first is
+    // not answered yet, so the state stays.
+    let _ = c.send(1, 9, &produce(-1, "a", 0, idem_batch(&["a1"], pid, 1, 0)));
+    let _ = c.send(1, 9, &produce(-1, "a", 0, idem_batch(&["a2"], pid, 1, 1)));
+    for offset in [1, 2] {
+        let frame = c.response().unwrap();
+        let (_, resp) = protocol::decode_response::<ProduceRequest>(9, &frame).unwrap();
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.base_offset), (0, offset));
+    }
+    assert_eq!(c.cluster.stats().producer_state_losses, 1);
+    assert_eq!(c.cluster.log("a", 0).unwrap().len(), 3);
+}
+
+#[test]
+fn producer_state_moves_with_the_leader_and_recognises_a_retry_after_a_lost_response() {
+    let mut c = Client::new(config());
+    c.connect(1, 1);
+    let pid = 11;
+    assert_eq!(idem_produce(&mut c, &["b0"], pid, 0, 0), (0, 0));
+    c.cluster.inject(Fault::LoseNextProduceResponse);
+    let _ = c.send(1, 9, &produce(-1, "a", 0, idem_batch(&["b1"], pid, 0, 1)));
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert_eq!(c.cluster.log("a", 0).unwrap().len(), 2);
+    c.cluster.inject(Fault::MoveLeader {
+        topic: "a".into(),
+        partition: 0,
+        to: 2,
+    });
+    c.connect(2, 2);
+    let req = produce(-1, "a", 0, idem_batch(&["b1"], pid, 0, 1));
+    let resp = c.roundtrip(2, 9, &req);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 1));
+    assert_eq!(c.cluster.log("a", 0).unwrap().len(), 2);
+    assert_eq!(c.cluster.stats().duplicate_batches, 1);
+    // The original append counts as answered now.
+    assert!(matches!(
+        c.cluster.appends()[1].fate,
+        AppendFate::Acknowledged(_)
+    ));
+}
+
+#[test]
+fn a_step_never_jumps_past_the_time_it_announced() {
+    // Responses cut in pieces for a connection the client closed meanwhile are dropped
+    // without moving time on to a later event (that would skip the client's deadlines).
+    let mut cfg = config();
+    cfg.network = NetworkConfig {
+        latency_min: Duration::from_millis(1),
+        latency_max: Duration::from_millis(3),
+        fragment_responses: true,
+    };
+    let mut c = Client::new(cfg);
+    c.connect(1, 1);
+    c.connect(2, 2);
+    for _ in 0..20 {
+        let _ = c.send(1, 3, &ApiVersionsRequest::default());
+        let _ = c.send(2, 3, &ApiVersionsRequest::default());
+    }
+    // Let the requests reach the brokers, then close connection 1 under its responses.
+    while c.cluster.next_event_time().is_some() {
+        let before = c.cluster.next_event_time();
+        let ev = c.cluster.step();
+        assert_eq!(Some(c.cluster.now()), before, "after {ev:?}");
+        if c.cluster.stats().requests >= 40 && c.cluster.open_connections().contains(&ConnId(1)) {
+            c.cluster.disconnect(ConnId(1));
+        }
+    }
+}

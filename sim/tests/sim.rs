@@ -1,15 +1,23 @@
 //! The seeded simulation suite: thousands of runs of the real ProducerCore against the
 //! simulated cluster, each with a configuration and fault schedule drawn from its seed.
 //!
-//! * `cargo test -p odradek-sim --test sim` runs seeds `0..ODRADEK_SIM_SEEDS` (default 2000)
-//!   on every core and prints one line: `sim: <seeds> seeds, <records> records, <violations>
-//!   violations`. It exits non-zero on any violation, printing per failing seed the command
-//!   that replays it.
+//! * `cargo test -p odradek-sim --test sim` runs seeds `0..ODRADEK_SIM_SEEDS` (default 5000,
+//!   the CI budget) on every core and prints one line: `sim: <seeds> seeds, <records> records,
+//!   <violations> violations`. It exits non-zero on any violation, printing per failing seed
+//!   the command that replays it. Only totals and the first failing seeds are kept in memory,
+//!   so a soak of
+//!   `ODRADEK_SIM_SEEDS=1000000` runs in flat memory.
+//! * `ODRADEK_SIM_HOSTILE=1` (or `all`) adds hostile broker values to one seed in four
+//!   (`odradek_sim::variation::hostile_for`); a comma list picks kinds among `index` (huge or
+//!   sparse partition index), `offset` (base offset near `i64::MAX`), `leader` (a leader that
+//!   is no broker) and `throttle`; `ODRADEK_SIM_HOSTILE=0` keeps them all off. Without it the
+//!   suite draws `odradek_sim::variation::DEFAULT_HOSTILE` (leader, throttle) into seeds with
+//!   faults.
 //! * `ODRADEK_SIM_SEED=<seed> cargo test -p odradek-sim --test sim -- --nocapture` replays
 //!   one seed with a full trace.
 //! * `ODRADEK_SIM_FIRST=<n>` starts the range elsewhere.
 
-use odradek_sim::{suite_config, RunReport, Simulation};
+use odradek_sim::{suite_config, ClusterStats, RunReport, Simulation};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -29,11 +37,29 @@ struct Outcome {
     records: usize,
     violations: Vec<String>,
     report: Option<RunReport>,
+    idempotent: bool,
+}
+
+/// The suite's configuration for `seed`, with the hostile values switched by
+/// `ODRADEK_SIM_HOSTILE`.
+fn config_for(seed: u64) -> odradek_sim::SimConfig {
+    let mut config = suite_config(seed);
+    let Ok(switch) = std::env::var("ODRADEK_SIM_HOSTILE") else {
+        return config;
+    };
+    let kinds: Vec<&str> = match switch.trim() {
+        "1" | "all" => odradek_sim::variation::HOSTILE_KINDS.to_vec(),
+        "0" | "none" | "" => Vec::new(),
+        list => list.split(',').map(str::trim).collect(),
+    };
+    config.cluster.faults.hostile = odradek_sim::variation::hostile_for(seed, &kinds);
+    config
 }
 
 fn run_seed(seed: u64, trace: bool) -> Outcome {
-    let mut config = suite_config(seed);
+    let mut config = config_for(seed);
     config.trace = trace;
+    let idempotent = config.producer.idempotence_enabled();
     let sim = Simulation::new(config);
     let started = std::time::Instant::now();
     let result = panic::catch_unwind(AssertUnwindSafe(|| sim.run()));
@@ -47,6 +73,7 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
             records: report.sent,
             violations: report.violations.iter().map(|v| v.to_string()).collect(),
             report: trace.then_some(report),
+            idempotent,
         },
         Err(_) => {
             let msg = LAST_PANIC
@@ -60,7 +87,96 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
                 records: 0,
                 violations: vec![format!("Panic: {msg}")],
                 report: None,
+                idempotent,
             }
+        }
+    }
+}
+
+/// The failing seeds whose outcomes are kept (the lowest seeds); the others are counted.
+const KEEP_FAILING: usize = 100;
+
+/// Totals over seeds, in constant memory.
+#[derive(Default)]
+struct Summary {
+    records: usize,
+    violations: usize,
+    duplicates: usize,
+    failing: Vec<Outcome>,
+    failing_seeds: usize,
+    total: ClusterStats,
+    /// The ten slowest seeds: (seed, wall time).
+    slow: Vec<(u64, std::time::Duration)>,
+    idempotent_seeds: u64,
+}
+
+fn add_stats(total: &mut ClusterStats, s: &ClusterStats) {
+    total.produce_requests += s.produce_requests;
+    total.records_appended += s.records_appended;
+    total.leader_moves += s.leader_moves;
+    total.crashes += s.crashes;
+    total.connection_resets += s.connection_resets;
+    total.slow_responses += s.slow_responses;
+    total.lost_responses += s.lost_responses;
+    total.stalls += s.stalls;
+    total.producer_ids += s.producer_ids;
+    total.duplicate_batches += s.duplicate_batches;
+    total.producer_state_losses += s.producer_state_losses;
+    total.hostile_partition_indices += s.hostile_partition_indices;
+    total.hostile_base_offsets += s.hostile_base_offsets;
+    total.phantom_leaders += s.phantom_leaders;
+    total.throttled_responses += s.throttled_responses;
+    for (code, n) in &s.injected_errors {
+        *total.injected_errors.entry(*code).or_default() += n;
+    }
+    for (code, n) in &s.sequence_errors {
+        *total.sequence_errors.entry(*code).or_default() += n;
+    }
+}
+
+impl Summary {
+    fn trim_failing(&mut self) {
+        if self.failing.len() > KEEP_FAILING {
+            self.failing.sort_by_key(|o| o.seed);
+            self.failing.truncate(KEEP_FAILING);
+        }
+    }
+
+    fn keep_slow(&mut self, seed: u64, elapsed: std::time::Duration) {
+        self.slow.push((seed, elapsed));
+        if self.slow.len() > 20 {
+            self.slow.sort_by_key(|o| std::cmp::Reverse(o.1));
+            self.slow.truncate(10);
+        }
+    }
+
+    fn add(&mut self, o: Outcome) {
+        self.records += o.records;
+        self.violations += o.violations.len();
+        self.duplicates += o.duplicates;
+        self.idempotent_seeds += u64::from(o.idempotent);
+        if let Some(s) = &o.stats {
+            add_stats(&mut self.total, s);
+        }
+        self.keep_slow(o.seed, o.elapsed);
+        if !o.violations.is_empty() {
+            self.failing_seeds += 1;
+            self.failing.push(o);
+            self.trim_failing();
+        }
+    }
+
+    fn merge(&mut self, other: Summary) {
+        self.records += other.records;
+        self.violations += other.violations;
+        self.duplicates += other.duplicates;
+        self.idempotent_seeds += other.idempotent_seeds;
+        add_stats(&mut self.total, &other.total);
+        self.failing_seeds += other.failing_seeds;
+        self.failing.extend(other.failing);
+        self.trim_failing();
+        for (seed, e) in other.slow {
+            self.keep_slow(seed, e);
         }
     }
 }
@@ -70,7 +186,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn replay(seed: u64) -> ExitCode {
-    let config = suite_config(seed);
+    let config = config_for(seed);
     println!("sim: replaying seed {seed}");
     println!("config: {}", odradek_sim::describe(&config));
     let out = run_seed(seed, true);
@@ -130,7 +246,7 @@ fn main() -> ExitCode {
     if std::env::args().any(|a| a == "--list") {
         return ExitCode::SUCCESS;
     }
-    let seeds = env_u64("ODRADEK_SIM_SEEDS").unwrap_or(2000);
+    let seeds = env_u64("ODRADEK_SIM_SEEDS").unwrap_or(5000);
     let first = env_u64("ODRADEK_SIM_FIRST").unwrap_or(0);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -142,26 +258,34 @@ fn main() -> ExitCode {
         .map(|_| {
             let next = Arc::clone(&next);
             std::thread::spawn(move || {
-                let mut outs = Vec::new();
+                // Aggregates only; outcomes are kept for failing seeds and the slowest ten.
+                let mut sum = Summary::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= seeds {
                         break;
                     }
-                    outs.push(run_seed(first + i, false));
+                    sum.add(run_seed(first + i, false));
                 }
-                outs
+                sum
             })
         })
         .collect();
-    let mut outs: Vec<Outcome> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("suite thread"))
-        .collect();
-    outs.sort_by_key(|o| o.seed);
-    let records: usize = outs.iter().map(|o| o.records).sum();
-    let violations: usize = outs.iter().map(|o| o.violations.len()).sum();
-    let failing: Vec<&Outcome> = outs.iter().filter(|o| !o.violations.is_empty()).collect();
+    let mut sum = Summary::default();
+    for h in handles {
+        sum.merge(h.join().expect("suite thread"));
+    }
+    let Summary {
+        records,
+        violations,
+        duplicates,
+        mut failing,
+        failing_seeds,
+        total,
+        mut slow,
+        idempotent_seeds,
+    } = sum;
+    failing.sort_by_key(|o| o.seed);
     for o in failing.iter().take(30) {
         println!("FAIL seed {}: {} violations", o.seed, o.violations.len());
         for v in o.violations.iter().take(5) {
@@ -169,25 +293,10 @@ fn main() -> ExitCode {
         }
         println!("    replay: {}", odradek_sim::replay_command(o.seed));
     }
-    if failing.len() > 30 {
-        println!("... and {} more failing seeds", failing.len() - 30);
+    if failing_seeds > 30 {
+        println!("... and {} more failing seeds", failing_seeds - 30);
     }
     // Coverage: what the cluster did across all seeds (stderr, so the summary stays one line).
-    let mut total = odradek_sim::ClusterStats::default();
-    for s in outs.iter().filter_map(|o| o.stats.as_ref()) {
-        total.produce_requests += s.produce_requests;
-        total.records_appended += s.records_appended;
-        total.leader_moves += s.leader_moves;
-        total.crashes += s.crashes;
-        total.connection_resets += s.connection_resets;
-        total.slow_responses += s.slow_responses;
-        total.lost_responses += s.lost_responses;
-        total.stalls += s.stalls;
-        for (code, n) in &s.injected_errors {
-            *total.injected_errors.entry(*code).or_default() += n;
-        }
-    }
-    let duplicates: usize = outs.iter().map(|o| o.duplicates).sum();
     eprintln!(
         "sim coverage: {} produce requests, {} records appended, {duplicates} explained duplicates, \
          {} leader moves, {} crashes, {} connection resets, {} slow responses, {} lost responses, \
@@ -202,22 +311,38 @@ fn main() -> ExitCode {
         total.stalls,
         total.injected_errors
     );
+    eprintln!(
+        "sim idempotence: {idempotent_seeds} idempotent seeds, {} producer ids, {} duplicate \
+         batches answered with their offset, sequence errors {:?}, {} producer state losses",
+        total.producer_ids,
+        total.duplicate_batches,
+        total.sequence_errors,
+        total.producer_state_losses
+    );
+    eprintln!(
+        "sim hostile values: {} huge/sparse partition indices, {} base offsets near i64::MAX, \
+         {} phantom leaders, {} throttled responses",
+        total.hostile_partition_indices,
+        total.hostile_base_offsets,
+        total.phantom_leaders,
+        total.throttled_responses
+    );
     if std::env::var_os("ODRADEK_SIM_VERBOSE").is_some() {
-        let mut slow: Vec<&Outcome> = outs.iter().collect();
-        slow.sort_by_key(|o| std::cmp::Reverse(o.elapsed));
+        slow.sort_by_key(|o| std::cmp::Reverse(o.1));
         for o in slow.iter().take(10) {
             eprintln!(
                 "slow seed {} {:?}: {}",
-                o.seed,
-                o.elapsed,
-                odradek_sim::describe(&suite_config(o.seed))
+                o.0,
+                o.1,
+                odradek_sim::describe(&config_for(o.0))
             );
         }
     }
     eprintln!(
-        "sim: {} failing seeds, {:.1}s wall clock on {threads} threads",
-        failing.len(),
-        started.elapsed().as_secs_f64()
+        "sim: {failing_seeds} failing seeds, {:.1}s wall clock on {threads} threads \
+         ({:.0} seeds/s)",
+        started.elapsed().as_secs_f64(),
+        seeds as f64 / started.elapsed().as_secs_f64().max(1e-9)
     );
     println!("sim: {seeds} seeds, {records} records, {violations} violations");
     if violations == 0 {

@@ -62,8 +62,30 @@ fn suite_seeds_cover_every_fault_and_setting() {
         .collect();
     assert_eq!(codes, [3, 5, 6, 7, 19, 20].into_iter().collect());
     for acks in [Acks::None, Acks::Leader, Acks::All] {
-        assert!(f(&|c| c.producer.acks == acks) > 200, "{acks:?}");
+        assert!(f(&|c| c.producer.acks == acks) > 120, "{acks:?}");
     }
+    // The idempotent mode's shape (acks=all, 5 in flight) in about half the modern seeds;
+    // explicit `Some(false)` and the default in the others; never idempotent on a legacy
+    // broker; producer-state loss and hostile values among the faults.
+    let pipelined = f(&|c| {
+        c.producer.acks == Acks::All
+            && c.producer.max_in_flight_requests_per_connection == 5
+            && c.producer.enable_idempotence != Some(false)
+    });
+    assert!(pipelined > 800, "{pipelined}");
+    assert!(f(&|c| c.producer.enable_idempotence == Some(false)) > 300);
+    assert!(f(&|c| c.producer.enable_idempotence.is_none()) > 300);
+    assert_eq!(
+        f(&|c| c.cluster.versions.is_legacy() && c.producer.enable_idempotence != Some(false)),
+        0
+    );
+    assert!(configs.iter().all(|c| !c.producer.idempotence_enabled()
+        || (c.producer.acks == Acks::All
+            && c.producer.max_in_flight_requests_per_connection == 5)));
+    assert!(f(&|c| c.cluster.faults.producer_state_loss_rate > 0.0) > 300);
+    assert!(f(&|c| c.cluster.faults.hostile.phantom_leader_rate > 0.0) > 50);
+    assert!(f(&|c| c.cluster.faults.hostile.throttle_rate > 0.0) > 50);
+
     for codec in [
         Compression::None,
         Compression::Gzip,

@@ -7,8 +7,8 @@
 #[allow(dead_code)]
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
-
 mod bench;
+mod mutants;
 
 use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
 use std::process::{Command, ExitCode};
@@ -33,6 +33,11 @@ cargo xtask <command>
                                1000000 records of 100 B, 3 alternating rounds); CPU and peak RSS
                                of each producer process; writes target/bench/report.md and
                                chart.png. Not part of `test`
+  mutants [--seeds N] [--file F]
+                               apply each mutation of xtask/mutants.txt (or F) in turn, run the
+                               simulation suite (N seeds, default the suite's CI budget), expect
+                               it to fail, restore the file; one line per mutation, non-zero exit
+                               if any is not caught
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
   kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
                                start a local KRaft cluster in the background (default 4.1, one
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         ["demo", rest @ ..] => demo(rest),
         ["bench", rest @ ..] => bench::bench(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
+        ["mutants", rest @ ..] => mutants_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
             Ok(())
@@ -287,6 +293,22 @@ struct Step {
     name: String,
     ok: bool,
     took: Duration,
+}
+
+/// `cargo xtask mutants`.
+fn mutants_cmd(args: &[&str]) -> Result<(), String> {
+    let o = Opts::parse(args, &["--seeds", "--file"], &[])?;
+    let seeds = match o.get("--seeds") {
+        None => None,
+        Some(_) => Some(o.num("--seeds", 0u64)?),
+    };
+    let root = kafka::workspace_root();
+    let file = o.get("--file").map_or_else(
+        || root.join("xtask").join("mutants.txt"),
+        std::path::PathBuf::from,
+    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    mutants::run(&root, &file, seeds, &cargo)
 }
 
 fn cargo() -> Command {
