@@ -360,6 +360,9 @@ impl ProducerCore {
     /// Puts partition `pi` of topic `t` in the ready queue if it is ready and not queued yet.
     /// Returns whether it is ready.
     pub(super) fn queue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+        // The partition may just have become able to send: an open batch past its linger
+        // seals now (no timer is armed for a linger that already passed).
+        self.seal_partition(t, pi, self.last_now);
         let limits = self.limits;
         let part = &mut self.topics[t].partitions[pi];
         let ready = part.ready(&limits);
