@@ -24,8 +24,12 @@ struct Part {
     log: Vec<Vec<u8>>,
     /// Idempotence: producer id → (epoch, next sequence, last batches as (base sequence,
     /// base offset)), as a broker's producer state.
-    producers: HashMap<i64, (i16, i32, VecDeque<(i32, i64)>)>,
+    producers: HashMap<i64, ProducerState>,
 }
+
+/// A broker's state for one producer id on one partition: epoch, next sequence, and the
+/// last five batches as (base sequence, base offset).
+type ProducerState = (i16, i32, VecDeque<(i32, i64)>);
 
 /// One batch a broker saw: (producer id, epoch, base sequence, records, error code answered).
 type SeenBatch = (i64, i16, i32, usize, i16);

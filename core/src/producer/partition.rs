@@ -14,11 +14,44 @@
 //! * **chaser** ([`PartitionState::chaser`], [`RetryLevel::expect_chaser`]) — when the
 //!   watermark is raised, a marker is sent down the old leader path; it "comes back" once
 //!   everything handed to the old leader before the retry began has come back. Only then may
-//!   the lower levels be flushed. Without idempotence a partition has at most one batch in
-//!   flight (DESIGN.md promise 2), and the old path's unsent batches are pulled back into the
-//!   buffers at the moment of the retry, so the chaser is concretely "the in-flight batch this
-//!   partition had when the watermark was raised has resolved" — usually at once, since that
-//!   batch is the one whose failure raised it.
+//!   the lower levels be flushed. Here the chaser is concretely the set of this partition's
+//!   requests in flight when the watermark was raised ([`PartitionState::chaser`]); it is back
+//!   when every one of them has resolved. Without idempotence a partition has at most one
+//!   batch in flight (DESIGN.md promise 2), and that batch is the one whose failure raised the
+//!   watermark, so the chaser is back at once. With idempotence up to five are in flight: when
+//!   the 2nd fails, the 3rd..5th are still out (the broker will refuse them as out of order),
+//!   and the chaser keeps every newer record out of the broker path until they are all back
+//!   and requeued behind the 2nd.
+//!
+//! ## Where this follows Sarama's 2015 seed, and where it had to differ
+//!
+//! * **Follows:** retry levels on records, one high watermark per partition, FIFO retry
+//!   buffers per level, the chaser raised with the watermark and gating the lower levels, and
+//!   flushing from the watermark downwards. Without idempotence this is the whole mechanism,
+//!   plus the rule of one batch per partition in flight (the seed's later per-partition
+//!   muting), because no client can undo an append that overtook a failed batch.
+//! * **Differs — the unit of retry.** The seed retries single messages and re-batches them.
+//!   With idempotence a batch is given its sequence when it first goes into a request, and
+//!   the broker's duplicate and order checks work per batch and sequence, so from then on the
+//!   batch is the unit: a failed one keeps its records, bytes and sequence and waits, whole,
+//!   in [`PartitionState::retry_batches`] — in sequence order (Java's
+//!   `insertInSequenceOrder`), ahead of every record in the level buffers, which were never
+//!   sent and so are newer. Re-batching would give records new sequences and turn a retry of
+//!   a written batch into a duplicate.
+//! * **Differs — the order of retries is also enforced on the broker path.** A stamped batch
+//!   at the front of the path goes only when nothing of the partition is in flight
+//!   ([`PartitionState::ready`]): retries go one at a time until the first is acknowledged,
+//!   as Java's `shouldStopDrainBatchesForPartition` does. The seed had no need, with one
+//!   message stream per broker connection and no sequence numbers.
+//! * **Differs — the epoch.** The seed has no producer state on the broker. When the broker
+//!   lost it (UNKNOWN_PRODUCER_ID, or OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in
+//!   flight) or a batch with a sequence failed without an answer (delivery timeout), the epoch
+//!   is bumped (KIP-360, see [`super::idempotence`]) and each waiting batch is re-stamped, in
+//!   order, from sequence 0 when it next goes out.
+//! * **Differs — sealing.** The seed flushed per broker on a timer; here an open batch is
+//!   sealed when full, or when its linger passed **and** the partition can take another
+//!   request ([`PartitionState::seal_open`], Java's accumulator), so a slow round trip grows
+//!   batches instead of queueing many tiny ones.
 //!
 //! Flushing ([`ProducerCore::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
 //! watermark downwards: the watermark's buffer enters the broker path, and while no chaser is
@@ -26,7 +59,10 @@
 //! (the normal state).
 //!
 //! The broker path itself is the per-partition half of Sarama's aggregator: `batches` holds
-//! sealed batches oldest first and at most one open batch at the back.
+//! sealed batches oldest first and at most one open batch at the back. Invariant, with
+//! idempotence: everything on the path and in flight is older than the retry batches only if
+//! it has a sequence; `begin_retry` pulls the path back (stamped batches whole, the rest as
+//! records) so the order holds across every retry.
 
 use super::connection::RequestRef;
 use super::dispatch::Pending;
@@ -283,13 +319,18 @@ impl PartitionState {
                 old_path.extend(b.records);
             }
         }
-        for p in old_path.into_iter().rev() {
-            self.level_mut(p.retries).buf.push_front(p);
-        }
+        // The watermark must cover the old path's records too: a record of a higher level
+        // pulled back when the failed batch left no survivor (retries exhausted) would
+        // otherwise wait below the watermark while newer ones go (found by the simulator,
+        // seed 232).
         let mut top = self.high_watermark;
-        for p in survivors.into_iter().rev() {
+        for p in old_path.into_iter().rev() {
             top = top.max(p.retries);
             self.level_mut(p.retries).buf.push_front(p);
+        }
+        for survivor in survivors.into_iter().rev() {
+            top = top.max(survivor.retries);
+            self.level_mut(survivor.retries).buf.push_front(survivor);
         }
         if top > self.high_watermark {
             self.new_high_watermark(top);
