@@ -1600,3 +1600,40 @@ fn a_partition_whose_batch_fails_locally_sends_its_next_batch_at_once() {
     );
     assert_eq!(h.now, start);
 }
+
+#[test]
+fn a_failed_batch_is_not_resent_before_the_batches_behind_it_have_come_back() {
+    // The chaser: b2 failed while b3 and b4 were still out; its retry (and anything newer)
+    // waits until both are answered, even after the backoff is over.
+    let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    h.defer = true;
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS));
+    for v in ["b2", "b3", "b4"] {
+        h.send("t", Some(0), v);
+    }
+    assert_eq!(h.deferred.len(), 3);
+    let requests = h.produce_requests;
+    assert!(
+        h.release_one(),
+        "b2's refusal arrives; b3, b4 are still out"
+    );
+    h.send("t", Some(0), "b5");
+    for _ in 0..5 {
+        h.now += Duration::from_millis(100);
+        h.core.handle_timeout(h.now);
+        h.drain();
+    }
+    assert_eq!(
+        h.produce_requests, requests,
+        "nothing of the partition goes while the old path is still out"
+    );
+    h.defer = false;
+    while h.release_one() {}
+    h.settle();
+    assert!(h.failed.is_empty(), "{:?}", h.failed);
+    assert_eq!(h.log("t", 0), ["warm", "b2", "b3", "b4", "b5"]);
+    assert_sequences_sound(&h.accepted("t", 0));
+}

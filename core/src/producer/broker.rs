@@ -109,7 +109,7 @@ impl ProducerCore {
             };
             let part = &mut self.topics[t].partitions[pi];
             // One batch per partition in flight without idempotence (DESIGN.md promise 2), up
-            // to the limit with it; retries with a sequence one at a time.
+            // to the limit with it.
             if !part.ready(&limits) {
                 part.queued = false;
                 continue;

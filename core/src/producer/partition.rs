@@ -38,11 +38,14 @@
 //!   `insertInSequenceOrder`), ahead of every record in the level buffers, which were never
 //!   sent and so are newer. Re-batching would give records new sequences and turn a retry of
 //!   a written batch into a duplicate.
-//! * **Differs — the order of retries is also enforced on the broker path.** A stamped batch
-//!   at the front of the path goes only when nothing of the partition is in flight
-//!   ([`PartitionState::ready`]): retries go one at a time until the first is acknowledged,
-//!   as Java's `shouldStopDrainBatchesForPartition` does. The seed had no need, with one
-//!   message stream per broker connection and no sequence numbers.
+//! * **Differs — the chaser also holds the retried batches.** In the seed the records at the
+//!   watermark go at once and the chaser holds only the lower levels. With several batches
+//!   in flight that would resend the failed batch while the ones behind it are still out, on
+//!   the old leader's connection or a new one, so here the retry batches, too, enter the
+//!   broker path only once the chaser is back; then they go in sequence order, ahead of
+//!   everything newer, pipelined up to the in-flight limit. This is the rule of Java's
+//!   `shouldStopDrainBatchesForPartition` (a retry goes only when it is the first in flight)
+//!   said with the seed's chaser.
 //! * **Differs — the epoch.** The seed has no producer state on the broker. When the broker
 //!   lost it (UNKNOWN_PRODUCER_ID, or OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in
 //!   flight) or a batch with a sequence failed without an answer (delivery timeout), the epoch
@@ -355,6 +358,17 @@ impl PartitionState {
         );
         if level > self.high_watermark {
             self.new_high_watermark(level);
+        } else {
+            // The watermark stays: the chaser also waits for whatever is in flight now.
+            for r in &self.in_flight {
+                if !self.chaser.contains(r) {
+                    self.chaser.push(*r);
+                }
+            }
+            if !self.chaser.is_empty() {
+                let hwm = self.high_watermark;
+                self.level_mut(hwm).expect_chaser = true;
+            }
         }
         if backoff_until.is_none() {
             self.leader = leader;
@@ -416,20 +430,15 @@ impl PartitionState {
     }
 
     /// Whether a batch of this partition could go into a request now: a leader, a sealed
-    /// batch at the front, and room in flight: fewer than [`BatchLimits::per_partition`]
-    /// batches, and none at all when the front batch is a retry with a sequence — retries go
-    /// strictly in sequence order, one at a time until the first is acknowledged (the rule of
-    /// Java's `shouldStopDrainBatchesForPartition`).
+    /// batch at the front, and fewer than [`BatchLimits::per_partition`] batches in flight.
+    /// Retries with a sequence need no rule of their own here: they enter the broker path
+    /// only once the chaser is back, that is once nothing sent before the failure is still in
+    /// flight ([`ProducerCore::drain_retry_buffers`]), and then go in sequence order ahead of
+    /// everything newer (the guarantee Java's `shouldStopDrainBatchesForPartition` gives).
     pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
-            && self.batches.front().is_some_and(|b| {
-                b.sealed
-                    && if b.stamp.is_some() {
-                        self.in_flight.is_empty()
-                    } else {
-                        self.in_flight.len() < limits.per_partition
-                    }
-            })
+            && self.in_flight.len() < limits.per_partition
+            && self.batches.front().is_some_and(|b| b.sealed)
     }
 
     /// Whether the partition could take one more request now (leader known, and the sealed
@@ -555,9 +564,17 @@ impl ProducerCore {
         }
         part.backoff_until = None;
         // Batches with a sequence are older than every buffered record: they go first, whole,
-        // in sequence order, ahead of the open batch.
-        while let Some(b) = part.retry_batches.pop_back() {
-            part.batches.push_front(b);
+        // in sequence order — but only once the chaser is back: every request of this
+        // partition in flight when the failure happened has been answered (the batches behind
+        // the failed one come back refused as out of order, and join the retry batches in
+        // order). Until then nothing of this partition enters the broker path.
+        if !part.retry_batches.is_empty() {
+            if !part.chaser.is_empty() {
+                return;
+            }
+            while let Some(b) = part.retry_batches.pop_back() {
+                part.batches.push_front(b);
+            }
         }
         loop {
             let hwm = part.high_watermark;
