@@ -1637,3 +1637,52 @@ fn a_failed_batch_is_not_resent_before_the_batches_behind_it_have_come_back() {
     assert_eq!(h.log("t", 0), ["warm", "b2", "b3", "b4", "b5"]);
     assert_sequences_sound(&h.accepted("t", 0));
 }
+
+#[test]
+fn a_compressed_batch_over_message_max_bytes_is_split_not_failed() {
+    use odradek_core::record::{BatchBuilder, RecordFormat};
+    use odradek_core::Compression;
+    // Incompressible values and timestamps far apart: the size bound's slack is smaller than
+    // gzip's framing, so the compressed batch exceeds a limit the bound said it fits.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let (v1, v2) = (noise(300), noise(300));
+    let (t1, t2) = (0i64, i64::MAX / 4);
+    let bound = |v: &[u8]| BatchBuilder::record_size_bound(RecordFormat::V2, None, Some(v), &[]);
+    let max = BatchBuilder::overhead(RecordFormat::V2) + bound(&v1) + bound(&v2);
+    let mut b = BatchBuilder::new(RecordFormat::V2);
+    b.append(t1, None, Some(&v1), &[]).unwrap();
+    b.append(t2, None, Some(&v2), &[]).unwrap();
+    let compressed = b.finish(Compression::Gzip, None).unwrap().len();
+    assert!(compressed > max, "precondition: {compressed} > {max}");
+
+    let mut config = Harness::config();
+    config.compression = Compression::Gzip;
+    config.message_max_bytes = max;
+    config.linger = Duration::from_secs(60);
+    let mut h = Harness::new(config, &[1], &[("t", &[1])]);
+    h.drain();
+    let a = h
+        .core
+        .send(Record::new("t").value(v1).timestamp(t1).partition(0), h.now)
+        .expect("fits by the bound");
+    let b = h
+        .core
+        .send(Record::new("t").value(v2).timestamp(t2).partition(0), h.now)
+        .expect("fits by the bound");
+    h.core.flush(h.now);
+    h.settle();
+    assert!(h.failed.is_empty(), "split, not failed: {:?}", h.failed);
+    assert_eq!((h.delivered[&a].0.offset, h.delivered[&b].0.offset), (0, 1));
+    let sizes: Vec<usize> = h.seen[&("t".to_owned(), 0)].iter().map(|b| b.3).collect();
+    assert_eq!(sizes, [1, 1], "two halves");
+}
