@@ -448,6 +448,7 @@ impl Harness {
                             }
                         };
                         let too_large = count > self.max_batch_records;
+                        let mut appended_anyway = false;
                         let idempotent = self.idempotent;
                         let append = |part: &mut Part| {
                             let base = part.log.len() as i64;
@@ -506,6 +507,7 @@ impl Harness {
                             (Some(Fault::AppendThenError(e)), _) => {
                                 append(part);
                                 code = e.0;
+                                appended_anyway = true;
                             }
                             (Some(Fault::BaseOffset(b)), _) => {
                                 append(part);
@@ -513,10 +515,13 @@ impl Harness {
                             }
                             (None, _) => base = append(part),
                         }
-                        self.seen
-                            .entry(key.clone())
-                            .or_default()
-                            .push((pid, epoch, seq, count, code));
+                        self.seen.entry(key.clone()).or_default().push((
+                            pid,
+                            epoch,
+                            seq,
+                            count,
+                            if appended_anyway { 0 } else { code },
+                        ));
                         parts.push(ProducePartitionResponse {
                             index: pd.index,
                             error_code: code,
@@ -1685,4 +1690,65 @@ fn a_compressed_batch_over_message_max_bytes_is_split_not_failed() {
     assert_eq!((h.delivered[&a].0.offset, h.delivered[&b].0.offset), (0, 1));
     let sizes: Vec<usize> = h.seen[&("t".to_owned(), 0)].iter().map(|b| b.3).collect();
     assert_eq!(sizes, [1, 1], "two halves");
+}
+
+#[test]
+fn idempotent_under_random_faults_every_record_is_written_once_and_in_order() {
+    for seed in 1..=60u64 {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut config = idem_config();
+        config.batch_num_messages = 3;
+        config.linger = Duration::from_millis(1);
+        config.retries = 1000;
+        config.delivery_timeout = None;
+        let mut h = Harness::idempotent(config, &[1], &[("t", &[1, 1, 1])]);
+        h.drain();
+        h.defer = true;
+        let mut sent: Vec<Vec<String>> = vec![Vec::new(); 3];
+        for i in 0..200 {
+            if rnd(8) == 0 {
+                let f = match rnd(3) {
+                    0 => Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS),
+                    1 => Fault::AppendThenError(ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+                    _ => Fault::Error(ErrorCode::REQUEST_TIMED_OUT),
+                };
+                h.fault("t", rnd(3) as i32, f);
+            }
+            let p = rnd(3) as usize;
+            let v = format!("s{seed}-{i}");
+            h.send("t", Some(p as i32), &v);
+            sent[p].push(v);
+            for _ in 0..rnd(3) {
+                h.release_one();
+            }
+            if rnd(40) == 0 {
+                // Answers lost with the connection (some batches were appended).
+                let conns: Vec<ConnId> = h.conns.keys().copied().collect();
+                for c in conns {
+                    h.conns.remove(&c);
+                    h.core.handle_disconnected(c, h.now);
+                }
+                h.drain();
+            }
+            if rnd(5) == 0 {
+                h.now += Duration::from_millis(rnd(150));
+                h.core.handle_timeout(h.now);
+                h.drain();
+            }
+        }
+        h.defer = false;
+        while h.release_one() {}
+        h.settle();
+        assert!(h.failed.is_empty(), "seed {seed}: {:?}", h.failed);
+        for (p, want) in sent.iter().enumerate() {
+            assert_eq!(&h.log("t", p), want, "seed {seed} partition {p}");
+            assert_sequences_sound(&h.accepted("t", p as i32));
+        }
+    }
 }

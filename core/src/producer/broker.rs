@@ -409,7 +409,9 @@ impl ProducerCore {
                 part.request_resolved(rref);
                 if let Some(st) = &b.stamp {
                     if st.generation == part.generation {
-                        part.acked_seq = seq_add(st.base_seq, b.records.len());
+                        // Monotonic: a late duplicate's answer does not move it back.
+                        let end = seq_add(st.base_seq, b.records.len());
+                        part.acked_seq = part.acked_seq.max(end);
                     }
                 }
                 let partition = b.partition as i32;
@@ -426,12 +428,30 @@ impl ProducerCore {
                     || code == ErrorCode::UNKNOWN_PRODUCER_ID)
             {
                 let part = &self.topics[b.topic].partitions[b.partition];
-                let first_in_flight = b.stamp.as_ref().is_some_and(|st| {
-                    st.generation == part.generation && st.base_seq == part.acked_seq
-                });
-                if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
+                let n = b.records.len();
+                let same = |st: &super::partition::Stamp| st.generation == part.generation;
+                let first_in_flight = b
+                    .stamp
+                    .as_ref()
+                    .is_some_and(|st| same(st) && st.base_seq == part.acked_seq);
+                // A later sequence was acknowledged, so the broker had written this one
+                // (it appends sequence s only after s - 1): an old duplicate it no longer
+                // remembers (outside its last five batches) and answers as out of order.
+                let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    && b.stamp.as_ref().is_some_and(|st| {
+                        same(st)
+                            && st.base_seq < part.acked_seq
+                            && i64::from(st.base_seq) + n as i64 <= i64::from(part.acked_seq)
+                    });
+                if written {
+                    self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                    let partition = b.partition as i32;
+                    for p in b.records {
+                        self.deliver(p, partition, -1, -1);
+                    }
+                } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
                     // The broker lost our state (KIP-360): bump the epoch, restart sequences.
-                    self.idem.require_bump();
+                    self.topics[b.topic].partitions[b.partition].sequence_lost = true;
                     self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
                 } else {
                     // An earlier batch failed: this one is retried after it, in order.

@@ -163,7 +163,10 @@ impl ProducerCore {
         let mut lost = false;
         for topic in &mut self.topics {
             for part in &mut topic.partitions {
-                lost |= std::mem::take(&mut part.sequence_lost);
+                if std::mem::take(&mut part.sequence_lost) {
+                    part.reset_needed = true;
+                    lost = true;
+                }
             }
         }
         if lost {
@@ -232,11 +235,23 @@ impl ProducerCore {
         };
         let code = ErrorCode(resp.error_code);
         if code.is_ok() && resp.producer_id >= 0 && resp.producer_epoch >= 0 {
+            let new_id = self.idem.producer_id != resp.producer_id;
             self.idem.producer_id = resp.producer_id;
             self.idem.epoch = resp.producer_epoch;
             self.idem.generation = self.idem.generation.wrapping_add(1);
             self.idem.not_before = None;
             self.idem.state = PidState::Ready;
+            let generation = self.idem.generation;
+            self.limits.generation = generation;
+            for topic in &mut self.topics {
+                for part in &mut topic.partitions {
+                    // A new producer id restarts every partition; a bumped epoch those that
+                    // lost their state.
+                    if std::mem::take(&mut part.reset_needed) || new_id {
+                        sync_generation(part, generation);
+                    }
+                }
+            }
         } else if code.is_ok() || code.is_retriable() || is_coordinator_retriable(code) {
             self.idem.state = PidState::Needed { bump };
             self.backoff_init(now);
@@ -314,10 +329,12 @@ impl ProducerCore {
         n: usize,
     ) -> Option<Stamp> {
         let generation = self.idem.generation;
-        if stamp.generation == generation {
+        let part = &mut self.topics[t].partitions[pi];
+        if stamp.generation == generation || stamp.generation == part.generation {
+            // Current, or the partition still runs under the stamp's (older) epoch: the
+            // broker can still tell whether it was written.
             return Some(stamp);
         }
-        let part = &mut self.topics[t].partitions[pi];
         sync_generation(part, generation);
         let seq = part.next_seq;
         let wire = batch::restamp(&stamp.wire, self.idem.fields(seq))?;
@@ -433,9 +450,19 @@ impl ProducerCore {
             return;
         };
         let second_seq = seq_add(stamp.base_seq, front.len());
+        // The halves keep the batch's producer id and epoch (its partition may still run
+        // under an older one than the producer's current).
+        let (pid, epoch) =
+            stamp_producer(&stamp.wire).unwrap_or((self.idem.producer_id, self.idem.epoch));
         let mut halves = Vec::with_capacity(2);
         for (records, seq) in [(front, stamp.base_seq), (back, second_seq)] {
-            match self.encode_stamped(&records, seq) {
+            let fields = ProducerFields {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: seq,
+                transactional: false,
+            };
+            match self.encode_stamped(&records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {
                     topic: t,
                     partition: pi,
@@ -467,7 +494,7 @@ impl ProducerCore {
     fn encode_stamped(
         &self,
         records: &[super::dispatch::Pending],
-        seq: i32,
+        fields: ProducerFields,
     ) -> Result<bytes::Bytes, ProduceError> {
         let mut builder = BatchBuilder::new(RecordFormat::V2);
         for p in records {
@@ -485,10 +512,20 @@ impl ProducerCore {
             .finish_with(
                 self.config.compression,
                 self.config.compression_level,
-                self.idem.fields(seq),
+                fields,
             )
             .map_err(|e| ProduceError::Encoding(e.to_string()))
     }
+}
+
+/// The producer id and epoch written in a finished v2 batch.
+fn stamp_producer(wire: &[u8]) -> Option<(i64, i16)> {
+    let pid = wire.get(43..51)?;
+    let epoch = wire.get(51..53)?;
+    Some((
+        i64::from_be_bytes(pid.try_into().ok()?),
+        i16::from_be_bytes(epoch.try_into().ok()?),
+    ))
 }
 
 /// InitProducerId errors worth retrying that the error table does not mark retriable.

@@ -174,6 +174,8 @@ pub(crate) struct BatchLimits {
     /// How many batches of one partition may be in flight: 1 without idempotence (DESIGN.md
     /// promise 2), `max.in.flight.requests.per.connection` (at most 5) with it.
     pub per_partition: usize,
+    /// Idempotence: the current producer id/epoch generation.
+    pub generation: u32,
 }
 
 /// One partition's state.
@@ -207,6 +209,12 @@ pub(crate) struct PartitionState {
     /// Idempotence: a batch with a sequence failed here without an answer (delivery timeout),
     /// so the sequence space has a hole only an epoch bump closes.
     pub sequence_lost: bool,
+    /// Idempotence: the broker lost this partition's state or its sequence space has a hole:
+    /// at the next producer id or epoch its sequences restart at 0 and its waiting batches
+    /// are re-stamped. A partition without it keeps its old epoch and sequences until every
+    /// batch stamped under them is resolved (Java's `maybeUpdateProducerIdAndEpoch`), so a
+    /// batch that may have been written is never re-stamped into a duplicate.
+    pub reset_needed: bool,
     /// No records enter the broker path before this (retry backoff).
     pub backoff_until: Option<Instant>,
     /// Whether this partition is in [`ProducerCore`]'s ready queue.
@@ -227,6 +235,7 @@ impl PartitionState {
             acked_seq: 0,
             generation: 0,
             sequence_lost: false,
+            reset_needed: false,
             backoff_until: None,
             queued: false,
         }
@@ -438,7 +447,19 @@ impl PartitionState {
     pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
             && self.in_flight.len() < limits.per_partition
-            && self.batches.front().is_some_and(|b| b.sealed)
+            && self.batches.front().is_some_and(|b| {
+                b.sealed && (b.stamp.is_some() || !self.holds_old_generation(limits.generation))
+            })
+    }
+
+    /// Idempotence: whether batches stamped under an older producer id/epoch than
+    /// `generation` are still unresolved here (in flight or waiting); a new batch waits for
+    /// them, then starts the partition at sequence 0 of the new epoch.
+    fn holds_old_generation(&self, generation: u32) -> bool {
+        self.generation != generation
+            && (!self.in_flight.is_empty()
+                || !self.retry_batches.is_empty()
+                || self.batches.iter().any(|b| b.stamp.is_some()))
     }
 
     /// Whether the partition could take one more request now (leader known, and the sealed
@@ -609,6 +630,7 @@ impl BatchLimits {
             linger: config.linger,
             format: None,
             per_partition: 1,
+            generation: 0,
         }
     }
 
