@@ -13,9 +13,16 @@
 //!   flight (the broker lost the producer's state), or a batch with a sequence failed without
 //!   an answer (delivery timeout, retries exhausted, a non-retriable error: a hole in the
 //!   sequence space) ask for a bump. Sending stops; once no Produce is in flight anywhere,
-//!   InitProducerId v3+ is sent with the current id and epoch (older brokers: a new id),
-//!   every partition's sequences restart at 0 under the new generation, and each
-//!   unacknowledged batch is re-stamped in order when it next goes out.
+//!   InitProducerId v3+ is sent with the current id and epoch (older brokers: a new id).
+//!   The partitions that lost their state restart at sequence 0 under the new epoch, their
+//!   unacknowledged batches re-stamped in order when they next go out; every other partition
+//!   keeps its old epoch and sequences until each batch stamped under them is resolved (the
+//!   broker can still recognise those as duplicates), then starts at 0 under the new one, as
+//!   Java's `maybeUpdateProducerIdAndEpoch` does. A new producer id restarts every partition.
+//! * **Old duplicates.** The broker remembers a producer's last five batches per partition; an
+//!   older duplicate is answered OUT_OF_ORDER_SEQUENCE_NUMBER. When a later sequence of the
+//!   partition was already acknowledged, the batch must have been written (the broker appends
+//!   sequence s only after s - 1), so it counts as delivered, with offset -1 (unknown).
 //! * **Fencing.** INVALID_PRODUCER_EPOCH or PRODUCER_FENCED is fatal for the producer id:
 //!   the batch and every later one fail with [`ProduceError::ProducerFenced`].
 //! * **Brokers that cannot.** Idempotence is decided on the first negotiated connection: a
