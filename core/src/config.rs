@@ -136,7 +136,11 @@ pub struct Config {
     /// of the configuration allows it (acks=all, at most 5 in flight, retries > 0, a record
     /// format that carries producer ids), off otherwise; `Some(true)` requires it (an
     /// incompatible setting is a [`ConfigError`]); `Some(false)` turns it off. See
-    /// [`Config::idempotence_enabled`]. Not supported yet: validation refuses `Some(true)`.
+    /// [`Config::idempotence_enabled`]. With idempotence the producer gets a producer id and
+    /// epoch (InitProducerId), numbers each partition's batches, and keeps up to
+    /// `max.in.flight.requests.per.connection` batches per partition in flight; a broker that
+    /// cannot take it (no InitProducerId, a legacy message format) turns a defaulted
+    /// idempotence off, and fails the records of a required one.
     pub enable_idempotence: Option<bool>,
     /// Circuit breaker on partitioning: consecutive partitioner errors for a topic before it
     /// opens and refuses that topic for [`Config::breaker_timeout`].
@@ -189,9 +193,35 @@ impl Config {
 
     /// Whether the producer runs idempotent: `enable.idempotence` as set, or when unset, on
     /// exactly when the rest of the configuration allows it (see
-    /// [`Config::enable_idempotence`]). Not supported yet: always `false`.
+    /// [`Config::enable_idempotence`]). A configuration that validates with `Some(true)`
+    /// always answers `true`.
     pub fn idempotence_enabled(&self) -> bool {
-        false
+        match self.enable_idempotence {
+            Some(on) => on,
+            None => self.idempotence_conflict().is_none(),
+        }
+    }
+
+    /// The first setting that rules idempotence out, if any: Java's rules (acks=all, at most
+    /// 5 requests in flight, retries > 0) plus a record format that carries producer ids.
+    fn idempotence_conflict(&self) -> Option<(&'static str, &'static str)> {
+        if self.acks != Acks::All {
+            Some(("acks", "idempotence needs acks=all"))
+        } else if self.max_in_flight_requests_per_connection > 5 {
+            Some((
+                "max.in.flight.requests.per.connection",
+                "idempotence needs at most 5",
+            ))
+        } else if self.retries == 0 {
+            Some(("retries", "idempotence needs retries > 0"))
+        } else if self.message_format != MessageFormat::Auto {
+            Some((
+                "message.format",
+                "idempotence needs RecordBatch v2; a legacy MessageSet has no producer id",
+            ))
+        } else {
+            None
+        }
     }
 
     /// Checks the configuration; `ProducerCore::new` calls this.
@@ -257,7 +287,9 @@ impl Config {
             });
         }
         if self.enable_idempotence == Some(true) {
-            return Err(ConfigError::Unsupported("enable.idempotence"));
+            if let Some((name, reason)) = self.idempotence_conflict() {
+                return Err(ConfigError::Invalid { name, reason });
+            }
         }
         if self.compression == Compression::Zstd
             && matches!(
@@ -407,11 +439,50 @@ mod tests {
         // Below retry.backoff.ms is allowed: it becomes a constant backoff (Java's rule).
         c.retry_backoff_max = Duration::from_millis(10);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn idempotence_defaults_like_java_and_a_required_one_names_the_conflict() {
+        let c = Config::new(["h:1"]);
+        assert!(c.idempotence_enabled(), "on by default with acks=all");
         let mut c = Config::new(["h:1"]);
+        c.acks = Acks::Leader;
+        assert!(!c.idempotence_enabled());
         c.enable_idempotence = Some(true);
-        assert_eq!(
+        assert!(matches!(
             c.validate(),
-            Err(ConfigError::Unsupported("enable.idempotence"))
-        );
+            Err(ConfigError::Invalid { name: "acks", .. })
+        ));
+        let mut c = Config::new(["h:1"]);
+        c.max_in_flight_requests_per_connection = 6;
+        assert!(!c.idempotence_enabled());
+        c.enable_idempotence = Some(true);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "max.in.flight.requests.per.connection",
+                ..
+            })
+        ));
+        let mut c = Config::new(["h:1"]);
+        c.message_format = MessageFormat::MessageSetV1;
+        assert!(!c.idempotence_enabled());
+        c.enable_idempotence = Some(true);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "message.format",
+                ..
+            })
+        ));
+        let mut c = Config::new(["h:1"]);
+        c.retries = 0;
+        assert!(!c.idempotence_enabled());
+        let mut c = Config::new(["h:1"]);
+        c.enable_idempotence = Some(false);
+        assert!(!c.idempotence_enabled());
+        c.enable_idempotence = Some(true);
+        c.validate().unwrap();
+        assert!(c.idempotence_enabled());
     }
 }

@@ -81,6 +81,19 @@ pub enum ProduceError {
     /// legacy message format), or compression failed.
     #[error("encoding: {0}")]
     Encoding(String),
+    /// Idempotence: the broker fenced this producer id (INVALID_PRODUCER_EPOCH or
+    /// PRODUCER_FENCED). Fatal for the producer id: this record and every later one fail
+    /// with it, as the Java client does for a fenced producer. Not retriable.
+    #[error("producer fenced: {0}")]
+    ProducerFenced(ErrorCode),
+    /// Idempotence: the broker refused to grant a producer id (InitProducerId answered a
+    /// non-retriable error). Not retriable.
+    #[error("no producer id: {0}")]
+    ProducerIdRefused(ErrorCode),
+    /// `enable.idempotence` is required (`Some(true)`) but the brokers cannot do it (a legacy
+    /// message format, or no InitProducerId). Not retriable.
+    #[error("idempotence unavailable: {0}")]
+    IdempotenceUnavailable(&'static str),
     /// The producer was aborted with records still outstanding.
     #[error("the producer was aborted before this record completed")]
     Aborted,
@@ -101,6 +114,14 @@ pub enum RetryCause {
     /// The response lacked this partition.
     #[error("incomplete response")]
     IncompleteResponse,
+    /// The response was well framed but impossible (for example a base offset that would
+    /// overflow): the outcome is unknown, as if the connection had been lost.
+    #[error("malformed response")]
+    MalformedResponse,
+    /// Idempotence: the broker had no state for the producer id (UNKNOWN_PRODUCER_ID) or saw
+    /// a sequence gap on the first batch in flight; the epoch is bumped and sequences restart.
+    #[error("producer state lost: {0}")]
+    SequenceReset(ErrorCode),
     /// No leader could be found for the partition.
     #[error("no leader for the partition")]
     NoLeader,

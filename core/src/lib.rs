@@ -6,6 +6,15 @@
 //! given to [`ProducerCore::new`], and everything the core wants done comes out as [`Output`]
 //! values.
 //!
+//! ## Delivery guarantees
+//!
+//! With idempotence (on by default with acks=all, see [`Config::enable_idempotence`]) each
+//! partition's batches carry a producer id, epoch and sequence, up to
+//! `max.in.flight.requests.per.connection` (≤ 5) of them in flight per partition, and the
+//! broker writes each batch once, in order. Without it a partition has at most one batch in
+//! flight, which keeps the order, but a retry after a lost answer may write a batch twice. The
+//! module docs of `producer::partition` and `producer::idempotence` say how.
+//!
 //! ## The drive contract
 //!
 //! * **Inputs** (each takes `now`): [`send`](ProducerCore::send) (fast refusals — too large,

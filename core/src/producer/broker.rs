@@ -1,11 +1,15 @@
 //! The broker stage (Sarama's aggregator + flusher per broker): connect lazily to leaders
 //! with data, collect sealed batches of the broker's partitions into Produce requests (up to
 //! `max.request.size` bytes, `max_request_records` records, `max.in.flight.requests.per.connection`
-//! requests, and at most ONE batch per partition in flight), encode them in the negotiated
-//! format, and parse the answers per partition.
+//! requests, one batch per partition per request, and per partition at most one batch in
+//! flight without idempotence, up to `max.in.flight.requests.per.connection` (≤ 5) with it —
+//! see [`PartitionState::ready`](super::partition::PartitionState::ready)), encode them in
+//! the negotiated format (stamping each batch's sequence with idempotence), and parse the
+//! answers per partition.
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::dispatch::Pending;
+use super::partition::{seq_add, Batch};
 use super::request::produce_chunks;
 use super::ProducerCore;
 use crate::compression::Compression;
@@ -25,9 +29,10 @@ impl ProducerCore {
     /// Opens connections to leaders that have sealed batches waiting.
     pub(super) fn connect_leaders(&mut self, now: Instant) {
         let mut wanted = BTreeSet::new();
+        let limits = self.limits;
         for &(t, pi) in &self.ready {
             let part = &self.topics[t].partitions[pi];
-            if let (Some(node), true) = (part.leader, part.ready()) {
+            if let (Some(node), true) = (part.leader, part.ready(&limits)) {
                 wanted.insert(node);
             }
         }
@@ -95,6 +100,7 @@ impl ProducerCore {
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
         let max_records = self.config.max_request_records;
+        let limits = self.limits;
         // Each queued partition is looked at once; those for other brokers, or that do not
         // fit this request, go back to the end of the queue in order.
         for _ in 0..self.ready.len() {
@@ -102,8 +108,9 @@ impl ProducerCore {
                 break;
             };
             let part = &mut self.topics[t].partitions[pi];
-            // One batch per partition in flight, without idempotence (DESIGN.md promise 2).
-            if !part.ready() {
+            // One batch per partition in flight without idempotence (DESIGN.md promise 2), up
+            // to the limit with it.
+            if !part.ready(&limits) {
                 part.queued = false;
                 continue;
             }
@@ -130,6 +137,7 @@ impl ProducerCore {
                 records: batch.records,
                 enc: batch.enc,
                 wire: Bytes::new(),
+                stamp: batch.stamp,
             });
         }
         // Batches of one topic together, as the request groups them.
@@ -144,16 +152,32 @@ impl ProducerCore {
             return false;
         };
         let produce = versions.produce;
+        let gate = self.idem_gate();
+        if gate == Ok(false) {
+            // Waiting for a producer id or an epoch bump.
+            return false;
+        }
         let batches = self.collect_batches(node);
         if batches.is_empty() {
             return false;
         }
+        if let Err(e) = gate {
+            for b in batches {
+                let (t, pi) = (b.topic, b.partition);
+                self.fail_all(b.records, &e);
+                self.queue_if_ready(t, pi);
+            }
+            return true;
+        }
+        let touched: Vec<(usize, usize)> = batches.iter().map(|b| (b.topic, b.partition)).collect();
         let (version, format) = match produce {
             Ok(vf) => vf,
             Err(reason) => {
                 let e = ProduceError::Encoding(reason.to_owned());
                 for b in batches {
+                    let (t, pi) = (b.topic, b.partition);
                     self.fail_all(b.records, &e);
+                    self.queue_if_ready(t, pi);
                 }
                 return true;
             }
@@ -166,6 +190,10 @@ impl ProducerCore {
             }
         }
         if sent.is_empty() {
+            // A partition whose batch failed or was split here may send its next one at once.
+            for (t, pi) in touched {
+                self.queue_if_ready(t, pi);
+            }
             return true;
         }
         let acks = self.config.acks.as_i16();
@@ -204,13 +232,20 @@ impl ProducerCore {
             correlation_id,
         };
         for b in &sent {
-            self.topics[b.topic].partitions[b.partition].in_flight = Some(rref);
+            self.topics[b.topic].partitions[b.partition]
+                .in_flight
+                .push(rref);
         }
         let kind = RequestKind::Produce {
             version,
             batches: sent,
         };
         self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
+        // With idempotence a partition may have room for its next batch in the next request;
+        // and one whose batch failed or was split here may send at once.
+        for (t, pi) in touched {
+            self.queue_if_ready(t, pi);
+        }
         true
     }
 
@@ -225,6 +260,26 @@ impl ProducerCore {
         format: RecordFormat,
     ) -> Option<InFlightBatch> {
         let compression = self.config.compression;
+        if let Some(stamp) = b.stamp.take() {
+            // A retry with a sequence: the same bytes (re-stamped after an epoch bump).
+            let (t, pi, n) = (b.topic, b.partition, b.records.len());
+            let refreshed = if format == RecordFormat::V2 {
+                self.refresh_stamp(t, pi, stamp, n)
+            } else {
+                None
+            };
+            let Some(stamp) = refreshed else {
+                self.topics[t].partitions[pi].sequence_lost = true;
+                let e = ProduceError::IdempotenceUnavailable(
+                    "a batch with a sequence met a broker without RecordBatch v2",
+                );
+                self.fail_all(b.records, &e);
+                return None;
+            };
+            b.wire = stamp.wire.clone();
+            b.stamp = Some(stamp);
+            return Some(b);
+        }
         if compression == Compression::Zstd && version < 7 {
             let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
             self.fail_all(b.records, &e);
@@ -234,13 +289,34 @@ impl ProducerCore {
             Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
             _ => self.encode_deferred(b, format)?,
         };
-        match builder.finish(compression, self.config.compression_level) {
+        let stamp = match format {
+            RecordFormat::V2 => self.next_fields(b.topic, b.partition),
+            _ => None,
+        };
+        let fields = stamp.map_or_else(Default::default, |(f, _)| f);
+        match builder.finish_with(compression, self.config.compression_level, fields) {
             Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
-                let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                self.fail_all(b.records, &e);
+                if b.records.len() > 1 {
+                    // Compressed past message.max.bytes: split in two and send the halves
+                    // (no sequence was taken yet).
+                    let overhead = self.limits.overhead;
+                    let mut front = b.records;
+                    let back = front.split_off(front.len() / 2);
+                    let part = &mut self.topics[b.topic].partitions[b.partition];
+                    part.batches
+                        .push_front(Batch::sealed(back, overhead, self.last_now, None));
+                    part.batches
+                        .push_front(Batch::sealed(front, overhead, self.last_now, None));
+                } else {
+                    let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
+                    self.fail_all(b.records, &e);
+                }
                 None
             }
             Ok(bytes) => {
+                if let Some((fields, generation)) = stamp {
+                    self.commit_stamp(&mut b, fields, generation, &bytes);
+                }
                 b.wire = bytes;
                 Some(b)
             }
@@ -303,6 +379,7 @@ impl ProducerCore {
                     return self.drop_conn(rref.conn, RetryCause::ConnectionLost, true, now);
                 }
             };
+        let mut malformed = false;
         for b in batches {
             let name = self.topics[b.topic].name.as_str();
             let block = resp
@@ -317,23 +394,88 @@ impl ProducerCore {
                 continue;
             };
             let code = ErrorCode(block.error_code);
-            if code.is_ok() {
-                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+            let sequenced = b.stamp.is_some();
+            if code.is_ok() || (sequenced && code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER) {
+                // DUPLICATE_SEQUENCE_NUMBER: the batch was already written (a success).
+                let n = b.records.len() as i64;
+                let base = block.base_offset;
+                if base >= 0 && base.checked_add(n.saturating_sub(1)).is_none() {
+                    // Offsets past i64::MAX: a malformed answer, the outcome is unknown.
+                    malformed = true;
+                    self.batch_failed(b, rref, RetryCause::MalformedResponse, now);
+                    continue;
+                }
+                let part = &mut self.topics[b.topic].partitions[b.partition];
+                part.request_resolved(rref);
+                if let Some(st) = &b.stamp {
+                    if st.generation == part.generation {
+                        // Monotonic: a late duplicate's answer does not move it back.
+                        let end = seq_add(st.base_seq, b.records.len());
+                        part.acked_seq = part.acked_seq.max(end);
+                    }
+                }
                 let partition = b.partition as i32;
                 for (i, p) in b.records.into_iter().enumerate() {
-                    let offset = if block.base_offset >= 0 {
-                        block.base_offset + i as i64
-                    } else {
-                        -1
-                    };
+                    let offset = if base >= 0 { base + i as i64 } else { -1 };
                     self.deliver(p, partition, offset, block.log_append_time_ms);
                 }
+            } else if code == ErrorCode::MESSAGE_TOO_LARGE
+                || code == ErrorCode::RECORD_LIST_TOO_LARGE
+            {
+                self.split_batch(b, rref, code, now);
+            } else if sequenced
+                && (code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    || code == ErrorCode::UNKNOWN_PRODUCER_ID)
+            {
+                let part = &self.topics[b.topic].partitions[b.partition];
+                let n = b.records.len();
+                let same = |st: &super::partition::Stamp| st.generation == part.generation;
+                let first_in_flight = b
+                    .stamp
+                    .as_ref()
+                    .is_some_and(|st| same(st) && st.base_seq == part.acked_seq);
+                // A later sequence was acknowledged, so the broker had written this one
+                // (it appends sequence s only after s - 1): an old duplicate it no longer
+                // remembers (outside its last five batches) and answers as out of order.
+                let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    && b.stamp.as_ref().is_some_and(|st| {
+                        same(st)
+                            && st.base_seq < part.acked_seq
+                            && i64::from(st.base_seq) + n as i64 <= i64::from(part.acked_seq)
+                    });
+                if written {
+                    self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                    let partition = b.partition as i32;
+                    for p in b.records {
+                        self.deliver(p, partition, -1, -1);
+                    }
+                } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
+                    // The broker lost our state (KIP-360): bump the epoch, restart sequences.
+                    self.topics[b.topic].partitions[b.partition].sequence_lost = true;
+                    self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
+                } else {
+                    // An earlier batch failed: this one is retried after it, in order.
+                    self.batch_failed(b, rref, RetryCause::Broker(code), now);
+                }
+            } else if sequenced
+                && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
+            {
+                let e = ProduceError::ProducerFenced(code);
+                self.idem.state = super::idempotence::PidState::Fatal(e.clone());
+                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                self.fail_all(b.records, &e);
             } else if code.is_retriable() {
                 self.batch_failed(b, rref, RetryCause::Broker(code), now);
             } else {
-                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                let part = &mut self.topics[b.topic].partitions[b.partition];
+                part.request_resolved(rref);
+                // A refused batch leaves a hole in the sequence space.
+                part.sequence_lost |= sequenced;
                 self.fail_all(b.records, &ProduceError::Broker(code));
             }
+        }
+        if malformed {
+            self.drop_conn(rref.conn, RetryCause::MalformedResponse, true, now);
         }
     }
 }

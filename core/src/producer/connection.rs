@@ -10,7 +10,7 @@ use crate::error::RetryCause;
 use crate::output::{BrokerAddress, ConnId, Output};
 use crate::protocol::{
     self, api_key, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
-    MetadataRequest, ProduceRequest, Request,
+    InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
 };
 use crate::record::RecordFormat;
 use crate::time::Instant;
@@ -38,6 +38,8 @@ pub(crate) struct Versions {
     pub metadata: i16,
     /// Produce version and record format, or why this broker cannot take our records.
     pub produce: Result<(i16, RecordFormat), &'static str>,
+    /// InitProducerId version, when the broker speaks it.
+    pub init_producer_id: Option<i16>,
 }
 
 /// A connection's life.
@@ -62,6 +64,8 @@ pub(crate) struct InFlightBatch {
     pub enc: Option<crate::record::BatchBuilder>,
     /// The finished batch bytes, between encoding and writing the request (then empty).
     pub wire: bytes::Bytes,
+    /// Idempotence: the batch's sequence and finished bytes, kept for a retry.
+    pub stamp: Option<super::partition::Stamp>,
 }
 
 /// What a request was, so its response can be decoded and applied.
@@ -76,6 +80,9 @@ pub(crate) enum RequestKind {
     Produce {
         version: i16,
         batches: Vec<InFlightBatch>,
+    },
+    InitProducerId {
+        version: i16,
     },
 }
 
@@ -195,7 +202,20 @@ pub(crate) fn negotiate_versions(
             }
         }
     };
-    Some(Versions { metadata, produce })
+    let init_producer_id = range(api_key::INIT_PRODUCER_ID).and_then(|theirs| {
+        protocol::negotiate(
+            (
+                InitProducerIdRequest::MIN_VERSION,
+                InitProducerIdRequest::MAX_VERSION,
+            ),
+            theirs,
+        )
+    });
+    Some(Versions {
+        metadata,
+        produce,
+        init_producer_id,
+    })
 }
 
 impl ProducerCore {
@@ -344,6 +364,7 @@ impl ProducerCore {
             // Records are encoded at `send` in the format brokers last agreed to.
             self.limits.format = Some(*format);
         }
+        self.decide_idempotence(&versions);
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.state = ConnState::Ready(versions);
             let target = c.target;
@@ -384,6 +405,9 @@ impl ProducerCore {
                 RequestKind::Produce { version, batches } => {
                     self.on_produce_response(rref, version, batches, &frame, now)
                 }
+                RequestKind::InitProducerId { version } => {
+                    self.on_init_producer_id(rref, version, &frame, now)
+                }
             }
         }
     }
@@ -414,6 +438,7 @@ impl ProducerCore {
             match req.kind {
                 RequestKind::ApiVersions { .. } => {}
                 RequestKind::Metadata { .. } => self.metadata_failed(rref, now),
+                RequestKind::InitProducerId { .. } => self.init_producer_id_failed(rref, now),
                 RequestKind::Produce { batches, .. } => {
                     for b in batches {
                         self.batch_failed(b, rref, cause.clone(), now);

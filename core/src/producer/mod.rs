@@ -40,6 +40,7 @@
 mod broker;
 mod connection;
 mod dispatch;
+mod idempotence;
 mod metadata;
 mod partition;
 mod request;
@@ -94,6 +95,8 @@ pub struct ProducerCore {
     /// whatever deadline that send created. It may be early (the record it was for is gone),
     /// never late: an early `handle_timeout` runs a full pump, which recomputes it.
     wake: Option<(Instant, TimeoutReason)>,
+    /// The idempotent producer's id, epoch and InitProducerId exchange.
+    idem: idempotence::Idempotence,
     /// The partition the current `send` handed its record to, if any.
     touched: Option<(usize, usize)>,
     /// The last topic `send` looked up, to skip hashing its name for the next record.
@@ -133,6 +136,7 @@ impl ProducerCore {
                 client_id: Some(config.client_id.clone()),
             },
             wake: None,
+            idem: idempotence::Idempotence::new(config.idempotence_enabled()),
             touched: None,
             last_topic: None,
             ready: VecDeque::new(),
@@ -260,6 +264,7 @@ impl ProducerCore {
             );
         }
         consider(self.delivery_deadline(), TimeoutReason::DeliveryTimeout);
+        consider(self.idem_deadline(), TimeoutReason::RetryBackoff);
         if !self.is_idle_closing() {
             for b in self.conns.backoff.values() {
                 consider(b.not_before, TimeoutReason::ReconnectBackoff);
@@ -290,24 +295,15 @@ impl ProducerCore {
         }
         self.last_now = self.last_now.max(now);
         self.expire_conns(now);
-        let linger = self.config.linger;
-        let seal_all = self.closing;
-        let flush_upto = self.flush_upto;
         for t in 0..self.topics.len() {
             for pi in 0..self.topics[t].partitions.len() {
                 self.drain_retry_buffers(t, pi, now);
-                let sealed = self.topics[t].partitions[pi].seal_open_if(|b| {
-                    seal_all
-                        || now >= b.created + linger
-                        || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
-                });
-                if sealed {
-                    self.topics[t].partitioner.on_batch_sealed();
-                }
+                self.seal_partition(t, pi, now);
                 self.queue_if_ready(t, pi);
             }
         }
         self.expire_records(now);
+        self.idempotence_step(now);
         self.metadata_step(now);
         self.connect_leaders(now);
         self.send_produce_requests(now);
@@ -324,14 +320,8 @@ impl ProducerCore {
     fn pump_send(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
         if let Some((t, pi)) = self.touched {
-            let flush_upto = self.flush_upto;
             let linger = self.config.linger;
-            let sealed = self.topics[t].partitions[pi].seal_open_if(|b| {
-                now >= b.created + linger || b.records.first().is_some_and(|p| p.id.0 < flush_upto)
-            });
-            if sealed {
-                self.topics[t].partitioner.on_batch_sealed();
-            }
+            self.seal_partition(t, pi, now);
             let part = &self.topics[t].partitions[pi];
             let linger_at = part.linger_deadline(linger);
             let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
@@ -354,11 +344,32 @@ impl ProducerCore {
         }
     }
 
+    /// Applies the seal rule ([`partition::PartitionState::seal_open`]) to partition `pi` of
+    /// topic `t`; a flush or close covering the open batch stands in for its linger.
+    fn seal_partition(&mut self, t: usize, pi: usize, now: Instant) {
+        let flush_upto = self.flush_upto;
+        let limits = self.limits;
+        let part = &mut self.topics[t].partitions[pi];
+        let force = self.closing
+            || part
+                .batches
+                .back()
+                .and_then(|b| b.records.first())
+                .is_some_and(|p| p.id.0 < flush_upto);
+        if part.seal_open(now, &limits, force) {
+            self.topics[t].partitioner.on_batch_sealed();
+        }
+    }
+
     /// Puts partition `pi` of topic `t` in the ready queue if it is ready and not queued yet.
     /// Returns whether it is ready.
     pub(super) fn queue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+        // The partition may just have become able to send: an open batch past its linger
+        // seals now (no timer is armed for a linger that already passed).
+        self.seal_partition(t, pi, self.last_now);
+        let limits = self.limits;
         let part = &mut self.topics[t].partitions[pi];
-        let ready = part.ready();
+        let ready = part.ready(&limits);
         if ready && !part.queued {
             part.queued = true;
             self.ready.push_back((t, pi));

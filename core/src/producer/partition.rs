@@ -14,11 +14,47 @@
 //! * **chaser** ([`PartitionState::chaser`], [`RetryLevel::expect_chaser`]) — when the
 //!   watermark is raised, a marker is sent down the old leader path; it "comes back" once
 //!   everything handed to the old leader before the retry began has come back. Only then may
-//!   the lower levels be flushed. Without idempotence a partition has at most one batch in
-//!   flight (DESIGN.md promise 2), and the old path's unsent batches are pulled back into the
-//!   buffers at the moment of the retry, so the chaser is concretely "the in-flight batch this
-//!   partition had when the watermark was raised has resolved" — usually at once, since that
-//!   batch is the one whose failure raised it.
+//!   the lower levels be flushed. Here the chaser is concretely the set of this partition's
+//!   requests in flight when the watermark was raised ([`PartitionState::chaser`]); it is back
+//!   when every one of them has resolved. Without idempotence a partition has at most one
+//!   batch in flight (DESIGN.md promise 2), and that batch is the one whose failure raised the
+//!   watermark, so the chaser is back at once. With idempotence up to five are in flight: when
+//!   the 2nd fails, the 3rd..5th are still out (the broker will refuse them as out of order),
+//!   and the chaser keeps every newer record out of the broker path until they are all back
+//!   and requeued behind the 2nd.
+//!
+//! ## Where this follows Sarama's 2015 seed, and where it had to differ
+//!
+//! * **Follows:** retry levels on records, one high watermark per partition, FIFO retry
+//!   buffers per level, the chaser raised with the watermark and gating the lower levels, and
+//!   flushing from the watermark downwards. Without idempotence this is the whole mechanism,
+//!   plus the rule of one batch per partition in flight (the seed's later per-partition
+//!   muting), because no client can undo an append that overtook a failed batch.
+//! * **Differs — the unit of retry.** The seed retries single messages and re-batches them.
+//!   With idempotence a batch is given its sequence when it first goes into a request, and
+//!   the broker's duplicate and order checks work per batch and sequence, so from then on the
+//!   batch is the unit: a failed one keeps its records, bytes and sequence and waits, whole,
+//!   in [`PartitionState::retry_batches`] — in sequence order (Java's
+//!   `insertInSequenceOrder`), ahead of every record in the level buffers, which were never
+//!   sent and so are newer. Re-batching would give records new sequences and turn a retry of
+//!   a written batch into a duplicate.
+//! * **Differs — the chaser also holds the retried batches.** In the seed the records at the
+//!   watermark go at once and the chaser holds only the lower levels. With several batches
+//!   in flight that would resend the failed batch while the ones behind it are still out, on
+//!   the old leader's connection or a new one, so here the retry batches, too, enter the
+//!   broker path only once the chaser is back; then they go in sequence order, ahead of
+//!   everything newer, pipelined up to the in-flight limit. This is the rule of Java's
+//!   `shouldStopDrainBatchesForPartition` (a retry goes only when it is the first in flight)
+//!   said with the seed's chaser.
+//! * **Differs — the epoch.** The seed has no producer state on the broker. When the broker
+//!   lost it (UNKNOWN_PRODUCER_ID, or OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in
+//!   flight) or a batch with a sequence failed without an answer (delivery timeout), the epoch
+//!   is bumped (KIP-360, see [`super::idempotence`]) and each waiting batch is re-stamped, in
+//!   order, from sequence 0 when it next goes out.
+//! * **Differs — sealing.** The seed flushed per broker on a timer; here an open batch is
+//!   sealed when full, or when its linger passed **and** the partition can take another
+//!   request ([`PartitionState::seal_open`], Java's accumulator), so a slow round trip grows
+//!   batches instead of queueing many tiny ones.
 //!
 //! Flushing ([`ProducerCore::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
 //! watermark downwards: the watermark's buffer enters the broker path, and while no chaser is
@@ -26,13 +62,17 @@
 //! (the normal state).
 //!
 //! The broker path itself is the per-partition half of Sarama's aggregator: `batches` holds
-//! sealed batches oldest first and at most one open batch at the back.
+//! sealed batches oldest first and at most one open batch at the back. Invariant, with
+//! idempotence: everything on the path and in flight is older than the retry batches only if
+//! it has a sequence; `begin_retry` pulls the path back (stamped batches whole, the rest as
+//! records) so the order holds across every retry.
 
 use super::connection::RequestRef;
 use super::dispatch::Pending;
 use super::ProducerCore;
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -62,6 +102,62 @@ pub(crate) struct Batch {
     /// is encoded from `records` when its request is built. A batch whose format differs
     /// from the one its broker negotiated is re-encoded there the same way.
     pub enc: Option<BatchBuilder>,
+    /// Idempotence: the sequence the batch was given when it first went into a request, and
+    /// its finished bytes. From then on the batch is the unit of retry: it keeps its records,
+    /// bytes and sequence (re-stamped only after an epoch bump or a split).
+    pub stamp: Option<Stamp>,
+}
+
+/// A batch's place in its partition's sequence space (idempotence).
+#[derive(Debug, Clone)]
+pub(crate) struct Stamp {
+    /// The producer id and epoch it was stamped under ([`super::idempotence::Idempotence::generation`]).
+    pub generation: u32,
+    /// The sequence of its first record.
+    pub base_seq: i32,
+    /// The finished batch, producer fields and CRC written.
+    pub wire: Bytes,
+}
+
+/// `seq + n` in Kafka's sequence space (wraps from `i32::MAX` to 0).
+pub(crate) fn seq_add(seq: i32, n: usize) -> i32 {
+    let m = i64::from(i32::MAX) + 1;
+    ((i64::from(seq) + (n as i64 % m)) % m) as i32
+}
+
+impl Batch {
+    /// Whether the batch is full: at `batch.num.messages` records, at `batch.size` bytes, or
+    /// with no room for a record of `incoming` bytes (0: no record waiting).
+    pub(crate) fn full(&self, incoming: usize, limits: &BatchLimits) -> bool {
+        (limits.batch_num_messages > 0 && self.records.len() >= limits.batch_num_messages)
+            || self.bytes >= limits.batch_size
+            || (incoming > 0
+                && (self.bytes + incoming > limits.message_max_bytes
+                    || self.bytes + incoming > limits.batch_size))
+    }
+
+    /// A sealed batch of `records` (encoded when its request is built, or already stamped).
+    pub(crate) fn sealed(
+        records: Vec<Pending>,
+        overhead: usize,
+        now: Instant,
+        stamp: Option<Stamp>,
+    ) -> Batch {
+        let bytes = overhead + records.iter().map(|p| p.size).sum::<usize>();
+        Batch {
+            records,
+            bytes,
+            created: now,
+            sealed: true,
+            enc: None,
+            stamp,
+        }
+    }
+
+    /// The send order of the batch: its first record's id (ids grow in `send` order).
+    pub(crate) fn order(&self) -> u64 {
+        self.records.first().map_or(u64::MAX, |p| p.id.0)
+    }
 }
 
 /// Size limits of the aggregator, copied from the configuration.
@@ -75,6 +171,11 @@ pub(crate) struct BatchLimits {
     /// The record format to encode into at `send`: the one the last broker connection
     /// negotiated, `None` before any has.
     pub format: Option<RecordFormat>,
+    /// How many batches of one partition may be in flight: 1 without idempotence (DESIGN.md
+    /// promise 2), `max.in.flight.requests.per.connection` (at most 5) with it.
+    pub per_partition: usize,
+    /// Idempotence: the current producer id/epoch generation.
+    pub generation: u32,
 }
 
 /// One partition's state.
@@ -86,12 +187,34 @@ pub(crate) struct PartitionState {
     pub high_watermark: u32,
     /// Retry buffers, indexed by retry level (grown on demand).
     pub retry_state: Vec<RetryLevel>,
+    /// Idempotence: batches that already have a sequence and came back for a retry, in
+    /// sequence (= send) order. They are older than every record in the retry buffers, so
+    /// they enter the broker path first, as whole batches.
+    pub retry_batches: VecDeque<Batch>,
     /// The broker path: sealed batches (oldest first), then at most one open batch.
     pub batches: VecDeque<Batch>,
-    /// The one request carrying a batch of this partition, if any.
-    pub in_flight: Option<RequestRef>,
-    /// The chaser: the in-flight request the old leader path still owes us an answer for.
-    pub chaser: Option<RequestRef>,
+    /// The requests carrying a batch of this partition (at most [`BatchLimits::per_partition`]),
+    /// oldest first.
+    pub in_flight: Vec<RequestRef>,
+    /// The chaser: the requests of the old leader path that were in flight when the watermark
+    /// was last raised and still owe us an answer. It has come back when this is empty.
+    pub chaser: Vec<RequestRef>,
+    /// Idempotence: the sequence the next batch gets.
+    pub next_seq: i32,
+    /// Idempotence: the sequence the broker expects next (after the last acknowledged batch);
+    /// a batch starting here is the first in flight.
+    pub acked_seq: i32,
+    /// Idempotence: the producer id/epoch generation `next_seq` and `acked_seq` belong to.
+    pub generation: u32,
+    /// Idempotence: a batch with a sequence failed here without an answer (delivery timeout),
+    /// so the sequence space has a hole only an epoch bump closes.
+    pub sequence_lost: bool,
+    /// Idempotence: the broker lost this partition's state or its sequence space has a hole:
+    /// at the next producer id or epoch its sequences restart at 0 and its waiting batches
+    /// are re-stamped. A partition without it keeps its old epoch and sequences until every
+    /// batch stamped under them is resolved (Java's `maybeUpdateProducerIdAndEpoch`), so a
+    /// batch that may have been written is never re-stamped into a duplicate.
+    pub reset_needed: bool,
     /// No records enter the broker path before this (retry backoff).
     pub backoff_until: Option<Instant>,
     /// Whether this partition is in [`ProducerCore`]'s ready queue.
@@ -104,9 +227,15 @@ impl PartitionState {
             leader,
             high_watermark: 0,
             retry_state: vec![RetryLevel::default()],
+            retry_batches: VecDeque::new(),
             batches: VecDeque::new(),
-            in_flight: None,
-            chaser: None,
+            in_flight: Vec::new(),
+            chaser: Vec::new(),
+            next_seq: 0,
+            acked_seq: 0,
+            generation: 0,
+            sequence_lost: false,
+            reset_needed: false,
             backoff_until: None,
             queued: false,
         }
@@ -131,6 +260,7 @@ impl PartitionState {
     pub(crate) fn must_buffer(&self, level: u32, now: Instant) -> bool {
         level < self.high_watermark
             || !self.gate_open(now)
+            || !self.retry_batches.is_empty()
             || self
                 .retry_state
                 .iter()
@@ -142,14 +272,19 @@ impl PartitionState {
     pub(crate) fn held(&self) -> usize {
         self.retry_state.iter().map(|l| l.buf.len()).sum::<usize>()
             + self.batches.iter().map(|b| b.records.len()).sum::<usize>()
+            + self
+                .retry_batches
+                .iter()
+                .map(|b| b.records.len())
+                .sum::<usize>()
     }
 
     /// Sarama's `newHighWatermark`: raise the watermark and send a chaser down the old path.
     fn new_high_watermark(&mut self, hwm: u32) {
         self.high_watermark = hwm;
         self.level_mut(hwm).expect_chaser = true;
-        self.chaser = self.in_flight;
-        if self.chaser.is_none() {
+        self.chaser.clone_from(&self.in_flight);
+        if self.chaser.is_empty() {
             // Nothing of the old path is out: the chaser is back at once.
             self.chaser_returned();
         }
@@ -157,7 +292,7 @@ impl PartitionState {
 
     /// The chaser came back: every level's wait for the old path is over.
     pub(crate) fn chaser_returned(&mut self) {
-        self.chaser = None;
+        self.chaser.clear();
         for level in &mut self.retry_state {
             level.expect_chaser = false;
         }
@@ -165,12 +300,20 @@ impl PartitionState {
 
     /// A request carrying this partition's batch resolved (any outcome).
     pub(crate) fn request_resolved(&mut self, req: RequestRef) {
-        if self.in_flight == Some(req) {
-            self.in_flight = None;
-        }
-        if self.chaser == Some(req) {
+        self.in_flight.retain(|r| *r != req);
+        let waiting = !self.chaser.is_empty();
+        self.chaser.retain(|r| *r != req);
+        if waiting && self.chaser.is_empty() {
             self.chaser_returned();
         }
+    }
+
+    /// Idempotence: `batch` (it has a sequence) goes back into the retry batches, in
+    /// sequence order (Java's `insertInSequenceOrder`).
+    pub(crate) fn insert_retry_batch(&mut self, batch: Batch) {
+        let order = batch.order();
+        let at = self.retry_batches.partition_point(|b| b.order() < order);
+        self.retry_batches.insert(at, batch);
     }
 
     /// The retry path for this partition: `survivors` (the failed batch's records, their
@@ -179,14 +322,27 @@ impl PartitionState {
     /// rises to the highest level, a chaser goes out, the leader is abandoned and a backoff
     /// starts.
     pub(crate) fn begin_retry(&mut self, survivors: Vec<Pending>, backoff_until: Instant) {
-        let old_path: Vec<Pending> = self.batches.drain(..).flat_map(|b| b.records).collect();
-        for p in old_path.into_iter().rev() {
-            self.level_mut(p.retries).buf.push_front(p);
+        let mut old_path: Vec<Pending> = Vec::new();
+        for b in std::mem::take(&mut self.batches) {
+            if b.stamp.is_some() {
+                // A batch with a sequence stays whole (idempotence).
+                self.insert_retry_batch(b);
+            } else {
+                old_path.extend(b.records);
+            }
         }
+        // The watermark must cover the old path's records too: a record of a higher level
+        // pulled back when the failed batch left no survivor (retries exhausted) would
+        // otherwise wait below the watermark while newer ones go (found by the simulator,
+        // seed 232).
         let mut top = self.high_watermark;
-        for p in survivors.into_iter().rev() {
+        for p in old_path.into_iter().rev() {
             top = top.max(p.retries);
             self.level_mut(p.retries).buf.push_front(p);
+        }
+        for survivor in survivors.into_iter().rev() {
+            top = top.max(survivor.retries);
+            self.level_mut(survivor.retries).buf.push_front(survivor);
         }
         if top > self.high_watermark {
             self.new_high_watermark(top);
@@ -195,18 +351,51 @@ impl PartitionState {
         self.backoff_until = Some(backoff_until);
     }
 
+    /// Idempotence: the retry path for stamped batches already put in
+    /// [`retry_batches`](Self::retry_batches): the old path is pulled back (stamped batches
+    /// whole, the rest as records to the front of their level buffers), the watermark rises
+    /// to `level` with a chaser for every request of this partition still in flight (the
+    /// batches behind the failed one, which the broker will refuse as out of order, must all
+    /// be back before anything newer enters the broker path), and with `backoff_until` the
+    /// leader is abandoned and a backoff starts.
+    pub(crate) fn begin_batch_retry(&mut self, level: u32, backoff_until: Option<Instant>) {
+        let leader = self.leader;
+        let backoff = self.backoff_until;
+        self.begin_retry(
+            Vec::new(),
+            backoff_until.unwrap_or(Instant::from_unix_millis(0)),
+        );
+        if level > self.high_watermark {
+            self.new_high_watermark(level);
+        } else {
+            // The watermark stays: the chaser also waits for whatever is in flight now.
+            for r in &self.in_flight {
+                if !self.chaser.contains(r) {
+                    self.chaser.push(*r);
+                }
+            }
+            if !self.chaser.is_empty() {
+                let hwm = self.high_watermark;
+                self.level_mut(hwm).expect_chaser = true;
+            }
+        }
+        if backoff_until.is_none() {
+            self.leader = leader;
+            self.backoff_until = backoff;
+        }
+    }
+
     /// The aggregator: appends `p` to the open batch, sealing and opening batches per the flush
     /// rules. Returns how many batches were sealed.
     pub(crate) fn append(&mut self, p: Pending, limits: &BatchLimits, now: Instant) -> usize {
         let mut sealed = 0;
         let size = p.size;
-        let full = |b: &Batch| {
-            (limits.batch_num_messages > 0 && b.records.len() >= limits.batch_num_messages)
-                || b.bytes + size > limits.message_max_bytes
-                || b.bytes + size > limits.batch_size
-        };
-        if let Some(open) = self.batches.back_mut().filter(|b| !b.sealed) {
-            if !open.records.is_empty() && full(open) {
+        if self
+            .batches
+            .back()
+            .is_some_and(|b| !b.sealed && !b.records.is_empty() && b.full(size, limits))
+        {
+            if let Some(open) = self.batches.back_mut() {
                 open.sealed = true;
                 sealed += 1;
             }
@@ -223,6 +412,7 @@ impl PartitionState {
                 created: now,
                 sealed: false,
                 enc: limits.format.map(|f| BatchBuilder::with_capacity(f, cap)),
+                stamp: None,
             });
         }
         if let Some(open) = self.batches.back_mut() {
@@ -241,35 +431,66 @@ impl PartitionState {
             }
             open.records.push(p);
             open.bytes += size;
-            if open.bytes >= limits.batch_size
-                || (limits.batch_num_messages > 0
-                    && open.records.len() >= limits.batch_num_messages)
-                || limits.linger.is_zero()
-            {
-                open.sealed = true;
-                sealed += 1;
-            }
+        }
+        if self.seal_open(now, limits, false) {
+            sealed += 1;
         }
         sealed
     }
 
-    /// Whether a batch of this partition could go into a request now: a leader, nothing in
-    /// flight, a sealed batch at the front.
-    pub(crate) fn ready(&self) -> bool {
+    /// Whether a batch of this partition could go into a request now: a leader, a sealed
+    /// batch at the front, and fewer than [`BatchLimits::per_partition`] batches in flight.
+    /// Retries with a sequence need no rule of their own here: they enter the broker path
+    /// only once the chaser is back, that is once nothing sent before the failure is still in
+    /// flight ([`ProducerCore::drain_retry_buffers`]), and then go in sequence order ahead of
+    /// everything newer (the guarantee Java's `shouldStopDrainBatchesForPartition` gives).
+    pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
-            && self.in_flight.is_none()
-            && self.batches.front().is_some_and(|b| b.sealed)
+            && self.in_flight.len() < limits.per_partition
+            && self.batches.front().is_some_and(|b| {
+                b.sealed && (b.stamp.is_some() || !self.holds_old_generation(limits.generation))
+            })
     }
 
-    /// Seals the open batch if `seal_if` says so. Returns whether one was sealed.
-    pub(crate) fn seal_open_if(&mut self, seal_if: impl Fn(&Batch) -> bool) -> bool {
-        match self.batches.back_mut() {
-            Some(open) if !open.sealed && !open.records.is_empty() && seal_if(open) => {
-                open.sealed = true;
-                true
+    /// Idempotence: whether batches stamped under an older producer id/epoch than
+    /// `generation` are still unresolved here (in flight or waiting); a new batch waits for
+    /// them, then starts the partition at sequence 0 of the new epoch.
+    fn holds_old_generation(&self, generation: u32) -> bool {
+        self.generation != generation
+            && (!self.in_flight.is_empty()
+                || !self.retry_batches.is_empty()
+                || self.batches.iter().any(|b| b.stamp.is_some()))
+    }
+
+    /// Whether the partition could take one more request now (leader known, and the sealed
+    /// batches already waiting plus those in flight leave room under the limit).
+    fn can_take_request(&self, limits: &BatchLimits) -> bool {
+        let waiting = self.batches.iter().filter(|b| b.sealed).count();
+        self.leader.is_some() && self.in_flight.len() + waiting < limits.per_partition
+    }
+
+    /// **The seal rule**, the one place it is written (Java's accumulator): the open batch
+    /// is sealed when it is full, or when `linger.ms` has passed since it opened (or `force`:
+    /// a flush or close covers it) **and** the partition can take another request. While the
+    /// partition cannot send (a batch in flight without idempotence, the in-flight limit
+    /// reached with it, no leader), the open batch keeps taking records until it is full, so
+    /// a round trip longer than `linger.ms` makes batches bigger, not smaller. Returns
+    /// whether it sealed one.
+    pub(crate) fn seal_open(&mut self, now: Instant, limits: &BatchLimits, force: bool) -> bool {
+        let due = match self.batches.back() {
+            Some(open) if !open.sealed && !open.records.is_empty() => {
+                open.full(0, limits)
+                    || ((force || now >= open.created + limits.linger)
+                        && self.can_take_request(limits))
             }
             _ => false,
+        };
+        if due {
+            if let Some(open) = self.batches.back_mut() {
+                open.sealed = true;
+            }
         }
+        due
     }
 
     /// The open batch's linger deadline.
@@ -284,8 +505,9 @@ impl PartitionState {
     /// each queue, so the fronts suffice).
     pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
         let path = self
-            .batches
+            .retry_batches
             .front()
+            .or(self.batches.front())
             .and_then(|b| b.records.first())
             .and_then(|p| p.deadline);
         let bufs = self
@@ -301,15 +523,22 @@ impl PartitionState {
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
         let mut out = Vec::new();
         let expired = |p: &Pending| p.deadline.is_some_and(|d| now >= d);
-        let mut kept = VecDeque::with_capacity(self.batches.len());
-        for b in self.batches.drain(..) {
-            if b.records.first().is_some_and(expired) {
-                out.extend(b.records);
-            } else {
-                kept.push_back(b);
+        for queue in [&mut self.retry_batches, &mut self.batches] {
+            if queue.iter().any(|b| b.records.first().is_some_and(expired)) {
+                let mut kept = VecDeque::with_capacity(queue.len());
+                for b in queue.drain(..) {
+                    if b.records.first().is_some_and(expired) {
+                        // A batch with a sequence may have been written: its sequence cannot
+                        // simply leave the sequence space (an epoch bump follows).
+                        self.sequence_lost |= b.stamp.is_some();
+                        out.extend(b.records);
+                    } else {
+                        kept.push_back(b);
+                    }
+                }
+                *queue = kept;
             }
         }
-        self.batches = kept;
         for level in &mut self.retry_state {
             if level.buf.iter().any(expired) {
                 let (gone, stay): (VecDeque<_>, VecDeque<_>) =
@@ -355,6 +584,19 @@ impl ProducerCore {
             return;
         }
         part.backoff_until = None;
+        // Batches with a sequence are older than every buffered record: they go first, whole,
+        // in sequence order — but only once the chaser is back: every request of this
+        // partition in flight when the failure happened has been answered (the batches behind
+        // the failed one come back refused as out of order, and join the retry batches in
+        // order). Until then nothing of this partition enters the broker path.
+        if !part.retry_batches.is_empty() {
+            if !part.chaser.is_empty() {
+                return;
+            }
+            while let Some(b) = part.retry_batches.pop_back() {
+                part.batches.push_front(b);
+            }
+        }
         loop {
             let hwm = part.high_watermark;
             let buf = std::mem::take(&mut part.level_mut(hwm).buf);
@@ -387,6 +629,8 @@ impl BatchLimits {
             overhead: BatchBuilder::overhead(format),
             linger: config.linger,
             format: None,
+            per_partition: 1,
+            generation: 0,
         }
     }
 

@@ -131,6 +131,7 @@ mod tests {
                     records: Vec::new(),
                     enc: None,
                     wire: wire.clone(),
+                    stamp: None,
                 })
                 .collect();
             let mut chunks = Vec::new();

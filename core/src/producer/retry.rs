@@ -37,6 +37,10 @@ impl ProducerCore {
         cause: RetryCause,
         now: Instant,
     ) {
+        if b.stamp.is_some() {
+            // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
+            return self.sequenced_batch_failed(b, rref, cause, now);
+        }
         let max_retries = self.config.retries;
         let mut survivors = Vec::with_capacity(b.records.len());
         let mut failed = Vec::new();

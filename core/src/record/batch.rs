@@ -179,6 +179,28 @@ pub(crate) fn write_header(batch: &mut [u8], f: &HeaderFields) -> Result<(), Rec
     Ok(())
 }
 
+/// Offset of `producerId` in the header (then `producerEpoch`, `baseSequence`).
+const PRODUCER_ID_AT: usize = 43;
+
+/// A copy of the finished v2 batch `batch` with other producer fields (id, epoch, base
+/// sequence; the transactional bit is left as it is) and its CRC recomputed: how a sealed
+/// batch is re-stamped after an epoch bump or a split, without encoding its records again.
+/// `None` when `batch` is not one whole v2 batch header (too short, wrong magic).
+pub fn restamp(batch: &[u8], producer: ProducerFields) -> Option<Bytes> {
+    if batch.len() < HEADER_LEN || batch[16] != 2 {
+        return None;
+    }
+    let mut out = BytesMut::with_capacity(batch.len());
+    out.extend_from_slice(batch);
+    let mut h = &mut out[PRODUCER_ID_AT..PRODUCER_ID_AT + 14];
+    h.put_i64(producer.producer_id);
+    h.put_i16(producer.producer_epoch);
+    h.put_i32(producer.base_sequence);
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Some(out.freeze())
+}
+
 /// Decodes one whole v2 batch (`data` is exactly its `12 + batchLength` bytes).
 pub(crate) fn decode(data: &[u8], max_decompressed: usize) -> Result<DecodedBatch, RecordError> {
     let mut c = Cursor::new(data);
@@ -291,4 +313,41 @@ pub(crate) fn decode(data: &[u8], max_decompressed: usize) -> Result<DecodedBatc
         log_append_time,
         records,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{decode_records, BatchBuilder};
+
+    #[test]
+    fn restamp_rewrites_the_producer_fields_and_the_crc() {
+        let mut b = BatchBuilder::new(RecordFormat::V2);
+        b.append(5, Some(b"k"), Some(b"v"), &[]).unwrap();
+        b.append(6, None, Some(b"w"), &[]).unwrap();
+        let first = ProducerFields {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 40,
+            transactional: false,
+        };
+        let bytes = b.finish_with(Compression::None, None, first).unwrap();
+        let again = ProducerFields {
+            producer_epoch: 2,
+            base_sequence: 0,
+            ..first
+        };
+        let re = restamp(&bytes, again).expect("a v2 batch");
+        let d = decode_records(&re, 1 << 20).expect("CRC still checks");
+        assert_eq!(
+            (d[0].producer_id, d[0].producer_epoch, d[0].base_sequence),
+            (7, 2, 0)
+        );
+        assert_eq!(d[0].records.len(), 2);
+        assert_eq!(
+            decode_records(&bytes, 1 << 20).unwrap()[0].base_sequence,
+            40
+        );
+        assert!(restamp(&bytes[..20], again).is_none());
+    }
 }
