@@ -168,6 +168,9 @@ pub struct MioProducer {
     /// Connections with freshly queued bytes.
     dirty: Vec<ConnId>,
     read_buf: Box<[u8]>,
+    /// When the core said `Closed`: connections still writing their last bytes get until
+    /// then, and [`ProducerEvent::Closed`] waits for them (or for this deadline).
+    close_deadline: Option<Instant>,
     closed: bool,
 }
 
@@ -207,6 +210,7 @@ impl MioProducer {
             backlog: Vec::new(),
             dirty: Vec::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            close_deadline: None,
             closed: false,
         };
         let now = producer.clock.now();
@@ -250,7 +254,11 @@ impl MioProducer {
         if !self.backlog.is_empty() {
             return Some(self.clock.now());
         }
-        self.core.poll_timeout().map(|(at, _reason)| at)
+        let core = self.core.poll_timeout().map(|(at, _reason)| at);
+        match self.close_deadline.filter(|_| !self.closed) {
+            Some(close) => Some(core.map_or(close, |at| at.min(close))),
+            None => core,
+        }
     }
 
     /// Call after every poll: resumes I/O that the per-wake-up caps cut off and, when the core's
@@ -270,6 +278,7 @@ impl MioProducer {
         if due || had_work {
             self.pump(now);
         }
+        self.finish_close(now);
     }
 
     /// Hands a record to the producer; returns its id, or refuses it at once (buffer full, too
@@ -291,6 +300,10 @@ impl MioProducer {
     /// Begins a graceful close: no new records are taken, every accepted record gets its
     /// outcome, connections are closed, then [`ProducerEvent::Closed`] is emitted. Keep driving
     /// the loop until then.
+    ///
+    /// Bytes queued on a connection before the core closes it are written first (with acks=0
+    /// the records in them already count as delivered); `Closed` waits for them, at most
+    /// `request_timeout` after the core finished, then drops what could not be written.
     pub fn close(&mut self) {
         let now = self.clock.now();
         self.core.close(now);
@@ -327,6 +340,11 @@ impl MioProducer {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.closing {
+            // The core forgot it: only its last bytes matter now.
+            self.write(conn, now);
+            return;
+        }
         if !c.is_connected() {
             match c.check_connect(&self.registry) {
                 ConnectCheck::Pending => return,
@@ -379,7 +397,11 @@ impl MioProducer {
             return;
         }
         match c.write(WRITE_CAP_PER_WAKE) {
-            IoProgress::Drained => {}
+            IoProgress::Drained => {
+                if c.closing && !c.has_output() {
+                    self.forget(conn);
+                }
+            }
             IoProgress::Capped => self.defer(conn),
             IoProgress::Closed => self.lose(conn, now),
         }
@@ -405,9 +427,7 @@ impl MioProducer {
                             }
                         }
                     }
-                    Output::Disconnect { conn } => {
-                        self.forget(conn);
-                    }
+                    Output::Disconnect { conn } => self.disconnect(conn),
                     Output::Delivered {
                         id,
                         metadata,
@@ -424,18 +444,56 @@ impl MioProducer {
                         })
                     }
                     Output::Closed => {
-                        self.closed = true;
-                        self.events.push_back(ProducerEvent::Closed);
+                        let grace = self.core.config().request_timeout;
+                        self.close_deadline = Some(now + grace);
                     }
                 }
             }
             if self.dirty.is_empty() {
-                return;
+                break;
             }
             for conn in std::mem::take(&mut self.dirty) {
                 self.write(conn, now);
             }
         }
+        self.finish_close(now);
+    }
+
+    /// The core closed `conn`. Bytes already queued on it were handed over as sent (acks=0
+    /// records are reported delivered by then), so an open connection writes them before it
+    /// is dropped; the core is not told when that ends.
+    fn disconnect(&mut self, conn: ConnId) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.is_connected() && c.has_output() => {
+                c.closing = true;
+                self.dirty.push(conn);
+            }
+            Some(_) => {
+                self.forget(conn);
+            }
+            None => {}
+        }
+    }
+
+    /// After the core's `Closed`: emits [`ProducerEvent::Closed`] once no connection is still
+    /// writing its last bytes, or when the grace period is over (dropping what is left).
+    fn finish_close(&mut self, now: Instant) {
+        let Some(deadline) = self.close_deadline else {
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        let draining = self.conns.values().any(|c| c.closing && c.has_output());
+        if draining && now < deadline {
+            return;
+        }
+        let left: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in left {
+            self.forget(conn);
+        }
+        self.closed = true;
+        self.events.push_back(ProducerEvent::Closed);
     }
 
     /// Opens a socket for `conn`; on failure tells the core at once.
@@ -474,7 +532,9 @@ impl MioProducer {
 
     /// Closes a connection that failed, and tells the core.
     fn lose(&mut self, conn: ConnId, now: Instant) {
-        if self.forget(conn) {
+        // A closing connection is already gone as far as the core knows.
+        let closing = self.conns.get(&conn).is_some_and(|c| c.closing);
+        if self.forget(conn) && !closing {
             self.core.handle_disconnected(conn, now);
         }
     }
