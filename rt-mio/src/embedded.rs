@@ -7,7 +7,7 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use odradek_core::{
     BrokerAddress, Config, ConnId, DeliveryError, Instant, Output, ProducerCore, Record, RecordId,
-    RecordMetadata, SendError,
+    RecordMetadata, SendError, SendErrorKind,
 };
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -20,6 +20,15 @@ const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_WAKE: usize = 16;
 /// Bytes written per connection per wake-up before the rest is left for the next pass.
 const WRITE_CAP_PER_WAKE: usize = 1024 * 1024;
+
+/// What one accepted record costs in memory beyond the bytes the core counts against
+/// `buffer.memory` (its encoded size): the core's copy of the [`Record`] it hands back with
+/// the outcome (struct, key and value allocations) and its per-record state, about 250-400
+/// bytes as measured with `tests/memory.rs`. [`MioProducer::send`] charges it too, so that
+/// `buffer.memory` bounds what a full buffer really holds: with 100-byte records the core's
+/// count alone let the process hold 3x (core) to 16x (with the blocking producer's
+/// receipts) more than `buffer.memory` once a broker stopped answering.
+pub(crate) const CORE_RECORD_OVERHEAD: usize = 512;
 
 /// The block of [`mio::Token`]s the user reserves for a [`MioProducer`]: `start .. start + len`.
 ///
@@ -172,6 +181,9 @@ pub struct MioProducer {
     /// then, and [`ProducerEvent::Closed`] waits for them (or for this deadline).
     close_deadline: Option<Instant>,
     closed: bool,
+    /// Bytes charged per pending record on top of the core's count (see
+    /// [`CORE_RECORD_OVERHEAD`]); the blocking producer adds its own bookkeeping.
+    record_overhead: usize,
 }
 
 impl MioProducer {
@@ -212,6 +224,7 @@ impl MioProducer {
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             close_deadline: None,
             closed: false,
+            record_overhead: CORE_RECORD_OVERHEAD,
         };
         let now = producer.clock.now();
         producer.pump(now);
@@ -283,11 +296,39 @@ impl MioProducer {
 
     /// Hands a record to the producer; returns its id, or refuses it at once (buffer full, too
     /// large, invalid topic, closing) handing it back. Never blocks.
+    ///
+    /// "Buffer full" counts each pending record's bookkeeping (a few hundred bytes: the
+    /// record kept for its outcome) against `buffer.memory` as well as its encoded bytes, so
+    /// many small records cannot hold several times `buffer.memory` while a broker is down.
     pub fn send(&mut self, record: Record) -> Result<RecordId, SendError> {
+        if self.over_budget() {
+            return Err(SendError {
+                kind: SendErrorKind::BufferFull,
+                record,
+            });
+        }
         let now = self.clock.now();
         let result = self.core.send(record, now);
         self.pump(now);
         result
+    }
+
+    /// Whether one more record would take the records held, with their bookkeeping, past
+    /// `buffer.memory`. One record is always taken, so an overhead larger than the buffer
+    /// cannot stall the producer.
+    fn over_budget(&self) -> bool {
+        let pending = self.core.pending_records();
+        let held = self
+            .core
+            .buffered_bytes()
+            .saturating_add((pending + 1).saturating_mul(self.record_overhead));
+        pending > 0 && held > self.core.config().buffer_memory
+    }
+
+    /// Sets the bytes charged per pending record on top of the core's count (the blocking
+    /// producer's receipts and routing cost more than the core's share alone).
+    pub(crate) fn set_record_overhead(&mut self, bytes: usize) {
+        self.record_overhead = bytes;
     }
 
     /// Sends every buffered record now, without waiting for `linger`. Outcomes arrive as usual.
