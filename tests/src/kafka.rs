@@ -44,6 +44,10 @@ pub const ENABLE_ENV: &str = "ODRADEK_KAFKA";
 /// is set carries it on its command line, so the run can check that none is left behind.
 pub const RUN_ID_ENV: &str = "ODRADEK_RUN_ID";
 
+/// The environment variable that sets the heap of the harness's client JVMs (`-Xmx`, default
+/// `512m`): reading a million records back with RecordTool needs more.
+pub const TOOL_HEAP_ENV: &str = "ODRADEK_TOOL_HEAP";
+
 /// How long to wait for a broker to report that it started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -305,7 +309,9 @@ fn java_tool_cp(version: Version, classpath: String, main: &str) -> Command {
     let log = root.join("kafka").join(version.as_str()).join(log_file);
     let mut cmd = Command::new("java");
     // Short-lived client JVMs: C1 only and the serial GC start about a second faster.
-    cmd.args(["-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
+    let heap = std::env::var(TOOL_HEAP_ENV).unwrap_or_else(|_| "512m".into());
+    cmd.arg(format!("-Xmx{heap}"))
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
         .arg(format!("-D{log_prop}=file:{}", log.display()))
         .arg("-cp")
         .arg(classpath)

@@ -205,9 +205,23 @@ fn main() -> ExitCode {
 
 fn orchestrate(o: &Options) -> Result<(), String> {
     let started = Instant::now();
+    // RecordTool holds everything it read (hex) before printing it.
+    let heap_mib = 512 + o.records * (o.value_size as u64 + 64) * 8 / (1 << 20);
+    if std::env::var_os(odradek_tests::kafka::TOOL_HEAP_ENV).is_none() {
+        std::env::set_var(odradek_tests::kafka::TOOL_HEAP_ENV, format!("{heap_mib}m"));
+    }
     eprintln!("chaos: starting a 3-node Kafka 4.1 cluster");
-    let mut cluster = KafkaCluster::start_with(StartOptions::new(Version::V4_1, 3))
-        .map_err(|e| format!("starting the cluster: {e}"))?;
+    let mut start = StartOptions::new(Version::V4_1, 3);
+    // A dead broker is fenced (and its partitions move) after 4 s without a heartbeat
+    // instead of 9 s: shorter kill cycles, and a frozen leader is fenced while frozen.
+    for (k, v) in [
+        ("broker.session.timeout.ms", "4000"),
+        ("broker.heartbeat.interval.ms", "1000"),
+    ] {
+        start.extra_properties.push((k.into(), v.into()));
+    }
+    let mut cluster =
+        KafkaCluster::start_with(start).map_err(|e| format!("starting the cluster: {e}"))?;
     eprintln!(
         "chaos: cluster up in {:.1?} at {}",
         started.elapsed(),
