@@ -8,6 +8,8 @@
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
 
+mod chaos;
+
 use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -23,6 +25,18 @@ cargo xtask <command>
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
                                suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
                                any failure and checks that no broker is left running
+  chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
+        [--mode kill|stop] [--value-size B] [--collect ordered|unordered]
+                               a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
+                               while each runtime produces (acks=all, its own process), SIGKILL
+                               the leader of a partition being written or a random broker,
+                               restart it, wait until it is back in every ISR, repeat; read
+                               everything back and print `chaos: <runtime> <N> records, <K>
+                               kills, lost 0, duplicated 0, reordered 0, failed 0, peak rss <M>
+                               MiB`; `--mode stop` freezes the leader (SIGSTOP) past the request
+                               timeout instead. Defaults: all runtimes, 200000 records, 3 kills
+                               every 10 s. Exits non-zero on any non-zero figure or a peak RSS
+                               above buffer.memory + 64 MiB
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
   kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
                                start a local KRaft cluster in the background (default 4.1, one
@@ -42,6 +56,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),
+        ["chaos", rest @ ..] => chaos_cmd(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
@@ -56,6 +71,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask chaos`: fetches Kafka 4.1 if needed, then runs the chaos binary.
+fn chaos_cmd(args: &[&str]) -> Result<(), String> {
+    fetch_timed(Version::V4_1)?;
+    status(chaos::command(cargo(), args))
 }
 
 /// Parsed `--flag value` options plus positional arguments.
@@ -383,6 +404,14 @@ fn test(args: &[&str]) -> Result<(), String> {
                     status(c)
                 },
             );
+            for run in chaos::test_runs() {
+                let name = format!("cargo xtask chaos {}", run.join(" "));
+                run_step(&mut steps, &name, || {
+                    let mut c = chaos::command(cargo(), &run);
+                    c.env(kafka::RUN_ID_ENV, &run_id);
+                    status(c)
+                });
+            }
         }
         run_step(&mut steps, "no Kafka process left behind", || {
             // Watchdogs stop brokers once the test processes exit; give them time to.
