@@ -11,31 +11,19 @@ pub fn command(mut cargo: Command, args: &[&str]) -> Command {
     cargo
 }
 
-/// The short runs of `cargo xtask test`: 200k records and 3 kills for every runtime, then
-/// one SIGSTOP run.
-pub fn test_runs() -> Vec<Vec<&'static str>> {
+/// The short run of `cargo xtask test`: 200k records and 3 kills for every runtime, then one
+/// SIGSTOP run (mio), on one cluster.
+pub fn test_args() -> Vec<&'static str> {
     vec![
-        vec![
-            "--runtime",
-            "all",
-            "--records",
-            "200000",
-            "--kills",
-            "3",
-            "--kill-every",
-            "5",
-        ],
-        vec![
-            "--runtime",
-            "mio",
-            "--records",
-            "100000",
-            "--kills",
-            "1",
-            "--kill-every",
-            "5",
-            "--mode",
-            "stop",
-        ],
+        "--runtime",
+        "all",
+        "--records",
+        "200000",
+        "--kills",
+        "3",
+        "--kill-every",
+        "5",
+        "--stop-runs",
+        "mio",
     ]
 }

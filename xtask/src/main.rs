@@ -23,10 +23,11 @@ cargo xtask <command>
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
-                               suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
-                               any failure and checks that no broker is left running
+                               suites (Kafka 4.1 and 3.9, fetched if needed) and a short chaos
+                               run (below); exits non-zero on any failure and checks that no
+                               broker is left running
   chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-        [--mode kill|stop] [--value-size B] [--collect ordered|unordered]
+        [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B] [--collect ordered|unordered]
                                a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,
@@ -34,9 +35,10 @@ cargo xtask <command>
                                everything back and print `chaos: <runtime> <N> records, <K>
                                kills, lost 0, duplicated 0, reordered 0, failed 0, peak rss <M>
                                MiB`; `--mode stop` freezes the leader (SIGSTOP) past the request
-                               timeout instead. Defaults: all runtimes, 200000 records, 3 kills
-                               every 10 s. Exits non-zero on any non-zero figure or a peak RSS
-                               above buffer.memory + 64 MiB
+                               timeout instead (`--stop-runs` adds such runs after the others).
+                               Defaults: all runtimes, 200000 records, 3 kills every 10 s. Exits
+                               non-zero on any non-zero figure or a peak RSS above
+                               buffer.memory + 64 MiB
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
   kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
                                start a local KRaft cluster in the background (default 4.1, one
@@ -404,14 +406,16 @@ fn test(args: &[&str]) -> Result<(), String> {
                     status(c)
                 },
             );
-            for run in chaos::test_runs() {
-                let name = format!("cargo xtask chaos {}", run.join(" "));
-                run_step(&mut steps, &name, || {
-                    let mut c = chaos::command(cargo(), &run);
+            let args = chaos::test_args();
+            run_step(
+                &mut steps,
+                &format!("cargo xtask chaos {}", args.join(" ")),
+                || {
+                    let mut c = chaos::command(cargo(), &args);
                     c.env(kafka::RUN_ID_ENV, &run_id);
                     status(c)
-                });
-            }
+                },
+            );
         }
         run_step(&mut steps, "no Kafka process left behind", || {
             // Watchdogs stop brokers once the test processes exit; give them time to.

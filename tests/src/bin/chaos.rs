@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-//!       [--mode kill|stop] [--value-size B] [--collect ordered|unordered]
+//!       [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
+//!       [--collect ordered|unordered]
 //! ```
 //!
 //! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
@@ -12,7 +13,9 @@
 //! broker (even kills) with SIGKILL, waits until the partitions have moved, restarts the
 //! broker on the same data, and waits until it is back in the ISR of every partition before
 //! the next kill. `--mode stop` freezes the leader with SIGSTOP for longer than the
-//! producer's request timeout instead, then resumes it (a zombie leader).
+//! producer's request timeout instead, then resumes it (a zombie leader). `--stop-runs
+//! mio,...` adds one such SIGSTOP run per runtime listed after the main runs, on the same
+//! cluster (what `cargo xtask test` does, to start the cluster once).
 //!
 //! Pacing: the producer sends at about `N / ((K + 1) · S)` records per second and is gated
 //! through its stdin (`allow <n>`): kill `i` happens once `i · N / (K + 1)` records were sent,
@@ -48,7 +51,8 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-             [--mode kill|stop] [--value-size B] [--collect ordered|unordered]";
+             [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
+             [--collect ordered|unordered]";
 
 /// Partitions of each chaos topic.
 const PARTITIONS: i32 = 6;
@@ -99,6 +103,8 @@ struct Options {
     kills: u32,
     kill_every: Duration,
     mode: Mode,
+    /// One extra SIGSTOP run (one freeze) per runtime, after the main runs.
+    stop_runs: Vec<Runtime>,
     value_size: usize,
     /// `true`: outcomes are collected as they come (the async `for_each_concurrent`, the
     /// blocking producer's channel shape); `false`: in send order, as the demo does.
@@ -118,6 +124,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         kills: 3,
         kill_every: Duration::from_secs(10),
         mode: Mode::Kill,
+        stop_runs: Vec::new(),
         value_size: 100,
         unordered: true,
         bootstrap: String::new(),
@@ -156,6 +163,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     "stop" => Mode::Stop,
                     m => return Err(format!("unknown mode {m:?}\n{USAGE}")),
                 }
+            }
+            "--stop-runs" => {
+                o.stop_runs = value()?
+                    .split(',')
+                    .map(Runtime::parse)
+                    .collect::<Result<_, _>>()?
             }
             "--value-size" => o.value_size = num(value()?)? as usize,
             "--collect" => {
@@ -229,7 +242,17 @@ fn orchestrate(o: &Options) -> Result<(), String> {
     );
     let mut failures = Vec::new();
     let mut lines = Vec::new();
-    for &rt in &o.runtimes {
+    let stop_mode = Options {
+        mode: Mode::Stop,
+        kills: 1,
+        ..o.clone()
+    };
+    let runs = o
+        .runtimes
+        .iter()
+        .map(|&rt| (rt, o))
+        .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)));
+    for (rt, o) in runs {
         let t = Instant::now();
         match run_one(&mut cluster, rt, o) {
             Ok((line, problems)) => {
