@@ -397,7 +397,8 @@ fn run_one(
     });
 
     // Patience for one chunk at the paced rate, with room for a slow machine.
-    let chunk_time = Duration::from_secs_f64(chunk as f64 / rate) * 4 + Duration::from_secs(120);
+    // A starved machine (2 cores, 3 brokers and other work) can be slow: be patient.
+    let chunk_time = Duration::from_secs_f64(chunk as f64 / rate) * 4 + Duration::from_secs(300);
     let mut kills = 0;
     let mut rng = seed();
     for i in 1..=u64::from(o.kills) {
@@ -572,31 +573,51 @@ fn next(state: &mut u64) -> u64 {
 // ---------------------------------------------------------------------------------------
 // The producer process.
 
-/// Outcomes by sequence number, compact (no allocation per record): the RSS measured is
-/// the producer's, not this bookkeeping's.
+/// Outcomes by sequence number in 8 bytes each (no allocation per record), so that the RSS
+/// measured is the producer's rather than this bookkeeping's: the partition in the top byte
+/// ([`NONE`] and [`FAILED`] are markers), the offset plus one in the other 56 bits.
 struct Slots {
-    /// `(partition, offset)`; partition `-2` = no outcome yet, `-3` = failed.
-    slots: Vec<(i32, i64)>,
+    slots: Vec<u64>,
     errors: HashMap<u64, String>,
 }
+
+/// Slot marker: no outcome yet.
+const NONE: u64 = 0xff << 56;
+/// Slot marker: failed.
+const FAILED: u64 = 0xfe << 56;
 
 impl Slots {
     fn new(n: u64) -> Slots {
         Slots {
-            slots: vec![(-2, 0); n as usize],
+            slots: vec![NONE; n as usize],
             errors: HashMap::new(),
         }
     }
 
     fn delivered(&mut self, seq: u64, partition: i32, offset: i64) {
+        let (Ok(p), Ok(o)) = (u8::try_from(partition), u64::try_from(offset + 1)) else {
+            return self.failed(
+                seq,
+                format!("unexpected partition/offset {partition}/{offset}"),
+            );
+        };
         if let Some(s) = self.slots.get_mut(seq as usize) {
-            *s = (partition, offset);
+            *s = (u64::from(p.min(0xfd)) << 56) | (o & ((1 << 56) - 1));
+        }
+    }
+
+    /// `(partition, offset)`, or `None` without an outcome, `Some((-1, _))` when failed.
+    fn get(&self, seq: usize) -> Option<(i32, i64)> {
+        match self.slots.get(seq).copied()? {
+            NONE => None,
+            FAILED => Some((-1, 0)),
+            s => Some(((s >> 56) as i32, (s & ((1 << 56) - 1)) as i64 - 1)),
         }
     }
 
     fn failed(&mut self, seq: u64, error: String) {
         if let Some(s) = self.slots.get_mut(seq as usize) {
-            *s = (-3, 0);
+            *s = FAILED;
             // Keep a few messages, not one per record.
             if self.errors.len() < 100 {
                 self.errors.insert(seq, error);
@@ -702,33 +723,44 @@ fn produce(o: &Options) -> Result<(), String> {
         [Runtime::Mio] => produce_mio_receipts(config, o, &pace)?,
         _ => return Err("produce takes exactly one --runtime".into()),
     };
-    let mut text = String::with_capacity(slots.slots.len() * 16);
-    for (seq, &(partition, offset)) in slots.slots.iter().enumerate() {
-        let seq = seq as u64;
-        match partition {
-            -2 => {}
-            -3 => {
+    // The producer is closed and gone: its peak is in. Measured before the file is written.
+    let peak = peak_rss_kib();
+    let file = std::fs::File::create(&o.out).map_err(|e| format!("creating {}: {e}", o.out))?;
+    let mut text = std::io::BufWriter::new(file);
+    let mut put = |line: String| text.write_all(line.as_bytes());
+    let mut written = Ok(());
+    for i in 0..slots.slots.len() {
+        let seq = i as u64;
+        match slots.get(i) {
+            None => {}
+            Some((-1, _)) => {
                 let e = slots.errors.get(&seq).map_or("failed", String::as_str);
-                text.push_str(&chaos::outcome_line(seq, &Outcome::Failed(e.to_owned())));
+                written = written.and(put(chaos::outcome_line(
+                    seq,
+                    &Outcome::Failed(e.to_owned()),
+                )));
             }
-            _ => text.push_str(&chaos::outcome_line(
-                seq,
-                &Outcome::Delivered { partition, offset },
-            )),
+            Some((partition, offset)) => {
+                written = written.and(put(chaos::outcome_line(
+                    seq,
+                    &Outcome::Delivered { partition, offset },
+                )))
+            }
         }
     }
     if let Some((seq, e)) = slots.errors.iter().min_by_key(|(s, _)| **s) {
         eprintln!(
             "chaos produce: {} failed, first: record {seq}: {e}",
-            slots.slots.iter().filter(|s| s.0 == -3).count()
+            slots.slots.iter().filter(|&&s| s == FAILED).count()
         );
     }
-    // Measured last, after every outcome: the peak of the whole run.
-    let _ = writeln!(text, "rss {}", peak_rss_kib());
-    let _ = writeln!(text, "idempotent {}", u8::from(idempotent));
-    let _ = writeln!(text, "buffer {buffer_memory}");
-    std::fs::write(&o.out, text).map_err(|e| format!("writing {}: {e}", o.out))?;
-    Ok(())
+    written = written
+        .and(put(format!("rss {peak}\n")))
+        .and(put(format!("idempotent {}\n", u8::from(idempotent))))
+        .and(put(format!("buffer {buffer_memory}\n")));
+    written
+        .and(text.flush())
+        .map_err(|e| format!("writing {}: {e}", o.out))
 }
 
 /// VmHWM (peak resident set) of this process, in KiB.
