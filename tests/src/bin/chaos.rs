@@ -806,6 +806,13 @@ async fn produce_async<R: odradek_driver::Runtime>(
                 Err(e) => lock(&slots).failed(seq, format!("refused: {e}")),
             }
             pace.sent(seq + 1);
+            // A send that has room completes at once, so without this the collector (polled
+            // by the same task) would not run until the buffer is full, and every outcome
+            // that arrived meanwhile would hold its record: memory the producer no longer
+            // counts, and that this process would be charged for.
+            if seq % 64 == 63 {
+                yield_now().await;
+            }
         }
     };
     let settle =
@@ -836,6 +843,21 @@ async fn produce_async<R: odradek_driver::Runtime>(
         report.delivered, report.failed
     );
     slots.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Returns `Pending` once (waking itself), so the other futures of the task get polled.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 fn lock(m: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
