@@ -16,6 +16,16 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+/// What one pending record costs in memory beyond the bytes the core counts against
+/// `buffer.memory` (its encoded size): the core's copy of the record, kept for the outcome,
+/// and its state (~250-400 bytes), plus the driver's routing entry and the delivery future's
+/// shared slot: about 1 KiB in all, measured with `tests/tests/memory_tokio.rs` (a broker
+/// holding every Produce, 100-byte records until the buffer refused). Charged against
+/// `buffer.memory` by `State::poll_send`: counting encoded bytes alone, a 16 MiB buffer
+/// held 132 MiB of such records once a broker stopped answering (8x; the 894 MB of issue 6
+/// under SIGKILL).
+pub(crate) const RECORD_OVERHEAD: usize = 1024;
+
 /// How many unobserved failures (whose delivery future or errors stream was dropped) are kept
 /// for the [`CloseReport`](crate::CloseReport); past this only the count grows.
 pub(crate) const UNOBSERVED_KEEP: usize = 1024;
@@ -274,6 +284,17 @@ impl State {
                 }
             }
         }
+        if self.over_budget() {
+            if wait {
+                *slot = Some(record);
+                register(&mut self.space_waiters, cx);
+                return Poll::Pending;
+            }
+            return Poll::Ready(Err(SendError {
+                kind: SendErrorKind::BufferFull,
+                record,
+            }));
+        }
         let now = self.clock.now();
         match self.core.send(record, now) {
             Ok(id) => {
@@ -290,6 +311,18 @@ impl State {
             }
             Err(e) => Poll::Ready(Err(e)),
         }
+    }
+
+    /// Whether one more record would take the records held, with their bookkeeping
+    /// ([`RECORD_OVERHEAD`] each), past `buffer.memory`. One record is always taken, so the
+    /// overhead can never stall a producer with a tiny buffer.
+    fn over_budget(&self) -> bool {
+        let pending = self.core.pending_records();
+        let held = self
+            .core
+            .buffered_bytes()
+            .saturating_add((pending + 1).saturating_mul(RECORD_OVERHEAD));
+        pending > 0 && held > self.core.config().buffer_memory
     }
 
     /// Remembers where the outcome of an accepted record goes.

@@ -57,6 +57,8 @@ pub struct BrokerStats {
     pub connections: usize,
     /// Connections currently open (accepted and not yet ended).
     pub open_connections: usize,
+    /// Records appended to the logs so far.
+    pub records: usize,
 }
 
 #[derive(Default)]
@@ -365,6 +367,8 @@ fn answer(
                                 for b in batches {
                                     log.extend(b.records);
                                 }
+                                let appended = log.len() - base as usize;
+                                st.stats.records += appended;
                                 (0, base)
                             }
                         };
@@ -383,6 +387,7 @@ fn answer(
                     });
                 }
             }
+            shared.changed.notify_all();
             if req.acks == 0 {
                 return Ok(None);
             }

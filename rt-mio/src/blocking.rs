@@ -24,6 +24,14 @@ const CONN_TOKENS: TokenRange = TokenRange::new(1, 1 << 20);
 /// Unobserved failures kept with their records for [`CloseReport::unobserved_failures`].
 const UNOBSERVED_KEEP: usize = 1024;
 
+/// What one pending record costs here beyond its encoded bytes: the core's share
+/// ([`CORE_RECORD_OVERHEAD`](crate::embedded::CORE_RECORD_OVERHEAD)) plus this thread's
+/// routing entries and, with [`BlockingProducer::send`], the receipt's one-slot channel
+/// (std's channel keeps cache-padded counters and room for the outcome), about 2 KiB in all
+/// as measured with `tests/memory.rs`. Charged against `buffer.memory`, see
+/// [`MioProducer::send`].
+const RECORD_OVERHEAD: usize = 2048;
+
 type DeliveryResult = Result<RecordMetadata, DeliveryError>;
 
 /// The outcome of one record sent with [`BlockingProducer::send`]. Dropping it does not cancel
@@ -465,7 +473,8 @@ impl Drop for Handle {
 fn start(config: Config, channels: Option<ChannelQueues>) -> Result<Arc<Shared>, ConnectError> {
     let poll = Poll::new().map_err(ConnectError::Io)?;
     let waker = Waker::new(poll.registry(), WAKER).map_err(ConnectError::Io)?;
-    let producer = MioProducer::new(config, poll.registry(), CONN_TOKENS)?;
+    let mut producer = MioProducer::new(config, poll.registry(), CONN_TOKENS)?;
+    producer.set_record_overhead(RECORD_OVERHEAD);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             producer,

@@ -49,6 +49,9 @@ pub(crate) struct Connection {
     pub(crate) state: ConnState,
     out: VecDeque<Bytes>,
     out_bytes: usize,
+    /// The core sent `Disconnect` while bytes were still queued: they are written, then the
+    /// connection is dropped without telling the core (it already forgot it).
+    pub(crate) closing: bool,
 }
 
 impl Connection {
@@ -66,6 +69,7 @@ impl Connection {
             state: ConnState::Connecting { rest: addrs },
             out: VecDeque::new(),
             out_bytes: 0,
+            closing: false,
         })
     }
 

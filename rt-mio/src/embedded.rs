@@ -7,7 +7,7 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use odradek_core::{
     BrokerAddress, Config, ConnId, DeliveryError, Instant, Output, ProducerCore, Record, RecordId,
-    RecordMetadata, SendError,
+    RecordMetadata, SendError, SendErrorKind,
 };
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -20,6 +20,15 @@ const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_WAKE: usize = 16;
 /// Bytes written per connection per wake-up before the rest is left for the next pass.
 const WRITE_CAP_PER_WAKE: usize = 1024 * 1024;
+
+/// What one accepted record costs in memory beyond the bytes the core counts against
+/// `buffer.memory` (its encoded size): the core's copy of the [`Record`] it hands back with
+/// the outcome (struct, key and value allocations) and its per-record state, about 250-400
+/// bytes as measured with `tests/memory.rs`. [`MioProducer::send`] charges it too, so that
+/// `buffer.memory` bounds what a full buffer really holds: with 100-byte records the core's
+/// count alone let the process hold 3x (core) to 16x (with the blocking producer's
+/// receipts) more than `buffer.memory` once a broker stopped answering.
+pub(crate) const CORE_RECORD_OVERHEAD: usize = 512;
 
 /// The block of [`mio::Token`]s the user reserves for a [`MioProducer`]: `start .. start + len`.
 ///
@@ -168,7 +177,13 @@ pub struct MioProducer {
     /// Connections with freshly queued bytes.
     dirty: Vec<ConnId>,
     read_buf: Box<[u8]>,
+    /// When the core said `Closed`: connections still writing their last bytes get until
+    /// then, and [`ProducerEvent::Closed`] waits for them (or for this deadline).
+    close_deadline: Option<Instant>,
     closed: bool,
+    /// Bytes charged per pending record on top of the core's count (see
+    /// [`CORE_RECORD_OVERHEAD`]); the blocking producer adds its own bookkeeping.
+    record_overhead: usize,
 }
 
 impl MioProducer {
@@ -207,7 +222,9 @@ impl MioProducer {
             backlog: Vec::new(),
             dirty: Vec::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            close_deadline: None,
             closed: false,
+            record_overhead: CORE_RECORD_OVERHEAD,
         };
         let now = producer.clock.now();
         producer.pump(now);
@@ -250,7 +267,11 @@ impl MioProducer {
         if !self.backlog.is_empty() {
             return Some(self.clock.now());
         }
-        self.core.poll_timeout().map(|(at, _reason)| at)
+        let core = self.core.poll_timeout().map(|(at, _reason)| at);
+        match self.close_deadline.filter(|_| !self.closed) {
+            Some(close) => Some(core.map_or(close, |at| at.min(close))),
+            None => core,
+        }
     }
 
     /// Call after every poll: resumes I/O that the per-wake-up caps cut off and, when the core's
@@ -270,15 +291,44 @@ impl MioProducer {
         if due || had_work {
             self.pump(now);
         }
+        self.finish_close(now);
     }
 
     /// Hands a record to the producer; returns its id, or refuses it at once (buffer full, too
     /// large, invalid topic, closing) handing it back. Never blocks.
+    ///
+    /// "Buffer full" counts each pending record's bookkeeping (a few hundred bytes: the
+    /// record kept for its outcome) against `buffer.memory` as well as its encoded bytes, so
+    /// many small records cannot hold several times `buffer.memory` while a broker is down.
     pub fn send(&mut self, record: Record) -> Result<RecordId, SendError> {
+        if self.over_budget() {
+            return Err(SendError {
+                kind: SendErrorKind::BufferFull,
+                record,
+            });
+        }
         let now = self.clock.now();
         let result = self.core.send(record, now);
         self.pump(now);
         result
+    }
+
+    /// Whether one more record would take the records held, with their bookkeeping, past
+    /// `buffer.memory`. One record is always taken, so an overhead larger than the buffer
+    /// cannot stall the producer.
+    fn over_budget(&self) -> bool {
+        let pending = self.core.pending_records();
+        let held = self
+            .core
+            .buffered_bytes()
+            .saturating_add((pending + 1).saturating_mul(self.record_overhead));
+        pending > 0 && held > self.core.config().buffer_memory
+    }
+
+    /// Sets the bytes charged per pending record on top of the core's count (the blocking
+    /// producer's receipts and routing cost more than the core's share alone).
+    pub(crate) fn set_record_overhead(&mut self, bytes: usize) {
+        self.record_overhead = bytes;
     }
 
     /// Sends every buffered record now, without waiting for `linger`. Outcomes arrive as usual.
@@ -291,6 +341,10 @@ impl MioProducer {
     /// Begins a graceful close: no new records are taken, every accepted record gets its
     /// outcome, connections are closed, then [`ProducerEvent::Closed`] is emitted. Keep driving
     /// the loop until then.
+    ///
+    /// Bytes queued on a connection before the core closes it are written first (with acks=0
+    /// the records in them already count as delivered); `Closed` waits for them, at most
+    /// `request_timeout` after the core finished, then drops what could not be written.
     pub fn close(&mut self) {
         let now = self.clock.now();
         self.core.close(now);
@@ -327,6 +381,11 @@ impl MioProducer {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.closing {
+            // The core forgot it: only its last bytes matter now.
+            self.write(conn, now);
+            return;
+        }
         if !c.is_connected() {
             match c.check_connect(&self.registry) {
                 ConnectCheck::Pending => return,
@@ -379,7 +438,11 @@ impl MioProducer {
             return;
         }
         match c.write(WRITE_CAP_PER_WAKE) {
-            IoProgress::Drained => {}
+            IoProgress::Drained => {
+                if c.closing && !c.has_output() {
+                    self.forget(conn);
+                }
+            }
             IoProgress::Capped => self.defer(conn),
             IoProgress::Closed => self.lose(conn, now),
         }
@@ -405,9 +468,7 @@ impl MioProducer {
                             }
                         }
                     }
-                    Output::Disconnect { conn } => {
-                        self.forget(conn);
-                    }
+                    Output::Disconnect { conn } => self.disconnect(conn),
                     Output::Delivered {
                         id,
                         metadata,
@@ -424,18 +485,56 @@ impl MioProducer {
                         })
                     }
                     Output::Closed => {
-                        self.closed = true;
-                        self.events.push_back(ProducerEvent::Closed);
+                        let grace = self.core.config().request_timeout;
+                        self.close_deadline = Some(now + grace);
                     }
                 }
             }
             if self.dirty.is_empty() {
-                return;
+                break;
             }
             for conn in std::mem::take(&mut self.dirty) {
                 self.write(conn, now);
             }
         }
+        self.finish_close(now);
+    }
+
+    /// The core closed `conn`. Bytes already queued on it were handed over as sent (acks=0
+    /// records are reported delivered by then), so an open connection writes them before it
+    /// is dropped; the core is not told when that ends.
+    fn disconnect(&mut self, conn: ConnId) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.is_connected() && c.has_output() => {
+                c.closing = true;
+                self.dirty.push(conn);
+            }
+            Some(_) => {
+                self.forget(conn);
+            }
+            None => {}
+        }
+    }
+
+    /// After the core's `Closed`: emits [`ProducerEvent::Closed`] once no connection is still
+    /// writing its last bytes, or when the grace period is over (dropping what is left).
+    fn finish_close(&mut self, now: Instant) {
+        let Some(deadline) = self.close_deadline else {
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        let draining = self.conns.values().any(|c| c.closing && c.has_output());
+        if draining && now < deadline {
+            return;
+        }
+        let left: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in left {
+            self.forget(conn);
+        }
+        self.closed = true;
+        self.events.push_back(ProducerEvent::Closed);
     }
 
     /// Opens a socket for `conn`; on failure tells the core at once.
@@ -474,7 +573,9 @@ impl MioProducer {
 
     /// Closes a connection that failed, and tells the core.
     fn lose(&mut self, conn: ConnId, now: Instant) {
-        if self.forget(conn) {
+        // A closing connection is already gone as far as the core knows.
+        let closing = self.conns.get(&conn).is_some_and(|c| c.closing);
+        if self.forget(conn) && !closing {
             self.core.handle_disconnected(conn, now);
         }
     }

@@ -444,3 +444,106 @@ fn unread_errors_do_not_stop_close() {
     values.sort();
     assert_eq!(values, ["e0", "e1"], "the receiver yields both, then ends");
 }
+
+/// acks=0 records are reported delivered when their Produce request is handed to the socket,
+/// so `close` must write every byte queued before the connection goes (issue 6, §2 item 4).
+/// The core emits the last Transmit, the records' Delivered, the Disconnect and Closed in one
+/// batch of outputs; enough bytes that the socket cannot take them in one write.
+fn acks_none_config(broker: &str) -> Config {
+    let mut config = config(broker);
+    config.acks = odradek_mio::Acks::None;
+    // Nothing leaves before close: the whole backlog goes out with the Disconnect.
+    config.linger = Duration::from_secs(30);
+    config.batch_size = 256 * 1024;
+    config
+}
+
+const ACKS_NONE_RECORDS: usize = 400;
+
+fn acks_none_value(i: usize) -> Vec<u8> {
+    let mut v = format!("acks0 {i:06} ").into_bytes();
+    v.resize(16 * 1024, b'.');
+    v
+}
+
+fn wait_for_records(broker: &FakeBroker, n: usize) -> usize {
+    broker.wait_for(PATIENCE, |st| st.records >= n);
+    broker.total_records()
+}
+
+#[test]
+fn blocking_close_with_acks_none_writes_everything_queued() {
+    let broker = start_broker(2);
+    let producer = BlockingProducer::connect(acks_none_config(&broker.address())).unwrap();
+    for i in 0..ACKS_NONE_RECORDS {
+        producer
+            .send(Record::new("acks0").value(acks_none_value(i)))
+            .unwrap();
+    }
+    let report = producer.close();
+    assert_eq!(report.delivered, ACKS_NONE_RECORDS as u64);
+    assert_eq!(report.failed, 0);
+    assert_eq!(
+        wait_for_records(&broker, ACKS_NONE_RECORDS),
+        ACKS_NONE_RECORDS,
+        "every record reported delivered reaches the broker"
+    );
+    let mut seen: Vec<Vec<u8>> = (0..2)
+        .flat_map(|p| broker.records("acks0", p))
+        .filter_map(|r| r.value.map(|v| v.to_vec()))
+        .collect();
+    seen.sort();
+    let mut want: Vec<Vec<u8>> = (0..ACKS_NONE_RECORDS).map(acks_none_value).collect();
+    want.sort();
+    assert!(seen == want, "each record exactly once");
+}
+
+#[test]
+fn embedded_close_with_acks_none_writes_everything_queued() {
+    let broker = start_broker(2);
+    let mut poll = Poll::new().unwrap();
+    let mut producer = MioProducer::new(
+        acks_none_config(&broker.address()),
+        poll.registry(),
+        TokenRange::new(100, 8),
+    )
+    .unwrap();
+    for i in 0..ACKS_NONE_RECORDS {
+        producer
+            .send(Record::new("acks0").value(acks_none_value(i)))
+            .unwrap();
+    }
+    producer.close();
+    let mut events = Events::with_capacity(64);
+    let deadline = Instant::now() + PATIENCE;
+    let mut delivered = 0;
+    let mut closed = false;
+    while !closed {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; delivered {delivered}"
+        );
+        let timeout = producer.timeout().map_or(Duration::from_millis(100), |t| {
+            t.min(Duration::from_millis(100))
+        });
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for event in events.iter() {
+            producer.handle_event(event);
+        }
+        producer.handle_timeout();
+        while let Some(event) = producer.poll_event() {
+            match event {
+                ProducerEvent::Delivered { .. } => delivered += 1,
+                ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
+                ProducerEvent::Closed => closed = true,
+            }
+        }
+    }
+    assert_eq!(delivered, ACKS_NONE_RECORDS);
+    assert_eq!(producer.connections(), 0, "close disconnects everything");
+    assert_eq!(
+        wait_for_records(&broker, ACKS_NONE_RECORDS),
+        ACKS_NONE_RECORDS,
+        "every record reported delivered reaches the broker"
+    );
+}

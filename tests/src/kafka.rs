@@ -44,6 +44,10 @@ pub const ENABLE_ENV: &str = "ODRADEK_KAFKA";
 /// is set carries it on its command line, so the run can check that none is left behind.
 pub const RUN_ID_ENV: &str = "ODRADEK_RUN_ID";
 
+/// The environment variable that sets the heap of the harness's client JVMs (`-Xmx`, default
+/// `512m`): reading a million records back with RecordTool needs more.
+pub const TOOL_HEAP_ENV: &str = "ODRADEK_TOOL_HEAP";
+
 /// How long to wait for a broker to report that it started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -305,7 +309,9 @@ fn java_tool_cp(version: Version, classpath: String, main: &str) -> Command {
     let log = root.join("kafka").join(version.as_str()).join(log_file);
     let mut cmd = Command::new("java");
     // Short-lived client JVMs: C1 only and the serial GC start about a second faster.
-    cmd.args(["-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
+    let heap = std::env::var(TOOL_HEAP_ENV).unwrap_or_else(|_| "512m".into());
+    cmd.arg(format!("-Xmx{heap}"))
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
         .arg(format!("-D{log_prop}=file:{}", log.display()))
         .arg("-cp")
         .arg(classpath)
@@ -450,7 +456,9 @@ stop() {
   rm -rf "$data" "$state"
 }
 trap 'stop; exit 0' INT TERM HUP
-read -r _ || true
+read -r cmd || true
+# `forget`: the broker was killed on purpose and a new watchdog runs it on the same data.
+[ "$cmd" = forget ] && exit 0
 stop
 "#;
 
@@ -924,6 +932,149 @@ impl KafkaCluster {
             ));
         }
         Ok(results)
+    }
+
+    /// SIGKILLs node `id`'s JVM (a crash: no clean shutdown) and waits until it is gone. Its
+    /// data stays for [`restart_node`](Self::restart_node).
+    pub fn kill_node(&mut self, id: u32) -> Result<()> {
+        let node = self.node_mut(id)?;
+        signal(node.pid, "KILL");
+        let until = Instant::now() + Duration::from_secs(10);
+        while pid_alive(node.pid) {
+            if Instant::now() >= until {
+                return err(format!(
+                    "Kafka node {id} (pid {}) survived SIGKILL",
+                    node.pid
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` (such as `"STOP"` or `"CONT"`) to node `id`'s JVM.
+    pub fn signal_node(&self, id: u32, sig: &str) -> Result<()> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| Error(format!("no node {id}")))?;
+        signal(node.pid, sig);
+        Ok(())
+    }
+
+    /// Starts node `id` again after [`kill_node`](Self::kill_node): same configuration, ports
+    /// and data folder. Waits until its port answers and its log says it started (a restarted
+    /// broker then still has to catch up before it is back in the ISR: see
+    /// [`wait_for_full_isr`](Self::wait_for_full_isr)).
+    pub fn restart_node(&mut self, id: u32) -> Result<()> {
+        let (version, lifetime) = (self.version, self.lifetime);
+        let node = self.node_mut(id)?;
+        if pid_alive(node.pid) {
+            return err(format!(
+                "Kafka node {id} (pid {}) is still running",
+                node.pid
+            ));
+        }
+        // The old watchdog must not delete the data the new broker runs on.
+        if let Some((mut child, stdin)) = node.watchdog.take() {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(b"forget\n");
+            }
+            let _ = child.wait();
+        }
+        // The server log is appended to; the start line is looked for after this point only.
+        let log_len = fs::metadata(node.server_log()).map_or(0, |m| m.len());
+        let dir = node.dir.clone();
+        let new = spawn_node(
+            version,
+            lifetime,
+            id,
+            node.port,
+            node.controller_port,
+            &dir,
+            &dir.join("data"),
+            &dir.join("server.properties"),
+        )?;
+        *node = new;
+        self.write_state()?;
+        let node = self.node_mut(id)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if !pid_alive(node.pid) {
+                return err(format!(
+                    "restarted Kafka node {id} exited\n--- {}:\n{}",
+                    node.server_log().display(),
+                    tail(&node.server_log(), 40)
+                ));
+            }
+            let addr: SocketAddr = ([127, 0, 0, 1], node.port).into();
+            let started = fs::read(node.server_log()).is_ok_and(|log| {
+                let fresh = log.get(log_len as usize..).unwrap_or(&[]);
+                String::from_utf8_lossy(fresh).contains(STARTED_LINE)
+            });
+            if started && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return err(format!(
+                    "restarted Kafka node {id} not ready after {START_TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn node_mut(&mut self, id: u32) -> Result<&mut Node> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| Error(format!("no node {id}")))
+    }
+
+    /// `topic`'s partitions (leader, replicas, ISR) as the first live node that answers a
+    /// Metadata request sees them, skipping `except` (a node that is down or frozen).
+    pub fn partitions(&self, topic: &str, except: Option<u32>) -> Result<Vec<PartitionInfo>> {
+        let mut last = Error(format!("no node to ask about {topic}"));
+        for node in self.nodes.iter().filter(|n| Some(n.id) != except) {
+            match metadata_partitions(node.port, topic) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Waits until every partition of `topic` has a leader and all its replicas in the ISR,
+    /// as seen by every node.
+    pub fn wait_for_full_isr(&self, topic: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for node in &self.nodes {
+            loop {
+                let last = match metadata_partitions(node.port, topic) {
+                    Ok(parts)
+                        if !parts.is_empty()
+                            && parts.iter().all(|p| {
+                                p.leader >= 0
+                                    && p.isr.len() == p.replicas.len()
+                                    && p.replicas.iter().all(|r| p.isr.contains(r))
+                            }) =>
+                    {
+                        break
+                    }
+                    Ok(parts) => format!("{parts:?}"),
+                    Err(e) => e.0,
+                };
+                if Instant::now() >= deadline {
+                    return err(format!(
+                        "{topic}: ISR not full on node {} after {timeout:?}: {last}",
+                        node.id
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     /// Stops every node: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]. Idempotent.
@@ -1534,6 +1685,27 @@ pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
 /// as `(partition, leader)`, sorted. A minimal independent client (it does not use
 /// odradek-core), only for waiting until a new topic is usable.
 fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
+    Ok(metadata_partitions(port, topic)?
+        .into_iter()
+        .map(|p| (p.index, p.leader))
+        .collect())
+}
+
+/// One partition as a Metadata response describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition index.
+    pub index: i32,
+    /// Leader's node id; -1 when none (or the partition has an error).
+    pub leader: i32,
+    /// Replica node ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica node ids.
+    pub isr: Vec<i32>,
+}
+
+/// Metadata v4 for one topic from `127.0.0.1:port`: its partitions, sorted by index.
+pub fn metadata_partitions(port: u16, topic: &str) -> Result<Vec<PartitionInfo>> {
     let mut body = Vec::new();
     body.extend_from_slice(&1i32.to_be_bytes()); // topics: one
     put_str(&mut body, topic);
@@ -1559,12 +1731,19 @@ fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
             let perr = r.i16()?;
             let index = r.i32()?;
             let leader = r.i32()?;
-            for _ in 0..2 {
+            let mut lists = [Vec::new(), Vec::new()];
+            for list in &mut lists {
                 for _ in 0..r.count()? {
-                    r.i32()?;
+                    list.push(r.i32()?);
                 }
             }
-            parts.push((index, if perr == 0 { leader } else { -1 }));
+            let [replicas, isr] = lists;
+            parts.push(PartitionInfo {
+                index,
+                leader: if perr == 0 { leader } else { -1 },
+                replicas,
+                isr,
+            });
         }
         if name.as_deref() == Some(topic) {
             if error != 0 {
@@ -1573,7 +1752,7 @@ fn metadata_leaders(port: u16, topic: &str) -> Result<Vec<(i32, i32)>> {
             result = parts;
         }
     }
-    result.sort_unstable();
+    result.sort_unstable_by_key(|p| p.index);
     Ok(result)
 }
 

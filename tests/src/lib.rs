@@ -3,6 +3,9 @@
 //! - [`kafka`]: fetch, start and stop a real Apache Kafka (4.1 or 3.9, one or three KRaft
 //!   nodes) and read records back with Kafka's own Java client. Also compiled into `xtask`.
 //!
+//! - [`chaos`]: record layout and outcome analysis of `cargo xtask chaos` (the orchestration
+//!   is the `chaos` binary).
+//!
 //! - [`conformance`]: the cross-runtime suite, generic over [`conformance::Runtime`];
 //!   each adapter's test file (`tests/tests/conformance_*.rs`) instantiates it with
 //!   [`conformance_tests!`].
@@ -12,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chaos;
 pub mod conformance;
 pub mod kafka;
 

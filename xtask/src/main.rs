@@ -4,10 +4,11 @@
 //! same source file the `odradek-tests` library exposes as `odradek_tests::kafka`, compiled
 //! in directly.
 
+mod bench;
+mod chaos;
 #[allow(dead_code)]
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
-mod bench;
 mod mutants;
 
 use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
@@ -23,8 +24,9 @@ cargo xtask <command>
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
-                               suites (Kafka 4.1 and 3.9, fetched if needed); exits non-zero on
-                               any failure and checks that no broker is left running
+                               suites (Kafka 4.1 and 3.9, fetched if needed) and a short chaos
+                               run (below); exits non-zero on any failure and checks that no
+                               broker is left running
   bench [--records N] [--rounds R] [--compression C] [--record-size B] [--producers LIST]
         [--bootstrap ADDR]
                                odradek perf (tokio, async-std, mio) against Java's
@@ -38,6 +40,19 @@ cargo xtask <command>
                                simulation suite (N seeds, default the suite's CI budget), expect
                                it to fail, restore the file; one line per mutation, non-zero exit
                                if any is not caught
+  chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
+        [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B] [--collect ordered|unordered]
+                               a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
+                               while each runtime produces (acks=all, its own process), SIGKILL
+                               the leader of a partition being written or a random broker,
+                               restart it, wait until it is back in every ISR, repeat; read
+                               everything back and print `chaos: <runtime> <N> records, <K>
+                               kills, lost 0, duplicated 0, reordered 0, failed 0, peak rss <M>
+                               MiB`; `--mode stop` freezes the leader (SIGSTOP) past the request
+                               timeout instead (`--stop-runs` adds such runs after the others).
+                               Defaults: all runtimes, 200000 records, 3 kills every 10 s. Exits
+                               non-zero on any non-zero figure or a peak RSS above
+                               buffer.memory + 64 MiB
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
   kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
                                start a local KRaft cluster in the background (default 4.1, one
@@ -58,6 +73,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),
         ["bench", rest @ ..] => bench::bench(rest),
+        ["chaos", rest @ ..] => chaos_cmd(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         ["mutants", rest @ ..] => mutants_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
@@ -73,6 +89,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask chaos`: fetches Kafka 4.1 if needed, then runs the chaos binary.
+fn chaos_cmd(args: &[&str]) -> Result<(), String> {
+    fetch_timed(Version::V4_1)?;
+    status(chaos::command(cargo(), args))
 }
 
 /// Parsed `--flag value` options plus positional arguments.
@@ -420,6 +442,16 @@ fn test(args: &[&str]) -> Result<(), String> {
                     ])
                     .env(kafka::ENABLE_ENV, "1")
                     .env(kafka::RUN_ID_ENV, &run_id);
+                    status(c)
+                },
+            );
+            let args = chaos::test_args();
+            run_step(
+                &mut steps,
+                &format!("cargo xtask chaos {}", args.join(" ")),
+                || {
+                    let mut c = chaos::command(cargo(), &args);
+                    c.env(kafka::RUN_ID_ENV, &run_id);
                     status(c)
                 },
             );

@@ -1,0 +1,959 @@
+//! `cargo xtask chaos`: a real 3-node Kafka under SIGKILL (or SIGSTOP) while odradek writes.
+//!
+//! ```text
+//! chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
+//!       [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
+//!       [--collect ordered|unordered]
+//! ```
+//!
+//! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
+//! runtime creates a topic of 6 partitions and runs the producer as its own process (this
+//! binary re-executed as `chaos produce ...`, so its peak RSS is its own). While it writes,
+//! the orchestrator kills the leader of a partition being written (odd kills) or a random
+//! broker (even kills) with SIGKILL, waits until the partitions have moved, restarts the
+//! broker on the same data, and waits until it is back in the ISR of every partition before
+//! the next kill. `--mode stop` freezes the leader with SIGSTOP for longer than the
+//! producer's request timeout instead, then resumes it (a zombie leader). `--stop-runs
+//! mio,...` adds one such SIGSTOP run per runtime listed after the main runs, on the same
+//! cluster (what `cargo xtask test` does, to start the cluster once).
+//!
+//! Pacing: the producer sends at about `N / ((K + 1) · S)` records per second and is gated
+//! through its stdin (`allow <n>`): kill `i` happens once `i · N / (K + 1)` records were sent,
+//! and the producer may run half a chunk past that while the broker is down and coming back,
+//! so every kill lands while records are being written, however slow the restart.
+//!
+//! Then every record is read back with Kafka's Java consumer and compared with the
+//! producer's outcome file, and one line per runtime is printed:
+//!
+//! ```text
+//! chaos: <runtime> <N> records, <K> kills, lost 0, duplicated 0, reordered 0, failed 0, peak rss <M> MiB
+//! ```
+//!
+//! The exit code is non-zero on any non-zero figure (duplicates are only reported, not
+//! fatal, when the producer runs without idempotence), on fewer kills than asked for, or on a
+//! peak RSS above `buffer.memory + 64 MiB`.
+
+// `SendError` hands the record back by value: the API shared by every odradek crate.
+#![allow(clippy::result_large_err)]
+
+use odradek_core::{Acks, Config, Record};
+use odradek_tests::chaos::{self, Outcome};
+use odradek_tests::kafka::{KafkaCluster, StartOptions, Version};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::pin::Pin;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
+             [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
+             [--collect ordered|unordered]";
+
+/// Partitions of each chaos topic.
+const PARTITIONS: i32 = 6;
+/// How long a frozen leader stays frozen in `--mode stop`.
+const FREEZE: Duration = Duration::from_secs(8);
+/// The producer's request timeout in `--mode stop` (shorter than [`FREEZE`]).
+const STOP_MODE_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Allowed RSS above `buffer.memory`.
+const RSS_SLACK: u64 = 64 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runtime {
+    Tokio,
+    AsyncStd,
+    Mio,
+}
+
+impl Runtime {
+    const ALL: [Runtime; 3] = [Runtime::Tokio, Runtime::AsyncStd, Runtime::Mio];
+
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Tokio => "tokio",
+            Runtime::AsyncStd => "async-std",
+            Runtime::Mio => "mio",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Runtime, String> {
+        Runtime::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown runtime {s:?}"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Kill,
+    Stop,
+}
+
+/// Options shared by both roles.
+#[derive(Clone, Debug)]
+struct Options {
+    runtimes: Vec<Runtime>,
+    records: u64,
+    kills: u32,
+    kill_every: Duration,
+    mode: Mode,
+    /// One extra SIGSTOP run (one freeze) per runtime, after the main runs.
+    stop_runs: Vec<Runtime>,
+    value_size: usize,
+    /// `true`: outcomes are collected as they come (the async `for_each_concurrent`, the
+    /// blocking producer's channel shape); `false`: in send order, as the demo does.
+    unordered: bool,
+    // Producer role only.
+    bootstrap: String,
+    topic: String,
+    rate: f64,
+    out: String,
+    request_timeout: Option<Duration>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        runtimes: Runtime::ALL.to_vec(),
+        records: 200_000,
+        kills: 3,
+        kill_every: Duration::from_secs(10),
+        mode: Mode::Kill,
+        stop_runs: Vec::new(),
+        value_size: 100,
+        unordered: true,
+        bootstrap: String::new(),
+        topic: String::new(),
+        rate: 0.0,
+        out: String::new(),
+        request_timeout: None,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .map(String::as_str)
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        let num = |v: &str| -> Result<u64, String> {
+            v.parse()
+                .map_err(|_| format!("{flag}: not a number: {v:?}"))
+        };
+        match flag.as_str() {
+            "--runtime" => {
+                o.runtimes = match value()? {
+                    "all" => Runtime::ALL.to_vec(),
+                    list => list
+                        .split(',')
+                        .map(Runtime::parse)
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            "--records" => o.records = num(value()?)?,
+            "--kills" => o.kills = num(value()?)? as u32,
+            "--kill-every" => o.kill_every = Duration::from_secs(num(value()?)?),
+            "--mode" => {
+                o.mode = match value()? {
+                    "kill" => Mode::Kill,
+                    "stop" => Mode::Stop,
+                    m => return Err(format!("unknown mode {m:?}\n{USAGE}")),
+                }
+            }
+            "--stop-runs" => {
+                o.stop_runs = value()?
+                    .split(',')
+                    .map(Runtime::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--value-size" => o.value_size = num(value()?)? as usize,
+            "--collect" => {
+                o.unordered = match value()? {
+                    "ordered" => false,
+                    "unordered" => true,
+                    c => return Err(format!("unknown --collect {c:?}\n{USAGE}")),
+                }
+            }
+            "--bootstrap" => o.bootstrap = value()?.to_owned(),
+            "--topic" => o.topic = value()?.to_owned(),
+            "--rate" => {
+                let v = value()?;
+                o.rate = v.parse().map_err(|_| format!("--rate: {v:?}"))?;
+            }
+            "--out" => o.out = value()?.to_owned(),
+            "--request-timeout-ms" => {
+                o.request_timeout = Some(Duration::from_millis(num(value()?)?))
+            }
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        }
+    }
+    if o.records == 0 || o.runtimes.is_empty() {
+        return Err(format!("nothing to do\n{USAGE}"));
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((role, rest)) if role == "produce" => parse_options(rest).and_then(|o| produce(&o)),
+        _ => parse_options(&args).and_then(|o| orchestrate(&o)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chaos: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The orchestrator.
+
+fn orchestrate(o: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    // RecordTool holds everything it read (hex) before printing it.
+    let heap_mib = 512 + o.records * (o.value_size as u64 + 64) * 8 / (1 << 20);
+    if std::env::var_os(odradek_tests::kafka::TOOL_HEAP_ENV).is_none() {
+        std::env::set_var(odradek_tests::kafka::TOOL_HEAP_ENV, format!("{heap_mib}m"));
+    }
+    eprintln!("chaos: starting a 3-node Kafka 4.1 cluster");
+    let mut start = StartOptions::new(Version::V4_1, 3);
+    // A dead broker is fenced (and its partitions move) after 4 s without a heartbeat
+    // instead of 9 s: shorter kill cycles, and a frozen leader is fenced while frozen.
+    for (k, v) in [
+        ("broker.session.timeout.ms", "4000"),
+        ("broker.heartbeat.interval.ms", "1000"),
+    ] {
+        start.extra_properties.push((k.into(), v.into()));
+    }
+    let mut cluster =
+        KafkaCluster::start_with(start).map_err(|e| format!("starting the cluster: {e}"))?;
+    eprintln!(
+        "chaos: cluster up in {:.1?} at {}",
+        started.elapsed(),
+        cluster.bootstrap()
+    );
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    let stop_mode = Options {
+        mode: Mode::Stop,
+        kills: 1,
+        ..o.clone()
+    };
+    let runs = o
+        .runtimes
+        .iter()
+        .map(|&rt| (rt, o))
+        .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)));
+    for (rt, o) in runs {
+        let t = Instant::now();
+        match run_one(&mut cluster, rt, o) {
+            Ok((line, problems)) => {
+                println!("{line}");
+                lines.push(line);
+                failures.extend(problems.into_iter().map(|p| format!("{}: {p}", rt.name())));
+            }
+            Err(e) => failures.push(format!("{}: {e}", rt.name())),
+        }
+        eprintln!("chaos: {} took {:.1?}", rt.name(), t.elapsed());
+    }
+    // Resume anything left frozen, then stop (a stopped JVM ignores SIGTERM until resumed).
+    for id in 1..=3 {
+        let _ = cluster.signal_node(id, "CONT");
+    }
+    cluster
+        .stop()
+        .map_err(|e| format!("stopping the cluster: {e}"))?;
+    eprintln!("chaos: done in {:.1?}", started.elapsed());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+/// The producer process and what it reports on stdout.
+struct ProducerProcess {
+    child: Child,
+    sent: Arc<AtomicU64>,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl ProducerProcess {
+    fn allow(&mut self, n: u64) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = writeln!(stdin, "allow {n}");
+            let _ = stdin.flush();
+        }
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits until `sent` reaches `n` or the process ends; `false` if it ended first.
+    fn wait_sent(&mut self, n: u64, timeout: Duration) -> Result<bool, String> {
+        let deadline = Instant::now() + timeout;
+        while self.sent.load(Ordering::Relaxed) < n {
+            if self.exited() {
+                return Ok(false);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "producer sent only {} of {n} records in {timeout:?}",
+                    self.sent.load(Ordering::Relaxed)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for ProducerProcess {
+    fn drop(&mut self) {
+        if !self.exited() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// One runtime's run: returns its chaos line and what makes it fail.
+fn run_one(
+    cluster: &mut KafkaCluster,
+    rt: Runtime,
+    o: &Options,
+) -> Result<(String, Vec<String>), String> {
+    let mode = match o.mode {
+        Mode::Kill => "kill",
+        Mode::Stop => "stop",
+    };
+    let topic = format!("chaos-{}-{mode}-{}", rt.name(), std::process::id());
+    cluster
+        .create_topic(&topic, PARTITIONS, 3, &[])
+        .map_err(|e| format!("creating {topic}: {e}"))?;
+    let out = std::env::temp_dir().join(format!("{topic}.outcomes"));
+    let chunks = u64::from(o.kills) + 1;
+    let chunk = (o.records / chunks).max(1);
+    let rate = o.records as f64 / (chunks as f64 * o.kill_every.as_secs_f64().max(0.1));
+
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("produce")
+        .args(["--runtime", rt.name()])
+        .args(["--bootstrap", &cluster.bootstrap()])
+        .args(["--topic", &topic])
+        .args(["--records", &o.records.to_string()])
+        .args(["--value-size", &o.value_size.to_string()])
+        .args(["--rate", &format!("{rate:.1}")])
+        .args([
+            "--collect",
+            if o.unordered { "unordered" } else { "ordered" },
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if o.mode == Mode::Stop {
+        cmd.args([
+            "--request-timeout-ms",
+            &STOP_MODE_REQUEST_TIMEOUT.as_millis().to_string(),
+        ]);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting the producer: {e}"))?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let stdout = child.stdout.take();
+    let stdin = child.stdin.take();
+    let mut producer = ProducerProcess {
+        child,
+        sent: Arc::clone(&sent),
+        stdin,
+    };
+    if let Some(stdout) = stdout {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(n) = line.strip_prefix("sent ").and_then(|n| n.parse().ok()) {
+                    sent.store(n, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let ahead = chunk / 2;
+    producer.allow(if o.kills == 0 {
+        o.records
+    } else {
+        chunk + ahead
+    });
+
+    // Patience for one chunk at the paced rate, with room for a slow machine.
+    // A starved machine (2 cores, 3 brokers and other work) can be slow: be patient.
+    let chunk_time = Duration::from_secs_f64(chunk as f64 / rate) * 4 + Duration::from_secs(300);
+    let mut kills = 0;
+    let mut rng = seed();
+    for i in 1..=u64::from(o.kills) {
+        if !producer.wait_sent(i * chunk, chunk_time)? {
+            break;
+        }
+        let parts = cluster
+            .partitions(&topic, None)
+            .map_err(|e| format!("metadata before kill {i}: {e}"))?;
+        let victim = if i % 2 == 1 {
+            // The leader of a partition being written (all are: keys spread over them).
+            let p = &parts[(i as usize) % parts.len()];
+            u32::try_from(p.leader).map_err(|_| format!("partition {} has no leader", p.index))?
+        } else {
+            (next(&mut rng) % 3) as u32 + 1
+        };
+        let t = Instant::now();
+        match o.mode {
+            Mode::Kill => {
+                cluster.kill_node(victim).map_err(|e| e.to_string())?;
+                eprintln!(
+                    "chaos: {} kill {i}: SIGKILL node {victim} at {} records sent",
+                    rt.name(),
+                    producer.sent.load(Ordering::Relaxed)
+                );
+                wait_leaders_moved(cluster, &topic, victim)?;
+                cluster.restart_node(victim).map_err(|e| e.to_string())?;
+            }
+            Mode::Stop => {
+                cluster
+                    .signal_node(victim, "STOP")
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "chaos: {} freeze {i}: SIGSTOP node {victim} for {FREEZE:?} at {} records sent",
+                    rt.name(),
+                    producer.sent.load(Ordering::Relaxed)
+                );
+                // The fault itself lasts this long: a frozen broker gives no sign to wait on.
+                std::thread::sleep(FREEZE);
+                cluster
+                    .signal_node(victim, "CONT")
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        cluster
+            .wait_for_full_isr(&topic, Duration::from_secs(180))
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "chaos: {} node {victim} back in every ISR after {:.1?}",
+            rt.name(),
+            t.elapsed()
+        );
+        kills += 1;
+        producer.allow(((i + 1) * chunk + ahead).min(o.records));
+    }
+    producer.allow(o.records);
+    let deadline = Instant::now() + chunk_time * 2 + Duration::from_secs(300);
+    let status = loop {
+        if let Ok(Some(status)) = producer.child.try_wait() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            return Err("the producer did not finish".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        return Err(format!("the producer exited with {status}"));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("reading {out:?}: {e}"))?;
+    let _ = std::fs::remove_file(&out);
+    let report = chaos::parse_report(&text, o.records as usize)?;
+    let acknowledged = report
+        .outcomes
+        .iter()
+        .filter(|x| matches!(x, Some(Outcome::Delivered { .. })))
+        .count();
+    let consumed = cluster
+        .consume_all_timeout(&topic, acknowledged, Duration::from_secs(180))
+        .map_err(|e| format!("reading {topic} back: {e}"))?;
+    let mut log: HashMap<i32, Vec<(i64, Option<u64>)>> = HashMap::new();
+    for r in &consumed {
+        let seq = r.value.as_deref().and_then(chaos::parse_seq);
+        log.entry(r.partition).or_default().push((r.offset, seq));
+    }
+    let fig = chaos::analyse(&report.outcomes, &log);
+    let peak = report.peak_rss_kib * 1024;
+    let label = match o.mode {
+        Mode::Kill => rt.name().to_owned(),
+        Mode::Stop => format!("{}+sigstop", rt.name()),
+    };
+    let line = format!(
+        "chaos: {label} {} records, {kills} kills, {fig}, peak rss {} MiB",
+        o.records,
+        peak.div_ceil(1 << 20)
+    );
+    let mut problems = Vec::new();
+    let mut notes = String::new();
+    if fig.unresolved + fig.misreported + fig.foreign > 0 {
+        let _ = write!(
+            notes,
+            " unresolved {}, misreported {}, foreign {};",
+            fig.unresolved, fig.misreported, fig.foreign
+        );
+    }
+    if !fig.clean(!report.idempotent) {
+        problems.push(format!("non-zero figures:{notes} {line}"));
+    } else if fig.duplicated > 0 {
+        eprintln!(
+            "chaos: note: {} duplicates tolerated: the producer ran without idempotence",
+            fig.duplicated
+        );
+    }
+    if kills < o.kills {
+        problems.push(format!(
+            "only {kills} of {} kills happened while producing",
+            o.kills
+        ));
+    }
+    let limit = report.buffer_memory + RSS_SLACK;
+    if peak > limit {
+        problems.push(format!(
+            "peak RSS {} MiB above buffer.memory + 64 MiB = {} MiB",
+            peak >> 20,
+            limit >> 20
+        ));
+    }
+    Ok((line, problems))
+}
+
+/// Waits until a live node's metadata shows no partition of `topic` led by `dead`.
+fn wait_leaders_moved(cluster: &KafkaCluster, topic: &str, dead: u32) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match cluster.partitions(topic, Some(dead)) {
+            Ok(parts)
+                if parts
+                    .iter()
+                    .all(|p| p.leader >= 0 && p.leader != dead as i32) =>
+            {
+                return Ok(())
+            }
+            last => {
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "leaders of {topic} did not move off node {dead}: {last:?}"
+                    ));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    t | 1
+}
+
+/// xorshift64: enough to pick a broker.
+fn next(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+// ---------------------------------------------------------------------------------------
+// The producer process.
+
+/// Outcomes by sequence number in 8 bytes each (no allocation per record), so that the RSS
+/// measured is the producer's rather than this bookkeeping's: the partition in the top byte
+/// ([`NONE`] and [`FAILED`] are markers), the offset plus one in the other 56 bits.
+struct Slots {
+    slots: Vec<u64>,
+    errors: HashMap<u64, String>,
+}
+
+/// Slot marker: no outcome yet.
+const NONE: u64 = 0xff << 56;
+/// Slot marker: failed.
+const FAILED: u64 = 0xfe << 56;
+
+impl Slots {
+    fn new(n: u64) -> Slots {
+        Slots {
+            slots: vec![NONE; n as usize],
+            errors: HashMap::new(),
+        }
+    }
+
+    fn delivered(&mut self, seq: u64, partition: i32, offset: i64) {
+        let (Ok(p), Ok(o)) = (u8::try_from(partition), u64::try_from(offset + 1)) else {
+            return self.failed(
+                seq,
+                format!("unexpected partition/offset {partition}/{offset}"),
+            );
+        };
+        if let Some(s) = self.slots.get_mut(seq as usize) {
+            *s = (u64::from(p.min(0xfd)) << 56) | (o & ((1 << 56) - 1));
+        }
+    }
+
+    /// `(partition, offset)`, or `None` without an outcome, `Some((-1, _))` when failed.
+    fn get(&self, seq: usize) -> Option<(i32, i64)> {
+        match self.slots.get(seq).copied()? {
+            NONE => None,
+            FAILED => Some((-1, 0)),
+            s => Some(((s >> 56) as i32, (s & ((1 << 56) - 1)) as i64 - 1)),
+        }
+    }
+
+    fn failed(&mut self, seq: u64, error: String) {
+        if let Some(s) = self.slots.get_mut(seq as usize) {
+            *s = FAILED;
+            // Keep a few messages, not one per record.
+            if self.errors.len() < 100 {
+                self.errors.insert(seq, error);
+            }
+        }
+    }
+}
+
+/// The gate and progress shared by the sending loop and the stdin reader.
+struct Pace {
+    allowed: AtomicU64,
+    sent: AtomicU64,
+    start: Instant,
+    rate: f64,
+}
+
+impl Pace {
+    /// How long to wait before sending record `seq`: zero when it may go now.
+    fn wait_before(&self, seq: u64) -> Duration {
+        if seq >= self.allowed.load(Ordering::Relaxed) {
+            return Duration::from_millis(5);
+        }
+        if self.rate > 0.0 && seq.is_multiple_of(64) {
+            let due = self.start + Duration::from_secs_f64(seq as f64 / self.rate);
+            return due.saturating_duration_since(Instant::now());
+        }
+        Duration::ZERO
+    }
+
+    fn sent(&self, n: u64) {
+        self.sent.store(n, Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "sent {n}");
+            let _ = out.flush();
+        }
+    }
+}
+
+fn record(topic: &str, seq: u64, size: usize) -> Record {
+    Record::new(topic)
+        .key(chaos::key(seq))
+        .value(chaos::value(seq, size))
+}
+
+fn produce(o: &Options) -> Result<(), String> {
+    let mut config = Config::new(o.bootstrap.split(',').map(str::to_owned));
+    config.client_id = "odradek-chaos".into();
+    config.acks = Acks::All;
+    config.linger = Duration::from_millis(5);
+    // Left unset on purpose: the Java default, idempotent with acks=all once supported.
+    config.enable_idempotence = None;
+    if let Some(t) = o.request_timeout {
+        config.request_timeout = t;
+    }
+    let idempotent = config.idempotence_enabled();
+    let buffer_memory = config.buffer_memory;
+    let pace = Arc::new(Pace {
+        allowed: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        start: Instant::now(),
+        rate: o.rate,
+    });
+    // The gate: `allow <n>` lines; the orchestrator going away ends this process.
+    let gate = Arc::clone(&pace);
+    let records = o.records;
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("allow ").and_then(|n| n.parse().ok()) {
+                gate.allowed.store(n, Ordering::Relaxed);
+            }
+        }
+        if gate.allowed.load(Ordering::Relaxed) < records {
+            eprintln!("chaos produce: the orchestrator went away");
+            std::process::exit(2);
+        }
+    });
+    let slots = match o.runtimes[..] {
+        [Runtime::Tokio] => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let producer = odradek_tokio::Producer::connect(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(
+                    produce_async(producer, o, &pace, |d| Box::pin(tokio::time::sleep(d))).await,
+                )
+            })?
+        }
+        [Runtime::AsyncStd] => async_std::task::block_on(async {
+            let producer = odradek_async_std::Producer::connect(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                produce_async(producer, o, &pace, |d| Box::pin(async_std::task::sleep(d))).await,
+            )
+        })?,
+        [Runtime::Mio] if o.unordered => produce_mio_channels(config, o, &pace)?,
+        [Runtime::Mio] => produce_mio_receipts(config, o, &pace)?,
+        _ => return Err("produce takes exactly one --runtime".into()),
+    };
+    // The producer is closed and gone: its peak is in. Measured before the file is written.
+    let peak = peak_rss_kib();
+    let file = std::fs::File::create(&o.out).map_err(|e| format!("creating {}: {e}", o.out))?;
+    let mut text = std::io::BufWriter::new(file);
+    let mut put = |line: String| text.write_all(line.as_bytes());
+    let mut written = Ok(());
+    for i in 0..slots.slots.len() {
+        let seq = i as u64;
+        match slots.get(i) {
+            None => {}
+            Some((-1, _)) => {
+                let e = slots.errors.get(&seq).map_or("failed", String::as_str);
+                written = written.and(put(chaos::outcome_line(
+                    seq,
+                    &Outcome::Failed(e.to_owned()),
+                )));
+            }
+            Some((partition, offset)) => {
+                written = written.and(put(chaos::outcome_line(
+                    seq,
+                    &Outcome::Delivered { partition, offset },
+                )))
+            }
+        }
+    }
+    if let Some((seq, e)) = slots.errors.iter().min_by_key(|(s, _)| **s) {
+        eprintln!(
+            "chaos produce: {} failed, first: record {seq}: {e}",
+            slots.slots.iter().filter(|&&s| s == FAILED).count()
+        );
+    }
+    written = written
+        .and(put(format!("rss {peak}\n")))
+        .and(put(format!("idempotent {}\n", u8::from(idempotent))))
+        .and(put(format!("buffer {buffer_memory}\n")));
+    written
+        .and(text.flush())
+        .map_err(|e| format!("writing {}: {e}", o.out))
+}
+
+/// VmHWM (peak resident set) of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// tokio and async-std share the driver crate: one generic sending loop and a collector,
+/// polled together. Unordered collection awaits every delivery at once; ordered awaits them
+/// in send order, as the demo does.
+async fn produce_async<R: odradek_driver::Runtime>(
+    producer: odradek_driver::Producer<R>,
+    o: &Options,
+    pace: &Pace,
+    sleep: impl Fn(Duration) -> Sleep,
+) -> Slots {
+    use futures_util::StreamExt;
+    let slots = Mutex::new(Slots::new(o.records));
+    let (tx, rx) = futures_channel::mpsc::unbounded();
+    let sender = async {
+        let tx = tx;
+        for seq in 0..o.records {
+            loop {
+                let wait = pace.wait_before(seq);
+                if wait.is_zero() {
+                    break;
+                }
+                sleep(wait).await;
+            }
+            match producer.send(record(&o.topic, seq, o.value_size)).await {
+                Ok(delivery) => {
+                    let _ = tx.unbounded_send((seq, delivery));
+                }
+                Err(e) => lock(&slots).failed(seq, format!("refused: {e}")),
+            }
+            pace.sent(seq + 1);
+            // A send that has room completes at once, so without this the collector (polled
+            // by the same task) would not run until the buffer is full, and every outcome
+            // that arrived meanwhile would hold its record: memory the producer no longer
+            // counts, and that this process would be charged for.
+            if seq % 64 == 63 {
+                yield_now().await;
+            }
+        }
+    };
+    let settle =
+        |seq: u64, r: Result<odradek_core::RecordMetadata, odradek_core::DeliveryError>| {
+            let mut s = lock(&slots);
+            match r {
+                Ok(md) => s.delivered(seq, md.partition, md.offset),
+                Err(e) => s.failed(seq, e.to_string()),
+            }
+        };
+    let collector = async {
+        if o.unordered {
+            rx.for_each_concurrent(None, |(seq, delivery)| async move {
+                settle(seq, delivery.await);
+            })
+            .await;
+        } else {
+            let mut rx = rx;
+            while let Some((seq, delivery)) = rx.next().await {
+                settle(seq, delivery.await);
+            }
+        }
+    };
+    futures_util::future::join(sender, collector).await;
+    let report = producer.close().await;
+    eprintln!(
+        "chaos produce: close: {} delivered, {} failed",
+        report.delivered, report.failed
+    );
+    slots.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Returns `Pending` once (waking itself), so the other futures of the task get polled.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+fn lock(m: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn paced_send_loop(o: &Options, pace: &Pace, mut send: impl FnMut(u64)) {
+    for seq in 0..o.records {
+        loop {
+            let wait = pace.wait_before(seq);
+            if wait.is_zero() {
+                break;
+            }
+            std::thread::sleep(wait);
+        }
+        send(seq);
+        pace.sent(seq + 1);
+    }
+}
+
+/// The blocking producer's channel shape: outcomes as they come, from two receiver threads.
+fn produce_mio_channels(config: Config, o: &Options, pace: &Pace) -> Result<Slots, String> {
+    use odradek_mio::{BlockingProducer, ChannelOptions};
+    let (input, successes, errors) = BlockingProducer::channels(
+        config,
+        ChannelOptions {
+            return_successes: true,
+            capacity: 4096,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let slots = Arc::new(Mutex::new(Slots::new(o.records)));
+    let s1 = Arc::clone(&slots);
+    let ok = std::thread::spawn(move || {
+        for (md, record) in successes.into_iter().flatten() {
+            if let Some(seq) = record.value.as_deref().and_then(chaos::parse_seq) {
+                lock(&s1).delivered(seq, md.partition, md.offset);
+            }
+        }
+    });
+    let s2 = Arc::clone(&slots);
+    let failed = std::thread::spawn(move || {
+        for e in errors {
+            if let Some(seq) = e.record.value.as_deref().and_then(chaos::parse_seq) {
+                lock(&s2).failed(seq, e.error.to_string());
+            }
+        }
+    });
+    let refused = AtomicBool::new(false);
+    paced_send_loop(o, pace, |seq| {
+        if let Err(e) = input.send(record(&o.topic, seq, o.value_size)) {
+            refused.store(true, Ordering::Relaxed);
+            lock(&slots).failed(seq, format!("refused: {e}"));
+        }
+    });
+    let report = input.close();
+    eprintln!(
+        "chaos produce: close: {} delivered, {} failed",
+        report.delivered, report.failed
+    );
+    ok.join().map_err(|_| "successes thread panicked")?;
+    failed.join().map_err(|_| "errors thread panicked")?;
+    let slots = Arc::try_unwrap(slots).map_err(|_| "outcome slots still shared")?;
+    Ok(slots.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The blocking producer with receipts waited for in send order (the demo's way).
+fn produce_mio_receipts(config: Config, o: &Options, pace: &Pace) -> Result<Slots, String> {
+    use odradek_mio::{BlockingProducer, Receipt};
+    let producer = BlockingProducer::connect(config).map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Receipt)>();
+    let slots = Arc::new(Mutex::new(Slots::new(o.records)));
+    let s1 = Arc::clone(&slots);
+    let collector = std::thread::spawn(move || {
+        for (seq, receipt) in rx {
+            match receipt.wait() {
+                Ok(md) => lock(&s1).delivered(seq, md.partition, md.offset),
+                Err(e) => lock(&s1).failed(seq, e.to_string()),
+            }
+        }
+    });
+    paced_send_loop(o, pace, |seq| {
+        match producer.send(record(&o.topic, seq, o.value_size)) {
+            Ok(receipt) => {
+                let _ = tx.send((seq, receipt));
+            }
+            Err(e) => lock(&slots).failed(seq, format!("refused: {e}")),
+        }
+    });
+    drop(tx);
+    collector.join().map_err(|_| "collector thread panicked")?;
+    let report = producer.close();
+    eprintln!(
+        "chaos produce: close: {} delivered, {} failed",
+        report.delivered, report.failed
+    );
+    let slots = Arc::try_unwrap(slots).map_err(|_| "outcome slots still shared")?;
+    Ok(slots.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
