@@ -316,8 +316,14 @@ impl State {
     /// Whether one more record would take the records held, with their bookkeeping
     /// ([`RECORD_OVERHEAD`] each), past `buffer.memory`. One record is always taken, so the
     /// overhead can never stall a producer with a tiny buffer.
+    ///
+    /// A record counts from `send` until its outcome is routed ([`State::complete`]), not only
+    /// until the core emits it: the core frees its share of `buffer.memory` when it queues the
+    /// outcome, but the record lives on in that queued output (here or in the core) until the
+    /// driver task takes it. Counting only the core's records let a sender that outran a busy
+    /// driver task pile up delivered records without bound.
     fn over_budget(&self) -> bool {
-        let pending = self.core.pending_records();
+        let pending = self.core.pending_records().max(self.pending.len());
         let held = self
             .core
             .buffered_bytes()

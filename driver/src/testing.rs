@@ -35,6 +35,9 @@ pub struct FakeBrokerOptions {
     /// Close the connection, without appending or answering, on this many Produce requests
     /// (counted over the broker's life) before behaving.
     pub drop_produce_requests: usize,
+    /// Keep every appended record (for [`FakeBroker::records`]); `false` keeps only the
+    /// offsets, so a long run does not grow the test process (memory tests).
+    pub keep_records: bool,
 }
 
 impl Default for FakeBrokerOptions {
@@ -44,6 +47,7 @@ impl Default for FakeBrokerOptions {
             produce_delay: Duration::ZERO,
             produce_error: None,
             drop_produce_requests: 0,
+            keep_records: true,
         }
     }
 }
@@ -64,6 +68,8 @@ pub struct BrokerStats {
 #[derive(Default)]
 struct BrokerState {
     logs: BTreeMap<(String, i32), Vec<DecodedRecord>>,
+    /// The next offset of each partition (the log's length when records are kept).
+    next_offsets: BTreeMap<(String, i32), i64>,
     requests: Vec<i16>,
     stats: BrokerStats,
     dropped_produce: usize,
@@ -362,12 +368,17 @@ fn answer(
                             None => {
                                 let batches =
                                     decode_records(&p.records, 64 << 20).map_err(|_| ())?;
-                                let log = st.logs.entry((t.name.clone(), p.index)).or_default();
-                                let base = log.len() as i64;
+                                let key = (t.name.clone(), p.index);
+                                let base = st.next_offsets.get(&key).copied().unwrap_or(0);
+                                let log = st.logs.entry(key.clone()).or_default();
+                                let mut appended = 0;
                                 for b in batches {
-                                    log.extend(b.records);
+                                    appended += b.records.len();
+                                    if opts.keep_records {
+                                        log.extend(b.records);
+                                    }
                                 }
-                                let appended = log.len() - base as usize;
+                                st.next_offsets.insert(key, base + appended as i64);
                                 st.stats.records += appended;
                                 (0, base)
                             }
