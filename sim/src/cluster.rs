@@ -239,8 +239,6 @@ pub struct Cluster {
     pub(crate) injections: VecDeque<Fault>,
     /// The next producer id InitProducerId hands out.
     pub(crate) next_producer_id: i64,
-    /// The current epoch of every producer id handed out.
-    pub(crate) producer_epochs: BTreeMap<i64, i16>,
     trace: Option<Vec<String>>,
     start: Instant,
 }
@@ -285,7 +283,6 @@ impl Cluster {
             stats: ClusterStats::default(),
             injections: VecDeque::new(),
             next_producer_id: 1000,
-            producer_epochs: BTreeMap::new(),
             trace: None,
             start,
         };

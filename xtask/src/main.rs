@@ -4,10 +4,10 @@
 //! same source file the `odradek-tests` library exposes as `odradek_tests::kafka`, compiled
 //! in directly.
 
+mod bench;
 #[allow(dead_code)]
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
-mod bench;
 mod mutants;
 
 use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
