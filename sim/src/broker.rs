@@ -604,8 +604,12 @@ impl Cluster {
             let part = self.partition_mut(topic, partition);
             let mut lost = false;
             if let Some(e) = part.producers.entries.get_mut(&pid) {
-                e.unanswered
-                    .retain(|a| !matches!(appends[*a].fate, AppendFate::Acknowledged(_)));
+                // An answer with a hostile offset is one the client must refuse: for it the
+                // append is still unanswered, and the state needed to recognise its retry.
+                e.unanswered.retain(|a| {
+                    appends[*a].hostile_offset
+                        || !matches!(appends[*a].fate, AppendFate::Acknowledged(_))
+                });
                 if e.unanswered.is_empty() {
                     part.producers.entries.remove(&pid);
                     lost = true;
