@@ -404,9 +404,12 @@ impl ProducerCore {
         }
         let level = b.records.iter().map(|p| p.retries).max().unwrap_or(0);
         // OUT_OF_ORDER_SEQUENCE_NUMBER behind an earlier batch that failed is that batch's
-        // failure, not an attempt of this one: it does not use up `retries` (the delivery
-        // timeout still bounds it).
-        let level = if cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER) {
+        // failure, not an attempt of this one; a lost producer state is fixed by the epoch
+        // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
+        // them).
+        let level = if cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            || matches!(cause, RetryCause::SequenceReset(_))
+        {
             level.max(1)
         } else {
             level.saturating_add(1)
