@@ -239,6 +239,8 @@ pub struct Cluster {
     pub(crate) injections: VecDeque<Fault>,
     /// The next producer id InitProducerId hands out.
     pub(crate) next_producer_id: i64,
+    /// UNKNOWN_PRODUCER_ID answers per (topic, partition, producer id, epoch, sequence).
+    pub(crate) unknown_pid_answers: BTreeMap<(String, i32, i64, i16, i32), u32>,
     trace: Option<Vec<String>>,
     start: Instant,
 }
@@ -283,6 +285,7 @@ impl Cluster {
             stats: ClusterStats::default(),
             injections: VecDeque::new(),
             next_producer_id: 1000,
+            unknown_pid_answers: BTreeMap::new(),
             trace: None,
             start,
         };
