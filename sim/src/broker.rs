@@ -150,7 +150,7 @@ impl Cluster {
                         return;
                     }
                 };
-                let resp = self.init_producer_id(conn, v, &req);
+                let resp = self.init_producer_id(conn, &req);
                 self.note(|| {
                     format!(
                         "broker {broker}: InitProducerId v{v} corr {corr} ({} epoch {}) -> {} \
@@ -604,8 +604,12 @@ impl Cluster {
             let part = self.partition_mut(topic, partition);
             let mut lost = false;
             if let Some(e) = part.producers.entries.get_mut(&pid) {
-                e.unanswered
-                    .retain(|a| !matches!(appends[*a].fate, AppendFate::Acknowledged(_)));
+                // An answer with a hostile offset is one the client must refuse: for it the
+                // append is still unanswered, and the state needed to recognise its retry.
+                e.unanswered.retain(|a| {
+                    appends[*a].hostile_offset
+                        || !matches!(appends[*a].fate, AppendFate::Acknowledged(_))
+                });
                 if e.unanswered.is_empty() {
                     part.producers.entries.remove(&pid);
                     lost = true;
@@ -636,6 +640,20 @@ impl Cluster {
                 JudgedBatch::Refuse(c)
             }
         };
+        if verdict == JudgedBatch::Refuse(ErrorCode::UNKNOWN_PRODUCER_ID) {
+            // The producer must bump its epoch (or get a new id) and restart the partition at
+            // sequence 0: the same batch refused again and again means it does not.
+            let key = (topic.to_string(), partition, pid, epoch, first);
+            let counter = self.unknown_pid_answers.entry(key).or_default();
+            *counter += 1;
+            let n = *counter;
+            if n == 4 {
+                self.violation(format!(
+                    "{topic}-{partition}: producer {pid} epoch {epoch} sequence {first} sent \
+                     again after UNKNOWN_PRODUCER_ID {n} times: no epoch bump"
+                ));
+            }
+        }
         self.note(|| {
             format!(
                 "broker: {topic}-{partition} producer {pid} epoch {epoch} seq {first}+{count}: \
@@ -645,12 +663,11 @@ impl Cluster {
         verdict
     }
 
-    /// InitProducerId: a fresh id with epoch 0, or (v3+, naming an id and its current epoch)
-    /// the same id with the epoch bumped.
+    /// InitProducerId (non-transactional): always a fresh id with epoch 0, whatever id and
+    /// epoch the request names, as Kafka answers it.
     fn init_producer_id(
         &mut self,
         conn: ConnId,
-        v: i16,
         req: &InitProducerIdRequest,
     ) -> InitProducerIdResponse {
         let mut resp = InitProducerIdResponse {
@@ -667,32 +684,13 @@ impl Cluster {
             resp.error_code = ErrorCode::INVALID_REQUEST.0;
             return resp;
         }
-        let held = (v >= 3 && req.producer_id >= 0)
-            .then(|| self.producer_epochs.get(&req.producer_id).copied())
-            .flatten();
-        match held {
-            Some(cur) if req.producer_epoch < cur => {
-                resp.error_code = if v >= 4 {
-                    ErrorCode::PRODUCER_FENCED.0
-                } else {
-                    ErrorCode::INVALID_PRODUCER_EPOCH.0
-                };
-                return resp;
-            }
-            Some(_) if req.producer_epoch < i16::MAX - 1 => {
-                let epoch = req.producer_epoch + 1;
-                self.producer_epochs.insert(req.producer_id, epoch);
-                resp.producer_id = req.producer_id;
-                resp.producer_epoch = epoch;
-            }
-            _ => {
-                let id = self.next_producer_id;
-                self.next_producer_id += 1;
-                self.producer_epochs.insert(id, 0);
-                resp.producer_id = id;
-                resp.producer_epoch = 0;
-            }
-        }
+        // Non-transactional: Kafka (`TransactionCoordinator.handleInitProducerId` without a
+        // transactional id) ignores the id and epoch sent and always grants a fresh id at
+        // epoch 0; there is nothing to fence. Epochs are checked per partition on Produce.
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        resp.producer_id = id;
+        resp.producer_epoch = 0;
         self.stats.producer_ids += 1;
         resp
     }

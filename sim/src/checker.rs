@@ -484,19 +484,23 @@ impl Checker<'_> {
                 }
                 Err(e) => {
                     self.report.failed += 1;
-                    let allowed =
-                        !options.expect_all_delivered
-                            && match e {
-                                ProduceError::RetriesExhausted(RetryCause::Broker(c)) => {
-                                    c.is_retriable()
-                                }
-                                ProduceError::RetriesExhausted(_)
-                                | ProduceError::DeliveryTimeout => true,
-                                ProduceError::UnknownTopic(_) => known.is_none(),
-                                ProduceError::PartitionOutOfRange { .. } => known
-                                    .map_or(true, |n| s.record.partition.is_some_and(|p| p >= n)),
-                                _ => false,
-                            };
+                    let allowed = !options.expect_all_delivered
+                        && match e {
+                            ProduceError::RetriesExhausted(RetryCause::Broker(c)) => {
+                                c.is_retriable()
+                            }
+                            // A lost producer state is fixed by an epoch bump, never by
+                            // using up the retries.
+                            ProduceError::RetriesExhausted(RetryCause::SequenceReset(_)) => false,
+                            ProduceError::RetriesExhausted(_) | ProduceError::DeliveryTimeout => {
+                                true
+                            }
+                            ProduceError::UnknownTopic(_) => known.is_none(),
+                            ProduceError::PartitionOutOfRange { .. } => {
+                                known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
+                            }
+                            _ => false,
+                        };
                     let allowed =
                         allowed || (known.is_none() && matches!(e, ProduceError::UnknownTopic(_)));
                     if !allowed {

@@ -239,8 +239,8 @@ pub struct Cluster {
     pub(crate) injections: VecDeque<Fault>,
     /// The next producer id InitProducerId hands out.
     pub(crate) next_producer_id: i64,
-    /// The current epoch of every producer id handed out.
-    pub(crate) producer_epochs: BTreeMap<i64, i16>,
+    /// UNKNOWN_PRODUCER_ID answers per (topic, partition, producer id, epoch, sequence).
+    pub(crate) unknown_pid_answers: BTreeMap<(String, i32, i64, i16, i32), u32>,
     trace: Option<Vec<String>>,
     start: Instant,
 }
@@ -285,7 +285,7 @@ impl Cluster {
             stats: ClusterStats::default(),
             injections: VecDeque::new(),
             next_producer_id: 1000,
-            producer_epochs: BTreeMap::new(),
+            unknown_pid_answers: BTreeMap::new(),
             trace: None,
             start,
         };

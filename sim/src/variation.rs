@@ -10,9 +10,8 @@
 //!   core implements it those seeds fall back to the default (`None`) with the same acks,
 //!   in-flight limit and retries.
 //! * **Hostile values** ([`hostile_for`]): one seed in four among those with faults gets some
-//!   of the kinds in [`DEFAULT_HOSTILE`] (a leader that is no broker, throttle times); the
-//!   suite's `ODRADEK_SIM_HOSTILE=all` draws every kind, including those today's core does
-//!   not survive yet (huge or sparse partition indices, base offsets near `i64::MAX`).
+//!   of the kinds in [`DEFAULT_HOSTILE`] (every kind: huge or sparse partition indices,
+//!   base offsets near `i64::MAX`, a leader that is no broker, throttle times).
 
 use crate::config::{BrokerVersions, NetworkConfig, SimConfig, TopicSpec};
 use crate::faults::{FaultConfig, HostileConfig, RETRIABLE_PRODUCE_ERRORS};
@@ -37,11 +36,10 @@ pub const IDEMPOTENT_SHARE_PERCENT: u64 = 50;
 /// `throttle_time_ms`).
 pub const HOSTILE_KINDS: [&str; 4] = ["index", "offset", "leader", "throttle"];
 
-/// The hostile kinds [`suite_config`] draws into seeds that have faults: those today's core
-/// survives. `index` (the core allocates a state per index up to 2^31, issue 6 §2.3) and
-/// `offset` (`base_offset + i` overflows, §2.5) join once the core defends against them; until
-/// then run them with `ODRADEK_SIM_HOSTILE=all` (or `=index,offset`).
-pub const DEFAULT_HOSTILE: &[&str] = &["leader", "throttle"];
+/// The hostile kinds [`suite_config`] draws into seeds that have faults: all of
+/// [`HOSTILE_KINDS`] (the core bounds partition indices, issue 6 §2.3, and refuses base
+/// offsets that would overflow, §2.5).
+pub const DEFAULT_HOSTILE: &[&str] = &["index", "offset", "leader", "throttle"];
 
 /// The hostile values seed `seed` gets, among `kinds` (names from [`HOSTILE_KINDS`]): none
 /// for three seeds in four; for the others each kind with probability 1/2, at a rate of
@@ -235,12 +233,6 @@ pub fn suite_config(seed: u64) -> SimConfig {
         p.acks = Acks::All;
         p.max_in_flight_requests_per_connection = 5;
         p.retries = pick(&mut rng, &[3, 10, 100, u32::MAX]);
-        if p.delivery_timeout.is_none() && p.retries == u32::MAX {
-            // Unbounded retries without a delivery timeout: a record to a topic that does
-            // not exist waits forever and `close` never ends (issue 6 §2.7, for the core to
-            // bound or document); until then the suite does not draw the combination.
-            p.retries = 1000;
-        }
         p.enable_idempotence = Some(true);
         if !p.idempotence_enabled() {
             // The core cannot do it yet: run the same shape with the default.

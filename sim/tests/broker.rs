@@ -378,7 +378,7 @@ fn idem_produce(c: &mut Client, values: &[&str], pid: i64, epoch: i16, seq: i32)
 }
 
 #[test]
-fn init_producer_id_hands_out_ids_and_bumps_epochs() {
+fn init_producer_id_always_hands_out_a_fresh_id_at_epoch_zero() {
     use odradek_core::protocol::InitProducerIdRequest;
     let mut c = Client::new(config());
     c.connect(1, 2);
@@ -393,22 +393,20 @@ fn init_producer_id_hands_out_ids_and_bumps_epochs() {
     assert_eq!((first.error_code, first.producer_epoch), (0, 0));
     let second = c.roundtrip(1, 1, &InitProducerIdRequest::default());
     assert_ne!(second.producer_id, first.producer_id);
-    // v3+: the same id, its epoch bumped.
-    let bump = InitProducerIdRequest {
+    // Non-transactional, as Kafka: the id and epoch sent are ignored, every answer is a
+    // fresh id at epoch 0 (no fencing; epochs are checked per partition on Produce).
+    let named = InitProducerIdRequest {
         producer_id: first.producer_id,
         producer_epoch: 0,
         ..InitProducerIdRequest::default()
     };
-    let bumped = c.roundtrip(1, 4, &bump);
-    assert_eq!(
-        (bumped.error_code, bumped.producer_id, bumped.producer_epoch),
-        (0, first.producer_id, 1)
-    );
-    // The old epoch again is fenced: PRODUCER_FENCED in v4, INVALID_PRODUCER_EPOCH before.
-    let fenced = c.roundtrip(1, 4, &bump);
-    assert_eq!(fenced.error_code, ErrorCode::PRODUCER_FENCED.0);
-    let fenced = c.roundtrip(1, 3, &bump);
-    assert_eq!(fenced.error_code, ErrorCode::INVALID_PRODUCER_EPOCH.0);
+    let mut ids = vec![first.producer_id, second.producer_id];
+    for v in [4, 3, 4] {
+        let r = c.roundtrip(1, v, &named);
+        assert_eq!((r.error_code, r.producer_epoch), (0, 0), "v{v}");
+        assert!(!ids.contains(&r.producer_id), "v{v}: a fresh id");
+        ids.push(r.producer_id);
+    }
     // A legacy broker does not know the key.
     let mut legacy = ClusterConfig::new(5);
     legacy.versions = odradek_sim::BrokerVersions::kafka_0_10();

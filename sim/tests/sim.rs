@@ -11,7 +11,7 @@
 //!   (`odradek_sim::variation::hostile_for`); a comma list picks kinds among `index` (huge or
 //!   sparse partition index), `offset` (base offset near `i64::MAX`), `leader` (a leader that
 //!   is no broker) and `throttle`; `ODRADEK_SIM_HOSTILE=0` keeps them all off. Without it the
-//!   suite draws `odradek_sim::variation::DEFAULT_HOSTILE` (leader, throttle) into seeds with
+//!   suite draws `odradek_sim::variation::DEFAULT_HOSTILE` (every kind) into seeds with
 //!   faults.
 //! * `ODRADEK_SIM_SEED=<seed> cargo test -p odradek-sim --test sim -- --nocapture` replays
 //!   one seed with a full trace.

@@ -266,15 +266,23 @@ impl ProducerCore {
             let refreshed = if format == RecordFormat::V2 {
                 self.refresh_stamp(t, pi, stamp, n)
             } else {
-                None
-            };
-            let Some(stamp) = refreshed else {
-                self.topics[t].partitions[pi].sequence_lost = true;
-                let e = ProduceError::IdempotenceUnavailable(
+                Err(ProduceError::IdempotenceUnavailable(
                     "a batch with a sequence met a broker without RecordBatch v2",
-                );
-                self.fail_all(b.records, &e);
-                return None;
+                ))
+            };
+            let stamp = match refreshed {
+                Ok(stamp) => stamp,
+                Err(e @ ProduceError::RetriesExhausted(_)) => {
+                    // Maybe written under the old epoch: failed, not re-stamped (no hole:
+                    // the partition already runs under the new epoch).
+                    self.fail_all(b.records, &e);
+                    return None;
+                }
+                Err(e) => {
+                    self.topics[t].partitions[pi].sequence_lost = true;
+                    self.fail_all(b.records, &e);
+                    return None;
+                }
             };
             b.wire = stamp.wire.clone();
             b.stamp = Some(stamp);
@@ -434,9 +442,10 @@ impl ProducerCore {
                     .stamp
                     .as_ref()
                     .is_some_and(|st| same(st) && st.base_seq == part.acked_seq);
-                // A later sequence was acknowledged, so the broker had written this one
-                // (it appends sequence s only after s - 1): an old duplicate it no longer
-                // remembers (outside its last five batches) and answers as out of order.
+                // A later sequence was acknowledged: most likely an old duplicate the broker no
+                // longer remembers (outside its last five batches), but only the broker can
+                // say a batch is a duplicate (DUPLICATE_SEQUENCE_NUMBER, or success with an
+                // offset).
                 let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                     && b.stamp.as_ref().is_some_and(|st| {
                         same(st)
@@ -444,11 +453,16 @@ impl ProducerCore {
                             && i64::from(st.base_seq) + n as i64 <= i64::from(part.acked_seq)
                     });
                 if written {
+                    // Not a duplicate the broker vouches for: without its offset it cannot be
+                    // reported delivered, and sending it again under any sequence could store
+                    // it twice. It fails with the cause that left its outcome unknown.
                     self.topics[b.topic].partitions[b.partition].request_resolved(rref);
-                    let partition = b.partition as i32;
-                    for p in b.records {
-                        self.deliver(p, partition, -1, -1);
-                    }
+                    let cause = b
+                        .stamp
+                        .as_ref()
+                        .and_then(|st| st.maybe_written.clone())
+                        .unwrap_or(RetryCause::Broker(code));
+                    self.fail_all(b.records, &ProduceError::RetriesExhausted(cause));
                 } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
                     // The broker lost our state (KIP-360): bump the epoch, restart sequences.
                     self.topics[b.topic].partitions[b.partition].sequence_lost = true;

@@ -12,17 +12,27 @@
 //! * **Epoch bump.** UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in
 //!   flight (the broker lost the producer's state), or a batch with a sequence failed without
 //!   an answer (delivery timeout, retries exhausted, a non-retriable error: a hole in the
-//!   sequence space) ask for a bump. Sending stops; once no Produce is in flight anywhere,
-//!   InitProducerId v3+ is sent with the current id and epoch (older brokers: a new id).
+//!   sequence space) ask for a bump. Sending stops; once no Produce is in flight anywhere the
+//!   epoch is bumped **locally** (same id, epoch + 1, no request), as the Java client's
+//!   `bumpIdempotentProducerEpoch` does: a non-transactional InitProducerId always answers a
+//!   fresh id at epoch 0, so it is sent only at start and when the epoch would overflow.
 //!   The partitions that lost their state restart at sequence 0 under the new epoch, their
 //!   unacknowledged batches re-stamped in order when they next go out; every other partition
-//!   keeps its old epoch and sequences until each batch stamped under them is resolved (the
-//!   broker can still recognise those as duplicates), then starts at 0 under the new one, as
-//!   Java's `maybeUpdateProducerIdAndEpoch` does. A new producer id restarts every partition.
-//! * **Old duplicates.** The broker remembers a producer's last five batches per partition; an
-//!   older duplicate is answered OUT_OF_ORDER_SEQUENCE_NUMBER. When a later sequence of the
-//!   partition was already acknowledged, the batch must have been written (the broker appends
-//!   sequence s only after s - 1), so it counts as delivered, with offset -1 (unknown).
+//!   keeps its old id, epoch and sequences until each batch stamped under them is resolved
+//!   (the broker can still recognise those as duplicates), then starts at 0 under the new
+//!   ones, as Java's `maybeUpdateProducerIdAndEpoch` does. A new producer id is handled the
+//!   same per-partition way.
+//! * **Maybe written.** A batch whose send got no definitive answer (connection lost, request
+//!   timeout, REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND) may be in the log. It is
+//!   retried under its own sequence, never re-stamped: when its partition must restart under
+//!   a new epoch, it fails with [`ProduceError::RetriesExhausted`] instead (re-stamped, the
+//!   broker could not recognise it and might store it twice).
+//! * **Old duplicates.** Only the broker says a batch is a duplicate (success with an
+//!   offset, or DUPLICATE_SEQUENCE_NUMBER). The broker remembers a producer's last five
+//!   batches per partition; an older retry is answered OUT_OF_ORDER_SEQUENCE_NUMBER. When a
+//!   later sequence of the partition was already acknowledged, it was most likely written,
+//!   but neither its offset nor that is certain: it fails (with the cause that left its
+//!   outcome unknown), is never reported delivered, and is not sent again.
 //! * **Fencing.** INVALID_PRODUCER_EPOCH or PRODUCER_FENCED is fatal for the producer id:
 //!   the batch and every later one fail with [`ProduceError::ProducerFenced`].
 //! * **Brokers that cannot.** Idempotence is decided on the first negotiated connection: a
@@ -189,14 +199,19 @@ impl ProducerCore {
         if bump && self.conns.conns.values().any(|c| c.produce_in_flight() > 0) {
             return;
         }
+        if bump && self.idem.producer_id >= 0 && self.idem.epoch < i16::MAX {
+            // The Java client's `bumpIdempotentProducerEpoch`: the same id, epoch + 1, no
+            // request (a non-transactional InitProducerId always answers a fresh id).
+            let (pid, epoch) = (self.idem.producer_id, self.idem.epoch + 1);
+            self.grant(pid, epoch);
+            return;
+        }
         let Some((conn, version)) = self.init_producer_id_conn() else {
             return;
         };
-        let keep_id =
-            bump && version >= 3 && self.idem.epoch < i16::MAX && self.idem.producer_id >= 0;
         let body = InitProducerIdRequest {
-            producer_id: if keep_id { self.idem.producer_id } else { -1 },
-            producer_epoch: if keep_id { self.idem.epoch } else { -1 },
+            producer_id: -1,
+            producer_epoch: -1,
             ..InitProducerIdRequest::default()
         };
         let kind = RequestKind::InitProducerId { version };
@@ -242,23 +257,7 @@ impl ProducerCore {
         };
         let code = ErrorCode(resp.error_code);
         if code.is_ok() && resp.producer_id >= 0 && resp.producer_epoch >= 0 {
-            let new_id = self.idem.producer_id != resp.producer_id;
-            self.idem.producer_id = resp.producer_id;
-            self.idem.epoch = resp.producer_epoch;
-            self.idem.generation = self.idem.generation.wrapping_add(1);
-            self.idem.not_before = None;
-            self.idem.state = PidState::Ready;
-            let generation = self.idem.generation;
-            self.limits.generation = generation;
-            for topic in &mut self.topics {
-                for part in &mut topic.partitions {
-                    // A new producer id restarts every partition; a bumped epoch those that
-                    // lost their state.
-                    if std::mem::take(&mut part.reset_needed) || new_id {
-                        sync_generation(part, generation);
-                    }
-                }
-            }
+            self.grant(resp.producer_id, resp.producer_epoch);
         } else if code.is_ok() || code.is_retriable() || is_coordinator_retriable(code) {
             self.idem.state = PidState::Needed { bump };
             self.backoff_init(now);
@@ -266,6 +265,29 @@ impl ProducerCore {
             self.idem.state = PidState::Fatal(ProduceError::ProducerFenced(code));
         } else {
             self.idem.state = PidState::Fatal(ProduceError::ProducerIdRefused(code));
+        }
+    }
+
+    /// A new producer id or epoch is held (granted by InitProducerId, or bumped locally).
+    /// The partitions that lost their state restart at sequence 0 under it; every other
+    /// keeps its stamped batches on the old id/epoch until they resolve (the broker can still
+    /// tell whether they were written) and moves to the new one after, whether the epoch was
+    /// bumped or the id is new: re-stamping a batch that may have been written could store it
+    /// twice.
+    fn grant(&mut self, producer_id: i64, epoch: i16) {
+        self.idem.producer_id = producer_id;
+        self.idem.epoch = epoch;
+        self.idem.generation = self.idem.generation.wrapping_add(1);
+        self.idem.not_before = None;
+        self.idem.state = PidState::Ready;
+        let generation = self.idem.generation;
+        self.limits.generation = generation;
+        for topic in &mut self.topics {
+            for part in &mut topic.partitions {
+                if std::mem::take(&mut part.reset_needed) {
+                    sync_generation(part, generation);
+                }
+            }
         }
     }
 
@@ -322,34 +344,45 @@ impl ProducerCore {
             generation,
             base_seq: fields.base_sequence,
             wire: wire.clone(),
+            maybe_written: None,
         });
     }
 
     /// A stamped batch about to be sent again: the same bytes, or re-stamped from the
-    /// partition's next sequence when the epoch was bumped since. `None` when the bytes are
-    /// not a v2 batch (cannot happen for a batch this core stamped).
+    /// partition's next sequence when the epoch was bumped since. Fails when the batch may
+    /// already be in the log (an earlier send got no definitive answer: re-stamping it could
+    /// store it twice; the broker can no longer tell under the new epoch), or when the bytes
+    /// are not a v2 batch (cannot happen for a batch this core stamped).
     pub(super) fn refresh_stamp(
         &mut self,
         t: usize,
         pi: usize,
         stamp: Stamp,
         n: usize,
-    ) -> Option<Stamp> {
+    ) -> Result<Stamp, ProduceError> {
         let generation = self.idem.generation;
         let part = &mut self.topics[t].partitions[pi];
         if stamp.generation == generation || stamp.generation == part.generation {
             // Current, or the partition still runs under the stamp's (older) epoch: the
             // broker can still tell whether it was written.
-            return Some(stamp);
+            return Ok(stamp);
+        }
+        if let Some(cause) = stamp.maybe_written {
+            return Err(ProduceError::RetriesExhausted(cause));
         }
         sync_generation(part, generation);
         let seq = part.next_seq;
-        let wire = batch::restamp(&stamp.wire, self.idem.fields(seq))?;
+        let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
+            ProduceError::IdempotenceUnavailable(
+                "a batch with a sequence met a broker without RecordBatch v2",
+            ),
+        )?;
         part.next_seq = seq_add(seq, n);
-        Some(Stamp {
+        Ok(Stamp {
             generation,
             base_seq: seq,
             wire,
+            maybe_written: None,
         })
     }
 
@@ -359,18 +392,28 @@ impl ProducerCore {
     /// sequence leaves a hole that an epoch bump closes (as the Java client does).
     pub(super) fn sequenced_batch_failed(
         &mut self,
-        b: InFlightBatch,
+        mut b: InFlightBatch,
         rref: RequestRef,
         cause: RetryCause,
         now: Instant,
     ) {
-        let level = b
-            .records
-            .iter()
-            .map(|p| p.retries)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
+        if outcome_unknown(&cause) {
+            if let Some(st) = &mut b.stamp {
+                st.maybe_written = Some(cause.clone());
+            }
+        }
+        let level = b.records.iter().map(|p| p.retries).max().unwrap_or(0);
+        // OUT_OF_ORDER_SEQUENCE_NUMBER behind an earlier batch that failed is that batch's
+        // failure, not an attempt of this one; a lost producer state is fixed by the epoch
+        // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
+        // them).
+        let level = if cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            || matches!(cause, RetryCause::SequenceReset(_))
+        {
+            level.max(1)
+        } else {
+            level.saturating_add(1)
+        };
         let expired = b
             .records
             .first()
@@ -480,6 +523,7 @@ impl ProducerCore {
                         generation: stamp.generation,
                         base_seq: seq,
                         wire,
+                        maybe_written: stamp.maybe_written.clone(),
                     }),
                 }),
                 Err(e) => {
@@ -533,6 +577,23 @@ fn stamp_producer(wire: &[u8]) -> Option<(i64, i16)> {
         i64::from_be_bytes(pid.try_into().ok()?),
         i16::from_be_bytes(epoch.try_into().ok()?),
     ))
+}
+
+/// Whether a send that failed with `cause` may still have been written (no answer, or an
+/// error the broker gives after appending).
+fn outcome_unknown(cause: &RetryCause) -> bool {
+    match cause {
+        RetryCause::ConnectionLost
+        | RetryCause::RequestTimeout
+        | RetryCause::IncompleteResponse
+        | RetryCause::MalformedResponse => true,
+        RetryCause::Broker(c) => {
+            *c == ErrorCode::REQUEST_TIMED_OUT || *c == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        }
+        RetryCause::SequenceReset(_) | RetryCause::NoLeader | RetryCause::NoBrokerReachable => {
+            false
+        }
+    }
 }
 
 /// InitProducerId errors worth retrying that the error table does not mark retriable.

@@ -117,6 +117,10 @@ pub(crate) struct Stamp {
     pub base_seq: i32,
     /// The finished batch, producer fields and CRC written.
     pub wire: Bytes,
+    /// An earlier send got no definitive answer (connection lost, request timeout, an error
+    /// after the append): the broker may hold it. Such a batch is never re-stamped under a
+    /// new epoch (that could store it twice); it fails with this cause instead.
+    pub maybe_written: Option<crate::error::RetryCause>,
 }
 
 /// `seq + n` in Kafka's sequence space (wraps from `i32::MAX` to 0).
