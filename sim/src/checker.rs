@@ -5,11 +5,12 @@
 //! records of one run must be distinguishable; [`Workload`](crate::Workload) makes sure they are.
 
 use crate::cluster::{AppendFate, AppendInfo, Cluster, StoredRecord};
+use crate::wire::{BatchKey, WireEvent};
 use bytes::Bytes;
 use odradek_core::{
     Acks, Instant, ProduceError, Record, RecordId, RecordMetadata, RetryCause, SendErrorKind,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ pub struct History {
     pub refused: Vec<RefusedRecord>,
     /// Every output, with the instant it was polled.
     pub outputs: Vec<(Instant, Observed)>,
+    /// Idempotent Produce requests sent and their resolutions, in the order the core saw
+    /// them (recorded when idempotence is in force).
+    pub wire: Vec<WireEvent>,
 }
 
 /// The brokers' logs and append records at the end of a run.
@@ -171,6 +175,10 @@ pub enum ViolationKind {
     /// With idempotence in force, a log's sequence numbers for a producer id skip, repeat or
     /// go back within an epoch, or its epochs go back.
     SequenceGap,
+    /// With idempotence in force, a retried batch was sent while a request carrying an
+    /// earlier batch of its partition (same producer id and epoch) was still unresolved for
+    /// the client (neither answered nor its connection dropped).
+    RetryBeforeChaser,
 }
 
 /// One broken promise.
@@ -810,6 +818,133 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// Promise (idempotence in force): a retry waits for the old path. When a batch of
+    /// partition P (producer id I, epoch E, base sequence s) is sent again, no request
+    /// carrying a batch of P with I and E sent before it is still unresolved for the client:
+    /// each was answered (its response handed to the core) or its connection reported gone.
+    fn retries_wait_for_the_old_path(&mut self) {
+        if !self.options.idempotent {
+            return;
+        }
+        type Path = (String, i32, i64, i16);
+        fn path(b: &BatchKey) -> Path {
+            (b.topic.clone(), b.partition, b.producer_id, b.epoch)
+        }
+        // Unresolved requests: connection -> correlation id -> their batches.
+        let mut open: BTreeMap<odradek_core::ConnId, BTreeMap<i32, Vec<BatchKey>>> =
+            BTreeMap::new();
+        // Per path, the unresolved requests carrying a batch of it: (connection, correlation
+        // id) -> base sequence.
+        let mut outstanding: BTreeMap<Path, BTreeMap<(odradek_core::ConnId, i32), i32>> =
+            BTreeMap::new();
+        let mut seen: BTreeSet<BatchKey> = BTreeSet::new();
+        fn resolve(
+            outstanding: &mut BTreeMap<Path, BTreeMap<(odradek_core::ConnId, i32), i32>>,
+            conn: odradek_core::ConnId,
+            correlation: i32,
+            batches: &[BatchKey],
+        ) {
+            for b in batches {
+                let p = path(b);
+                if let Some(m) = outstanding.get_mut(&p) {
+                    m.remove(&(conn, correlation));
+                    if m.is_empty() {
+                        outstanding.remove(&p);
+                    }
+                }
+            }
+        }
+        let mut reported: BTreeSet<Path> = BTreeSet::new();
+        // Per path, the current busy stretch (since it last had nothing unresolved): whether
+        // its first send was a retry, and the sequences sent in it.
+        let mut stretches: BTreeMap<Path, (bool, BTreeSet<i32>)> = BTreeMap::new();
+        for ev in &self.history.wire {
+            match ev {
+                WireEvent::Sent {
+                    conn,
+                    correlation,
+                    batches,
+                } => {
+                    for b in batches {
+                        let p = path(b);
+                        let retry = !seen.insert(b.clone());
+                        let quiet = outstanding.get(&p).map_or(true, |m| m.is_empty());
+                        let stretch = stretches.entry(p.clone()).or_default();
+                        if quiet {
+                            // Nothing of the partition out: a new busy stretch begins.
+                            *stretch = (retry, BTreeSet::new());
+                        } else if retry && !reported.contains(&p) {
+                            let why = if stretch.1.contains(&b.base_sequence) {
+                                "it was already sent since the partition last had nothing \
+                                 in flight"
+                            } else if !stretch.0 {
+                                "new batches went out after the partition last had nothing \
+                                 in flight, before this retry"
+                            } else {
+                                ""
+                            };
+                            if !why.is_empty() {
+                                let others: Vec<String> = outstanding
+                                    .get(&p)
+                                    .into_iter()
+                                    .flatten()
+                                    .map(|((c, k), s)| format!("{c:?} corr {k} (sequence {s})"))
+                                    .collect();
+                                let msg = format!(
+                                    "{}-{}: producer {} epoch {} retried sequence {} on \
+                                     {conn:?} corr {correlation} while requests of the \
+                                     partition sent before the retry began were unresolved \
+                                     ({why}): {}",
+                                    b.topic,
+                                    b.partition,
+                                    b.producer_id,
+                                    b.epoch,
+                                    b.base_sequence,
+                                    others.join(", ")
+                                );
+                                reported.insert(p.clone());
+                                self.v(ViolationKind::RetryBeforeChaser, msg);
+                            }
+                        }
+                        stretch.1.insert(b.base_sequence);
+                    }
+                    for b in batches {
+                        outstanding
+                            .entry(path(b))
+                            .or_default()
+                            .insert((*conn, *correlation), b.base_sequence);
+                    }
+                    let old = open
+                        .entry(*conn)
+                        .or_default()
+                        .insert(*correlation, batches.clone());
+                    if let Some(old) = old {
+                        resolve(&mut outstanding, *conn, *correlation, &old);
+                        // Re-add this request's own batches (same key).
+                        for b in batches {
+                            outstanding
+                                .entry(path(b))
+                                .or_default()
+                                .insert((*conn, *correlation), b.base_sequence);
+                        }
+                    }
+                }
+                WireEvent::Answered { conn, correlation } => {
+                    if let Some(batches) = open.get_mut(conn).and_then(|m| m.remove(correlation)) {
+                        resolve(&mut outstanding, *conn, *correlation, &batches);
+                    }
+                }
+                WireEvent::Dropped { conn } => {
+                    for (correlation, batches) in open.remove(conn).unwrap_or_default() {
+                        resolve(&mut outstanding, *conn, correlation, &batches);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Checks every promise; see [`ViolationKind`] for the list. Each promise is one function
 /// of the checker, named after it.
 pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> CheckReport {
@@ -830,6 +965,7 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
     c.no_send_after_delivery_deadline();
     c.log_copies_explained(&outcome);
     c.sequences_contiguous_per_epoch();
+    c.retries_wait_for_the_old_path();
     CheckReport {
         violations: c.violations,
         ..c.report

@@ -93,6 +93,7 @@ fn good() -> (History, LogSnapshot) {
             delivered(1, &rs[1], 0, 1),
             (t(3), Observed::Closed),
         ],
+        wire: Vec::new(),
     };
     let mut logs = LogSnapshot::default();
     logs.logs.insert(
@@ -452,4 +453,113 @@ fn a_record_appended_after_its_delivery_deadline_was_sent_too_late() {
         vec![ViolationKind::SentAfterDeadline]
     );
     assert!(check(&h, &l, &options()).violations.is_empty());
+}
+
+fn batch(partition: i32, base_sequence: i32) -> crate::wire::BatchKey {
+    crate::wire::BatchKey {
+        topic: "a".into(),
+        partition,
+        producer_id: 7,
+        epoch: 0,
+        base_sequence,
+    }
+}
+
+fn sent(conn: u64, correlation: i32, batches: &[(i32, i32)]) -> WireEvent {
+    WireEvent::Sent {
+        conn: odradek_core::ConnId(conn),
+        correlation,
+        batches: batches.iter().map(|&(p, s)| batch(p, s)).collect(),
+    }
+}
+
+fn answered(conn: u64, correlation: i32) -> WireEvent {
+    WireEvent::Answered {
+        conn: odradek_core::ConnId(conn),
+        correlation,
+    }
+}
+
+#[test]
+fn a_retry_waits_until_every_earlier_request_of_its_partition_is_resolved() {
+    let idem = CheckOptions {
+        idempotent: true,
+        ..options()
+    };
+    let run = |wire: Vec<WireEvent>, options: &CheckOptions| {
+        let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
+        h.wire = wire;
+        kinds(&check(&h, &l, options))
+    };
+    // Sequences 0 and 1 of partition 0 in flight; 0 is answered (an error), 1 comes back,
+    // then 0 is retried: fine. Partition 1's request in flight does not matter.
+    let ok = vec![
+        sent(1, 1, &[(0, 0), (1, 0)]),
+        sent(1, 2, &[(0, 1)]),
+        answered(1, 1),
+        sent(1, 3, &[(1, 1)]),
+        answered(1, 2),
+        sent(1, 4, &[(0, 0)]),
+    ];
+    assert!(run(ok, &idem).is_empty());
+    // The retry of 0 goes out while 1 is still in flight: broken.
+    let early = vec![
+        sent(1, 1, &[(0, 0)]),
+        sent(1, 2, &[(0, 1)]),
+        answered(1, 1),
+        sent(1, 3, &[(0, 0)]),
+        answered(1, 2),
+    ];
+    assert_eq!(
+        run(early.clone(), &idem),
+        vec![ViolationKind::RetryBeforeChaser]
+    );
+    // Not looked at without idempotence.
+    assert!(run(early, &options()).is_empty());
+    // A dropped connection resolves what was in flight on it: the retry may go on another.
+    let dropped = vec![
+        sent(1, 1, &[(0, 0)]),
+        sent(1, 2, &[(0, 1)]),
+        WireEvent::Dropped {
+            conn: odradek_core::ConnId(1),
+        },
+        sent(2, 1, &[(0, 0)]),
+    ];
+    assert!(run(dropped, &idem).is_empty());
+    // A retry while the original itself is unresolved (on another connection) is broken too.
+    let twice = vec![sent(1, 1, &[(0, 0)]), sent(2, 1, &[(0, 0)])];
+    assert_eq!(run(twice, &idem), vec![ViolationKind::RetryBeforeChaser]);
+    // Retries flushed together once nothing was in flight may be pipelined.
+    let flushed = vec![
+        sent(1, 1, &[(0, 0)]),
+        sent(1, 2, &[(0, 1)]),
+        answered(1, 1),
+        answered(1, 2),
+        sent(1, 3, &[(0, 0)]),
+        sent(1, 4, &[(0, 1)]),
+    ];
+    assert!(run(flushed, &idem).is_empty());
+    // But not behind a new batch that went out first.
+    let behind_new = vec![
+        sent(1, 1, &[(0, 0)]),
+        answered(1, 1),
+        sent(1, 2, &[(0, 1)]),
+        sent(1, 3, &[(0, 0)]),
+    ];
+    assert_eq!(
+        run(behind_new, &idem),
+        vec![ViolationKind::RetryBeforeChaser]
+    );
+    // A new epoch starts a new path: sequence 0 of epoch 1 is no retry.
+    let mut bumped = batch(0, 0);
+    bumped.epoch = 1;
+    let new_epoch = vec![
+        sent(1, 1, &[(0, 0)]),
+        WireEvent::Sent {
+            conn: odradek_core::ConnId(1),
+            correlation: 2,
+            batches: vec![bumped],
+        },
+    ];
+    assert!(run(new_epoch, &idem).is_empty());
 }

@@ -243,6 +243,8 @@ pub struct Cluster {
     pub(crate) unknown_pid_answers: BTreeMap<(String, i32, i64, i16, i32), u32>,
     trace: Option<Vec<String>>,
     start: Instant,
+    /// Requests and their resolutions at the client's edge, when asked for.
+    wire: Option<crate::wire::WireLog>,
 }
 
 impl Cluster {
@@ -288,6 +290,7 @@ impl Cluster {
             unknown_pid_answers: BTreeMap::new(),
             trace: None,
             start,
+            wire: None,
         };
         for fault in schedule.entries() {
             cluster.schedule_at(fault.at, Event::Timed(fault.clone()));
@@ -313,6 +316,23 @@ impl Cluster {
     /// Starts keeping a human-readable trace of everything that happens.
     pub fn enable_trace(&mut self) {
         self.trace.get_or_insert_with(Vec::new);
+    }
+
+    /// Starts recording every idempotent Produce request the client sends and how each is
+    /// resolved for it ([`WireEvent`](crate::wire::WireEvent)s).
+    pub fn enable_wire_log(&mut self) {
+        self.wire.get_or_insert_with(Default::default);
+    }
+
+    /// Takes the wire events recorded so far (empty when the log is off).
+    pub fn take_wire_log(&mut self) -> Vec<crate::wire::WireEvent> {
+        self.wire.as_mut().map(|w| w.take()).unwrap_or_default()
+    }
+
+    fn wire_dropped(&mut self, conn: ConnId) {
+        if let Some(w) = &mut self.wire {
+            w.dropped(conn);
+        }
     }
 
     /// Takes the trace kept so far (empty when tracing is off).
@@ -448,6 +468,7 @@ impl Cluster {
                     Some(NetEvent::Connected(conn))
                 } else {
                     c.state = ConnState::Gone;
+                    self.wire_dropped(conn);
                     self.note(|| format!("net: {conn:?} connection refused"));
                     Some(NetEvent::Disconnected(conn))
                 }
@@ -490,6 +511,7 @@ impl Cluster {
                     return None;
                 }
                 c.state = ConnState::Gone;
+                self.wire_dropped(conn);
                 self.note(|| format!("net: {conn:?} closed by the broker side"));
                 Some(NetEvent::Disconnected(conn))
             }
@@ -531,6 +553,9 @@ impl Cluster {
         c.in_flight.retain(|a| !acks.contains(a));
         for a in acks {
             self.appends[a].fate = AppendFate::Acknowledged(self.now);
+        }
+        if let Some(w) = &mut self.wire {
+            w.received(conn, &data);
         }
         let len = data.len();
         self.note(|| format!("net: {conn:?} <- {len} bytes"));
@@ -666,9 +691,21 @@ impl Cluster {
             self.violation(format!("transmit on {conn:?}, which was never connected"));
             return;
         };
+        let dead = c.state == ConnState::Dead;
+        if matches!(c.state, ConnState::Open | ConnState::Dead) {
+            if let Some(w) = &mut self.wire {
+                // Sent as far as the client knows.
+                w.transmitted(conn, data);
+            }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if dead {
+            return; // the client will learn soon; the bytes are lost
+        }
         match c.state {
-            ConnState::Open => {}
-            ConnState::Dead => return, // the client will learn soon; the bytes are lost
+            ConnState::Open | ConnState::Dead => {}
             ConnState::Connecting => {
                 self.violation(format!("transmit on {conn:?} before it was connected"));
                 return;
@@ -713,6 +750,7 @@ impl Cluster {
         for a in lost {
             self.appends[a].fate = AppendFate::ResponseLost;
         }
+        self.wire_dropped(conn);
         self.note(|| format!("net: {conn:?} closed by the client"));
     }
 

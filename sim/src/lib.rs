@@ -117,6 +117,7 @@ pub mod faults;
 mod idempotence;
 pub mod simulation;
 pub mod variation;
+pub mod wire;
 pub mod workload;
 
 pub use checker::{

@@ -179,6 +179,9 @@ impl<'a> Runner<'a> {
         if config.trace {
             cluster.enable_trace();
         }
+        if config.producer.idempotence_enabled() {
+            cluster.enable_wire_log();
+        }
         Runner {
             config,
             cluster,
@@ -466,6 +469,7 @@ impl<'a> Runner<'a> {
                 .delivery_timeout
                 .map(|d| d + config.cluster.network.latency_max),
         };
+        self.history.wire = self.cluster.take_wire_log();
         let checked = check(&self.history, &logs, &options);
         let mut violations = std::mem::take(&mut self.violations);
         violations.extend(
