@@ -269,22 +269,10 @@ impl State {
                 record,
             }));
         }
-        if channel {
-            if let Some(q) = &self.channels {
-                if q.unread() >= q.capacity {
-                    if wait {
-                        *slot = Some(record);
-                        register(&mut self.space_waiters, cx);
-                        return Poll::Pending;
-                    }
-                    return Poll::Ready(Err(SendError {
-                        kind: SendErrorKind::BufferFull,
-                        record,
-                    }));
-                }
-            }
-        }
-        if self.over_budget() {
+        // Full output queues (channel shape) or a full buffer: wait, or refuse.
+        let queues_full =
+            channel && (self.channels.as_ref()).is_some_and(|q| q.unread() >= q.capacity);
+        if queues_full || self.over_budget() {
             if wait {
                 *slot = Some(record);
                 register(&mut self.space_waiters, cx);

@@ -52,6 +52,19 @@ impl Default for FakeBrokerOptions {
     }
 }
 
+/// This process's resident memory in KiB (`VmRSS` from `/proc/self/status`; 0 where that
+/// cannot be read), for tests that bound what a producer holds.
+pub fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Counters of what the broker has seen, for [`FakeBroker::wait_for`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BrokerStats {

@@ -8,7 +8,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use odradek_driver::testing::{FakeBroker, FakeBrokerOptions};
+use odradek_driver::testing::{resident_kib, FakeBroker, FakeBrokerOptions};
 use odradek_mio::{BlockingProducer, Config, Record, SendErrorKind};
 use std::time::Duration;
 
@@ -16,17 +16,6 @@ use std::time::Duration;
 const BUFFER: u64 = 16 << 20;
 /// Allowed growth beyond it: allocator slack, the test's own receipts.
 const SLACK: u64 = 8 << 20;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn full_buffer_memory_cost() {
@@ -39,7 +28,7 @@ fn full_buffer_memory_cost() {
     config.linger = Duration::from_millis(1);
     config.buffer_memory = BUFFER as usize;
     let producer = BlockingProducer::connect(config).unwrap();
-    let before = rss_kib();
+    let before = resident_kib();
     let mut receipts = Vec::new();
     let mut n = 0u64;
     loop {
@@ -51,7 +40,7 @@ fn full_buffer_memory_cost() {
         }
         n += 1;
     }
-    let after = rss_kib();
+    let after = resident_kib();
     let grown = (after.saturating_sub(before)) * 1024;
     eprintln!(
         "records {n}, buffered {} B, rss +{grown} B = {} B per record",

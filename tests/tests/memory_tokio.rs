@@ -8,24 +8,13 @@
 #![allow(clippy::result_large_err)]
 
 use odradek_core::{Config, Record, SendErrorKind};
-use odradek_driver::testing::{FakeBroker, FakeBrokerOptions};
+use odradek_driver::testing::{resident_kib, FakeBroker, FakeBrokerOptions};
 use std::time::Duration;
 
 /// `buffer.memory` of the test.
 const BUFFER: u64 = 16 << 20;
 /// Allowed growth beyond it: allocator slack, the test's own futures.
 const SLACK: u64 = 8 << 20;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_buffer_stays_within_buffer_memory() {
@@ -38,7 +27,7 @@ async fn full_buffer_stays_within_buffer_memory() {
     config.linger = Duration::from_millis(1);
     config.buffer_memory = BUFFER as usize;
     let producer = odradek_tokio::Producer::connect(config).await.unwrap();
-    let before = rss_kib();
+    let before = resident_kib();
     let mut deliveries = Vec::new();
     let mut n = 0u64;
     loop {
@@ -50,7 +39,7 @@ async fn full_buffer_stays_within_buffer_memory() {
         }
         n += 1;
     }
-    let grown = rss_kib().saturating_sub(before) * 1024;
+    let grown = resident_kib().saturating_sub(before) * 1024;
     eprintln!(
         "records {n}, buffered {} B, rss +{grown} B = {} B per record",
         producer.buffered_bytes(),
@@ -91,7 +80,7 @@ fn unpaced_sender_stays_within_buffer_memory() {
         let mut config = Config::new([broker.address()]);
         config.buffer_memory = BUFFER as usize;
         let producer = odradek_tokio::Producer::connect(config).await.unwrap();
-        let before = rss_kib();
+        let before = resident_kib();
         let (tx, rx) = futures_channel::mpsc::unbounded();
         let sender = async {
             let tx = tx;
@@ -105,7 +94,7 @@ fn unpaced_sender_stays_within_buffer_memory() {
             let _ = d.await;
         });
         futures_util::future::join(sender, collector).await;
-        let grown = rss_kib().saturating_sub(before) * 1024;
+        let grown = resident_kib().saturating_sub(before) * 1024;
         assert!(
             grown <= BUFFER + SLACK,
             "100k records through a {BUFFER} B buffer grew the process by {grown} B"
