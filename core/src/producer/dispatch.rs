@@ -146,6 +146,10 @@ impl ProducerCore {
     /// The record was appended: emit `Delivered` and release its memory.
     pub(super) fn deliver(&mut self, p: Pending, partition: i32, offset: i64, log_append: i64) {
         self.release(&p);
+        if self.metadata.close_progress.is_some() {
+            // A close without a delivery timeout waits while records keep being delivered.
+            self.metadata.close_progress = Some(self.last_now);
+        }
         let timestamp = if log_append != -1 {
             log_append
         } else {

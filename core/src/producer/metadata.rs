@@ -37,10 +37,11 @@ pub(crate) struct MetadataState {
     pub asked: usize,
     /// Set while an answer is applied when it left something to find.
     pub answer_incomplete: bool,
-    /// When `close` began, recorded only without a delivery timeout: records still waiting
-    /// (for metadata, a leader, a connection) `request.timeout.ms` later fail, so that the
-    /// close ends (see the retry stage's `expire_records`).
-    pub close_started: Option<Instant>,
+    /// Closing without a delivery timeout: when `close` began or, if later, when a record
+    /// was last delivered since. Records still waiting (for metadata, a leader, a
+    /// connection) once `request.timeout.ms` passed from it fail, so that a close that makes
+    /// no progress ends (see the retry stage's `expire_records`).
+    pub close_progress: Option<Instant>,
 }
 
 impl MetadataState {

@@ -184,6 +184,7 @@ impl ProducerCore {
 
     /// Bytes arrived on a connection. The core does the framing.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.last_now = self.last_now.max(now);
         self.receive(conn, data, now);
         self.pump(now);
     }
