@@ -96,6 +96,9 @@ struct Harness {
     init_requests: Vec<(i64, i16)>,
     /// Error code for the next InitProducerId answers (then 0).
     init_errors: VecDeque<i16>,
+    /// The epoch InitProducerId grants with a fresh id (Kafka: 0; a test may start near
+    /// the epoch's end).
+    init_epoch: i16,
     /// Per (topic, partition), every batch a broker saw, in arrival order.
     seen: BTreeMap<(String, i32), Vec<SeenBatch>>,
     /// When set, Produce answers are queued in `deferred` instead of sent.
@@ -153,6 +156,7 @@ impl Harness {
             next_producer_id: 1000,
             init_requests: Vec::new(),
             init_errors: VecDeque::new(),
+            init_epoch: 0,
             seen: BTreeMap::new(),
             defer: false,
             deferred: VecDeque::new(),
@@ -559,7 +563,7 @@ impl Harness {
                     (-1, -1)
                 } else {
                     self.next_producer_id += 1;
-                    (self.next_producer_id, 0)
+                    (self.next_producer_id, self.init_epoch)
                 };
                 let resp = InitProducerIdResponse {
                     throttle_time_ms: 0,
@@ -1486,6 +1490,70 @@ fn an_expired_batch_with_a_sequence_forces_an_epoch_bump() {
         Some(&(1001, 1, 0, 1)),
         "the hole closed by a bump: e2 at sequence 0 of epoch 1"
     );
+    assert_sequences_sound(&h.accepted("t", 0));
+}
+
+#[test]
+fn a_batch_that_may_have_been_written_is_never_restamped_after_an_epoch_bump() {
+    let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    // "a" is appended, but its answer is lost with the connection: it may be in the log.
+    h.defer = true;
+    let a = h.send("t", Some(0), "a");
+    assert_eq!(h.deferred.len(), 1);
+    h.deferred.clear();
+    h.defer = false;
+    let conns: Vec<ConnId> = h.conns.keys().copied().collect();
+    for c in conns {
+        h.conns.remove(&c);
+        h.core.handle_disconnected(c, h.now);
+    }
+    // The broker then forgets the producer: the retry of "a" (sequence 1) is answered
+    // UNKNOWN_PRODUCER_ID, and the epoch is bumped. Re-stamped at sequence 0 of the new
+    // epoch, "a" would be stored a second time; it fails instead, with the cause that left
+    // its outcome unknown.
+    h.lose_producer_state("t", 0);
+    h.settle();
+    assert_eq!(
+        h.failed[&a].0,
+        ProduceError::RetriesExhausted(odradek_core::RetryCause::ConnectionLost)
+    );
+    assert_eq!(h.log("t", 0), ["warm", "a"], "written once, never twice");
+    let b = h.send("t", Some(0), "b");
+    h.settle();
+    assert!(h.delivered.contains_key(&b), "{:?}", h.failed);
+    assert_eq!(h.log("t", 0), ["warm", "a", "b"]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1001, 1, 0, 1)));
+    // Under the new epoch the broker saw only "b": "a" was never sent re-stamped.
+    let seen = &h.seen[&("t".to_owned(), 0)];
+    let new_epoch: Vec<_> = seen.iter().filter(|s| s.1 == 1).collect();
+    assert_eq!(new_epoch, [&(1001, 1, 0, 1, 0)], "{seen:?}");
+}
+
+#[test]
+fn an_epoch_bump_at_the_last_epoch_asks_for_a_new_producer_id() {
+    let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
+    h.init_epoch = i16::MAX - 1;
+    h.drain();
+    h.send("t", Some(0), "x0");
+    h.settle();
+    h.init_epoch = 0;
+    // First loss: bumped locally to the last epoch.
+    h.lose_producer_state("t", 0);
+    h.send("t", Some(0), "x1");
+    h.settle();
+    assert_eq!(h.init_requests.len(), 1, "{:?}", h.init_requests);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1001, i16::MAX, 0, 1)));
+    // Second loss: the epoch cannot grow, so InitProducerId gives a new id.
+    h.lose_producer_state("t", 0);
+    h.send("t", Some(0), "x2");
+    h.settle();
+    assert!(h.failed.is_empty(), "{:?}", h.failed);
+    assert_eq!(h.init_requests, vec![(-1, -1), (-1, -1)]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1002, 0, 0, 1)));
+    assert_eq!(h.log("t", 0), ["x0", "x1", "x2"]);
     assert_sequences_sound(&h.accepted("t", 0));
 }
 
