@@ -222,7 +222,11 @@ impl ProducerCore {
             }
             let mut leaderless = false;
             let mut writable = Vec::new();
+            let mut changed = Vec::new();
             for (i, (part, leader)) in topic.partitions.iter_mut().zip(leaders).enumerate() {
+                if part.leader != leader {
+                    changed.push((i, leader));
+                }
                 part.leader = leader;
                 leaderless |= leader.is_none() && part.held() > 0;
                 if leader.is_some() {
@@ -236,6 +240,9 @@ impl ProducerCore {
             topic.writable = writable;
             if leaderless {
                 self.metadata.answer_incomplete = true;
+            }
+            for (pi, leader) in changed {
+                self.count_leader_change(t, pi, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {

@@ -37,6 +37,7 @@ impl ProducerCore {
         cause: RetryCause,
         now: Instant,
     ) {
+        self.count_retry(b.topic, b.partition, b.records.len(), &cause);
         if b.stamp.is_some() {
             // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
             return self.sequenced_batch_failed(b, rref, cause, now);
