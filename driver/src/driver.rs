@@ -222,7 +222,10 @@ impl<R: Runtime> Future for Driver<R> {
         // Callbacks run without the lock: they may call the producer.
         st.router.take_callbacks(&mut this.callbacks);
         drop(st);
-        this.callbacks.run();
+        if !this.callbacks.is_empty() {
+            let ran = this.callbacks.run();
+            shared.lock().callbacks_finished(ran);
+        }
         poll
     }
 }
@@ -377,7 +380,8 @@ impl<R: Runtime> Drop for Driver<R> {
             st.finish();
             st.router.take_callbacks(&mut self.callbacks);
             drop(st);
-            self.callbacks.run();
+            let ran = self.callbacks.run();
+            self.shared.lock().callbacks_finished(ran);
         }
     }
 }

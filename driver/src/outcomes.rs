@@ -377,14 +377,17 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
             }
             entry
         };
-        // Run outside the pool's lock: the callback may send (and so insert) again.
+        // Run outside the pool's lock: the callback may send (and so insert) again. A
+        // panicking callback is contained: the producer's I/O and the other callbacks go on
+        // (and flush / close are not left waiting for it).
         if let Some((f, topic)) = entry {
-            f(outcome.unwrap_or_else(|| {
+            let outcome = outcome.unwrap_or_else(|| {
                 Err(DeliveryError {
                     error: ProduceError::Aborted,
                     record: Record::new(topic),
                 })
-            }));
+            });
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(outcome)));
         }
     }
 
@@ -418,11 +421,14 @@ impl ReadyCallbacks {
         self.ready.is_empty()
     }
 
-    /// Runs every callback, in outcome order. Call it with no producer lock held.
-    pub fn run(&mut self) {
+    /// Runs every callback, in outcome order, and tells how many ran. Call it with no
+    /// producer lock held, then report the count with [`Router::callbacks_finished`].
+    pub fn run(&mut self) -> usize {
+        let n = self.ready.len();
         for (pool, index, outcome) in self.ready.drain(..) {
             pool.call(index, outcome);
         }
+        n
     }
 }
 
@@ -504,6 +510,9 @@ pub struct Router {
     fills: Vec<(usize, SlotResult)>,
     pools: Vec<(TypeId, Arc<dyn Pool>)>,
     ready: ReadyCallbacks,
+    /// Callbacks tracked and not yet reported finished ([`Router::callbacks_finished`]):
+    /// a flush or close waits for them to have run.
+    callbacks_out: usize,
     /// The channel shape's queues (`None` for the future / receipt shape).
     pub channels: Option<ChannelQueues>,
     delivered: u64,
@@ -540,6 +549,7 @@ impl Router {
             fills: Vec::new(),
             pools: Vec::new(),
             ready: ReadyCallbacks::default(),
+            callbacks_out: 0,
             channels,
             delivered: 0,
             failed: 0,
@@ -632,6 +642,7 @@ impl Router {
             .downcast_ref::<TypedPool<F>>()
             .expect("pool found by its TypeId");
         let index = pool.insert(callback, topic);
+        self.callbacks_out += 1;
         // Pools are never removed, and fewer than 2^32 closure types exist in one program.
         self.push(id, Route::Callback(p as u32, index));
     }
@@ -754,9 +765,23 @@ impl Router {
         self.end
     }
 
-    /// Whether every record tracked before `mark` has its outcome.
+    /// Whether every record tracked before `mark` has its outcome, and every callback whose
+    /// outcome came has run.
     pub fn flushed(&self, mark: u64) -> bool {
-        self.live == 0 || self.base >= mark
+        (self.live == 0 || self.base >= mark) && self.callbacks_out == 0
+    }
+
+    /// Callbacks tracked whose run was not yet reported finished.
+    pub fn callbacks_outstanding(&self) -> usize {
+        self.callbacks_out
+    }
+
+    /// Reports that `n` callbacks taken with [`take_callbacks`](Router::take_callbacks) ran
+    /// (what [`ReadyCallbacks::run`] returned). Returns whether none is outstanding any more
+    /// (waiters of flush and close may go on).
+    pub fn callbacks_finished(&mut self, n: usize) -> bool {
+        self.callbacks_out = self.callbacks_out.saturating_sub(n);
+        self.callbacks_out == 0
     }
 
     /// A failure nobody can observe (an errors stream or receiver dropped with failures
@@ -1038,7 +1063,7 @@ mod tests {
         ok(&mut r, 4);
         r.abort_all();
         assert_eq!(r.pending(), 0);
-        assert!(r.flushed(r.flush_mark()));
+        assert!(!r.flushed(r.flush_mark()), "the aborted callback has not run yet");
         match ticket.try_outcome() {
             Some(Err(e)) => {
                 assert_eq!(e.error, ProduceError::Aborted);
@@ -1048,7 +1073,8 @@ mod tests {
         }
         let mut ready = ReadyCallbacks::default();
         r.take_callbacks(&mut ready);
-        ready.run();
+        assert!(r.callbacks_finished(ready.run()));
+        assert!(r.flushed(r.flush_mark()));
         assert_eq!(
             *lock(&calls),
             vec![Err((ProduceError::Aborted, TopicName::new("audit")))]

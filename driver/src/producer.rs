@@ -157,7 +157,8 @@ impl<R: Runtime> Producer<R> {
     ///
     /// Nothing is allocated per record: the callback is stored by value in a pool of its
     /// closure type, reused as callbacks run. It should be quick and must not block (it
-    /// holds up the producer's I/O); it may call the producer (`try_send`, ...).
+    /// holds up the producer's I/O); it may call the producer (`try_send`, ...) but
+    /// not wait on it: `flush` and `close` wait for every callback to have run.
     pub async fn send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
@@ -256,11 +257,14 @@ pub(crate) async fn close(shared: &Shared) -> CloseReport {
     poll_fn(|cx| shared.lock().poll_finished(cx)).await;
     let mut st = shared.lock();
     let report = st.router.report();
-    // Callbacks of records aborted by a runtime that dropped the driver task, if any.
+    // Callbacks of records aborted by a runtime that dropped the driver task, if any left.
     let mut aborted = ReadyCallbacks::default();
     st.router.take_callbacks(&mut aborted);
     drop(st);
-    aborted.run();
+    if !aborted.is_empty() {
+        let ran = aborted.run();
+        shared.lock().callbacks_finished(ran);
+    }
     report
 }
 

@@ -223,8 +223,17 @@ impl State {
         self.wake_driver();
     }
 
+    /// `send_with` callbacks taken from the router ran: flushes and close may be done.
+    pub(crate) fn callbacks_finished(&mut self, ran: usize) {
+        if self.router.callbacks_finished(ran) {
+            wake_all(&mut self.flush_waiters);
+            wake_all(&mut self.finish_waiters);
+        }
+    }
+
+    /// Ready once the driver finished and every callback ran.
     pub(crate) fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.finished {
+        if self.finished && self.router.callbacks_outstanding() == 0 {
             Poll::Ready(())
         } else {
             register(&mut self.finish_waiters, cx);

@@ -131,7 +131,18 @@ impl Shared {
             let mut ready = ReadyCallbacks::default();
             st.router.take_callbacks(&mut ready);
             drop(st);
-            ready.run();
+            self.run_callbacks(&mut ready);
+        }
+    }
+
+    /// Runs callbacks taken from the router (no lock held) and reports them finished.
+    fn run_callbacks(&self, ready: &mut ReadyCallbacks) {
+        if ready.is_empty() {
+            return;
+        }
+        let ran = ready.run();
+        if self.lock().router.callbacks_finished(ran) {
+            self.changed.notify_all();
         }
     }
 
@@ -268,7 +279,7 @@ impl Shared {
     fn close(&self) -> CloseReport {
         self.begin_close();
         let mut st = self.lock();
-        while !st.finished {
+        while !st.finished || st.router.callbacks_outstanding() > 0 {
             st = self.wait(st);
         }
         self.release(st);
@@ -328,11 +339,10 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
     let _guard = ThreadGuard(Arc::clone(&shared));
     let mut events = Events::with_capacity(256);
     let mut ready = ReadyCallbacks::default();
-    let run_callbacks = |st: MutexGuard<'_, State>, ready: &mut ReadyCallbacks| {
-        let mut st = st;
+    let run_callbacks = |mut st: MutexGuard<'_, State>, ready: &mut ReadyCallbacks| {
         st.router.take_callbacks(ready);
         drop(st);
-        ready.run();
+        shared.run_callbacks(ready);
     };
     loop {
         let timeout = {
@@ -521,7 +531,9 @@ impl BlockingProducer {
     /// refused record is handed back and `callback` is dropped without running.
     ///
     /// Nothing is allocated per record: the callback is stored by value in a pool of its
-    /// closure type, reused as callbacks run. Keep it quick: it holds up the producer's I/O.
+    /// closure type, reused as callbacks run. Keep it quick: it holds up the producer's I/O. It must not
+    /// call [`flush`](BlockingProducer::flush) or [`close`](BlockingProducer::close): they
+    /// wait for every callback to have run.
     pub fn send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
