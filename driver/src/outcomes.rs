@@ -11,7 +11,8 @@
 //! * a delivery future or receipt is a [`Ticket`]: an index into one shared table of outcome
 //!   slots ([`Slots`]), reused as tickets come and go, instead of a one-shot channel each;
 //!   the table has its own lock, taken once per *drain* of outcomes by the driver side
-//!   ([`Router::settle`]) and once per poll by the ticket side;
+//!   ([`Router::settle`], which also takes back the slots tickets released) and once per
+//!   poll or drop by the ticket side; handing a slot to a new ticket takes no lock;
 //! * a callback given to `send_with` is stored by value in a pool of its own type (one pool
 //!   per closure type, found by `TypeId`), reused as callbacks run.
 //!
@@ -70,7 +71,7 @@ impl Unobserved {
 type SlotResult = Result<RecordMetadata, Box<DeliveryError>>;
 
 enum Slot {
-    /// Not in use (on the free list).
+    /// A placeholder while a slot's state is being replaced.
     Free,
     /// A ticket waits; the waker of its last poll, if it was polled.
     Waiting(Option<Waker>),
@@ -84,29 +85,19 @@ enum Slot {
 
 struct Table {
     slots: Vec<Slot>,
-    free: Vec<usize>,
+    /// Slots their tickets are done with, already reset to `Waiting(None)`, to go back to
+    /// the router's free list at its next settle (so that handing out a slot takes no lock).
+    released: Vec<usize>,
     /// Threads blocked in [`Ticket::wait`] (so that settling notifies only when needed).
     blocked: usize,
     unobserved: Unobserved,
 }
 
 impl Table {
-    fn allocate(&mut self) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Slot::Waiting(None);
-                i
-            }
-            None => {
-                self.slots.push(Slot::Waiting(None));
-                self.slots.len() - 1
-            }
-        }
-    }
-
+    /// Hands slot `i` back (its ticket is done with it), ready for the next ticket.
     fn release(&mut self, i: usize) {
-        self.slots[i] = Slot::Free;
-        self.free.push(i);
+        self.slots[i] = Slot::Waiting(None);
+        self.released.push(i);
     }
 
     /// Puts an outcome in slot `i`; returns the waker to wake.
@@ -120,7 +111,7 @@ impl Table {
                 if let Err(e) = outcome {
                     self.unobserved.push(*e);
                 }
-                self.free.push(i);
+                self.release(i);
                 None
             }
             // Filled twice, or filled after an abort: keep the first state (cannot happen:
@@ -146,7 +137,7 @@ impl fmt::Debug for Slots {
         let t = lock(&self.table);
         f.debug_struct("Slots")
             .field("slots", &t.slots.len())
-            .field("free", &t.free.len())
+            .field("released", &t.released.len())
             .finish_non_exhaustive()
     }
 }
@@ -156,7 +147,7 @@ impl Slots {
         Slots {
             table: Mutex::new(Table {
                 slots: Vec::new(),
-                free: Vec::new(),
+                released: Vec::new(),
                 blocked: 0,
                 unobserved: Unobserved::default(),
             }),
@@ -179,7 +170,7 @@ fn take(t: &mut Table, i: usize) -> Taken {
             let Slot::Ready(r) = std::mem::replace(&mut t.slots[i], Slot::Free) else {
                 unreachable!("matched Ready above")
             };
-            t.free.push(i);
+            t.release(i);
             Taken::Outcome(r.map_err(|e| *e))
         }
         Slot::Aborted => {
@@ -327,9 +318,9 @@ impl Drop for Ticket {
             Slot::Waiting(_) => t.slots[i] = Slot::Abandoned,
             Slot::Ready(Err(e)) => {
                 t.unobserved.push(*e);
-                t.free.push(i);
+                t.release(i);
             }
-            Slot::Ready(Ok(_)) | Slot::Aborted => t.free.push(i),
+            Slot::Ready(Ok(_)) | Slot::Aborted => t.release(i),
             other @ (Slot::Free | Slot::Abandoned) => t.slots[i] = other,
         }
     }
@@ -506,8 +497,13 @@ pub struct Router {
     /// The id after the newest one tracked (what a flush started now waits for).
     end: u64,
     slots: Arc<Slots>,
+    /// Slots ready for new tickets (each `Waiting(None)`), handed out without locking the
+    /// table.
+    free: Vec<usize>,
     /// Slot outcomes routed since the last [`settle`](Router::settle).
     fills: Vec<(usize, SlotResult)>,
+    /// Scratch list of wakers to wake at settle, reused.
+    wakers: Vec<Waker>,
     pools: Vec<(TypeId, Arc<dyn Pool>)>,
     ready: ReadyCallbacks,
     /// Callbacks tracked and not yet reported finished ([`Router::callbacks_finished`]):
@@ -546,7 +542,9 @@ impl Router {
             live: 0,
             end: 0,
             slots: Arc::new(Slots::new()),
+            free: Vec::new(),
             fills: Vec::new(),
+            wakers: Vec::new(),
             pools: Vec::new(),
             ready: ReadyCallbacks::default(),
             callbacks_out: 0,
@@ -604,7 +602,10 @@ impl Router {
 
     /// Routes `id`'s outcome to a new [`Ticket`] (a delivery future or a receipt).
     pub fn track_ticket(&mut self, id: RecordId, topic: TopicName) -> Ticket {
-        let index = lock(&self.slots.table).allocate();
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => self.refill(),
+        };
         self.push(id, Route::Slot(index));
         Ticket {
             slots: Arc::clone(&self.slots),
@@ -612,6 +613,22 @@ impl Router {
             topic,
             taken: false,
         }
+    }
+
+    /// Takes back the slots tickets released and, if none, grows the table by a chunk; hands
+    /// out one.
+    fn refill(&mut self) -> usize {
+        const CHUNK: usize = 64;
+        let mut t = lock(&self.slots.table);
+        self.free.append(&mut t.released);
+        if self.free.is_empty() {
+            let start = t.slots.len();
+            t.slots.extend((0..CHUNK).map(|_| Slot::Waiting(None)));
+            // Lowest first out.
+            self.free.extend((start..start + CHUNK).rev());
+        }
+        drop(t);
+        self.free.pop().expect("refilled")
     }
 
     /// Routes `id`'s outcome to the channel queues.
@@ -728,7 +745,7 @@ impl Router {
     /// was routed since the last call (buffer space may be free, flushes may be done).
     pub fn settle(&mut self) -> bool {
         if !self.fills.is_empty() {
-            let mut wake = Vec::new();
+            let mut wake = std::mem::take(&mut self.wakers);
             let blocked = {
                 let mut t = lock(&self.slots.table);
                 for (i, r) in self.fills.drain(..) {
@@ -736,14 +753,16 @@ impl Router {
                         wake.push(w);
                     }
                 }
+                self.free.append(&mut t.released);
                 t.blocked > 0
             };
             if blocked {
                 self.slots.changed.notify_all();
             }
-            for w in wake {
+            for w in wake.drain(..) {
                 w.wake();
             }
+            self.wakers = wake;
         }
         std::mem::replace(&mut self.routed, false)
     }
@@ -929,8 +948,8 @@ mod tests {
             assert!(a.try_outcome().is_none(), "taken once");
             assert!(a.is_taken());
         }
-        // Two tickets alive at a time: two slots, however many records.
-        assert_eq!(slot_count(&r), 2);
+        // Two tickets alive at a time: the first chunk of slots, however many records.
+        assert_eq!(slot_count(&r), 64);
         assert_eq!(r.report().delivered, 2000);
     }
 
@@ -958,7 +977,7 @@ mod tests {
         );
         // Every slot is free again.
         let t = lock(&r.slots.table);
-        assert_eq!(t.free.len(), t.slots.len());
+        assert_eq!(r.free.len() + t.released.len(), t.slots.len());
     }
 
     #[test]
@@ -1063,7 +1082,10 @@ mod tests {
         ok(&mut r, 4);
         r.abort_all();
         assert_eq!(r.pending(), 0);
-        assert!(!r.flushed(r.flush_mark()), "the aborted callback has not run yet");
+        assert!(
+            !r.flushed(r.flush_mark()),
+            "the aborted callback has not run yet"
+        );
         match ticket.try_outcome() {
             Some(Err(e)) => {
                 assert_eq!(e.error, ProduceError::Aborted);
