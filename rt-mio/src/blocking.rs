@@ -23,11 +23,13 @@ const CONN_TOKENS: TokenRange = TokenRange::new(1, 1 << 20);
 
 /// What one pending record costs here beyond its encoded bytes: the core's share
 /// ([`CORE_RECORD_OVERHEAD`](crate::embedded::CORE_RECORD_OVERHEAD)) plus this thread's
-/// routing entries and, with [`BlockingProducer::send`], the receipt's one-slot channel
-/// (std's channel keeps cache-padded counters and room for the outcome), about 2 KiB in all
-/// as measured with `tests/memory.rs`. Charged against `buffer.memory`, see
+/// routing entry (16 bytes in the router's window) and, with [`BlockingProducer::send`], the
+/// receipt's slot in the shared outcome table (about 60 bytes) and the receipt itself.
+/// `tests/memory.rs` measured 637 bytes per pending record in all (receipts included) once
+/// each receipt stopped carrying a channel of its own (it was about 2 KiB with one); 1 KiB,
+/// as for the async adapters, keeps a margin. Charged against `buffer.memory`, see
 /// [`MioProducer::send`].
-const RECORD_OVERHEAD: usize = 2048;
+const RECORD_OVERHEAD: usize = 1024;
 
 /// The outcome of one record sent with [`BlockingProducer::send`]. Dropping it does not cancel
 /// the record; a failure nobody waited for shows up in the [`CloseReport`].
