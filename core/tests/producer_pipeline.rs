@@ -183,6 +183,15 @@ impl Harness {
         true
     }
 
+    /// Every connection is lost (their deferred answers with them, if cleared first).
+    fn drop_all_conns(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.conns.remove(&c);
+            self.core.handle_disconnected(c, self.now);
+        }
+    }
+
     /// The broker forgets every producer's state for a partition (UNKNOWN_PRODUCER_ID next).
     fn lose_producer_state(&mut self, topic: &str, partition: usize) {
         self.topics.get_mut(topic).expect("topic")[partition]
@@ -1289,11 +1298,7 @@ fn a_lost_connection_with_five_in_flight_retries_everything_in_order_without_dup
     // Every batch was appended, but the answers are lost with the connection.
     h.deferred.clear();
     h.defer = false;
-    let conns: Vec<ConnId> = h.conns.keys().copied().collect();
-    for c in conns {
-        h.conns.remove(&c);
-        h.core.handle_disconnected(c, h.now);
-    }
+    h.drop_all_conns();
     h.send("t", Some(0), "c6");
     h.settle();
     assert!(h.failed.is_empty(), "{:?}", h.failed);
@@ -1505,11 +1510,7 @@ fn a_batch_that_may_have_been_written_is_never_restamped_after_an_epoch_bump() {
     assert_eq!(h.deferred.len(), 1);
     h.deferred.clear();
     h.defer = false;
-    let conns: Vec<ConnId> = h.conns.keys().copied().collect();
-    for c in conns {
-        h.conns.remove(&c);
-        h.core.handle_disconnected(c, h.now);
-    }
+    h.drop_all_conns();
     // The broker then forgets the producer: the retry of "a" (sequence 1) is answered
     // UNKNOWN_PRODUCER_ID, and the epoch is bumped. Re-stamped at sequence 0 of the new
     // epoch, "a" would be stored a second time; it fails instead, with the cause that left
@@ -1801,11 +1802,7 @@ fn idempotent_under_random_faults_every_record_is_written_once_and_in_order() {
             }
             if rnd(40) == 0 {
                 // Answers lost with the connection (some batches were appended).
-                let conns: Vec<ConnId> = h.conns.keys().copied().collect();
-                for c in conns {
-                    h.conns.remove(&c);
-                    h.core.handle_disconnected(c, h.now);
-                }
+                h.drop_all_conns();
                 h.drain();
             }
             if rnd(5) == 0 {

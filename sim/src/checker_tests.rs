@@ -480,17 +480,21 @@ fn answered(conn: u64, correlation: i32) -> WireEvent {
     }
 }
 
+/// The violation kinds of an idempotent history (sequences 0 and 1 of partition 0 logged)
+/// with `wire` as its wire log.
+fn run_wire(wire: Vec<WireEvent>, options: &CheckOptions) -> Vec<ViolationKind> {
+    let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
+    h.wire = wire;
+    kinds(&check(&h, &l, options))
+}
+
 #[test]
 fn a_retry_waits_until_every_earlier_request_of_its_partition_is_resolved() {
     let idem = CheckOptions {
         idempotent: true,
         ..options()
     };
-    let run = |wire: Vec<WireEvent>, options: &CheckOptions| {
-        let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
-        h.wire = wire;
-        kinds(&check(&h, &l, options))
-    };
+    let run = run_wire;
     // Sequences 0 and 1 of partition 0 in flight; 0 is answered (an error), 1 comes back,
     // then 0 is retried: fine. Partition 1's request in flight does not matter.
     let ok = vec![
@@ -570,11 +574,7 @@ fn a_batch_refused_with_unknown_producer_id_is_not_sent_again_under_its_old_epoc
         idempotent: true,
         ..options()
     };
-    let run = |wire: Vec<WireEvent>, options: &CheckOptions| {
-        let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
-        h.wire = wire;
-        kinds(&check(&h, &l, options))
-    };
+    let run = run_wire;
     let refused = |conn: u64, correlation: i32| WireEvent::RefusedUnknownProducer {
         conn: odradek_core::ConnId(conn),
         correlation,
