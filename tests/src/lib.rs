@@ -18,5 +18,7 @@
 pub mod chaos;
 pub mod conformance;
 pub mod kafka;
+pub mod runtime;
 
 pub use kafka::{ConsumedRecord, KafkaCluster, Version};
+pub use runtime::Runtime;
