@@ -2,6 +2,7 @@
 
 use crate::compression::Compression;
 use crate::partitioner::PartitionerConfig;
+use crate::security::{SecurityProtocol, TlsConfig};
 use std::time::Duration;
 
 /// How many acknowledgements the leader must have received before answering (Kafka's `acks`).
@@ -147,6 +148,11 @@ pub struct Config {
     pub breaker_error_threshold: u32,
     /// How long an open breaker stays open.
     pub breaker_timeout: Duration,
+    /// `security.protocol`: plain TCP or TLS (and SASL); see [`SecurityProtocol`].
+    pub security_protocol: SecurityProtocol,
+    /// `ssl.*`: the TLS settings, used when `security_protocol` is `SSL` or `SASL_SSL`. Its
+    /// `Debug` never shows the private key.
+    pub tls: TlsConfig,
 }
 
 impl Config {
@@ -188,6 +194,8 @@ impl Config {
             enable_idempotence: None,
             breaker_error_threshold: 3,
             breaker_timeout: Duration::from_secs(10),
+            security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
         }
     }
 
@@ -309,6 +317,14 @@ impl Config {
                     name: "compression.level",
                     reason,
                 })?;
+        }
+        if self.security_protocol.uses_sasl() {
+            return Err(ConfigError::Unsupported(
+                "security.protocol SASL_PLAINTEXT/SASL_SSL",
+            ));
+        }
+        if self.security_protocol.uses_tls() {
+            self.tls.validate()?;
         }
         Ok(())
     }
@@ -484,5 +500,33 @@ mod tests {
         c.enable_idempotence = Some(true);
         c.validate().unwrap();
         assert!(c.idempotence_enabled());
+    }
+
+    #[test]
+    fn debug_of_config_redacts_the_tls_key_and_ssl_checks_its_settings() {
+        use crate::security::Pem;
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::Ssl;
+        c.tls.certificate = Some(Pem::Text("-----BEGIN CERTIFICATE-----\nCERT".into()));
+        c.tls.key = Some(Pem::Text(
+            "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----".into(),
+        ));
+        c.validate().unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("TOPSECRETKEYBYTES"), "{shown}");
+        assert!(shown.contains("security_protocol: Ssl"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+        // A certificate without its key is refused, naming the missing key's setting.
+        c.tls.key = None;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "ssl.key.location",
+                ..
+            })
+        ));
+        // The same TLS settings are not looked at without TLS.
+        c.security_protocol = SecurityProtocol::Plaintext;
+        c.validate().unwrap();
     }
 }
