@@ -114,7 +114,10 @@ pub mod time;
 
 pub use compression::Compression;
 pub use config::{Acks, Config, ConfigError, MessageFormat};
-pub use error::{DeliveryError, ProduceError, RetryCause, SendError, SendErrorKind};
+pub use error::{
+    ConnectionError, ConnectionErrorKind, DeliveryError, ProduceError, RetryCause, SendError,
+    SendErrorKind,
+};
 pub use message::{Header, Record, RecordId, RecordMetadata, TopicName};
 pub use output::{BrokerAddress, ConnId, Output, TimeoutReason};
 pub use partitioner::{Partitioner, PartitionerConfig};
