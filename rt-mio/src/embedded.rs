@@ -9,6 +9,7 @@ use odradek_core::{
     BrokerAddress, Config, ConnId, DeliveryError, Instant, Output, ProducerCore, Record, RecordId,
     RecordMetadata, SendError, SendErrorKind,
 };
+use odradek_driver::tls::TlsConnector;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -184,6 +185,8 @@ pub struct MioProducer {
     /// Bytes charged per pending record on top of the core's count (see
     /// [`CORE_RECORD_OVERHEAD`]); the blocking producer adds its own bookkeeping.
     record_overhead: usize,
+    /// `Some` with `security.protocol=SSL`: each connection gets a TLS session.
+    tls: Option<TlsConnector>,
 }
 
 impl MioProducer {
@@ -209,6 +212,12 @@ impl MioProducer {
         seed: u64,
     ) -> Result<MioProducer, ConnectError> {
         let clock = Clock::new();
+        config.validate().map_err(ConnectError::Config)?;
+        let tls = if config.security_protocol.uses_tls() {
+            Some(TlsConnector::new(&config.tls).map_err(ConnectError::Tls)?)
+        } else {
+            None
+        };
         let core = ProducerCore::new(config, seed, clock.now()).map_err(ConnectError::Config)?;
         let registry = registry.try_clone().map_err(ConnectError::Io)?;
         let mut producer = MioProducer {
@@ -225,6 +234,7 @@ impl MioProducer {
             close_deadline: None,
             closed: false,
             record_overhead: CORE_RECORD_OVERHEAD,
+            tls,
         };
         let now = producer.clock.now();
         producer.pump(now);
@@ -547,7 +557,19 @@ impl MioProducer {
             self.core.handle_disconnected(conn, now);
             return;
         };
-        match Connection::connect(&self.registry, token, addrs) {
+        let broker = address.to_string();
+        let session = match &self.tls {
+            None => None,
+            Some(connector) => match connector.session(&address.host, &broker) {
+                Ok(session) => Some(session),
+                Err(e) => {
+                    self.tokens.release(token);
+                    self.core.handle_connection_error(conn, e, now);
+                    return;
+                }
+            },
+        };
+        match Connection::connect(&self.registry, token, addrs, session, broker) {
             Some(c) => {
                 self.by_token.insert(token, conn);
                 self.conns.insert(conn, c);
@@ -575,8 +597,12 @@ impl MioProducer {
     fn lose(&mut self, conn: ConnId, now: Instant) {
         // A closing connection is already gone as far as the core knows.
         let closing = self.conns.get(&conn).is_some_and(|c| c.closing);
+        let failure = self.conns.get_mut(&conn).and_then(|c| c.failure.take());
         if self.forget(conn) && !closing {
-            self.core.handle_disconnected(conn, now);
+            match failure {
+                Some(cause) => self.core.handle_connection_error(conn, cause, now),
+                None => self.core.handle_disconnected(conn, now),
+            }
         }
     }
 }

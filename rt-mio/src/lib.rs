@@ -141,10 +141,11 @@ pub use embedded::{MioProducer, ProducerEvent, TokenRange};
 pub type Producer = BlockingProducer;
 pub use odradek_core;
 pub use odradek_core::{
-    Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
-    PartitionerConfig, ProduceError, Record, RecordId, RecordMetadata, RetryCause, SendError,
-    SendErrorKind, TopicName,
+    Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
+    DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordId,
+    RecordMetadata, RetryCause, SecurityProtocol, SendError, SendErrorKind, TlsConfig, TopicName,
 };
+pub use odradek_driver::tls::TlsError;
 
 use std::fmt;
 
@@ -156,6 +157,9 @@ pub enum ConnectError {
     Config(ConfigError),
     /// The poller, its waker or the producer thread could not be set up.
     Io(std::io::Error),
+    /// The TLS settings could not be used (a CA, certificate or key file missing or not
+    /// PEM, a key that does not match its certificate).
+    Tls(TlsError),
 }
 
 impl fmt::Display for ConnectError {
@@ -163,6 +167,7 @@ impl fmt::Display for ConnectError {
         match self {
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Io(e) => write!(f, "cannot start the producer: {e}"),
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -172,6 +177,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Config(e) => Some(e),
             ConnectError::Io(e) => Some(e),
+            ConnectError::Tls(e) => Some(e),
         }
     }
 }
