@@ -477,3 +477,170 @@ impl SecureCluster {
         Ok(values)
     }
 }
+
+/// The conformance suite's starting configuration ([`crate::conformance::base_config`])
+/// pointed at `protocol`'s listener with [`SecureCluster::client_config`]'s settings.
+pub fn secure_base_config(kafka: &SecureCluster, protocol: SecurityProtocol) -> Config {
+    let mut base = crate::conformance::base_config(kafka.cluster());
+    let secure = kafka.client_config(protocol);
+    base.bootstrap_servers = secure.bootstrap_servers;
+    base.security_protocol = secure.security_protocol;
+    base.tls = secure.tls;
+    base
+}
+
+/// A [`Target`](crate::conformance::Target) for the suite over the `SSL` listener (mutual
+/// TLS), topics tagged `-ssl`.
+pub fn ssl_target(kafka: &SecureCluster) -> crate::conformance::Target<'_> {
+    crate::conformance::Target {
+        cluster: kafka.cluster(),
+        base: secure_base_config(kafka, SecurityProtocol::Ssl),
+        tag: "-ssl",
+    }
+}
+
+/// How long a TLS failure may take to reach the records: their delivery timeout (3 s) plus
+/// slack for a loaded machine.
+pub const TLS_FAILURE_BOUND: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Produces 3 records with `config` (short timeouts) and checks each fails with a
+/// [`ProduceError::Connection`](odradek_core::ProduceError::Connection) of `kind`, within
+/// [`TLS_FAILURE_BOUND`].
+pub fn expect_tls_failure<R: crate::conformance::Runtime>(
+    mut config: Config,
+    kind: odradek_core::ConnectionErrorKind,
+) {
+    use crate::conformance::Failure;
+    use odradek_core::{ProduceError, Record};
+    config.delivery_timeout = Some(Duration::from_secs(3));
+    config.request_timeout = Duration::from_secs(2);
+    config.retry_backoff = Duration::from_millis(50);
+    let sent: Vec<Record> = (0..3)
+        .map(|i| Record::new("tls-never").value(format!("v{i}")))
+        .collect();
+    let started = std::time::Instant::now();
+    let outcomes = R::produce(config, sent.clone());
+    let took = started.elapsed();
+    assert!(
+        took < TLS_FAILURE_BOUND,
+        "{}: outcomes took {took:?}",
+        R::name()
+    );
+    assert_eq!(outcomes.len(), sent.len());
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            Err(Failure::Delivery(e)) => {
+                match &e.error {
+                    ProduceError::Connection(c) => {
+                        assert_eq!(c.kind, kind, "{} #{i}: {c}", R::name());
+                        assert!(
+                            !c.detail.is_empty(),
+                            "{} #{i}: the cause is named",
+                            R::name()
+                        );
+                    }
+                    other => panic!(
+                        "{} #{i}: expected a {kind:?} connection error, got {other:?}",
+                        R::name()
+                    ),
+                }
+                assert_eq!(e.record, sent[i], "the record is handed back");
+            }
+            other => panic!(
+                "{} #{i}: expected a delivery failure, got {other:?}",
+                R::name()
+            ),
+        }
+    }
+}
+
+/// The client trusts only an unrelated CA: every record fails with
+/// `UntrustedCertificate`.
+pub fn untrusted_certificate<R: crate::conformance::Runtime>(kafka: &SecureCluster) {
+    let mut config = kafka.client_config(SecurityProtocol::Ssl);
+    config.tls.ca = Some(Pem::Text(kafka.pki().other_ca_pem.clone()));
+    expect_tls_failure::<R>(
+        config,
+        odradek_core::ConnectionErrorKind::UntrustedCertificate,
+    );
+}
+
+/// Connecting by IP to a broker whose certificate names only `localhost` fails with
+/// `HostnameMismatch`; with hostname verification off
+/// (`ssl.endpoint.identification.algorithm=`), the same connection works (the chain is still
+/// checked: see [`untrusted_certificate`]).
+pub fn wrong_hostname<R: crate::conformance::Runtime>(kafka: &SecureCluster) {
+    let by_ip = format!("127.0.0.1:{}", kafka.port(SecurityProtocol::Ssl));
+    let mut config = kafka.client_config(SecurityProtocol::Ssl);
+    config.bootstrap_servers = vec![by_ip.clone()];
+    expect_tls_failure::<R>(
+        config.clone(),
+        odradek_core::ConnectionErrorKind::HostnameMismatch,
+    );
+
+    // Unchecked names: the bootstrap by IP works, and so do the brokers metadata names.
+    let topic = format!("{}-ssl-no-hostname-check", R::name());
+    kafka.cluster().create_topic(&topic, 1, 1, &[]).unwrap();
+    let mut config = secure_base_config(kafka, SecurityProtocol::Ssl);
+    config.bootstrap_servers = vec![by_ip];
+    config.tls.verify_hostname = false;
+    let sent =
+        vec![odradek_core::Record::new(topic.as_str()).value("checked chain, unchecked name")];
+    let outcomes = R::produce(config, sent.clone());
+    assert!(outcomes[0].is_ok(), "{:?}", outcomes[0].as_ref().err());
+    let read = kafka
+        .cluster()
+        .consume_topics(&[&topic], 1, Duration::from_secs(60))
+        .unwrap();
+    crate::conformance::check_read_back("no-hostname-check", &sent, &outcomes, &read, true, false);
+}
+
+/// Instantiates the TLS tests for one [`Runtime`](crate::conformance::Runtime): the
+/// conformance suite's acks × compression matrix, unknown topic and close-in-flight runs
+/// over the mutual-TLS `SSL` listener (read back over PLAINTEXT with Kafka's consumer), and
+/// the untrusted-certificate and wrong-hostname failures. `$prefix` names the tests.
+#[macro_export]
+macro_rules! tls_tests {
+    ($rt:ty, $module:ident) => {
+        mod $module {
+            use super::*;
+            use $crate::secure::{self, SecureCluster};
+
+            #[test]
+            fn ssl_round_trip_matrix() {
+                if $crate::kafka::should_run("ssl_round_trip_matrix") {
+                    let kafka = SecureCluster::shared().unwrap();
+                    $crate::conformance::round_trip_matrix_on::<$rt>(&secure::ssl_target(kafka));
+                }
+            }
+            #[test]
+            fn ssl_unknown_topic() {
+                if $crate::kafka::should_run("ssl_unknown_topic") {
+                    let kafka = SecureCluster::shared().unwrap();
+                    $crate::conformance::unknown_topic_on::<$rt>(&secure::ssl_target(kafka));
+                }
+            }
+            #[test]
+            fn ssl_close_with_records_in_flight() {
+                if $crate::kafka::should_run("ssl_close_with_records_in_flight") {
+                    let kafka = SecureCluster::shared().unwrap();
+                    $crate::conformance::close_with_records_in_flight_on::<$rt>(
+                        &secure::ssl_target(kafka),
+                    );
+                }
+            }
+            #[test]
+            fn ssl_untrusted_certificate() {
+                if $crate::kafka::should_run("ssl_untrusted_certificate") {
+                    secure::untrusted_certificate::<$rt>(SecureCluster::shared().unwrap());
+                }
+            }
+            #[test]
+            fn ssl_wrong_hostname() {
+                if $crate::kafka::should_run("ssl_wrong_hostname") {
+                    secure::wrong_hostname::<$rt>(SecureCluster::shared().unwrap());
+                }
+            }
+        }
+    };
+}
