@@ -110,6 +110,7 @@ pub mod protocol;
 pub mod record;
 pub mod rng;
 pub mod security;
+pub mod stats;
 pub mod time;
 
 pub use compression::Compression;
@@ -124,4 +125,5 @@ pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;
 pub use properties::parse as parse_properties;
 pub use security::{Pem, SecurityProtocol, TlsConfig};
+pub use stats::{Event, Stats};
 pub use time::Instant;
