@@ -465,3 +465,344 @@ impl<T: AsyncIo> AsyncIo for Stream<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The TLS stream against an in-process rustls server over an in-memory pipe: the server
+    //! is stepped by hand between polls of the client, so nothing sleeps or races.
+
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::{ServerConfig, ServerConnection};
+    use std::task::Waker;
+
+    /// The client's end of a pipe: reads what the test put in `inbound`, writes to
+    /// `outbound`; `Pending` when there is nothing to read.
+    #[derive(Default)]
+    struct Pipe {
+        inbound: Vec<u8>,
+        outbound: Vec<u8>,
+        eof: bool,
+    }
+
+    impl AsyncIo for Pipe {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.inbound.is_empty() {
+                return if self.eof {
+                    Poll::Ready(Ok(0))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let n = buf.len().min(self.inbound.len());
+            buf[..n].copy_from_slice(&self.inbound[..n]);
+            self.inbound.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            &mut self,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for b in bufs {
+                self.outbound.extend_from_slice(b);
+                n += b.len();
+            }
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    struct Pki {
+        ca_pem: String,
+        other_ca_pem: String,
+        server: Arc<ServerConfig>,
+    }
+
+    fn ca() -> (CertificateParams, KeyPair, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        (params, key, pem)
+    }
+
+    /// A CA, a server certificate for `localhost` signed by it, and an unrelated CA.
+    fn pki() -> Pki {
+        let (params, key, ca_pem) = ca();
+        let issuer = Issuer::from_params(&params, &key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let server =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![leaf.der().clone()],
+                    PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
+                )
+                .unwrap();
+        Pki {
+            ca_pem,
+            other_ca_pem: ca().2,
+            server: Arc::new(server),
+        }
+    }
+
+    fn connector(ca: &str, verify_hostname: bool) -> TlsConnector {
+        TlsConnector::new(&TlsConfig {
+            ca: Some(Pem::Text(ca.to_owned())),
+            verify_hostname,
+            ..TlsConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Moves bytes between the client's pipe and the server session, both ways.
+    fn step_server(pipe: &mut Pipe, server: &mut ServerConnection) -> Result<(), rustls::Error> {
+        let mut from_client = &pipe.outbound[..];
+        while !from_client.is_empty() {
+            server.read_tls(&mut from_client).unwrap();
+            server.process_new_packets()?;
+        }
+        pipe.outbound.clear();
+        while server.wants_write() {
+            server.write_tls(&mut pipe.inbound).unwrap();
+        }
+        Ok(())
+    }
+
+    /// Runs the client's handshake (the same `poll_handshake` that
+    /// [`TlsStream::handshake`] awaits) against `server`, stepping the server between polls.
+    /// The server's own error, if it refused the client, comes second.
+    fn handshake(
+        connector: &TlsConnector,
+        host: &str,
+        server: &mut ServerConnection,
+    ) -> (io::Result<TlsStream<Pipe>>, Option<rustls::Error>) {
+        let tls = connector.session(host, "b:9093").unwrap();
+        let mut stream = TlsStream {
+            io: Pipe::default(),
+            tls,
+            broker: "b:9093".into(),
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut server_error = None;
+        for _ in 0..50 {
+            match stream.poll_handshake(&mut cx) {
+                Poll::Ready(Ok(())) => return (Ok(stream), server_error),
+                Poll::Ready(Err(e)) => return (Err(e), server_error),
+                Poll::Pending => {}
+            }
+            if let Err(e) = step_server(&mut stream.io, server) {
+                // The server's alert goes to the client; then it hangs up.
+                while server.wants_write() {
+                    server.write_tls(&mut stream.io.inbound).unwrap();
+                }
+                stream.io.eof = true;
+                server_error = Some(e);
+            }
+        }
+        panic!("the handshake neither finished nor failed");
+    }
+
+    fn server(pki: &Pki) -> ServerConnection {
+        ServerConnection::new(pki.server.clone()).unwrap()
+    }
+
+    fn kind(e: &io::Error) -> ConnectionErrorKind {
+        connection_error(e)
+            .unwrap_or_else(|| panic!("not a TLS connection error: {e}"))
+            .kind
+    }
+
+    #[test]
+    fn trusted_broker_carries_plaintext_both_ways() {
+        let pki = pki();
+        let mut server = server(&pki);
+        let (stream, refused) = handshake(&connector(&pki.ca_pem, true), "localhost", &mut server);
+        assert!(refused.is_none(), "{refused:?}");
+        let mut stream = stream.unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let request = b"kafka request frame";
+        let parts = [IoSlice::new(&request[..5]), IoSlice::new(&request[5..])];
+        match stream.poll_write_vectored(&mut cx, &parts) {
+            Poll::Ready(Ok(n)) => assert_eq!(n, request.len()),
+            other => panic!("write: {other:?}"),
+        }
+        // On the wire it is TLS, not the plaintext.
+        assert!(!stream
+            .io
+            .outbound
+            .windows(request.len())
+            .any(|w| w == request));
+        step_server(&mut stream.io, &mut server).unwrap();
+        let mut got = vec![0; 64];
+        let n = server.reader().read(&mut got).unwrap();
+        assert_eq!(&got[..n], request);
+
+        server.writer().write_all(b"kafka response").unwrap();
+        step_server(&mut stream.io, &mut server).unwrap();
+        let mut buf = [0u8; 64];
+        match stream.poll_read(&mut cx, &mut buf) {
+            Poll::Ready(Ok(n)) => assert_eq!(&buf[..n], b"kafka response"),
+            other => panic!("read: {other:?}"),
+        }
+        // Nothing more: pending, not an error or an end of stream.
+        assert!(stream.poll_read(&mut cx, &mut buf).is_pending());
+        // The broker hangs up (close_notify): the end of the stream.
+        server.send_close_notify();
+        step_server(&mut stream.io, &mut server).unwrap();
+        stream.io.eof = true;
+        assert!(matches!(
+            stream.poll_read(&mut cx, &mut buf),
+            Poll::Ready(Ok(0))
+        ));
+    }
+
+    #[test]
+    fn another_ca_is_an_untrusted_certificate() {
+        let pki = pki();
+        let (r, _) = handshake(
+            &connector(&pki.other_ca_pem, true),
+            "localhost",
+            &mut server(&pki),
+        );
+        let e = r.unwrap_err();
+        assert_eq!(kind(&e), ConnectionErrorKind::UntrustedCertificate, "{e}");
+        let cause = connection_error(&e).unwrap();
+        assert_eq!(cause.broker, "b:9093");
+        assert!(!cause.detail.is_empty());
+        // ...also with hostname verification off: the chain is still checked.
+        let (r, _) = handshake(
+            &connector(&pki.other_ca_pem, false),
+            "localhost",
+            &mut server(&pki),
+        );
+        assert_eq!(
+            kind(&r.unwrap_err()),
+            ConnectionErrorKind::UntrustedCertificate
+        );
+    }
+
+    #[test]
+    fn a_name_the_certificate_lacks_is_a_hostname_mismatch_unless_unchecked() {
+        let pki = pki();
+        for host in ["127.0.0.1", "broker.example"] {
+            let (r, _) = handshake(&connector(&pki.ca_pem, true), host, &mut server(&pki));
+            let e = r.unwrap_err();
+            assert_eq!(
+                kind(&e),
+                ConnectionErrorKind::HostnameMismatch,
+                "{host}: {e}"
+            );
+        }
+        let (r, _) = handshake(
+            &connector(&pki.ca_pem, false),
+            "127.0.0.1",
+            &mut server(&pki),
+        );
+        assert!(r.is_ok(), "{:?}", r.err());
+    }
+
+    #[test]
+    fn an_alert_from_the_broker_is_typed() {
+        let pki = pki();
+        // The server refuses at the hello (no cipher suite in common) with a
+        // handshake_failure alert. (A missing client certificate would be refused only after
+        // the client's TLS 1.3 handshake is over, so it is not a handshake error here.)
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
+            ..rustls::crypto::ring::default_provider()
+        };
+        let client = {
+            let mut roots = RootCertStore::empty();
+            for c in certificates("ssl.ca.location", &Pem::Text(pki.ca_pem.clone())).unwrap() {
+                roots.add(c).unwrap();
+            }
+            let only_aes = rustls::crypto::CryptoProvider {
+                cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+                ..rustls::crypto::ring::default_provider()
+            };
+            TlsConnector {
+                config: Arc::new(
+                    ClientConfig::builder_with_provider(Arc::new(only_aes))
+                        .with_safe_default_protocol_versions()
+                        .unwrap()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                ),
+            }
+        };
+        let server_config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(pki.server.cert_resolver.clone());
+        let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
+        let (r, refused) = handshake(&client, "localhost", &mut server);
+        assert!(refused.is_some(), "the server refused");
+        let e = r.unwrap_err();
+        assert_eq!(kind(&e), ConnectionErrorKind::AlertReceived, "{e}");
+    }
+
+    #[test]
+    fn a_hang_up_during_the_handshake_is_typed() {
+        let pki = pki();
+        let tls = connector(&pki.ca_pem, true)
+            .session("localhost", "b:9093")
+            .unwrap();
+        let mut stream = TlsStream {
+            io: Pipe {
+                eof: true,
+                ..Pipe::default()
+            },
+            tls,
+            broker: "b:9093".into(),
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        match stream.poll_handshake(&mut cx) {
+            Poll::Ready(Err(e)) => assert_eq!(kind(&e), ConnectionErrorKind::ClosedDuringHandshake),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unusable_settings_name_the_setting() {
+        let bad_ca = TlsConnector::new(&TlsConfig {
+            ca: Some(Pem::Text("not pem".into())),
+            ..TlsConfig::default()
+        })
+        .unwrap_err();
+        assert!(bad_ca.to_string().contains("ssl.ca.location"), "{bad_ca}");
+        let missing = TlsConnector::new(&TlsConfig {
+            ca: Some(Pem::File("/nonexistent/ca.pem".into())),
+            ..TlsConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                missing,
+                TlsError::Read {
+                    setting: "ssl.ca.location",
+                    ..
+                }
+            ),
+            "{missing}"
+        );
+        let pki = pki();
+        let no_key = TlsConnector::new(&TlsConfig {
+            ca: Some(Pem::Text(pki.ca_pem.clone())),
+            certificate: Some(Pem::Text(pki.ca_pem.clone())),
+            key: Some(Pem::Text("no key here".into())),
+            ..TlsConfig::default()
+        })
+        .unwrap_err();
+        assert!(no_key.to_string().contains("ssl.key.location"), "{no_key}");
+    }
+}

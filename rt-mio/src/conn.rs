@@ -441,4 +441,139 @@ mod tests {
         )
         .is_none());
     }
+
+    /// A CA, a rustls server config for `localhost` signed by it, and another CA.
+    fn tls_pki() -> (String, String, std::sync::Arc<rustls::ServerConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+        let ca = || {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let pem = params.self_signed(&key).unwrap().pem();
+            (params, key, pem)
+        };
+        let (params, key, ca_pem) = ca();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &Issuer::from_params(&params, &key))
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        (ca_pem, ca().2, std::sync::Arc::new(server))
+    }
+
+    fn tls_session(ca_pem: &str) -> ClientConnection {
+        let connector = odradek_driver::tls::TlsConnector::new(&odradek_core::TlsConfig {
+            ca: Some(odradek_core::Pem::Text(ca_pem.to_owned())),
+            ..Default::default()
+        })
+        .unwrap();
+        connector.session("localhost", "localhost:1").unwrap()
+    }
+
+    #[test]
+    fn tls_handshake_then_plaintext_both_ways() {
+        let (ca_pem, _, server_config) = tls_pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A blocking rustls server: reads 100 KiB, answers with them reversed.
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let session = rustls::ServerConnection::new(server_config).unwrap();
+            let mut tls = rustls::StreamOwned::new(session, tcp);
+            let mut got = vec![0u8; 100 * 1024];
+            tls.read_exact(&mut got).unwrap();
+            got.reverse();
+            tls.write_all(&got).unwrap();
+            tls.flush().unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+        });
+        let mut poll = Poll::new().unwrap();
+        let addrs = VecDeque::from([addr]);
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(5),
+            addrs,
+            Some(tls_session(&ca_pem)),
+            "localhost:1".into(),
+        )
+        .unwrap();
+        assert!(matches!(
+            finish_connect(&mut poll, &mut conn),
+            ConnectCheck::Connected
+        ));
+        let sent: Vec<u8> = (0..100 * 1024).map(|i| (i % 251) as u8).collect();
+        conn.queue(sent.chunks(7000).map(Bytes::copy_from_slice).collect());
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "the exchange did not finish");
+            if conn.has_output() {
+                assert_ne!(conn.write(256 * 1024), IoProgress::Closed);
+            }
+            match conn.read_once(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    poll.poll(&mut events, Some(Duration::from_millis(100)))
+                        .unwrap();
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        let mut expected = sent;
+        expected.reverse();
+        assert!(got == expected, "the answer arrives whole and in order");
+        assert!(conn.failure.is_none());
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn tls_untrusted_broker_fails_with_a_typed_cause() {
+        let (_, other_ca_pem, server_config) = tls_pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut session = rustls::ServerConnection::new(server_config).unwrap();
+            // Until the client's alert ends the handshake.
+            while session.complete_io(&mut tcp).is_ok() && session.is_handshaking() {}
+        });
+        let mut poll = Poll::new().unwrap();
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(6),
+            VecDeque::from([addr]),
+            Some(tls_session(&other_ca_pem)),
+            "localhost:1".into(),
+        )
+        .unwrap();
+        assert!(matches!(
+            finish_connect(&mut poll, &mut conn),
+            ConnectCheck::Failed
+        ));
+        let cause = conn.failure.take().expect("a typed cause");
+        assert_eq!(
+            cause.kind,
+            odradek_core::ConnectionErrorKind::UntrustedCertificate
+        );
+        assert_eq!(cause.broker, "localhost:1");
+        assert!(!conn.is_connected());
+        drop(conn);
+        server.join().unwrap();
+    }
 }
