@@ -256,8 +256,7 @@ mod tests {
             assert_eq!(back, req);
             let mut buf = BytesMut::new();
             encode_response::<SaslAuthenticateRequest>(8, v, &resp, &mut buf);
-            let (h, back) =
-                decode_response::<SaslAuthenticateRequest>(v, &buf[4..]).expect("resp");
+            let (h, back) = decode_response::<SaslAuthenticateRequest>(v, &buf[4..]).expect("resp");
             let want = SaslAuthenticateResponse {
                 session_lifetime_ms: if v >= 1 { 60_000 } else { 0 },
                 ..resp.clone()
