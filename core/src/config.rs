@@ -2,6 +2,7 @@
 
 use crate::compression::Compression;
 use crate::partitioner::PartitionerConfig;
+use crate::sasl::{SaslConfig, SaslMechanism, SecurityProtocol};
 use std::time::Duration;
 
 /// How many acknowledgements the leader must have received before answering (Kafka's `acks`).
@@ -147,6 +148,13 @@ pub struct Config {
     pub breaker_error_threshold: u32,
     /// How long an open breaker stays open.
     pub breaker_timeout: Duration,
+    /// `security.protocol`. A SASL protocol needs [`Config::sasl`], and SASL settings need a
+    /// SASL protocol.
+    pub security_protocol: SecurityProtocol,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, or an OAUTHBEARER token provider:
+    /// how connections authenticate when [`Config::security_protocol`] is `SASL_PLAINTEXT` or
+    /// `SASL_SSL`. `Debug` of the configuration redacts the password.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl Config {
@@ -188,6 +196,8 @@ impl Config {
             enable_idempotence: None,
             breaker_error_threshold: 3,
             breaker_timeout: Duration::from_secs(10),
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl: None,
         }
     }
 
@@ -302,6 +312,7 @@ impl Config {
                 reason: "zstd needs RecordBatch v2 (Produce v7+), not a legacy message format",
             });
         }
+        self.validate_security()?;
         if let Some(level) = self.compression_level {
             self.compression
                 .check_level(level)
@@ -311,6 +322,46 @@ impl Config {
                 })?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// `security.protocol` and the SASL settings agree, and the protocol is one this build
+    /// can honour.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let protocol = self.security_protocol;
+        if matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) {
+            // TLS lives in the adapters, which do not have it yet.
+            return Err(ConfigError::Unsupported(
+                "security.protocol=SSL or SASL_SSL (TLS)",
+            ));
+        }
+        match (&self.sasl, protocol.is_sasl()) {
+            (Some(_), false) => Err(ConfigError::Invalid {
+                name: "security.protocol",
+                reason: "SASL settings are given: use SASL_PLAINTEXT or SASL_SSL",
+            }),
+            (None, true) => Err(ConfigError::Invalid {
+                name: "sasl.mechanism",
+                reason: "security.protocol is SASL_PLAINTEXT or SASL_SSL: set a SASL mechanism",
+            }),
+            (Some(sasl), true) => match sasl.mechanism {
+                SaslMechanism::OAuthBearer if sasl.oauth_token_provider.is_none() => {
+                    Err(ConfigError::Invalid {
+                        name: "sasl.mechanism",
+                        reason:
+                            "OAUTHBEARER needs a token provider (SaslConfig::oauth_token_provider)",
+                    })
+                }
+                SaslMechanism::OAuthBearer => Ok(()),
+                _ if sasl.username.is_empty() => Err(ConfigError::Invalid {
+                    name: "sasl.username",
+                    reason: "must not be empty for PLAIN and SCRAM",
+                }),
+                _ => Ok(()),
+            },
+            (None, false) => Ok(()),
+        }
     }
 }
 
@@ -439,6 +490,51 @@ mod tests {
         // Below retry.backoff.ms is allowed: it becomes a constant backoff (Java's rule).
         c.retry_backoff_max = Duration::from_millis(10);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn sasl_and_security_protocol_must_agree_and_errors_name_the_key() {
+        let named = |c: &Config| match c.validate() {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        let mut c = Config::new(["h:1"]);
+        c.sasl = Some(SaslConfig::new(SaslMechanism::Plain, "u", "p"));
+        assert_eq!(named(&c), "security.protocol", "SASL with PLAINTEXT");
+        c.security_protocol = SecurityProtocol::SaslPlaintext;
+        c.validate().unwrap();
+        c.sasl = None;
+        assert_eq!(named(&c), "sasl.mechanism", "SASL_PLAINTEXT without SASL");
+        c.sasl = Some(SaslConfig::new(SaslMechanism::ScramSha256, "", "p"));
+        assert_eq!(named(&c), "sasl.username");
+        c.sasl = Some(SaslConfig::new(SaslMechanism::OAuthBearer, "", ""));
+        assert_eq!(
+            named(&c),
+            "sasl.mechanism",
+            "OAUTHBEARER without a provider"
+        );
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::Ssl;
+        c.sasl = Some(SaslConfig::new(SaslMechanism::Plain, "u", "p"));
+        assert!(c.validate().is_err(), "SASL settings with SSL");
+        c.security_protocol = SecurityProtocol::SaslSsl;
+        assert!(matches!(c.validate(), Err(ConfigError::Unsupported(_))));
+    }
+
+    #[test]
+    fn debug_of_config_redacts_the_password() {
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::SaslPlaintext;
+        c.sasl = Some(SaslConfig::new(
+            SaslMechanism::ScramSha512,
+            "alice",
+            "correct horse",
+        ));
+        let text = format!("{c:?}");
+        assert!(text.contains("alice"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert!(!text.contains("correct horse"), "{text}");
+        assert!(!format!("{c:#?}").contains("correct horse"));
     }
 
     #[test]
