@@ -18,6 +18,7 @@
 
 mod scram;
 
+pub use scram::server::ScramServer;
 pub use scram::ScramClient;
 
 use crate::rng::Rng;

@@ -236,7 +236,6 @@ impl ScramClient {
 
 /// The server side of SCRAM, for the core's tests and the simulator's broker: checks a
 /// client's proof and produces the server messages.
-#[doc(hidden)]
 pub mod server {
     use super::*;
 
