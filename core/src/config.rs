@@ -330,13 +330,13 @@ impl Config {
     /// can honour.
     fn validate_security(&self) -> Result<(), ConfigError> {
         let protocol = self.security_protocol;
-        if matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) {
+        if protocol.uses_tls() {
             // TLS lives in the adapters, which do not have it yet.
             return Err(ConfigError::Unsupported(
                 "security.protocol=SSL or SASL_SSL (TLS)",
             ));
         }
-        match (&self.sasl, protocol.is_sasl()) {
+        match (&self.sasl, protocol.uses_sasl()) {
             (Some(_), false) => Err(ConfigError::Invalid {
                 name: "security.protocol",
                 reason: "SASL settings are given: use SASL_PLAINTEXT or SASL_SSL",
