@@ -2,7 +2,8 @@
 
 use crate::compression::Compression;
 use crate::partitioner::PartitionerConfig;
-use crate::sasl::{SaslConfig, SaslMechanism, SecurityProtocol};
+use crate::sasl::{SaslConfig, SaslMechanism};
+use crate::security::{SecurityProtocol, TlsConfig};
 use std::time::Duration;
 
 /// How many acknowledgements the leader must have received before answering (Kafka's `acks`).
@@ -148,9 +149,12 @@ pub struct Config {
     pub breaker_error_threshold: u32,
     /// How long an open breaker stays open.
     pub breaker_timeout: Duration,
-    /// `security.protocol`. A SASL protocol needs [`Config::sasl`], and SASL settings need a
-    /// SASL protocol.
+    /// `security.protocol`: plain TCP or TLS, with or without SASL; see [`SecurityProtocol`].
+    /// A SASL protocol needs [`Config::sasl`], and SASL settings need a SASL protocol.
     pub security_protocol: SecurityProtocol,
+    /// `ssl.*`: the TLS settings, used when `security_protocol` is `SSL` or `SASL_SSL`. Its
+    /// `Debug` never shows the private key.
+    pub tls: TlsConfig,
     /// `sasl.mechanism`, `sasl.username`, `sasl.password`, or an OAUTHBEARER token provider:
     /// how connections authenticate when [`Config::security_protocol`] is `SASL_PLAINTEXT` or
     /// `SASL_SSL`. `Debug` of the configuration redacts the password.
@@ -197,6 +201,7 @@ impl Config {
             breaker_error_threshold: 3,
             breaker_timeout: Duration::from_secs(10),
             security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
             sasl: None,
         }
     }
@@ -321,21 +326,17 @@ impl Config {
                     reason,
                 })?;
         }
+        if self.security_protocol.uses_tls() {
+            self.tls.validate()?;
+        }
         Ok(())
     }
 }
 
 impl Config {
-    /// `security.protocol` and the SASL settings agree, and the protocol is one this build
-    /// can honour.
+    /// `security.protocol` and the SASL settings agree.
     fn validate_security(&self) -> Result<(), ConfigError> {
         let protocol = self.security_protocol;
-        if protocol.uses_tls() {
-            // TLS lives in the adapters, which do not have it yet.
-            return Err(ConfigError::Unsupported(
-                "security.protocol=SSL or SASL_SSL (TLS)",
-            ));
-        }
         match (&self.sasl, protocol.uses_sasl()) {
             (Some(_), false) => Err(ConfigError::Invalid {
                 name: "security.protocol",
@@ -518,7 +519,7 @@ mod tests {
         c.sasl = Some(SaslConfig::new(SaslMechanism::Plain, "u", "p"));
         assert!(c.validate().is_err(), "SASL settings with SSL");
         c.security_protocol = SecurityProtocol::SaslSsl;
-        assert!(matches!(c.validate(), Err(ConfigError::Unsupported(_))));
+        c.validate().unwrap();
     }
 
     #[test]
@@ -580,5 +581,33 @@ mod tests {
         c.enable_idempotence = Some(true);
         c.validate().unwrap();
         assert!(c.idempotence_enabled());
+    }
+
+    #[test]
+    fn debug_of_config_redacts_the_tls_key_and_ssl_checks_its_settings() {
+        use crate::security::Pem;
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::Ssl;
+        c.tls.certificate = Some(Pem::Text("-----BEGIN CERTIFICATE-----\nCERT".into()));
+        c.tls.key = Some(Pem::Text(
+            "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----".into(),
+        ));
+        c.validate().unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("TOPSECRETKEYBYTES"), "{shown}");
+        assert!(shown.contains("security_protocol: Ssl"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+        // A certificate without its key is refused, naming the missing key's setting.
+        c.tls.key = None;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "ssl.key.location",
+                ..
+            })
+        ));
+        // The same TLS settings are not looked at without TLS.
+        c.security_protocol = SecurityProtocol::Plaintext;
+        c.validate().unwrap();
     }
 }

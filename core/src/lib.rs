@@ -110,15 +110,20 @@ pub mod protocol;
 pub mod record;
 pub mod rng;
 pub mod sasl;
+pub mod security;
 pub mod time;
 
 pub use compression::Compression;
 pub use config::{Acks, Config, ConfigError, MessageFormat};
-pub use error::{DeliveryError, ProduceError, RetryCause, SendError, SendErrorKind};
+pub use error::{
+    ConnectionError, ConnectionErrorKind, DeliveryError, ProduceError, RetryCause, SendError,
+    SendErrorKind,
+};
 pub use message::{Header, Record, RecordId, RecordMetadata, TopicName};
 pub use output::{BrokerAddress, ConnId, Output, TimeoutReason};
 pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;
 pub use properties::parse as parse_properties;
-pub use sasl::{SaslConfig, SaslMechanism, SecurityProtocol};
+pub use sasl::{SaslConfig, SaslMechanism};
+pub use security::{Pem, SecurityProtocol, TlsConfig};
 pub use time::Instant;

@@ -31,18 +31,26 @@
 //! `allow.auto.create.topics`, `partitioner` (`murmur2`, `fnv1a`, `random`, `round_robin`,
 //! `sticky`, `manual`; librdkafka's `murmur2_random` and `fnv1a_random` too),
 //! `partitioner.class` (the Java client's built-in class names), `security.protocol`
-//! (`PLAINTEXT` or `SASL_PLAINTEXT`, for now), `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`,
-//! `SCRAM-SHA-512`, `OAUTHBEARER`; librdkafka's `sasl.mechanisms` too), `sasl.username`,
-//! `sasl.password` and `sasl.jaas.config` (Java's `PlainLoginModule` or `ScramLoginModule`
-//! line; its `username` and `password` are read). The `ssl.*` keys, other `sasl.*` keys,
-//! and `security.protocol` `SSL` and `SASL_SSL`, are refused with
-//! [`ConfigError::NotSupportedYet`]; any other key is [`ConfigError::UnknownKey`]. Errors
-//! never repeat the value of a `sasl.*` key other than the mechanism.
+//! (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`), SASL: `sasl.mechanism` (`PLAIN`,
+//! `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`; librdkafka's `sasl.mechanisms` too),
+//! `sasl.username`, `sasl.password` and `sasl.jaas.config` (Java's `PlainLoginModule` or
+//! `ScramLoginModule` line; its `username` and `password` are read), and TLS
+//! ([`TlsConfig`](crate::TlsConfig)): `ssl.ca.location` / `ssl.ca.pem` (Java:
+//! `ssl.truststore.location` / `ssl.truststore.certificates` with `ssl.truststore.type=PEM`),
+//! `ssl.certificate.location` / `ssl.certificate.pem` and `ssl.key.location` / `ssl.key.pem`
+//! (Java: `ssl.keystore.location` naming one PEM file with both, or
+//! `ssl.keystore.certificate.chain` and `ssl.keystore.key`, with `ssl.keystore.type=PEM`),
+//! and `ssl.endpoint.identification.algorithm` (`https`, the default, or empty / `none` to
+//! skip the hostname check). Encrypted keys (`ssl.key.password`), JKS and PKCS#12 stores and
+//! every other `ssl.*` and `sasl.*` key are refused with [`ConfigError::NotSupportedYet`];
+//! any other key is [`ConfigError::UnknownKey`]. Errors never repeat the value of a `sasl.*`
+//! key other than the mechanism.
 
 use crate::compression::Compression;
 use crate::config::{Acks, Config, ConfigError};
 use crate::partitioner::PartitionerConfig;
-use crate::sasl::{OAuthBearerTokenProvider, SaslConfig, SaslMechanism, SecurityProtocol};
+use crate::sasl::{OAuthBearerTokenProvider, SaslConfig, SaslMechanism};
+use crate::security::{Pem, SecurityProtocol};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -419,14 +427,40 @@ fn apply_one(
                 )),
             }
         }
-        "security.protocol" => match value.to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => c.security_protocol = SecurityProtocol::Plaintext,
-            "SASL_PLAINTEXT" => c.security_protocol = SecurityProtocol::SaslPlaintext,
-            "SSL" | "SASL_SSL" => {
-                return Err(ConfigError::NotSupportedYet(format!("{key}={value}")))
-            }
-            _ => return Err(bad("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
+        "security.protocol" => match SecurityProtocol::parse(value) {
+            Some(p) => c.security_protocol = p,
+            None => return Err(bad("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
         },
+        // TLS. librdkafka's names, and the Java client's PEM ones (KIP-651): a PEM
+        // truststore file is the CA file; a PEM keystore file holds the key and the chain.
+        "ssl.ca.location" | "ssl.truststore.location" => c.tls.ca = Some(Pem::File(value.into())),
+        "ssl.ca.pem" | "ssl.truststore.certificates" => c.tls.ca = Some(Pem::Text(value.into())),
+        "ssl.certificate.location" => c.tls.certificate = Some(Pem::File(value.into())),
+        "ssl.certificate.pem" | "ssl.keystore.certificate.chain" => {
+            c.tls.certificate = Some(Pem::Text(value.into()))
+        }
+        "ssl.key.location" => c.tls.key = Some(Pem::File(value.into())),
+        "ssl.key.pem" | "ssl.keystore.key" => c.tls.key = Some(Pem::Text(value.into())),
+        "ssl.keystore.location" => {
+            c.tls.certificate = Some(Pem::File(value.into()));
+            c.tls.key = Some(Pem::File(value.into()));
+        }
+        "ssl.truststore.type" | "ssl.keystore.type" => {
+            if !value.eq_ignore_ascii_case("PEM") {
+                return Err(ConfigError::NotSupportedYet(format!("{key}={value}")));
+            }
+        }
+        "ssl.endpoint.identification.algorithm" => {
+            c.tls.verify_hostname = match value.to_ascii_lowercase().as_str() {
+                "https" => true,
+                "" | "none" => false,
+                _ => {
+                    return Err(bad(
+                        "expected https, or an empty value (or none) to turn it off",
+                    ))
+                }
+            }
+        }
         _ if key.starts_with("ssl.") || key.starts_with("sasl.") => {
             // Only the key: these values may be secrets.
             return Err(ConfigError::NotSupportedYet(key.to_owned()));
@@ -701,10 +735,11 @@ mod tests {
     #[test]
     fn security_settings_are_refused_as_not_supported_yet() {
         for (k, v) in [
-            ("security.protocol", "SASL_SSL"),
-            ("security.protocol", "SSL"),
             ("sasl.kerberos.service.name", "kafka"),
-            ("ssl.ca.location", "/etc/ca.pem"),
+            ("ssl.key.password", "pw"),
+            ("ssl.keystore.type", "JKS"),
+            ("ssl.truststore.type", "PKCS12"),
+            ("ssl.cipher.suites", "x"),
         ] {
             let e = bad_value(k, v);
             assert!(
@@ -717,6 +752,84 @@ mod tests {
         let e = bad_value("sasl.oauthbearer.client.secret", "hunter2");
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+        let e = bad_value("ssl.key.password", "hunter2");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn tls_settings_are_read_in_librdkafka_and_java_names() {
+        let c = Config::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "ssl"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+            ("ssl.certificate.location", "/etc/client.pem"),
+            ("ssl.key.location", "/etc/client.key"),
+        ])
+        .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::Ssl);
+        assert_eq!(c.tls.ca, Some(Pem::File("/etc/ca.pem".into())));
+        assert_eq!(c.tls.certificate, Some(Pem::File("/etc/client.pem".into())));
+        assert_eq!(c.tls.key, Some(Pem::File("/etc/client.key".into())));
+        assert!(
+            c.tls.verify_hostname,
+            "hostname verification is on by default"
+        );
+        c.validate().unwrap();
+
+        let c = Config::from_properties([
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.certificates", "CA PEM"),
+            ("ssl.keystore.type", "pem"),
+            ("ssl.keystore.certificate.chain", "CHAIN PEM"),
+            ("ssl.keystore.key", "KEY PEM"),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.tls.ca, Some(Pem::Text("CA PEM".into())));
+        assert_eq!(c.tls.certificate, Some(Pem::Text("CHAIN PEM".into())));
+        assert_eq!(c.tls.key, Some(Pem::Text("KEY PEM".into())));
+        assert!(!c.tls.verify_hostname);
+        assert!(
+            !format!("{c:?}").contains("KEY PEM"),
+            "Debug redacts the key"
+        );
+
+        // One PEM keystore file holds the chain and the key.
+        let c = Config::from_properties([("ssl.keystore.location", "/ks.pem")]).unwrap();
+        assert_eq!(c.tls.certificate, Some(Pem::File("/ks.pem".into())));
+        assert_eq!(c.tls.key, Some(Pem::File("/ks.pem".into())));
+
+        for (v, on) in [
+            ("https", true),
+            ("HTTPS", true),
+            ("none", false),
+            ("", false),
+        ] {
+            let c =
+                Config::from_properties([("ssl.endpoint.identification.algorithm", v)]).unwrap();
+            assert_eq!(c.tls.verify_hostname, on, "{v:?}");
+        }
+        assert!(matches!(
+            bad_value("ssl.endpoint.identification.algorithm", "ldap"),
+            ConfigError::BadValue { ref key, .. } if key == "ssl.endpoint.identification.algorithm"
+        ));
+        assert!(matches!(
+            bad_value("security.protocol", "TLS"),
+            ConfigError::BadValue { ref key, .. } if key == "security.protocol"
+        ));
+        // SSL with half a client identity is refused by validation, naming the setting.
+        let c = Config::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "SSL"),
+            ("ssl.certificate.location", "/c.pem"),
+        ])
+        .unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ssl.key.location"));
     }
 
     #[test]

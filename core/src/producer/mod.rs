@@ -109,6 +109,12 @@ pub struct ProducerCore {
     /// checked when taken (a partition may have stopped being ready); a full pump queues
     /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
     ready: VecDeque<(usize, usize)>,
+    /// The last connection failure the adapter reported with
+    /// [`handle_connection_error`](Self::handle_connection_error), until a connection
+    /// opens: records expiring meanwhile fail with it ([`ProduceError::Connection`]).
+    ///
+    /// [`ProduceError::Connection`]: crate::ProduceError::Connection
+    conn_error: Option<crate::error::ConnectionError>,
 }
 
 impl ProducerCore {
@@ -142,6 +148,7 @@ impl ProducerCore {
             touched: None,
             last_topic: None,
             ready: VecDeque::new(),
+            conn_error: None,
             config,
         };
         core.metadata.request_now(now);
@@ -179,6 +186,7 @@ impl ProducerCore {
             .get(&conn)
             .is_some_and(|c| matches!(c.state, ConnState::Connecting { .. }));
         if connecting {
+            self.conn_error = None;
             self.send_api_versions(conn, 3, now);
         }
         self.pump(now);
@@ -194,6 +202,21 @@ impl ProducerCore {
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
         self.drop_conn(conn, crate::RetryCause::ConnectionLost, false, now);
         self.pump(now);
+    }
+
+    /// A connection failed (to open, or later) for a reason the adapter can name, such as a
+    /// TLS handshake failure: like [`handle_disconnected`](Self::handle_disconnected), and
+    /// records whose delivery deadline passes before another connection opens fail with
+    /// [`ProduceError::Connection`](crate::ProduceError::Connection) carrying `error`
+    /// instead of a bare [`ProduceError::DeliveryTimeout`](crate::ProduceError::DeliveryTimeout).
+    pub fn handle_connection_error(
+        &mut self,
+        conn: ConnId,
+        error: crate::error::ConnectionError,
+        now: Instant,
+    ) {
+        self.conn_error = Some(error);
+        self.handle_disconnected(conn, now);
     }
 
     /// The timer armed from [`poll_timeout`](Self::poll_timeout) fired (calling it early is

@@ -1,6 +1,6 @@
-//! SASL authentication, sans-IO: the configuration ([`SaslConfig`]), the mechanisms (PLAIN,
+//! SASL authentication, sans-IO: the configuration ([`SaslConfig`]) and the mechanisms (PLAIN,
 //! SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER) as plain state machines over the tokens the
-//! broker sends, and the security protocol a connection uses ([`SecurityProtocol`]).
+//! broker sends. The connection's protocol is [`SecurityProtocol`](crate::SecurityProtocol).
 //!
 //! The core runs the exchange on each connection itself (SaslHandshake, then SaslAuthenticate
 //! rounds, right after ApiVersions and before any other request), so drivers only move bytes.
@@ -24,66 +24,6 @@ pub use scram::ScramClient;
 use crate::rng::Rng;
 use std::fmt;
 use std::sync::Arc;
-
-/// `security.protocol`: how a connection is secured. (The same type as the TLS work's
-/// `core/src/security.rs`, with the same methods, so the two reconcile at merge.)
-///
-/// `SSL` and `SASL_SSL` need TLS in the adapter; until the adapters have it,
-/// [`Config::validate`](crate::Config::validate) refuses them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SecurityProtocol {
-    /// `PLAINTEXT`: plain TCP, no authentication.
-    #[default]
-    Plaintext,
-    /// `SSL`: TLS, no SASL.
-    Ssl,
-    /// `SASL_PLAINTEXT`: SASL over plain TCP.
-    SaslPlaintext,
-    /// `SASL_SSL`: SASL over TLS.
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    /// Whether connections are wrapped in TLS (`SSL` and `SASL_SSL`).
-    pub fn uses_tls(self) -> bool {
-        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-
-    /// Whether connections authenticate with SASL (`SASL_PLAINTEXT` and `SASL_SSL`).
-    pub fn uses_sasl(self) -> bool {
-        matches!(
-            self,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }
-
-    /// Kafka's name for it (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT",
-            SecurityProtocol::Ssl => "SSL",
-            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
-            SecurityProtocol::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Reads Kafka's name, in any case.
-    pub fn parse(s: &str) -> Option<SecurityProtocol> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
-            "SSL" => Some(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
-            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// `sasl.mechanism`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,479 @@
+//! A secured single-node Kafka 4.1 (KRaft) for the TLS and SASL tests: one broker with four
+//! client listeners, and the certificates and users to reach them.
+//!
+//! | listener | security | who gets in |
+//! |---|---|---|
+//! | `PLAINTEXT` (`127.0.0.1`) | none | anyone: the harness's own admin and read-back tools |
+//! | `SSL` (`localhost`) | TLS, **client certificate required** (mutual TLS) | a certificate from [`Pki::ca_pem`] |
+//! | `SASL_PLAINTEXT` (`localhost`) | SASL PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 | [`USER`] / [`PASSWORD`] |
+//! | `SASL_SSL` (`localhost`) | TLS (server certificate only) + the same SASL | [`USER`] / [`PASSWORD`] |
+//!
+//! Controller and inter-broker traffic stay on PLAINTEXT. The certificates are made at run
+//! time with `rcgen`: a test CA, a broker certificate naming `localhost` only (so connecting
+//! to `127.0.0.1` by IP fails hostname verification), a client certificate for mutual TLS,
+//! and an unrelated second CA (trusting it instead is the "untrusted certificate" case).
+//! Kafka reads them as PEM stores (`ssl.keystore.type=PEM`, `ssl.truststore.type=PEM`).
+//!
+//! SASL users: PLAIN users are in the listeners' JAAS config; SCRAM credentials are written
+//! into the cluster's bootstrap metadata at format time (`kafka-storage format --add-scram`).
+//!
+//! ```no_run
+//! use odradek_tests::secure::{SecureCluster, USER, PASSWORD};
+//! use odradek_core::SecurityProtocol;
+//! let kafka = SecureCluster::shared().unwrap();
+//! kafka.cluster().create_topic("t", 1, 1, &[]).unwrap();
+//! let config = kafka.client_config(SecurityProtocol::Ssl); // TLS settings filled in
+//! // Kafka's own console clients, over SASL_SSL with SCRAM:
+//! let props = kafka.java_client_properties(SecurityProtocol::SaslSsl, Some("SCRAM-SHA-512"));
+//! kafka.console_produce(&props, SecurityProtocol::SaslSsl, "t", &["a", "b"]).unwrap();
+//! ```
+
+use crate::kafka::{
+    free_ports, java_tool, run_root, Error, KafkaCluster, Listener, Result, StartOptions, Version,
+};
+use odradek_core::{Config, Pem, SecurityProtocol};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The SASL user of every mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+pub const USER: &str = "alice";
+/// [`USER`]'s password, the same for every mechanism.
+pub const PASSWORD: &str = "alice-secret";
+/// The SASL mechanisms the broker enables.
+pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Error(msg.into()))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|e| Error(format!("writing {}: {e}", path.display())))
+}
+
+fn rc<T>(r: std::result::Result<T, rcgen::Error>, what: &str) -> Result<T> {
+    r.map_err(|e| Error(format!("rcgen ({what}): {e}")))
+}
+
+/// The test certificates, as PEM text and as files in one folder.
+#[derive(Debug, Clone)]
+pub struct Pki {
+    dir: PathBuf,
+    /// The test CA's certificate: the broker's and the client's certificates chain to it.
+    pub ca_pem: String,
+    /// Another CA's certificate, that signed nothing here: trusting only it must fail.
+    pub other_ca_pem: String,
+    /// The broker's certificate (names `localhost` only).
+    pub broker_cert_pem: String,
+    /// The client certificate for mutual TLS.
+    pub client_cert_pem: String,
+    /// The client certificate's private key (PKCS#8 PEM).
+    pub client_key_pem: String,
+}
+
+fn ca(name: &str) -> Result<(CertificateParams, KeyPair, String)> {
+    let key = rc(KeyPair::generate(), "CA key")?;
+    let mut params = rc(CertificateParams::new(Vec::<String>::new()), "CA params")?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let cert = rc(params.self_signed(&key), "CA self-signed")?;
+    Ok((params, key, cert.pem()))
+}
+
+fn leaf(
+    names: &[&str],
+    cn: &str,
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'_, &KeyPair>,
+) -> Result<(String, String)> {
+    let key = rc(KeyPair::generate(), "leaf key")?;
+    let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    let mut params = rc(CertificateParams::new(names), "leaf params")?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![usage];
+    let cert = rc(params.signed_by(&key, issuer), "leaf signed")?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+impl Pki {
+    /// Makes a CA, a broker certificate for `localhost`, a client certificate and a second
+    /// CA, and writes them as PEM files into `dir`.
+    pub fn generate(dir: &Path) -> Result<Pki> {
+        fs::create_dir_all(dir).map_err(|e| Error(format!("creating {}: {e}", dir.display())))?;
+        let (ca_params, ca_key, ca_pem) = ca("odradek test CA")?;
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
+        let (broker_cert_pem, broker_key_pem) = leaf(
+            &["localhost"],
+            "localhost",
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &issuer,
+        )?;
+        let (client_cert_pem, client_key_pem) = leaf(
+            &["odradek-client"],
+            "odradek-client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &issuer,
+        )?;
+        let (_, _, other_ca_pem) = ca("some other CA")?;
+        let pki = Pki {
+            dir: dir.to_path_buf(),
+            ca_pem,
+            other_ca_pem,
+            broker_cert_pem,
+            client_cert_pem,
+            client_key_pem,
+        };
+        write_file(&pki.ca_file(), &pki.ca_pem)?;
+        write_file(&pki.other_ca_file(), &pki.other_ca_pem)?;
+        // Kafka's PEM keystore file: the private key, then the certificate chain.
+        write_file(
+            &pki.broker_keystore_file(),
+            &format!("{broker_key_pem}{}", pki.broker_cert_pem),
+        )?;
+        write_file(&pki.client_cert_file(), &pki.client_cert_pem)?;
+        write_file(&pki.client_key_file(), &pki.client_key_pem)?;
+        write_file(
+            &pki.client_keystore_file(),
+            &format!("{}{}", pki.client_key_pem, pki.client_cert_pem),
+        )?;
+        Ok(pki)
+    }
+
+    /// `ca.pem`: the test CA.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    /// `other-ca.pem`: the CA that signed nothing here.
+    pub fn other_ca_file(&self) -> PathBuf {
+        self.dir.join("other-ca.pem")
+    }
+    /// `broker-keystore.pem`: the broker's key and certificate.
+    pub fn broker_keystore_file(&self) -> PathBuf {
+        self.dir.join("broker-keystore.pem")
+    }
+    /// `client.pem`: the client certificate.
+    pub fn client_cert_file(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+    /// `client.key`: the client certificate's key.
+    pub fn client_key_file(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
+    /// `client-keystore.pem`: key and certificate in one file, for Java clients.
+    pub fn client_keystore_file(&self) -> PathBuf {
+        self.dir.join("client-keystore.pem")
+    }
+}
+
+/// The secured single-node cluster. See the [module docs](self).
+#[derive(Debug)]
+pub struct SecureCluster {
+    cluster: KafkaCluster,
+    pki: Pki,
+    ssl_port: u16,
+    sasl_plaintext_port: u16,
+    sasl_ssl_port: u16,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn jaas(listener: &str) -> Vec<(String, String)> {
+    let plain = format!(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required \
+         user_{USER}=\"{PASSWORD}\";"
+    );
+    let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;".to_owned();
+    vec![
+        (
+            format!("listener.name.{listener}.plain.sasl.jaas.config"),
+            plain,
+        ),
+        (
+            format!("listener.name.{listener}.scram-sha-256.sasl.jaas.config"),
+            scram.clone(),
+        ),
+        (
+            format!("listener.name.{listener}.scram-sha-512.sasl.jaas.config"),
+            scram,
+        ),
+    ]
+}
+
+impl SecureCluster {
+    /// Makes the certificates and starts the broker (watched: stopped on drop or exit).
+    pub fn start() -> Result<SecureCluster> {
+        // `test-` and the pid: the harness prunes such folders once their process is gone.
+        let name = format!(
+            "test-secure-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        // The certificates live next to (not inside) the cluster folder, which the harness
+        // wipes before starting; stale ones are pruned like stale test clusters.
+        let pki = Pki::generate(&run_root().join(format!("{name}-pki")))?;
+        let ports = free_ports(3)?;
+        let (ssl_port, sasl_plaintext_port, sasl_ssl_port) = (ports[0], ports[1], ports[2]);
+        let listener = |name: &str, port| Listener {
+            name: name.into(),
+            protocol: name.into(),
+            port,
+            advertised_host: "localhost".into(),
+        };
+        let mut opts = StartOptions::new(Version::V4_1, 1);
+        opts.name = Some(name);
+        opts.extra_listeners = vec![
+            listener("SSL", ssl_port),
+            listener("SASL_PLAINTEXT", sasl_plaintext_port),
+            listener("SASL_SSL", sasl_ssl_port),
+        ];
+        let mut props: Vec<(String, String)> = vec![
+            ("ssl.keystore.type".into(), "PEM".into()),
+            (
+                "ssl.keystore.location".into(),
+                pki.broker_keystore_file().display().to_string(),
+            ),
+            ("ssl.truststore.type".into(), "PEM".into()),
+            (
+                "ssl.truststore.location".into(),
+                pki.ca_file().display().to_string(),
+            ),
+            (
+                "listener.name.ssl.ssl.client.auth".into(),
+                "required".into(),
+            ),
+            ("sasl.enabled.mechanisms".into(), MECHANISMS.join(",")),
+        ];
+        props.extend(jaas("sasl_plaintext"));
+        props.extend(jaas("sasl_ssl"));
+        opts.extra_properties = props;
+        for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            opts.format_args.push("--add-scram".into());
+            opts.format_args
+                .push(format!("{mechanism}=[name={USER},password={PASSWORD}]"));
+        }
+        let cluster = KafkaCluster::start_with(opts)?;
+        Ok(SecureCluster {
+            cluster,
+            pki,
+            ssl_port,
+            sasl_plaintext_port,
+            sasl_ssl_port,
+        })
+    }
+
+    /// One secured cluster per test process, started on first use.
+    pub fn shared() -> Result<&'static SecureCluster> {
+        use std::sync::{Mutex, OnceLock};
+        static CLUSTER: OnceLock<Mutex<Option<&'static SecureCluster>>> = OnceLock::new();
+        let mut guard = CLUSTER
+            .get_or_init(|| Mutex::new(None))
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = *guard {
+            return Ok(c);
+        }
+        // Leaked on purpose, as `kafka::shared` does: the watchdog stops the broker when
+        // the test process exits.
+        let c: &'static SecureCluster = Box::leak(Box::new(SecureCluster::start()?));
+        *guard = Some(c);
+        Ok(c)
+    }
+
+    /// The cluster: its PLAINTEXT listener serves topic creation and read-back.
+    pub fn cluster(&self) -> &KafkaCluster {
+        &self.cluster
+    }
+
+    /// The certificates.
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// The port of `protocol`'s listener.
+    pub fn port(&self, protocol: SecurityProtocol) -> u16 {
+        match protocol {
+            SecurityProtocol::Plaintext => self.cluster.nodes()[0].port,
+            SecurityProtocol::Ssl => self.ssl_port,
+            SecurityProtocol::SaslPlaintext => self.sasl_plaintext_port,
+            SecurityProtocol::SaslSsl => self.sasl_ssl_port,
+        }
+    }
+
+    /// `bootstrap.servers` for `protocol`'s listener: `localhost:<port>` (the name the
+    /// broker's certificate carries), `127.0.0.1:<port>` for PLAINTEXT.
+    pub fn bootstrap(&self, protocol: SecurityProtocol) -> String {
+        match protocol {
+            SecurityProtocol::Plaintext => format!("127.0.0.1:{}", self.port(protocol)),
+            _ => format!("localhost:{}", self.port(protocol)),
+        }
+    }
+
+    /// An odradek configuration for `protocol`'s listener: bootstrap, security protocol,
+    /// and for TLS the test CA (plus the client certificate for the mutual-TLS `SSL`
+    /// listener). SASL credentials are left to the caller.
+    pub fn client_config(&self, protocol: SecurityProtocol) -> Config {
+        let mut config = Config::new([self.bootstrap(protocol)]);
+        config.security_protocol = protocol;
+        if protocol.uses_tls() {
+            config.tls.ca = Some(Pem::File(self.pki.ca_file()));
+        }
+        if protocol == SecurityProtocol::Ssl {
+            config.tls.certificate = Some(Pem::File(self.pki.client_cert_file()));
+            config.tls.key = Some(Pem::Text(self.pki.client_key_pem.clone()));
+        }
+        config
+    }
+
+    /// The properties a Java client needs for `protocol`'s listener (`security.protocol`,
+    /// PEM trust and key stores, and for SASL `mechanism` with [`USER`] / [`PASSWORD`]).
+    pub fn java_client_properties(
+        &self,
+        protocol: SecurityProtocol,
+        mechanism: Option<&str>,
+    ) -> String {
+        self.java_client_properties_as(protocol, mechanism, USER, PASSWORD)
+    }
+
+    /// [`java_client_properties`](Self::java_client_properties) with other credentials
+    /// (a wrong password, say).
+    pub fn java_client_properties_as(
+        &self,
+        protocol: SecurityProtocol,
+        mechanism: Option<&str>,
+        user: &str,
+        password: &str,
+    ) -> String {
+        let mut p = format!("security.protocol={}\n", protocol.as_str());
+        if protocol.uses_tls() {
+            p.push_str(&format!(
+                "ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+                self.pki.ca_file().display()
+            ));
+        }
+        if protocol == SecurityProtocol::Ssl {
+            p.push_str(&format!(
+                "ssl.keystore.type=PEM\nssl.keystore.location={}\n",
+                self.pki.client_keystore_file().display()
+            ));
+        }
+        if protocol.uses_sasl() {
+            let mechanism = mechanism.unwrap_or("PLAIN");
+            let module = if mechanism == "PLAIN" {
+                "org.apache.kafka.common.security.plain.PlainLoginModule"
+            } else {
+                "org.apache.kafka.common.security.scram.ScramLoginModule"
+            };
+            p.push_str(&format!(
+                "sasl.mechanism={mechanism}\n\
+                 sasl.jaas.config={module} required username=\"{user}\" password=\"{password}\";\n"
+            ));
+        }
+        p
+    }
+
+    fn properties_file(&self, text: &str) -> Result<PathBuf> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = self.pki.dir.join(format!("client-{n}.properties"));
+        write_file(&path, text)?;
+        Ok(path)
+    }
+
+    /// Sends `lines` to `topic` with Kafka's console producer over `protocol`'s listener,
+    /// configured by `properties` (see [`java_client_properties`](Self::java_client_properties)).
+    /// Fails with the tool's output if it reports an error or exits non-zero.
+    pub fn console_produce(
+        &self,
+        properties: &str,
+        protocol: SecurityProtocol,
+        topic: &str,
+        lines: &[&str],
+    ) -> Result<()> {
+        let config = self.properties_file(properties)?;
+        let mut cmd = java_tool(Version::V4_1, "org.apache.kafka.tools.ConsoleProducer");
+        cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
+            .args(["--topic", topic])
+            .arg("--producer.config")
+            .arg(&config)
+            // Fail fast instead of retrying for the default two minutes.
+            .args(["--producer-property", "delivery.timeout.ms=20000"])
+            .args(["--producer-property", "request.timeout.ms=10000"])
+            .args(["--producer-property", "max.block.ms=20000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error(format!("starting ConsoleProducer: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let mut input = lines.join("\n");
+            input.push('\n');
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| Error(format!("writing to ConsoleProducer: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error(format!("waiting for ConsoleProducer: {e}")))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The console producer logs send errors and may still exit 0.
+        if !out.status.success() || text.contains("ERROR") || text.contains("Exception") {
+            return err(format!("ConsoleProducer failed ({}):\n{text}", out.status));
+        }
+        Ok(())
+    }
+
+    /// Reads `count` record values of `topic` from the beginning with Kafka's console
+    /// consumer over `protocol`'s listener (at most `timeout`).
+    pub fn console_consume(
+        &self,
+        properties: &str,
+        protocol: SecurityProtocol,
+        topic: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<String>> {
+        let config = self.properties_file(properties)?;
+        let mut cmd = java_tool(
+            Version::V4_1,
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        );
+        cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
+            .args(["--topic", topic, "--from-beginning"])
+            .args(["--max-messages", &count.to_string()])
+            .args(["--timeout-ms", &timeout.as_millis().to_string()])
+            .arg("--consumer.config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = cmd
+            .output()
+            .map_err(|e| Error(format!("running ConsoleConsumer: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let values: Vec<String> = stdout.lines().map(str::to_owned).collect();
+        if values.len() < count {
+            return err(format!(
+                "ConsoleConsumer read {} of {count} records ({}):\n{stdout}{}",
+                values.len(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(values)
+    }
+}
