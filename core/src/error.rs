@@ -94,6 +94,19 @@ pub enum ProduceError {
     /// message format, or no InitProducerId). Not retriable.
     #[error("idempotence unavailable: {0}")]
     IdempotenceUnavailable(&'static str),
+    /// SASL authentication with `broker` failed: the broker refused the credentials
+    /// (SASL_AUTHENTICATION_FAILED), does not enable the mechanism
+    /// (UNSUPPORTED_SASL_MECHANISM), found the exchange out of order (ILLEGAL_SASL_STATE), or
+    /// its answer failed the client's checks (a wrong SCRAM server signature, a malformed
+    /// message). Records waiting for that broker fail with it; not retriable (the connection
+    /// is tried again only after the reconnect backoff, for later records).
+    #[error("authentication with {broker} failed: {message}")]
+    Authentication {
+        /// The broker, as `host:port`.
+        broker: String,
+        /// What went wrong, from the broker's error message when it sent one.
+        message: String,
+    },
     /// The producer was aborted with records still outstanding.
     #[error("the producer was aborted before this record completed")]
     Aborted,

@@ -11,6 +11,7 @@
 //! | [`retry`] | `retryMessages` / `retryHandler` | retry counts, backoff, exhaustion, delivery timeout |
 //! | [`metadata`] | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
 //! | [`connection`] | `Broker` | connection ids, framing, pending requests, ApiVersions |
+//! | [`sasl`] | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
 //! | [`shutdown`] | `shutdown` | graceful close |
 //!
 //! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
@@ -45,6 +46,7 @@ mod metadata;
 mod partition;
 mod request;
 mod retry;
+mod sasl;
 mod shutdown;
 mod stats;
 mod topic;
@@ -288,6 +290,7 @@ impl ProducerCore {
             }
         }
         consider(self.conn_deadline(), TimeoutReason::RequestTimeout);
+        consider(self.reauth_deadline(), TimeoutReason::Reauthenticate);
         if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
             let max_age = self.config.metadata_max_age;
             consider(
@@ -357,6 +360,7 @@ impl ProducerCore {
             }
         }
         self.expire_records(now);
+        self.reauth_step(now);
         self.idempotence_step(now);
         self.metadata_step(now);
         self.connect_leaders(now);
