@@ -106,5 +106,6 @@ pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
     DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
-    RecordMetadata, RetryCause, SecurityProtocol, SendError, SendErrorKind, TlsConfig, TopicName,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, TlsConfig, TopicName,
 };

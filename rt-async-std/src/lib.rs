@@ -44,8 +44,8 @@ pub use odradek_driver::{
     channels, odradek_core, Acks, BrokerAddress, ChannelOptions, CloseReport, Compression, Config,
     ConfigError, ConnectError, ConnectionError, ConnectionErrorKind, DeliveryError, DeliveryFuture,
     Errors, Header, InputSender, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
-    RecordMetadata, RetryCause, SecurityProtocol, SendError, SendErrorKind, Successes, TlsConfig,
-    TopicName,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, Successes, TlsConfig, TopicName,
 };
 
 /// A Kafka producer on async-std. See [`odradek_driver::Producer`] for every method:

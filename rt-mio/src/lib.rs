@@ -143,7 +143,8 @@ pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
     DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordId,
-    RecordMetadata, RetryCause, SecurityProtocol, SendError, SendErrorKind, TlsConfig, TopicName,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, TlsConfig, TopicName,
 };
 pub use odradek_driver::tls::TlsError;
 

@@ -644,3 +644,180 @@ macro_rules! tls_tests {
         }
     };
 }
+
+/// The suite's starting configuration over a SASL listener (`SASL_PLAINTEXT`, or
+/// `SASL_SSL` with the test CA) as [`USER`] with `mechanism`.
+pub fn sasl_base_config(
+    kafka: &SecureCluster,
+    protocol: SecurityProtocol,
+    mechanism: odradek_core::SaslMechanism,
+) -> Config {
+    let mut base = secure_base_config(kafka, protocol);
+    base.sasl = Some(odradek_core::SaslConfig::new(mechanism, USER, PASSWORD));
+    base
+}
+
+/// A [`Target`](crate::conformance::Target) over a SASL listener; `tag` keeps its topics
+/// apart (`-plain`, `-scram256`, ...).
+pub fn sasl_target<'a>(
+    kafka: &'a SecureCluster,
+    protocol: SecurityProtocol,
+    mechanism: odradek_core::SaslMechanism,
+    tag: &'static str,
+) -> crate::conformance::Target<'a> {
+    crate::conformance::Target {
+        cluster: kafka.cluster(),
+        base: sasl_base_config(kafka, protocol, mechanism),
+        tag,
+    }
+}
+
+/// The shortened conformance subset of the SASL runs: two round trips (acks=all with lz4,
+/// acks=1 uncompressed; read back and compared record by record) and a close with 500
+/// records in flight.
+pub fn sasl_subset<R: crate::conformance::Runtime>(target: &crate::conformance::Target<'_>) {
+    use odradek_core::{Acks, Compression};
+    crate::conformance::round_trip_runs_on::<R>(
+        target,
+        &[
+            (Acks::All, Compression::Lz4),
+            (Acks::Leader, Compression::None),
+        ],
+    );
+    crate::conformance::close_with_records_in_flight_on::<R>(target);
+}
+
+/// How long an authentication failure may take to reach the records: well inside their
+/// delivery timeout (30 s here), since the core fails them as soon as the broker refuses.
+pub const AUTH_FAILURE_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A wrong password over `protocol` with `mechanism`: every record fails with
+/// [`ProduceError::Authentication`](odradek_core::ProduceError::Authentication) naming the
+/// broker, within [`AUTH_FAILURE_BOUND`] (the delivery timeout is twice that, so this is
+/// the refusal, not a timeout).
+pub fn wrong_password<R: crate::conformance::Runtime>(
+    kafka: &SecureCluster,
+    protocol: SecurityProtocol,
+    mechanism: odradek_core::SaslMechanism,
+) {
+    use crate::conformance::Failure;
+    use odradek_core::{ProduceError, Record};
+    let mut config = sasl_base_config(kafka, protocol, mechanism);
+    config.sasl = Some(odradek_core::SaslConfig::new(
+        mechanism,
+        USER,
+        "not-the-password",
+    ));
+    config.delivery_timeout = Some(Duration::from_secs(30));
+    config.request_timeout = Duration::from_secs(5);
+    let sent: Vec<Record> = (0..3)
+        .map(|i| Record::new("sasl-never").value(format!("v{i}")))
+        .collect();
+    let started = std::time::Instant::now();
+    let outcomes = R::produce(config, sent.clone());
+    let took = started.elapsed();
+    let label = format!("{} {} {mechanism:?}", R::name(), protocol.as_str());
+    assert!(took < AUTH_FAILURE_BOUND, "{label}: outcomes took {took:?}");
+    assert_eq!(outcomes.len(), sent.len());
+    let bootstrap = kafka.bootstrap(protocol);
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            Err(Failure::Delivery(e)) => {
+                match &e.error {
+                    ProduceError::Authentication { broker, message } => {
+                        assert_eq!(broker, &bootstrap, "{label} #{i}: the broker is named");
+                        assert!(!message.is_empty(), "{label} #{i}: the cause is named");
+                    }
+                    other => {
+                        panic!("{label} #{i}: expected an authentication error, got {other:?}")
+                    }
+                }
+                assert_eq!(e.record, sent[i], "the record is handed back");
+            }
+            other => panic!("{label} #{i}: expected a delivery failure, got {other:?}"),
+        }
+    }
+}
+
+/// Instantiates the SASL tests for one [`Runtime`](crate::conformance::Runtime): the
+/// shortened conformance subset ([`sasl_subset`]) over `SASL_PLAINTEXT` with PLAIN,
+/// SCRAM-SHA-256 and SCRAM-SHA-512 and over `SASL_SSL` (TLS, then SCRAM-SHA-512), and a
+/// wrong password (PLAIN and SCRAM-SHA-256 over `SASL_PLAINTEXT`, SCRAM-SHA-512 over
+/// `SASL_SSL`) failing with `ProduceError::Authentication`.
+#[macro_export]
+macro_rules! sasl_tests {
+    ($rt:ty, $module:ident) => {
+        mod $module {
+            use super::*;
+            use odradek_core::{SaslMechanism, SecurityProtocol};
+            use $crate::secure::{self, SecureCluster};
+
+            fn subset(protocol: SecurityProtocol, mechanism: SaslMechanism, tag: &'static str) {
+                let kafka = SecureCluster::shared().unwrap();
+                secure::sasl_subset::<$rt>(&secure::sasl_target(kafka, protocol, mechanism, tag));
+            }
+
+            #[test]
+            fn sasl_plaintext_plain() {
+                if $crate::kafka::should_run("sasl_plaintext_plain") {
+                    subset(
+                        SecurityProtocol::SaslPlaintext,
+                        SaslMechanism::Plain,
+                        "-plain",
+                    );
+                }
+            }
+            #[test]
+            fn sasl_plaintext_scram_sha_256() {
+                if $crate::kafka::should_run("sasl_plaintext_scram_sha_256") {
+                    subset(
+                        SecurityProtocol::SaslPlaintext,
+                        SaslMechanism::ScramSha256,
+                        "-scram256",
+                    );
+                }
+            }
+            #[test]
+            fn sasl_plaintext_scram_sha_512() {
+                if $crate::kafka::should_run("sasl_plaintext_scram_sha_512") {
+                    subset(
+                        SecurityProtocol::SaslPlaintext,
+                        SaslMechanism::ScramSha512,
+                        "-scram512",
+                    );
+                }
+            }
+            #[test]
+            fn sasl_ssl_scram_sha_512() {
+                if $crate::kafka::should_run("sasl_ssl_scram_sha_512") {
+                    subset(
+                        SecurityProtocol::SaslSsl,
+                        SaslMechanism::ScramSha512,
+                        "-sasl-ssl",
+                    );
+                }
+            }
+            #[test]
+            fn sasl_wrong_password() {
+                if $crate::kafka::should_run("sasl_wrong_password") {
+                    let kafka = SecureCluster::shared().unwrap();
+                    secure::wrong_password::<$rt>(
+                        kafka,
+                        SecurityProtocol::SaslPlaintext,
+                        SaslMechanism::Plain,
+                    );
+                    secure::wrong_password::<$rt>(
+                        kafka,
+                        SecurityProtocol::SaslPlaintext,
+                        SaslMechanism::ScramSha256,
+                    );
+                    secure::wrong_password::<$rt>(
+                        kafka,
+                        SecurityProtocol::SaslSsl,
+                        SaslMechanism::ScramSha512,
+                    );
+                }
+            }
+        }
+    };
+}

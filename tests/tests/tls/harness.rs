@@ -1,6 +1,6 @@
 //! The secured broker harness itself (`odradek_tests::secure`): Kafka's own console clients
 //! get through every secured listener with the right credentials, and not with wrong ones.
-//! Runs only with `ODRADEK_KAFKA=1` (`cargo xtask test`).
+//! A module of the `tls` test binary so that it shares its one broker start.
 
 use odradek_core::SecurityProtocol;
 use odradek_tests::kafka::should_run;
