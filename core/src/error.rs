@@ -153,6 +153,10 @@ pub enum ConnectionErrorKind {
     /// TLS: the broker closed the connection during the handshake.
     #[error("TLS: the connection closed during the handshake")]
     ClosedDuringHandshake,
+    /// TLS: the TCP connect and the handshake did not finish within the connect timeout
+    /// (a broker that accepts the connection but never answers the handshake, say).
+    #[error("TLS: the handshake did not finish in time")]
+    TimedOut,
     /// Any other TLS failure.
     #[error("TLS")]
     Tls,

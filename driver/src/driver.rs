@@ -119,6 +119,8 @@ impl<R: Runtime> Driver<R> {
             .tls
             .clone()
             .map(|c| (c, address.host.clone(), what.clone()));
+        let with_tls = tls.is_some();
+        let limit = self.connect_timeout;
         let open = Box::pin(async move {
             let tcp = connect.await?;
             match tls {
@@ -133,6 +135,12 @@ impl<R: Runtime> Driver<R> {
         Box::pin(async move {
             match select(open, timeout).await {
                 Either::Left((result, _)) => result,
+                // With TLS the cause is typed: records failing behind it say why.
+                Either::Right(_) if with_tls => Err(tls::io_error(odradek_core::ConnectionError {
+                    broker: what,
+                    kind: odradek_core::ConnectionErrorKind::TimedOut,
+                    detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
+                })),
                 Either::Right(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("connect to {what} timed out"),

@@ -69,6 +69,8 @@ pub(crate) struct Connection {
     broker: String,
     /// Why the connection failed, when TLS can say (taken by the producer to tell the core).
     pub(crate) failure: Option<ConnectionError>,
+    /// Until when the TCP connect and TLS handshake may run (set by the producer).
+    pub(crate) connect_deadline: Option<odradek_core::Instant>,
 }
 
 impl Connection {
@@ -92,6 +94,7 @@ impl Connection {
             tls: tls.map(Box::new),
             broker,
             failure: None,
+            connect_deadline: None,
         })
     }
 
@@ -192,6 +195,17 @@ impl Connection {
                 self.out_bytes += chunk.len();
                 self.out.push_back(chunk);
             }
+        }
+    }
+
+    /// The connect (and handshake) took longer than `limit`: with TLS, say so as the cause.
+    pub(crate) fn connect_timed_out(&mut self, limit: std::time::Duration) {
+        if self.tls.is_some() {
+            self.failure = Some(ConnectionError {
+                broker: self.broker.clone(),
+                kind: odradek_core::ConnectionErrorKind::TimedOut,
+                detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
+            });
         }
     }
 

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// The longest a TCP connect plus TLS handshake may take (Kafka's
+/// `socket.connection.setup.timeout.ms` default), capped by `request.timeout.ms`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `read` calls per connection per wake-up before the rest is left for the next pass.
 const READS_PER_WAKE: usize = 16;
 /// Bytes written per connection per wake-up before the rest is left for the next pass.
@@ -278,10 +281,37 @@ impl MioProducer {
             return Some(self.clock.now());
         }
         let core = self.core.poll_timeout().map(|(at, _reason)| at);
-        match self.close_deadline.filter(|_| !self.closed) {
-            Some(close) => Some(core.map_or(close, |at| at.min(close))),
-            None => core,
+        let connects = self
+            .conns
+            .values()
+            .filter(|c| !c.is_connected())
+            .filter_map(|c| c.connect_deadline);
+        let close = self.close_deadline.filter(|_| !self.closed);
+        core.into_iter().chain(close).chain(connects).min()
+    }
+
+    /// `socket.connection.setup.timeout.ms` (10 s, as in Kafka) capped by
+    /// `request.timeout.ms`: how long a TCP connect and TLS handshake may take.
+    fn connect_timeout(&self) -> Duration {
+        CONNECT_TIMEOUT.min(self.core.config().request_timeout)
+    }
+
+    /// Connections whose connect or handshake ran past [`Self::connect_timeout`] fail.
+    fn expire_connects(&mut self, now: Instant) -> bool {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.is_connected() && c.connect_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        let limit = self.connect_timeout();
+        for &conn in &late {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.connect_timed_out(limit);
+            }
+            self.lose(conn, now);
         }
+        !late.is_empty()
     }
 
     /// Call after every poll: resumes I/O that the per-wake-up caps cut off and, when the core's
@@ -294,11 +324,12 @@ impl MioProducer {
         for conn in backlog {
             self.service(conn, now);
         }
+        let expired = self.expire_connects(now);
         let due = matches!(self.core.poll_timeout(), Some((at, _)) if at <= now);
         if due {
             self.core.handle_timeout(now);
         }
-        if due || had_work {
+        if due || had_work || expired {
             self.pump(now);
         }
         self.finish_close(now);
@@ -570,7 +601,8 @@ impl MioProducer {
             },
         };
         match Connection::connect(&self.registry, token, addrs, session, broker) {
-            Some(c) => {
+            Some(mut c) => {
+                c.connect_deadline = Some(now + self.connect_timeout());
                 self.by_token.insert(token, conn);
                 self.conns.insert(conn, c);
             }
