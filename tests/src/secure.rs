@@ -43,6 +43,10 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+/// The session lifetime (`connections.max.reauth.ms`) of SCRAM-SHA-256 on the
+/// `SASL_PLAINTEXT` listener, short enough for a test to outlive a few sessions.
+pub const REAUTH_MS: u64 = 3000;
+
 /// The SASL user of every mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 pub const USER: &str = "alice";
 /// [`USER`]'s password, the same for every mechanism.
@@ -254,6 +258,12 @@ impl SecureCluster {
                 "required".into(),
             ),
             ("sasl.enabled.mechanisms".into(), MECHANISMS.join(",")),
+            // KIP-368: SCRAM-SHA-256 sessions on SASL_PLAINTEXT last REAUTH_MS; the broker
+            // closes a connection used after that without re-authenticating.
+            (
+                "listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms".into(),
+                REAUTH_MS.to_string(),
+            ),
         ];
         props.extend(jaas("sasl_plaintext"));
         props.extend(jaas("sasl_ssl"));
@@ -820,4 +830,54 @@ macro_rules! sasl_tests {
             }
         }
     };
+}
+
+/// KIP-368 against the real broker: records sent one at a time over SASL_PLAINTEXT with
+/// SCRAM-SHA-256 for more than three session lifetimes ([`REAUTH_MS`]), with retries off.
+/// The broker closes a connection whose session expired at its next request, which would
+/// fail that record (`retries=0`, idempotence off): every record delivered and read back
+/// means the producer re-authenticated each connection in time. `send_one` sends one record
+/// and waits for its outcome.
+pub fn reauthenticates_before_the_session_expires(
+    kafka: &SecureCluster,
+    name: &str,
+    send_one: &mut dyn FnMut(&Config, odradek_core::Record) -> crate::conformance::Outcome,
+) {
+    use odradek_core::{Acks, Record, SaslMechanism};
+    let topic = format!("{name}-reauth");
+    kafka.cluster().create_topic(&topic, 1, 1, &[]).unwrap();
+    let mut config = sasl_base_config(
+        kafka,
+        SecurityProtocol::SaslPlaintext,
+        SaslMechanism::ScramSha256,
+    );
+    config.acks = Acks::All;
+    config.retries = 0;
+    config.enable_idempotence = Some(false);
+    let lifetime = Duration::from_millis(REAUTH_MS);
+    let span = lifetime * 3 + lifetime / 2;
+    let started = std::time::Instant::now();
+    let mut sent = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut i = 0;
+    while started.elapsed() < span {
+        let record = Record::new(topic.as_str()).value(format!("reauth-{i}"));
+        let outcome = send_one(&config, record.clone());
+        assert!(
+            outcome.is_ok(),
+            "{name}: record {i} at {:?}: {:?}",
+            started.elapsed(),
+            outcome.as_ref().err()
+        );
+        sent.push(record);
+        outcomes.push(outcome);
+        i += 1;
+        // Pacing, not waiting for readiness: the test is about time passing.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let read = kafka
+        .cluster()
+        .consume_topics(&[&topic], sent.len(), Duration::from_secs(60))
+        .unwrap();
+    crate::conformance::check_read_back(name, &sent, &outcomes, &read, true, false);
 }

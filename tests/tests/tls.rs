@@ -36,3 +36,87 @@ odradek_tests::tls_tests!(Mio, mio_rt);
 odradek_tests::sasl_tests!(Tokio, tokio_sasl);
 odradek_tests::sasl_tests!(AsyncStd, async_std_sasl);
 odradek_tests::sasl_tests!(Mio, mio_sasl);
+
+/// KIP-368 on the real broker, per runtime: one producer outlives several SCRAM sessions.
+mod reauth {
+    use odradek_tests::conformance::{Failure, Outcome};
+    use odradek_tests::kafka::should_run;
+    use odradek_tests::secure::{self, SecureCluster};
+
+    macro_rules! async_reauth {
+        ($test:ident, $adapter:ident, $name:literal, $block_on:expr) => {
+            #[test]
+            fn $test() {
+                if !should_run(stringify!($test)) {
+                    return;
+                }
+                let kafka = SecureCluster::shared().unwrap();
+                let mut producer: Option<$adapter::Producer> = None;
+                secure::reauthenticates_before_the_session_expires(
+                    kafka,
+                    $name,
+                    &mut |config, record| -> Outcome {
+                        $block_on(async {
+                            if producer.is_none() {
+                                producer = Some(
+                                    $adapter::Producer::connect(config.clone())
+                                        .await
+                                        .expect("valid config"),
+                                );
+                            }
+                            match producer.as_ref().expect("open").send(record).await {
+                                Ok(delivery) => delivery.await.map_err(Failure::Delivery),
+                                Err(e) => Err(Failure::Refused(e)),
+                            }
+                        })
+                    },
+                );
+                let report = $block_on(producer.expect("used").close());
+                assert_eq!(report.failed, 0);
+            }
+        };
+    }
+
+    fn tokio_block_on<F: std::future::Future>(f: F) -> F::Output {
+        thread_local! {
+            static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+        }
+        RT.with(|rt| rt.block_on(f))
+    }
+
+    async_reauth!(
+        tokio_reauthenticates,
+        odradek_tokio,
+        "tokio",
+        tokio_block_on
+    );
+    async_reauth!(
+        async_std_reauthenticates,
+        odradek_async_std,
+        "async-std",
+        async_std::task::block_on
+    );
+
+    #[test]
+    fn mio_reauthenticates() {
+        if !should_run("mio_reauthenticates") {
+            return;
+        }
+        let kafka = SecureCluster::shared().unwrap();
+        let mut producer: Option<odradek_mio::BlockingProducer> = None;
+        secure::reauthenticates_before_the_session_expires(kafka, "mio", &mut |config, record| {
+            let p = producer.get_or_insert_with(|| {
+                odradek_mio::BlockingProducer::connect(config.clone()).expect("valid config")
+            });
+            match p.send(record) {
+                Ok(receipt) => receipt.wait().map_err(Failure::Delivery),
+                Err(e) => Err(Failure::Refused(e)),
+            }
+        });
+        assert_eq!(producer.expect("used").close().failed, 0);
+    }
+}
