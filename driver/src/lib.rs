@@ -33,7 +33,8 @@
 //! same code for every runtime) and the handshake runs inside that connect timeout, before
 //! `handle_connected`: the core only ever sees plaintext Kafka frames. A TLS failure
 //! (untrusted certificate, hostname mismatch, an alert) goes to the core as
-//! `handle_connection_error` with a typed [`ConnectionError`](odradek_core::ConnectionError),
+//! `handle_connection_error` with a typed [`ConnectionError`]
+//! (a handshake still unfinished at the connect timeout is `TimedOut`),
 //! so records that expire behind it fail with that cause; unusable TLS settings are a
 //! [`ConnectError::Tls`] at `connect`.
 //!

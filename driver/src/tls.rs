@@ -4,7 +4,7 @@
 //! `security.protocol` is `SSL` (or `SASL_SSL`), the adapter wraps each broker connection:
 //!
 //! * [`TlsConnector`] is built once per producer from the core's
-//!   [`TlsConfig`](odradek_core::TlsConfig): trusted roots from the configured CA PEM (else
+//!   [`TlsConfig`]: trusted roots from the configured CA PEM (else
 //!   the system's roots, via `rustls-native-certs`), the client certificate and key for
 //!   mutual TLS, and hostname verification (on by default; off keeps the chain check). Files
 //!   are read there, so a missing or unreadable file is an error when the producer starts.

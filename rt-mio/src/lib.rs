@@ -22,6 +22,14 @@
 //! Time: the core is fed nanoseconds since the UNIX epoch, read from the wall clock once at
 //! start and advanced with the monotonic [`std::time::Instant`].
 //!
+//! TLS (`security.protocol` `SSL` or `SASL_SSL`): each broker socket carries a rustls
+//! `ClientConnection` driven by hand (the client configuration is built by
+//! `odradek_driver::tls`, shared with the async adapters); the handshake runs after the TCP
+//! connect and before the core hears the connection is open, so the core only sees
+//! plaintext (SASL included: it is the core's). TCP connect plus handshake get 10 s, capped by
+//! `request.timeout.ms`; a TLS failure reaches the core as a typed
+//! [`ConnectionError`], and records behind it fail with it.
+//!
 //! Work per wake-up is capped (1 MiB read and 1 MiB written per connection); what is left is
 //! resumed on the next [`handle_timeout`](MioProducer::handle_timeout), and
 //! [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight back.
