@@ -323,7 +323,15 @@ impl Cluster {
                     if let Some(injected) = self.injected_error(req.acks) {
                         *self.stats.injected_errors.entry(injected.0).or_default() += 1;
                         let (t, p) = (topic.name.clone(), pd.index);
-                        self.note(|| format!("fault: inject {injected} for {t}-{p}"));
+                        let stamp = decoded
+                            .first()
+                            .filter(|b| b.producer_id >= 0)
+                            .map(|b| {
+                                let n: usize = decoded.iter().map(|b| b.records.len()).sum();
+                                format!(" (epoch {} seq {}+{n})", b.producer_epoch, b.base_sequence)
+                            })
+                            .unwrap_or_default();
+                        self.note(|| format!("fault: inject {injected} for {t}-{p}{stamp}"));
                         code = injected;
                     }
                 }
