@@ -218,7 +218,9 @@ impl<R: Runtime> Future for Driver<R> {
         }
         let shared = this.shared.clone();
         let mut st = shared.lock();
+        crate::observe::sync(&mut st.core);
         let poll = this.poll_locked(cx, &mut st);
+        crate::observe::sync(&mut st.core);
         // Callbacks run without the lock: they may call the producer.
         st.router.take_callbacks(&mut this.callbacks);
         drop(st);

@@ -73,9 +73,11 @@
 // `SendError` hands the refused record back by value (the core's API): large, and on purpose.
 #![allow(clippy::result_large_err)]
 
+pub mod bootstrap;
 pub mod channels;
 mod clock;
 mod driver;
+pub mod observe;
 pub mod outcomes;
 mod producer;
 mod report;
@@ -85,6 +87,7 @@ mod state;
 #[doc(hidden)]
 pub mod testing;
 
+pub use bootstrap::BootstrapError;
 pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
 pub use outcomes::DeliveryResult;

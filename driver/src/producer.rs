@@ -26,6 +26,9 @@ pub enum ConnectError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// No entry of `bootstrap.servers` resolves.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::BootstrapError),
 }
 
 /// A Kafka producer running on runtime `R`: a cheap, cloneable handle to one background
@@ -103,6 +106,7 @@ impl<R: Runtime + Default> Producer<R> {
 impl<R: Runtime> Producer<R> {
     /// [`connect`](Self::connect) on a given runtime instance.
     pub async fn connect_with(runtime: R, config: Config) -> Result<Self, ConnectError> {
+        crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
         let shared = start(runtime, config, None)?;
         Ok(Producer {
             handle: Handle::new(shared),
@@ -116,6 +120,7 @@ impl<R: Runtime> Producer<R> {
         config: Config,
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
         let shared = start(runtime, config, Some(ChannelQueues::new(options)))?;
         let successes = options
             .return_successes
@@ -206,6 +211,11 @@ impl<R: Runtime> Producer<R> {
     /// Bytes of `buffer.memory` in use.
     pub fn buffered_bytes(&self) -> usize {
         self.handle.shared.lock().core.buffered_bytes()
+    }
+
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.handle.shared.lock().core.stats()
     }
 }
 

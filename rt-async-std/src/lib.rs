@@ -46,6 +46,7 @@ pub use odradek_driver::{
     MessageFormat, PartitionerConfig, ProduceError, Record, RecordMetadata, RetryCause, SendError,
     SendErrorKind, Successes, TopicName,
 };
+pub use odradek_driver::{observe, BootstrapError};
 
 /// A Kafka producer on async-std. See [`odradek_driver::Producer`] for every method:
 /// `connect`, `send`, `try_send`, `flush`, `close`, `channels`.
@@ -67,6 +68,12 @@ impl Runtime for AsyncStdRuntime {
             stream.set_nodelay(true)?;
             Ok(AsyncStdTcp(stream))
         })
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<std::net::SocketAddr>>> {
+        use async_std::net::ToSocketAddrs;
+        let host = host.to_owned();
+        Box::pin(async move { Ok((host.as_str(), port).to_socket_addrs().await?.collect()) })
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
