@@ -350,7 +350,9 @@ fn latency(name: &'static str, h: &Histogram, labels: &[Label]) {
     }
 }
 
+// The same test doubles as `testing::capture`, for unit tests built without `testing`.
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "testing/capture.rs"]
 mod capture;
 

@@ -576,6 +576,11 @@ impl BlockingProducer {
     pub fn buffered_bytes(&self) -> usize {
         self.handle.shared.lock().producer.core().buffered_bytes()
     }
+
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.handle.shared.lock().producer.stats()
+    }
 }
 
 /// The input of the channel shape: send records; their outcomes go to the [`Successes`] and

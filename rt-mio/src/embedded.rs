@@ -208,6 +208,7 @@ impl MioProducer {
         tokens: TokenRange,
         seed: u64,
     ) -> Result<MioProducer, ConnectError> {
+        odradek_driver::bootstrap::check_blocking(&config)?;
         let clock = Clock::new();
         let core = ProducerCore::new(config, seed, clock.now()).map_err(ConnectError::Config)?;
         let registry = registry.try_clone().map_err(ConnectError::Io)?;
@@ -371,6 +372,11 @@ impl MioProducer {
         self.clock.now()
     }
 
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.core.stats()
+    }
+
     /// The core, for inspection (`pending_records`, `buffered_bytes`, `config`).
     pub fn core(&self) -> &ProducerCore {
         &self.core
@@ -497,6 +503,7 @@ impl MioProducer {
                 self.write(conn, now);
             }
         }
+        odradek_driver::observe::sync(&mut self.core);
         self.finish_close(now);
     }
 

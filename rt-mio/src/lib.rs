@@ -135,6 +135,7 @@ pub use blocking::{
     BlockingProducer, ChannelOptions, CloseReport, Errors, InputSender, Receipt, Successes,
 };
 pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+pub use odradek_driver::{observe, BootstrapError};
 
 /// The ready-made producer under the name the other adapters use (`odradek_tokio::Producer`,
 /// `odradek_async_std::Producer`), with blocking calls in place of futures.
@@ -156,6 +157,8 @@ pub enum ConnectError {
     Config(ConfigError),
     /// The poller, its waker or the producer thread could not be set up.
     Io(std::io::Error),
+    /// No entry of `bootstrap.servers` resolves.
+    Bootstrap(odradek_driver::BootstrapError),
 }
 
 impl fmt::Display for ConnectError {
@@ -163,6 +166,7 @@ impl fmt::Display for ConnectError {
         match self {
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Io(e) => write!(f, "cannot start the producer: {e}"),
+            ConnectError::Bootstrap(e) => e.fmt(f),
         }
     }
 }
@@ -172,6 +176,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Config(e) => Some(e),
             ConnectError::Io(e) => Some(e),
+            ConnectError::Bootstrap(e) => Some(e),
         }
     }
 }
@@ -179,5 +184,16 @@ impl std::error::Error for ConnectError {
 impl From<ConfigError> for ConnectError {
     fn from(e: ConfigError) -> Self {
         ConnectError::Config(e)
+    }
+}
+
+impl From<odradek_driver::bootstrap::BootstrapOrConfig> for ConnectError {
+    fn from(e: odradek_driver::bootstrap::BootstrapOrConfig) -> Self {
+        match e {
+            odradek_driver::bootstrap::BootstrapOrConfig::Config(e) => ConnectError::Config(e),
+            odradek_driver::bootstrap::BootstrapOrConfig::Bootstrap(e) => {
+                ConnectError::Bootstrap(e)
+            }
+        }
     }
 }
