@@ -61,7 +61,7 @@ fn finish(any: bool, unresolved: Vec<(String, String)>) -> Result<(), BootstrapO
     }
 }
 
-/// What [`check`] refuses a configuration for.
+/// What the bootstrap check ([`check_blocking`], [`check_async`]) refuses a configuration for.
 #[derive(Debug)]
 pub enum BootstrapOrConfig {
     /// An entry is not `host:port` (or the list is empty).
