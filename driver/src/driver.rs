@@ -105,13 +105,15 @@ impl<R: Runtime> Driver<R> {
         let timeout = self.runtime.sleep(self.connect_timeout);
         let what = address.to_string();
         Box::pin(async move {
-            match select(connect, timeout).await {
+            let result = match select(connect, timeout).await {
                 Either::Left((result, _)) => result,
                 Either::Right(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("connect to {what} timed out"),
                 )),
-            }
+            };
+            crate::observe::connect_result(&what, &result);
+            result
         })
     }
 }

@@ -10,6 +10,7 @@
 //! | --- | --- | --- |
 //! | connection ready | INFO | `conn`, `node_id` (absent for a bootstrap server), `address` |
 //! | connection ended | INFO | `conn`, `node_id`, `cause` |
+//! | connect failed (adapter) | WARN | `address`, `error` (the I/O error) |
 //! | partition leader changed | DEBUG | `topic`, `partition`, `leader` (-1: none) |
 //! | batch sent | TRACE | `topic`, `partition`, `node_id`, `records`, `bytes` |
 //! | batch acknowledged | DEBUG | `topic`, `partition`, `records`, `base_offset`, `latency_us` |
@@ -25,7 +26,8 @@
 //! subscriber the core builds no events at all. The check is made on the thread that drives
 //! the core: a thread-local subscriber (`tracing::subscriber::with_default`) is seen only if
 //! the producer's I/O runs on that thread (a current-thread tokio runtime, a `MioProducer`
-//! in your own loop); install a global one otherwise.
+//! in your own loop); install a global one otherwise (a `BlockingProducer` drives its core
+//! from its own thread and from the threads that call `send`).
 //!
 //! # metrics
 //!
@@ -95,6 +97,15 @@ pub fn sync(core: &mut ProducerCore) {
 
 fn cause_name(cause: &RetryCause) -> String {
     cause.to_string()
+}
+
+/// Emits a WARN `connect failed` event (fields `address`, `error`) when `result` is an error:
+/// the I/O error behind a core `disconnected` event, which only knows the connection was lost.
+pub fn connect_result<T>(address: &str, result: &std::io::Result<T>) {
+    if let Err(error) = result {
+        tracing::event!(target: TARGET, Level::WARN, address = %address, error = %error,
+            "connect failed");
+    }
 }
 
 /// Emits one core event as a `tracing` event of target [`TARGET`] (levels in the module docs).
@@ -439,6 +450,18 @@ mod tests {
                 records: 10,
                 cause: RetryCause::RequestTimeout,
             });
+            emit(&Event::LeaderChanged {
+                topic: "t".into(),
+                partition: 2,
+                leader: None,
+            });
+            emit(&Event::Failed {
+                topic: "t".into(),
+                records: 3,
+                error: odradek_core::ProduceError::Aborted,
+            });
+            connect_result::<()>("h:1", &Err(std::io::ErrorKind::ConnectionRefused.into()));
+            connect_result("h:1", &Ok(()));
         });
         let events = capture.events();
         let summary: Vec<(Level, &str)> = events
@@ -451,6 +474,9 @@ mod tests {
                 (Level::TRACE, "batch sent"),
                 (Level::DEBUG, "batch acknowledged"),
                 (Level::WARN, "batch retried"),
+                (Level::DEBUG, "leader changed"),
+                (Level::ERROR, "records failed"),
+                (Level::WARN, "connect failed"),
             ]
         );
         assert!(events.iter().all(|e| e.target == TARGET));
@@ -458,6 +484,13 @@ mod tests {
         assert_eq!(events[0].fields["topic"], "t");
         assert_eq!(events[1].fields["base_offset"], "40");
         assert_eq!(events[1].fields["latency_us"], "1500");
+        assert_eq!(events[3].fields["leader"], "-1");
+        assert_eq!(events[4].fields["records"], "3");
+        assert_eq!(
+            events[4].fields["error"],
+            odradek_core::ProduceError::Aborted.to_string()
+        );
+        assert_eq!(events[5].fields["address"], "h:1");
     }
 
     #[test]

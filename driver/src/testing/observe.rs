@@ -152,4 +152,24 @@ pub async fn tracing_events<R: Runtime + Default>(capture: &Capture) {
         .sum();
     assert_eq!(bytes, stats.batch_bytes);
     assert!(capture.named("batch retried").is_empty());
+
+    // A refused connect is a WARN naming the address and the I/O error.
+    let refused = super::refused_address();
+    let producer = Producer::<R>::connect(config(&refused)).await.unwrap();
+    let seen = || {
+        capture
+            .named("connect failed")
+            .into_iter()
+            .find(|e| e.fields.get("address") == Some(&refused))
+    };
+    within::<R, _>(LIMIT, async {
+        while seen().is_none() {
+            R::default().sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let failed = seen().unwrap();
+    assert_eq!(failed.level, tracing::Level::WARN);
+    assert!(!failed.fields["error"].is_empty());
+    within::<R, _>(LIMIT, producer.close()).await;
 }
