@@ -87,7 +87,8 @@ fn start<R: Runtime>(
 impl<R: Runtime + Default> Producer<R> {
     /// Validates `config` and starts the producer on the current runtime. It returns before
     /// any broker has answered: connections are made in the background, and records sent
-    /// meanwhile wait in the buffer.
+    /// meanwhile wait in the buffer. Every bootstrap entry is resolved first: when none
+    /// resolves, [`ConnectError::Bootstrap`] names them.
     pub async fn connect(config: Config) -> Result<Self, ConnectError> {
         Self::connect_with(R::default(), config).await
     }

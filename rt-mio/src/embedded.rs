@@ -188,7 +188,8 @@ pub struct MioProducer {
 
 impl MioProducer {
     /// A producer for `config` whose connections are registered on `registry` under tokens from
-    /// `tokens`. It starts connecting to a bootstrap server at once.
+    /// `tokens`. It starts connecting to a bootstrap server at once. Every bootstrap entry is
+    /// resolved first (blocking on DNS): when none resolves, [`ConnectError::Bootstrap`].
     ///
     /// The registry is cloned ([`Registry::try_clone`]), so the producer can register sockets
     /// from any of its methods.
