@@ -101,7 +101,7 @@ fn cause_name(cause: &RetryCause) -> String {
 
 /// Emits a WARN `connect failed` event (fields `address`, `error`) when `result` is an error:
 /// the I/O error behind a core `disconnected` event, which only knows the connection was lost.
-pub fn connect_result<T>(address: &str, result: &std::io::Result<T>) {
+pub fn connect_result<T>(address: &dyn std::fmt::Display, result: &std::io::Result<T>) {
     if let Err(error) = result {
         tracing::event!(target: TARGET, Level::WARN, address = %address, error = %error,
             "connect failed");
@@ -460,8 +460,8 @@ mod tests {
                 records: 3,
                 error: odradek_core::ProduceError::Aborted,
             });
-            connect_result::<()>("h:1", &Err(std::io::ErrorKind::ConnectionRefused.into()));
-            connect_result("h:1", &Ok(()));
+            connect_result::<()>(&"h:1", &Err(std::io::ErrorKind::ConnectionRefused.into()));
+            connect_result(&"h:1", &Ok(()));
         });
         let events = capture.events();
         let summary: Vec<(Level, &str)> = events

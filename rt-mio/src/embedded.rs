@@ -548,7 +548,7 @@ impl MioProducer {
     /// Opens a socket for `conn`; on failure tells the core at once.
     fn start_connect(&mut self, conn: ConnId, address: &BrokerAddress, now: Instant) {
         let resolved = (address.host.as_str(), address.port).to_socket_addrs();
-        odradek_driver::observe::connect_result(&address.to_string(), &resolved);
+        odradek_driver::observe::connect_result(address, &resolved);
         let addrs: VecDeque<SocketAddr> = resolved.map(|it| it.collect()).unwrap_or_default();
         let Some(token) = self.tokens.allocate() else {
             self.core.handle_disconnected(conn, now);
