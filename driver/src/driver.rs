@@ -133,11 +133,11 @@ impl<R: Runtime> Driver<R> {
             }
         });
         Box::pin(async move {
-            match select(open, timeout).await {
+            let result = match select(open, timeout).await {
                 Either::Left((result, _)) => result,
                 // With TLS the cause is typed: records failing behind it say why.
                 Either::Right(_) if with_tls => Err(tls::io_error(odradek_core::ConnectionError {
-                    broker: what,
+                    broker: what.clone(),
                     kind: odradek_core::ConnectionErrorKind::TimedOut,
                     detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
                 })),
@@ -145,7 +145,9 @@ impl<R: Runtime> Driver<R> {
                     io::ErrorKind::TimedOut,
                     format!("connect to {what} timed out"),
                 )),
-            }
+            };
+            crate::observe::connect_result(&what, &result);
+            result
         })
     }
 }
@@ -265,7 +267,9 @@ impl<R: Runtime> Future for Driver<R> {
         }
         let shared = this.shared.clone();
         let mut st = shared.lock();
+        crate::observe::sync(&mut st.core);
         let poll = this.poll_locked(cx, &mut st);
+        crate::observe::sync(&mut st.core);
         // Callbacks run without the lock: they may call the producer.
         st.router.take_callbacks(&mut this.callbacks);
         drop(st);

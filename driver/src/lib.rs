@@ -83,9 +83,11 @@
 // `SendError` hands the refused record back by value (the core's API): large, and on purpose.
 #![allow(clippy::result_large_err)]
 
+pub mod bootstrap;
 pub mod channels;
 mod clock;
 mod driver;
+pub mod observe;
 pub mod outcomes;
 mod producer;
 mod report;
@@ -96,6 +98,7 @@ mod state;
 pub mod testing;
 pub mod tls;
 
+pub use bootstrap::BootstrapError;
 pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
 pub use outcomes::DeliveryResult;

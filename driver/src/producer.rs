@@ -30,6 +30,9 @@ pub enum ConnectError {
     /// PEM, a key that does not match its certificate).
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// No entry of `bootstrap.servers` resolves.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::BootstrapError),
 }
 
 /// A Kafka producer running on runtime `R`: a cheap, cloneable handle to one background
@@ -93,7 +96,8 @@ fn start<R: Runtime>(
 impl<R: Runtime + Default> Producer<R> {
     /// Validates `config` and starts the producer on the current runtime. It returns before
     /// any broker has answered: connections are made in the background, and records sent
-    /// meanwhile wait in the buffer.
+    /// meanwhile wait in the buffer. Every bootstrap entry is resolved first: when none
+    /// resolves, [`ConnectError::Bootstrap`] names them.
     pub async fn connect(config: Config) -> Result<Self, ConnectError> {
         Self::connect_with(R::default(), config).await
     }
@@ -112,6 +116,7 @@ impl<R: Runtime + Default> Producer<R> {
 impl<R: Runtime> Producer<R> {
     /// [`connect`](Self::connect) on a given runtime instance.
     pub async fn connect_with(runtime: R, config: Config) -> Result<Self, ConnectError> {
+        crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
         let shared = start(runtime, config, None)?;
         Ok(Producer {
             handle: Handle::new(shared),
@@ -125,6 +130,7 @@ impl<R: Runtime> Producer<R> {
         config: Config,
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
         let shared = start(runtime, config, Some(ChannelQueues::new(options)))?;
         let successes = options
             .return_successes
@@ -215,6 +221,11 @@ impl<R: Runtime> Producer<R> {
     /// Bytes of `buffer.memory` in use.
     pub fn buffered_bytes(&self) -> usize {
         self.handle.shared.lock().core.buffered_bytes()
+    }
+
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.handle.shared.lock().core.stats()
     }
 }
 

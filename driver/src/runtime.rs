@@ -4,6 +4,7 @@
 use odradek_core::BrokerAddress;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,6 +23,14 @@ pub trait Runtime: Send + Sync + 'static {
     /// Resolves `address` with the runtime's resolver, connects to the first address that
     /// accepts, and turns `TCP_NODELAY` on. The driver puts its own timeout around it.
     fn connect(&self, address: &BrokerAddress) -> BoxFuture<io::Result<Self::Tcp>>;
+
+    /// Resolves `host`:`port` to its addresses with the runtime's resolver (used at `connect`
+    /// to check `bootstrap.servers`). The default uses [`std::net::ToSocketAddrs`], which
+    /// blocks the calling task on DNS; runtimes with a resolver of their own override it.
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        let result = (host, port).to_socket_addrs().map(|it| it.collect());
+        Box::pin(std::future::ready(result))
+    }
 
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;

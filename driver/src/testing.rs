@@ -511,4 +511,6 @@ pub async fn within<R: Runtime + Default, F: std::future::Future>(
     }
 }
 
+pub mod capture;
+pub mod observe;
 pub mod scenarios;

@@ -47,6 +47,7 @@ pub use odradek_driver::{
     RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
     SendErrorKind, Successes, TlsConfig, TopicName,
 };
+pub use odradek_driver::{observe, BootstrapError};
 
 /// A Kafka producer on async-std. See [`odradek_driver::Producer`] for every method:
 /// `connect`, `send`, `try_send`, `flush`, `close`, `channels`.
@@ -68,6 +69,12 @@ impl Runtime for AsyncStdRuntime {
             stream.set_nodelay(true)?;
             Ok(AsyncStdTcp(stream))
         })
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<std::net::SocketAddr>>> {
+        use async_std::net::ToSocketAddrs;
+        let host = host.to_owned();
+        Box::pin(async move { Ok((host.as_str(), port).to_socket_addrs().await?.collect()) })
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {

@@ -460,7 +460,8 @@ impl BlockingProducer {
     /// Validates `config` and starts the producer thread. It returns before any broker has
     /// answered: connections are made in the background and records sent meanwhile wait in
     /// the buffer; an unreachable cluster shows up as failed records (after
-    /// `delivery.timeout`), not as an error here.
+    /// `delivery.timeout`), not as an error here. A bootstrap list none of whose entries
+    /// resolves is an error here ([`ConnectError::Bootstrap`]).
     pub fn connect(config: Config) -> Result<BlockingProducer, ConnectError> {
         Ok(BlockingProducer {
             handle: Handle::new(start(config, None)?),
@@ -575,6 +576,11 @@ impl BlockingProducer {
     /// Bytes of `buffer.memory` in use.
     pub fn buffered_bytes(&self) -> usize {
         self.handle.shared.lock().producer.core().buffered_bytes()
+    }
+
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.handle.shared.lock().producer.stats()
     }
 }
 

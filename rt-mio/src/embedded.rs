@@ -194,7 +194,8 @@ pub struct MioProducer {
 
 impl MioProducer {
     /// A producer for `config` whose connections are registered on `registry` under tokens from
-    /// `tokens`. It starts connecting to a bootstrap server at once.
+    /// `tokens`. It starts connecting to a bootstrap server at once. Every bootstrap entry is
+    /// resolved first (blocking on DNS): when none resolves, [`ConnectError::Bootstrap`].
     ///
     /// The registry is cloned ([`Registry::try_clone`]), so the producer can register sockets
     /// from any of its methods.
@@ -214,6 +215,7 @@ impl MioProducer {
         tokens: TokenRange,
         seed: u64,
     ) -> Result<MioProducer, ConnectError> {
+        odradek_driver::bootstrap::check_blocking(&config)?;
         let clock = Clock::new();
         config.validate().map_err(ConnectError::Config)?;
         let tls = if config.security_protocol.uses_tls() {
@@ -412,6 +414,11 @@ impl MioProducer {
         self.clock.now()
     }
 
+    /// A snapshot of what the producer did and holds (see [`crate::observe`]).
+    pub fn stats(&self) -> odradek_core::Stats {
+        self.core.stats()
+    }
+
     /// The core, for inspection (`pending_records`, `buffered_bytes`, `config`).
     pub fn core(&self) -> &ProducerCore {
         &self.core
@@ -538,6 +545,7 @@ impl MioProducer {
                 self.write(conn, now);
             }
         }
+        odradek_driver::observe::sync(&mut self.core);
         self.finish_close(now);
     }
 
@@ -580,10 +588,9 @@ impl MioProducer {
 
     /// Opens a socket for `conn`; on failure tells the core at once.
     fn start_connect(&mut self, conn: ConnId, address: &BrokerAddress, now: Instant) {
-        let addrs: VecDeque<SocketAddr> = (address.host.as_str(), address.port)
-            .to_socket_addrs()
-            .map(|it| it.collect())
-            .unwrap_or_default();
+        let resolved = (address.host.as_str(), address.port).to_socket_addrs();
+        odradek_driver::observe::connect_result(address, &resolved);
+        let addrs: VecDeque<SocketAddr> = resolved.map(|it| it.collect()).unwrap_or_default();
         let Some(token) = self.tokens.allocate() else {
             self.core.handle_disconnected(conn, now);
             return;

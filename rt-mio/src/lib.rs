@@ -143,6 +143,7 @@ pub use blocking::{
     BlockingProducer, ChannelOptions, CloseReport, Errors, InputSender, Receipt, Successes,
 };
 pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+pub use odradek_driver::{observe, BootstrapError};
 
 /// The ready-made producer under the name the other adapters use (`odradek_tokio::Producer`,
 /// `odradek_async_std::Producer`), with blocking calls in place of futures.
@@ -169,6 +170,8 @@ pub enum ConnectError {
     /// The TLS settings could not be used (a CA, certificate or key file missing or not
     /// PEM, a key that does not match its certificate).
     Tls(TlsError),
+    /// No entry of `bootstrap.servers` resolves.
+    Bootstrap(odradek_driver::BootstrapError),
 }
 
 impl fmt::Display for ConnectError {
@@ -177,6 +180,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Io(e) => write!(f, "cannot start the producer: {e}"),
             ConnectError::Tls(e) => write!(f, "TLS: {e}"),
+            ConnectError::Bootstrap(e) => e.fmt(f),
         }
     }
 }
@@ -187,6 +191,7 @@ impl std::error::Error for ConnectError {
             ConnectError::Config(e) => Some(e),
             ConnectError::Io(e) => Some(e),
             ConnectError::Tls(e) => Some(e),
+            ConnectError::Bootstrap(e) => Some(e),
         }
     }
 }
@@ -194,5 +199,16 @@ impl std::error::Error for ConnectError {
 impl From<ConfigError> for ConnectError {
     fn from(e: ConfigError) -> Self {
         ConnectError::Config(e)
+    }
+}
+
+impl From<odradek_driver::bootstrap::BootstrapOrConfig> for ConnectError {
+    fn from(e: odradek_driver::bootstrap::BootstrapOrConfig) -> Self {
+        match e {
+            odradek_driver::bootstrap::BootstrapOrConfig::Config(e) => ConnectError::Config(e),
+            odradek_driver::bootstrap::BootstrapOrConfig::Bootstrap(e) => {
+                ConnectError::Bootstrap(e)
+            }
+        }
     }
 }

@@ -51,6 +51,7 @@ pub use odradek_driver::{
     RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
     SendErrorKind, Successes, TlsConfig, TopicName,
 };
+pub use odradek_driver::{observe, BootstrapError};
 
 /// A Kafka producer on tokio. See [`odradek_driver::Producer`] for every method:
 /// `connect`, `send`, `try_send`, `flush`, `close`, `channels`.
@@ -71,6 +72,15 @@ impl Runtime for TokioRuntime {
             let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             stream.set_nodelay(true)?;
             Ok(TokioTcp(stream))
+        })
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<io::Result<Vec<std::net::SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
         })
     }
 

@@ -325,6 +325,12 @@ impl ProducerCore {
         }
     }
 
+    /// Whether the [`Event`](crate::stats::Event) queue is on (see
+    /// [`set_events`](Self::set_events)).
+    pub fn events_enabled(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// The next event, while [`set_events`](Self::set_events) is on.
     pub fn poll_event(&mut self) -> Option<crate::stats::Event> {
         self.events.as_mut()?.pop_front()
