@@ -302,7 +302,11 @@ impl ProducerCore {
             _ => None,
         };
         let fields = stamp.map_or_else(Default::default, |(f, _)| f);
-        match builder.finish_with(compression, self.config.compression_level, fields) {
+        match builder.finish_with(
+            compression,
+            self.config.effective_compression_level(),
+            fields,
+        ) {
             Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
                 if b.records.len() > 1 {
                     // Compressed past message.max.bytes: split in two and send the halves
