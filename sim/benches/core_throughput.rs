@@ -9,8 +9,8 @@
 //! `cargo bench -p odradek-sim --bench core_throughput`
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use odradek_core::{Acks, Compression, Config, ProducerCore, Record, TopicName};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use odradek_core::{Acks, Compression, Config, Output, ProducerCore, Record, TopicName};
 use odradek_sim::{Cluster, ClusterConfig, NetEvent, NetworkConfig, TopicSpec};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ struct Rig {
     keys: Vec<Bytes>,
     /// The next round's records, built outside the timed span (capacity reused).
     records: Vec<Record>,
+    /// Outputs taken from the core, before the broker applies them (capacity reused).
+    outputs: Vec<Output>,
     in_core: Duration,
 }
 
@@ -55,6 +57,7 @@ impl Rig {
                 .map(|k| Bytes::copy_from_slice(&k.to_be_bytes()))
                 .collect(),
             records: Vec::with_capacity(BATCH),
+            outputs: Vec::with_capacity(2 * BATCH),
             in_core: Duration::ZERO,
         };
         // Warm up: metadata, connections, first batches.
@@ -69,10 +72,19 @@ impl Rig {
         r
     }
 
+    /// Takes every output in one timed span (not two clock reads per output: there is one
+    /// output per record), then lets the simulated broker apply them, in order.
     fn drain(&mut self) {
-        while let Some(out) = self.timed(|core, _| core.poll_output()) {
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.timed(|core, _| {
+            while let Some(out) = core.poll_output() {
+                outputs.push(out);
+            }
+        });
+        for out in outputs.drain(..) {
             self.cluster.apply(&out);
         }
+        self.outputs = outputs;
     }
 
     /// Sends `n` records and drives until every one has its outcome; returns the time spent
@@ -147,4 +159,44 @@ fn throughput(c: &mut Criterion) {
 }
 
 criterion_group!(benches, throughput);
-criterion_main!(benches);
+
+/// `ODRADEK_CORE_ROUNDS=N` skips criterion and runs N rounds of 1000 records of one case
+/// (`ODRADEK_CORE_CASE`, default `None/100B`) after the warm-up, for an instruction count
+/// that does not depend on the machine's load:
+///
+/// ```sh
+/// ODRADEK_CORE_ROUNDS=20 valgrind --tool=callgrind \
+///   --toggle-collect='odradek_core::producer::ProducerCore::*' target/release/deps/core_throughput-*
+/// ```
+///
+/// Ir collected / (20 × 1000) is the core's instructions per record. Only the core's public
+/// calls are collected; the warm-up costs ~1 % of 20 rounds.
+fn rounds(n: usize) {
+    let case = std::env::var("ODRADEK_CORE_CASE").unwrap_or_else(|_| "None/100B".into());
+    let (codec, size) = case.split_once('/').expect("CODEC/SIZE, e.g. Lz4/1024B");
+    let compression = match codec {
+        "None" => Compression::None,
+        "Lz4" => Compression::Lz4,
+        "Zstd" => Compression::Zstd,
+        other => panic!("codec {other}: None, Lz4 or Zstd"),
+    };
+    let size: usize = size.trim_end_matches('B').parse().expect("size in bytes");
+    let mut rig = Rig::new(size, compression);
+    let spent: Duration = (0..n).map(|_| rig.run(BATCH)).sum();
+    let records = n * BATCH;
+    println!(
+        "{case}: {records} records, {:.0} ns per record inside the core",
+        spent.as_nanos() as f64 / records as f64
+    );
+}
+
+fn main() {
+    if let Some(n) = std::env::var("ODRADEK_CORE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return rounds(n);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
