@@ -7,18 +7,19 @@
 //! 1000000 records sent, 341234.5 records/sec (32.54 MB/sec), 45.31 ms avg latency, 512.00 ms max latency, 40.12 ms 50th, 90.40 ms 95th, 120.00 ms 99th, 150.20 ms 99.9th.
 //! ```
 //!
-//! Latency runs from `send` to the moment the outcome is observed; outcomes are awaited in
-//! send order, so a record acknowledged before an earlier one is counted when the earlier one
-//! is. MB/sec counts value bytes (2^20).
+//! Latency runs from `send` to the moment the outcome reaches the record's callback
+//! (`send_with`, as the Java tool's per-record `Callback`): nothing is allocated or queued per
+//! record besides what the producer itself does. MB/sec counts value bytes (2^20).
 
 use crate::args::PerfArgs;
 use crate::histogram::Histogram;
 use crate::RuntimeKind;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use odradek_core::{Config, Record, TopicName};
+use odradek_driver::DeliveryResult;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What a finished run measured.
@@ -242,9 +243,6 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
     }
 }
 
-/// Outcomes awaited per batch of the channel between the sender and the collector.
-const QUEUE: usize = 16 * 1024;
-
 struct Job {
     topic: TopicName,
     records: u64,
@@ -253,9 +251,40 @@ struct Job {
     interval: Duration,
 }
 
+/// The outcome counter shared with every record's callback.
+type SharedStats = Arc<Mutex<Stats>>;
+
+/// Counts one outcome (runs in the record's callback, on the producer's I/O task or thread).
+fn observe(stats: &SharedStats, sent_at: Instant, outcome: DeliveryResult) {
+    let mut stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
+    match outcome {
+        Ok(_) => stats.delivered(sent_at),
+        Err(e) => stats.failed(e.to_string()),
+    }
+}
+
+fn finish(stats: &SharedStats, refused: Vec<String>) -> PerfResult {
+    let mut stats = {
+        let mut g = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = Stats::new(g.start, g.interval, g.record_size);
+        std::mem::replace(&mut *g, fresh)
+    };
+    for e in refused {
+        stats.failed(e);
+    }
+    stats.finish()
+}
+
 impl Job {
     fn record(&self) -> Record {
         Record::new(self.topic.clone()).value(self.payload.clone())
+    }
+
+    /// When to pause after `sent` records, if throttled (no clock read when unthrottled).
+    fn pause(&self, throttle: &Throttle, sent: u64) -> Option<Duration> {
+        (self.throughput > 0.0)
+            .then(|| throttle.delay(sent, Instant::now()))
+            .flatten()
     }
 
     async fn run_async<R: odradek_driver::Runtime>(
@@ -265,39 +294,28 @@ impl Job {
     ) -> PerfResult {
         let start = Instant::now();
         let throttle = Throttle::new(start, self.throughput);
-        let (mut tx, mut rx) = futures_channel::mpsc::channel(QUEUE);
-        let mut stats = Stats::new(start, self.interval, self.payload.len());
+        let stats: SharedStats = Arc::new(Mutex::new(Stats::new(
+            start,
+            self.interval,
+            self.payload.len(),
+        )));
         let mut refused = Vec::new();
-        let sender = async {
-            for i in 0..self.records {
-                let at = Instant::now();
-                match producer.send(self.record()).await {
-                    Ok(delivery) => {
-                        if tx.send((at, delivery)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => refused.push(e.to_string()),
-                }
-                if let Some(d) = throttle.delay(i + 1, Instant::now()) {
-                    sleep(d).await;
-                }
+        for i in 0..self.records {
+            let at = Instant::now();
+            let s = Arc::clone(&stats);
+            let sent = producer
+                .send_with(self.record(), move |outcome| observe(&s, at, outcome))
+                .await;
+            if let Err(e) = sent {
+                refused.push(e.to_string());
             }
-            tx.close_channel();
-        };
-        let collector = async {
-            while let Some((at, delivery)) = rx.next().await {
-                match delivery.await {
-                    Ok(_) => stats.delivered(at),
-                    Err(e) => stats.failed(e.to_string()),
-                }
+            if let Some(d) = self.pause(&throttle, i + 1) {
+                sleep(d).await;
             }
-        };
-        futures_util::future::join(sender, collector).await;
-        for e in refused {
-            stats.failed(e);
         }
-        let result = stats.finish();
+        // Every callback has run once flush returns.
+        producer.flush().await;
+        let result = finish(&stats, refused);
         producer.close().await;
         result
     }
@@ -305,41 +323,24 @@ impl Job {
     fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
         let start = Instant::now();
         let throttle = Throttle::new(start, self.throughput);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Instant, odradek_mio::Receipt)>(QUEUE);
-        let mut stats = Stats::new(start, self.interval, self.payload.len());
-        let collector = std::thread::spawn(move || {
-            for (at, receipt) in rx {
-                match receipt.wait() {
-                    Ok(_) => stats.delivered(at),
-                    Err(e) => stats.failed(e.to_string()),
-                }
-            }
-            stats
-        });
+        let stats: SharedStats = Arc::new(Mutex::new(Stats::new(
+            start,
+            self.interval,
+            self.payload.len(),
+        )));
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = Instant::now();
-            match producer.send(self.record()) {
-                Ok(receipt) => {
-                    if tx.send((at, receipt)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => refused.push(e.to_string()),
+            let s = Arc::clone(&stats);
+            if let Err(e) = producer.send_with(self.record(), move |o| observe(&s, at, o)) {
+                refused.push(e.to_string());
             }
-            if let Some(d) = throttle.delay(i + 1, Instant::now()) {
+            if let Some(d) = self.pause(&throttle, i + 1) {
                 std::thread::sleep(d);
             }
         }
-        drop(tx);
-        let mut stats = collector.join().unwrap_or_else(|_| {
-            eprintln!("odradek perf: the collector thread panicked");
-            std::process::exit(3)
-        });
-        for e in refused {
-            stats.failed(e);
-        }
-        let result = stats.finish();
+        producer.flush();
+        let result = finish(&stats, refused);
         producer.close();
         result
     }

@@ -109,6 +109,7 @@ pub mod properties;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+pub mod stats;
 pub mod time;
 
 pub use compression::Compression;
@@ -119,4 +120,5 @@ pub use output::{BrokerAddress, ConnId, Output, TimeoutReason};
 pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;
 pub use properties::parse as parse_properties;
+pub use stats::{Event, Stats};
 pub use time::Instant;

@@ -96,6 +96,9 @@ struct Harness {
     init_requests: Vec<(i64, i16)>,
     /// Error code for the next InitProducerId answers (then 0).
     init_errors: VecDeque<i16>,
+    /// The epoch InitProducerId grants with a fresh id (Kafka: 0; a test may start near
+    /// the epoch's end).
+    init_epoch: i16,
     /// Per (topic, partition), every batch a broker saw, in arrival order.
     seen: BTreeMap<(String, i32), Vec<SeenBatch>>,
     /// When set, Produce answers are queued in `deferred` instead of sent.
@@ -153,6 +156,7 @@ impl Harness {
             next_producer_id: 1000,
             init_requests: Vec::new(),
             init_errors: VecDeque::new(),
+            init_epoch: 0,
             seen: BTreeMap::new(),
             defer: false,
             deferred: VecDeque::new(),
@@ -177,6 +181,15 @@ impl Harness {
         }
         self.drain();
         true
+    }
+
+    /// Every connection is lost (their deferred answers with them, if cleared first).
+    fn drop_all_conns(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.conns.remove(&c);
+            self.core.handle_disconnected(c, self.now);
+        }
     }
 
     /// The broker forgets every producer's state for a partition (UNKNOWN_PRODUCER_ID next).
@@ -559,7 +572,7 @@ impl Harness {
                     (-1, -1)
                 } else {
                     self.next_producer_id += 1;
-                    (self.next_producer_id, 0)
+                    (self.next_producer_id, self.init_epoch)
                 };
                 let resp = InitProducerIdResponse {
                     throttle_time_ms: 0,
@@ -1285,11 +1298,7 @@ fn a_lost_connection_with_five_in_flight_retries_everything_in_order_without_dup
     // Every batch was appended, but the answers are lost with the connection.
     h.deferred.clear();
     h.defer = false;
-    let conns: Vec<ConnId> = h.conns.keys().copied().collect();
-    for c in conns {
-        h.conns.remove(&c);
-        h.core.handle_disconnected(c, h.now);
-    }
+    h.drop_all_conns();
     h.send("t", Some(0), "c6");
     h.settle();
     assert!(h.failed.is_empty(), "{:?}", h.failed);
@@ -1486,6 +1495,66 @@ fn an_expired_batch_with_a_sequence_forces_an_epoch_bump() {
         Some(&(1001, 1, 0, 1)),
         "the hole closed by a bump: e2 at sequence 0 of epoch 1"
     );
+    assert_sequences_sound(&h.accepted("t", 0));
+}
+
+#[test]
+fn a_batch_that_may_have_been_written_is_never_restamped_after_an_epoch_bump() {
+    let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "warm");
+    h.settle();
+    // "a" is appended, but its answer is lost with the connection: it may be in the log.
+    h.defer = true;
+    let a = h.send("t", Some(0), "a");
+    assert_eq!(h.deferred.len(), 1);
+    h.deferred.clear();
+    h.defer = false;
+    h.drop_all_conns();
+    // The broker then forgets the producer: the retry of "a" (sequence 1) is answered
+    // UNKNOWN_PRODUCER_ID, and the epoch is bumped. Re-stamped at sequence 0 of the new
+    // epoch, "a" would be stored a second time; it fails instead, with the cause that left
+    // its outcome unknown.
+    h.lose_producer_state("t", 0);
+    h.settle();
+    assert_eq!(
+        h.failed[&a].0,
+        ProduceError::RetriesExhausted(odradek_core::RetryCause::ConnectionLost)
+    );
+    assert_eq!(h.log("t", 0), ["warm", "a"], "written once, never twice");
+    let b = h.send("t", Some(0), "b");
+    h.settle();
+    assert!(h.delivered.contains_key(&b), "{:?}", h.failed);
+    assert_eq!(h.log("t", 0), ["warm", "a", "b"]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1001, 1, 0, 1)));
+    // Under the new epoch the broker saw only "b": "a" was never sent re-stamped.
+    let seen = &h.seen[&("t".to_owned(), 0)];
+    let new_epoch: Vec<_> = seen.iter().filter(|s| s.1 == 1).collect();
+    assert_eq!(new_epoch, [&(1001, 1, 0, 1, 0)], "{seen:?}");
+}
+
+#[test]
+fn an_epoch_bump_at_the_last_epoch_asks_for_a_new_producer_id() {
+    let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
+    h.init_epoch = i16::MAX - 1;
+    h.drain();
+    h.send("t", Some(0), "x0");
+    h.settle();
+    h.init_epoch = 0;
+    // First loss: bumped locally to the last epoch.
+    h.lose_producer_state("t", 0);
+    h.send("t", Some(0), "x1");
+    h.settle();
+    assert_eq!(h.init_requests.len(), 1, "{:?}", h.init_requests);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1001, i16::MAX, 0, 1)));
+    // Second loss: the epoch cannot grow, so InitProducerId gives a new id.
+    h.lose_producer_state("t", 0);
+    h.send("t", Some(0), "x2");
+    h.settle();
+    assert!(h.failed.is_empty(), "{:?}", h.failed);
+    assert_eq!(h.init_requests, vec![(-1, -1), (-1, -1)]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(1002, 0, 0, 1)));
+    assert_eq!(h.log("t", 0), ["x0", "x1", "x2"]);
     assert_sequences_sound(&h.accepted("t", 0));
 }
 
@@ -1733,11 +1802,7 @@ fn idempotent_under_random_faults_every_record_is_written_once_and_in_order() {
             }
             if rnd(40) == 0 {
                 // Answers lost with the connection (some batches were appended).
-                let conns: Vec<ConnId> = h.conns.keys().copied().collect();
-                for c in conns {
-                    h.conns.remove(&c);
-                    h.core.handle_disconnected(c, h.now);
-                }
+                h.drop_all_conns();
                 h.drain();
             }
             if rnd(5) == 0 {
@@ -1790,4 +1855,124 @@ fn idempotent_under_random_faults_every_record_is_written_once_and_in_order() {
             assert_sequences_sound(&h.accepted("t", p as i32));
         }
     }
+}
+
+// ---- stats and events (issue 8, observability) ----
+
+#[test]
+fn stats_count_records_batches_requests_and_retries() {
+    let mut config = Harness::config();
+    config.compression = odradek_core::Compression::Gzip;
+    let mut h = Harness::new(config, &[1, 2], &[("t", &[1, 2])]);
+    h.drain();
+    h.core.set_events(true);
+    let value = "x".repeat(200);
+    for i in 0..10 {
+        h.send("t", Some(i % 2), &value);
+    }
+    h.fault("t", 1, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS));
+    h.core.flush(h.now);
+    h.settle();
+    assert!(h.failed.is_empty(), "{:?}", h.failed);
+    let s = h.core.stats();
+    assert_eq!(
+        (s.records_accepted, s.records_delivered, s.records_failed),
+        (10, 10, 0)
+    );
+    assert_eq!((s.pending_records, s.buffer_bytes), (0, 0));
+    assert_eq!(s.requests_in_flight, 0);
+    assert_eq!(s.produce_requests, h.produce_requests as u64);
+    assert_eq!(s.request_latency.count(), s.produce_requests);
+    // Partition 1's batch was sent twice (one NOT_ENOUGH_REPLICAS retry).
+    assert_eq!(
+        s.retries.broker_errors.get(&19),
+        Some(&1),
+        "{:?}",
+        s.retries
+    );
+    assert_eq!(s.retries.total(), 1);
+    let part = |p: i32| s.partitions.iter().find(|x| x.partition == p).unwrap();
+    assert_eq!(
+        (part(0).records_delivered, part(1).records_delivered),
+        (5, 5)
+    );
+    assert_eq!(part(1).batches_sent, part(0).batches_sent + 1);
+    assert_eq!(s.batches_sent, part(0).batches_sent + part(1).batches_sent);
+    assert_eq!(s.batch_records, 15, "5 + 5, and the retried 5 again");
+    assert!(s.compression_ratio() > 3.0, "{}", s.compression_ratio());
+    assert_eq!(part(1).leader, Some(2));
+    let sent: u64 = s.brokers.iter().map(|b| b.produce_requests).sum();
+    assert_eq!(sent, s.produce_requests);
+    assert!(s.brokers.iter().all(|b| b.address.is_some()));
+    assert_eq!(
+        s.request_bytes,
+        s.brokers.iter().map(|b| b.request_bytes).sum()
+    );
+
+    let mut events = Vec::new();
+    while let Some(e) = h.core.poll_event() {
+        events.push(e);
+    }
+    let count = |f: &dyn Fn(&odradek_core::Event) -> bool| events.iter().filter(|e| f(e)).count();
+    use odradek_core::Event;
+    assert!(
+        count(&|e| matches!(
+            e,
+            Event::Connected {
+                node_id: Some(_),
+                ..
+            }
+        )) >= 2
+    );
+    assert_eq!(
+        count(&|e| matches!(e, Event::BatchSent { .. })) as u64,
+        s.batches_sent
+    );
+    assert_eq!(count(&|e| matches!(e, Event::BatchAcked { .. })), 2);
+    assert_eq!(
+        count(&|e| matches!(
+            e,
+            Event::Retry {
+                partition: 1,
+                records: 5,
+                ..
+            }
+        )),
+        1
+    );
+}
+
+#[test]
+fn events_are_off_by_default_and_failures_are_grouped() {
+    let mut h = Harness::new(Harness::config(), &[1], &[("t", &[1])]);
+    h.drain();
+    h.send("t", Some(0), "a");
+    h.settle();
+    assert_eq!(h.core.poll_event(), None, "nothing is built while off");
+    h.core.set_events(true);
+    for _ in 0..3 {
+        h.fault("t", 0, Fault::Error(ErrorCode::INVALID_RECORD));
+    }
+    for v in ["b", "c", "d"] {
+        h.send("t", Some(0), v);
+    }
+    h.core.flush(h.now);
+    h.settle();
+    assert_eq!(h.failed.len(), 3);
+    let failed: Vec<_> = std::iter::from_fn(|| h.core.poll_event())
+        .filter(|e| matches!(e, odradek_core::Event::Failed { .. }))
+        .collect();
+    let records: usize = failed
+        .iter()
+        .map(|e| match e {
+            odradek_core::Event::Failed { records, error, .. } => {
+                assert_eq!(*error, ProduceError::Broker(ErrorCode::INVALID_RECORD));
+                *records
+            }
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(records, 3);
+    assert!(failed.len() <= 3);
+    assert_eq!(h.core.stats().records_failed, 3);
 }

@@ -26,7 +26,7 @@
 use crate::producer::{close, flush};
 pub use crate::report::ChannelOptions;
 use crate::report::CloseReport;
-use crate::state::{Handle, Shared, Sink};
+use crate::state::{Handle, Shared};
 use futures_util::stream::Stream;
 use odradek_core::{DeliveryError, Record, RecordMetadata, SendError};
 use std::fmt;
@@ -100,11 +100,8 @@ fn poll_send_channel(
     wait: bool,
 ) -> Poll<Result<(), SendError>> {
     let mut st = shared.lock();
-    st.poll_send(cx, slot, wait, true).map(|r| {
-        r.map(|(id, seq)| {
-            st.track(id, seq, Sink::Channel);
-        })
-    })
+    st.poll_send(cx, slot, wait, true)
+        .map(|r| r.map(|id| st.router.track_channel(id)))
 }
 
 /// Stream of delivered records with where they went (opt-in with
@@ -131,7 +128,7 @@ impl Stream for Successes {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut st = self.shared.lock();
         let finished = st.finished;
-        let Some(q) = st.channels.as_mut() else {
+        let Some(q) = st.router.channels.as_mut() else {
             return Poll::Ready(None);
         };
         if let Some(item) = q.successes.pop_front() {
@@ -149,7 +146,7 @@ impl Stream for Successes {
 impl Drop for Successes {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        if let Some(q) = st.channels.as_mut() {
+        if let Some(q) = st.router.channels.as_mut() {
             q.successes_open = false;
             q.successes.clear();
         }
@@ -181,7 +178,7 @@ impl Stream for Errors {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut st = self.shared.lock();
         let finished = st.finished;
-        let Some(q) = st.channels.as_mut() else {
+        let Some(q) = st.router.channels.as_mut() else {
             return Poll::Ready(None);
         };
         if let Some(item) = q.errors.pop_front() {
@@ -199,7 +196,7 @@ impl Stream for Errors {
 impl Drop for Errors {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        let queued: Vec<DeliveryError> = match st.channels.as_mut() {
+        let queued: Vec<DeliveryError> = match st.router.channels.as_mut() {
             Some(q) => {
                 q.errors_open = false;
                 q.errors.drain(..).collect()
@@ -207,7 +204,7 @@ impl Drop for Errors {
             None => Vec::new(),
         };
         for e in queued {
-            st.unobserved_failure(e);
+            st.router.unobserved_failure(e);
         }
         st.wake_space();
     }

@@ -18,8 +18,9 @@
 //! When the cap is hit the task yields (wakes itself) so one busy producer cannot starve the
 //! other tasks of its runtime thread.
 
+use crate::outcomes::ReadyCallbacks;
 use crate::runtime::{AsyncIo, BoxFuture, Runtime};
-use crate::state::{DriverWait, Shared};
+use crate::state::{DriverWait, Shared, State};
 use bytes::{Buf, Bytes};
 use futures_util::future::{select, Either};
 use odradek_core::{ConnId, Instant, Output};
@@ -75,6 +76,8 @@ pub(crate) struct Driver<R: Runtime> {
     read_buf: Vec<u8>,
     /// Scratch list of connection ids, reused every round.
     ids: Vec<ConnId>,
+    /// Callbacks (`send_with`) whose outcome came, run once the lock is released.
+    callbacks: ReadyCallbacks,
     done: bool,
 }
 
@@ -89,6 +92,7 @@ impl<R: Runtime> Driver<R> {
             closed_deadline: None,
             read_buf: vec![0; READ_BUF],
             ids: Vec::new(),
+            callbacks: ReadyCallbacks::default(),
             done: false,
         }
     }
@@ -214,6 +218,22 @@ impl<R: Runtime> Future for Driver<R> {
         }
         let shared = this.shared.clone();
         let mut st = shared.lock();
+        let poll = this.poll_locked(cx, &mut st);
+        // Callbacks run without the lock: they may call the producer.
+        st.router.take_callbacks(&mut this.callbacks);
+        drop(st);
+        if !this.callbacks.is_empty() {
+            let ran = this.callbacks.run();
+            shared.lock().callbacks_finished(ran);
+        }
+        poll
+    }
+}
+
+impl<R: Runtime> Driver<R> {
+    /// One wake-up's work, under the state lock.
+    fn poll_locked(&mut self, cx: &mut Context<'_>, st: &mut State) -> Poll<()> {
+        let this = self;
         match &st.driver_waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => st.driver_waker = Some(cx.waker().clone()),
@@ -290,11 +310,11 @@ impl<R: Runtime> Future for Driver<R> {
                         metadata,
                         record,
                     } => {
-                        st.complete(id, Ok(metadata), record);
+                        st.router.complete(id, Ok(metadata), record);
                         outcomes = true;
                     }
                     Output::Failed { id, error, record } => {
-                        st.complete(id, Err(error), record);
+                        st.router.complete(id, Err(error), record);
                         outcomes = true;
                     }
                     Output::Closed => {
@@ -356,7 +376,12 @@ impl<R: Runtime> Drop for Driver<R> {
     fn drop(&mut self) {
         if !self.done {
             // The runtime dropped the task (shut down): resolve everyone waiting.
-            self.shared.lock().finish();
+            let mut st = self.shared.lock();
+            st.finish();
+            st.router.take_callbacks(&mut self.callbacks);
+            drop(st);
+            let ran = self.callbacks.run();
+            self.shared.lock().callbacks_finished(ran);
         }
     }
 }

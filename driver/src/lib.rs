@@ -18,9 +18,10 @@
 //!   changes, and yield after a capped amount of work per wake-up;
 //! * **handles** ([`Producer`], [`InputSender`]) that call the core directly under one mutex
 //!   (so refusals are the core's own typed [`SendError`]s, synchronously) and wake the task;
-//! * **outcomes** routed per record to a [`DeliveryFuture`], or to the channel shape's
-//!   [`Successes`] / [`Errors`] streams, whose buffering policy is documented on
-//!   [`channels`].
+//! * **outcomes** routed by [`outcomes::Router`] (the module odradek-mio's blocking producer
+//!   uses too) to a [`DeliveryFuture`], a callback ([`Producer::send_with`]), or the channel
+//!   shape's [`Successes`] / [`Errors`] streams, whose buffering policy is documented on
+//!   [`channels`]; none of them allocates per record.
 //!
 //! Connections exist only here: the core asks with `Output::Connect { address }`, the runtime
 //! resolves `host:port` with its own resolver and connects with `TCP_NODELAY`, under a connect
@@ -75,6 +76,7 @@
 pub mod channels;
 mod clock;
 mod driver;
+pub mod outcomes;
 mod producer;
 mod report;
 mod runtime;
@@ -85,6 +87,7 @@ pub mod testing;
 
 pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
+pub use outcomes::DeliveryResult;
 pub use producer::{ConnectError, DeliveryFuture, Producer};
 pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};

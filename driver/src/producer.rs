@@ -3,16 +3,14 @@
 use crate::channels::{Errors, InputSender, Successes};
 use crate::clock::Clock;
 use crate::driver::Driver;
+use crate::outcomes::{ChannelQueues, DeliveryResult, ReadyCallbacks, Ticket};
 use crate::report::{ChannelOptions, CloseReport};
 use crate::runtime::Runtime;
-use crate::state::{ChannelQueues, DeliveryResult, Handle, Shared, Sink};
-use futures_channel::oneshot;
+use crate::state::{Handle, Shared};
 use odradek_core::{
-    Config, ConfigError, DeliveryError, ProduceError, ProducerCore, Record, RecordMetadata,
-    SendError, TopicName,
+    Config, ConfigError, DeliveryError, ProducerCore, Record, RecordMetadata, SendError, TopicName,
 };
 use std::collections::hash_map::RandomState;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::hash::{BuildHasher, Hasher};
@@ -118,17 +116,7 @@ impl<R: Runtime> Producer<R> {
         config: Config,
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
-        let queues = ChannelQueues {
-            return_successes: options.return_successes,
-            capacity: options.capacity.max(1),
-            successes: VecDeque::new(),
-            errors: VecDeque::new(),
-            successes_open: options.return_successes,
-            errors_open: true,
-            successes_waker: None,
-            errors_waker: None,
-        };
-        let shared = start(runtime, config, Some(queues))?;
+        let shared = start(runtime, config, Some(ChannelQueues::new(options)))?;
         let successes = options
             .return_successes
             .then(|| Successes::new(shared.clone()));
@@ -158,6 +146,42 @@ impl<R: Runtime> Producer<R> {
             Poll::Ready(r) => r,
             // `wait == false` never leaves the record waiting.
             Poll::Pending => unreachable!("try_send does not wait"),
+        }
+    }
+
+    /// Sends a record whose outcome goes to `callback` instead of a [`DeliveryFuture`]: it
+    /// runs once, on the driver task, with the record's outcome (or
+    /// [`ProduceError::Aborted`](odradek_core::ProduceError::Aborted) if the runtime drops
+    /// the driver task first). Waits and refuses as [`send`](Self::send) does; a refused
+    /// record is handed back and `callback` is dropped without running.
+    ///
+    /// Nothing is allocated per record: the callback is stored by value in a pool of its
+    /// closure type, reused as callbacks run. It should be quick and must not block (it
+    /// holds up the producer's I/O); it may call the producer (`try_send`, ...) but
+    /// not wait on it: `flush` and `close` wait for every callback to have run.
+    pub async fn send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let mut slot = Some(record);
+        let mut callback = Some(callback);
+        poll_fn(|cx| poll_send_callback(&self.handle.shared, cx, &mut slot, &mut callback, true))
+            .await
+    }
+
+    /// [`send_with`](Self::send_with) without waiting: a full buffer refuses at once with
+    /// [`SendErrorKind::BufferFull`](odradek_core::SendErrorKind::BufferFull).
+    pub fn try_send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let mut slot = Some(record);
+        let mut callback = Some(callback);
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let shared = &self.handle.shared;
+        match poll_send_callback(shared, &mut cx, &mut slot, &mut callback, false) {
+            Poll::Ready(r) => r,
+            Poll::Pending => unreachable!("try_send_with does not wait"),
         }
     }
 
@@ -194,13 +218,31 @@ fn poll_send_future(
 ) -> Poll<Result<DeliveryFuture, SendError>> {
     let mut st = shared.lock();
     st.poll_send(cx, slot, wait, false).map(|r| {
-        r.map(|(id, seq)| {
-            let (tx, rx) = oneshot::channel();
-            st.track(id, seq, Sink::Future(tx));
-            DeliveryFuture {
-                rx,
-                topic: topic.clone(),
-            }
+        r.map(|id| DeliveryFuture {
+            ticket: st.router.track_ticket(id, topic.clone()),
+        })
+    })
+}
+
+fn poll_send_callback<F>(
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    slot: &mut Option<Record>,
+    callback: &mut Option<F>,
+    wait: bool,
+) -> Poll<Result<(), SendError>>
+where
+    F: FnOnce(DeliveryResult) + Send + 'static,
+{
+    let mut st = shared.lock();
+    let topic = match slot {
+        Some(r) => r.topic.clone(),
+        None => return Poll::Pending,
+    };
+    st.poll_send(cx, slot, wait, false).map(|r| {
+        r.map(|id| {
+            let f = callback.take().expect("one callback per accepted record");
+            st.router.track_callback(id, topic, f);
         })
     })
 }
@@ -214,12 +256,16 @@ pub(crate) async fn close(shared: &Shared) -> CloseReport {
     shared.lock().start_close();
     poll_fn(|cx| shared.lock().poll_finished(cx)).await;
     let mut st = shared.lock();
-    CloseReport {
-        delivered: st.delivered,
-        failed: st.failed,
-        unobserved_failed: st.unobserved_failed,
-        unobserved_failures: std::mem::take(&mut st.unobserved),
+    let report = st.router.report();
+    // Callbacks of records aborted by a runtime that dropped the driver task, if any left.
+    let mut aborted = ReadyCallbacks::default();
+    st.router.take_callbacks(&mut aborted);
+    drop(st);
+    if !aborted.is_empty() {
+        let ran = aborted.run();
+        shared.lock().callbacks_finished(ran);
     }
+    report
 }
 
 /// The outcome of one record: resolves to where it was appended, or why it failed (with the
@@ -230,14 +276,13 @@ pub(crate) async fn close(shared: &Shared) -> CloseReport {
 /// the payload went down with the task.
 #[must_use = "a DeliveryFuture does nothing unless awaited; dropping it does not cancel the record"]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<DeliveryResult>,
-    topic: TopicName,
+    ticket: Ticket,
 }
 
 impl fmt::Debug for DeliveryFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeliveryFuture")
-            .field("topic", &self.topic)
+            .field("topic", self.ticket.topic())
             .finish_non_exhaustive()
     }
 }
@@ -246,13 +291,6 @@ impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, DeliveryError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.rx).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
-            Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(DeliveryError {
-                error: ProduceError::Aborted,
-                record: Record::new(self.topic.clone()),
-            })),
-        }
+        self.ticket.poll_outcome(cx)
     }
 }

@@ -68,3 +68,8 @@ async fn many_records_in_order() {
 async fn acks_none_writes_everything() {
     scenarios::acks_none_writes_everything::<AsyncStdRuntime>().await;
 }
+
+#[async_std::test]
+async fn send_with_callbacks() {
+    scenarios::send_with_callbacks::<AsyncStdRuntime>().await;
+}

@@ -5,14 +5,13 @@ use crate::embedded::{MioProducer, ProducerEvent, TokenRange};
 use crate::ConnectError;
 use mio::{Events, Poll, Token, Waker};
 use odradek_core::{
-    Config, DeliveryError, Instant, ProduceError, Record, RecordId, RecordMetadata, SendError,
-    SendErrorKind, TopicName,
+    Config, DeliveryError, Instant, Record, RecordId, RecordMetadata, SendError, SendErrorKind,
 };
-pub use odradek_driver::{ChannelOptions, CloseReport};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use odradek_driver::outcomes::{ChannelQueues, ReadyCallbacks, Router, Ticket};
+pub use odradek_driver::{ChannelOptions, CloseReport, DeliveryResult};
 use std::fmt;
 use std::io;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,33 +20,32 @@ use std::time::Duration;
 const WAKER: Token = Token(0);
 /// Tokens for broker connections.
 const CONN_TOKENS: TokenRange = TokenRange::new(1, 1 << 20);
-/// Unobserved failures kept with their records for [`CloseReport::unobserved_failures`].
-const UNOBSERVED_KEEP: usize = 1024;
 
 /// What one pending record costs here beyond its encoded bytes: the core's share
 /// ([`CORE_RECORD_OVERHEAD`](crate::embedded::CORE_RECORD_OVERHEAD)) plus this thread's
-/// routing entries and, with [`BlockingProducer::send`], the receipt's one-slot channel
-/// (std's channel keeps cache-padded counters and room for the outcome), about 2 KiB in all
-/// as measured with `tests/memory.rs`. Charged against `buffer.memory`, see
+/// routing entry (16 bytes in the router's window) and, with [`BlockingProducer::send`], the
+/// receipt's slot in the shared outcome table (about 60 bytes) and the receipt itself.
+/// `tests/memory.rs` measured 637 bytes per pending record in all (receipts included) once
+/// each receipt stopped carrying a channel of its own (it was about 2 KiB with one); 1 KiB,
+/// as for the async adapters, keeps a margin. Charged against `buffer.memory`, see
 /// [`MioProducer::send`].
-const RECORD_OVERHEAD: usize = 2048;
-
-type DeliveryResult = Result<RecordMetadata, DeliveryError>;
+const RECORD_OVERHEAD: usize = 1024;
 
 /// The outcome of one record sent with [`BlockingProducer::send`]. Dropping it does not cancel
 /// the record; a failure nobody waited for shows up in the [`CloseReport`].
+///
+/// It is an index into the producer's one table of outcome slots (shared with the async
+/// adapters' delivery futures, see [`odradek_driver::outcomes`]): no channel per record.
 pub struct Receipt {
     id: RecordId,
-    topic: TopicName,
-    rx: Receiver<DeliveryResult>,
-    taken: bool,
+    ticket: Ticket,
 }
 
 impl fmt::Debug for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receipt")
             .field("id", &self.id)
-            .field("topic", &self.topic)
+            .field("topic", self.ticket.topic())
             .finish_non_exhaustive()
     }
 }
@@ -61,108 +59,52 @@ impl Receipt {
     /// Blocks until the record is delivered or fails.
     ///
     /// If the producer thread died before the outcome (a bug), this is
-    /// [`ProduceError::Aborted`] with a record carrying only the topic. Once the outcome was
-    /// taken by [`wait_timeout`](Receipt::wait_timeout) or [`try_wait`](Receipt::try_wait),
-    /// it is that too.
-    pub fn wait(self) -> Result<RecordMetadata, DeliveryError> {
-        if self.taken {
-            return Err(self.aborted());
-        }
-        match self.rx.recv() {
-            Ok(outcome) => outcome,
-            Err(_) => Err(self.aborted()),
+    /// [`ProduceError::Aborted`](odradek_core::ProduceError::Aborted) with a record carrying
+    /// only the topic. Once the outcome was taken by [`wait_timeout`](Receipt::wait_timeout)
+    /// or [`try_wait`](Receipt::try_wait), it is that too.
+    pub fn wait(mut self) -> Result<RecordMetadata, DeliveryError> {
+        match self.ticket.wait_outcome(None) {
+            Some(outcome) => outcome,
+            None => Err(self.ticket.aborted()),
         }
     }
 
     /// Waits at most `timeout`; `None` if the outcome has not come yet (or was already
     /// taken). The receipt stays usable after a timeout.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<DeliveryResult> {
-        if self.taken {
-            return None;
-        }
-        let outcome = match self.rx.recv_timeout(timeout) {
-            Ok(outcome) => outcome,
-            Err(RecvTimeoutError::Timeout) => return None,
-            Err(RecvTimeoutError::Disconnected) => Err(self.aborted()),
-        };
-        self.taken = true;
-        Some(outcome)
+        self.ticket.wait_outcome(Some(timeout))
     }
 
     /// The outcome if it has come; `None` otherwise (or once taken).
     pub fn try_wait(&mut self) -> Option<DeliveryResult> {
-        if self.taken {
-            return None;
-        }
-        let outcome = match self.rx.try_recv() {
-            Ok(outcome) => outcome,
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => Err(self.aborted()),
-        };
-        self.taken = true;
-        Some(outcome)
-    }
-
-    fn aborted(&self) -> DeliveryError {
-        DeliveryError {
-            error: ProduceError::Aborted,
-            record: Record::new(self.topic.clone()),
-        }
+        self.ticket.try_outcome()
     }
 }
 
-/// Where a record's outcome goes.
-#[derive(Debug)]
-enum Route {
-    Receipt(SyncSender<DeliveryResult>),
+/// Where an accepted record's outcome goes.
+enum Track<F> {
+    Receipt,
     Channel,
+    Callback(F),
 }
 
-/// A record awaiting its outcome.
-#[derive(Debug)]
-struct Pending {
-    seq: u64,
-    route: Route,
-}
-
-/// The queues behind [`Successes`] and [`Errors`].
-#[derive(Debug)]
-struct ChannelQueues {
-    return_successes: bool,
-    capacity: usize,
-    successes: VecDeque<(RecordMetadata, Record)>,
-    errors: VecDeque<DeliveryError>,
-    successes_open: bool,
-    errors_open: bool,
-}
-
-impl ChannelQueues {
-    fn unread(&self) -> usize {
-        self.successes.len() + self.errors.len()
-    }
-}
+/// A `Track` without a callback.
+type NoCallback = fn(DeliveryResult);
 
 /// Everything the I/O thread and the user threads share, under one lock.
 #[derive(Debug)]
 struct State {
     producer: MioProducer,
-    pending: HashMap<RecordId, Pending>,
-    /// Sequence numbers (in `send` order) of records without an outcome, for `flush`.
-    outstanding: BTreeSet<u64>,
-    next_seq: u64,
+    /// Where outcomes go (the routing the async adapters use too), channel queues, counts.
+    router: Router,
     /// The deadline the I/O thread sleeps until (`None`: no timer).
     armed: Option<Instant>,
-    channels: Option<ChannelQueues>,
     /// Live [`BlockingProducer`] / [`InputSender`] handles; at zero the producer closes.
     handles: usize,
     /// `close` (or the last handle's drop) began the shutdown.
     shutting_down: bool,
     /// `Closed` was seen, or the thread died: nothing more will happen.
     finished: bool,
-    delivered: u64,
-    failed: u64,
-    unobserved_failed: u64,
-    unobserved: Vec<DeliveryError>,
 }
 
 struct Shared {
@@ -184,7 +126,35 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    /// Releases the lock, then runs the callbacks whose outcome came meanwhile (they may
+    /// call the producer).
+    fn release(&self, mut st: MutexGuard<'_, State>) {
+        if st.router.callbacks_ready() {
+            let mut ready = ReadyCallbacks::default();
+            st.router.take_callbacks(&mut ready);
+            drop(st);
+            self.run_callbacks(&mut ready);
+        }
+    }
+
+    /// Runs callbacks taken from the router (no lock held) and reports them finished.
+    fn run_callbacks(&self, ready: &mut ReadyCallbacks) {
+        if ready.is_empty() {
+            return;
+        }
+        let ran = ready.run();
+        if self.lock().router.callbacks_finished(ran) {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits for a change. Returns early (callers re-check) after running callbacks that
+    /// were ready.
+    fn wait<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if st.router.callbacks_ready() {
+            self.release(st);
+            return self.lock();
+        }
         self.changed
             .wait(st)
             .unwrap_or_else(PoisonError::into_inner)
@@ -209,32 +179,41 @@ impl Shared {
     }
 
     /// Sends one record. `wait` blocks while the buffer (or, for channel input, the outcome
-    /// queues) is full; `receipt` routes the outcome to a new [`Receipt`].
-    fn submit(
+    /// queues) is full; `track` says where the outcome goes.
+    fn submit<F>(
         &self,
+        record: Record,
+        wait: bool,
+        track: Track<F>,
+    ) -> Result<Option<Receipt>, SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let (st, result) = self.submit_locked(self.lock(), record, wait, track);
+        self.release(st);
+        result
+    }
+
+    fn submit_locked<'a, F>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
         mut record: Record,
         wait: bool,
-        receipt: bool,
-    ) -> Result<(RecordId, Option<Receipt>), SendError> {
-        let mut st = self.lock();
+        track: Track<F>,
+    ) -> (MutexGuard<'a, State>, Result<Option<Receipt>, SendError>)
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let channel = matches!(track, Track::Channel);
         loop {
             if st.finished || st.shutting_down {
-                return Err(SendError {
-                    kind: SendErrorKind::Closed,
-                    record,
-                });
+                let kind = SendErrorKind::Closed;
+                return (st, Err(SendError { kind, record }));
             }
-            let queues_full = !receipt
-                && st
-                    .channels
-                    .as_ref()
-                    .is_some_and(|q| q.unread() >= q.capacity);
-            if queues_full {
+            if channel && st.router.channels_full() {
                 if !wait {
-                    return Err(SendError {
-                        kind: SendErrorKind::BufferFull,
-                        record,
-                    });
+                    let kind = SendErrorKind::BufferFull;
+                    return (st, Err(SendError { kind, record }));
                 }
                 st = self.wait(st);
                 continue;
@@ -242,24 +221,22 @@ impl Shared {
             let topic = record.topic.clone();
             match st.producer.send(record) {
                 Ok(id) => {
-                    let seq = st.next_seq;
-                    st.next_seq += 1;
-                    let (route, receipt) = if receipt {
-                        let (tx, rx) = mpsc::sync_channel(1);
-                        let receipt = Receipt {
+                    let receipt = match track {
+                        Track::Receipt => Some(Receipt {
                             id,
-                            topic,
-                            rx,
-                            taken: false,
-                        };
-                        (Route::Receipt(tx), Some(receipt))
-                    } else {
-                        (Route::Channel, None)
+                            ticket: st.router.track_ticket(id, topic),
+                        }),
+                        Track::Channel => {
+                            st.router.track_channel(id);
+                            None
+                        }
+                        Track::Callback(f) => {
+                            st.router.track_callback(id, topic, f);
+                            None
+                        }
                     };
-                    st.pending.insert(id, Pending { seq, route });
-                    st.outstanding.insert(seq);
                     self.settle(&mut st);
-                    return Ok((id, receipt));
+                    return (st, Ok(receipt));
                 }
                 Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
                     record = e.record;
@@ -269,22 +246,23 @@ impl Shared {
                     }
                     st = self.wait(st);
                 }
-                Err(e) => return Err(e),
+                Err(e) => return (st, Err(e)),
             }
         }
     }
 
     fn flush(&self) {
         let mut st = self.lock();
-        let mark = st.next_seq;
+        let mark = st.router.flush_mark();
         if !st.finished {
             st.producer.flush();
             self.settle(&mut st);
             let _ = self.waker.wake();
         }
-        while !st.finished && st.outstanding.first().is_some_and(|&seq| seq < mark) {
+        while !st.finished && !st.router.flushed(mark) {
             st = self.wait(st);
         }
+        self.release(st);
     }
 
     /// Begins the graceful close (idempotent); does not wait.
@@ -295,7 +273,7 @@ impl Shared {
             st.producer.close();
             self.settle(&mut st);
         }
-        drop(st);
+        self.release(st);
         let _ = self.waker.wake();
     }
 
@@ -303,10 +281,10 @@ impl Shared {
     fn close(&self) -> CloseReport {
         self.begin_close();
         let mut st = self.lock();
-        while !st.finished {
+        while !st.finished || st.router.callbacks_outstanding() > 0 {
             st = self.wait(st);
         }
-        drop(st);
+        self.release(st);
         let thread = self
             .thread
             .lock()
@@ -316,76 +294,30 @@ impl Shared {
             let _ = thread.join();
         }
         let mut st = self.lock();
-        CloseReport {
-            delivered: st.delivered,
-            failed: st.failed,
-            unobserved_failed: st.unobserved_failed,
-            unobserved_failures: std::mem::take(&mut st.unobserved),
-        }
+        let report = st.router.report();
+        self.release(st);
+        report
     }
 }
 
 impl State {
     /// Routes every outcome the producer has; `true` if there were any.
     fn dispatch(&mut self) -> bool {
-        let mut any = false;
         while let Some(event) = self.producer.poll_event() {
-            any = true;
             match event {
                 ProducerEvent::Delivered {
                     id,
                     metadata,
                     record,
-                } => {
-                    self.delivered += 1;
-                    match self.take(id) {
-                        Some(Route::Receipt(tx)) => {
-                            let _ = tx.try_send(Ok(metadata));
-                        }
-                        Some(Route::Channel) | None => {
-                            if let Some(q) = &mut self.channels {
-                                if q.return_successes && q.successes_open {
-                                    q.successes.push_back((metadata, record));
-                                }
-                            }
-                        }
-                    }
-                }
+                } => self.router.complete(id, Ok(metadata), record),
                 ProducerEvent::Failed { id, error } => {
-                    self.failed += 1;
-                    match self.take(id) {
-                        Some(Route::Receipt(tx)) => {
-                            if let Err(
-                                TrySendError::Full(Err(error))
-                                | TrySendError::Disconnected(Err(error)),
-                            ) = tx.try_send(Err(error))
-                            {
-                                self.unobserved_failure(error);
-                            }
-                        }
-                        Some(Route::Channel) | None => match &mut self.channels {
-                            Some(q) if q.errors_open => q.errors.push_back(error),
-                            _ => self.unobserved_failure(error),
-                        },
-                    }
+                    self.router.complete(id, Err(error.error), error.record)
                 }
                 ProducerEvent::Closed => self.finished = true,
             }
         }
-        any
-    }
-
-    fn take(&mut self, id: RecordId) -> Option<Route> {
-        let pending = self.pending.remove(&id)?;
-        self.outstanding.remove(&pending.seq);
-        Some(pending.route)
-    }
-
-    fn unobserved_failure(&mut self, error: DeliveryError) {
-        self.unobserved_failed += 1;
-        if self.unobserved.len() < UNOBSERVED_KEEP {
-            self.unobserved.push(error);
-        }
+        // `Closed` routes nothing but wakes waiters all the same.
+        self.router.settle() || self.finished
     }
 }
 
@@ -397,9 +329,9 @@ impl Drop for ThreadGuard {
     fn drop(&mut self) {
         let mut st = self.0.lock();
         st.finished = true;
-        // Receipts still waiting see their sender go and report `Aborted`.
-        st.pending.retain(|_, p| matches!(p.route, Route::Channel));
-        drop(st);
+        // Receipts still waiting report `Aborted`; callbacks run with it.
+        st.router.abort_all();
+        self.0.release(st);
         self.0.changed.notify_all();
     }
 }
@@ -408,6 +340,12 @@ impl Drop for ThreadGuard {
 fn run(shared: Arc<Shared>, mut poll: Poll) {
     let _guard = ThreadGuard(Arc::clone(&shared));
     let mut events = Events::with_capacity(256);
+    let mut ready = ReadyCallbacks::default();
+    let run_callbacks = |mut st: MutexGuard<'_, State>, ready: &mut ReadyCallbacks| {
+        st.router.take_callbacks(ready);
+        drop(st);
+        shared.run_callbacks(ready);
+    };
     loop {
         let timeout = {
             let mut st = shared.lock();
@@ -416,10 +354,13 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
                 shared.changed.notify_all();
             }
             if st.finished {
+                run_callbacks(st, &mut ready);
                 return;
             }
             st.armed = st.producer.deadline();
-            st.producer.timeout()
+            let timeout = st.producer.timeout();
+            run_callbacks(st, &mut ready);
+            timeout
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -435,6 +376,7 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
         if st.dispatch() {
             shared.changed.notify_all();
         }
+        run_callbacks(st, &mut ready);
     }
 }
 
@@ -478,18 +420,11 @@ fn start(config: Config, channels: Option<ChannelQueues>) -> Result<Arc<Shared>,
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             producer,
-            pending: HashMap::new(),
-            outstanding: BTreeSet::new(),
-            next_seq: 0,
+            router: Router::new(channels),
             armed: None,
-            channels,
             handles: 0,
             shutting_down: false,
             finished: false,
-            delivered: 0,
-            failed: 0,
-            unobserved_failed: 0,
-            unobserved: Vec::new(),
         }),
         changed: Condvar::new(),
         waker,
@@ -554,15 +489,7 @@ impl BlockingProducer {
         config: Config,
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
-        let queues = ChannelQueues {
-            return_successes: options.return_successes,
-            capacity: options.capacity.max(1),
-            successes: VecDeque::new(),
-            errors: VecDeque::new(),
-            successes_open: options.return_successes,
-            errors_open: true,
-        };
-        let shared = start(config, Some(queues))?;
+        let shared = start(config, Some(ChannelQueues::new(options)))?;
         let successes = options.return_successes.then(|| Successes {
             shared: Arc::clone(&shared),
         });
@@ -582,15 +509,49 @@ impl BlockingProducer {
     /// If brokers stay unreachable and `delivery.timeout` is `None`, a full buffer never drains
     /// and this waits for good; [`try_send`](BlockingProducer::try_send) never waits.
     pub fn send(&self, record: Record) -> Result<Receipt, SendError> {
-        let (_, receipt) = self.handle.shared.submit(record, true, true)?;
+        let receipt = self
+            .handle
+            .shared
+            .submit::<NoCallback>(record, true, Track::Receipt)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
     }
 
     /// Sends a record without waiting: like [`send`](BlockingProducer::send), but a full buffer
     /// refuses at once with [`SendErrorKind::BufferFull`].
     pub fn try_send(&self, record: Record) -> Result<Receipt, SendError> {
-        let (_, receipt) = self.handle.shared.submit(record, false, true)?;
+        let receipt = self
+            .handle
+            .shared
+            .submit::<NoCallback>(record, false, Track::Receipt)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
+    }
+
+    /// Sends a record whose outcome goes to `callback` instead of a [`Receipt`]: it runs
+    /// once, with the record's outcome, on the producer thread (or on a thread calling the
+    /// producer when that call routed the outcome), never under the producer's lock, so it
+    /// may call the producer. Blocks and refuses as [`send`](BlockingProducer::send) does; a
+    /// refused record is handed back and `callback` is dropped without running.
+    ///
+    /// Nothing is allocated per record: the callback is stored by value in a pool of its
+    /// closure type, reused as callbacks run. Keep it quick: it holds up the producer's I/O. It must not
+    /// call [`flush`](BlockingProducer::flush) or [`close`](BlockingProducer::close): they
+    /// wait for every callback to have run.
+    pub fn send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let track = Track::Callback(callback);
+        self.handle.shared.submit(record, true, track).map(drop)
+    }
+
+    /// [`send_with`](BlockingProducer::send_with) without waiting: a full buffer refuses at
+    /// once with [`SendErrorKind::BufferFull`].
+    pub fn try_send_with<F>(&self, record: Record, callback: F) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        let track = Track::Callback(callback);
+        self.handle.shared.submit(record, false, track).map(drop)
     }
 
     /// Sends every buffered record now (ignoring `linger`) and blocks until every record sent
@@ -608,7 +569,7 @@ impl BlockingProducer {
 
     /// Records accepted and still waiting for an outcome.
     pub fn pending_records(&self) -> usize {
-        self.handle.shared.lock().outstanding.len()
+        self.handle.shared.lock().router.pending()
     }
 
     /// Bytes of `buffer.memory` in use.
@@ -630,13 +591,15 @@ impl InputSender {
     /// (see [`BlockingProducer::channels`]); refuses at once, handing the record back, for
     /// every other reason (too large, invalid topic, closed).
     pub fn send(&self, record: Record) -> Result<(), SendError> {
-        self.handle.shared.submit(record, true, false).map(drop)
+        let track = Track::<NoCallback>::Channel;
+        self.handle.shared.submit(record, true, track).map(drop)
     }
 
     /// Sends a record without waiting: a full buffer or full outcome queues refuse at once
     /// with [`SendErrorKind::BufferFull`].
     pub fn try_send(&self, record: Record) -> Result<(), SendError> {
-        self.handle.shared.submit(record, false, false).map(drop)
+        let track = Track::<NoCallback>::Channel;
+        self.handle.shared.submit(record, false, track).map(drop)
     }
 
     /// Blocks until every record sent before the call has its outcome (queued on a receiver,
@@ -660,7 +623,7 @@ fn receive<T>(
 ) -> Result<T, RecvTimeoutError> {
     let mut st = shared.lock();
     loop {
-        if let Some(item) = st.channels.as_mut().and_then(&pop) {
+        if let Some(item) = st.router.channels.as_mut().and_then(&pop) {
             drop(st);
             // Input may be waiting for queue space.
             shared.changed.notify_all();
@@ -746,7 +709,7 @@ impl Iterator for Successes {
 impl Drop for Successes {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        if let Some(q) = st.channels.as_mut() {
+        if let Some(q) = st.router.channels.as_mut() {
             q.successes_open = false;
             q.successes.clear();
         }
@@ -802,7 +765,7 @@ impl Iterator for Errors {
 impl Drop for Errors {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        let queued: Vec<DeliveryError> = match st.channels.as_mut() {
+        let queued: Vec<DeliveryError> = match st.router.channels.as_mut() {
             Some(q) => {
                 q.errors_open = false;
                 q.errors.drain(..).collect()
@@ -810,7 +773,7 @@ impl Drop for Errors {
             None => Vec::new(),
         };
         for e in queued {
-            st.unobserved_failure(e);
+            st.router.unobserved_failure(e);
         }
         drop(st);
         self.shared.changed.notify_all();

@@ -172,6 +172,71 @@ fn blocking_producer_delivers_from_several_threads() {
     assert_eq!(broker.total_records(), 75);
 }
 
+/// `send_with`: every callback runs once with its own record's outcome, before `flush`
+/// returns; a callback may send again (no lock is held while it runs); a refused record
+/// comes back and its callback never runs; failures reach the callback with the record.
+#[test]
+fn blocking_send_with_runs_each_callback_once() {
+    let broker = start_broker(3);
+    let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..100usize {
+        let tx = tx.clone();
+        let again = producer.clone();
+        let r = Record::new("events").value(format!("v{i}"));
+        producer
+            .send_with(r, move |outcome| {
+                if i == 0 {
+                    again
+                        .try_send_with(Record::new("events").value("again"), |o| {
+                            assert!(o.is_ok(), "{o:?}")
+                        })
+                        .unwrap();
+                }
+                tx.send((i, outcome)).unwrap();
+            })
+            .unwrap();
+    }
+    drop(tx);
+    let refused = producer
+        .try_send_with(Record::new("bad topic!").value("x"), |_| {
+            panic!("a refused record's callback must not run")
+        })
+        .unwrap_err();
+    assert_eq!(refused.record.value.as_deref(), Some(&b"x"[..]));
+    producer.flush();
+    let seen: Vec<_> = rx.try_iter().collect();
+    assert_eq!(seen.len(), 100, "every callback ran before flush returned");
+    let mut ids: Vec<usize> = seen.iter().map(|(i, _)| *i).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..100).collect::<Vec<_>>());
+    for (i, outcome) in &seen {
+        let metadata = outcome.as_ref().expect("delivered");
+        assert_stored(&broker, metadata, format!("v{i}").as_bytes());
+    }
+    let report = producer.close();
+    assert_eq!((report.delivered, report.failed), (101, 0));
+    assert_eq!(broker.total_records(), 101);
+
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_error: Some(odradek_core::protocol::ErrorCode::INVALID_RECORD.0),
+        ..FakeBrokerOptions::default()
+    });
+    let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let r = Record::new("bad").partition(0).value("lost");
+    producer.send_with(r, move |o| tx.send(o).unwrap()).unwrap();
+    let e = rx.recv_timeout(PATIENCE).expect("ran").unwrap_err();
+    assert!(matches!(e.error, ProduceError::Broker(_)), "{e}");
+    assert_eq!(e.record.value.as_deref(), Some(&b"lost"[..]));
+    assert!(rx.try_recv().is_err(), "once");
+    let report = producer.close();
+    assert_eq!(
+        (report.delivered, report.failed, report.unobserved_failed),
+        (0, 1, 0)
+    );
+}
+
 fn small_buffer_config(broker: &str) -> Config {
     let mut config = config(broker);
     config.linger = Duration::ZERO;

@@ -68,3 +68,8 @@ async fn many_records_in_order() {
 async fn acks_none_writes_everything() {
     scenarios::acks_none_writes_everything::<TokioRuntime>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_with_callbacks() {
+    scenarios::send_with_callbacks::<TokioRuntime>().await;
+}

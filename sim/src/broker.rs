@@ -357,6 +357,21 @@ impl Cluster {
                         JudgedBatch::Refuse(c) => {
                             append_too = false;
                             code = c;
+                            if c == ErrorCode::UNKNOWN_PRODUCER_ID {
+                                if let Some(w) = &mut self.wire {
+                                    w.refused_unknown_producer(
+                                        conn,
+                                        corr,
+                                        crate::wire::BatchKey {
+                                            topic: topic.name.to_string(),
+                                            partition: pd.index,
+                                            producer_id: pid,
+                                            epoch,
+                                            base_sequence: first,
+                                        },
+                                    );
+                                }
+                            }
                         }
                     }
                 }
@@ -640,20 +655,6 @@ impl Cluster {
                 JudgedBatch::Refuse(c)
             }
         };
-        if verdict == JudgedBatch::Refuse(ErrorCode::UNKNOWN_PRODUCER_ID) {
-            // The producer must bump its epoch (or get a new id) and restart the partition at
-            // sequence 0: the same batch refused again and again means it does not.
-            let key = (topic.to_string(), partition, pid, epoch, first);
-            let counter = self.unknown_pid_answers.entry(key).or_default();
-            *counter += 1;
-            let n = *counter;
-            if n == 4 {
-                self.violation(format!(
-                    "{topic}-{partition}: producer {pid} epoch {epoch} sequence {first} sent \
-                     again after UNKNOWN_PRODUCER_ID {n} times: no epoch bump"
-                ));
-            }
-        }
         self.note(|| {
             format!(
                 "broker: {topic}-{partition} producer {pid} epoch {epoch} seq {first}+{count}: \

@@ -179,6 +179,10 @@ pub enum ViolationKind {
     /// earlier batch of its partition (same producer id and epoch) was still unresolved for
     /// the client (neither answered nor its connection dropped).
     RetryBeforeChaser,
+    /// With idempotence in force, a batch was sent again under the same producer id, epoch
+    /// and base sequence after the client had been told UNKNOWN_PRODUCER_ID for it (the
+    /// producer must bump its epoch and restart the partition's sequences first).
+    NoEpochBump,
 }
 
 /// One broken promise.
@@ -940,6 +944,58 @@ impl Checker<'_> {
                         resolve(&mut outstanding, *conn, correlation, &batches);
                     }
                 }
+                WireEvent::RefusedUnknownProducer { .. } => {}
+            }
+        }
+    }
+
+    /// Promise (idempotence in force): UNKNOWN_PRODUCER_ID is acted on. Once the client has
+    /// received an answer refusing a batch (producer id, epoch, base sequence) with
+    /// UNKNOWN_PRODUCER_ID, it never sends that same batch identity again: the broker lost
+    /// the producer's state, so the partition restarts its sequences under a bumped epoch (or
+    /// a new id). A refusal whose answer never reached the client (lost, or its connection
+    /// dropped first) does not count: the client may retry what it never heard about.
+    fn unknown_producer_bumps_the_epoch(&mut self) {
+        if !self.options.idempotent {
+            return;
+        }
+        // Refusals the broker made whose answers are still on their way: (connection,
+        // correlation id) -> batches.
+        let mut pending: BTreeMap<(odradek_core::ConnId, i32), Vec<BatchKey>> = BTreeMap::new();
+        // Batch identities the client knows were refused with UNKNOWN_PRODUCER_ID.
+        let mut told: BTreeSet<BatchKey> = BTreeSet::new();
+        let mut reported: BTreeSet<BatchKey> = BTreeSet::new();
+        for ev in &self.history.wire {
+            match ev {
+                WireEvent::RefusedUnknownProducer {
+                    conn,
+                    correlation,
+                    batch,
+                } => pending
+                    .entry((*conn, *correlation))
+                    .or_default()
+                    .push(batch.clone()),
+                WireEvent::Answered { conn, correlation } => {
+                    told.extend(pending.remove(&(*conn, *correlation)).unwrap_or_default());
+                }
+                WireEvent::Dropped { conn } => pending.retain(|(c, _), _| c != conn),
+                WireEvent::Sent {
+                    conn,
+                    correlation,
+                    batches,
+                } => {
+                    for b in batches {
+                        if told.contains(b) && reported.insert(b.clone()) {
+                            let msg = format!(
+                                "{}-{}: producer {} epoch {} sequence {} sent again on {conn:?} \
+                                 corr {correlation} after the client was told \
+                                 UNKNOWN_PRODUCER_ID for it: no epoch bump",
+                                b.topic, b.partition, b.producer_id, b.epoch, b.base_sequence
+                            );
+                            self.v(ViolationKind::NoEpochBump, msg);
+                        }
+                    }
+                }
             }
         }
     }
@@ -966,6 +1022,7 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
     c.log_copies_explained(&outcome);
     c.sequences_contiguous_per_epoch();
     c.retries_wait_for_the_old_path();
+    c.unknown_producer_bumps_the_epoch();
     CheckReport {
         violations: c.violations,
         ..c.report

@@ -480,17 +480,21 @@ fn answered(conn: u64, correlation: i32) -> WireEvent {
     }
 }
 
+/// The violation kinds of an idempotent history (sequences 0 and 1 of partition 0 logged)
+/// with `wire` as its wire log.
+fn run_wire(wire: Vec<WireEvent>, options: &CheckOptions) -> Vec<ViolationKind> {
+    let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
+    h.wire = wire;
+    kinds(&check(&h, &l, options))
+}
+
 #[test]
 fn a_retry_waits_until_every_earlier_request_of_its_partition_is_resolved() {
     let idem = CheckOptions {
         idempotent: true,
         ..options()
     };
-    let run = |wire: Vec<WireEvent>, options: &CheckOptions| {
-        let (mut h, l) = idempotent_logs(&[(0, 0), (0, 1)]);
-        h.wire = wire;
-        kinds(&check(&h, &l, options))
-    };
+    let run = run_wire;
     // Sequences 0 and 1 of partition 0 in flight; 0 is answered (an error), 1 comes back,
     // then 0 is retried: fine. Partition 1's request in flight does not matter.
     let ok = vec![
@@ -562,4 +566,51 @@ fn a_retry_waits_until_every_earlier_request_of_its_partition_is_resolved() {
         },
     ];
     assert!(run(new_epoch, &idem).is_empty());
+}
+
+#[test]
+fn a_batch_refused_with_unknown_producer_id_is_not_sent_again_under_its_old_epoch() {
+    let idem = CheckOptions {
+        idempotent: true,
+        ..options()
+    };
+    let run = run_wire;
+    let refused = |conn: u64, correlation: i32| WireEvent::RefusedUnknownProducer {
+        conn: odradek_core::ConnId(conn),
+        correlation,
+        batch: batch(0, 0),
+    };
+    // The client was told (the answer arrived), then sent the same identity again.
+    let told = vec![
+        sent(1, 1, &[(0, 0)]),
+        refused(1, 1),
+        answered(1, 1),
+        sent(1, 2, &[(0, 0)]),
+    ];
+    assert_eq!(run(told.clone(), &idem), vec![ViolationKind::NoEpochBump]);
+    assert!(run(told, &options()).is_empty(), "only with idempotence");
+    // The answer never reached the client (its connection dropped): the retry is fine.
+    let unheard = vec![
+        sent(1, 1, &[(0, 0)]),
+        refused(1, 1),
+        WireEvent::Dropped {
+            conn: odradek_core::ConnId(1),
+        },
+        sent(2, 1, &[(0, 0)]),
+    ];
+    assert!(run(unheard, &idem).is_empty());
+    // Told, then restarted under a bumped epoch: fine.
+    let mut bumped = batch(0, 0);
+    bumped.epoch = 1;
+    let after_bump = vec![
+        sent(1, 1, &[(0, 0)]),
+        refused(1, 1),
+        answered(1, 1),
+        WireEvent::Sent {
+            conn: odradek_core::ConnId(1),
+            correlation: 2,
+            batches: vec![bumped],
+        },
+    ];
+    assert!(run(after_bump, &idem).is_empty());
 }

@@ -239,12 +239,10 @@ pub struct Cluster {
     pub(crate) injections: VecDeque<Fault>,
     /// The next producer id InitProducerId hands out.
     pub(crate) next_producer_id: i64,
-    /// UNKNOWN_PRODUCER_ID answers per (topic, partition, producer id, epoch, sequence).
-    pub(crate) unknown_pid_answers: BTreeMap<(String, i32, i64, i16, i32), u32>,
     trace: Option<Vec<String>>,
     start: Instant,
     /// Requests and their resolutions at the client's edge, when asked for.
-    wire: Option<crate::wire::WireLog>,
+    pub(crate) wire: Option<crate::wire::WireLog>,
 }
 
 impl Cluster {
@@ -287,7 +285,6 @@ impl Cluster {
             stats: ClusterStats::default(),
             injections: VecDeque::new(),
             next_producer_id: 1000,
-            unknown_pid_answers: BTreeMap::new(),
             trace: None,
             start,
             wire: None,

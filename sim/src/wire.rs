@@ -43,6 +43,17 @@ pub enum WireEvent {
         /// Correlation id.
         correlation: i32,
     },
+    /// The broker refused this batch of the request `correlation` on `conn` with
+    /// UNKNOWN_PRODUCER_ID (recorded when the broker judged it; the client learns it only if
+    /// the response is later [`Answered`](WireEvent::Answered)).
+    RefusedUnknownProducer {
+        /// Connection.
+        conn: ConnId,
+        /// Correlation id of the request.
+        correlation: i32,
+        /// The refused batch.
+        batch: BatchKey,
+    },
     /// The core learned the connection is gone (it closed it, or was told): nothing sent on it
     /// is outstanding any more.
     Dropped {
@@ -140,6 +151,20 @@ impl WireLog {
                 head.clear();
             }
         }
+    }
+
+    /// The broker refused `batch` of request `correlation` on `conn` with UNKNOWN_PRODUCER_ID.
+    pub(crate) fn refused_unknown_producer(
+        &mut self,
+        conn: ConnId,
+        correlation: i32,
+        batch: BatchKey,
+    ) {
+        self.events.push(WireEvent::RefusedUnknownProducer {
+            conn,
+            correlation,
+            batch,
+        });
     }
 
     /// The core learned `conn` is gone.

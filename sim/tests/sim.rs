@@ -108,6 +108,16 @@ struct Summary {
     /// The ten slowest seeds: (seed, wall time).
     slow: Vec<(u64, std::time::Duration)>,
     idempotent_seeds: u64,
+    /// The seeds during which the process's peak RSS rose the most: (rise in KiB, seed). With
+    /// several threads a rise may belong to a seed another thread ran at the same time.
+    rises: Vec<(u64, u64)>,
+}
+
+/// The process's peak resident set size so far (`VmHWM`), in KiB; `None` off Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn add_stats(total: &mut ClusterStats, s: &ClusterStats) {
@@ -166,7 +176,16 @@ impl Summary {
         }
     }
 
+    fn keep_rise(&mut self, rise: u64, seed: u64) {
+        self.rises.push((rise, seed));
+        self.rises.sort_by_key(|r| std::cmp::Reverse(*r));
+        self.rises.truncate(5);
+    }
+
     fn merge(&mut self, other: Summary) {
+        for (rise, seed) in other.rises {
+            self.keep_rise(rise, seed);
+        }
         self.records += other.records;
         self.violations += other.violations;
         self.duplicates += other.duplicates;
@@ -265,7 +284,13 @@ fn main() -> ExitCode {
                     if i >= seeds {
                         break;
                     }
+                    let before = peak_rss_kib();
                     sum.add(run_seed(first + i, false));
+                    if let (Some(b), Some(a)) = (before, peak_rss_kib()) {
+                        if a > b {
+                            sum.keep_rise(a - b, first + i);
+                        }
+                    }
                 }
                 sum
             })
@@ -284,6 +309,7 @@ fn main() -> ExitCode {
         total,
         mut slow,
         idempotent_seeds,
+        rises,
     } = sum;
     failing.sort_by_key(|o| o.seed);
     for o in failing.iter().take(30) {
@@ -337,6 +363,17 @@ fn main() -> ExitCode {
                 odradek_sim::describe(&config_for(o.0))
             );
         }
+    }
+    if let Some(peak) = peak_rss_kib() {
+        let rises: Vec<String> = rises
+            .iter()
+            .map(|(kib, seed)| format!("seed {seed} +{kib} KiB"))
+            .collect();
+        eprintln!(
+            "sim memory: peak RSS {} MiB; largest rises: {}",
+            peak / 1024,
+            rises.join(", ")
+        );
     }
     eprintln!(
         "sim: {failing_seeds} failing seeds, {:.1}s wall clock on {threads} threads \

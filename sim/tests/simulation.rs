@@ -107,3 +107,37 @@ fn suite_seeds_cover_every_fault_and_setting() {
     );
     assert!(configs.iter().all(|c| c.producer.validate().is_ok()));
 }
+
+/// Closing without a delivery timeout waits as long as records keep being delivered: a
+/// healthy cluster that needs many round trips (one small batch per request, one partition,
+/// slow network) to drain what was sent before `close` delivers all of it, although that
+/// takes many request timeouts. (Before, every record not in flight failed
+/// `request.timeout.ms` after `close`, progress or not.)
+#[test]
+fn a_close_without_delivery_timeout_waits_while_records_are_delivered() {
+    let mut config = SimConfig::new(5);
+    config.cluster.topics = vec![odradek_sim::TopicSpec::new("alpha", 1)];
+    config.cluster.network.latency_min = std::time::Duration::from_millis(2);
+    config.cluster.network.latency_max = std::time::Duration::from_millis(3);
+    config.producer.delivery_timeout = None;
+    config.producer.enable_idempotence = Some(false);
+    config.producer.acks = Acks::Leader;
+    config.producer.linger = std::time::Duration::ZERO;
+    config.producer.batch_size = 256;
+    config.producer.request_timeout = std::time::Duration::from_millis(100);
+    config.workload.records = 150;
+    // Every record at one instant, then `close` at once.
+    config.workload.burst_rate = 1.0;
+    config.workload.flush_rate = 0.0;
+    config.workload.value_size = (100, 200);
+    config.workload.large_rate = 0.0;
+    let report = Simulation::new(config).run();
+    assert!(report.passed(), "{:#?}", report.violations);
+    assert_eq!((report.delivered, report.failed), (150, 0));
+    // Draining took far longer than one request timeout: at least 4 ms per round trip.
+    assert!(
+        report.virtual_duration > std::time::Duration::from_millis(400),
+        "{:?}",
+        report.virtual_duration
+    );
+}

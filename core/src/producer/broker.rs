@@ -202,6 +202,7 @@ impl ProducerCore {
         self.header.api_key = api_key::PRODUCE;
         self.header.api_version = version;
         self.header.correlation_id = correlation_id;
+        self.count_batches(node, &sent);
         let mut data = Vec::new();
         let topics = &self.topics;
         produce_chunks(
@@ -212,6 +213,7 @@ impl ProducerCore {
             |t| topics[t].name.as_str(),
             &mut data,
         );
+        self.count_request(node, data.iter().map(|d| d.len()).sum());
         if self.config.acks == Acks::None {
             // No response will come: the records count as delivered once written.
             self.transmit_chunks(conn, correlation_id, data, None, now);
@@ -427,6 +429,7 @@ impl ProducerCore {
                     }
                 }
                 let partition = b.partition as i32;
+                self.count_acked(b.topic, b.partition, b.records.len(), base);
                 for (i, p) in b.records.into_iter().enumerate() {
                     let offset = if base >= 0 { base + i as i64 } else { -1 };
                     self.deliver(p, partition, offset, block.log_append_time_ms);

@@ -369,6 +369,7 @@ impl ProducerCore {
             c.state = ConnState::Ready(versions);
             let target = c.target;
             self.conns.backoff.remove(&target);
+            self.count_connected(conn);
         }
     }
 
@@ -393,6 +394,10 @@ impl ProducerCore {
             let Some(req) = c.pending.remove(&correlation_id) else {
                 return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
             };
+            if matches!(req.kind, RequestKind::Produce { .. }) {
+                let left = req.deadline.saturating_duration_since(now);
+                self.count_response(conn, self.config.request_timeout.saturating_sub(left));
+            }
             let rref = RequestRef {
                 conn,
                 correlation_id,
@@ -421,6 +426,7 @@ impl ProducerCore {
         if self.conns.by_target.get(&c.target) == Some(&conn) {
             self.conns.by_target.remove(&c.target);
         }
+        self.count_disconnected(conn, c.target, &cause);
         if emit {
             self.outputs.push_back(Output::Disconnect { conn });
         }

@@ -151,6 +151,11 @@ impl ProducerCore {
     /// The record was appended: emit `Delivered` and release its memory.
     pub(super) fn deliver(&mut self, p: Pending, partition: i32, offset: i64, log_append: i64) {
         self.release(&p);
+        self.counters.records_delivered += 1;
+        if self.metadata.close_progress.is_some() {
+            // A close without a delivery timeout waits while records keep being delivered.
+            self.metadata.close_progress = Some(self.last_now);
+        }
         let timestamp = if log_append != -1 {
             log_append
         } else {
@@ -172,6 +177,7 @@ impl ProducerCore {
     /// The record failed for good: emit `Failed` and release its memory.
     pub(super) fn fail(&mut self, p: Pending, error: ProduceError) {
         self.release(&p);
+        self.count_failed(&p.record.topic, &error);
         self.outputs.push_back(Output::Failed {
             id: p.id,
             error,

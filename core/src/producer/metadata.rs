@@ -37,10 +37,11 @@ pub(crate) struct MetadataState {
     pub asked: usize,
     /// Set while an answer is applied when it left something to find.
     pub answer_incomplete: bool,
-    /// When `close` began, recorded only without a delivery timeout: records still waiting
-    /// (for metadata, a leader, a connection) `request.timeout.ms` later fail, so that the
-    /// close ends (see the retry stage's `expire_records`).
-    pub close_started: Option<Instant>,
+    /// Closing without a delivery timeout: when `close` began or, if later, when a record
+    /// was last delivered since. Records still waiting (for metadata, a leader, a
+    /// connection) once `request.timeout.ms` passed from it fail, so that a close that makes
+    /// no progress ends (see the retry stage's `expire_records`).
+    pub close_progress: Option<Instant>,
 }
 
 impl MetadataState {
@@ -221,7 +222,11 @@ impl ProducerCore {
             }
             let mut leaderless = false;
             let mut writable = Vec::new();
+            let mut changed = Vec::new();
             for (i, (part, leader)) in topic.partitions.iter_mut().zip(leaders).enumerate() {
+                if part.leader != leader {
+                    changed.push((i, leader));
+                }
                 part.leader = leader;
                 leaderless |= leader.is_none() && part.held() > 0;
                 if leader.is_some() {
@@ -235,6 +240,9 @@ impl ProducerCore {
             topic.writable = writable;
             if leaderless {
                 self.metadata.answer_incomplete = true;
+            }
+            for (pi, leader) in changed {
+                self.count_leader_change(t, pi, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {

@@ -46,6 +46,7 @@ mod partition;
 mod request;
 mod retry;
 mod shutdown;
+mod stats;
 mod topic;
 
 use crate::config::{Config, ConfigError};
@@ -107,6 +108,11 @@ pub struct ProducerCore {
     /// checked when taken (a partition may have stopped being ready); a full pump queues
     /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
     ready: VecDeque<(usize, usize)>,
+    /// Running counters for [`stats`](Self::stats).
+    counters: crate::stats::Counters,
+    /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
+    /// is on.
+    events: Option<VecDeque<crate::stats::Event>>,
 }
 
 impl ProducerCore {
@@ -138,6 +144,8 @@ impl ProducerCore {
             wake: None,
             idem: idempotence::Idempotence::new(config.idempotence_enabled()),
             touched: None,
+            counters: Default::default(),
+            events: None,
             last_topic: None,
             ready: VecDeque::new(),
             config,
@@ -184,6 +192,7 @@ impl ProducerCore {
 
     /// Bytes arrived on a connection. The core does the framing.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.last_now = self.last_now.max(now);
         self.receive(conn, data, now);
         self.pump(now);
     }
@@ -271,6 +280,28 @@ impl ProducerCore {
             }
         }
         best
+    }
+
+    /// A snapshot of what the producer did and holds: counters since it started, and the
+    /// gauges of now (see [`crate::stats`]). Costs a walk over brokers and partitions.
+    pub fn stats(&self) -> crate::stats::Stats {
+        self.stats_snapshot()
+    }
+
+    /// Turns the [`Event`](crate::stats::Event) queue on or off (off at start: nothing is
+    /// built). While on, drain it with [`poll_event`](Self::poll_event) after each input, as
+    /// with [`poll_output`](Self::poll_output); turning it off drops what was queued.
+    pub fn set_events(&mut self, on: bool) {
+        match (on, self.events.is_some()) {
+            (true, false) => self.events = Some(VecDeque::new()),
+            (false, true) => self.events = None,
+            _ => {}
+        }
+    }
+
+    /// The next event, while [`set_events`](Self::set_events) is on.
+    pub fn poll_event(&mut self) -> Option<crate::stats::Event> {
+        self.events.as_mut()?.pop_front()
     }
 
     /// Records accepted and not yet given an outcome.

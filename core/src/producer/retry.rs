@@ -37,6 +37,7 @@ impl ProducerCore {
         cause: RetryCause,
         now: Instant,
     ) {
+        self.count_retry(b.topic, b.partition, b.records.len(), &cause);
         if b.stamp.is_some() {
             // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
             return self.sequenced_batch_failed(b, rref, cause, now);
@@ -85,27 +86,30 @@ impl ProducerCore {
     }
 
     /// When a close without a delivery timeout stops waiting: `request.timeout.ms` after
-    /// `close` (see [`Config::delivery_timeout`](crate::Config::delivery_timeout)). `None`
-    /// when not closing, or when there is a delivery timeout.
+    /// `close` or after the last record delivered since, whichever is later (see
+    /// [`Config::delivery_timeout`](crate::Config::delivery_timeout)): a close waits as long
+    /// as records keep being delivered. `None` when not closing, or when there is a delivery
+    /// timeout.
     fn close_cutoff(&self) -> Option<Instant> {
         if self.config.delivery_timeout.is_some() {
             return None;
         }
         self.metadata
-            .close_started
+            .close_progress
             .map(|t| t + self.config.request_timeout)
     }
 
     /// Fails records whose delivery deadline passed and that are not in flight. Without a
-    /// delivery timeout, records have no deadline, except during a close: once
-    /// [`close_cutoff`](Self::close_cutoff) passed, every record not in flight (waiting for
+    /// delivery timeout, records have no deadline, except during a close that stopped making
+    /// progress: once [`close_cutoff`](Self::close_cutoff) passed, every record not in
+    /// flight (waiting for
     /// metadata, for a leader, for a connection, in a retry buffer or a batch) fails with
     /// [`ProduceError::DeliveryTimeout`]; in-flight ones keep their outcome, or fail the same
     /// way when they come back for a retry.
     pub(super) fn expire_records(&mut self, now: Instant) {
         if self.config.delivery_timeout.is_none() {
-            if self.closing && self.metadata.close_started.is_none() {
-                self.metadata.close_started = Some(now);
+            if self.closing && self.metadata.close_progress.is_none() {
+                self.metadata.close_progress = Some(now);
             }
             if self.close_cutoff().is_some_and(|c| now >= c) {
                 let mut expired = Vec::new();

@@ -251,6 +251,102 @@ pub async fn close_reports_unobserved_failures<R: Runtime + Default>() {
     assert_eq!(values, vec!["2", "3", "4"]);
 }
 
+/// `send_with`: each callback runs exactly once with its record's outcome (where it went, or
+/// why it failed with the record handed back), without the producer's lock held (a callback
+/// sends again), and `flush` / `close` count callback records like any other. A refused
+/// record comes back and its callback never runs.
+pub async fn send_with_callbacks<R: Runtime + Default>() {
+    use std::sync::{Arc, Mutex};
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    type Seen = Arc<Mutex<Vec<(usize, Result<RecordMetadata, String>)>>>;
+    let seen: Seen = Arc::default();
+    for i in 0..200usize {
+        let seen2 = Arc::clone(&seen);
+        let again = producer.clone();
+        let r = Record::new("events")
+            .key(format!("k{}", i % 7))
+            .value(format!("v{i}"));
+        producer
+            .send_with(r, move |outcome| {
+                let outcome = outcome.map_err(|e| e.to_string());
+                if i == 0 {
+                    // Re-entering the producer from a callback does not deadlock.
+                    again
+                        .try_send_with(Record::new("events").value("again"), |o| {
+                            assert!(o.is_ok(), "{o:?}")
+                        })
+                        .unwrap();
+                }
+                seen2.lock().unwrap().push((i, outcome));
+            })
+            .await
+            .unwrap();
+    }
+    let refused = producer
+        .try_send_with(Record::new("bad topic!").value("x"), |_| {
+            panic!("a refused record's callback must not run")
+        })
+        .unwrap_err();
+    assert_eq!(refused.record.value.as_deref(), Some(&b"x"[..]));
+    within::<R, _>(LIMIT, producer.flush()).await;
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.len(),
+            200,
+            "every callback ran once before flush returned"
+        );
+        let mut ids: Vec<usize> = seen.iter().map(|(i, _)| *i).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..200).collect::<Vec<_>>());
+        for (i, outcome) in seen.iter() {
+            let md = outcome.as_ref().expect("delivered");
+            let log = broker.records("events", md.partition);
+            let rec = &log[usize::try_from(md.offset).unwrap()];
+            assert_eq!(rec.value.as_deref(), Some(format!("v{i}").as_bytes()));
+        }
+    }
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (201, 0));
+    assert_eq!(broker.total_records(), 201);
+
+    // Failures reach the callback with the record.
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        produce_error: Some(ErrorCode::INVALID_RECORD.0),
+        ..FakeBrokerOptions::default()
+    });
+    let producer = Producer::<R>::connect(config(&broker.address()))
+        .await
+        .unwrap();
+    let slot = Arc::new(Mutex::new(None));
+    let slot2 = Arc::clone(&slot);
+    let r = Record::new("bad").partition(0).value("lost");
+    producer
+        .send_with(r, move |outcome| {
+            assert!(
+                slot2.lock().unwrap().replace(outcome).is_none(),
+                "ran twice"
+            );
+        })
+        .await
+        .unwrap();
+    within::<R, _>(LIMIT, producer.flush()).await;
+    let outcome = slot.lock().unwrap().take();
+    let e = outcome
+        .expect("the callback ran before flush returned")
+        .unwrap_err();
+    assert_eq!(e.error, ProduceError::Broker(ErrorCode::INVALID_RECORD));
+    assert_eq!(e.record.value.as_deref(), Some(&b"lost"[..]));
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!(
+        (report.delivered, report.failed, report.unobserved_failed),
+        (0, 1, 0)
+    );
+}
+
 /// `flush` sends at once despite a long `linger` and returns when every earlier record has
 /// its outcome.
 pub async fn flush_ignores_linger<R: Runtime + Default>() {
