@@ -2,12 +2,13 @@
 //! default `batch.size`) with 100 B and 1 KiB JSON-like values, per codec and level.
 //!
 //! `cargo bench -p odradek-core --bench codecs` measures the gzip backend in use (zlib-rs);
-//! `--features gzip-zlib-ng` measures zlib-ng (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the two uncompressed inputs are
-//! also written to `DIR/records-100.bin` and `DIR/records-1024.bin`, so that other clients'
+//! `--no-default-features` measures miniz_oxide (flate2's own default), `--features
+//! gzip-zlib-ng` zlib-ng (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the
+//! two uncompressed inputs are also written to `DIR/records-100.bin` and `DIR/records-1024.bin`, so that other clients'
 //! codecs can be timed on the very same bytes.
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use odradek_core::compression::{GZIP_DEFAULT_LEVEL, ZSTD_DEFAULT_LEVEL};
 use odradek_core::record::{batch::HEADER_LEN, BatchBuilder, RecordFormat};
 use odradek_core::Compression;
@@ -74,13 +75,21 @@ fn records(size: usize) -> Vec<u8> {
     batch[HEADER_LEN..].to_vec()
 }
 
+/// flate2's gzip backend in this build (a C zlib wins over zlib-rs over miniz_oxide when
+/// several are enabled).
+fn backend() -> &'static str {
+    if cfg!(feature = "gzip-zlib-ng") {
+        "zlib-ng"
+    } else if cfg!(feature = "gzip-zlib-rs") {
+        "zlib-rs"
+    } else {
+        "miniz_oxide"
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dump = std::env::var_os("ODRADEK_CODEC_INPUT").map(std::path::PathBuf::from);
-    let backend = if cfg!(feature = "gzip-zlib-ng") {
-        "zlib-ng"
-    } else {
-        "zlib-rs"
-    };
+    let backend = backend();
     let cases = [
         (Compression::Gzip, Some(GZIP_DEFAULT_LEVEL), "gzip-6"),
         (Compression::Gzip, Some(1), "gzip-1"),
@@ -123,5 +132,51 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// `ODRADEK_CODEC_ROUNDS=N` skips criterion and compresses one case
+/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`) N times, for an instruction count
+/// (callgrind) or a CPU time (`/usr/bin/time`) that depends less on the machine's load than
+/// criterion's wall clock:
+///
+/// ```sh
+/// ODRADEK_CODEC_ROUNDS=50 ODRADEK_CODEC_CASE=gzip-6/100B valgrind --tool=callgrind \
+///   --toggle-collect='odradek_core::compression::Compression::compress' target/release/deps/codecs-*
+/// ```
+fn rounds(n: usize) {
+    let case = std::env::var("ODRADEK_CODEC_CASE").unwrap_or_else(|_| "gzip-6/100B".into());
+    let (name, size) = case.split_once('/').expect("NAME/SIZE, e.g. gzip-6/1024B");
+    let size: usize = size.trim_end_matches('B').parse().expect("size in bytes");
+    let (codec, level) = match name {
+        "gzip-6" => (Compression::Gzip, Some(GZIP_DEFAULT_LEVEL)),
+        "gzip-1" => (Compression::Gzip, Some(1)),
+        "zstd-3" => (Compression::Zstd, Some(ZSTD_DEFAULT_LEVEL)),
+        "lz4" => (Compression::Lz4, None),
+        "snappy" => (Compression::Snappy, None),
+        other => panic!("case {other}: gzip-6, gzip-1, zstd-3, lz4 or snappy"),
+    };
+    let input = records(size);
+    let mut out = Vec::with_capacity(input.len() + 1024);
+    for _ in 0..n {
+        out.clear();
+        codec.compress(level, black_box(&input), &mut out).unwrap();
+        black_box(out.len());
+    }
+    println!(
+        "{} {case}: {n} x {} bytes -> {} bytes",
+        backend(),
+        input.len(),
+        out.len()
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("ODRADEK_CODEC_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return rounds(n);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
