@@ -108,6 +108,9 @@ pub struct ProducerCore {
     /// checked when taken (a partition may have stopped being ready); a full pump queues
     /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
     ready: VecDeque<(usize, usize)>,
+    /// Scratch list of the connections `send_produce_requests` fills, kept between pumps so
+    /// that a pump allocates nothing.
+    ready_conns: Vec<(ConnId, i32)>,
     /// Running counters for [`stats`](Self::stats).
     counters: crate::stats::Counters,
     /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
@@ -148,6 +151,7 @@ impl ProducerCore {
             events: None,
             last_topic: None,
             ready: VecDeque::new(),
+            ready_conns: Vec::new(),
             config,
         };
         core.metadata.request_now(now);
