@@ -287,18 +287,22 @@ impl Job {
             .flatten()
     }
 
+    /// The clock starts: the throttle and the shared figures of a run.
+    fn start(&self) -> (Throttle, SharedStats) {
+        let start = Instant::now();
+        let stats = Stats::new(start, self.interval, self.payload.len());
+        (
+            Throttle::new(start, self.throughput),
+            Arc::new(Mutex::new(stats)),
+        )
+    }
+
     async fn run_async<R: odradek_driver::Runtime>(
         &self,
         producer: odradek_driver::Producer<R>,
         sleep: Sleep,
     ) -> PerfResult {
-        let start = Instant::now();
-        let throttle = Throttle::new(start, self.throughput);
-        let stats: SharedStats = Arc::new(Mutex::new(Stats::new(
-            start,
-            self.interval,
-            self.payload.len(),
-        )));
+        let (throttle, stats) = self.start();
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = Instant::now();
@@ -321,13 +325,7 @@ impl Job {
     }
 
     fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
-        let start = Instant::now();
-        let throttle = Throttle::new(start, self.throughput);
-        let stats: SharedStats = Arc::new(Mutex::new(Stats::new(
-            start,
-            self.interval,
-            self.payload.len(),
-        )));
+        let (throttle, stats) = self.start();
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = Instant::now();

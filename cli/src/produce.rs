@@ -197,6 +197,29 @@ struct Job {
 impl Job {
     /// Reads stdin synchronously inside the task: the driver runs on the runtime's other
     /// threads, and outcomes are collected whenever the queue is full or the input ends.
+    /// The next record to send and its line number, skipping empty lines unless they are
+    /// kept; `None` at the end of the input or on a read error (left in `read_error`).
+    fn next_record(
+        &self,
+        lines: &mut LineReader<Box<dyn BufRead>>,
+        read_error: &mut Option<String>,
+    ) -> Option<(u64, Record)> {
+        loop {
+            match lines.next_line() {
+                Ok(Some(line)) if line.is_empty() && !self.keep_empty => {}
+                Ok(Some(line)) => {
+                    let record = self.template.record(line);
+                    return Some((lines.line, record));
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    *read_error = Some(format!("reading input: {e}"));
+                    return None;
+                }
+            }
+        }
+    }
+
     async fn run_async<R: odradek_driver::Runtime>(
         &self,
         producer: odradek_driver::Producer<R>,
@@ -207,20 +230,7 @@ impl Job {
         let mut read_error = None;
         let mut refused = Vec::new();
         let reader = async {
-            loop {
-                let line = match lines.next_line() {
-                    Ok(Some(l)) => l,
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_error = Some(format!("reading input: {e}"));
-                        break;
-                    }
-                };
-                if line.is_empty() && !self.keep_empty {
-                    continue;
-                }
-                let record = self.template.record(line);
-                let n = lines.line;
+            while let Some((n, record)) = self.next_record(&mut lines, &mut read_error) {
                 match producer.send(record).await {
                     Ok(delivery) => {
                         if tx.send((n, delivery)).await.is_err() {
@@ -267,20 +277,7 @@ impl Job {
         });
         let mut read_error = None;
         let mut refused = Vec::new();
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(l)) => l,
-                Ok(None) => break,
-                Err(e) => {
-                    read_error = Some(format!("reading input: {e}"));
-                    break;
-                }
-            };
-            if line.is_empty() && !self.keep_empty {
-                continue;
-            }
-            let record = self.template.record(line);
-            let n = lines.line;
+        while let Some((n, record)) = self.next_record(&mut lines, &mut read_error) {
             match producer.send(record) {
                 Ok(receipt) => {
                     if tx.send((n, receipt)).is_err() {
@@ -360,7 +357,7 @@ mod tests {
         assert_eq!(c.bootstrap_servers, ["h:9092"]);
         let e = config(&produce_args(&["-X", "acks=maybe"])).unwrap_err();
         assert!(e.contains("acks") && e.contains("maybe"), "{e}");
-        let e = config(&produce_args(&["-X", "security.protocol=SASL_SSL"])).unwrap_err();
+        let e = config(&produce_args(&["-X", "sasl.kerberos.service.name=kafka"])).unwrap_err();
         assert!(e.contains("not supported yet"), "{e}");
     }
 

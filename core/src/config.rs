@@ -2,6 +2,8 @@
 
 use crate::compression::{Compression, CompressionLevels};
 use crate::partitioner::PartitionerConfig;
+use crate::sasl::{SaslConfig, SaslMechanism};
+use crate::security::{SecurityProtocol, TlsConfig};
 use std::time::Duration;
 
 /// How many acknowledgements the leader must have received before answering (Kafka's `acks`).
@@ -153,6 +155,16 @@ pub struct Config {
     pub breaker_error_threshold: u32,
     /// How long an open breaker stays open.
     pub breaker_timeout: Duration,
+    /// `security.protocol`: plain TCP or TLS, with or without SASL; see [`SecurityProtocol`].
+    /// A SASL protocol needs [`Config::sasl`], and SASL settings need a SASL protocol.
+    pub security_protocol: SecurityProtocol,
+    /// `ssl.*`: the TLS settings, used when `security_protocol` is `SSL` or `SASL_SSL`. Its
+    /// `Debug` never shows the private key.
+    pub tls: TlsConfig,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, or an OAUTHBEARER token provider:
+    /// how connections authenticate when [`Config::security_protocol`] is `SASL_PLAINTEXT` or
+    /// `SASL_SSL`. `Debug` of the configuration redacts the password.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl Config {
@@ -195,6 +207,9 @@ impl Config {
             enable_idempotence: None,
             breaker_error_threshold: 3,
             breaker_timeout: Duration::from_secs(10),
+            security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
+            sasl: None,
         }
     }
 
@@ -319,6 +334,7 @@ impl Config {
         self.compression_levels
             .check()
             .map_err(|(name, reason)| ConfigError::Invalid { name, reason })?;
+        self.validate_security()?;
         if let Some(level) = self.compression_level {
             self.compression
                 .check_level(level)
@@ -327,7 +343,43 @@ impl Config {
                     reason,
                 })?;
         }
+        if self.security_protocol.uses_tls() {
+            self.tls.validate()?;
+        }
         Ok(())
+    }
+}
+
+impl Config {
+    /// `security.protocol` and the SASL settings agree.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let protocol = self.security_protocol;
+        match (&self.sasl, protocol.uses_sasl()) {
+            (Some(_), false) => Err(ConfigError::Invalid {
+                name: "security.protocol",
+                reason: "SASL settings are given: use SASL_PLAINTEXT or SASL_SSL",
+            }),
+            (None, true) => Err(ConfigError::Invalid {
+                name: "sasl.mechanism",
+                reason: "security.protocol is SASL_PLAINTEXT or SASL_SSL: set a SASL mechanism",
+            }),
+            (Some(sasl), true) => match sasl.mechanism {
+                SaslMechanism::OAuthBearer if sasl.oauth_token_provider.is_none() => {
+                    Err(ConfigError::Invalid {
+                        name: "sasl.mechanism",
+                        reason:
+                            "OAUTHBEARER needs a token provider (SaslConfig::oauth_token_provider)",
+                    })
+                }
+                SaslMechanism::OAuthBearer => Ok(()),
+                _ if sasl.username.is_empty() => Err(ConfigError::Invalid {
+                    name: "sasl.username",
+                    reason: "must not be empty for PLAIN and SCRAM",
+                }),
+                _ => Ok(()),
+            },
+            (None, false) => Ok(()),
+        }
     }
 }
 
@@ -459,6 +511,51 @@ mod tests {
     }
 
     #[test]
+    fn sasl_and_security_protocol_must_agree_and_errors_name_the_key() {
+        let named = |c: &Config| match c.validate() {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        let mut c = Config::new(["h:1"]);
+        c.sasl = Some(SaslConfig::new(SaslMechanism::Plain, "u", "p"));
+        assert_eq!(named(&c), "security.protocol", "SASL with PLAINTEXT");
+        c.security_protocol = SecurityProtocol::SaslPlaintext;
+        c.validate().unwrap();
+        c.sasl = None;
+        assert_eq!(named(&c), "sasl.mechanism", "SASL_PLAINTEXT without SASL");
+        c.sasl = Some(SaslConfig::new(SaslMechanism::ScramSha256, "", "p"));
+        assert_eq!(named(&c), "sasl.username");
+        c.sasl = Some(SaslConfig::new(SaslMechanism::OAuthBearer, "", ""));
+        assert_eq!(
+            named(&c),
+            "sasl.mechanism",
+            "OAUTHBEARER without a provider"
+        );
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::Ssl;
+        c.sasl = Some(SaslConfig::new(SaslMechanism::Plain, "u", "p"));
+        assert!(c.validate().is_err(), "SASL settings with SSL");
+        c.security_protocol = SecurityProtocol::SaslSsl;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn debug_of_config_redacts_the_password() {
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::SaslPlaintext;
+        c.sasl = Some(SaslConfig::new(
+            SaslMechanism::ScramSha512,
+            "alice",
+            "correct horse",
+        ));
+        let text = format!("{c:?}");
+        assert!(text.contains("alice"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert!(!text.contains("correct horse"), "{text}");
+        assert!(!format!("{c:#?}").contains("correct horse"));
+    }
+
+    #[test]
     fn idempotence_defaults_like_java_and_a_required_one_names_the_conflict() {
         let c = Config::new(["h:1"]);
         assert!(c.idempotence_enabled(), "on by default with acks=all");
@@ -501,5 +598,33 @@ mod tests {
         c.enable_idempotence = Some(true);
         c.validate().unwrap();
         assert!(c.idempotence_enabled());
+    }
+
+    #[test]
+    fn debug_of_config_redacts_the_tls_key_and_ssl_checks_its_settings() {
+        use crate::security::Pem;
+        let mut c = Config::new(["h:1"]);
+        c.security_protocol = SecurityProtocol::Ssl;
+        c.tls.certificate = Some(Pem::Text("-----BEGIN CERTIFICATE-----\nCERT".into()));
+        c.tls.key = Some(Pem::Text(
+            "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----".into(),
+        ));
+        c.validate().unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("TOPSECRETKEYBYTES"), "{shown}");
+        assert!(shown.contains("security_protocol: Ssl"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+        // A certificate without its key is refused, naming the missing key's setting.
+        c.tls.key = None;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "ssl.key.location",
+                ..
+            })
+        ));
+        // The same TLS settings are not looked at without TLS.
+        c.security_protocol = SecurityProtocol::Plaintext;
+        c.validate().unwrap();
     }
 }

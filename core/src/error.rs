@@ -94,9 +94,72 @@ pub enum ProduceError {
     /// message format, or no InitProducerId). Not retriable.
     #[error("idempotence unavailable: {0}")]
     IdempotenceUnavailable(&'static str),
+    /// SASL authentication with `broker` failed: the broker refused the credentials
+    /// (SASL_AUTHENTICATION_FAILED), does not enable the mechanism
+    /// (UNSUPPORTED_SASL_MECHANISM), found the exchange out of order (ILLEGAL_SASL_STATE), or
+    /// its answer failed the client's checks (a wrong SCRAM server signature, a malformed
+    /// message). Records waiting for that broker fail with it; not retriable (the connection
+    /// is tried again only after the reconnect backoff, for later records).
+    #[error("authentication with {broker} failed: {message}")]
+    Authentication {
+        /// The broker, as `host:port`.
+        broker: String,
+        /// What went wrong, from the broker's error message when it sent one.
+        message: String,
+    },
     /// The producer was aborted with records still outstanding.
     #[error("the producer was aborted before this record completed")]
     Aborted,
+    /// No outcome within `delivery.timeout.ms`, and the last attempt to reach a broker
+    /// failed for this reason (a TLS failure such as an untrusted certificate or a hostname
+    /// the certificate does not name), with no good connection since: the adapter's
+    /// [`ProducerCore::handle_connection_error`](crate::ProducerCore::handle_connection_error)
+    /// reported it. Takes the place of [`ProduceError::DeliveryTimeout`] for records that
+    /// were never sent.
+    #[error("delivery timed out: {0}")]
+    Connection(ConnectionError),
+}
+
+/// Why a broker connection could not be used, as the adapter saw it (the core does no I/O:
+/// it is told with
+/// [`ProducerCore::handle_connection_error`](crate::ProducerCore::handle_connection_error)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("connection to {broker} failed: {kind}: {detail}")]
+pub struct ConnectionError {
+    /// The broker's `host:port`.
+    pub broker: String,
+    /// What kind of failure.
+    pub kind: ConnectionErrorKind,
+    /// The underlying library's own words (for TLS, rustls' error).
+    pub detail: String,
+}
+
+/// The kinds of [`ConnectionError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionErrorKind {
+    /// TLS: the broker's certificate does not chain to a trusted root (or is expired,
+    /// revoked or otherwise invalid).
+    #[error("TLS: the broker's certificate is not trusted")]
+    UntrustedCertificate,
+    /// TLS: the certificate is valid but does not name the host connected to
+    /// (`ssl.endpoint.identification.algorithm=https`).
+    #[error("TLS: the broker's certificate does not name this host")]
+    HostnameMismatch,
+    /// TLS: the broker ended the handshake with an alert (for example: it requires a client
+    /// certificate, or does not trust the one given).
+    #[error("TLS: the broker refused the handshake")]
+    AlertReceived,
+    /// TLS: the broker closed the connection during the handshake.
+    #[error("TLS: the connection closed during the handshake")]
+    ClosedDuringHandshake,
+    /// TLS: the TCP connect and the handshake did not finish within the connect timeout
+    /// (a broker that accepts the connection but never answers the handshake, say).
+    #[error("TLS: the handshake did not finish in time")]
+    TimedOut,
+    /// Any other TLS failure.
+    #[error("TLS")]
+    Tls,
 }
 
 /// The last retriable cause behind [`ProduceError::RetriesExhausted`].

@@ -109,16 +109,23 @@ pub mod properties;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+pub mod sasl;
+pub mod security;
 pub mod stats;
 pub mod time;
 
 pub use compression::Compression;
 pub use config::{Acks, Config, ConfigError, MessageFormat};
-pub use error::{DeliveryError, ProduceError, RetryCause, SendError, SendErrorKind};
+pub use error::{
+    ConnectionError, ConnectionErrorKind, DeliveryError, ProduceError, RetryCause, SendError,
+    SendErrorKind,
+};
 pub use message::{Header, Record, RecordId, RecordMetadata, TopicName};
 pub use output::{BrokerAddress, ConnId, Output, TimeoutReason};
 pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;
 pub use properties::parse as parse_properties;
+pub use sasl::{SaslConfig, SaslMechanism};
+pub use security::{Pem, SecurityProtocol, TlsConfig};
 pub use stats::{Event, Stats};
 pub use time::Instant;

@@ -90,4 +90,6 @@ pub enum TimeoutReason {
     ReconnectBackoff,
     /// A circuit breaker closes again.
     Breaker,
+    /// A SASL session nears the end of its lifetime (KIP-368): its connection re-authenticates.
+    Reauthenticate,
 }

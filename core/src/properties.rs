@@ -30,15 +30,173 @@
 //! `message.max.bytes`, `buffer.memory`, `metadata.max.age.ms`, `enable.idempotence`,
 //! `allow.auto.create.topics`, `partitioner` (`murmur2`, `fnv1a`, `random`, `round_robin`,
 //! `sticky`, `manual`; librdkafka's `murmur2_random` and `fnv1a_random` too),
-//! `partitioner.class` (the Java client's built-in class names) and `security.protocol`
-//! (`PLAINTEXT` only, for now). The `ssl.*` and `sasl.*` keys, and `security.protocol` values
-//! other than `PLAINTEXT`, are refused with [`ConfigError::NotSupportedYet`]; any other key is
-//! [`ConfigError::UnknownKey`].
+//! `partitioner.class` (the Java client's built-in class names), `security.protocol`
+//! (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`), SASL: `sasl.mechanism` (`PLAIN`,
+//! `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`; librdkafka's `sasl.mechanisms` too),
+//! `sasl.username`, `sasl.password` and `sasl.jaas.config` (Java's `PlainLoginModule` or
+//! `ScramLoginModule` line; its `username` and `password` are read), and TLS
+//! ([`TlsConfig`](crate::TlsConfig)): `ssl.ca.location` / `ssl.ca.pem` (Java:
+//! `ssl.truststore.location` / `ssl.truststore.certificates` with `ssl.truststore.type=PEM`),
+//! `ssl.certificate.location` / `ssl.certificate.pem` and `ssl.key.location` / `ssl.key.pem`
+//! (Java: `ssl.keystore.location` naming one PEM file with both, or
+//! `ssl.keystore.certificate.chain` and `ssl.keystore.key`, with `ssl.keystore.type=PEM`),
+//! and `ssl.endpoint.identification.algorithm` (`https`, the default, or empty / `none` to
+//! skip the hostname check). Encrypted keys (`ssl.key.password`), JKS and PKCS#12 stores and
+//! every other `ssl.*` and `sasl.*` key are refused with [`ConfigError::NotSupportedYet`];
+//! any other key is [`ConfigError::UnknownKey`]. Errors never repeat the value of a `sasl.*`
+//! key other than the mechanism.
 
 use crate::compression::Compression;
 use crate::config::{Acks, Config, ConfigError};
 use crate::partitioner::PartitionerConfig;
+use crate::sasl::{OAuthBearerTokenProvider, SaslConfig, SaslMechanism};
+use crate::security::{Pem, SecurityProtocol};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The SASL keys read so far; they may come in any order, so the [`SaslConfig`] is built once
+/// every pair is read.
+struct SaslParts {
+    mechanism: Option<SaslMechanism>,
+    username: Option<String>,
+    password: Option<String>,
+    provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
+    touched: bool,
+}
+
+impl SaslParts {
+    fn from_config(sasl: Option<&SaslConfig>) -> Self {
+        SaslParts {
+            mechanism: sasl.map(|s| s.mechanism),
+            username: sasl.map(|s| s.username.clone()),
+            password: sasl.map(|s| s.password.clone()),
+            provider: sasl.and_then(|s| s.oauth_token_provider.clone()),
+            touched: false,
+        }
+    }
+
+    /// Takes `key` if it is a SASL key (`Ok(true)`). Values are never echoed in errors except
+    /// the mechanism's name, as they may be secrets.
+    fn apply(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        match key {
+            "sasl.mechanism" | "sasl.mechanisms" => {
+                self.mechanism = Some(SaslMechanism::from_name(value).ok_or_else(|| {
+                    if value.eq_ignore_ascii_case("GSSAPI") {
+                        ConfigError::NotSupportedYet(format!("{key}=GSSAPI"))
+                    } else {
+                        ConfigError::BadValue {
+                            key: key.to_owned(),
+                            value: value.to_owned(),
+                            reason: "expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+                        }
+                    }
+                })?);
+            }
+            "sasl.username" => self.username = Some(value.to_owned()),
+            "sasl.password" => self.password = Some(value.to_owned()),
+            "sasl.jaas.config" => {
+                let (user, password) =
+                    parse_jaas(value).map_err(|reason| ConfigError::Invalid {
+                        name: "sasl.jaas.config",
+                        reason,
+                    })?;
+                self.username = Some(user);
+                self.password = Some(password);
+            }
+            _ => return Ok(false),
+        }
+        self.touched = true;
+        Ok(true)
+    }
+
+    fn finish(self, c: &mut Config) -> Result<(), ConfigError> {
+        if !self.touched {
+            return Ok(());
+        }
+        let mechanism = self.mechanism.ok_or(ConfigError::Invalid {
+            name: "sasl.mechanism",
+            reason: "sasl.username, sasl.password or sasl.jaas.config given without a mechanism",
+        })?;
+        c.sasl = Some(SaslConfig {
+            mechanism,
+            username: self.username.unwrap_or_default(),
+            password: self.password.unwrap_or_default(),
+            oauth_token_provider: self.provider,
+        });
+        Ok(())
+    }
+}
+
+/// Reads `username` and `password` from a Java `sasl.jaas.config` value for
+/// `PlainLoginModule` or `ScramLoginModule`:
+/// `org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";`
+/// Values may be double-quoted (with `\"` and `\\` escapes) or bare words.
+fn parse_jaas(text: &str) -> Result<(String, String), &'static str> {
+    let text = text.trim();
+    let body = text
+        .strip_suffix(';')
+        .ok_or("must end with ';'")?
+        .trim_end();
+    let (class, rest) = body
+        .split_once(char::is_whitespace)
+        .ok_or("expected <LoginModule> required key=\"value\" ...;")?;
+    let class_name = class.rsplit('.').next().unwrap_or(class);
+    match class_name {
+        "PlainLoginModule" | "ScramLoginModule" => {}
+        "OAuthBearerLoginModule" => {
+            return Err("OAUTHBEARER tokens come from SaslConfig::oauth_token_provider")
+        }
+        _ => return Err("only PlainLoginModule and ScramLoginModule are understood"),
+    }
+    let rest = rest.trim_start();
+    let (flag, mut rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !matches!(flag, "required" | "requisite" | "sufficient" | "optional") {
+        return Err("expected a control flag (required, requisite, sufficient, optional)");
+    }
+    let (mut user, mut password) = (None, None);
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (key, after) = rest.split_once('=').ok_or("expected key=value options")?;
+        let key = key.trim();
+        let after = after.trim_start();
+        let (value, left) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, ch)) = chars.next() {
+                match ch {
+                    '\\' => match chars.next() {
+                        Some((_, esc)) => value.push(esc),
+                        None => return Err("unterminated quoted value"),
+                    },
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    _ => value.push(ch),
+                }
+            }
+            let end = end.ok_or("unterminated quoted value")?;
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        match key {
+            "username" => user = Some(value),
+            "password" => password = Some(value),
+            _ => {}
+        }
+        rest = left;
+    }
+    match (user, password) {
+        (Some(u), Some(p)) => Ok((u, p)),
+        _ => Err("needs username and password options"),
+    }
+}
 
 /// Parses `.properties` text into `(key, value)` pairs, in order.
 ///
@@ -133,10 +291,14 @@ impl Config {
         let mut next = self.clone();
         // Which codecs' own level keys were given, in gzip, lz4, zstd order.
         let mut codec_levels = [false; 3];
+        let mut sasl = SaslParts::from_config(next.sasl.as_ref());
         for (key, value) in pairs {
             let (key, value) = (key.as_ref().trim(), value.as_ref().trim());
-            apply_one(&mut next, &mut codec_levels, key, value)?;
+            if !sasl.apply(key, value)? {
+                apply_one(&mut next, &mut codec_levels, key, value)?;
+            }
         }
+        sasl.finish(&mut next)?;
         let own_level_given = match next.compression {
             Compression::Gzip => codec_levels[0],
             Compression::Lz4 => codec_levels[1],
@@ -274,13 +436,40 @@ fn apply_one(
                 )),
             }
         }
-        "security.protocol" => match value.to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => {}
-            "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => {
-                return Err(ConfigError::NotSupportedYet(format!("{key}={value}")))
-            }
-            _ => return Err(bad("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
+        "security.protocol" => match SecurityProtocol::parse(value) {
+            Some(p) => c.security_protocol = p,
+            None => return Err(bad("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
         },
+        // TLS. librdkafka's names, and the Java client's PEM ones (KIP-651): a PEM
+        // truststore file is the CA file; a PEM keystore file holds the key and the chain.
+        "ssl.ca.location" | "ssl.truststore.location" => c.tls.ca = Some(Pem::File(value.into())),
+        "ssl.ca.pem" | "ssl.truststore.certificates" => c.tls.ca = Some(Pem::Text(value.into())),
+        "ssl.certificate.location" => c.tls.certificate = Some(Pem::File(value.into())),
+        "ssl.certificate.pem" | "ssl.keystore.certificate.chain" => {
+            c.tls.certificate = Some(Pem::Text(value.into()))
+        }
+        "ssl.key.location" => c.tls.key = Some(Pem::File(value.into())),
+        "ssl.key.pem" | "ssl.keystore.key" => c.tls.key = Some(Pem::Text(value.into())),
+        "ssl.keystore.location" => {
+            c.tls.certificate = Some(Pem::File(value.into()));
+            c.tls.key = Some(Pem::File(value.into()));
+        }
+        "ssl.truststore.type" | "ssl.keystore.type" => {
+            if !value.eq_ignore_ascii_case("PEM") {
+                return Err(ConfigError::NotSupportedYet(format!("{key}={value}")));
+            }
+        }
+        "ssl.endpoint.identification.algorithm" => {
+            c.tls.verify_hostname = match value.to_ascii_lowercase().as_str() {
+                "https" => true,
+                "" | "none" => false,
+                _ => {
+                    return Err(bad(
+                        "expected https, or an empty value (or none) to turn it off",
+                    ))
+                }
+            }
+        }
         _ if key.starts_with("ssl.") || key.starts_with("sasl.") => {
             // Only the key: these values may be secrets.
             return Err(ConfigError::NotSupportedYet(key.to_owned()));
@@ -520,14 +709,104 @@ mod tests {
     }
 
     #[test]
+    fn sasl_keys_build_a_sasl_config_in_any_order() {
+        let c = Config::from_properties([
+            ("sasl.password", "pw"),
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.username", "alice"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("bootstrap.servers", "h:1"),
+        ])
+        .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::SaslPlaintext);
+        let sasl = c.sasl.as_ref().expect("sasl");
+        assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+        assert_eq!(
+            (sasl.username.as_str(), sasl.password.as_str()),
+            ("alice", "pw")
+        );
+        c.validate().unwrap();
+
+        for module in [
+            "org.apache.kafka.common.security.plain.PlainLoginModule",
+            "org.apache.kafka.common.security.scram.ScramLoginModule",
+        ] {
+            let jaas =
+                format!("{module} required\n  username=\"bob\"  password=\"p \\\"q\\\" ;r\";");
+            let c = Config::from_properties([
+                ("sasl.mechanism", "PLAIN"),
+                ("sasl.jaas.config", jaas.as_str()),
+            ])
+            .unwrap();
+            let sasl = c.sasl.unwrap();
+            assert_eq!(sasl.username, "bob");
+            assert_eq!(sasl.password, "p \"q\" ;r");
+        }
+        let c = Config::from_properties([
+            ("sasl.mechanism", "PLAIN"),
+            (
+                "sasl.jaas.config",
+                "x.PlainLoginModule required username=u password=v;",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.sasl.unwrap().password, "v");
+    }
+
+    #[test]
+    fn sasl_mistakes_name_the_key_and_never_echo_secrets() {
+        let e = bad_value("sasl.username", "alice");
+        assert!(
+            matches!(
+                e,
+                ConfigError::Invalid {
+                    name: "sasl.mechanism",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(matches!(
+            bad_value("sasl.mechanism", "KERBEROS"),
+            ConfigError::BadValue { key, .. } if key == "sasl.mechanism"
+        ));
+        assert!(matches!(
+            bad_value("sasl.mechanism", "GSSAPI"),
+            ConfigError::NotSupportedYet(_)
+        ));
+        for jaas in [
+            "x.PlainLoginModule required username=\"u\" password=\"hunter2\"",
+            "x.KerberosModule required username=\"u\" password=\"hunter2\";",
+            "x.PlainLoginModule always username=\"u\" password=\"hunter2\";",
+            "x.PlainLoginModule required password=\"hunter2\";",
+            "x.PlainLoginModule required username=\"u\" password=\"hunter2;",
+            "x.OAuthBearerLoginModule required password=\"hunter2\";",
+        ] {
+            let e =
+                Config::from_properties([("sasl.mechanism", "PLAIN"), ("sasl.jaas.config", jaas)])
+                    .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ConfigError::Invalid {
+                        name: "sasl.jaas.config",
+                        ..
+                    }
+                ),
+                "{jaas}: {e:?}"
+            );
+            assert!(!e.to_string().contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+        }
+    }
+
+    #[test]
     fn security_settings_are_refused_as_not_supported_yet() {
         for (k, v) in [
-            ("security.protocol", "SASL_SSL"),
-            ("security.protocol", "SSL"),
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "PLAIN"),
-            ("sasl.username", "alice"),
-            ("ssl.ca.location", "/etc/ca.pem"),
+            ("sasl.kerberos.service.name", "kafka"),
+            ("ssl.key.password", "pw"),
+            ("ssl.keystore.type", "JKS"),
+            ("ssl.truststore.type", "PKCS12"),
+            ("ssl.cipher.suites", "x"),
         ] {
             let e = bad_value(k, v);
             assert!(
@@ -537,9 +816,87 @@ mod tests {
             assert!(e.to_string().contains("not supported yet"), "{e}");
         }
         // Secrets never appear in the message.
-        let e = bad_value("sasl.password", "hunter2");
+        let e = bad_value("sasl.oauthbearer.client.secret", "hunter2");
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+        let e = bad_value("ssl.key.password", "hunter2");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn tls_settings_are_read_in_librdkafka_and_java_names() {
+        let c = Config::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "ssl"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+            ("ssl.certificate.location", "/etc/client.pem"),
+            ("ssl.key.location", "/etc/client.key"),
+        ])
+        .unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::Ssl);
+        assert_eq!(c.tls.ca, Some(Pem::File("/etc/ca.pem".into())));
+        assert_eq!(c.tls.certificate, Some(Pem::File("/etc/client.pem".into())));
+        assert_eq!(c.tls.key, Some(Pem::File("/etc/client.key".into())));
+        assert!(
+            c.tls.verify_hostname,
+            "hostname verification is on by default"
+        );
+        c.validate().unwrap();
+
+        let c = Config::from_properties([
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.certificates", "CA PEM"),
+            ("ssl.keystore.type", "pem"),
+            ("ssl.keystore.certificate.chain", "CHAIN PEM"),
+            ("ssl.keystore.key", "KEY PEM"),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.tls.ca, Some(Pem::Text("CA PEM".into())));
+        assert_eq!(c.tls.certificate, Some(Pem::Text("CHAIN PEM".into())));
+        assert_eq!(c.tls.key, Some(Pem::Text("KEY PEM".into())));
+        assert!(!c.tls.verify_hostname);
+        assert!(
+            !format!("{c:?}").contains("KEY PEM"),
+            "Debug redacts the key"
+        );
+
+        // One PEM keystore file holds the chain and the key.
+        let c = Config::from_properties([("ssl.keystore.location", "/ks.pem")]).unwrap();
+        assert_eq!(c.tls.certificate, Some(Pem::File("/ks.pem".into())));
+        assert_eq!(c.tls.key, Some(Pem::File("/ks.pem".into())));
+
+        for (v, on) in [
+            ("https", true),
+            ("HTTPS", true),
+            ("none", false),
+            ("", false),
+        ] {
+            let c =
+                Config::from_properties([("ssl.endpoint.identification.algorithm", v)]).unwrap();
+            assert_eq!(c.tls.verify_hostname, on, "{v:?}");
+        }
+        assert!(matches!(
+            bad_value("ssl.endpoint.identification.algorithm", "ldap"),
+            ConfigError::BadValue { ref key, .. } if key == "ssl.endpoint.identification.algorithm"
+        ));
+        assert!(matches!(
+            bad_value("security.protocol", "TLS"),
+            ConfigError::BadValue { ref key, .. } if key == "security.protocol"
+        ));
+        // SSL with half a client identity is refused by validation, naming the setting.
+        let c = Config::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "SSL"),
+            ("ssl.certificate.location", "/c.pem"),
+        ])
+        .unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ssl.key.location"));
     }
 
     #[test]

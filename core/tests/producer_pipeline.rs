@@ -1534,6 +1534,64 @@ fn a_batch_that_may_have_been_written_is_never_restamped_after_an_epoch_bump() {
 }
 
 #[test]
+fn a_batch_stamped_two_epochs_ago_waits_for_the_previous_epoch_in_flight() {
+    // Two partitions of one broker, two requests in flight per connection. p0 runs under
+    // epoch 1 with its retry a1 in flight and, behind it, a2 still stamped under epoch 0,
+    // when p1's UNKNOWN_PRODUCER_ID bumps the producer to epoch 2. Re-stamping a2 moves p0
+    // to epoch 2; done while a1 is in flight, a2 takes sequence 0 of epoch 2 and is written,
+    // and a1, failing again, lands after it (the simulator's seed 434002).
+    let mut config = idem_config();
+    config.max_in_flight_requests_per_connection = 2;
+    let mut h = Harness::idempotent(config, &[1], &[("t", &[1, 1])]);
+    h.drain();
+    h.send("t", Some(0), "w0");
+    h.send("t", Some(1), "w1");
+    h.settle();
+    // Epoch 0: the broker forgets p0's state; a1 and a2 are refused and come back stamped;
+    // the epoch is bumped to 1 for p0.
+    h.defer = true;
+    h.lose_producer_state("t", 0);
+    let a1 = h.send("t", Some(0), "a1");
+    let a2 = h.send("t", Some(0), "a2");
+    assert_eq!(h.deferred.len(), 2);
+    while h.release_one() {}
+    // p1 sends b1 (its answer held) while p0 waits out its retry backoff, so p0 has one
+    // request slot left: a1 goes re-stamped under epoch 1; a2, under epoch 0, waits.
+    h.fault("t", 1, Fault::Error(ErrorCode::UNKNOWN_PRODUCER_ID));
+    let b1 = h.send("t", Some(1), "b1");
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    while h.deferred.len() < 2 {
+        assert!(h.tick(), "a1's retry never went out");
+    }
+    let p0 = ("t".to_owned(), 0);
+    assert_eq!(
+        h.seen[&p0].last(),
+        Some(&(1001, 1, 0, 1, 6)),
+        "{:?}",
+        h.seen
+    );
+    // b1's refusal asks for epoch 2 (for p1; p0 keeps epoch 1 while it has batches under
+    // it); a1 fails (retriable), goes again, and fails once more.
+    h.defer = false;
+    while h.release_one() {}
+    h.settle();
+    assert!(h.failed.is_empty(), "{:?}", h.failed);
+    for id in [a1, a2, b1] {
+        assert!(h.delivered.contains_key(&id));
+    }
+    assert!(
+        h.seen[&("t".to_owned(), 1)].iter().any(|s| s.1 == 2),
+        "{:?}",
+        h.seen
+    );
+    assert_eq!(h.log("t", 0), ["w0", "a1", "a2"], "{:?}", h.seen[&p0]);
+    assert_eq!(h.log("t", 1), ["w1", "b1"]);
+    assert_sequences_sound(&h.accepted("t", 0));
+    assert_sequences_sound(&h.accepted("t", 1));
+}
+
+#[test]
 fn an_epoch_bump_at_the_last_epoch_asks_for_a_new_producer_id() {
     let mut h = Harness::idempotent(idem_config(), &[1], &[("t", &[1])]);
     h.init_epoch = i16::MAX - 1;

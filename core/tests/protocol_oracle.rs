@@ -591,3 +591,72 @@ fn request_header_bytes_match_kafka_protocol() {
         assert_eq!(back, kh);
     }
 }
+
+// ---------------- SaslHandshake / SaslAuthenticate ----------------
+
+#[test]
+fn sasl_handshake_matches_kafka_protocol() {
+    use kafka_protocol::messages::{sasl_handshake_request, sasl_handshake_response};
+    use odradek_core::protocol::{SaslHandshakeRequest, SaslHandshakeResponse};
+    let ours = SaslHandshakeRequest {
+        mechanism: "SCRAM-SHA-256".into(),
+    };
+    for v in 0..=1 {
+        let (_, k): (_, sasl_handshake_request::SaslHandshakeRequest) =
+            our_request_to_k(v, &ours, false);
+        assert_eq!(&*k.mechanism, "SCRAM-SHA-256");
+        let resp = SaslHandshakeResponse {
+            error_code: 33,
+            mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-512".into()],
+        };
+        let k: sasl_handshake_response::SaslHandshakeResponse =
+            our_response_to_k::<SaslHandshakeRequest, _>(v, &resp, 0);
+        assert_eq!(k.error_code, 33);
+        let names: Vec<&str> = k.mechanisms.iter().map(|m| &**m).collect();
+        assert_eq!(names, ["PLAIN", "SCRAM-SHA-512"]);
+        let kb = sasl_handshake_response::SaslHandshakeResponse::default()
+            .with_error_code(0)
+            .with_mechanisms(vec![s("OAUTHBEARER")]);
+        let back = k_response_to_ours::<SaslHandshakeRequest, _>(v, &kb, 0);
+        assert_eq!(back.error_code, 0);
+        assert_eq!(back.mechanisms, ["OAUTHBEARER"]);
+    }
+}
+
+#[test]
+fn sasl_authenticate_matches_kafka_protocol() {
+    use kafka_protocol::messages::{sasl_authenticate_request, sasl_authenticate_response};
+    use odradek_core::protocol::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+    let ours = SaslAuthenticateRequest {
+        auth_bytes: Bytes::from_static(b"n,,n=user,r=abc"),
+    };
+    for v in 0..=2 {
+        let flexible = v >= 2;
+        let header_version = if flexible { 1 } else { 0 };
+        let (_, k): (_, sasl_authenticate_request::SaslAuthenticateRequest) =
+            our_request_to_k(v, &ours, flexible);
+        assert_eq!(&k.auth_bytes[..], b"n,,n=user,r=abc");
+        let resp = SaslAuthenticateResponse {
+            error_code: 58,
+            error_message: Some("bad".into()),
+            auth_bytes: Bytes::from_static(b"e=invalid-proof"),
+            session_lifetime_ms: 3_600_000,
+        };
+        let k: sasl_authenticate_response::SaslAuthenticateResponse =
+            our_response_to_k::<SaslAuthenticateRequest, _>(v, &resp, header_version);
+        assert_eq!(k.error_code, 58);
+        assert_eq!(k.error_message.as_deref(), Some("bad"));
+        assert_eq!(&k.auth_bytes[..], b"e=invalid-proof");
+        assert_eq!(k.session_lifetime_ms, if v >= 1 { 3_600_000 } else { 0 });
+        let kb = sasl_authenticate_response::SaslAuthenticateResponse::default()
+            .with_error_code(0)
+            .with_error_message(None)
+            .with_auth_bytes(Bytes::from_static(b"v=sig"))
+            .with_session_lifetime_ms(if v >= 1 { 1234 } else { 0 });
+        let back = k_response_to_ours::<SaslAuthenticateRequest, _>(v, &kb, header_version);
+        assert_eq!(back.error_code, 0);
+        assert_eq!(back.error_message, None);
+        assert_eq!(&back.auth_bytes[..], b"v=sig");
+        assert_eq!(back.session_lifetime_ms, if v >= 1 { 1234 } else { 0 });
+    }
+}

@@ -21,6 +21,7 @@
 use crate::outcomes::ReadyCallbacks;
 use crate::runtime::{AsyncIo, BoxFuture, Runtime};
 use crate::state::{DriverWait, Shared, State};
+use crate::tls::{self, Stream, TlsConnector, TlsStream};
 use bytes::{Buf, Bytes};
 use futures_util::future::{select, Either};
 use odradek_core::{ConnId, Instant, Output};
@@ -68,7 +69,9 @@ enum ConnEvent {
 pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     runtime: Arc<R>,
-    conns: HashMap<ConnId, Conn<R::Tcp>>,
+    conns: HashMap<ConnId, Conn<Stream<R::Tcp>>>,
+    /// `Some` when `security.protocol` uses TLS: every connection is wrapped.
+    tls: Option<TlsConnector>,
     timer: Option<(Instant, BoxFuture<()>)>,
     connect_timeout: Duration,
     /// When `Output::Closed` was seen: queued bytes get until this deadline to be written.
@@ -82,11 +85,17 @@ pub(crate) struct Driver<R: Runtime> {
 }
 
 impl<R: Runtime> Driver<R> {
-    pub(crate) fn new(shared: Arc<Shared>, runtime: Arc<R>, request_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        runtime: Arc<R>,
+        request_timeout: Duration,
+        tls: Option<TlsConnector>,
+    ) -> Self {
         Driver {
             shared,
             runtime,
             conns: HashMap::new(),
+            tls,
             timer: None,
             connect_timeout: CONNECT_TIMEOUT.min(request_timeout),
             closed_deadline: None,
@@ -97,22 +106,55 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Connects, and with TLS runs the handshake, all under the connect timeout: the core
+    /// hears of the connection only once it carries plaintext Kafka frames.
     fn start_connect(
         &self,
         address: &odradek_core::BrokerAddress,
-    ) -> BoxFuture<io::Result<R::Tcp>> {
+    ) -> BoxFuture<io::Result<Stream<R::Tcp>>> {
         let connect = self.runtime.connect(address);
         let timeout = self.runtime.sleep(self.connect_timeout);
         let what = address.to_string();
+        let tls = self
+            .tls
+            .clone()
+            .map(|c| (c, address.host.clone(), what.clone()));
+        let with_tls = tls.is_some();
+        let limit = self.connect_timeout;
+        let open = Box::pin(async move {
+            let tcp = connect.await?;
+            match tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some((connector, host, broker)) => {
+                    let session = connector.session(&host, &broker).map_err(tls::io_error)?;
+                    let stream = TlsStream::handshake(tcp, session, broker).await?;
+                    Ok(Stream::Tls(Box::new(stream)))
+                }
+            }
+        });
         Box::pin(async move {
-            match select(connect, timeout).await {
+            match select(open, timeout).await {
                 Either::Left((result, _)) => result,
+                // With TLS the cause is typed: records failing behind it say why.
+                Either::Right(_) if with_tls => Err(tls::io_error(odradek_core::ConnectionError {
+                    broker: what,
+                    kind: odradek_core::ConnectionErrorKind::TimedOut,
+                    detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
+                })),
                 Either::Right(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("connect to {what} timed out"),
                 )),
             }
         })
+    }
+}
+
+/// Tells the core a connection failed: with its TLS cause when it has one.
+fn lost(core: &mut odradek_core::ProducerCore, id: ConnId, e: &io::Error, now: Instant) {
+    match tls::connection_error(e) {
+        Some(cause) => core.handle_connection_error(id, cause, now),
+        None => core.handle_disconnected(id, now),
     }
 }
 
@@ -137,9 +179,9 @@ fn poll_conn<T: AsyncIo>(
                 core.handle_connected(id, now);
                 event = ConnEvent::Progress;
             }
-            Poll::Ready(Err(_)) => {
+            Poll::Ready(Err(e)) => {
                 if !conn.closing {
-                    core.handle_disconnected(id, now);
+                    lost(core, id, &e, now);
                 }
                 return ConnEvent::Gone;
             }
@@ -148,9 +190,12 @@ fn poll_conn<T: AsyncIo>(
     let ConnState::Open(stream) = &mut conn.state else {
         return event;
     };
-    let failed = |core: &mut odradek_core::ProducerCore, closing: bool| {
+    let failed = |core: &mut odradek_core::ProducerCore, closing: bool, e: Option<io::Error>| {
         if !closing {
-            core.handle_disconnected(id, now);
+            match e {
+                Some(e) => lost(core, id, &e, now),
+                None => core.handle_disconnected(id, now),
+            }
         }
         ConnEvent::Gone
     };
@@ -165,7 +210,8 @@ fn poll_conn<T: AsyncIo>(
         }
         match stream.poll_write_vectored(cx, &iov[..count]) {
             Poll::Pending => break,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return failed(core, conn.closing),
+            Poll::Ready(Ok(0)) => return failed(core, conn.closing, None),
+            Poll::Ready(Err(e)) => return failed(core, conn.closing, Some(e)),
             Poll::Ready(Ok(mut n)) => {
                 event = ConnEvent::Progress;
                 while n > 0 {
@@ -194,7 +240,8 @@ fn poll_conn<T: AsyncIo>(
     for _ in 0..MAX_READS {
         match stream.poll_read(cx, read_buf) {
             Poll::Pending => break,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return failed(core, false),
+            Poll::Ready(Ok(0)) => return failed(core, false, None),
+            Poll::Ready(Err(e)) => return failed(core, false, Some(e)),
             Poll::Ready(Ok(n)) => {
                 core.handle_received(id, &read_buf[..n], now);
                 event = ConnEvent::Progress;

@@ -28,6 +28,16 @@
 //! timeout of 10 s (Kafka's `socket.connection.setup.timeout.ms` default) capped by
 //! `request.timeout.ms`. A failed connect, EOF or I/O error becomes `handle_disconnected`.
 //!
+//! TLS: with `security.protocol` `SSL` (or `SASL_SSL`), each connection is wrapped in a
+//! [`tls::TlsStream`] (rustls' sans-IO `ClientConnection` over the runtime's stream, the
+//! same code for every runtime) and the handshake runs inside that connect timeout, before
+//! `handle_connected`: the core only ever sees plaintext Kafka frames. A TLS failure
+//! (untrusted certificate, hostname mismatch, an alert) goes to the core as
+//! `handle_connection_error` with a typed [`ConnectionError`]
+//! (a handshake still unfinished at the connect timeout is `TimedOut`),
+//! so records that expire behind it fail with that cause; unusable TLS settings are a
+//! [`ConnectError::Tls`] at `connect`.
+//!
 //! Time: the core's [`Instant`](odradek_core::Instant) comes from [`Clock`], anchored once to
 //! the wall clock and advanced monotonically.
 //!
@@ -84,6 +94,7 @@ mod state;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
+pub mod tls;
 
 pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
@@ -94,7 +105,8 @@ pub use runtime::{AsyncIo, BoxFuture, Runtime};
 
 pub use odradek_core;
 pub use odradek_core::{
-    Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
-    PartitionerConfig, ProduceError, Record, RecordMetadata, RetryCause, SendError, SendErrorKind,
-    TopicName,
+    Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
+    DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, TlsConfig, TopicName,
 };

@@ -26,6 +26,10 @@ pub enum ConnectError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The TLS settings could not be used (a CA, certificate or key file missing or not
+    /// PEM, a key that does not match its certificate).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A Kafka producer running on runtime `R`: a cheap, cloneable handle to one background
@@ -67,6 +71,11 @@ fn start<R: Runtime>(
     channels: Option<ChannelQueues>,
 ) -> Result<Arc<Shared>, ConnectError> {
     config.validate()?;
+    let tls = if config.security_protocol.uses_tls() {
+        Some(crate::tls::TlsConnector::new(&config.tls)?)
+    } else {
+        None
+    };
     let clock = Clock::new();
     let now = clock.now();
     let mut h = RandomState::new().build_hasher();
@@ -76,7 +85,7 @@ fn start<R: Runtime>(
     let core = ProducerCore::new(config, seed, now)?;
     let shared = Arc::new(Shared::new(core, clock, channels));
     let runtime = Arc::new(runtime);
-    let driver = Driver::new(shared.clone(), runtime.clone(), request_timeout);
+    let driver = Driver::new(shared.clone(), runtime.clone(), request_timeout, tls);
     runtime.spawn(Box::pin(driver));
     Ok(shared)
 }

@@ -434,6 +434,66 @@ pub fn refused_address() -> String {
     a.to_string()
 }
 
+/// A fresh self-signed CA certificate (PEM): TLS settings that parse, for brokers that
+/// never get as far as showing a certificate.
+pub fn test_ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).expect("a CA").pem()
+}
+
+/// A listener that accepts connections and never writes a byte (a broker stuck before the
+/// TLS handshake); the connections stay open until it is dropped.
+#[derive(Debug)]
+pub struct SilentBroker {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentBroker {
+    /// Starts listening on 127.0.0.1.
+    pub fn start() -> SilentBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let address = listener.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    held.push(conn);
+                }
+            }
+        });
+        SilentBroker {
+            address,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+}
+
+impl Drop for SilentBroker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.address);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs `fut`, panicking if it takes longer than `limit` (a hang guard for tests, not a
 /// timing assertion). The timer is polled first, so a future that only completes because the
 /// guard's own wake-up re-polled it (a lost wake-up) still fails.

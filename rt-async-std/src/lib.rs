@@ -42,9 +42,10 @@ use std::time::Duration;
 
 pub use odradek_driver::{
     channels, odradek_core, Acks, BrokerAddress, ChannelOptions, CloseReport, Compression, Config,
-    ConfigError, ConnectError, DeliveryError, DeliveryFuture, Errors, Header, InputSender,
-    MessageFormat, PartitionerConfig, ProduceError, Record, RecordMetadata, RetryCause, SendError,
-    SendErrorKind, Successes, TopicName,
+    ConfigError, ConnectError, ConnectionError, ConnectionErrorKind, DeliveryError, DeliveryFuture,
+    Errors, Header, InputSender, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, Successes, TlsConfig, TopicName,
 };
 
 /// A Kafka producer on async-std. See [`odradek_driver::Producer`] for every method:

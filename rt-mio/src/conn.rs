@@ -1,8 +1,17 @@
 //! One broker connection: a non-blocking mio socket, its connect state and its write queue.
+//!
+//! With TLS (`security.protocol=SSL`), rustls' sans-IO [`ClientConnection`] sits between the
+//! queue and the socket: `read_tls` / `process_new_packets` / `write_tls` are driven by hand
+//! until the socket would block (the socket is registered for both readiness kinds, edge
+//! triggered, so every pass goes until `WouldBlock`). The handshake runs after the TCP
+//! connect and before the connection counts as connected, so the core only sees plaintext.
 
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use odradek_core::ConnectionError;
+use odradek_driver::tls::{classify, closed_during_handshake};
+use rustls::ClientConnection;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -15,6 +24,8 @@ const MAX_IOVECS: usize = 64;
 pub(crate) enum ConnState {
     /// `connect` was issued; the remaining addresses are tried if this one fails.
     Connecting { rest: VecDeque<SocketAddr> },
+    /// TCP is open; the TLS handshake is running.
+    Handshaking,
     /// Open and reported to the core.
     Connected,
 }
@@ -52,6 +63,14 @@ pub(crate) struct Connection {
     /// The core sent `Disconnect` while bytes were still queued: they are written, then the
     /// connection is dropped without telling the core (it already forgot it).
     pub(crate) closing: bool,
+    /// The TLS session, with `security.protocol=SSL`.
+    tls: Option<Box<ClientConnection>>,
+    /// `host:port`, for errors.
+    broker: String,
+    /// Why the connection failed, when TLS can say (taken by the producer to tell the core).
+    pub(crate) failure: Option<ConnectionError>,
+    /// Until when the TCP connect and TLS handshake may run (set by the producer).
+    pub(crate) connect_deadline: Option<odradek_core::Instant>,
 }
 
 impl Connection {
@@ -61,6 +80,8 @@ impl Connection {
         registry: &Registry,
         token: Token,
         mut addrs: VecDeque<SocketAddr>,
+        tls: Option<ClientConnection>,
+        broker: String,
     ) -> Option<Connection> {
         let stream = next_stream(registry, token, &mut addrs)?;
         Some(Connection {
@@ -70,12 +91,69 @@ impl Connection {
             out: VecDeque::new(),
             out_bytes: 0,
             closing: false,
+            tls: tls.map(Box::new),
+            broker,
+            failure: None,
+            connect_deadline: None,
         })
+    }
+
+    /// Drives the TLS handshake until the socket would block, it finishes or it fails.
+    fn handshake(&mut self) -> ConnectCheck {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            self.state = ConnState::Connected;
+            return ConnectCheck::Connected;
+        };
+        loop {
+            let mut blocked = false;
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        blocked = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return ConnectCheck::Failed,
+                }
+            }
+            if !tls.is_handshaking() {
+                // Anything still unsent goes out with the first write.
+                self.state = ConnState::Connected;
+                return ConnectCheck::Connected;
+            }
+            if !tls.wants_read() {
+                if blocked {
+                    return ConnectCheck::Pending;
+                }
+                return ConnectCheck::Failed;
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(0) => {
+                    self.failure = Some(closed_during_handshake(&self.broker));
+                    return ConnectCheck::Failed;
+                }
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        // Send the alert rustls queued, as far as the socket takes it.
+                        let _ = tls.write_tls(&mut self.stream);
+                        self.failure = Some(classify(&self.broker, &e));
+                        return ConnectCheck::Failed;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ConnectCheck::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ConnectCheck::Failed,
+            }
+        }
     }
 
     /// After an event on a connecting socket: has the connect finished? On failure of one
     /// address the next one is tried under the same token; `Failed` means none is left.
     pub(crate) fn check_connect(&mut self, registry: &Registry) -> ConnectCheck {
+        if matches!(self.state, ConnState::Handshaking) {
+            return self.handshake();
+        }
         let failed = match self.stream.take_error() {
             Ok(Some(_)) | Err(_) => true,
             Ok(None) => match self.stream.peer_addr() {
@@ -89,8 +167,8 @@ impl Connection {
         if !failed {
             // Kafka requests are small and latency-bound; Nagle only adds delay.
             let _ = self.stream.set_nodelay(true);
-            self.state = ConnState::Connected;
-            return ConnectCheck::Connected;
+            self.state = ConnState::Handshaking;
+            return self.handshake();
         }
         let _ = registry.deregister(&mut self.stream);
         let ConnState::Connecting { rest } = &mut self.state else {
@@ -120,14 +198,28 @@ impl Connection {
         }
     }
 
-    /// Whether bytes wait to be written.
+    /// The connect (and handshake) took longer than `limit`: with TLS, say so as the cause.
+    pub(crate) fn connect_timed_out(&mut self, limit: std::time::Duration) {
+        if self.tls.is_some() {
+            self.failure = Some(ConnectionError {
+                broker: self.broker.clone(),
+                kind: odradek_core::ConnectionErrorKind::TimedOut,
+                detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
+            });
+        }
+    }
+
+    /// Whether bytes wait to be written (queued, or TLS records not yet sent).
     pub(crate) fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Writes queued bytes with vectored writes until the socket would block, the queue is
     /// empty, or `cap` bytes were written.
     pub(crate) fn write(&mut self, cap: usize) -> IoProgress {
+        if self.tls.is_some() {
+            return self.write_tls(cap);
+        }
         let mut written = 0;
         while !self.out.is_empty() {
             if written >= cap {
@@ -152,6 +244,41 @@ impl Connection {
         IoProgress::Drained
     }
 
+    /// [`write`](Self::write) through TLS: sends the session's records until the socket
+    /// would block, feeding it queued plaintext as it empties.
+    fn write_tls(&mut self, cap: usize) -> IoProgress {
+        let mut written = 0;
+        loop {
+            let Some(tls) = self.tls.as_deref_mut() else {
+                return IoProgress::Closed;
+            };
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(0) => return IoProgress::Closed,
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return IoProgress::Drained,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return IoProgress::Closed,
+                }
+            }
+            if self.out.is_empty() {
+                return IoProgress::Drained;
+            }
+            if written >= cap {
+                return IoProgress::Capped;
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n_slices = self.out.len().min(MAX_IOVECS);
+            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            match tls.writer().write_vectored(&slices[..n_slices]) {
+                Ok(0) | Err(_) => return IoProgress::Closed,
+                Ok(n) => self.advance(n),
+            }
+        }
+    }
+
     fn advance(&mut self, mut n: usize) {
         self.out_bytes -= n;
         while n > 0 {
@@ -169,8 +296,32 @@ impl Connection {
     }
 
     /// Reads once into `buf`.
+    /// With TLS: plaintext, reading and processing TLS records as needed; `WouldBlock` only
+    /// once the socket has nothing more and the session holds no plaintext.
     pub(crate) fn read_once(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Closed without close_notify: the end of the stream all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            match tls.read_tls(&mut self.stream)? {
+                0 => return Ok(tls.reader().read(buf).unwrap_or(0)),
+                _ => {
+                    if let Err(e) = tls.process_new_packets() {
+                        let _ = tls.write_tls(&mut self.stream);
+                        let failure = classify(&self.broker, &e);
+                        self.failure = Some(failure.clone());
+                        return Err(odradek_driver::tls::io_error(failure));
+                    }
+                }
+            }
+        }
     }
 
     /// Deregisters the socket; dropping the connection then closes it.
@@ -233,7 +384,8 @@ mod tests {
         let good = listener.local_addr().unwrap();
         let mut poll = Poll::new().unwrap();
         let addrs = VecDeque::from([refused(), good]);
-        let mut conn = Connection::connect(poll.registry(), Token(3), addrs).unwrap();
+        let mut conn =
+            Connection::connect(poll.registry(), Token(3), addrs, None, "b:1".into()).unwrap();
         assert!(matches!(
             finish_connect(&mut poll, &mut conn),
             ConnectCheck::Connected
@@ -287,13 +439,155 @@ mod tests {
     fn every_address_refused_fails() {
         let mut poll = Poll::new().unwrap();
         let addrs = VecDeque::from([refused(), refused()]);
-        match Connection::connect(poll.registry(), Token(1), addrs) {
+        match Connection::connect(poll.registry(), Token(1), addrs, None, "b:1".into()) {
             None => {} // refused synchronously: also a failure
             Some(mut conn) => assert!(matches!(
                 finish_connect(&mut poll, &mut conn),
                 ConnectCheck::Failed
             )),
         }
-        assert!(Connection::connect(poll.registry(), Token(2), VecDeque::new()).is_none());
+        assert!(Connection::connect(
+            poll.registry(),
+            Token(2),
+            VecDeque::new(),
+            None,
+            "b:1".into()
+        )
+        .is_none());
+    }
+
+    /// A CA, a rustls server config for `localhost` signed by it, and another CA.
+    fn tls_pki() -> (String, String, std::sync::Arc<rustls::ServerConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+        let ca = || {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let pem = params.self_signed(&key).unwrap().pem();
+            (params, key, pem)
+        };
+        let (params, key, ca_pem) = ca();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &Issuer::from_params(&params, &key))
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        (ca_pem, ca().2, std::sync::Arc::new(server))
+    }
+
+    fn tls_session(ca_pem: &str) -> ClientConnection {
+        let connector = odradek_driver::tls::TlsConnector::new(&odradek_core::TlsConfig {
+            ca: Some(odradek_core::Pem::Text(ca_pem.to_owned())),
+            ..Default::default()
+        })
+        .unwrap();
+        connector.session("localhost", "localhost:1").unwrap()
+    }
+
+    #[test]
+    fn tls_handshake_then_plaintext_both_ways() {
+        let (ca_pem, _, server_config) = tls_pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A blocking rustls server: reads 100 KiB, answers with them reversed.
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let session = rustls::ServerConnection::new(server_config).unwrap();
+            let mut tls = rustls::StreamOwned::new(session, tcp);
+            let mut got = vec![0u8; 100 * 1024];
+            tls.read_exact(&mut got).unwrap();
+            got.reverse();
+            tls.write_all(&got).unwrap();
+            tls.flush().unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+        });
+        let mut poll = Poll::new().unwrap();
+        let addrs = VecDeque::from([addr]);
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(5),
+            addrs,
+            Some(tls_session(&ca_pem)),
+            "localhost:1".into(),
+        )
+        .unwrap();
+        assert!(matches!(
+            finish_connect(&mut poll, &mut conn),
+            ConnectCheck::Connected
+        ));
+        let sent: Vec<u8> = (0..100 * 1024).map(|i| (i % 251) as u8).collect();
+        conn.queue(sent.chunks(7000).map(Bytes::copy_from_slice).collect());
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "the exchange did not finish");
+            if conn.has_output() {
+                assert_ne!(conn.write(256 * 1024), IoProgress::Closed);
+            }
+            match conn.read_once(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    poll.poll(&mut events, Some(Duration::from_millis(100)))
+                        .unwrap();
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        let mut expected = sent;
+        expected.reverse();
+        assert!(got == expected, "the answer arrives whole and in order");
+        assert!(conn.failure.is_none());
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn tls_untrusted_broker_fails_with_a_typed_cause() {
+        let (_, other_ca_pem, server_config) = tls_pki();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut session = rustls::ServerConnection::new(server_config).unwrap();
+            // Until the client's alert ends the handshake.
+            while session.complete_io(&mut tcp).is_ok() && session.is_handshaking() {}
+        });
+        let mut poll = Poll::new().unwrap();
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(6),
+            VecDeque::from([addr]),
+            Some(tls_session(&other_ca_pem)),
+            "localhost:1".into(),
+        )
+        .unwrap();
+        assert!(matches!(
+            finish_connect(&mut poll, &mut conn),
+            ConnectCheck::Failed
+        ));
+        let cause = conn.failure.take().expect("a typed cause");
+        assert_eq!(
+            cause.kind,
+            odradek_core::ConnectionErrorKind::UntrustedCertificate
+        );
+        assert_eq!(cause.broker, "localhost:1");
+        assert!(!conn.is_connected());
+        drop(conn);
+        server.join().unwrap();
     }
 }

@@ -9,6 +9,7 @@ use odradek_core::{
     BrokerAddress, Config, ConnId, DeliveryError, Instant, Output, ProducerCore, Record, RecordId,
     RecordMetadata, SendError, SendErrorKind,
 };
+use odradek_driver::tls::TlsConnector;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
+/// The longest a TCP connect plus TLS handshake may take (Kafka's
+/// `socket.connection.setup.timeout.ms` default), capped by `request.timeout.ms`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `read` calls per connection per wake-up before the rest is left for the next pass.
 const READS_PER_WAKE: usize = 16;
 /// Bytes written per connection per wake-up before the rest is left for the next pass.
@@ -184,6 +188,8 @@ pub struct MioProducer {
     /// Bytes charged per pending record on top of the core's count (see
     /// [`CORE_RECORD_OVERHEAD`]); the blocking producer adds its own bookkeeping.
     record_overhead: usize,
+    /// `Some` with `security.protocol=SSL`: each connection gets a TLS session.
+    tls: Option<TlsConnector>,
 }
 
 impl MioProducer {
@@ -209,6 +215,12 @@ impl MioProducer {
         seed: u64,
     ) -> Result<MioProducer, ConnectError> {
         let clock = Clock::new();
+        config.validate().map_err(ConnectError::Config)?;
+        let tls = if config.security_protocol.uses_tls() {
+            Some(TlsConnector::new(&config.tls).map_err(ConnectError::Tls)?)
+        } else {
+            None
+        };
         let core = ProducerCore::new(config, seed, clock.now()).map_err(ConnectError::Config)?;
         let registry = registry.try_clone().map_err(ConnectError::Io)?;
         let mut producer = MioProducer {
@@ -225,6 +237,7 @@ impl MioProducer {
             close_deadline: None,
             closed: false,
             record_overhead: CORE_RECORD_OVERHEAD,
+            tls,
         };
         let now = producer.clock.now();
         producer.pump(now);
@@ -268,10 +281,37 @@ impl MioProducer {
             return Some(self.clock.now());
         }
         let core = self.core.poll_timeout().map(|(at, _reason)| at);
-        match self.close_deadline.filter(|_| !self.closed) {
-            Some(close) => Some(core.map_or(close, |at| at.min(close))),
-            None => core,
+        let connects = self
+            .conns
+            .values()
+            .filter(|c| !c.is_connected())
+            .filter_map(|c| c.connect_deadline);
+        let close = self.close_deadline.filter(|_| !self.closed);
+        core.into_iter().chain(close).chain(connects).min()
+    }
+
+    /// `socket.connection.setup.timeout.ms` (10 s, as in Kafka) capped by
+    /// `request.timeout.ms`: how long a TCP connect and TLS handshake may take.
+    fn connect_timeout(&self) -> Duration {
+        CONNECT_TIMEOUT.min(self.core.config().request_timeout)
+    }
+
+    /// Connections whose connect or handshake ran past [`Self::connect_timeout`] fail.
+    fn expire_connects(&mut self, now: Instant) -> bool {
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.is_connected() && c.connect_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        let limit = self.connect_timeout();
+        for &conn in &late {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.connect_timed_out(limit);
+            }
+            self.lose(conn, now);
         }
+        !late.is_empty()
     }
 
     /// Call after every poll: resumes I/O that the per-wake-up caps cut off and, when the core's
@@ -284,11 +324,12 @@ impl MioProducer {
         for conn in backlog {
             self.service(conn, now);
         }
+        let expired = self.expire_connects(now);
         let due = matches!(self.core.poll_timeout(), Some((at, _)) if at <= now);
         if due {
             self.core.handle_timeout(now);
         }
-        if due || had_work {
+        if due || had_work || expired {
             self.pump(now);
         }
         self.finish_close(now);
@@ -547,8 +588,21 @@ impl MioProducer {
             self.core.handle_disconnected(conn, now);
             return;
         };
-        match Connection::connect(&self.registry, token, addrs) {
-            Some(c) => {
+        let broker = address.to_string();
+        let session = match &self.tls {
+            None => None,
+            Some(connector) => match connector.session(&address.host, &broker) {
+                Ok(session) => Some(session),
+                Err(e) => {
+                    self.tokens.release(token);
+                    self.core.handle_connection_error(conn, e, now);
+                    return;
+                }
+            },
+        };
+        match Connection::connect(&self.registry, token, addrs, session, broker) {
+            Some(mut c) => {
+                c.connect_deadline = Some(now + self.connect_timeout());
                 self.by_token.insert(token, conn);
                 self.conns.insert(conn, c);
             }
@@ -575,8 +629,12 @@ impl MioProducer {
     fn lose(&mut self, conn: ConnId, now: Instant) {
         // A closing connection is already gone as far as the core knows.
         let closing = self.conns.get(&conn).is_some_and(|c| c.closing);
+        let failure = self.conns.get_mut(&conn).and_then(|c| c.failure.take());
         if self.forget(conn) && !closing {
-            self.core.handle_disconnected(conn, now);
+            match failure {
+                Some(cause) => self.core.handle_connection_error(conn, cause, now),
+                None => self.core.handle_disconnected(conn, now),
+            }
         }
     }
 }

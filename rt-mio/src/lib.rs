@@ -22,6 +22,14 @@
 //! Time: the core is fed nanoseconds since the UNIX epoch, read from the wall clock once at
 //! start and advanced with the monotonic [`std::time::Instant`].
 //!
+//! TLS (`security.protocol` `SSL` or `SASL_SSL`): each broker socket carries a rustls
+//! `ClientConnection` driven by hand (the client configuration is built by
+//! `odradek_driver::tls`, shared with the async adapters); the handshake runs after the TCP
+//! connect and before the core hears the connection is open, so the core only sees
+//! plaintext (SASL included: it is the core's). TCP connect plus handshake get 10 s, capped by
+//! `request.timeout.ms`; a TLS failure reaches the core as a typed
+//! [`ConnectionError`], and records behind it fail with it.
+//!
 //! Work per wake-up is capped (1 MiB read and 1 MiB written per connection); what is left is
 //! resumed on the next [`handle_timeout`](MioProducer::handle_timeout), and
 //! [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight back.
@@ -141,10 +149,12 @@ pub use embedded::{MioProducer, ProducerEvent, TokenRange};
 pub type Producer = BlockingProducer;
 pub use odradek_core;
 pub use odradek_core::{
-    Acks, BrokerAddress, Compression, Config, ConfigError, DeliveryError, Header, MessageFormat,
-    PartitionerConfig, ProduceError, Record, RecordId, RecordMetadata, RetryCause, SendError,
-    SendErrorKind, TopicName,
+    Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
+    DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordId,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, TlsConfig, TopicName,
 };
+pub use odradek_driver::tls::TlsError;
 
 use std::fmt;
 
@@ -156,6 +166,9 @@ pub enum ConnectError {
     Config(ConfigError),
     /// The poller, its waker or the producer thread could not be set up.
     Io(std::io::Error),
+    /// The TLS settings could not be used (a CA, certificate or key file missing or not
+    /// PEM, a key that does not match its certificate).
+    Tls(TlsError),
 }
 
 impl fmt::Display for ConnectError {
@@ -163,6 +176,7 @@ impl fmt::Display for ConnectError {
         match self {
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Io(e) => write!(f, "cannot start the producer: {e}"),
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -172,6 +186,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Config(e) => Some(e),
             ConnectError::Io(e) => Some(e),
+            ConnectError::Tls(e) => Some(e),
         }
     }
 }

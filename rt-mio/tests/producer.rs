@@ -7,7 +7,9 @@
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use odradek_driver::testing::{refused_address, FakeBroker, FakeBrokerOptions};
+use odradek_driver::testing::{
+    refused_address, test_ca_pem, FakeBroker, FakeBrokerOptions, SilentBroker,
+};
 use odradek_mio::{
     BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
     RecordMetadata, RetryCause, SendErrorKind, TokenRange,
@@ -611,4 +613,41 @@ fn embedded_close_with_acks_none_writes_everything_queued() {
         ACKS_NONE_RECORDS,
         "every record reported delivered reaches the broker"
     );
+}
+
+/// `SSL` to a broker that takes the TCP connection and never answers the handshake: the
+/// connect deadline (here `request.timeout.ms`) ends each attempt and the record fails with
+/// the typed TLS cause at its delivery timeout; a missing CA file is refused at connect.
+#[test]
+fn tls_handshake_that_never_finishes_fails_with_a_typed_cause() {
+    use odradek_mio::{ConnectError, ConnectionErrorKind, Pem, SecurityProtocol};
+    let silent = SilentBroker::start();
+    let mut config = config(&silent.address());
+    config.security_protocol = SecurityProtocol::Ssl;
+    config.tls.ca = Some(Pem::Text(test_ca_pem()));
+    config.request_timeout = Duration::from_millis(300);
+    config.delivery_timeout = Some(Duration::from_millis(1000));
+    let started = Instant::now();
+    let producer = BlockingProducer::connect(config.clone()).unwrap();
+    let mut receipt = producer.send(Record::new("stuck").value("x")).unwrap();
+    let error = receipt
+        .wait_timeout(PATIENCE)
+        .expect("an outcome within delivery.timeout")
+        .expect_err("the handshake never finishes");
+    match &error.error {
+        ProduceError::Connection(cause) => {
+            assert_eq!(cause.kind, ConnectionErrorKind::TimedOut, "{cause}");
+            assert_eq!(cause.broker, silent.address());
+        }
+        other => panic!("expected a TLS timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(producer.close().failed, 1);
+
+    config.tls.ca = Some(Pem::File("/nonexistent/odradek-ca.pem".into()));
+    match BlockingProducer::connect(config) {
+        Err(ConnectError::Tls(e)) => assert!(e.to_string().contains("ssl.ca.location"), "{e}"),
+        Err(other) => panic!("expected a TLS settings error, got {other}"),
+        Ok(_) => panic!("a missing CA file must be refused"),
+    }
 }

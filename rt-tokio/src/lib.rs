@@ -46,9 +46,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub use odradek_driver::{
     channels, odradek_core, Acks, BrokerAddress, ChannelOptions, CloseReport, Compression, Config,
-    ConfigError, ConnectError, DeliveryError, DeliveryFuture, Errors, Header, InputSender,
-    MessageFormat, PartitionerConfig, ProduceError, Record, RecordMetadata, RetryCause, SendError,
-    SendErrorKind, Successes, TopicName,
+    ConfigError, ConnectError, ConnectionError, ConnectionErrorKind, DeliveryError, DeliveryFuture,
+    Errors, Header, InputSender, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
+    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, Successes, TlsConfig, TopicName,
 };
 
 /// A Kafka producer on tokio. See [`odradek_driver::Producer`] for every method:

@@ -73,3 +73,13 @@ async fn acks_none_writes_everything() {
 async fn send_with_callbacks() {
     scenarios::send_with_callbacks::<TokioRuntime>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshake_times_out() {
+    scenarios::tls_handshake_times_out::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_bad_settings_refused_at_connect() {
+    scenarios::tls_bad_settings_refused_at_connect::<TokioRuntime>().await;
+}

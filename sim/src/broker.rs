@@ -11,8 +11,8 @@ use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::{
     self, api_key, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode,
     InitProducerIdRequest, InitProducerIdResponse, MetadataBroker, MetadataPartition,
-    MetadataRequest, MetadataResponse, MetadataTopic, ProducePartitionResponse, ProduceRequest,
-    ProduceResponse, ProduceTopicResponse,
+    MetadataRequest, MetadataResponse, MetadataTopic, ProducePartitionData,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
 };
 use odradek_core::record::{decode_records, RecordFormat};
 use odradek_core::{Compression, ConnId};
@@ -296,123 +296,22 @@ impl Cluster {
             topics: Vec::new(),
             throttle_time_ms: self.hostile_throttle(),
         };
+        let at = ProduceAt {
+            conn,
+            broker,
+            v,
+            corr,
+            acks: req.acks,
+        };
         let mut acked = Vec::new();
         let mut appended = Vec::new();
         let mut any_error = false;
         for topic in &req.topics {
             let mut parts = Vec::new();
             for pd in &topic.partitions {
-                let mut code = self.check_partition(conn, broker, v, &topic.name, pd.index);
-                let mut decoded = Vec::new();
-                if code.is_ok() {
-                    match decode_records(&pd.records, self.config.max_decompressed_batch) {
-                        Ok(b) => decoded = b,
-                        Err(e) => {
-                            self.violation(format!(
-                                "{conn:?}: undecodable records for {}-{}: {e}",
-                                topic.name, pd.index
-                            ));
-                            code = ErrorCode::CORRUPT_MESSAGE;
-                        }
-                    }
-                }
-                if code.is_ok() {
-                    code = self.check_batches(conn, v, &topic.name, pd.index, &decoded);
-                }
-                if code.is_ok() {
-                    if let Some(injected) = self.injected_error(req.acks) {
-                        *self.stats.injected_errors.entry(injected.0).or_default() += 1;
-                        let (t, p) = (topic.name.clone(), pd.index);
-                        self.note(|| format!("fault: inject {injected} for {t}-{p}"));
-                        code = injected;
-                    }
-                }
-                let mut base_offset = -1;
-                let mut append_too =
-                    code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
-                // Idempotent batch: (producer id, epoch, first sequence, records).
-                let idem = decoded
-                    .first()
-                    .filter(|b| b.producer_id >= 0)
-                    .map(|b| (b.producer_id, b.producer_epoch, b.base_sequence))
-                    .map(|(p, e, s)| (p, e, s, decoded.iter().map(|b| b.records.len()).sum()));
-                if let (true, Some((pid, epoch, first, count))) = (append_too, idem) {
-                    match self.judge_idempotent(
-                        conn,
-                        &topic.name,
-                        pd.index,
-                        pid,
-                        epoch,
-                        first,
-                        count,
-                    ) {
-                        JudgedBatch::Append => {}
-                        JudgedBatch::Duplicate(base, original) => {
-                            append_too = false;
-                            if code.is_ok() {
-                                base_offset = base;
-                                acked.extend(original);
-                            }
-                        }
-                        JudgedBatch::Refuse(c) => {
-                            append_too = false;
-                            code = c;
-                            if c == ErrorCode::UNKNOWN_PRODUCER_ID {
-                                if let Some(w) = &mut self.wire {
-                                    w.refused_unknown_producer(
-                                        conn,
-                                        corr,
-                                        crate::wire::BatchKey {
-                                            topic: topic.name.to_string(),
-                                            partition: pd.index,
-                                            producer_id: pid,
-                                            epoch,
-                                            base_sequence: first,
-                                        },
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                if append_too {
-                    let (id, base) = self.append(conn, broker, &topic.name, pd.index, decoded);
-                    if let Some((pid, epoch, first, count)) = idem {
-                        let part = self.partition_mut(&topic.name, pd.index);
-                        part.producers.record(pid, epoch, first, count, base, id);
-                    }
-                    if code.is_ok() {
-                        base_offset = base;
-                        if req.acks == 0 {
-                            self.appends[id].fate = AppendFate::NoResponse;
-                        } else {
-                            acked.push(id);
-                            let rate = self.config.faults.hostile.base_offset_rate;
-                            if rate > 0.0 && self.rng.unit() < rate {
-                                let count = self.appends[id].count as i64;
-                                base_offset = i64::MAX - self.rng.below(count.max(1) as u64) as i64;
-                                self.appends[id].hostile_offset = true;
-                                self.stats.hostile_base_offsets += 1;
-                                let (t, p) = (topic.name.clone(), pd.index);
-                                self.note(|| {
-                                    format!("hostile: base offset {base_offset} for {t}-{p}")
-                                });
-                            }
-                        }
-                    } else {
-                        self.appends[id].fate = AppendFate::ErrorAfterAppend;
-                    }
-                    appended.push(id);
-                }
-                any_error |= !code.is_ok();
-                parts.push(ProducePartitionResponse {
-                    index: pd.index,
-                    error_code: code.0,
-                    base_offset,
-                    log_append_time_ms: -1,
-                    log_start_offset: if code.is_ok() { 0 } else { -1 },
-                    error_message: None,
-                });
+                let part = self.produce_partition(at, &topic.name, pd, &mut acked, &mut appended);
+                any_error |= part.error_code != 0;
+                parts.push(part);
             }
             resp.topics.push(ProduceTopicResponse {
                 name: topic.name.clone(),
@@ -475,6 +374,126 @@ impl Cluster {
         let mut out = BytesMut::new();
         protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
         self.send_response(conn, out.freeze(), acked);
+    }
+
+    /// One partition of a Produce request: checked, decoded, judged (idempotence),
+    /// appended; the appends it made go to `appended`, those it acknowledges to `acked`.
+    fn produce_partition(
+        &mut self,
+        at: ProduceAt,
+        topic: &str,
+        pd: &ProducePartitionData,
+        acked: &mut Vec<usize>,
+        appended: &mut Vec<usize>,
+    ) -> ProducePartitionResponse {
+        let (conn, broker, corr) = (at.conn, at.broker, at.corr);
+        let mut code = self.check_partition(at.conn, at.broker, at.v, topic, pd.index);
+        let mut decoded = Vec::new();
+        if code.is_ok() {
+            match decode_records(&pd.records, self.config.max_decompressed_batch) {
+                Ok(b) => decoded = b,
+                Err(e) => {
+                    self.violation(format!(
+                        "{conn:?}: undecodable records for {}-{}: {e}",
+                        topic, pd.index
+                    ));
+                    code = ErrorCode::CORRUPT_MESSAGE;
+                }
+            }
+        }
+        if code.is_ok() {
+            code = self.check_batches(at.conn, at.v, topic, pd.index, &decoded);
+        }
+        if code.is_ok() {
+            if let Some(injected) = self.injected_error(at.acks) {
+                *self.stats.injected_errors.entry(injected.0).or_default() += 1;
+                let (t, p) = (topic.to_owned(), pd.index);
+                let stamp = decoded
+                    .first()
+                    .filter(|b| b.producer_id >= 0)
+                    .map(|b| {
+                        let n: usize = decoded.iter().map(|b| b.records.len()).sum();
+                        format!(" (epoch {} seq {}+{n})", b.producer_epoch, b.base_sequence)
+                    })
+                    .unwrap_or_default();
+                self.note(|| format!("fault: inject {injected} for {t}-{p}{stamp}"));
+                code = injected;
+            }
+        }
+        let mut base_offset = -1;
+        let mut append_too = code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+        // Idempotent batch: (producer id, epoch, first sequence, records).
+        let idem = decoded
+            .first()
+            .filter(|b| b.producer_id >= 0)
+            .map(|b| (b.producer_id, b.producer_epoch, b.base_sequence))
+            .map(|(p, e, s)| (p, e, s, decoded.iter().map(|b| b.records.len()).sum()));
+        if let (true, Some((pid, epoch, first, count))) = (append_too, idem) {
+            match self.judge_idempotent(conn, topic, pd.index, pid, epoch, first, count) {
+                JudgedBatch::Append => {}
+                JudgedBatch::Duplicate(base, original) => {
+                    append_too = false;
+                    if code.is_ok() {
+                        base_offset = base;
+                        acked.extend(original);
+                    }
+                }
+                JudgedBatch::Refuse(c) => {
+                    append_too = false;
+                    code = c;
+                    if c == ErrorCode::UNKNOWN_PRODUCER_ID {
+                        if let Some(w) = &mut self.wire {
+                            w.refused_unknown_producer(
+                                conn,
+                                corr,
+                                crate::wire::BatchKey {
+                                    topic: topic.to_owned(),
+                                    partition: pd.index,
+                                    producer_id: pid,
+                                    epoch,
+                                    base_sequence: first,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if append_too {
+            let (id, base) = self.append(conn, broker, topic, pd.index, decoded);
+            if let Some((pid, epoch, first, count)) = idem {
+                let part = self.partition_mut(topic, pd.index);
+                part.producers.record(pid, epoch, first, count, base, id);
+            }
+            if code.is_ok() {
+                base_offset = base;
+                if at.acks == 0 {
+                    self.appends[id].fate = AppendFate::NoResponse;
+                } else {
+                    acked.push(id);
+                    let rate = self.config.faults.hostile.base_offset_rate;
+                    if rate > 0.0 && self.rng.unit() < rate {
+                        let count = self.appends[id].count as i64;
+                        base_offset = i64::MAX - self.rng.below(count.max(1) as u64) as i64;
+                        self.appends[id].hostile_offset = true;
+                        self.stats.hostile_base_offsets += 1;
+                        let (t, p) = (topic.to_owned(), pd.index);
+                        self.note(|| format!("hostile: base offset {base_offset} for {t}-{p}"));
+                    }
+                }
+            } else {
+                self.appends[id].fate = AppendFate::ErrorAfterAppend;
+            }
+            appended.push(id);
+        }
+        ProducePartitionResponse {
+            index: pd.index,
+            error_code: code.0,
+            base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: if code.is_ok() { 0 } else { -1 },
+            error_message: None,
+        }
     }
 
     /// Whether this broker may append to `topic`/`partition` now.
@@ -758,4 +777,14 @@ enum JudgedBatch {
     /// Base offset and the index of the original append.
     Duplicate(i64, Option<usize>),
     Refuse(ErrorCode),
+}
+
+/// Where a Produce request came from and what it asked, for each of its partitions.
+#[derive(Debug, Clone, Copy)]
+struct ProduceAt {
+    conn: ConnId,
+    broker: i32,
+    v: i16,
+    corr: i32,
+    acks: i16,
 }

@@ -78,6 +78,67 @@ pub fn hostile_for(seed: u64, kinds: &[&str]) -> HostileConfig {
     }
 }
 
+/// The suite's faults for `seed`: none, a single kind in focus, or a mix (part of
+/// [`suite_config`], drawing from its generator in turn).
+fn suite_faults(rng: &mut Rng, seed: u64) -> FaultConfig {
+    let mut f = FaultConfig::none();
+    let mode = rng.below(20);
+    let horizon = ms(500 + rng.below(3000));
+    match mode {
+        0..=2 => {} // no faults: every record must be delivered
+        3..=11 => {
+            // One kind at a time, strongly, so each is exercised alone.
+            f.horizon = horizon;
+            f.crash_downtime = (ms(20), ms(800));
+            f.slow_extra = (ms(10), ms(2500));
+            match rng.below(9) {
+                0 => {
+                    f.mean_interval = Some(ms(30 + rng.below(200)));
+                    f.leader_move_weight = 1;
+                }
+                1 => {
+                    f.mean_interval = Some(ms(100 + rng.below(400)));
+                    f.broker_crash_weight = 1;
+                }
+                2 => {
+                    f.mean_interval = Some(ms(30 + rng.below(200)));
+                    f.connection_reset_weight = 1;
+                }
+                3 => f.slow_response_rate = 0.05 + rng.unit() * 0.2,
+                4 => f.lost_response_rate = 0.02 + rng.unit() * 0.1,
+                5 => f.stall_rate = 0.01 + rng.unit() * 0.05,
+                6 => {
+                    f.error_rate = 0.05 + rng.unit() * 0.25;
+                    f.error_codes = vec![pick(rng, &RETRIABLE_PRODUCE_ERRORS)];
+                }
+                7 => f.error_rate = 0.05 + rng.unit() * 0.2,
+                _ => {
+                    // Producer state loss (only idempotent producers have any), with lost
+                    // responses and errors so retries are around.
+                    f.producer_state_loss_rate = 0.05 + rng.unit() * 0.2;
+                    f.lost_response_rate = 0.02;
+                    f.error_rate = 0.05;
+                }
+            }
+        }
+        _ => {
+            f = FaultConfig::chaos();
+            f.horizon = horizon;
+            f.mean_interval = Some(ms(50 + rng.below(300)));
+            let scale = 0.3 + rng.unit();
+            f.slow_response_rate *= scale;
+            f.lost_response_rate *= scale;
+            f.stall_rate *= scale;
+            f.error_rate *= scale;
+            f.producer_state_loss_rate *= scale;
+        }
+    }
+    if !f.is_none() {
+        f.hostile = hostile_for(seed, DEFAULT_HOSTILE);
+    }
+    f
+}
+
 /// The configuration the suite runs for `seed`: a pure function of the seed.
 ///
 /// ```
@@ -115,63 +176,7 @@ pub fn suite_config(seed: u64) -> SimConfig {
         }
     };
 
-    // Faults: none, a single kind in focus, or a mix.
-    let mut f = FaultConfig::none();
-    let mode = rng.below(20);
-    let horizon = ms(500 + rng.below(3000));
-    match mode {
-        0..=2 => {} // no faults: every record must be delivered
-        3..=11 => {
-            // One kind at a time, strongly, so each is exercised alone.
-            f.horizon = horizon;
-            f.crash_downtime = (ms(20), ms(800));
-            f.slow_extra = (ms(10), ms(2500));
-            match rng.below(9) {
-                0 => {
-                    f.mean_interval = Some(ms(30 + rng.below(200)));
-                    f.leader_move_weight = 1;
-                }
-                1 => {
-                    f.mean_interval = Some(ms(100 + rng.below(400)));
-                    f.broker_crash_weight = 1;
-                }
-                2 => {
-                    f.mean_interval = Some(ms(30 + rng.below(200)));
-                    f.connection_reset_weight = 1;
-                }
-                3 => f.slow_response_rate = 0.05 + rng.unit() * 0.2,
-                4 => f.lost_response_rate = 0.02 + rng.unit() * 0.1,
-                5 => f.stall_rate = 0.01 + rng.unit() * 0.05,
-                6 => {
-                    f.error_rate = 0.05 + rng.unit() * 0.25;
-                    f.error_codes = vec![pick(&mut rng, &RETRIABLE_PRODUCE_ERRORS)];
-                }
-                7 => f.error_rate = 0.05 + rng.unit() * 0.2,
-                _ => {
-                    // Producer state loss (only idempotent producers have any), with lost
-                    // responses and errors so retries are around.
-                    f.producer_state_loss_rate = 0.05 + rng.unit() * 0.2;
-                    f.lost_response_rate = 0.02;
-                    f.error_rate = 0.05;
-                }
-            }
-        }
-        _ => {
-            f = FaultConfig::chaos();
-            f.horizon = horizon;
-            f.mean_interval = Some(ms(50 + rng.below(300)));
-            let scale = 0.3 + rng.unit();
-            f.slow_response_rate *= scale;
-            f.lost_response_rate *= scale;
-            f.stall_rate *= scale;
-            f.error_rate *= scale;
-            f.producer_state_loss_rate *= scale;
-        }
-    }
-    if !f.is_none() {
-        f.hostile = hostile_for(seed, DEFAULT_HOSTILE);
-    }
-    c.faults = f;
+    c.faults = suite_faults(&mut rng, seed);
 
     // Producer.
     let p = &mut config.producer;

@@ -212,6 +212,52 @@ macro_rules! async_runtime {
     };
 }
 
+/// odradek-mio's `BlockingProducer` as a suite [`Runtime`] (the async adapters get theirs
+/// from [`async_runtime!`](crate::async_runtime)).
+#[derive(Debug)]
+pub struct Mio;
+
+// The core's SendError/DeliveryError hand the record back by value, by design.
+#[allow(clippy::result_large_err)]
+impl Mio {
+    fn wait_all(pending: Vec<Result<odradek_mio::Receipt, SendError>>) -> Vec<Outcome> {
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Ok(receipt) => receipt.wait().map_err(Failure::Delivery),
+                Err(e) => Err(Failure::Refused(e)),
+            })
+            .collect()
+    }
+}
+
+#[allow(clippy::result_large_err)]
+impl Runtime for Mio {
+    fn name() -> &'static str {
+        "mio"
+    }
+
+    fn produce(config: Config, records: Vec<Record>) -> Vec<Outcome> {
+        let producer = odradek_mio::BlockingProducer::connect(config).expect("valid config");
+        let pending: Vec<_> = records.into_iter().map(|r| producer.send(r)).collect();
+        let outcomes = Self::wait_all(pending);
+        producer.close();
+        outcomes
+    }
+
+    fn produce_then_close(config: Config, records: Vec<Record>) -> (Vec<Outcome>, CloseCounts) {
+        let producer = odradek_mio::BlockingProducer::connect(config).expect("valid config");
+        let pending: Vec<_> = records.into_iter().map(|r| producer.send(r)).collect();
+        let report = producer.close();
+        let outcomes = Self::wait_all(pending);
+        let counts = CloseCounts {
+            delivered: report.delivered,
+            failed: report.failed,
+        };
+        (outcomes, counts)
+    }
+}
+
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A producer configuration for the suite: the cluster's bootstrap, short linger, bounded
@@ -225,6 +271,36 @@ pub fn base_config(cluster: &KafkaCluster) -> Config {
     config.retry_backoff = Duration::from_millis(50);
     config.allow_auto_create_topics = false;
     config
+}
+
+/// Where a suite run produces: a cluster, the producer configuration to start from, and a
+/// tag that keeps its topic names apart from other runs on the same cluster. The plain suite
+/// uses [`Target::plaintext`]; the secured runs (`secure.rs`) point `base` at a TLS or SASL
+/// listener, while topics are still made and read back over the cluster's PLAINTEXT
+/// listener by Kafka's own tools.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// The cluster (its PLAINTEXT listener serves topic creation and read-back).
+    pub cluster: &'a KafkaCluster,
+    /// The producer configuration each run starts from (see [`base_config`]).
+    pub base: Config,
+    /// Appended to the runtime's name in topic names and labels (`""` or `-ssl`, say).
+    pub tag: &'static str,
+}
+
+impl<'a> Target<'a> {
+    /// The cluster's PLAINTEXT listener with [`base_config`].
+    pub fn plaintext(cluster: &'a KafkaCluster) -> Self {
+        Target {
+            cluster,
+            base: base_config(cluster),
+            tag: "",
+        }
+    }
+
+    fn prefix<R: Runtime>(&self) -> String {
+        format!("{}{}", R::name(), self.tag)
+    }
 }
 
 fn compression_name(c: Compression) -> &'static str {
@@ -415,6 +491,11 @@ fn assert_all_delivered(label: &str, outcomes: &[Outcome], acks: Acks) {
 
 /// acks × compression, two topics per run, read back and compared record by record.
 pub fn round_trip_matrix<R: Runtime>(cluster: &KafkaCluster) {
+    round_trip_matrix_on::<R>(&Target::plaintext(cluster));
+}
+
+/// [`round_trip_matrix`] against any [`Target`].
+pub fn round_trip_matrix_on<R: Runtime>(target: &Target<'_>) {
     let acks = [Acks::None, Acks::Leader, Acks::All];
     let codecs = [
         Compression::None,
@@ -423,11 +504,27 @@ pub fn round_trip_matrix<R: Runtime>(cluster: &KafkaCluster) {
         Compression::Lz4,
         Compression::Zstd,
     ];
+    let pairs: Vec<(Acks, Compression)> = acks
+        .iter()
+        .flat_map(|a| codecs.iter().map(move |c| (*a, *c)))
+        .collect();
+    round_trip_runs_on::<R>(target, &pairs);
+}
+
+/// The round trips of [`round_trip_matrix`] for the given (acks, compression) pairs only:
+/// the shortened runs of the secured suites.
+pub fn round_trip_runs_on<R: Runtime>(target: &Target<'_>, pairs: &[(Acks, Compression)]) {
+    let cluster = target.cluster;
     let mut runs = Vec::new();
     let mut specs = Vec::new();
-    for a in acks {
-        for c in codecs {
-            let base = format!("{}-rt-{}-{}", R::name(), acks_name(a), compression_name(c));
+    for &(a, c) in pairs {
+        {
+            let base = format!(
+                "{}-rt-{}-{}",
+                target.prefix::<R>(),
+                acks_name(a),
+                compression_name(c)
+            );
             let (ta, tb) = (format!("{base}-a"), format!("{base}-b"));
             specs.push(TopicSpec::new(&ta, 3, 1));
             specs.push(TopicSpec::new(&tb, 1, 1));
@@ -438,9 +535,14 @@ pub fn round_trip_matrix<R: Runtime>(cluster: &KafkaCluster) {
     let mut all_sent = Vec::new();
     let mut total = 0;
     for (a, c, ta, tb) in &runs {
-        let label = format!("{} {} {}", R::name(), acks_name(*a), compression_name(*c));
+        let label = format!(
+            "{} {} {}",
+            target.prefix::<R>(),
+            acks_name(*a),
+            compression_name(*c)
+        );
         let sent = varied_records(&[ta, tb], &[3, 1], true, true);
-        let mut config = base_config(cluster);
+        let mut config = target.base.clone();
         config.acks = *a;
         config.compression = *c;
         let outcomes = R::produce(config, sent.clone());
@@ -533,7 +635,13 @@ pub fn legacy_matrix<R: Runtime>(cluster: &KafkaCluster) {
 /// A record over the topic's `max.message.bytes` fails with `MESSAGE_TOO_LARGE`; the others
 /// in the same run (in another partition) are delivered.
 pub fn record_too_large_for_topic<R: Runtime>(cluster: &KafkaCluster) {
-    let topic = format!("{}-too-large", R::name());
+    record_too_large_for_topic_on::<R>(&Target::plaintext(cluster));
+}
+
+/// [`record_too_large_for_topic`] against any [`Target`].
+pub fn record_too_large_for_topic_on<R: Runtime>(target: &Target<'_>) {
+    let cluster = target.cluster;
+    let topic = format!("{}-too-large", target.prefix::<R>());
     cluster
         .create_topics(&[TopicSpec::new(&topic, 2, 1).config("max.message.bytes", "1000")])
         .unwrap();
@@ -554,7 +662,7 @@ pub fn record_too_large_for_topic<R: Runtime>(cluster: &KafkaCluster) {
             .partition(0)
             .value(format!("small-{i}"))
     }));
-    let mut config = base_config(cluster);
+    let mut config = target.base.clone();
     config.message_max_bytes = 1024 * 1024; // the producer lets it through; the broker refuses
     config.acks = Acks::All;
     let outcomes = R::produce(config, sent.clone());
@@ -582,8 +690,14 @@ pub fn record_too_large_for_topic<R: Runtime>(cluster: &KafkaCluster) {
 /// Records to a missing topic (auto-creation off on the broker and in the producer) fail with
 /// `UnknownTopic`; the others are delivered.
 pub fn unknown_topic<R: Runtime>(cluster: &KafkaCluster) {
-    let good = format!("{}-known", R::name());
-    let missing = format!("{}-never-created", R::name());
+    unknown_topic_on::<R>(&Target::plaintext(cluster));
+}
+
+/// [`unknown_topic`] against any [`Target`].
+pub fn unknown_topic_on<R: Runtime>(target: &Target<'_>) {
+    let cluster = target.cluster;
+    let good = format!("{}-known", target.prefix::<R>());
+    let missing = format!("{}-never-created", target.prefix::<R>());
     cluster
         .create_topics(&[TopicSpec::new(&good, 2, 1)])
         .unwrap();
@@ -599,7 +713,7 @@ pub fn unknown_topic<R: Runtime>(cluster: &KafkaCluster) {
                 .value(format!("v{i}"))
         })
         .collect();
-    let mut config = base_config(cluster);
+    let mut config = target.base.clone();
     config.delivery_timeout = Some(Duration::from_secs(30));
     let outcomes = R::produce(config, sent.clone());
     for (i, (r, o)) in sent.iter().zip(&outcomes).enumerate() {
@@ -665,7 +779,13 @@ pub fn closed_port<R: Runtime>() {
 /// Close right after sending 500 records: each gets exactly one outcome, the close report
 /// agrees, and the records read back are exactly the delivered ones.
 pub fn close_with_records_in_flight<R: Runtime>(cluster: &KafkaCluster) {
-    let topic = format!("{}-close-in-flight", R::name());
+    close_with_records_in_flight_on::<R>(&Target::plaintext(cluster));
+}
+
+/// [`close_with_records_in_flight`] against any [`Target`].
+pub fn close_with_records_in_flight_on<R: Runtime>(target: &Target<'_>) {
+    let cluster = target.cluster;
+    let topic = format!("{}-close-in-flight", target.prefix::<R>());
     cluster
         .create_topics(&[TopicSpec::new(&topic, 3, 1)])
         .unwrap();
@@ -676,7 +796,7 @@ pub fn close_with_records_in_flight<R: Runtime>(cluster: &KafkaCluster) {
                 .value(format!("v{i}"))
         })
         .collect();
-    let mut config = base_config(cluster);
+    let mut config = target.base.clone();
     config.linger = Duration::from_millis(20);
     let (outcomes, counts) = R::produce_then_close(config, sent.clone());
     assert_eq!(outcomes.len(), sent.len(), "one outcome per record");

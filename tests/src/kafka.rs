@@ -372,6 +372,24 @@ pub struct StartOptions {
     pub lifetime: Lifetime,
     /// Extra broker properties, appended to each node's `server.properties`.
     pub extra_properties: Vec<(String, String)>,
+    /// Extra listeners besides PLAINTEXT and CONTROLLER (single-node clusters: the ports
+    /// are fixed). See `secure.rs`.
+    pub extra_listeners: Vec<Listener>,
+    /// Extra arguments to `kafka-storage format` (for example `--add-scram ...`).
+    pub format_args: Vec<String>,
+}
+
+/// A broker listener besides PLAINTEXT and CONTROLLER, bound on 127.0.0.1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// The listener's name (`SSL`, `SASL_SSL`, ...).
+    pub name: String,
+    /// Its security protocol (`SSL`, `SASL_PLAINTEXT`, `SASL_SSL`).
+    pub protocol: String,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    /// The host advertised in metadata (`localhost`, so TLS hostname checks have a name).
+    pub advertised_host: String,
 }
 
 impl StartOptions {
@@ -383,6 +401,8 @@ impl StartOptions {
             name: None,
             lifetime: Lifetime::Watched,
             extra_properties: Vec::new(),
+            extra_listeners: Vec::new(),
+            format_args: Vec::new(),
         }
     }
 }
@@ -539,6 +559,7 @@ impl KafkaCluster {
                 &voters,
                 &data,
                 &opts.extra_properties,
+                &opts.extra_listeners,
             );
             let props_file = node_dir.join("server.properties");
             io_ctx(fs::write(&props_file, props), || {
@@ -547,6 +568,7 @@ impl KafkaCluster {
             let mut cmd = java_tool(version, "kafka.tools.StorageTool");
             cmd.args(["format", "-t", &cluster_id, "-c"])
                 .arg(&props_file)
+                .args(&opts.format_args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             formats.push((
@@ -1144,19 +1166,26 @@ fn server_properties(
     voters: &str,
     data: &Path,
     extra: &[(String, String)],
+    listeners: &[Listener],
 ) -> String {
     let rf = nodes.min(3);
     let min_isr = if nodes >= 3 { 2 } else { 1 };
+    let (mut bind, mut advertise, mut map) = (String::new(), String::new(), String::new());
+    for l in listeners {
+        bind.push_str(&format!(",{}://127.0.0.1:{}", l.name, l.port));
+        advertise.push_str(&format!(",{}://{}:{}", l.name, l.advertised_host, l.port));
+        map.push_str(&format!(",{}:{}", l.name, l.protocol));
+    }
     let mut p = format!(
         "# Written by odradek's Kafka harness (tests/src/kafka.rs).\n\
          process.roles=broker,controller\n\
          node.id={id}\n\
          controller.quorum.voters={voters}\n\
-         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}\n\
-         advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}{bind}\n\
+         advertised.listeners=PLAINTEXT://127.0.0.1:{port}{advertise}\n\
          controller.listener.names=CONTROLLER\n\
          inter.broker.listener.name=PLAINTEXT\n\
-         listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT{map}\n\
          log.dirs={data}\n\
          auto.create.topics.enable=false\n\
          num.partitions=1\n\
@@ -2008,6 +2037,7 @@ mod tests {
             "1@127.0.0.1:1,2@127.0.0.1:9001,3@127.0.0.1:3",
             Path::new("/d"),
             &[("a.b".into(), "c".into())],
+            &[],
         );
         for line in [
             "node.id=2",
@@ -2029,8 +2059,21 @@ mod tests {
             "1@127.0.0.1:2",
             Path::new("/d"),
             &[],
+            &[Listener {
+                name: "SSL".into(),
+                protocol: "SSL".into(),
+                port: 7,
+                advertised_host: "localhost".into(),
+            }],
         );
         assert!(!p39.contains("share.coordinator"));
+        for line in [
+            "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2,SSL://127.0.0.1:7",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:1,SSL://localhost:7",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL",
+        ] {
+            assert!(p39.lines().any(|l| l == line), "missing {line} in\n{p39}");
+        }
         assert!(p39.lines().any(|l| l == "min.insync.replicas=1"));
     }
 

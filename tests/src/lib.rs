@@ -6,6 +6,10 @@
 //! - [`chaos`]: record layout and outcome analysis of `cargo xtask chaos` (the orchestration
 //!   is the `chaos` binary).
 //!
+//! - [`secure`]: a single-node Kafka 4.1 with SSL (mutual TLS), SASL_PLAINTEXT and SASL_SSL
+//!   listeners, its test certificates (rcgen) and SASL users, and Kafka's console clients
+//!   over each.
+//!
 //! - [`conformance`]: the cross-runtime suite, generic over [`conformance::Runtime`];
 //!   each adapter's test file (`tests/tests/conformance_*.rs`) instantiates it with
 //!   [`conformance_tests!`].
@@ -18,5 +22,8 @@
 pub mod chaos;
 pub mod conformance;
 pub mod kafka;
+pub mod runtime;
+pub mod secure;
 
 pub use kafka::{ConsumedRecord, KafkaCluster, Version};
+pub use runtime::Runtime;

@@ -24,7 +24,8 @@ cargo xtask <command>
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)
   test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
-                               suites (Kafka 4.1 and 3.9, fetched if needed) and a short chaos
+                               suites (Kafka 4.1 and 3.9, fetched if needed; the secured
+                               SSL / SASL / SASL_SSL suites on one 4.1 broker) and a short chaos
                                run (below); exits non-zero on any failure and checks that no
                                broker is left running
   bench [--records N] [--rounds R] [--compression C] [--record-size B] [--producers LIST]
@@ -429,7 +430,9 @@ fn test(args: &[&str]) -> Result<(), String> {
         if fetched {
             run_step(
                 &mut steps,
-                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.1 and 3.9)",
+                // Includes the secured suites (tests/tests/tls.rs: SSL, SASL_PLAINTEXT,
+                // SASL_SSL on every runtime), one secured Kafka 4.1 start for all of them.
+                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.1 and 3.9, secured 4.1)",
                 || {
                     let mut c = cargo();
                     c.args([

@@ -1,7 +1,8 @@
 //! Connections: [`ConnId`] allocation, one [`FrameDecoder`] per connection (frames above
 //! `max_response_size` are refused from their size prefix), the map of requests awaiting a
-//! response by correlation id, ApiVersions negotiation, reconnect backoff, and what happens to
-//! a connection's requests when it ends.
+//! response by correlation id, ApiVersions negotiation, SASL authentication before any other
+//! request when configured ([`super::sasl`]), reconnect backoff, and what happens to a
+//! connection's requests when it ends.
 
 use super::dispatch::Pending;
 use super::ProducerCore;
@@ -10,7 +11,7 @@ use crate::error::RetryCause;
 use crate::output::{BrokerAddress, ConnId, Output};
 use crate::protocol::{
     self, api_key, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
-    InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
+    InitProducerIdRequest, MetadataRequest, ProduceRequest, Request, SaslAuthenticateRequest,
 };
 use crate::record::RecordFormat;
 use crate::time::Instant;
@@ -40,6 +41,9 @@ pub(crate) struct Versions {
     pub produce: Result<(i16, RecordFormat), &'static str>,
     /// InitProducerId version, when the broker speaks it.
     pub init_producer_id: Option<i16>,
+    /// SaslHandshake (v1 only: tokens then travel in SaslAuthenticate) and SaslAuthenticate
+    /// versions, when the broker speaks them.
+    pub sasl: Option<(i16, i16)>,
 }
 
 /// A connection's life.
@@ -49,6 +53,9 @@ pub(crate) enum ConnState {
     Connecting { deadline: Instant },
     /// ApiVersions sent.
     Negotiating,
+    /// SASL exchange in progress (first authentication, or re-authentication of a drained
+    /// connection): nothing else is sent on the connection until it ends.
+    Authenticating(Box<super::sasl::Auth>),
     /// Ready for Metadata and Produce.
     Ready(Versions),
 }
@@ -84,6 +91,12 @@ pub(crate) enum RequestKind {
     InitProducerId {
         version: i16,
     },
+    SaslHandshake {
+        version: i16,
+    },
+    SaslAuthenticate {
+        version: i16,
+    },
 }
 
 /// A request awaiting its response.
@@ -100,6 +113,11 @@ pub(crate) struct Conn {
     pub state: ConnState,
     pub decoder: FrameDecoder,
     pub pending: BTreeMap<i32, PendingRequest>,
+    /// KIP-368: when the SASL session should be renewed (85–95 % of its lifetime).
+    pub reauth_at: Option<Instant>,
+    /// Re-authentication is due: no new requests go out until the ones in flight are
+    /// answered and the connection has authenticated again.
+    pub draining: bool,
 }
 
 impl Conn {
@@ -110,9 +128,11 @@ impl Conn {
             .count()
     }
 
+    /// The agreed versions, when the connection takes new requests (ready, authenticated and
+    /// not draining for a re-authentication).
     pub(crate) fn versions(&self) -> Option<&Versions> {
         match &self.state {
-            ConnState::Ready(v) => Some(v),
+            ConnState::Ready(v) if !self.draining => Some(v),
             _ => None,
         }
     }
@@ -211,10 +231,22 @@ pub(crate) fn negotiate_versions(
             theirs,
         )
     });
+    let sasl = range(api_key::SASL_HANDSHAKE)
+        .and_then(|theirs| protocol::negotiate((1, 1), theirs))
+        .zip(range(api_key::SASL_AUTHENTICATE).and_then(|theirs| {
+            protocol::negotiate(
+                (
+                    SaslAuthenticateRequest::MIN_VERSION,
+                    SaslAuthenticateRequest::MAX_VERSION,
+                ),
+                theirs,
+            )
+        }));
     Some(Versions {
         metadata,
         produce,
         init_producer_id,
+        sasl,
     })
 }
 
@@ -241,6 +273,8 @@ impl ProducerCore {
                 },
                 decoder: FrameDecoder::new(self.config.max_response_size),
                 pending: BTreeMap::new(),
+                reauth_at: None,
+                draining: false,
             },
         );
         self.conns.by_target.insert(target, id);
@@ -365,8 +399,19 @@ impl ProducerCore {
             self.limits.format = Some(*format);
         }
         self.decide_idempotence(&versions);
+        if self.config.sasl.is_some() {
+            // Authenticate before anything else goes out; the backoff is cleared only once
+            // that succeeded, so a refused login is not retried in a hot loop.
+            return self.begin_auth(conn, versions, now);
+        }
+        self.conn_ready(conn, versions);
+    }
+
+    /// `conn` negotiated (and authenticated, with SASL): it takes requests now.
+    pub(super) fn conn_ready(&mut self, conn: ConnId, versions: Versions) {
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.state = ConnState::Ready(versions);
+            c.draining = false;
             let target = c.target;
             self.conns.backoff.remove(&target);
             self.count_connected(conn);
@@ -413,6 +458,12 @@ impl ProducerCore {
                 RequestKind::InitProducerId { version } => {
                     self.on_init_producer_id(rref, version, &frame, now)
                 }
+                RequestKind::SaslHandshake { version } => {
+                    self.on_sasl_handshake(conn, version, &frame, now)
+                }
+                RequestKind::SaslAuthenticate { version } => {
+                    self.on_sasl_authenticate(conn, version, &frame, now)
+                }
             }
         }
     }
@@ -442,7 +493,9 @@ impl ProducerCore {
                 correlation_id,
             };
             match req.kind {
-                RequestKind::ApiVersions { .. } => {}
+                RequestKind::ApiVersions { .. }
+                | RequestKind::SaslHandshake { .. }
+                | RequestKind::SaslAuthenticate { .. } => {}
                 RequestKind::Metadata { .. } => self.metadata_failed(rref, now),
                 RequestKind::InitProducerId { .. } => self.init_producer_id_failed(rref, now),
                 RequestKind::Produce { batches, .. } => {

@@ -11,6 +11,7 @@
 //! | [`retry`] | `retryMessages` / `retryHandler` | retry counts, backoff, exhaustion, delivery timeout |
 //! | [`metadata`] | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
 //! | [`connection`] | `Broker` | connection ids, framing, pending requests, ApiVersions |
+//! | [`sasl`] | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
 //! | [`shutdown`] | `shutdown` | graceful close |
 //!
 //! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
@@ -45,6 +46,7 @@ mod metadata;
 mod partition;
 mod request;
 mod retry;
+mod sasl;
 mod shutdown;
 mod stats;
 mod topic;
@@ -111,6 +113,12 @@ pub struct ProducerCore {
     /// Scratch list of the connections `send_produce_requests` fills, kept between pumps so
     /// that a pump allocates nothing.
     ready_conns: Vec<(ConnId, i32)>,
+    /// The last connection failure the adapter reported with
+    /// [`handle_connection_error`](Self::handle_connection_error), until a connection
+    /// opens: records expiring meanwhile fail with it ([`ProduceError::Connection`]).
+    ///
+    /// [`ProduceError::Connection`]: crate::ProduceError::Connection
+    conn_error: Option<crate::error::ConnectionError>,
     /// Running counters for [`stats`](Self::stats).
     counters: crate::stats::Counters,
     /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
@@ -152,6 +160,7 @@ impl ProducerCore {
             last_topic: None,
             ready: VecDeque::new(),
             ready_conns: Vec::new(),
+            conn_error: None,
             config,
         };
         core.metadata.request_now(now);
@@ -189,6 +198,7 @@ impl ProducerCore {
             .get(&conn)
             .is_some_and(|c| matches!(c.state, ConnState::Connecting { .. }));
         if connecting {
+            self.conn_error = None;
             self.send_api_versions(conn, 3, now);
         }
         self.pump(now);
@@ -205,6 +215,21 @@ impl ProducerCore {
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
         self.drop_conn(conn, crate::RetryCause::ConnectionLost, false, now);
         self.pump(now);
+    }
+
+    /// A connection failed (to open, or later) for a reason the adapter can name, such as a
+    /// TLS handshake failure: like [`handle_disconnected`](Self::handle_disconnected), and
+    /// records whose delivery deadline passes before another connection opens fail with
+    /// [`ProduceError::Connection`](crate::ProduceError::Connection) carrying `error`
+    /// instead of a bare [`ProduceError::DeliveryTimeout`](crate::ProduceError::DeliveryTimeout).
+    pub fn handle_connection_error(
+        &mut self,
+        conn: ConnId,
+        error: crate::error::ConnectionError,
+        now: Instant,
+    ) {
+        self.conn_error = Some(error);
+        self.handle_disconnected(conn, now);
     }
 
     /// The timer armed from [`poll_timeout`](Self::poll_timeout) fired (calling it early is
@@ -269,6 +294,7 @@ impl ProducerCore {
             }
         }
         consider(self.conn_deadline(), TimeoutReason::RequestTimeout);
+        consider(self.reauth_deadline(), TimeoutReason::Reauthenticate);
         if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
             let max_age = self.config.metadata_max_age;
             consider(
@@ -338,6 +364,7 @@ impl ProducerCore {
             }
         }
         self.expire_records(now);
+        self.reauth_step(now);
         self.idempotence_step(now);
         self.metadata_step(now);
         self.connect_leaders(now);

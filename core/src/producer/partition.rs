@@ -461,12 +461,27 @@ impl PartitionState {
     /// only once the chaser is back, that is once nothing sent before the failure is still in
     /// flight ([`ProducerCore::drain_retry_buffers`]), and then go in sequence order ahead of
     /// everything newer (the guarantee Java's `shouldStopDrainBatchesForPartition` gives).
+    ///
+    /// A batch that has to be re-stamped moves its partition to the producer's current
+    /// generation, so it waits while this partition still runs under an older one with
+    /// requests in flight: re-stamped then, it would start the new epoch at sequence 0 while
+    /// batches of the old one can still fail and need a retry ahead of it (found by the
+    /// simulator, seed 434002: a batch stamped two epochs ago, behind batches re-stamped
+    /// under the previous one).
     #[inline]
     pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
             && self.in_flight.len() < limits.per_partition
             && self.batches.front().is_some_and(|b| {
-                b.sealed && (b.stamp.is_some() || !self.holds_old_generation(limits.generation))
+                b.sealed
+                    && match &b.stamp {
+                        Some(s) => {
+                            s.generation == self.generation
+                                || self.generation == limits.generation
+                                || self.in_flight.is_empty()
+                        }
+                        None => !self.holds_old_generation(limits.generation),
+                    }
             })
     }
 

@@ -122,7 +122,8 @@ impl ProducerCore {
                         }
                     }
                 }
-                self.fail_all(expired, &ProduceError::DeliveryTimeout);
+                let error = self.expiry_error();
+                self.fail_all(expired, &error);
             }
             return;
         }
@@ -143,7 +144,17 @@ impl ProducerCore {
                 }
             }
         }
-        self.fail_all(expired, &ProduceError::DeliveryTimeout);
+        let error = self.expiry_error();
+        self.fail_all(expired, &error);
+    }
+
+    /// What a record that was never sent fails with at its deadline: the last connection
+    /// error reported since no connection opened, else a plain delivery timeout.
+    fn expiry_error(&self) -> ProduceError {
+        match &self.conn_error {
+            Some(e) => ProduceError::Connection(e.clone()),
+            None => ProduceError::DeliveryTimeout,
+        }
     }
 
     /// The earliest delivery deadline of a record not in flight (or, closing without a

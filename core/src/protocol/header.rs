@@ -23,6 +23,7 @@ pub struct ResponseHeader {
 use super::primitives::{DecodeError, Reader, WireWrite};
 use super::{
     api_key, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use bytes::BufMut;
 
@@ -34,6 +35,8 @@ pub fn is_flexible(api_key: i16, version: i16) -> bool {
         api_key::METADATA => MetadataRequest::FIRST_FLEXIBLE,
         api_key::API_VERSIONS => ApiVersionsRequest::FIRST_FLEXIBLE,
         api_key::INIT_PRODUCER_ID => InitProducerIdRequest::FIRST_FLEXIBLE,
+        api_key::SASL_HANDSHAKE => SaslHandshakeRequest::FIRST_FLEXIBLE,
+        api_key::SASL_AUTHENTICATE => SaslAuthenticateRequest::FIRST_FLEXIBLE,
         _ => return false,
     };
     version >= first

@@ -1,6 +1,6 @@
 //! The Kafka wire protocol, as far as a producer needs it: framing, request and response
-//! headers, ApiVersions, Metadata, Produce and InitProducerId in every version real brokers speak, and the
-//! error codes.
+//! headers, ApiVersions, Metadata, Produce, InitProducerId, SaslHandshake and SaslAuthenticate in every
+//! version real brokers speak, and the error codes.
 //!
 //! Every message has `encode(version, buf)` and `decode(version, reader)` for both directions,
 //! so the simulator can decode what the core sends and answer like a broker. Decoders never
@@ -15,6 +15,7 @@ pub mod init_producer_id;
 pub mod metadata;
 pub mod primitives;
 pub mod produce;
+pub mod sasl;
 
 pub use api_versions::{ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse};
 pub use error_code::ErrorCode;
@@ -26,6 +27,9 @@ pub use metadata::{
     MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
 };
 pub use primitives::{DecodeError, Reader, WireWrite};
+pub use sasl::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
 
 use bytes::BufMut;
 pub use produce::{
@@ -41,8 +45,12 @@ pub mod api_key {
     pub const METADATA: i16 = 3;
     /// ApiVersions.
     pub const API_VERSIONS: i16 = 18;
+    /// SaslHandshake.
+    pub const SASL_HANDSHAKE: i16 = 17;
     /// InitProducerId.
     pub const INIT_PRODUCER_ID: i16 = 22;
+    /// SaslAuthenticate.
+    pub const SASL_AUTHENTICATE: i16 = 36;
 }
 
 /// A request message: its API key, the versions this crate speaks, and codecs for each.

@@ -2,13 +2,13 @@
 //! on its runtime (`tests/driver.rs`). Each asserts real behaviour against a [`FakeBroker`]
 //! over real loopback TCP; [`within`] only guards against hangs.
 
-use super::{refused_address, within, FakeBroker, FakeBrokerOptions};
+use super::{refused_address, test_ca_pem, within, FakeBroker, FakeBrokerOptions, SilentBroker};
 use crate::{ChannelOptions, ConnectError, Producer, Runtime};
 use futures_util::{FutureExt, StreamExt};
 use odradek_core::protocol::ErrorCode;
 use odradek_core::{
-    Acks, Config, ConfigError, Header, ProduceError, Record, RecordMetadata, RetryCause,
-    SendErrorKind,
+    Acks, Config, ConfigError, ConnectionErrorKind, Header, Pem, ProduceError, Record,
+    RecordMetadata, RetryCause, SecurityProtocol, SendErrorKind,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -582,4 +582,42 @@ pub async fn real_broker_smoke<R: Runtime + Default>(bootstrap: &str, topic: &st
     }
     let report = within::<R, _>(LIMIT, producer.close()).await;
     assert_eq!((report.delivered, report.failed), (200, 0));
+}
+
+/// `SSL` to a broker that accepts the TCP connection and never answers the handshake: the
+/// connect timeout (here `request.timeout.ms`) ends each attempt, and the record fails at its
+/// delivery timeout with the typed cause, not a bare timeout; nothing hangs.
+pub async fn tls_handshake_times_out<R: Runtime + Default>() {
+    let silent = SilentBroker::start();
+    let mut c = config(&silent.address());
+    c.security_protocol = SecurityProtocol::Ssl;
+    c.tls.ca = Some(Pem::Text(test_ca_pem()));
+    c.request_timeout = Duration::from_millis(300);
+    c.delivery_timeout = Some(Duration::from_millis(1000));
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    let r = Record::new("stuck").value("x");
+    let f = producer.send(r.clone()).await.unwrap();
+    let err = within::<R, _>(LIMIT, f).await.unwrap_err();
+    match &err.error {
+        ProduceError::Connection(cause) => {
+            assert_eq!(cause.kind, ConnectionErrorKind::TimedOut, "{cause}");
+            assert_eq!(cause.broker, silent.address());
+        }
+        other => panic!("expected a TLS timeout, got {other:?}"),
+    }
+    assert_eq!(err.record, r);
+    let report = within::<R, _>(LIMIT, producer.close()).await;
+    assert_eq!((report.delivered, report.failed), (0, 1));
+}
+
+/// Unusable TLS settings are refused at `connect`, naming the setting.
+pub async fn tls_bad_settings_refused_at_connect<R: Runtime + Default>() {
+    let mut c = config(&refused_address());
+    c.security_protocol = SecurityProtocol::Ssl;
+    c.tls.ca = Some(Pem::File("/nonexistent/odradek-ca.pem".into()));
+    match Producer::<R>::connect(c).await {
+        Err(ConnectError::Tls(e)) => assert!(e.to_string().contains("ssl.ca.location"), "{e}"),
+        Err(other) => panic!("expected a TLS settings error, got {other}"),
+        Ok(_) => panic!("a missing CA file must be refused"),
+    }
 }

@@ -33,39 +33,12 @@ use odradek_core::{Acks, Compression, Config, Record, TopicName};
 use odradek_examples::demo::{self, read_back, Reported, Verification, Verifier};
 use odradek_examples::progress::{Counters, Progress};
 use odradek_tests::kafka::{self, KafkaCluster, Version};
+use odradek_tests::Runtime;
 use std::fmt;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Runtime {
-    Tokio,
-    AsyncStd,
-    Mio,
-}
-
-impl Runtime {
-    fn parse(s: &str) -> Result<Runtime, String> {
-        match s {
-            "tokio" => Ok(Runtime::Tokio),
-            "async-std" | "async_std" => Ok(Runtime::AsyncStd),
-            "mio" | "blocking" => Ok(Runtime::Mio),
-            _ => Err(format!("unknown runtime {s:?} (tokio, async-std, mio)")),
-        }
-    }
-}
-
-impl fmt::Display for Runtime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Runtime::Tokio => "tokio",
-            Runtime::AsyncStd => "async-std",
-            Runtime::Mio => "mio",
-        })
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Options {

@@ -39,6 +39,7 @@
 use odradek_core::{Acks, Config, Record};
 use odradek_tests::chaos::{self, Outcome};
 use odradek_tests::kafka::{KafkaCluster, StartOptions, Version};
+use odradek_tests::Runtime;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -62,32 +63,6 @@ const FREEZE: Duration = Duration::from_secs(8);
 const STOP_MODE_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Allowed RSS above `buffer.memory`.
 const RSS_SLACK: u64 = 64 << 20;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Runtime {
-    Tokio,
-    AsyncStd,
-    Mio,
-}
-
-impl Runtime {
-    const ALL: [Runtime; 3] = [Runtime::Tokio, Runtime::AsyncStd, Runtime::Mio];
-
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Tokio => "tokio",
-            Runtime::AsyncStd => "async-std",
-            Runtime::Mio => "mio",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Runtime, String> {
-        Runtime::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| format!("unknown runtime {s:?}"))
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -345,50 +320,7 @@ fn run_one(
     let chunk = (o.records / chunks).max(1);
     let rate = o.records as f64 / (chunks as f64 * o.kill_every.as_secs_f64().max(0.1));
 
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("produce")
-        .args(["--runtime", rt.name()])
-        .args(["--bootstrap", &cluster.bootstrap()])
-        .args(["--topic", &topic])
-        .args(["--records", &o.records.to_string()])
-        .args(["--value-size", &o.value_size.to_string()])
-        .args(["--rate", &format!("{rate:.1}")])
-        .args([
-            "--collect",
-            if o.unordered { "unordered" } else { "ordered" },
-        ])
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if o.mode == Mode::Stop {
-        cmd.args([
-            "--request-timeout-ms",
-            &STOP_MODE_REQUEST_TIMEOUT.as_millis().to_string(),
-        ]);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("starting the producer: {e}"))?;
-    let sent = Arc::new(AtomicU64::new(0));
-    let stdout = child.stdout.take();
-    let stdin = child.stdin.take();
-    let mut producer = ProducerProcess {
-        child,
-        sent: Arc::clone(&sent),
-        stdin,
-    };
-    if let Some(stdout) = stdout {
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(n) = line.strip_prefix("sent ").and_then(|n| n.parse().ok()) {
-                    sent.store(n, Ordering::Relaxed);
-                }
-            }
-        });
-    }
+    let mut producer = start_producer(cluster, rt, o, &topic, &out, rate)?;
     let ahead = chunk / 2;
     producer.allow(if o.kills == 0 {
         o.records
@@ -468,8 +400,78 @@ fn run_one(
     if !status.success() {
         return Err(format!("the producer exited with {status}"));
     }
-    let text = std::fs::read_to_string(&out).map_err(|e| format!("reading {out:?}: {e}"))?;
-    let _ = std::fs::remove_file(&out);
+    verdict(cluster, rt, o, &topic, &out, kills)
+}
+
+/// Starts the producer process (this binary's `produce`) for one run, paced at `rate`
+/// records/s; it writes its outcomes to `out`.
+fn start_producer(
+    cluster: &KafkaCluster,
+    rt: Runtime,
+    o: &Options,
+    topic: &str,
+    out: &std::path::Path,
+    rate: f64,
+) -> Result<ProducerProcess, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("produce")
+        .args(["--runtime", rt.name()])
+        .args(["--bootstrap", &cluster.bootstrap()])
+        .args(["--topic", topic])
+        .args(["--records", &o.records.to_string()])
+        .args(["--value-size", &o.value_size.to_string()])
+        .args(["--rate", &format!("{rate:.1}")])
+        .args([
+            "--collect",
+            if o.unordered { "unordered" } else { "ordered" },
+        ])
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if o.mode == Mode::Stop {
+        cmd.args([
+            "--request-timeout-ms",
+            &STOP_MODE_REQUEST_TIMEOUT.as_millis().to_string(),
+        ]);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting the producer: {e}"))?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let stdout = child.stdout.take();
+    let stdin = child.stdin.take();
+    let producer = ProducerProcess {
+        child,
+        sent: Arc::clone(&sent),
+        stdin,
+    };
+    if let Some(stdout) = stdout {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(n) = line.strip_prefix("sent ").and_then(|n| n.parse().ok()) {
+                    sent.store(n, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    Ok(producer)
+}
+
+/// Reads the run's outcomes and the topic back and judges them: the chaos line and what
+/// is wrong with it, if anything.
+fn verdict(
+    cluster: &mut KafkaCluster,
+    rt: Runtime,
+    o: &Options,
+    topic: &str,
+    out: &std::path::Path,
+    kills: u32,
+) -> Result<(String, Vec<String>), String> {
+    let text = std::fs::read_to_string(out).map_err(|e| format!("reading {out:?}: {e}"))?;
+    let _ = std::fs::remove_file(out);
     let report = chaos::parse_report(&text, o.records as usize)?;
     let acknowledged = report
         .outcomes
@@ -477,7 +479,7 @@ fn run_one(
         .filter(|x| matches!(x, Some(Outcome::Delivered { .. })))
         .count();
     let consumed = cluster
-        .consume_all_timeout(&topic, acknowledged, Duration::from_secs(180))
+        .consume_all_timeout(topic, acknowledged, Duration::from_secs(180))
         .map_err(|e| format!("reading {topic} back: {e}"))?;
     let mut log: HashMap<i32, Vec<(i64, Option<u64>)>> = HashMap::new();
     for r in &consumed {
