@@ -41,6 +41,64 @@ pub enum CompressionError {
     Unknown(u8),
 }
 
+/// gzip's default level in the Java client (`Deflater.DEFAULT_COMPRESSION`): zlib's default.
+pub const GZIP_DEFAULT_LEVEL: i32 = -1;
+/// The level zlib's default stands for.
+const ZLIB_DEFAULT_LEVEL: u32 = 6;
+/// lz4's default level in the Java client.
+pub const LZ4_DEFAULT_LEVEL: i32 = 9;
+/// zstd's default level in the Java client (and zstd's own).
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+/// The level of each codec that has levels: the Java client's `compression.gzip.level`,
+/// `compression.lz4.level` and `compression.zstd.level` (KIP-390), with its defaults. Only the
+/// level of the codec in use matters; each is checked by [`Compression::check_level`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompressionLevels {
+    /// `compression.gzip.level`: 1 to 9, or -1 (the default) for zlib's default, 6.
+    pub gzip: i32,
+    /// `compression.lz4.level`: 1 to 17, default 9. Checked, but lz4_flex has one (fast)
+    /// compressor, so it does not change the bytes written.
+    pub lz4: i32,
+    /// `compression.zstd.level`: -131072 to 22, default 3.
+    pub zstd: i32,
+}
+
+impl Default for CompressionLevels {
+    fn default() -> Self {
+        CompressionLevels {
+            gzip: GZIP_DEFAULT_LEVEL,
+            lz4: LZ4_DEFAULT_LEVEL,
+            zstd: ZSTD_DEFAULT_LEVEL,
+        }
+    }
+}
+
+impl CompressionLevels {
+    /// The level for `codec`; `None` for the codecs without levels (none, snappy).
+    pub fn get(&self, codec: Compression) -> Option<i32> {
+        match codec {
+            Compression::Gzip => Some(self.gzip),
+            Compression::Lz4 => Some(self.lz4),
+            Compression::Zstd => Some(self.zstd),
+            Compression::None | Compression::Snappy => None,
+        }
+    }
+
+    /// Checks every level against its codec's range; the error names the property key.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let levels = [
+            ("compression.gzip.level", Compression::Gzip, self.gzip),
+            ("compression.lz4.level", Compression::Lz4, self.lz4),
+            ("compression.zstd.level", Compression::Zstd, self.zstd),
+        ];
+        for (key, codec, level) in levels {
+            codec.check_level(level).map_err(|reason| (key, reason))?;
+        }
+        Ok(())
+    }
+}
+
 impl Compression {
     /// The codec's id in a batch's attributes (low 3 bits): 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn attribute(self) -> u8 {
@@ -65,26 +123,35 @@ impl Compression {
         })
     }
 
-    /// Checks a `compression.level` for this codec.
+    /// Checks a compression level for this codec against the Java client's ranges (KIP-390):
+    /// gzip 1 to 9, or -1 for zlib's default (6); lz4 1 to 17; zstd -131072 to 22. Snappy and
+    /// none have no levels and take any value.
     pub fn check_level(self, level: i32) -> Result<(), &'static str> {
-        let ok = match self {
-            Compression::None | Compression::Snappy => true,
-            Compression::Gzip => (0..=9).contains(&level),
-            Compression::Lz4 => (0..=17).contains(&level),
-            Compression::Zstd => (-131072..=22).contains(&level),
+        let (ok, reason) = match self {
+            Compression::None | Compression::Snappy => (true, ""),
+            Compression::Gzip => (
+                level == -1 || (1..=9).contains(&level),
+                "gzip levels are 1 to 9, or -1 for the default",
+            ),
+            Compression::Lz4 => ((1..=17).contains(&level), "lz4 levels are 1 to 17"),
+            Compression::Zstd => (
+                (-131_072..=22).contains(&level),
+                "zstd levels are -131072 to 22",
+            ),
         };
         if ok {
             Ok(())
         } else {
-            Err("out of range for the codec")
+            Err(reason)
         }
     }
 
     /// Compresses `input`, appending to `out`.
     ///
     /// `level` is the codec's level (see [`check_level`](Self::check_level)); `None` takes the
-    /// codec's default (gzip 6, zstd 3). Snappy and lz4 ignore it: snappy has no levels and
-    /// lz4_flex has one speed.
+    /// codec's default ([`CompressionLevels::default`]: gzip -1, which is zlib's 6, zstd 3).
+    /// Snappy and lz4 ignore it: snappy has no levels, and lz4_flex has one compressor (LZ4's
+    /// fast one; the Java client's lz4 levels select LZ4-HC, which lz4_flex does not have).
     ///
     /// Formats written, chosen so that every broker and client can read them:
     /// - gzip: one gzip member.
@@ -108,7 +175,10 @@ impl Compression {
         match self {
             Compression::None => out.extend_from_slice(input),
             Compression::Gzip => {
-                let level = level.unwrap_or(6).clamp(0, 9) as u32;
+                let level = match level {
+                    None | Some(GZIP_DEFAULT_LEVEL) => ZLIB_DEFAULT_LEVEL,
+                    Some(l) => l.clamp(0, 9) as u32,
+                };
                 let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
                 enc.write_all(input).map_err(io_err)?;
                 enc.finish().map_err(io_err)?;
@@ -146,7 +216,8 @@ impl Compression {
             }
             Compression::Zstd => {
                 let mut enc =
-                    zstd::stream::write::Encoder::new(out, level.unwrap_or(3)).map_err(io_err)?;
+                    zstd::stream::write::Encoder::new(out, level.unwrap_or(ZSTD_DEFAULT_LEVEL))
+                        .map_err(io_err)?;
                 enc.set_pledged_src_size(Some(input.len() as u64))
                     .map_err(io_err)?;
                 enc.include_contentsize(true).map_err(io_err)?;
@@ -374,6 +445,52 @@ mod tests {
             vec![0u8; 300_000], // several lz4 64 KiB blocks
             pseudo,             // incompressible
         ]
+    }
+
+    #[test]
+    fn levels_take_the_java_defaults_and_change_the_output() {
+        let input = b"odradek compresses batches of records, odradek records ".repeat(400);
+        let out = |codec: Compression, level: Option<i32>| {
+            let mut v = Vec::new();
+            codec.compress(level, &input, &mut v).unwrap();
+            assert_eq!(codec.decompress(&v, input.len()).unwrap(), input);
+            v
+        };
+        // gzip -1 is zlib's default, 6, and is what no level means.
+        let gzip_default = out(Compression::Gzip, Some(GZIP_DEFAULT_LEVEL));
+        assert_eq!(gzip_default, out(Compression::Gzip, Some(6)));
+        assert_eq!(gzip_default, out(Compression::Gzip, None));
+        assert_ne!(
+            out(Compression::Gzip, Some(1)),
+            out(Compression::Gzip, Some(9))
+        );
+        assert_eq!(
+            out(Compression::Zstd, None),
+            out(Compression::Zstd, Some(ZSTD_DEFAULT_LEVEL))
+        );
+        assert_ne!(
+            out(Compression::Zstd, Some(1)),
+            out(Compression::Zstd, Some(19))
+        );
+        // lz4_flex has one compressor: the level is checked, not used.
+        assert_eq!(
+            out(Compression::Lz4, Some(1)),
+            out(Compression::Lz4, Some(17))
+        );
+        assert!(CompressionLevels::default().check().is_ok());
+        let bad = CompressionLevels {
+            zstd: 23,
+            ..CompressionLevels::default()
+        };
+        assert_eq!(
+            bad.check(),
+            Err(("compression.zstd.level", "zstd levels are -131072 to 22"))
+        );
+        assert_eq!(
+            Compression::Gzip.check_level(0),
+            Err("gzip levels are 1 to 9, or -1 for the default")
+        );
+        assert_eq!(Compression::Snappy.check_level(123), Ok(()));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Producer configuration, with the names Kafka users know from the Java client and librdkafka.
 
-use crate::compression::Compression;
+use crate::compression::{Compression, CompressionLevels};
 use crate::partitioner::PartitionerConfig;
 use crate::sasl::{SaslConfig, SaslMechanism};
 use crate::security::{SecurityProtocol, TlsConfig};
@@ -90,8 +90,12 @@ pub struct Config {
     pub message_max_bytes: usize,
     /// `compression.type`.
     pub compression: Compression,
-    /// `compression.level`; `None` is the codec's default.
+    /// `compression.level` (librdkafka's key): when set, the level of whichever codec is in
+    /// use, over [`Config::compression_levels`]; `None` leaves the level to those.
     pub compression_level: Option<i32>,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level` (the Java
+    /// client's keys and defaults: -1 = zlib's 6, 9, 3).
+    pub compression_levels: CompressionLevels,
     /// `partitioner`.
     pub partitioner: PartitionerConfig,
     /// `retries` (Sarama's `Retry.Max`): how many times a record is retried after a retriable
@@ -188,6 +192,7 @@ impl Config {
             message_max_bytes: 1024 * 1024,
             compression: Compression::None,
             compression_level: None,
+            compression_levels: CompressionLevels::default(),
             partitioner: PartitionerConfig::default(),
             retries: 10,
             retry_backoff: Duration::from_millis(100),
@@ -239,6 +244,13 @@ impl Config {
         } else {
             None
         }
+    }
+
+    /// The level batches are compressed at: [`Config::compression_level`] if set, else the
+    /// codec's own in [`Config::compression_levels`]; `None` for none and snappy.
+    pub fn effective_compression_level(&self) -> Option<i32> {
+        self.compression_level
+            .or_else(|| self.compression_levels.get(self.compression))
     }
 
     /// Checks the configuration; `ProducerCore::new` calls this.
@@ -319,6 +331,9 @@ impl Config {
                 reason: "zstd needs RecordBatch v2 (Produce v7+), not a legacy message format",
             });
         }
+        self.compression_levels
+            .check()
+            .map_err(|(name, reason)| ConfigError::Invalid { name, reason })?;
         self.validate_security()?;
         if let Some(level) = self.compression_level {
             self.compression

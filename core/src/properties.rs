@@ -289,7 +289,8 @@ impl Config {
         V: AsRef<str>,
     {
         let mut next = self.clone();
-        let mut codec_levels: [Option<i32>; 3] = [None; 3];
+        // Which codecs' own level keys were given, in gzip, lz4, zstd order.
+        let mut codec_levels = [false; 3];
         let mut sasl = SaslParts::from_config(next.sasl.as_ref());
         for (key, value) in pairs {
             let (key, value) = (key.as_ref().trim(), value.as_ref().trim());
@@ -298,14 +299,15 @@ impl Config {
             }
         }
         sasl.finish(&mut next)?;
-        let chosen = match next.compression {
+        let own_level_given = match next.compression {
             Compression::Gzip => codec_levels[0],
             Compression::Lz4 => codec_levels[1],
             Compression::Zstd => codec_levels[2],
-            Compression::None | Compression::Snappy => None,
+            Compression::None | Compression::Snappy => false,
         };
-        if chosen.is_some() {
-            next.compression_level = chosen;
+        if own_level_given {
+            // The codec's own key wins over the generic `compression.level`.
+            next.compression_level = None;
         }
         *self = next;
         Ok(())
@@ -314,7 +316,7 @@ impl Config {
 
 fn apply_one(
     c: &mut Config,
-    codec_levels: &mut [Option<i32>; 3],
+    codec_levels: &mut [bool; 3],
     key: &str,
     value: &str,
 ) -> Result<(), ConfigError> {
@@ -348,9 +350,7 @@ fn apply_one(
     };
     let level_for = |codec: Compression| -> Result<i32, ConfigError> {
         let level: i32 = value.parse().map_err(|_| bad("not a whole number"))?;
-        codec
-            .check_level(level)
-            .map_err(|_| bad("out of range for the codec"))?;
+        codec.check_level(level).map_err(bad)?;
         Ok(level)
     };
     match key {
@@ -381,9 +381,18 @@ fn apply_one(
             let level: i32 = value.parse().map_err(|_| bad("not a whole number"))?;
             c.compression_level = Some(level);
         }
-        "compression.gzip.level" => codec_levels[0] = Some(level_for(Compression::Gzip)?),
-        "compression.lz4.level" => codec_levels[1] = Some(level_for(Compression::Lz4)?),
-        "compression.zstd.level" => codec_levels[2] = Some(level_for(Compression::Zstd)?),
+        "compression.gzip.level" => {
+            c.compression_levels.gzip = level_for(Compression::Gzip)?;
+            codec_levels[0] = true;
+        }
+        "compression.lz4.level" => {
+            c.compression_levels.lz4 = level_for(Compression::Lz4)?;
+            codec_levels[1] = true;
+        }
+        "compression.zstd.level" => {
+            c.compression_levels.zstd = level_for(Compression::Zstd)?;
+            codec_levels[2] = true;
+        }
         "request.timeout.ms" => c.request_timeout = ms()?,
         "delivery.timeout.ms" => c.delivery_timeout = Some(ms()?),
         "retries" => {
@@ -473,6 +482,7 @@ fn apply_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compression::CompressionLevels;
 
     fn bad_value(key: &str, value: &str) -> ConfigError {
         Config::from_properties([(key, value)]).unwrap_err()
@@ -572,6 +582,12 @@ mod tests {
 
     #[test]
     fn per_codec_levels_follow_the_chosen_codec() {
+        // The Java client's defaults (KIP-390) when nothing is set.
+        let c = Config::from_properties([("compression.type", "gzip")]).unwrap();
+        assert_eq!(c.compression_levels, CompressionLevels::default());
+        assert_eq!(c.effective_compression_level(), Some(-1));
+        let defaults = CompressionLevels::default();
+        assert_eq!((defaults.gzip, defaults.lz4, defaults.zstd), (-1, 9, 3));
         let levels = [
             ("compression.gzip.level", "9"),
             ("compression.lz4.level", "4"),
@@ -580,12 +596,23 @@ mod tests {
         let with = |codec: &'static str| {
             let mut pairs = levels.to_vec();
             pairs.push(("compression.type", codec));
-            Config::from_properties(pairs).unwrap().compression_level
+            Config::from_properties(pairs)
+                .unwrap()
+                .effective_compression_level()
         };
         assert_eq!(with("gzip"), Some(9));
         assert_eq!(with("lz4"), Some(4));
         assert_eq!(with("zstd"), Some(12));
         assert_eq!(with("snappy"), None);
+        assert_eq!(with("none"), None);
+        // Each codec keeps its own level, whichever is chosen later.
+        let mut c = Config::from_properties(levels).unwrap();
+        assert_eq!(
+            (c.compression_levels.gzip, c.compression_levels.lz4),
+            (9, 4)
+        );
+        c.compression = Compression::Zstd;
+        assert_eq!(c.effective_compression_level(), Some(12));
         // The codec's own level wins over the generic one, in any order.
         let c = Config::from_properties([
             ("compression.zstd.level", "1"),
@@ -593,14 +620,54 @@ mod tests {
             ("compression.type", "zstd"),
         ])
         .unwrap();
-        assert_eq!(c.compression_level, Some(1));
+        assert_eq!(c.effective_compression_level(), Some(1));
+        // The generic one applies when the codec's own key is not given.
+        let c = Config::from_properties([("compression.level", "7"), ("compression.type", "zstd")])
+            .unwrap();
+        assert_eq!(c.effective_compression_level(), Some(7));
+        // Java's ranges: gzip 1..=9 or -1, lz4 1..=17, zstd -131072..=22.
+        for (key, ok, bad) in [
+            (
+                "compression.gzip.level",
+                ["-1", "1", "9"],
+                ["0", "10", "-2"],
+            ),
+            ("compression.lz4.level", ["1", "9", "17"], ["0", "18", "-1"]),
+            (
+                "compression.zstd.level",
+                ["-131072", "3", "22"],
+                ["23", "-131073", "x"],
+            ),
+        ] {
+            for v in ok {
+                assert!(Config::from_properties([(key, v)]).is_ok(), "{key}={v}");
+            }
+            for v in bad {
+                match bad_value(key, v) {
+                    ConfigError::BadValue { key: k, value, .. } => {
+                        assert_eq!((k.as_str(), value.as_str()), (key, v))
+                    }
+                    other => panic!("{key}={v}: {other:?}"),
+                }
+            }
+        }
         assert_eq!(
             bad_value("compression.gzip.level", "10"),
             ConfigError::BadValue {
                 key: "compression.gzip.level".into(),
                 value: "10".into(),
-                reason: "out of range for the codec",
+                reason: "gzip levels are 1 to 9, or -1 for the default",
             }
+        );
+        // A level set in code is checked by `validate`, naming its key.
+        let mut c = Config::new(["b:9092"]);
+        c.compression_levels.lz4 = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                name: "compression.lz4.level",
+                reason: "lz4 levels are 1 to 17",
+            })
         );
     }
 

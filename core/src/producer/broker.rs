@@ -33,7 +33,11 @@ impl ProducerCore {
         for &(t, pi) in &self.ready {
             let part = &self.topics[t].partitions[pi];
             if let (Some(node), true) = (part.leader, part.ready(&limits)) {
-                wanted.insert(node);
+                // A leader already connected needs nothing here (and the set allocates only
+                // on insert, so the steady state allocates nothing).
+                if !self.conns.by_target.contains_key(&Target::Node(node)) {
+                    wanted.insert(node);
+                }
             }
         }
         for node in wanted {
@@ -46,18 +50,18 @@ impl ProducerCore {
 
     /// Builds Produce requests on every ready broker connection while there is room.
     pub(super) fn send_produce_requests(&mut self, now: Instant) {
-        let ready: Vec<(ConnId, i32)> = self
-            .conns
-            .conns
-            .iter()
-            .filter_map(|(id, c)| match (c.target, c.versions()) {
+        let mut ready = std::mem::take(&mut self.ready_conns);
+        ready.extend(self.conns.conns.iter().filter_map(|(id, c)| {
+            match (c.target, c.versions()) {
                 (Target::Node(n), Some(_)) => Some((*id, n)),
                 _ => None,
-            })
-            .collect();
-        for (conn, node) in ready {
+            }
+        }));
+        for &(conn, node) in &ready {
             self.fill_conn(conn, node, now);
         }
+        ready.clear();
+        self.ready_conns = ready;
     }
 
     /// `node` has a partition with a sealed batch ready to go: connect to it, or send on its
@@ -304,7 +308,11 @@ impl ProducerCore {
             _ => None,
         };
         let fields = stamp.map_or_else(Default::default, |(f, _)| f);
-        match builder.finish_with(compression, self.config.compression_level, fields) {
+        match builder.finish_with(
+            compression,
+            self.config.effective_compression_level(),
+            fields,
+        ) {
             Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
                 if b.records.len() > 1 {
                     // Compressed past message.max.bytes: split in two and send the halves

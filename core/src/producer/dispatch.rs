@@ -59,6 +59,7 @@ pub(crate) fn sizing_format(format: MessageFormat) -> RecordFormat {
 }
 
 /// Bytes one record adds to a batch, as an upper bound.
+#[inline]
 pub(crate) fn record_bound(format: RecordFormat, record: &Record) -> usize {
     BatchBuilder::record_size_bound(
         format,
@@ -77,9 +78,13 @@ impl ProducerCore {
         if self.closing {
             return refuse(SendErrorKind::Closed, record);
         }
-        if let Some(reason) = topic_name_problem(record.topic.as_str()) {
-            let topic = record.topic.as_str().to_owned();
-            return refuse(SendErrorKind::InvalidTopic { topic, reason }, record);
+        // A topic seen before passed the name check when it was first sent to.
+        let known = self.known_topic(&record.topic);
+        if known.is_none() {
+            if let Some(reason) = topic_name_problem(record.topic.as_str()) {
+                let topic = record.topic.as_str().to_owned();
+                return refuse(SendErrorKind::InvalidTopic { topic, reason }, record);
+            }
         }
         if let Some(p) = record.partition {
             if p < 0 {
@@ -96,7 +101,6 @@ impl ProducerCore {
         if self.buffered_bytes + size > self.config.buffer_memory {
             return refuse(SendErrorKind::BufferFull, record);
         }
-        let known = self.known_topic(&record.topic);
         if let Some(t) = known {
             if self.topics[t].breaker.is_open(now) {
                 let topic = record.topic.clone();
@@ -131,6 +135,7 @@ impl ProducerCore {
     /// The index of a topic already seen. The last topic looked up is remembered, and a
     /// record naming the same shared `TopicName` (the usual case: one clone per record) is
     /// matched by pointer, without hashing the name.
+    #[inline]
     fn known_topic(&mut self, topic: &TopicName) -> Option<usize> {
         if let Some((last, t)) = &self.last_topic {
             let same = std::ptr::eq(last.as_str(), topic.as_str()) || last == topic;

@@ -562,7 +562,7 @@ impl ProducerCore {
         builder
             .finish_with(
                 self.config.compression,
-                self.config.compression_level,
+                self.config.effective_compression_level(),
                 fields,
             )
             .map_err(|e| ProduceError::Encoding(e.to_string()))

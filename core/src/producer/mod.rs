@@ -110,6 +110,9 @@ pub struct ProducerCore {
     /// checked when taken (a partition may have stopped being ready); a full pump queues
     /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
     ready: VecDeque<(usize, usize)>,
+    /// Scratch list of the connections `send_produce_requests` fills, kept between pumps so
+    /// that a pump allocates nothing.
+    ready_conns: Vec<(ConnId, i32)>,
     /// The last connection failure the adapter reported with
     /// [`handle_connection_error`](Self::handle_connection_error), until a connection
     /// opens: records expiring meanwhile fail with it ([`ProduceError::Connection`]).
@@ -156,6 +159,7 @@ impl ProducerCore {
             events: None,
             last_topic: None,
             ready: VecDeque::new(),
+            ready_conns: Vec::new(),
             conn_error: None,
             config,
         };
@@ -385,14 +389,16 @@ impl ProducerCore {
         self.last_now = self.last_now.max(now);
         if let Some((t, pi)) = self.touched {
             let linger = self.config.linger;
-            self.seal_partition(t, pi, now);
+            // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
+            // in between, so the enqueue below need not apply the seal rule a second time.
+            self.seal_partition(t, pi, self.last_now);
             let part = &self.topics[t].partitions[pi];
             let linger_at = part.linger_deadline(linger);
             let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
             let leader = part.leader;
             self.lower_wake_opt(linger_at, TimeoutReason::Linger);
             self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
-            if self.queue_if_ready(t, pi) {
+            if self.enqueue_if_ready(t, pi) {
                 if let Some(node) = leader {
                     self.send_to_node(node, now);
                 }
@@ -410,6 +416,7 @@ impl ProducerCore {
 
     /// Applies the seal rule ([`partition::PartitionState::seal_open`]) to partition `pi` of
     /// topic `t`; a flush or close covering the open batch stands in for its linger.
+    #[inline]
     fn seal_partition(&mut self, t: usize, pi: usize, now: Instant) {
         let flush_upto = self.flush_upto;
         let limits = self.limits;
@@ -431,6 +438,13 @@ impl ProducerCore {
         // The partition may just have become able to send: an open batch past its linger
         // seals now (no timer is armed for a linger that already passed).
         self.seal_partition(t, pi, self.last_now);
+        self.enqueue_if_ready(t, pi)
+    }
+
+    /// [`queue_if_ready`](Self::queue_if_ready) without the seal rule, for a partition the
+    /// rule was just applied to.
+    #[inline]
+    fn enqueue_if_ready(&mut self, t: usize, pi: usize) -> bool {
         let limits = self.limits;
         let part = &mut self.topics[t].partitions[pi];
         let ready = part.ready(&limits);
@@ -442,12 +456,14 @@ impl ProducerCore {
     }
 
     /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).
+    #[inline]
     pub(super) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
         if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
             self.wake = Some((at, why));
         }
     }
 
+    #[inline]
     fn lower_wake_opt(&mut self, at: Option<Instant>, why: TimeoutReason) {
         if let Some(at) = at {
             self.lower_wake(at, why);

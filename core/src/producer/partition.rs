@@ -132,6 +132,7 @@ pub(crate) fn seq_add(seq: i32, n: usize) -> i32 {
 impl Batch {
     /// Whether the batch is full: at `batch.num.messages` records, at `batch.size` bytes, or
     /// with no room for a record of `incoming` bytes (0: no record waiting).
+    #[inline]
     pub(crate) fn full(&self, incoming: usize, limits: &BatchLimits) -> bool {
         (limits.batch_num_messages > 0 && self.records.len() >= limits.batch_num_messages)
             || self.bytes >= limits.batch_size
@@ -223,6 +224,9 @@ pub(crate) struct PartitionState {
     pub backoff_until: Option<Instant>,
     /// Whether this partition is in [`ProducerCore`]'s ready queue.
     pub queued: bool,
+    /// Records in the batch sealed last: the next batch reserves room for as many, so in
+    /// steady state a batch's record list never grows (each growth copies the whole list).
+    pub last_batch_len: usize,
 }
 
 impl PartitionState {
@@ -242,6 +246,7 @@ impl PartitionState {
             reset_needed: false,
             backoff_until: None,
             queued: false,
+            last_batch_len: 0,
         }
     }
 
@@ -261,6 +266,7 @@ impl PartitionState {
     /// Whether a record of retry `level` must wait in its retry buffer rather than enter the
     /// broker path. **This is the ordering rule**: a level below the watermark, a closed gate,
     /// or older records still buffered at this level or above all mean "wait".
+    #[inline]
     pub(crate) fn must_buffer(&self, level: u32, now: Instant) -> bool {
         level < self.high_watermark
             || !self.gate_open(now)
@@ -273,6 +279,7 @@ impl PartitionState {
     }
 
     /// Records held anywhere in this partition (buffers and broker path, not in flight).
+    #[inline]
     pub(crate) fn held(&self) -> usize {
         self.retry_state.iter().map(|l| l.buf.len()).sum::<usize>()
             + self.batches.iter().map(|b| b.records.len()).sum::<usize>()
@@ -391,6 +398,7 @@ impl PartitionState {
 
     /// The aggregator: appends `p` to the open batch, sealing and opening batches per the flush
     /// rules. Returns how many batches were sealed.
+    #[inline]
     pub(crate) fn append(&mut self, p: Pending, limits: &BatchLimits, now: Instant) -> usize {
         let mut sealed = 0;
         let size = p.size;
@@ -401,6 +409,7 @@ impl PartitionState {
         {
             if let Some(open) = self.batches.back_mut() {
                 open.sealed = true;
+                self.last_batch_len = open.records.len();
                 sealed += 1;
             }
         }
@@ -410,8 +419,12 @@ impl PartitionState {
                 .batch_size
                 .min(limits.message_max_bytes)
                 .max(size + limits.overhead);
+            let records = match self.last_batch_len {
+                0 => limits.records_hint(size),
+                last => last.min(limits.records_fit(size)),
+            };
             self.batches.push_back(Batch {
-                records: Vec::with_capacity(limits.records_hint(size)),
+                records: Vec::with_capacity(records),
                 bytes: limits.overhead,
                 created: now,
                 sealed: false,
@@ -455,6 +468,7 @@ impl PartitionState {
     /// batches of the old one can still fail and need a retry ahead of it (found by the
     /// simulator, seed 434002: a batch stamped two epochs ago, behind batches re-stamped
     /// under the previous one).
+    #[inline]
     pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
             && self.in_flight.len() < limits.per_partition
@@ -474,6 +488,7 @@ impl PartitionState {
     /// Idempotence: whether batches stamped under an older producer id/epoch than
     /// `generation` are still unresolved here (in flight or waiting); a new batch waits for
     /// them, then starts the partition at sequence 0 of the new epoch.
+    #[inline]
     fn holds_old_generation(&self, generation: u32) -> bool {
         self.generation != generation
             && (!self.in_flight.is_empty()
@@ -483,6 +498,7 @@ impl PartitionState {
 
     /// Whether the partition could take one more request now (leader known, and the sealed
     /// batches already waiting plus those in flight leave room under the limit).
+    #[inline]
     fn can_take_request(&self, limits: &BatchLimits) -> bool {
         let waiting = self.batches.iter().filter(|b| b.sealed).count();
         self.leader.is_some() && self.in_flight.len() + waiting < limits.per_partition
@@ -495,6 +511,7 @@ impl PartitionState {
     /// reached with it, no leader), the open batch keeps taking records until it is full, so
     /// a round trip longer than `linger.ms` makes batches bigger, not smaller. Returns
     /// whether it sealed one.
+    #[inline]
     pub(crate) fn seal_open(&mut self, now: Instant, limits: &BatchLimits, force: bool) -> bool {
         let due = match self.batches.back() {
             Some(open) if !open.sealed && !open.records.is_empty() => {
@@ -507,12 +524,14 @@ impl PartitionState {
         if due {
             if let Some(open) = self.batches.back_mut() {
                 open.sealed = true;
+                self.last_batch_len = open.records.len();
             }
         }
         due
     }
 
     /// The open batch's linger deadline.
+    #[inline]
     pub(crate) fn linger_deadline(&self, linger: Duration) -> Option<Instant> {
         self.batches
             .back()
@@ -573,6 +592,7 @@ impl PartitionState {
 impl ProducerCore {
     /// A record handed to partition `pi` of topic `t` (Sarama's `partitionProducer.dispatch`
     /// for one message).
+    #[inline]
     pub(super) fn accept_into_partition(&mut self, t: usize, pi: usize, p: Pending, now: Instant) {
         let limits = self.batch_limits();
         let part = &mut self.topics[t].partitions[pi];
@@ -632,6 +652,7 @@ impl ProducerCore {
         }
     }
 
+    #[inline]
     pub(super) fn batch_limits(&self) -> BatchLimits {
         self.limits
     }
@@ -653,8 +674,19 @@ impl BatchLimits {
         }
     }
 
-    /// Records a batch is likely to hold, given one record of `size` bytes (capped, so a
-    /// batch of tiny records does not reserve a huge vector up front).
+    /// The most records of `size` bytes (their size bound) one batch can take before it is
+    /// full: what the record list of a batch may reserve at most.
+    fn records_fit(&self, size: usize) -> usize {
+        let fit = self.batch_size.saturating_sub(self.overhead) / size.max(1) + 1;
+        match self.batch_num_messages {
+            0 => fit,
+            n => fit.min(n),
+        }
+    }
+
+    /// Records the first batch of a partition is likely to hold, given one record of `size`
+    /// bytes (capped, so a batch of tiny records does not reserve a huge vector up front;
+    /// later batches reserve what the one before them held).
     fn records_hint(&self, size: usize) -> usize {
         let by_size = self.batch_size / size.max(1);
         let by_count = if self.batch_num_messages > 0 {

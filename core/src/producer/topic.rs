@@ -123,6 +123,7 @@ impl ProducerCore {
     /// A record that starts a wait for an unknown topic asks for metadata (unless a refresh is
     /// already due or out): the topic may have been given up on as unknown before, which left
     /// no refresh pending but the periodic one.
+    #[inline]
     pub(super) fn route_new(&mut self, t: usize, p: Pending, now: Instant) {
         if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
             let topic = &mut self.topics[t];

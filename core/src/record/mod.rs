@@ -109,6 +109,7 @@ impl BatchBuilder {
     /// v2: exact but for the timestamp and offset deltas, counted at their largest varint
     /// sizes (10 and 5 bytes). v0/v1: exact (26 / 34 bytes of framing plus key and value;
     /// headers cannot be written and are not counted).
+    #[inline]
     pub fn record_size_bound(
         format: RecordFormat,
         key: Option<&[u8]>,
@@ -151,6 +152,7 @@ impl BatchBuilder {
     /// Errors: [`RecordError::HeadersNotSupported`] for headers in v0/v1; a length beyond
     /// `i32::MAX` (or more than `i32::MAX` records) is `RecordError::Decode(Invalid(..))`.
     /// On error nothing was appended.
+    #[inline]
     pub fn append(
         &mut self,
         timestamp: i64,

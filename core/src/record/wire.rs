@@ -27,9 +27,34 @@ pub(crate) fn put_varint<B: BufMut>(buf: &mut B, v: i32) {
 }
 
 /// Appends `v` as a zig-zag varlong.
-#[inline]
+#[cfg(test)]
 pub(crate) fn put_varlong<B: BufMut>(buf: &mut B, v: i64) {
     put_unsigned(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Writes `v` as a zig-zag varint into `out` at `at`; returns the position after it. `out`
+/// must have room for 5 bytes at `at`.
+#[inline]
+pub(crate) fn varint_into(out: &mut [u8], at: usize, v: i32) -> usize {
+    unsigned_into(out, at, ((v << 1) ^ (v >> 31)) as u32 as u64)
+}
+
+/// Writes `v` as a zig-zag varlong into `out` at `at`; returns the position after it. `out`
+/// must have room for 10 bytes at `at`.
+#[inline]
+pub(crate) fn varlong_into(out: &mut [u8], at: usize, v: i64) -> usize {
+    unsigned_into(out, at, ((v << 1) ^ (v >> 63)) as u64)
+}
+
+#[inline]
+fn unsigned_into(out: &mut [u8], mut at: usize, mut z: u64) -> usize {
+    while z >= 0x80 {
+        out[at] = (z as u8) | 0x80;
+        z >>= 7;
+        at += 1;
+    }
+    out[at] = z as u8;
+    at + 1
 }
 
 #[inline]
@@ -179,6 +204,19 @@ mod tests {
             put_varlong(&mut b, v);
             assert_eq!(b.len(), varlong_len(v), "{v}");
             assert_eq!(Cursor::new(&b).varlong("v").unwrap(), v);
+        }
+        // The in-place writers give the same bytes.
+        for v in ints {
+            let (mut a, mut b) = (Vec::new(), [0u8; 7]);
+            put_varint(&mut a, v);
+            let end = varint_into(&mut b, 2, v);
+            assert_eq!(&b[2..end], &a[..], "{v}");
+        }
+        for v in longs {
+            let (mut a, mut b) = (Vec::new(), [0u8; 11]);
+            put_varlong(&mut a, v);
+            let end = varlong_into(&mut b, 1, v);
+            assert_eq!(&b[1..end], &a[..], "{v}");
         }
         // Known encodings (zig-zag): 0 -> 00, -1 -> 01, 1 -> 02, 300 -> d8 04.
         let mut b = Vec::new();
