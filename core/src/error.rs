@@ -185,12 +185,6 @@ pub enum RetryCause {
     /// a sequence gap on the first batch in flight; the epoch is bumped and sequences restart.
     #[error("producer state lost: {0}")]
     SequenceReset(ErrorCode),
-    /// No leader could be found for the partition.
-    #[error("no leader for the partition")]
-    NoLeader,
-    /// Brokers could not be reached for metadata.
-    #[error("no broker reachable")]
-    NoBrokerReachable,
 }
 
 /// A record that failed for good, handed back with the reason: what the adapters' delivery

@@ -88,8 +88,6 @@ pub enum TimeoutReason {
     DeliveryTimeout,
     /// A reconnect backoff ends.
     ReconnectBackoff,
-    /// A circuit breaker closes again.
-    Breaker,
     /// A SASL session nears the end of its lifetime (KIP-368): its connection re-authenticates.
     Reauthenticate,
 }

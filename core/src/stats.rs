@@ -159,7 +159,6 @@ impl RetryCounts {
             }
             RetryCause::SequenceReset(_) => self.sequence_reset += batches,
             RetryCause::Broker(code) => *self.broker_errors.entry(code.0).or_default() += batches,
-            RetryCause::NoLeader | RetryCause::NoBrokerReachable => self.connection_lost += batches,
         }
     }
 }

@@ -333,9 +333,7 @@ fn refused_connection_fails_records_within_delivery_timeout() {
         matches!(
             error.error,
             ProduceError::DeliveryTimeout
-                | ProduceError::RetriesExhausted(
-                    RetryCause::NoBrokerReachable | RetryCause::ConnectionLost
-                )
+                | ProduceError::RetriesExhausted(RetryCause::ConnectionLost)
         ),
         "unexpected error {:?}",
         error.error

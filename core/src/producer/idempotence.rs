@@ -590,9 +590,7 @@ fn outcome_unknown(cause: &RetryCause) -> bool {
         RetryCause::Broker(c) => {
             *c == ErrorCode::REQUEST_TIMED_OUT || *c == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
         }
-        RetryCause::SequenceReset(_) | RetryCause::NoLeader | RetryCause::NoBrokerReachable => {
-            false
-        }
+        RetryCause::SequenceReset(_) => false,
     }
 }
 

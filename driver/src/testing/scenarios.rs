@@ -168,9 +168,7 @@ pub async fn connection_refused<R: Runtime + Default>() {
         matches!(
             err.error,
             ProduceError::DeliveryTimeout
-                | ProduceError::RetriesExhausted(
-                    RetryCause::NoBrokerReachable | RetryCause::ConnectionLost
-                )
+                | ProduceError::RetriesExhausted(RetryCause::ConnectionLost)
         ),
         "{err:?}"
     );
