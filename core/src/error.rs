@@ -160,6 +160,10 @@ pub enum ConnectionErrorKind {
     /// Any other TLS failure.
     #[error("TLS")]
     Tls,
+    /// The TCP connection could not be made: refused, unreachable, timed out, or the
+    /// broker's name did not resolve (the detail says which).
+    #[error("cannot connect")]
+    ConnectFailed,
 }
 
 /// The last retriable cause behind [`ProduceError::RetriesExhausted`].

@@ -51,6 +51,8 @@ enum ConnState<T> {
 }
 
 struct Conn<T> {
+    /// The broker's `host:port`, for the cause of a failed connect.
+    broker: String,
     state: ConnState<T>,
     queue: VecDeque<Bytes>,
     /// The core sent `Disconnect`: write what is queued, then drop, reporting nothing.
@@ -160,6 +162,24 @@ fn lost(core: &mut odradek_core::ProducerCore, id: ConnId, e: &io::Error, now: I
     }
 }
 
+/// Tells the core a connect failed, always with a cause: its TLS cause, or the socket's
+/// error ("connection refused", a timeout, ...), so records that expire before any
+/// connection opens say why rather than only that they timed out.
+fn connect_failed(
+    core: &mut odradek_core::ProducerCore,
+    id: ConnId,
+    broker: &str,
+    e: &io::Error,
+    now: Instant,
+) {
+    let cause = tls::connection_error(e).unwrap_or_else(|| odradek_core::ConnectionError {
+        broker: broker.to_owned(),
+        kind: odradek_core::ConnectionErrorKind::ConnectFailed,
+        detail: e.to_string(),
+    });
+    core.handle_connection_error(id, cause, now);
+}
+
 /// Polls one connection: connect, write, read. Calls the core as things happen.
 fn poll_conn<T: AsyncIo>(
     id: ConnId,
@@ -183,7 +203,7 @@ fn poll_conn<T: AsyncIo>(
             }
             Poll::Ready(Err(e)) => {
                 if !conn.closing {
-                    lost(core, id, &e, now);
+                    connect_failed(core, id, &conn.broker, &e, now);
                 }
                 return ConnEvent::Gone;
             }
@@ -336,6 +356,7 @@ impl<R: Runtime> Driver<R> {
                         this.conns.insert(
                             conn,
                             Conn {
+                                broker: address.to_string(),
                                 state: ConnState::Connecting(fut),
                                 queue: VecDeque::new(),
                                 closing: false,

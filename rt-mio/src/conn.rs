@@ -73,6 +73,15 @@ pub(crate) struct Connection {
     pub(crate) connect_deadline: Option<odradek_core::Instant>,
 }
 
+/// A TCP connect to `broker` that failed, with the socket's words.
+pub(crate) fn connect_failure(broker: &str, detail: String) -> ConnectionError {
+    ConnectionError {
+        broker: broker.to_owned(),
+        kind: odradek_core::ConnectionErrorKind::ConnectFailed,
+        detail,
+    }
+}
+
 impl Connection {
     /// Starts a non-blocking connect to the first address that accepts a `connect` call, and
     /// registers it under `token`. `None` when no address is left.
@@ -155,21 +164,21 @@ impl Connection {
             return self.handshake();
         }
         let failed = match self.stream.take_error() {
-            Ok(Some(_)) | Err(_) => true,
+            Ok(Some(e)) | Err(e) => Some(e),
             Ok(None) => match self.stream.peer_addr() {
-                Ok(_) => false,
+                Ok(_) => None,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                     return ConnectCheck::Pending;
                 }
-                Err(_) => true,
+                Err(e) => Some(e),
             },
         };
-        if !failed {
+        let Some(error) = failed else {
             // Kafka requests are small and latency-bound; Nagle only adds delay.
             let _ = self.stream.set_nodelay(true);
             self.state = ConnState::Handshaking;
             return self.handshake();
-        }
+        };
         let _ = registry.deregister(&mut self.stream);
         let ConnState::Connecting { rest } = &mut self.state else {
             return ConnectCheck::Failed;
@@ -179,7 +188,11 @@ impl Connection {
                 self.stream = stream;
                 ConnectCheck::Pending
             }
-            None => ConnectCheck::Failed,
+            None => {
+                // The last address's error is the cause the records see.
+                self.failure = Some(connect_failure(&self.broker, error.to_string()));
+                ConnectCheck::Failed
+            }
         }
     }
 
@@ -200,13 +213,15 @@ impl Connection {
 
     /// The connect (and handshake) took longer than `limit`: with TLS, say so as the cause.
     pub(crate) fn connect_timed_out(&mut self, limit: std::time::Duration) {
-        if self.tls.is_some() {
-            self.failure = Some(ConnectionError {
+        self.failure = Some(if self.tls.is_some() {
+            ConnectionError {
                 broker: self.broker.clone(),
                 kind: odradek_core::ConnectionErrorKind::TimedOut,
                 detail: format!("no TLS session within {limit:?} (TCP connect and handshake)"),
-            });
-        }
+            }
+        } else {
+            connect_failure(&self.broker, format!("no connection within {limit:?}"))
+        });
     }
 
     /// Whether bytes wait to be written (queued, or TLS records not yet sent).

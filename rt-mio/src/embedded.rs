@@ -590,7 +590,10 @@ impl MioProducer {
     fn start_connect(&mut self, conn: ConnId, address: &BrokerAddress, now: Instant) {
         let resolved = (address.host.as_str(), address.port).to_socket_addrs();
         odradek_driver::observe::connect_result(address, &resolved);
-        let addrs: VecDeque<SocketAddr> = resolved.map(|it| it.collect()).unwrap_or_default();
+        let (addrs, unresolved): (VecDeque<SocketAddr>, _) = match resolved {
+            Ok(it) => (it.collect(), None),
+            Err(e) => (VecDeque::new(), Some(e.to_string())),
+        };
         let Some(token) = self.tokens.allocate() else {
             self.core.handle_disconnected(conn, now);
             return;
@@ -615,7 +618,9 @@ impl MioProducer {
             }
             None => {
                 self.tokens.release(token);
-                self.core.handle_disconnected(conn, now);
+                let detail = unresolved.unwrap_or_else(|| "no address accepted a connection".into());
+                let cause = crate::conn::connect_failure(&address.to_string(), detail);
+                self.core.handle_connection_error(conn, cause, now);
             }
         }
     }

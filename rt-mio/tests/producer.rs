@@ -10,6 +10,7 @@ use mio::{Events, Interest, Poll, Token};
 use odradek_driver::testing::{
     refused_address, test_ca_pem, FakeBroker, FakeBrokerOptions, SilentBroker,
 };
+use odradek_mio::odradek_core::ConnectionErrorKind;
 use odradek_mio::{
     BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
     RecordMetadata, RetryCause, SendErrorKind, TokenRange,
@@ -312,7 +313,8 @@ fn backpressure_try_send_refuses_and_send_waits_for_space() {
 
 #[test]
 fn refused_connection_fails_records_within_delivery_timeout() {
-    let mut config = config(&refused_address());
+    let address = refused_address();
+    let mut config = config(&address);
     config.delivery_timeout = Some(Duration::from_millis(800));
     config.request_timeout = Duration::from_millis(500);
     let started = Instant::now();
@@ -331,9 +333,10 @@ fn refused_connection_fails_records_within_delivery_timeout() {
     let error = outcome.expect_err("nothing listens there");
     assert!(
         matches!(
-            error.error,
-            ProduceError::DeliveryTimeout
-                | ProduceError::RetriesExhausted(RetryCause::ConnectionLost)
+            &error.error,
+            ProduceError::Connection(cause)
+                if cause.kind == ConnectionErrorKind::ConnectFailed
+                    && cause.broker == address
         ),
         "unexpected error {:?}",
         error.error

@@ -157,7 +157,8 @@ pub async fn backpressure<R: Runtime + Default>() {
 /// Nothing listens: the record fails with a typed error within `delivery.timeout.ms` (plus
 /// slack), handed back.
 pub async fn connection_refused<R: Runtime + Default>() {
-    let mut c = config(&refused_address());
+    let address = refused_address();
+    let mut c = config(&address);
     c.delivery_timeout = Some(Duration::from_millis(800));
     c.request_timeout = Duration::from_millis(500);
     let producer = Producer::<R>::connect(c).await.unwrap();
@@ -166,11 +167,12 @@ pub async fn connection_refused<R: Runtime + Default>() {
     let err = within::<R, _>(LIMIT, f).await.unwrap_err();
     assert!(
         matches!(
-            err.error,
-            ProduceError::DeliveryTimeout
-                | ProduceError::RetriesExhausted(RetryCause::ConnectionLost)
+            &err.error,
+            ProduceError::Connection(cause)
+                if cause.kind == ConnectionErrorKind::ConnectFailed
+                    && cause.broker == address
         ),
-        "{err:?}"
+        "the cause is the refused connect, not a bare timeout: {err:?}"
     );
     assert_eq!(err.record, r);
     let report = within::<R, _>(LIMIT, producer.close()).await;
