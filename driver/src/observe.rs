@@ -388,8 +388,19 @@ mod tests {
         (core, conn, now)
     }
 
+    /// These tests run one at a time, each subscriber test rebuilding tracing's callsite
+    /// interest cache first: the cache is process-wide, and a test without a subscriber
+    /// running beside one with a thread-local subscriber can leave a callsite cached as
+    /// uninteresting for both.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     #[test]
     fn without_a_subscriber_the_event_queue_stays_off() {
+        let _serial = serial();
         let (mut core, conn, now) = core_connecting();
         core.set_events(true);
         sync(&mut core);
@@ -403,9 +414,11 @@ mod tests {
 
     #[test]
     fn with_a_subscriber_core_events_become_tracing_events() {
+        let _serial = serial();
         let capture = Capture::default();
         let (mut core, conn, now) = core_connecting();
         tracing::subscriber::with_default(capture.subscriber(), || {
+            tracing::callsite::rebuild_interest_cache();
             sync(&mut core);
             assert!(core.events_enabled());
             core.handle_connected(conn, now);
@@ -428,8 +441,10 @@ mod tests {
 
     #[test]
     fn emit_levels_and_fields() {
+        let _serial = serial();
         let capture = Capture::default();
         tracing::subscriber::with_default(capture.subscriber(), || {
+            tracing::callsite::rebuild_interest_cache();
             emit(&Event::BatchSent {
                 topic: "t".into(),
                 partition: 2,

@@ -618,7 +618,8 @@ impl MioProducer {
             }
             None => {
                 self.tokens.release(token);
-                let detail = unresolved.unwrap_or_else(|| "no address accepted a connection".into());
+                let detail =
+                    unresolved.unwrap_or_else(|| "no address accepted a connection".into());
                 let cause = crate::conn::connect_failure(&address.to_string(), detail);
                 self.core.handle_connection_error(conn, cause, now);
             }

@@ -8,7 +8,18 @@ use odradek_driver::testing::{FakeBroker, FakeBrokerOptions};
 use odradek_mio::{
     BlockingProducer, Config, ConnectError, MioProducer, ProducerEvent, Record, TokenRange,
 };
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// The tests of this binary run one at a time: tracing caches each callsite's interest
+/// process-wide, and a test without a subscriber running beside one with a thread-local
+/// subscriber can leave a callsite cached as uninteresting for both (seen as a flaky
+/// `events_enabled()` here).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const INVALID: &str = "broker.odradek.invalid:9092";
@@ -69,9 +80,11 @@ fn run_embedded(broker: &FakeBroker, n: usize, mut each: impl FnMut(&MioProducer
 
 #[test]
 fn embedded_producer_emits_tracing_events_and_counts() {
+    let _serial = serial();
     let broker = FakeBroker::start(FakeBrokerOptions::default());
     let capture = Capture::default();
     let producer = tracing::subscriber::with_default(capture.subscriber(), || {
+        tracing::callsite::rebuild_interest_cache();
         run_embedded(&broker, 25, |p| assert!(p.core().events_enabled()))
     });
     let connected = capture.named("connected");
@@ -95,6 +108,7 @@ fn embedded_producer_emits_tracing_events_and_counts() {
 
 #[test]
 fn embedded_producer_without_subscriber_keeps_the_event_queue_off() {
+    let _serial = serial();
     let broker = FakeBroker::start(FakeBrokerOptions::default());
     let mut iterations = 0;
     let producer = run_embedded(&broker, 10, |p| {
@@ -109,6 +123,7 @@ fn embedded_producer_without_subscriber_keeps_the_event_queue_off() {
 
 #[test]
 fn blocking_producer_stats() {
+    let _serial = serial();
     let broker = FakeBroker::start(FakeBrokerOptions::default());
     let producer = BlockingProducer::connect(config(&broker.address())).unwrap();
     let receipts: Vec<_> = (0..30)
@@ -144,6 +159,7 @@ fn blocking_producer_stats() {
 
 #[test]
 fn unresolvable_bootstrap_is_refused_at_creation() {
+    let _serial = serial();
     let err = BlockingProducer::connect(Config::new([INVALID])).unwrap_err();
     let ConnectError::Bootstrap(e) = &err else {
         panic!("{err:?}");

@@ -13,7 +13,7 @@ use odradek_driver::testing::{
 use odradek_mio::odradek_core::ConnectionErrorKind;
 use odradek_mio::{
     BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
-    RecordMetadata, RetryCause, SendErrorKind, TokenRange,
+    RecordMetadata, SendErrorKind, TokenRange,
 };
 use std::collections::HashSet;
 use std::sync::mpsc;

@@ -8,7 +8,7 @@ use futures_util::{FutureExt, StreamExt};
 use odradek_core::protocol::ErrorCode;
 use odradek_core::{
     Acks, Config, ConfigError, ConnectionErrorKind, Header, Pem, ProduceError, Record,
-    RecordMetadata, RetryCause, SecurityProtocol, SendErrorKind,
+    RecordMetadata, SecurityProtocol, SendErrorKind,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
