@@ -292,7 +292,7 @@ pub(crate) async fn close(shared: &Shared) -> CloseReport {
 /// record handed back).
 ///
 /// If the runtime drops the driver task before the record has an outcome (the runtime shut
-/// down), it resolves to [`ProduceError::Aborted`] with a record that carries only the topic:
+/// down), it resolves to [`ProduceError::Aborted`](odradek_core::ProduceError::Aborted) with a record that carries only the topic:
 /// the payload went down with the task.
 #[must_use = "a DeliveryFuture does nothing unless awaited; dropping it does not cancel the record"]
 pub struct DeliveryFuture {

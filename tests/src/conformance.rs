@@ -741,12 +741,14 @@ pub fn unknown_topic_on<R: Runtime>(target: &Target<'_>) {
     check_read_back("unknown-topic", &sent, &outcomes, &read, true, false);
 }
 
-/// A closed port: every record fails with a typed error within the delivery timeout (plus
-/// slack for a loaded machine), none is reported delivered.
+/// A closed port: every record fails within the delivery timeout (plus slack for a loaded
+/// machine) with `ProduceError::Connection` naming the broker and the refused connect; none
+/// is reported delivered.
 pub fn closed_port<R: Runtime>() {
     // Bind and drop: nothing listens there afterwards.
     let port = crate::kafka::free_ports(1).unwrap()[0];
-    let mut config = Config::new([format!("127.0.0.1:{port}")]);
+    let broker = format!("127.0.0.1:{port}");
+    let mut config = Config::new([broker.clone()]);
     config.delivery_timeout = Some(Duration::from_secs(3));
     config.retry_backoff = Duration::from_millis(50);
     config.request_timeout = Duration::from_secs(2);
@@ -761,10 +763,13 @@ pub fn closed_port<R: Runtime>() {
     for (i, o) in outcomes.iter().enumerate() {
         match o {
             Err(Failure::Delivery(e)) => {
+                // The cause is the refused connect, naming the broker, not a bare timeout.
                 assert!(
                     matches!(
-                        e.error,
-                        ProduceError::DeliveryTimeout | ProduceError::RetriesExhausted(_)
+                        &e.error,
+                        ProduceError::Connection(cause)
+                            if cause.kind == odradek_core::ConnectionErrorKind::ConnectFailed
+                                && cause.broker == broker
                     ),
                     "#{i}: {:?}",
                     e.error

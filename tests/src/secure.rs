@@ -697,6 +697,14 @@ pub fn sasl_subset<R: crate::conformance::Runtime>(target: &crate::conformance::
     crate::conformance::close_with_records_in_flight_on::<R>(target);
 }
 
+/// The conformance suite over a SASL target: the acks × compression matrix read back
+/// with the Java consumer, an unknown topic, and close with records in flight.
+pub fn sasl_conformance<R: crate::conformance::Runtime>(target: &crate::conformance::Target<'_>) {
+    crate::conformance::round_trip_matrix_on::<R>(target);
+    crate::conformance::unknown_topic_on::<R>(target);
+    crate::conformance::close_with_records_in_flight_on::<R>(target);
+}
+
 /// How long an authentication failure may take to reach the records: well inside their
 /// delivery timeout (30 s here), since the core fails them as soon as the broker refuses.
 pub const AUTH_FAILURE_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
@@ -767,6 +775,13 @@ macro_rules! sasl_tests {
                 secure::sasl_subset::<$rt>(&secure::sasl_target(kafka, protocol, mechanism, tag));
             }
 
+            fn full(protocol: SecurityProtocol, mechanism: SaslMechanism, tag: &'static str) {
+                let kafka = SecureCluster::shared().unwrap();
+                secure::sasl_conformance::<$rt>(&secure::sasl_target(
+                    kafka, protocol, mechanism, tag,
+                ));
+            }
+
             #[test]
             fn sasl_plaintext_plain() {
                 if $crate::kafka::should_run("sasl_plaintext_plain") {
@@ -780,7 +795,7 @@ macro_rules! sasl_tests {
             #[test]
             fn sasl_plaintext_scram_sha_256() {
                 if $crate::kafka::should_run("sasl_plaintext_scram_sha_256") {
-                    subset(
+                    full(
                         SecurityProtocol::SaslPlaintext,
                         SaslMechanism::ScramSha256,
                         "-scram256",
@@ -800,7 +815,7 @@ macro_rules! sasl_tests {
             #[test]
             fn sasl_ssl_scram_sha_512() {
                 if $crate::kafka::should_run("sasl_ssl_scram_sha_512") {
-                    subset(
+                    full(
                         SecurityProtocol::SaslSsl,
                         SaslMechanism::ScramSha512,
                         "-sasl-ssl",

@@ -1,7 +1,8 @@
 //! TLS and SASL on every runtime against one secured Kafka (`odradek_tests::secure`): the
-//! conformance runs over the mutual-TLS `SSL` listener and the TLS failures, the shortened
-//! runs over `SASL_PLAINTEXT` (PLAIN, SCRAM-SHA-256/512) and `SASL_SSL` and the wrong
-//! password, for tokio, async-std and mio, sharing one broker start.
+//! conformance runs over the mutual-TLS `SSL` listener, `SASL_PLAINTEXT` with SCRAM-SHA-256
+//! and `SASL_SSL` with SCRAM-SHA-512, shortened runs over `SASL_PLAINTEXT` with PLAIN and
+//! SCRAM-SHA-512, the TLS failures and the wrong password, for tokio, async-std and mio,
+//! sharing one broker start.
 //! Runs only with `ODRADEK_KAFKA=1` (`cargo xtask test`).
 
 // The core's SendError/DeliveryError hand the record back by value, by design.
