@@ -112,8 +112,8 @@ impl ProducerCore {
                 break;
             };
             let part = &mut self.topics[t].partitions[pi];
-            // One batch per partition in flight without idempotence (DESIGN.md promise 2), up
-            // to the limit with it.
+            // One batch per partition in flight without idempotence (per-partition order across
+            // retries), up to the limit with it (sequence numbers keep the order).
             if !part.ready(&limits) {
                 part.queued = false;
                 continue;

@@ -17,8 +17,9 @@
 //!   the lower levels be flushed. Here the chaser is concretely the set of this partition's
 //!   requests in flight when the watermark was raised ([`PartitionState::chaser`]); it is back
 //!   when every one of them has resolved. Without idempotence a partition has at most one
-//!   batch in flight (DESIGN.md promise 2), and that batch is the one whose failure raised the
-//!   watermark, so the chaser is back at once. With idempotence up to five are in flight: when
+//!   batch in flight (records of a partition keep their send order across retries: a second
+//!   batch in flight could be written before a failed first one is retried), and that batch
+//!   is the one whose failure raised the watermark, so the chaser is back at once. With idempotence up to five are in flight: when
 //!   the 2nd fails, the 3rd..5th are still out (the broker will refuse them as out of order),
 //!   and the chaser keeps every newer record out of the broker path until they are all back
 //!   and requeued behind the 2nd.
@@ -176,8 +177,10 @@ pub(crate) struct BatchLimits {
     /// The record format to encode into at `send`: the one the last broker connection
     /// negotiated, `None` before any has.
     pub format: Option<RecordFormat>,
-    /// How many batches of one partition may be in flight: 1 without idempotence (DESIGN.md
-    /// promise 2), `max.in.flight.requests.per.connection` (at most 5) with it.
+    /// How many batches of one partition may be in flight: 1 without idempotence (so a retry
+    /// can never land behind a newer batch: per-partition order across retries),
+    /// `max.in.flight.requests.per.connection` (at most 5) with it (the broker's sequence
+    /// checks keep the order).
     pub per_partition: usize,
     /// Idempotence: the current producer id/epoch generation.
     pub generation: u32,
