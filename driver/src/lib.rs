@@ -93,7 +93,7 @@ mod producer;
 mod report;
 mod runtime;
 mod state;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 pub mod tls;

@@ -443,6 +443,52 @@ pub fn test_ca_pem() -> String {
     params.self_signed(&key).expect("a CA").pem()
 }
 
+/// Certificates for TLS tests: a CA, a rustls server config for `localhost` signed by it,
+/// and an unrelated CA.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    /// The CA that signed the server's certificate (PEM).
+    pub ca_pem: String,
+    /// A CA that signed nothing here (PEM): a client trusting only it refuses the server.
+    pub other_ca_pem: String,
+    /// A server config presenting the `localhost` certificate.
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+/// A fresh [`TestPki`].
+pub fn test_pki() -> TestPki {
+    use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+    let ca = || {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).expect("a CA").pem();
+        (params, key, pem)
+    };
+    let (params, key, ca_pem) = ca();
+    let leaf_key = rcgen::KeyPair::generate().expect("a key");
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &rcgen::Issuer::from_params(&params, &key))
+        .expect("a leaf certificate");
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).expect("the key"),
+    )
+    .expect("a server config");
+    TestPki {
+        ca_pem,
+        other_ca_pem: ca().2,
+        server: Arc::new(server),
+    }
+}
+
 /// A listener that accepts connections and never writes a byte (a broker stuck before the
 /// TLS handshake); the connections stay open until it is dropped.
 #[derive(Debug)]

@@ -472,7 +472,6 @@ mod tests {
     //! is stepped by hand between polls of the client, so nothing sleeps or races.
 
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     use rustls::{ServerConfig, ServerConnection};
     use std::task::Waker;
 
@@ -514,45 +513,7 @@ mod tests {
         }
     }
 
-    struct Pki {
-        ca_pem: String,
-        other_ca_pem: String,
-        server: Arc<ServerConfig>,
-    }
-
-    fn ca() -> (CertificateParams, KeyPair, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let pem = params.self_signed(&key).unwrap().pem();
-        (params, key, pem)
-    }
-
-    /// A CA, a server certificate for `localhost` signed by it, and an unrelated CA.
-    fn pki() -> Pki {
-        let (params, key, ca_pem) = ca();
-        let issuer = Issuer::from_params(&params, &key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
-            .unwrap();
-        let server =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![leaf.der().clone()],
-                    PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
-                )
-                .unwrap();
-        Pki {
-            ca_pem,
-            other_ca_pem: ca().2,
-            server: Arc::new(server),
-        }
-    }
+    use crate::testing::test_pki as pki;
 
     fn connector(ca: &str, verify_hostname: bool) -> TlsConnector {
         TlsConnector::new(&TlsConfig {
@@ -611,7 +572,7 @@ mod tests {
         panic!("the handshake neither finished nor failed");
     }
 
-    fn server(pki: &Pki) -> ServerConnection {
+    fn server(pki: &crate::testing::TestPki) -> ServerConnection {
         ServerConnection::new(pki.server.clone()).unwrap()
     }
 

@@ -473,33 +473,8 @@ mod tests {
 
     /// A CA, a rustls server config for `localhost` signed by it, and another CA.
     fn tls_pki() -> (String, String, std::sync::Arc<rustls::ServerConfig>) {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-        use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
-        let ca = || {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let pem = params.self_signed(&key).unwrap().pem();
-            (params, key, pem)
-        };
-        let (params, key, ca_pem) = ca();
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &Issuer::from_params(&params, &key))
-            .unwrap();
-        let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
-        )
-        .unwrap();
-        (ca_pem, ca().2, std::sync::Arc::new(server))
+        let pki = odradek_driver::testing::test_pki();
+        (pki.ca_pem, pki.other_ca_pem, pki.server)
     }
 
     fn tls_session(ca_pem: &str) -> ClientConnection {
