@@ -361,16 +361,10 @@ fn latency(name: &'static str, h: &Histogram, labels: &[Label]) {
     }
 }
 
-// The same test doubles as `testing::capture`, for unit tests built without `testing`.
-#[cfg(test)]
-#[allow(clippy::duplicate_mod)]
-#[path = "testing/capture.rs"]
-mod capture;
-
 #[cfg(test)]
 mod tests {
-    use super::capture::{Capture, Recorder};
     use super::*;
+    use crate::testing::capture::{Capture, Recorder};
     use odradek_core::stats::{BrokerStats, PartitionStats, RetryCounts};
     use odradek_core::{Config, ConnId, Instant, Output};
     use std::time::Duration;

@@ -95,10 +95,7 @@ fn embedded_producer_emits_tracing_events_and_counts() {
         "{connected:?}"
     );
     let acked = capture.named("batch acknowledged");
-    let records: u64 = acked
-        .iter()
-        .map(|e| e.fields["records"].parse::<u64>().unwrap())
-        .sum();
+    let records = capture.sum("batch acknowledged", "records");
     assert_eq!(records, 25, "{acked:?}");
     let stats = producer.stats();
     assert_eq!((stats.records_accepted, stats.records_delivered), (25, 25));

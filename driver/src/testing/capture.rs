@@ -49,6 +49,15 @@ impl Capture {
             .filter(|e| e.target == "odradek" && e.message == message)
             .collect()
     }
+
+    /// The sum of numeric `field` over the odradek events named `message` (e.g. the records
+    /// of every `batch acknowledged`).
+    pub fn sum(&self, message: &str, field: &str) -> u64 {
+        self.named(message)
+            .iter()
+            .map(|e| e.fields[field].parse::<u64>().expect("a number"))
+            .sum()
+    }
 }
 
 struct Fields<'a>(&'a mut Captured);

@@ -138,19 +138,12 @@ pub async fn tracing_events<R: Runtime + Default>(capture: &Capture) {
         "a broker connection names its node: {connected:?}"
     );
     let acked = capture.named("batch acknowledged");
-    let records: u64 = acked
-        .iter()
-        .map(|e| e.fields["records"].parse::<u64>().unwrap())
-        .sum();
+    let records = capture.sum("batch acknowledged", "records");
     assert_eq!(records, 30, "{acked:?}");
     assert!(acked.iter().all(|e| e.level == tracing::Level::DEBUG));
     let sent = capture.named("batch sent");
     assert_eq!(sent.len() as u64, stats.batches_sent);
-    let bytes: u64 = sent
-        .iter()
-        .map(|e| e.fields["bytes"].parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(bytes, stats.batch_bytes);
+    assert_eq!(capture.sum("batch sent", "bytes"), stats.batch_bytes);
     assert!(capture.named("batch retried").is_empty());
 
     // A refused connect is a WARN naming the address and the I/O error.
