@@ -174,17 +174,41 @@ pub fn record_metrics(stats: &Stats) {
 
 /// [`record_metrics`] with `labels` added to every series (e.g. a `client_id`).
 pub fn record_metrics_with_labels(stats: &Stats, labels: &[Label]) {
-    let with = |extra: &[Label]| -> Vec<Label> {
-        labels
+    let l = Labels(labels);
+    record_records(stats, &l);
+    record_retries(stats, &l);
+    record_buffer(stats, &l);
+    record_brokers(stats, &l);
+    record_partitions(stats, &l);
+}
+
+/// The labels given to [`record_metrics_with_labels`], to which each series adds its own.
+struct Labels<'a>(&'a [Label]);
+
+impl Labels<'_> {
+    /// The given labels followed by `extra`.
+    fn with(&self, extra: &[Label]) -> Vec<Label> {
+        self.0
             .iter()
             .cloned()
             .chain(extra.iter().cloned())
             .collect()
-    };
-    let base = with(&[]);
-    let total = |name: &'static str, value: u64, l: Vec<Label>| counter!(name, l).absolute(value);
-    let set = |name: &'static str, value: f64, l: Vec<Label>| gauge!(name, l).set(value);
+    }
+}
 
+/// Sets a cumulative counter.
+fn total(name: &'static str, value: u64, labels: Vec<Label>) {
+    counter!(name, labels).absolute(value);
+}
+
+/// Sets a gauge.
+fn set(name: &'static str, value: f64, labels: Vec<Label>) {
+    gauge!(name, labels).set(value);
+}
+
+/// The producer-wide counters: records, batches, requests.
+fn record_records(stats: &Stats, labels: &Labels<'_>) {
+    let base = labels.with(&[]);
     total(
         "odradek_records_accepted_total",
         stats.records_accepted,
@@ -226,6 +250,11 @@ pub fn record_metrics_with_labels(stats: &Stats, labels: &[Label]) {
         stats.request_bytes,
         base.clone(),
     );
+}
+
+/// `odradek_retries_total`, by cause (and broker error code).
+fn record_retries(stats: &Stats, labels: &Labels<'_>) {
+    let with = |extra: &[Label]| labels.with(extra);
     let r = &stats.retries;
     for (cause, n) in [
         ("connection_lost", r.connection_lost),
@@ -249,7 +278,11 @@ pub fn record_metrics_with_labels(stats: &Stats, labels: &[Label]) {
             ]),
         );
     }
+}
 
+/// The producer-wide gauges: what is held and in flight, batch shape, latency.
+fn record_buffer(stats: &Stats, labels: &Labels<'_>) {
+    let base = labels.with(&[]);
     set(
         "odradek_pending_records",
         stats.pending_records as f64,
@@ -290,7 +323,11 @@ pub fn record_metrics_with_labels(stats: &Stats, labels: &[Label]) {
         &stats.request_latency,
         &base,
     );
+}
 
+/// The series labelled `broker`.
+fn record_brokers(stats: &Stats, labels: &Labels<'_>) {
+    let with = |extra: &[Label]| labels.with(extra);
     for b in &stats.brokers {
         let l = with(&[Label::new("broker", b.node_id.to_string())]);
         set(
@@ -316,7 +353,11 @@ pub fn record_metrics_with_labels(stats: &Stats, labels: &[Label]) {
         );
         latency("odradek_broker_request_latency_seconds", &b.latency, &l);
     }
+}
 
+/// The series labelled `topic` and `partition`.
+fn record_partitions(stats: &Stats, labels: &Labels<'_>) {
+    let with = |extra: &[Label]| labels.with(extra);
     for p in &stats.partitions {
         let l = with(&[
             Label::new("topic", p.topic.clone()),
