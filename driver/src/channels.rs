@@ -23,17 +23,18 @@
 //!
 //! Both streams end (`None`) once the producer has closed and their queue is read.
 
-use crate::producer::{close, flush};
+use crate::outcomes::ChannelQueues;
 pub use crate::report::ChannelOptions;
 use crate::report::CloseReport;
-use crate::state::{Handle, Shared};
+use crate::state::{Handle, Sender, Shared, WhenFull};
 use futures_util::stream::Stream;
 use odradek_core::{DeliveryError, Record, RecordMetadata, SendError};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// The input of the channel shape: send records; their outcomes go to the [`Successes`] and
 /// [`Errors`] streams. Cloneable; when every clone is dropped the producer closes gracefully
@@ -66,7 +67,7 @@ impl InputSender {
     /// every other reason (too large, invalid topic, closed).
     pub async fn send(&self, record: Record) -> Result<(), SendError> {
         let mut slot = Some(record);
-        poll_fn(|cx| poll_send_channel(&self.handle.shared, cx, &mut slot, true)).await
+        poll_fn(|cx| poll_send_channel(&self.handle.shared, cx, &mut slot, WhenFull::Wait)).await
     }
 
     /// Sends a record without waiting: a full buffer or full output queues refuse at once
@@ -74,7 +75,7 @@ impl InputSender {
     pub fn try_send(&self, record: Record) -> Result<(), SendError> {
         let mut slot = Some(record);
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        match poll_send_channel(&self.handle.shared, &mut cx, &mut slot, false) {
+        match poll_send_channel(&self.handle.shared, &mut cx, &mut slot, WhenFull::Refuse) {
             Poll::Ready(r) => r,
             Poll::Pending => unreachable!("try_send does not wait"),
         }
@@ -83,13 +84,13 @@ impl InputSender {
     /// Returns once every record sent before the call has its outcome (queued on a stream,
     /// or counted).
     pub async fn flush(&self) {
-        flush(&self.handle.shared).await
+        self.handle.shared.flush().await
     }
 
     /// Closes gracefully (every accepted record gets its outcome on the streams) and reports.
     /// The streams end once read to their end.
     pub async fn close(self) -> CloseReport {
-        close(&self.handle.shared).await
+        self.handle.shared.close().await
     }
 }
 
@@ -97,10 +98,10 @@ fn poll_send_channel(
     shared: &Shared,
     cx: &mut Context<'_>,
     slot: &mut Option<Record>,
-    wait: bool,
+    when_full: WhenFull,
 ) -> Poll<Result<(), SendError>> {
     let mut st = shared.lock();
-    st.poll_send(cx, slot, wait, true)
+    st.poll_send(cx, slot, when_full, Sender::Channel)
         .map(|r| r.map(|id| st.router.track_channel(id)))
 }
 
@@ -126,30 +127,14 @@ impl Stream for Successes {
     type Item = (RecordMetadata, Record);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut st = self.shared.lock();
-        let finished = st.finished;
-        let Some(q) = st.router.channels.as_mut() else {
-            return Poll::Ready(None);
-        };
-        if let Some(item) = q.successes.pop_front() {
-            st.wake_space();
-            return Poll::Ready(Some(item));
-        }
-        if finished {
-            return Poll::Ready(None);
-        }
-        q.successes_waker = Some(cx.waker().clone());
-        Poll::Pending
+        poll_queue(&self.shared, cx, successes)
     }
 }
 
 impl Drop for Successes {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        if let Some(q) = st.router.channels.as_mut() {
-            q.successes_open = false;
-            q.successes.clear();
-        }
+        st.router.close_successes();
         st.wake_space();
     }
 }
@@ -176,36 +161,50 @@ impl Stream for Errors {
     type Item = DeliveryError;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut st = self.shared.lock();
-        let finished = st.finished;
-        let Some(q) = st.router.channels.as_mut() else {
-            return Poll::Ready(None);
-        };
-        if let Some(item) = q.errors.pop_front() {
-            st.wake_space();
-            return Poll::Ready(Some(item));
-        }
-        if finished {
-            return Poll::Ready(None);
-        }
-        q.errors_waker = Some(cx.waker().clone());
-        Poll::Pending
+        poll_queue(&self.shared, cx, errors)
     }
 }
 
 impl Drop for Errors {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        let queued: Vec<DeliveryError> = match st.router.channels.as_mut() {
-            Some(q) => {
-                q.errors_open = false;
-                q.errors.drain(..).collect()
-            }
-            None => Vec::new(),
-        };
-        for e in queued {
-            st.router.unobserved_failure(e);
-        }
+        st.router.close_errors();
         st.wake_space();
     }
+}
+
+/// The successes queue and the waker of its stream.
+fn successes(
+    q: &mut ChannelQueues,
+) -> (&mut VecDeque<(RecordMetadata, Record)>, &mut Option<Waker>) {
+    (&mut q.successes, &mut q.successes_waker)
+}
+
+/// The errors queue and the waker of its stream.
+fn errors(q: &mut ChannelQueues) -> (&mut VecDeque<DeliveryError>, &mut Option<Waker>) {
+    (&mut q.errors, &mut q.errors_waker)
+}
+
+/// One poll of a stream over one of the outcome queues (`side` picks which): the next
+/// outcome, the end once the producer finished and the queue is read, or `Pending`.
+fn poll_queue<T>(
+    shared: &Shared,
+    cx: &mut Context<'_>,
+    side: fn(&mut ChannelQueues) -> (&mut VecDeque<T>, &mut Option<Waker>),
+) -> Poll<Option<T>> {
+    let mut st = shared.lock();
+    let finished = st.finished;
+    let Some(q) = st.router.channels.as_mut() else {
+        return Poll::Ready(None);
+    };
+    let (queue, waker) = side(q);
+    if let Some(item) = queue.pop_front() {
+        st.wake_space();
+        return Poll::Ready(Some(item));
+    }
+    if finished {
+        return Poll::Ready(None);
+    }
+    *waker = Some(cx.waker().clone());
+    Poll::Pending
 }

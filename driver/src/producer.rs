@@ -3,10 +3,10 @@
 use crate::channels::{Errors, InputSender, Successes};
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::outcomes::{ChannelQueues, DeliveryResult, ReadyCallbacks, Ticket};
+use crate::outcomes::{ChannelQueues, DeliveryResult, Ticket};
 use crate::report::{ChannelOptions, CloseReport};
 use crate::runtime::Runtime;
-use crate::state::{Handle, Shared};
+use crate::state::{Handle, Sender, Shared, WhenFull};
 use odradek_core::{
     Config, ConfigError, DeliveryError, ProducerCore, Record, RecordMetadata, SendError, TopicName,
 };
@@ -148,7 +148,8 @@ impl<R: Runtime> Producer<R> {
     pub async fn send(&self, record: Record) -> Result<DeliveryFuture, SendError> {
         let topic = record.topic.clone();
         let mut slot = Some(record);
-        poll_fn(|cx| poll_send_future(&self.handle.shared, cx, &mut slot, true, &topic)).await
+        poll_fn(|cx| poll_send_future(&self.handle.shared, cx, &mut slot, WhenFull::Wait, &topic))
+            .await
     }
 
     /// Sends a record without waiting: like [`send`](Self::send), but a full buffer refuses
@@ -157,9 +158,15 @@ impl<R: Runtime> Producer<R> {
         let topic = record.topic.clone();
         let mut slot = Some(record);
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        match poll_send_future(&self.handle.shared, &mut cx, &mut slot, false, &topic) {
+        match poll_send_future(
+            &self.handle.shared,
+            &mut cx,
+            &mut slot,
+            WhenFull::Refuse,
+            &topic,
+        ) {
             Poll::Ready(r) => r,
-            // `wait == false` never leaves the record waiting.
+            // `WhenFull::Refuse` never leaves the record waiting.
             Poll::Pending => unreachable!("try_send does not wait"),
         }
     }
@@ -180,8 +187,8 @@ impl<R: Runtime> Producer<R> {
     {
         let mut slot = Some(record);
         let mut callback = Some(callback);
-        poll_fn(|cx| poll_send_callback(&self.handle.shared, cx, &mut slot, &mut callback, true))
-            .await
+        let shared = &self.handle.shared;
+        poll_fn(|cx| poll_send_callback(shared, cx, &mut slot, &mut callback, WhenFull::Wait)).await
     }
 
     /// [`send_with`](Self::send_with) without waiting: a full buffer refuses at once with
@@ -194,7 +201,7 @@ impl<R: Runtime> Producer<R> {
         let mut callback = Some(callback);
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         let shared = &self.handle.shared;
-        match poll_send_callback(shared, &mut cx, &mut slot, &mut callback, false) {
+        match poll_send_callback(shared, &mut cx, &mut slot, &mut callback, WhenFull::Refuse) {
             Poll::Ready(r) => r,
             Poll::Pending => unreachable!("try_send_with does not wait"),
         }
@@ -203,14 +210,14 @@ impl<R: Runtime> Producer<R> {
     /// Sends every buffered record now (ignoring `linger`) and returns once every record
     /// sent before this call has its outcome.
     pub async fn flush(&self) {
-        flush(&self.handle.shared).await
+        self.handle.shared.flush().await
     }
 
     /// Closes gracefully: takes no more records (other handles' sends are refused with
     /// [`SendErrorKind::Closed`](odradek_core::SendErrorKind::Closed)), delivers or fails
     /// every record already accepted, closes the connections, and reports.
     pub async fn close(self) -> CloseReport {
-        close(&self.handle.shared).await
+        self.handle.shared.close().await
     }
 
     /// Records accepted and still waiting for an outcome.
@@ -233,15 +240,16 @@ fn poll_send_future(
     shared: &Shared,
     cx: &mut Context<'_>,
     slot: &mut Option<Record>,
-    wait: bool,
+    when_full: WhenFull,
     topic: &TopicName,
 ) -> Poll<Result<DeliveryFuture, SendError>> {
     let mut st = shared.lock();
-    st.poll_send(cx, slot, wait, false).map(|r| {
-        r.map(|id| DeliveryFuture {
-            ticket: st.router.track_ticket(id, topic.clone()),
+    st.poll_send(cx, slot, when_full, Sender::Producer)
+        .map(|r| {
+            r.map(|id| DeliveryFuture {
+                ticket: st.router.track_ticket(id, topic.clone()),
+            })
         })
-    })
 }
 
 fn poll_send_callback<F>(
@@ -249,7 +257,7 @@ fn poll_send_callback<F>(
     cx: &mut Context<'_>,
     slot: &mut Option<Record>,
     callback: &mut Option<F>,
-    wait: bool,
+    when_full: WhenFull,
 ) -> Poll<Result<(), SendError>>
 where
     F: FnOnce(DeliveryResult) + Send + 'static,
@@ -259,33 +267,13 @@ where
         Some(r) => r.topic.clone(),
         None => return Poll::Pending,
     };
-    st.poll_send(cx, slot, wait, false).map(|r| {
-        r.map(|id| {
-            let f = callback.take().expect("one callback per accepted record");
-            st.router.track_callback(id, topic, f);
+    st.poll_send(cx, slot, when_full, Sender::Producer)
+        .map(|r| {
+            r.map(|id| {
+                let f = callback.take().expect("one callback per accepted record");
+                st.router.track_callback(id, topic, f);
+            })
         })
-    })
-}
-
-pub(crate) async fn flush(shared: &Shared) {
-    let mark = shared.lock().start_flush();
-    poll_fn(|cx| shared.lock().poll_flush(cx, mark)).await
-}
-
-pub(crate) async fn close(shared: &Shared) -> CloseReport {
-    shared.lock().start_close();
-    poll_fn(|cx| shared.lock().poll_finished(cx)).await;
-    let mut st = shared.lock();
-    let report = st.router.report();
-    // Callbacks of records aborted by a runtime that dropped the driver task, if any left.
-    let mut aborted = ReadyCallbacks::default();
-    st.router.take_callbacks(&mut aborted);
-    drop(st);
-    if !aborted.is_empty() {
-        let ran = aborted.run();
-        shared.lock().callbacks_finished(ran);
-    }
-    report
 }
 
 /// The outcome of one record: resolves to where it was appended, or why it failed (with the

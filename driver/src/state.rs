@@ -6,9 +6,11 @@
 //! task, which does the I/O. The lock is never held across an `.await`.
 
 use crate::clock::Clock;
-use crate::outcomes::{ChannelQueues, Router};
+use crate::outcomes::{ChannelQueues, ReadyCallbacks, Router};
+use crate::report::CloseReport;
 use odradek_core::{Instant, Output, ProducerCore, Record, RecordId, SendError, SendErrorKind};
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -31,6 +33,25 @@ pub(crate) enum DriverWait {
     Scheduled,
     /// It sleeps until I/O, a wake, or its timer at this deadline (`None`: no timer).
     Sleeping(Option<Instant>),
+}
+
+/// What a send does when the record cannot be taken yet (a full buffer or, for the channel
+/// shape, full outcome queues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Wait for space (`send`).
+    Wait,
+    /// Refuse at once with `BufferFull` (`try_send`).
+    Refuse,
+}
+
+/// Which handle sends: the channel shape's input is also held back by unread outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// A [`Producer`](crate::Producer): outcomes go to futures or callbacks.
+    Producer,
+    /// An [`InputSender`](crate::InputSender): full outcome queues count as a full buffer.
+    Channel,
 }
 
 pub(crate) struct State {
@@ -80,6 +101,31 @@ impl Shared {
         // A panic while holding the lock leaves the state as it was between two complete
         // operations of the core; keep going rather than poisoning every handle.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flushes: returns once every record sent before the call has its outcome (and every
+    /// callback whose outcome came has run).
+    pub(crate) async fn flush(&self) {
+        let mark = self.lock().start_flush();
+        poll_fn(|cx| self.lock().poll_flush(cx, mark)).await
+    }
+
+    /// Closes gracefully, waits for the driver to finish and every callback to run, and
+    /// reports.
+    pub(crate) async fn close(&self) -> CloseReport {
+        self.lock().start_close();
+        poll_fn(|cx| self.lock().poll_finished(cx)).await;
+        let mut st = self.lock();
+        let report = st.router.report();
+        // Callbacks of records aborted by a runtime that dropped the driver task, if any left.
+        let mut aborted = ReadyCallbacks::default();
+        st.router.take_callbacks(&mut aborted);
+        drop(st);
+        if !aborted.is_empty() {
+            let ran = aborted.run();
+            self.lock().callbacks_finished(ran);
+        }
+        report
     }
 }
 
@@ -131,15 +177,16 @@ impl State {
         self.outputs.pop_front().or_else(|| self.core.poll_output())
     }
 
-    /// One attempt to hand `record` to the core. `wait` makes a full buffer (or, for the
-    /// channel shape, full output queues) wait instead of refusing.
+    /// One attempt to hand `record` to the core. [`WhenFull::Wait`] makes a full buffer (or,
+    /// for [`Sender::Channel`], full output queues) wait instead of refusing.
     pub(crate) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
         slot: &mut Option<Record>,
-        wait: bool,
-        channel: bool,
+        when_full: WhenFull,
+        sender: Sender,
     ) -> Poll<Result<RecordId, SendError>> {
+        let wait = when_full == WhenFull::Wait;
         // The send futures poll this only while they still hold their record.
         let record = slot.take().expect("send polled after completion");
         if self.finished || self.core.is_closing() {
@@ -149,7 +196,7 @@ impl State {
             }));
         }
         // Full output queues (channel shape) or a full buffer: wait, or refuse.
-        let queues_full = channel && self.router.channels_full();
+        let queues_full = sender == Sender::Channel && self.router.channels_full();
         if queues_full || self.over_budget() {
             if wait {
                 *slot = Some(record);

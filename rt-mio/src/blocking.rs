@@ -88,6 +88,26 @@ enum Track<F> {
     Callback(F),
 }
 
+/// What a send does when the buffer (or, for channel input, the outcome queues) is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenFull {
+    /// Block until there is room (`send`).
+    Wait,
+    /// Refuse at once with `BufferFull` (`try_send`).
+    Refuse,
+}
+
+/// How long a receiver waits for the next outcome.
+#[derive(Debug, Clone, Copy)]
+enum Patience {
+    /// Until one comes or the producer finished (`recv`).
+    Forever,
+    /// Until this instant (`recv_timeout`).
+    Until(std::time::Instant),
+    /// Not at all (`try_recv`).
+    None,
+}
+
 /// A `Track` without a callback.
 type NoCallback = fn(DeliveryResult);
 
@@ -163,7 +183,7 @@ impl Shared {
     /// Routes outcomes and wakes the I/O thread if the producer's deadline moved before the one
     /// it sleeps until.
     fn settle(&self, st: &mut State) {
-        if st.dispatch() {
+        if st.route_outcomes() {
             self.changed.notify_all();
         }
         let next = st.producer.deadline();
@@ -178,18 +198,18 @@ impl Shared {
         }
     }
 
-    /// Sends one record. `wait` blocks while the buffer (or, for channel input, the outcome
-    /// queues) is full; `track` says where the outcome goes.
+    /// Sends one record; `when_full` says whether it blocks while the buffer (or, for channel
+    /// input, the outcome queues) is full, `track` where the outcome goes.
     fn submit<F>(
         &self,
         record: Record,
-        wait: bool,
+        when_full: WhenFull,
         track: Track<F>,
     ) -> Result<Option<Receipt>, SendError>
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
-        let (st, result) = self.submit_locked(self.lock(), record, wait, track);
+        let (st, result) = self.submit_locked(self.lock(), record, when_full, track);
         self.release(st);
         result
     }
@@ -198,12 +218,13 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
         mut record: Record,
-        wait: bool,
+        when_full: WhenFull,
         track: Track<F>,
     ) -> (MutexGuard<'a, State>, Result<Option<Receipt>, SendError>)
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
+        let wait = when_full == WhenFull::Wait;
         let channel = matches!(track, Track::Channel);
         loop {
             if st.finished || st.shutting_down {
@@ -240,7 +261,7 @@ impl Shared {
                 }
                 Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
                     record = e.record;
-                    if st.dispatch() {
+                    if st.route_outcomes() {
                         self.changed.notify_all();
                         continue;
                     }
@@ -302,7 +323,7 @@ impl Shared {
 
 impl State {
     /// Routes every outcome the producer has; `true` if there were any.
-    fn dispatch(&mut self) -> bool {
+    fn route_outcomes(&mut self) -> bool {
         while let Some(event) = self.producer.poll_event() {
             match event {
                 ProducerEvent::Delivered {
@@ -350,7 +371,7 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
         let timeout = {
             let mut st = shared.lock();
             st.producer.handle_timeout();
-            if st.dispatch() {
+            if st.route_outcomes() {
                 shared.changed.notify_all();
             }
             if st.finished {
@@ -373,7 +394,7 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
                 st.producer.handle_event(event);
             }
         }
-        if st.dispatch() {
+        if st.route_outcomes() {
             shared.changed.notify_all();
         }
         run_callbacks(st, &mut ready);
@@ -390,6 +411,19 @@ impl Handle {
     fn new(shared: Arc<Shared>) -> Handle {
         shared.lock().handles += 1;
         Handle { shared }
+    }
+
+    /// Sends one record whose outcome goes to a callback or the channel queues (no receipt).
+    fn send_unreceipted<F>(
+        &self,
+        record: Record,
+        when_full: WhenFull,
+        track: Track<F>,
+    ) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        self.shared.submit(record, when_full, track).map(drop)
     }
 }
 
@@ -510,20 +544,20 @@ impl BlockingProducer {
     /// If brokers stay unreachable and `delivery.timeout` is `None`, a full buffer never drains
     /// and this waits for good; [`try_send`](BlockingProducer::try_send) never waits.
     pub fn send(&self, record: Record) -> Result<Receipt, SendError> {
-        let receipt = self
-            .handle
-            .shared
-            .submit::<NoCallback>(record, true, Track::Receipt)?;
+        let receipt =
+            self.handle
+                .shared
+                .submit::<NoCallback>(record, WhenFull::Wait, Track::Receipt)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
     }
 
     /// Sends a record without waiting: like [`send`](BlockingProducer::send), but a full buffer
     /// refuses at once with [`SendErrorKind::BufferFull`].
     pub fn try_send(&self, record: Record) -> Result<Receipt, SendError> {
-        let receipt = self
-            .handle
-            .shared
-            .submit::<NoCallback>(record, false, Track::Receipt)?;
+        let receipt =
+            self.handle
+                .shared
+                .submit::<NoCallback>(record, WhenFull::Refuse, Track::Receipt)?;
         Ok(receipt.expect("a receipt is made for every accepted record"))
     }
 
@@ -541,8 +575,8 @@ impl BlockingProducer {
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
-        let track = Track::Callback(callback);
-        self.handle.shared.submit(record, true, track).map(drop)
+        self.handle
+            .send_unreceipted(record, WhenFull::Wait, Track::Callback(callback))
     }
 
     /// [`send_with`](BlockingProducer::send_with) without waiting: a full buffer refuses at
@@ -551,8 +585,8 @@ impl BlockingProducer {
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
-        let track = Track::Callback(callback);
-        self.handle.shared.submit(record, false, track).map(drop)
+        self.handle
+            .send_unreceipted(record, WhenFull::Refuse, Track::Callback(callback))
     }
 
     /// Sends every buffered record now (ignoring `linger`) and blocks until every record sent
@@ -597,15 +631,15 @@ impl InputSender {
     /// (see [`BlockingProducer::channels`]); refuses at once, handing the record back, for
     /// every other reason (too large, invalid topic, closed).
     pub fn send(&self, record: Record) -> Result<(), SendError> {
-        let track = Track::<NoCallback>::Channel;
-        self.handle.shared.submit(record, true, track).map(drop)
+        self.handle
+            .send_unreceipted(record, WhenFull::Wait, Track::<NoCallback>::Channel)
     }
 
     /// Sends a record without waiting: a full buffer or full outcome queues refuse at once
     /// with [`SendErrorKind::BufferFull`].
     pub fn try_send(&self, record: Record) -> Result<(), SendError> {
-        let track = Track::<NoCallback>::Channel;
-        self.handle.shared.submit(record, false, track).map(drop)
+        self.handle
+            .send_unreceipted(record, WhenFull::Refuse, Track::<NoCallback>::Channel)
     }
 
     /// Blocks until every record sent before the call has its outcome (queued on a receiver,
@@ -623,8 +657,7 @@ impl InputSender {
 /// Blocking receive from one of the outcome queues.
 fn receive<T>(
     shared: &Shared,
-    deadline: Option<std::time::Instant>,
-    block: bool,
+    patience: Patience,
     pop: impl Fn(&mut ChannelQueues) -> Option<T>,
 ) -> Result<T, RecvTimeoutError> {
     let mut st = shared.lock();
@@ -638,12 +671,10 @@ fn receive<T>(
         if st.finished {
             return Err(RecvTimeoutError::Disconnected);
         }
-        if !block {
-            return Err(RecvTimeoutError::Timeout);
-        }
-        st = match deadline {
-            None => shared.wait(st),
-            Some(deadline) => {
+        st = match patience {
+            Patience::None => return Err(RecvTimeoutError::Timeout),
+            Patience::Forever => shared.wait(st),
+            Patience::Until(deadline) => {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     return Err(RecvTimeoutError::Timeout);
@@ -687,7 +718,7 @@ impl Successes {
 
     /// Blocks for the next success; `None` once the producer has closed and all were read.
     pub fn recv(&self) -> Option<(RecordMetadata, Record)> {
-        receive(&self.shared, None, true, Self::pop).ok()
+        receive(&self.shared, Patience::Forever, Self::pop).ok()
     }
 
     /// Waits at most `timeout` for the next success.
@@ -696,12 +727,12 @@ impl Successes {
         timeout: Duration,
     ) -> Result<(RecordMetadata, Record), RecvTimeoutError> {
         let deadline = std::time::Instant::now() + timeout;
-        receive(&self.shared, Some(deadline), true, Self::pop)
+        receive(&self.shared, Patience::Until(deadline), Self::pop)
     }
 
     /// The next success if one is queued.
     pub fn try_recv(&self) -> Result<(RecordMetadata, Record), TryRecvError> {
-        receive(&self.shared, None, false, Self::pop).map_err(to_try)
+        receive(&self.shared, Patience::None, Self::pop).map_err(to_try)
     }
 }
 
@@ -714,12 +745,7 @@ impl Iterator for Successes {
 
 impl Drop for Successes {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        if let Some(q) = st.router.channels.as_mut() {
-            q.successes_open = false;
-            q.successes.clear();
-        }
-        drop(st);
+        self.shared.lock().router.close_successes();
         self.shared.changed.notify_all();
     }
 }
@@ -746,18 +772,18 @@ impl Errors {
 
     /// Blocks for the next failure; `None` once the producer has closed and all were read.
     pub fn recv(&self) -> Option<DeliveryError> {
-        receive(&self.shared, None, true, Self::pop).ok()
+        receive(&self.shared, Patience::Forever, Self::pop).ok()
     }
 
     /// Waits at most `timeout` for the next failure.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<DeliveryError, RecvTimeoutError> {
         let deadline = std::time::Instant::now() + timeout;
-        receive(&self.shared, Some(deadline), true, Self::pop)
+        receive(&self.shared, Patience::Until(deadline), Self::pop)
     }
 
     /// The next failure if one is queued.
     pub fn try_recv(&self) -> Result<DeliveryError, TryRecvError> {
-        receive(&self.shared, None, false, Self::pop).map_err(to_try)
+        receive(&self.shared, Patience::None, Self::pop).map_err(to_try)
     }
 }
 
@@ -770,18 +796,7 @@ impl Iterator for Errors {
 
 impl Drop for Errors {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        let queued: Vec<DeliveryError> = match st.router.channels.as_mut() {
-            Some(q) => {
-                q.errors_open = false;
-                q.errors.drain(..).collect()
-            }
-            None => Vec::new(),
-        };
-        for e in queued {
-            st.router.unobserved_failure(e);
-        }
-        drop(st);
+        self.shared.lock().router.close_errors();
         self.shared.changed.notify_all();
     }
 }
