@@ -22,10 +22,10 @@ use crate::outcomes::ReadyCallbacks;
 use crate::runtime::{AsyncIo, BoxFuture, Runtime};
 use crate::state::{DriverWait, Shared, State};
 use crate::tls::{self, Stream, TlsConnector, TlsStream};
-use bytes::{Buf, Bytes};
+use crate::write_queue::{WriteQueue, MAX_IOV};
 use futures_util::future::{select, Either};
 use odradek_core::{ConnId, Instant, Output};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -39,13 +39,12 @@ pub(crate) const MAX_ROUNDS: usize = 32;
 const MAX_READS: usize = 4;
 /// Size of the read buffer shared by all connections.
 const READ_BUF: usize = 64 * 1024;
-/// Chunks gathered into one vectored write.
-const MAX_IOV: usize = 64;
 /// The longest a TCP connect may take (Kafka's `socket.connection.setup.timeout.ms` default),
 /// capped by `request.timeout.ms`.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-enum ConnState<T> {
+/// A connection's byte stream: still being opened (TCP connect, TLS handshake), or open.
+enum Socket<T> {
     Connecting(BoxFuture<io::Result<T>>),
     Open(T),
 }
@@ -53,8 +52,8 @@ enum ConnState<T> {
 struct Conn<T> {
     /// The broker's `host:port`, for the cause of a failed connect.
     broker: String,
-    state: ConnState<T>,
-    queue: VecDeque<Bytes>,
+    socket: Socket<T>,
+    queue: WriteQueue,
     /// The core sent `Disconnect`: write what is queued, then drop, reporting nothing.
     closing: bool,
 }
@@ -190,11 +189,11 @@ fn poll_conn<T: AsyncIo>(
     read_buf: &mut [u8],
 ) -> ConnEvent {
     let mut event = ConnEvent::Idle;
-    if let ConnState::Connecting(fut) = &mut conn.state {
+    if let Socket::Connecting(fut) = &mut conn.socket {
         match fut.as_mut().poll(cx) {
             Poll::Pending => return ConnEvent::Idle,
             Poll::Ready(Ok(stream)) => {
-                conn.state = ConnState::Open(stream);
+                conn.socket = Socket::Open(stream);
                 if conn.closing {
                     return ConnEvent::Gone;
                 }
@@ -209,7 +208,7 @@ fn poll_conn<T: AsyncIo>(
             }
         }
     }
-    let ConnState::Open(stream) = &mut conn.state else {
+    let Socket::Open(stream) = &mut conn.socket else {
         return event;
     };
     let failed = |core: &mut odradek_core::ProducerCore, closing: bool, e: Option<io::Error>| {
@@ -225,29 +224,14 @@ fn poll_conn<T: AsyncIo>(
     while !conn.queue.is_empty() {
         // Gathered on the stack: no allocation per write.
         let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut count = 0;
-        for (slot, chunk) in iov.iter_mut().zip(conn.queue.iter()) {
-            *slot = IoSlice::new(chunk);
-            count += 1;
-        }
+        let count = conn.queue.gather(&mut iov);
         match stream.poll_write_vectored(cx, &iov[..count]) {
             Poll::Pending => break,
             Poll::Ready(Ok(0)) => return failed(core, conn.closing, None),
             Poll::Ready(Err(e)) => return failed(core, conn.closing, Some(e)),
-            Poll::Ready(Ok(mut n)) => {
+            Poll::Ready(Ok(n)) => {
                 event = ConnEvent::Progress;
-                while n > 0 {
-                    let Some(front) = conn.queue.front_mut() else {
-                        break;
-                    };
-                    if front.len() <= n {
-                        n -= front.len();
-                        conn.queue.pop_front();
-                    } else {
-                        front.advance(n);
-                        n = 0;
-                    }
-                }
+                conn.queue.advance(n);
             }
         }
     }
@@ -301,10 +285,43 @@ impl<R: Runtime> Future for Driver<R> {
     }
 }
 
+/// What the last step of a round found when nothing else was left to do.
+enum Sleep {
+    /// The timer was already due: go round again.
+    TimerFired,
+    /// The task sleeps until I/O, a handle or the timer wakes it.
+    Asleep,
+}
+
 impl<R: Runtime> Driver<R> {
-    /// One wake-up's work, under the state lock.
+    /// One wake-up's work, under the state lock: rounds of the steps below until nothing is
+    /// left to do (sleep), the producer finished, or [`MAX_ROUNDS`] (yield).
     fn poll_locked(&mut self, cx: &mut Context<'_>, st: &mut State) -> Poll<()> {
-        let this = self;
+        self.start_wake_up(cx, st);
+        for _ in 0..MAX_ROUNDS {
+            let now = st.clock.now();
+            let polled = self.poll_connections(cx, st, now);
+            let timed_out = self.check_deadline(st, now);
+            let outputs = self.drain_outputs(st, now);
+            if self.finish_if_closed(st) {
+                return Poll::Ready(());
+            }
+            if polled || timed_out || outputs {
+                continue;
+            }
+            match self.sleep_until_deadline(cx, st, now) {
+                Sleep::TimerFired => continue,
+                Sleep::Asleep => return Poll::Pending,
+            }
+        }
+        // Work cap reached: yield to the runtime and come back.
+        st.driver_wait = DriverWait::Scheduled;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Keeps the task's waker for the handles and marks the task running.
+    fn start_wake_up(&mut self, cx: &mut Context<'_>, st: &mut State) {
         match &st.driver_waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => st.driver_waker = Some(cx.waker().clone()),
@@ -312,135 +329,150 @@ impl<R: Runtime> Driver<R> {
         // Running now: everything a handle adds under the lock from here on is seen below,
         // or (once this poll sleeps) `driver_wait` tells the handle to wake us.
         st.driver_wait = DriverWait::Scheduled;
-        for _ in 0..MAX_ROUNDS {
-            let mut progress = false;
-            let now = st.clock.now();
+    }
 
-            // 1. Connections.
-            let mut ids = std::mem::take(&mut this.ids);
-            ids.clear();
-            ids.extend(this.conns.keys().copied());
-            for &id in &ids {
-                let Some(conn) = this.conns.get_mut(&id) else {
-                    continue;
-                };
-                match poll_conn(id, conn, &mut st.core, now, cx, &mut this.read_buf) {
-                    ConnEvent::Idle => {}
-                    ConnEvent::Progress => progress = true,
-                    ConnEvent::Gone => {
-                        this.conns.remove(&id);
-                        progress = true;
-                    }
-                }
-            }
-            this.ids = ids;
-
-            // 2. Timer: compare the clock with the deadline before polling any runtime timer.
-            if this.closed_deadline.is_some_and(|d| now >= d) {
-                // Closed, and the last bytes could not be written in time: give up on them.
-                this.conns.clear();
-            } else if let Some((deadline, _reason)) = st.core.poll_timeout() {
-                if deadline <= now {
-                    st.core.handle_timeout(now);
+    /// Step 1: polls every connection (connect, write, read); whether any made progress.
+    fn poll_connections(&mut self, cx: &mut Context<'_>, st: &mut State, now: Instant) -> bool {
+        let mut progress = false;
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(self.conns.keys().copied());
+        for &id in &ids {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            match poll_conn(id, conn, &mut st.core, now, cx, &mut self.read_buf) {
+                ConnEvent::Idle => {}
+                ConnEvent::Progress => progress = true,
+                ConnEvent::Gone => {
+                    self.conns.remove(&id);
                     progress = true;
                 }
             }
-
-            // 3. Outputs, drained fully.
-            let mut outcomes = false;
-            while let Some(out) = st.next_output() {
-                progress = true;
-                match out {
-                    Output::Connect { conn, address } => {
-                        let fut = this.start_connect(&address);
-                        this.conns.insert(
-                            conn,
-                            Conn {
-                                broker: address.to_string(),
-                                state: ConnState::Connecting(fut),
-                                queue: VecDeque::new(),
-                                closing: false,
-                            },
-                        );
-                    }
-                    Output::Transmit { conn, data } => {
-                        if let Some(c) = this.conns.get_mut(&conn) {
-                            c.queue.extend(data.into_iter().filter(|b| !b.is_empty()));
-                        }
-                    }
-                    Output::Disconnect { conn } => {
-                        if let Some(c) = this.conns.get_mut(&conn) {
-                            if c.queue.is_empty() || matches!(c.state, ConnState::Connecting(_)) {
-                                this.conns.remove(&conn);
-                            } else {
-                                c.closing = true;
-                            }
-                        }
-                    }
-                    Output::Delivered {
-                        id,
-                        metadata,
-                        record,
-                    } => {
-                        st.router.complete(id, Ok(metadata), record);
-                        outcomes = true;
-                    }
-                    Output::Failed { id, error, record } => {
-                        st.router.complete(id, Err(error), record);
-                        outcomes = true;
-                    }
-                    Output::Closed => {
-                        let grace = st.core.config().request_timeout;
-                        this.closed_deadline = Some(now + grace);
-                    }
-                }
-            }
-            if outcomes {
-                st.wake_after_outcomes();
-            }
-
-            // 4. Finished?
-            if this.closed_deadline.is_some() && this.conns.values().all(|c| c.queue.is_empty()) {
-                this.conns.clear();
-                this.done = true;
-                st.finish();
-                return Poll::Ready(());
-            }
-            if progress {
-                continue;
-            }
-
-            // 5. Nothing more to do now: arm the one timer (only if the deadline changed).
-            let deadline = match this.closed_deadline {
-                Some(d) => Some(d),
-                None => st.core.poll_timeout().map(|(d, _)| d),
-            };
-            match deadline {
-                None => {
-                    this.timer = None;
-                    st.driver_wait = DriverWait::Sleeping(None);
-                }
-                Some(d) => {
-                    if this.timer.as_ref().map(|(armed, _)| *armed) != Some(d) {
-                        let wait = d.saturating_duration_since(now);
-                        this.timer = Some((d, this.runtime.sleep(wait)));
-                    }
-                    if let Some((_, sleep)) = &mut this.timer {
-                        if sleep.as_mut().poll(cx).is_ready() {
-                            // Fired: forget it so that a still-future deadline gets a new one.
-                            this.timer = None;
-                            continue;
-                        }
-                    }
-                    st.driver_wait = DriverWait::Sleeping(Some(d));
-                }
-            }
-            return Poll::Pending;
         }
-        // Work cap reached: yield to the runtime and come back.
-        st.driver_wait = DriverWait::Scheduled;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        self.ids = ids;
+        progress
+    }
+
+    /// Step 2: compares the clock with the deadline (before any runtime timer is polled);
+    /// past the core's, `handle_timeout`. Whether the core was called.
+    fn check_deadline(&mut self, st: &mut State, now: Instant) -> bool {
+        if self.closed_deadline.is_some_and(|d| now >= d) {
+            // Closed, and the last bytes could not be written in time: give up on them.
+            self.conns.clear();
+        } else if let Some((deadline, _reason)) = st.core.poll_timeout() {
+            if deadline <= now {
+                st.core.handle_timeout(now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Step 3: drains the outputs fully; whether there were any.
+    fn drain_outputs(&mut self, st: &mut State, now: Instant) -> bool {
+        let mut any = false;
+        let mut outcomes = false;
+        while let Some(out) = st.next_output() {
+            any = true;
+            match out {
+                Output::Connect { conn, address } => self.open(conn, &address),
+                Output::Transmit { conn, data } => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.queue.extend(data);
+                    }
+                }
+                Output::Disconnect { conn } => self.disconnect(conn),
+                Output::Delivered {
+                    id,
+                    metadata,
+                    record,
+                } => {
+                    st.router.complete(id, Ok(metadata), record);
+                    outcomes = true;
+                }
+                Output::Failed { id, error, record } => {
+                    st.router.complete(id, Err(error), record);
+                    outcomes = true;
+                }
+                Output::Closed => {
+                    let grace = st.core.config().request_timeout;
+                    self.closed_deadline = Some(now + grace);
+                }
+            }
+        }
+        if outcomes {
+            st.wake_after_outcomes();
+        }
+        any
+    }
+
+    /// `Output::Connect`: starts the connect (with its timeout).
+    fn open(&mut self, conn: ConnId, address: &odradek_core::BrokerAddress) {
+        let fut = self.start_connect(address);
+        self.conns.insert(
+            conn,
+            Conn {
+                broker: address.to_string(),
+                socket: Socket::Connecting(fut),
+                queue: WriteQueue::new(),
+                closing: false,
+            },
+        );
+    }
+
+    /// `Output::Disconnect`: drops the connection, or lets it write what is queued first.
+    fn disconnect(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.queue.is_empty() || matches!(c.socket, Socket::Connecting(_)) {
+                self.conns.remove(&conn);
+            } else {
+                c.closing = true;
+            }
+        }
+    }
+
+    /// Step 4: once closed and every last byte written, ends the task; whether it did.
+    fn finish_if_closed(&mut self, st: &mut State) -> bool {
+        if self.closed_deadline.is_some() && self.conns.values().all(|c| c.queue.is_empty()) {
+            self.conns.clear();
+            self.done = true;
+            st.finish();
+            return true;
+        }
+        false
+    }
+
+    /// Step 5, when a round did nothing: arms the one timer (only if the deadline changed)
+    /// and polls it.
+    fn sleep_until_deadline(
+        &mut self,
+        cx: &mut Context<'_>,
+        st: &mut State,
+        now: Instant,
+    ) -> Sleep {
+        let deadline = match self.closed_deadline {
+            Some(d) => Some(d),
+            None => st.core.poll_timeout().map(|(d, _)| d),
+        };
+        let Some(d) = deadline else {
+            self.timer = None;
+            st.driver_wait = DriverWait::Sleeping(None);
+            return Sleep::Asleep;
+        };
+        if self.timer.as_ref().map(|(armed, _)| *armed) != Some(d) {
+            let wait = d.saturating_duration_since(now);
+            self.timer = Some((d, self.runtime.sleep(wait)));
+        }
+        if let Some((_, sleep)) = &mut self.timer {
+            if sleep.as_mut().poll(cx).is_ready() {
+                // Fired: forget it so that a still-future deadline gets a new one.
+                self.timer = None;
+                return Sleep::TimerFired;
+            }
+        }
+        st.driver_wait = DriverWait::Sleeping(Some(d));
+        Sleep::Asleep
     }
 }
 

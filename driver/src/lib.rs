@@ -97,6 +97,7 @@ mod state;
 #[doc(hidden)]
 pub mod testing;
 pub mod tls;
+pub mod write_queue;
 
 pub use bootstrap::BootstrapError;
 pub use channels::{Errors, InputSender, Successes};

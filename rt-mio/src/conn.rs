@@ -6,22 +6,20 @@
 //! triggered, so every pass goes until `WouldBlock`). The handshake runs after the TCP
 //! connect and before the connection counts as connected, so the core only sees plaintext.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use odradek_core::ConnectionError;
 use odradek_driver::tls::{classify, closed_during_handshake};
+use odradek_driver::write_queue::{WriteQueue, MAX_IOV};
 use rustls::ClientConnection;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 
-/// At most this many chunks go into one vectored write.
-const MAX_IOVECS: usize = 64;
-
 /// Where a connection stands.
 #[derive(Debug)]
-pub(crate) enum ConnState {
+pub(crate) enum SocketPhase {
     /// `connect` was issued; the remaining addresses are tried if this one fails.
     Connecting { rest: VecDeque<SocketAddr> },
     /// TCP is open; the TLS handshake is running.
@@ -57,9 +55,8 @@ pub(crate) enum IoProgress {
 pub(crate) struct Connection {
     pub(crate) token: Token,
     pub(crate) stream: TcpStream,
-    pub(crate) state: ConnState,
-    out: VecDeque<Bytes>,
-    out_bytes: usize,
+    pub(crate) phase: SocketPhase,
+    out: WriteQueue,
     /// The core sent `Disconnect` while bytes were still queued: they are written, then the
     /// connection is dropped without telling the core (it already forgot it).
     pub(crate) closing: bool,
@@ -96,9 +93,8 @@ impl Connection {
         Some(Connection {
             token,
             stream,
-            state: ConnState::Connecting { rest: addrs },
-            out: VecDeque::new(),
-            out_bytes: 0,
+            phase: SocketPhase::Connecting { rest: addrs },
+            out: WriteQueue::new(),
             closing: false,
             tls: tls.map(Box::new),
             broker,
@@ -110,7 +106,7 @@ impl Connection {
     /// Drives the TLS handshake until the socket would block, it finishes or it fails.
     fn handshake(&mut self) -> ConnectCheck {
         let Some(tls) = self.tls.as_deref_mut() else {
-            self.state = ConnState::Connected;
+            self.phase = SocketPhase::Connected;
             return ConnectCheck::Connected;
         };
         loop {
@@ -128,7 +124,7 @@ impl Connection {
             }
             if !tls.is_handshaking() {
                 // Anything still unsent goes out with the first write.
-                self.state = ConnState::Connected;
+                self.phase = SocketPhase::Connected;
                 return ConnectCheck::Connected;
             }
             if !tls.wants_read() {
@@ -160,7 +156,7 @@ impl Connection {
     /// After an event on a connecting socket: has the connect finished? On failure of one
     /// address the next one is tried under the same token; `Failed` means none is left.
     pub(crate) fn check_connect(&mut self, registry: &Registry) -> ConnectCheck {
-        if matches!(self.state, ConnState::Handshaking) {
+        if matches!(self.phase, SocketPhase::Handshaking) {
             return self.handshake();
         }
         let failed = match self.stream.take_error() {
@@ -176,11 +172,11 @@ impl Connection {
         let Some(error) = failed else {
             // Kafka requests are small and latency-bound; Nagle only adds delay.
             let _ = self.stream.set_nodelay(true);
-            self.state = ConnState::Handshaking;
+            self.phase = SocketPhase::Handshaking;
             return self.handshake();
         };
         let _ = registry.deregister(&mut self.stream);
-        let ConnState::Connecting { rest } = &mut self.state else {
+        let SocketPhase::Connecting { rest } = &mut self.phase else {
             return ConnectCheck::Failed;
         };
         match next_stream(registry, self.token, rest) {
@@ -198,17 +194,12 @@ impl Connection {
 
     /// Whether the connection is open.
     pub(crate) fn is_connected(&self) -> bool {
-        matches!(self.state, ConnState::Connected)
+        matches!(self.phase, SocketPhase::Connected)
     }
 
     /// Queues bytes to write, in order.
     pub(crate) fn queue(&mut self, data: Vec<Bytes>) {
-        for chunk in data {
-            if !chunk.is_empty() {
-                self.out_bytes += chunk.len();
-                self.out.push_back(chunk);
-            }
-        }
+        self.out.extend(data);
     }
 
     /// The connect (and handshake) took longer than `limit`: with TLS, say so as the cause.
@@ -240,16 +231,13 @@ impl Connection {
             if written >= cap {
                 return IoProgress::Capped;
             }
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n_slices = self.out.len().min(MAX_IOVECS);
-            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
-                *slot = IoSlice::new(chunk);
-            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n_slices = self.out.gather(&mut slices);
             match self.stream.write_vectored(&slices[..n_slices]) {
                 Ok(0) => return IoProgress::Closed,
                 Ok(n) => {
                     written += n;
-                    self.advance(n);
+                    self.out.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return IoProgress::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -282,30 +270,11 @@ impl Connection {
             if written >= cap {
                 return IoProgress::Capped;
             }
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n_slices = self.out.len().min(MAX_IOVECS);
-            for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
-                *slot = IoSlice::new(chunk);
-            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n_slices = self.out.gather(&mut slices);
             match tls.writer().write_vectored(&slices[..n_slices]) {
                 Ok(0) | Err(_) => return IoProgress::Closed,
-                Ok(n) => self.advance(n),
-            }
-        }
-    }
-
-    fn advance(&mut self, mut n: usize) {
-        self.out_bytes -= n;
-        while n > 0 {
-            let Some(front) = self.out.front_mut() else {
-                return;
-            };
-            if front.len() <= n {
-                n -= front.len();
-                self.out.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
+                Ok(n) => self.out.advance(n),
             }
         }
     }
@@ -419,10 +388,10 @@ mod tests {
             chunks.push(Bytes::from(chunk));
         }
         conn.queue(chunks);
-        let total = conn.out_bytes;
+        let total = conn.out.bytes();
         // One vectored write makes progress, then the cap stops the pass.
         assert_eq!(conn.write(1), IoProgress::Capped);
-        assert!(conn.out_bytes < total);
+        assert!(conn.out.bytes() < total);
         let reader = std::thread::spawn(move || {
             let mut got = vec![0u8; expected.len()];
             peer.read_exact(&mut got).unwrap();
@@ -446,7 +415,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(conn.out_bytes, 0);
+        assert_eq!(conn.out.bytes(), 0);
         reader.join().unwrap();
     }
 
