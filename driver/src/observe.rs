@@ -19,7 +19,7 @@
 //!
 //! **Off the hot path when nobody listens.** The core builds events only while its event
 //! queue is on. [`sync`] re-checks, every time an adapter has fed the core (each wake-up of
-//! the async driver task; each `pump` of a mio producer), whether the current subscriber
+//! the async driver task; each `drain_outputs` of a mio producer), whether the current subscriber
 //! wants events of target `odradek` at any level (`tracing::enabled!`, which is one cached
 //! atomic load when the answer is a plain yes or no), and turns the queue on or off to match.
 //! So a subscriber installed after `connect` is seen from the next wake-up on, and with no

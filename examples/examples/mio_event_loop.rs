@@ -16,7 +16,7 @@
 //! The producer is given the token range `16..24` for its broker sockets and never touches any
 //! other token. Each iteration: poll with (at most) the producer's [`MioProducer::timeout`],
 //! pass the producer the events whose token it [`owns`](MioProducer::owns), serve our own,
-//! call [`handle_timeout`](MioProducer::handle_timeout), and drain outcomes with
+//! call [`after_poll`](MioProducer::after_poll), and drain outcomes with
 //! [`poll_event`](MioProducer::poll_event). When the worker is done, `close` starts a graceful
 //! shutdown and the loop ends at `ProducerEvent::Closed`.
 //!
@@ -122,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         // After every poll: the producer acts on its deadlines and resumes capped work.
-        producer.handle_timeout();
+        producer.after_poll();
 
         // Hand over what we have; a full buffer refuses at once, and we retry next turn.
         while let Some(record) = pending.pop_front() {

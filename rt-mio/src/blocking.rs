@@ -370,7 +370,7 @@ fn run(shared: Arc<Shared>, mut poll: Poll) {
     loop {
         let timeout = {
             let mut st = shared.lock();
-            st.producer.handle_timeout();
+            st.producer.after_poll();
             if st.route_outcomes() {
                 shared.changed.notify_all();
             }

@@ -151,7 +151,7 @@ pub enum ProducerEvent {
 /// 2. Poll with [`MioProducer::timeout`] as (or within) your poll timeout.
 /// 3. Hand every event whose token the producer [`owns`](MioProducer::owns) to
 ///    [`handle_event`](MioProducer::handle_event).
-/// 4. After each poll, call [`handle_timeout`](MioProducer::handle_timeout) (it only compares
+/// 4. After each poll, call [`after_poll`](MioProducer::after_poll) (it only compares
 ///    the clock with the core's deadline when nothing is due, and resumes work that was cut off
 ///    by the per-wake-up caps).
 /// 5. Drain outcomes with [`poll_event`](MioProducer::poll_event) after any call.
@@ -242,7 +242,7 @@ impl MioProducer {
             tls,
         };
         let now = producer.clock.now();
-        producer.pump(now);
+        producer.drain_outputs(now);
         Ok(producer)
     }
 
@@ -266,10 +266,10 @@ impl MioProducer {
         };
         let now = self.clock.now();
         self.service(conn, now);
-        self.pump(now);
+        self.drain_outputs(now);
     }
 
-    /// How long the user's poll may sleep before [`handle_timeout`](MioProducer::handle_timeout)
+    /// How long the user's poll may sleep before [`after_poll`](MioProducer::after_poll)
     /// is due: `None` when the producer needs no timer, zero when work is pending.
     pub fn timeout(&self) -> Option<Duration> {
         self.deadline()
@@ -319,7 +319,7 @@ impl MioProducer {
     /// Call after every poll: resumes I/O that the per-wake-up caps cut off and, when the core's
     /// deadline has passed, lets the core act on it (linger, retries, request and delivery
     /// timeouts). Cheap when nothing is due.
-    pub fn handle_timeout(&mut self) {
+    pub fn after_poll(&mut self) {
         let now = self.clock.now();
         let backlog = std::mem::take(&mut self.backlog);
         let had_work = !backlog.is_empty();
@@ -332,7 +332,7 @@ impl MioProducer {
             self.core.handle_timeout(now);
         }
         if due || had_work || expired {
-            self.pump(now);
+            self.drain_outputs(now);
         }
         self.finish_close(now);
     }
@@ -352,7 +352,7 @@ impl MioProducer {
         }
         let now = self.clock.now();
         let result = self.core.send(record, now);
-        self.pump(now);
+        self.drain_outputs(now);
         result
     }
 
@@ -378,7 +378,7 @@ impl MioProducer {
     pub fn flush(&mut self) {
         let now = self.clock.now();
         self.core.flush(now);
-        self.pump(now);
+        self.drain_outputs(now);
     }
 
     /// Begins a graceful close: no new records are taken, every accepted record gets its
@@ -391,7 +391,7 @@ impl MioProducer {
     pub fn close(&mut self) {
         let now = self.clock.now();
         self.core.close(now);
-        self.pump(now);
+        self.drain_outputs(now);
     }
 
     /// The next outcome, if any. Drain after every call into the producer.
@@ -443,7 +443,7 @@ impl MioProducer {
                 }
                 ConnectCheck::Connected => {
                     self.core.handle_connected(conn, now);
-                    self.pump(now);
+                    self.drain_outputs(now);
                 }
             }
         }
@@ -464,7 +464,7 @@ impl MioProducer {
                 }
                 Ok(n) => {
                     self.core.handle_received(conn, &self.read_buf[..n], now);
-                    self.pump(now);
+                    self.drain_outputs(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -503,7 +503,7 @@ impl MioProducer {
     }
 
     /// Drains the core's outputs and writes what they queued, until the core has nothing more.
-    fn pump(&mut self, now: Instant) {
+    fn drain_outputs(&mut self, now: Instant) {
         loop {
             while let Some(out) = self.core.poll_output() {
                 match out {

@@ -6,7 +6,7 @@
 //! * [`MioProducer`] lives **inside your own `mio::Poll` loop**. You reserve a [`TokenRange`];
 //!   it registers its broker sockets on your registry under those tokens only, you pass it the
 //!   events for them, poll with its [`timeout`](MioProducer::timeout), call
-//!   [`handle_timeout`](MioProducer::handle_timeout) after each poll and drain outcomes with
+//!   [`after_poll`](MioProducer::after_poll) after each poll and drain outcomes with
 //!   [`poll_event`](MioProducer::poll_event). Nothing in it blocks except host-name resolution
 //!   (see [`MioProducer`]).
 //! * [`BlockingProducer`] is ready-made: its own thread runs the loop, and any thread can
@@ -31,7 +31,7 @@
 //! [`ConnectionError`], and records behind it fail with it.
 //!
 //! Work per wake-up is capped (1 MiB read and 1 MiB written per connection); what is left is
-//! resumed on the next [`handle_timeout`](MioProducer::handle_timeout), and
+//! resumed on the next [`after_poll`](MioProducer::after_poll), and
 //! [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight back.
 //!
 //! ## Embedding in your own mio loop
@@ -78,7 +78,7 @@
 //!                 // your own work
 //!             }
 //!         }
-//!         producer.handle_timeout();
+//!         producer.after_poll();
 //!
 //!         while let Some(outcome) = producer.poll_event() {
 //!             match outcome {

@@ -61,7 +61,7 @@ fn run_embedded(broker: &FakeBroker, n: usize, mut each: impl FnMut(&MioProducer
         for event in events.iter() {
             producer.handle_event(event);
         }
-        producer.handle_timeout();
+        producer.after_poll();
         while let Some(e) = producer.poll_event() {
             match e {
                 ProducerEvent::Delivered { .. } => delivered += 1,

@@ -97,7 +97,7 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
                 assert_eq!(token, MINE, "an event for a token nobody allotted");
             }
         }
-        producer.handle_timeout();
+        producer.after_poll();
         while let Some(event) = producer.poll_event() {
             match event {
                 ProducerEvent::Delivered {
@@ -598,7 +598,7 @@ fn embedded_close_with_acks_none_writes_everything_queued() {
         for event in events.iter() {
             producer.handle_event(event);
         }
-        producer.handle_timeout();
+        producer.after_poll();
         while let Some(event) = producer.poll_event() {
             match event {
                 ProducerEvent::Delivered { .. } => delivered += 1,
