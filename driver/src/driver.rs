@@ -211,7 +211,9 @@ fn poll_conn<T: AsyncIo>(
     let Socket::Open(stream) = &mut conn.socket else {
         return event;
     };
-    let failed = |core: &mut odradek_core::ProducerCore, closing: bool, e: Option<io::Error>| {
+    // A closing connection is already gone as far as the core knows: its end is not reported.
+    let closing = conn.closing;
+    let failed = |core: &mut odradek_core::ProducerCore, e: Option<io::Error>| {
         if !closing {
             match e {
                 Some(e) => lost(core, id, &e, now),
@@ -227,8 +229,8 @@ fn poll_conn<T: AsyncIo>(
         let count = conn.queue.gather(&mut iov);
         match stream.poll_write_vectored(cx, &iov[..count]) {
             Poll::Pending => break,
-            Poll::Ready(Ok(0)) => return failed(core, conn.closing, None),
-            Poll::Ready(Err(e)) => return failed(core, conn.closing, Some(e)),
+            Poll::Ready(Ok(0)) => return failed(core, None),
+            Poll::Ready(Err(e)) => return failed(core, Some(e)),
             Poll::Ready(Ok(n)) => {
                 event = ConnEvent::Progress;
                 conn.queue.advance(n);
@@ -246,8 +248,8 @@ fn poll_conn<T: AsyncIo>(
     for _ in 0..MAX_READS {
         match stream.poll_read(cx, read_buf) {
             Poll::Pending => break,
-            Poll::Ready(Ok(0)) => return failed(core, false, None),
-            Poll::Ready(Err(e)) => return failed(core, false, Some(e)),
+            Poll::Ready(Ok(0)) => return failed(core, None),
+            Poll::Ready(Err(e)) => return failed(core, Some(e)),
             Poll::Ready(Ok(n)) => {
                 core.handle_received(id, &read_buf[..n], now);
                 event = ConnEvent::Progress;
