@@ -107,6 +107,19 @@ pub use producer::{ConnectError, DeliveryFuture, Producer};
 pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};
 
+/// The names every async adapter (odradek-tokio, odradek-async-std) re-exports beside its
+/// `Producer` and its runtime, kept in one list: `pub use odradek_driver::adapter_exports::*;`.
+pub mod adapter_exports {
+    pub use crate::{
+        channels, observe, odradek_core, Acks, BootstrapError, BrokerAddress, ChannelOptions,
+        CloseReport, Compression, Config, ConfigError, ConnectError, ConnectionError,
+        ConnectionErrorKind, DeliveryError, DeliveryFuture, Errors, Header, InputSender,
+        MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordMetadata, RetryCause,
+        SaslConfig, SaslMechanism, SecurityProtocol, SendError, SendErrorKind, Successes,
+        TlsConfig, TopicName,
+    };
+}
+
 pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,

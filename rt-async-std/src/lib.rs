@@ -40,14 +40,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub use odradek_driver::{
-    channels, odradek_core, Acks, BrokerAddress, ChannelOptions, CloseReport, Compression, Config,
-    ConfigError, ConnectError, ConnectionError, ConnectionErrorKind, DeliveryError, DeliveryFuture,
-    Errors, Header, InputSender, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
-    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
-    SendErrorKind, Successes, TlsConfig, TopicName,
-};
-pub use odradek_driver::{observe, BootstrapError};
+// The same names in every async adapter: one list, in odradek-driver.
+pub use odradek_driver::adapter_exports::*;
 
 /// A Kafka producer on async-std. See [`odradek_driver::Producer`] for every method:
 /// `connect`, `send`, `try_send`, `flush`, `close`, `channels`.
