@@ -28,6 +28,7 @@ use odradek_core::{ConnId, Instant, Output};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -188,26 +189,10 @@ fn poll_conn<T: AsyncIo>(
     cx: &mut Context<'_>,
     read_buf: &mut [u8],
 ) -> ConnEvent {
-    let mut event = ConnEvent::Idle;
-    if let Socket::Connecting(fut) = &mut conn.socket {
-        match fut.as_mut().poll(cx) {
-            Poll::Pending => return ConnEvent::Idle,
-            Poll::Ready(Ok(stream)) => {
-                conn.socket = Socket::Open(stream);
-                if conn.closing {
-                    return ConnEvent::Gone;
-                }
-                core.handle_connected(id, now);
-                event = ConnEvent::Progress;
-            }
-            Poll::Ready(Err(e)) => {
-                if !conn.closing {
-                    connect_failed(core, id, &conn.broker, &e, now);
-                }
-                return ConnEvent::Gone;
-            }
-        }
-    }
+    let mut event = match poll_connect(id, conn, core, now, cx) {
+        ControlFlow::Break(event) => return event,
+        ControlFlow::Continue(event) => event,
+    };
     let Socket::Open(stream) = &mut conn.socket else {
         return event;
     };
@@ -222,37 +207,101 @@ fn poll_conn<T: AsyncIo>(
         }
         ConnEvent::Gone
     };
-    // Write everything queued, vectored.
-    while !conn.queue.is_empty() {
-        // Gathered on the stack: no allocation per write.
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let count = conn.queue.gather(&mut iov);
-        match stream.poll_write_vectored(cx, &iov[..count]) {
-            Poll::Pending => break,
-            Poll::Ready(Ok(0)) => return failed(core, None),
-            Poll::Ready(Err(e)) => return failed(core, Some(e)),
-            Poll::Ready(Ok(n)) => {
-                event = ConnEvent::Progress;
-                conn.queue.advance(n);
-            }
-        }
+    match write_queued(&mut conn.queue, stream, cx) {
+        Ok(true) => event = ConnEvent::Progress,
+        Ok(false) => {}
+        Err(e) => return failed(core, e),
     }
-    if conn.closing {
+    if closing {
         return if conn.queue.is_empty() {
             ConnEvent::Gone
         } else {
             event
         };
     }
-    // Read what has arrived.
+    match read_arrived(id, stream, core, now, cx, read_buf) {
+        Ok(true) => event = ConnEvent::Progress,
+        Ok(false) => {}
+        Err(e) => return failed(core, e),
+    }
+    event
+}
+
+/// A pending connect: completes (`handle_connected`) or fails. `Break` with what
+/// [`poll_conn`] returns when the connection is not open (yet); `Continue` once it is.
+fn poll_connect<T: AsyncIo>(
+    id: ConnId,
+    conn: &mut Conn<T>,
+    core: &mut odradek_core::ProducerCore,
+    now: Instant,
+    cx: &mut Context<'_>,
+) -> ControlFlow<ConnEvent, ConnEvent> {
+    let Socket::Connecting(fut) = &mut conn.socket else {
+        return ControlFlow::Continue(ConnEvent::Idle);
+    };
+    match fut.as_mut().poll(cx) {
+        Poll::Pending => ControlFlow::Break(ConnEvent::Idle),
+        Poll::Ready(Ok(stream)) => {
+            conn.socket = Socket::Open(stream);
+            if conn.closing {
+                return ControlFlow::Break(ConnEvent::Gone);
+            }
+            core.handle_connected(id, now);
+            ControlFlow::Continue(ConnEvent::Progress)
+        }
+        Poll::Ready(Err(e)) => {
+            if !conn.closing {
+                connect_failed(core, id, &conn.broker, &e, now);
+            }
+            ControlFlow::Break(ConnEvent::Gone)
+        }
+    }
+}
+
+/// Writes everything queued, vectored, until the stream would block: whether anything was
+/// written, or the failure (`None`: the stream took zero bytes).
+fn write_queued<T: AsyncIo>(
+    queue: &mut WriteQueue,
+    stream: &mut T,
+    cx: &mut Context<'_>,
+) -> Result<bool, Option<io::Error>> {
+    let mut wrote = false;
+    while !queue.is_empty() {
+        // Gathered on the stack: no allocation per write.
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let count = queue.gather(&mut iov);
+        match stream.poll_write_vectored(cx, &iov[..count]) {
+            Poll::Pending => break,
+            Poll::Ready(Ok(0)) => return Err(None),
+            Poll::Ready(Err(e)) => return Err(Some(e)),
+            Poll::Ready(Ok(n)) => {
+                wrote = true;
+                queue.advance(n);
+            }
+        }
+    }
+    Ok(wrote)
+}
+
+/// Reads what has arrived ([`MAX_READS`] reads at most) and hands it to the core
+/// (`handle_received`): whether anything was read, or the failure (`None`: EOF).
+fn read_arrived<T: AsyncIo>(
+    id: ConnId,
+    stream: &mut T,
+    core: &mut odradek_core::ProducerCore,
+    now: Instant,
+    cx: &mut Context<'_>,
+    read_buf: &mut [u8],
+) -> Result<bool, Option<io::Error>> {
+    let mut read = false;
     for _ in 0..MAX_READS {
         match stream.poll_read(cx, read_buf) {
             Poll::Pending => break,
-            Poll::Ready(Ok(0)) => return failed(core, None),
-            Poll::Ready(Err(e)) => return failed(core, Some(e)),
+            Poll::Ready(Ok(0)) => return Err(None),
+            Poll::Ready(Err(e)) => return Err(Some(e)),
             Poll::Ready(Ok(n)) => {
                 core.handle_received(id, &read_buf[..n], now);
-                event = ConnEvent::Progress;
+                read = true;
                 if n < read_buf.len() {
                     // Probably drained; the next round polls again (and registers the waker).
                     break;
@@ -260,7 +309,7 @@ fn poll_conn<T: AsyncIo>(
             }
         }
     }
-    event
+    Ok(read)
 }
 
 impl<R: Runtime> Future for Driver<R> {
