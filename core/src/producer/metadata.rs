@@ -8,8 +8,8 @@
 //! nothing changes for it and metadata is asked again after a backoff — and a leader id that
 //! names no broker of the answer makes its partition leaderless.
 
-use super::connection::{RequestKind, RequestRef, Target};
-use super::partition::PartitionState;
+use super::connection::{Report, RequestKind, RequestRef, Target};
+use super::partition::{PartitionRef, PartitionState};
 use super::topic::TopicMeta;
 use super::ProducerCore;
 use crate::output::BrokerAddress;
@@ -81,8 +81,7 @@ impl ProducerCore {
         if !due {
             return;
         }
-        if let Some(conn) = self.conns.ready_for_metadata() {
-            let version = self.conns.conns[&conn].versions().map_or(0, |v| v.metadata);
+        if let Some((conn, version)) = self.conns.ready_for_metadata() {
             let body = MetadataRequest {
                 topics: Some(self.topics.iter().map(|t| t.name.to_string()).collect()),
                 allow_auto_topic_creation: self.config.allow_auto_create_topics,
@@ -136,7 +135,12 @@ impl ProducerCore {
             Ok((_, r)) => r,
             Err(_) => {
                 self.metadata_failed(rref, now);
-                return self.drop_conn(rref.conn, crate::RetryCause::ConnectionLost, true, now);
+                return self.drop_conn(
+                    rref.conn,
+                    crate::RetryCause::ConnectionLost,
+                    Report::Emit,
+                    now,
+                );
             }
         };
         // The topics this answer was asked about: the first `asked` (topics are only ever
@@ -241,8 +245,8 @@ impl ProducerCore {
             if leaderless {
                 self.metadata.answer_incomplete = true;
             }
-            for (pi, leader) in changed {
-                self.count_leader_change(t, pi, leader);
+            for (index, leader) in changed {
+                self.count_leader_change(PartitionRef { topic: t, index }, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {
