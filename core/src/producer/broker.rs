@@ -9,7 +9,6 @@
 
 use super::accept::AcceptedRecord;
 use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Target};
-use super::partition::{seq_add, Batch};
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
@@ -319,11 +318,8 @@ impl ProducerCore {
                     let last_now = self.last_now;
                     let mut front = b.records;
                     let back = front.split_off(front.len() / 2);
-                    let part = self.partition_mut(b.partition);
-                    part.batches
-                        .push_front(Batch::sealed(back, overhead, last_now, None));
-                    part.batches
-                        .push_front(Batch::sealed(front, overhead, last_now, None));
+                    self.partition_mut(b.partition)
+                        .push_front_halves(front, back, overhead, last_now);
                 } else {
                     let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
                     self.fail_all(b.records, &e);
@@ -421,15 +417,9 @@ impl ProducerCore {
                     self.batch_failed(b, rref, RetryCause::MalformedResponse, now);
                     continue;
                 }
-                let part = self.partition_mut(b.partition);
-                part.request_resolved(rref);
-                if let Some(st) = &b.stamp {
-                    if st.generation == part.generation {
-                        // Monotonic: a late duplicate's answer does not move it back.
-                        let end = seq_add(st.base_seq, b.records.len());
-                        part.acked_seq = part.acked_seq.max(end);
-                    }
-                }
+                let n = b.records.len();
+                self.partition_mut(b.partition)
+                    .batch_acked(rref, b.stamp.as_ref(), n);
                 let partition = b.partition.number();
                 self.count_acked(b.partition, b.records.len(), base);
                 for (i, p) in b.records.into_iter().enumerate() {

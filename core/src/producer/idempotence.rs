@@ -485,11 +485,8 @@ impl ProducerCore {
             // No sequence: the halves go back at the front of the broker path (the batch was
             // the partition's only one in flight, older than everything held), sealed, to be
             // encoded again when their requests are built.
-            let part = self.partition_mut(at);
-            part.batches
-                .push_front(Batch::sealed(back, overhead, now, None));
-            part.batches
-                .push_front(Batch::sealed(front, overhead, now, None));
+            self.partition_mut(at)
+                .push_front_halves(front, back, overhead, now);
             self.queue_if_ready(at);
             return;
         };

@@ -360,6 +360,45 @@ impl PartitionState {
         }
     }
 
+    /// A request carrying this partition's batch `stamp` (if it had one) of `records`
+    /// records was answered with success: it resolved, and with idempotence the sequence
+    /// the broker expects next moves past it.
+    pub(crate) fn batch_acked(&mut self, req: RequestRef, stamp: Option<&Stamp>, records: usize) {
+        self.request_resolved(req);
+        if let Some(st) = stamp {
+            if st.generation == self.generation {
+                // Monotonic: a late duplicate's answer does not move it back.
+                let end = seq_add(st.base_seq, records);
+                self.acked_seq = self.acked_seq.max(end);
+            }
+        }
+    }
+
+    /// A batch without a sequence split in two (`front`, then `back`): both halves go back to
+    /// the front of the broker path, sealed, to be encoded again when their requests are
+    /// built (the batch was older than everything held).
+    pub(crate) fn push_front_halves(
+        &mut self,
+        front: Vec<AcceptedRecord>,
+        back: Vec<AcceptedRecord>,
+        overhead: usize,
+        now: Instant,
+    ) {
+        self.batches
+            .push_front(Batch::sealed(back, overhead, now, None));
+        self.batches
+            .push_front(Batch::sealed(front, overhead, now, None));
+    }
+
+    /// Moves the records of every batch waiting here (retry batches, then the broker path) to
+    /// `out`; a batch with a sequence leaves a hole an epoch bump closes.
+    pub(crate) fn take_batches(&mut self, out: &mut Vec<AcceptedRecord>) {
+        for b in self.retry_batches.drain(..).chain(self.batches.drain(..)) {
+            self.sequence_lost |= b.stamp.is_some();
+            out.extend(b.records);
+        }
+    }
+
     /// Idempotence: `batch` (it has a sequence) goes back into the retry batches, in
     /// sequence order (Java's `insertInSequenceOrder`).
     pub(crate) fn insert_retry_batch(&mut self, batch: Batch) {
@@ -437,22 +476,11 @@ impl PartitionState {
         }
     }
 
-    /// Takes a record: into its retry level's buffer when it must wait
-    /// ([`must_buffer`](Self::must_buffer)), else onto the broker path
-    /// ([`append`](Self::append)). Returns how many batches were sealed.
+    /// Puts `p` at the back of its retry level's buffer, to wait there
+    /// ([`must_buffer`](Self::must_buffer)).
     #[inline]
-    pub(crate) fn take(
-        &mut self,
-        p: AcceptedRecord,
-        limits: &BatchLimits,
-        linger: Duration,
-        now: Instant,
-    ) -> usize {
-        if self.must_buffer(p.retries, now) {
-            self.level_mut(p.retries).buf.push_back(p);
-            return 0;
-        }
-        self.append(p, limits, linger, now)
+    pub(crate) fn buffer(&mut self, p: AcceptedRecord) {
+        self.level_mut(p.retries).buf.push_back(p);
     }
 
     /// The aggregator: appends `p` to the open batch, sealing and opening batches by the seal
@@ -697,7 +725,12 @@ impl ProducerCore {
     ) {
         let (limits, linger) = (self.limits, self.config.linger);
         let part = self.partition_mut(at);
-        let sealed = part.take(p, &limits, linger, now);
+        let sealed = if part.must_buffer(p.retries, now) {
+            part.buffer(p);
+            0
+        } else {
+            part.append(p, &limits, linger, now)
+        };
         // Only a buffered record can find the partition without a leader (the gate is shut).
         let leaderless = part.leader.is_none();
         self.touched = Some(at);

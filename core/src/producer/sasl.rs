@@ -222,13 +222,8 @@ impl ProducerCore {
         if let Target::Node(node) = target {
             for topic in &mut self.topics {
                 for part in &mut topic.partitions {
-                    if part.leader != Some(node) {
-                        continue;
-                    }
-                    for b in part.retry_batches.drain(..).chain(part.batches.drain(..)) {
-                        // A batch with a sequence leaves a hole an epoch bump closes.
-                        part.sequence_lost |= b.stamp.is_some();
-                        failed.extend(b.records);
+                    if part.leader == Some(node) {
+                        part.take_batches(&mut failed);
                     }
                 }
             }
