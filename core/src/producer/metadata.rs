@@ -10,7 +10,7 @@
 
 use super::connection::{Report, RequestKind, RequestRef, Target};
 use super::partition::{PartitionRef, PartitionState};
-use super::topic::TopicMeta;
+use super::topic::{TopicMeta, TopicState};
 use super::ProducerCore;
 use crate::output::BrokerAddress;
 use crate::protocol::{self, ErrorCode, MetadataRequest, MetadataResponse};
@@ -207,41 +207,9 @@ impl ProducerCore {
                 self.metadata.answer_incomplete = true;
                 continue;
             };
-            let topic = &mut self.topics[t];
-            topic.meta = TopicMeta::Known;
-            topic.unknown_answers = 0;
-            if topic.partitions.len() < count {
-                topic
-                    .partitions
-                    .resize_with(count, || PartitionState::new(None));
-            }
-            let mut leaders = vec![None; topic.partitions.len()];
-            for p in &m.partitions {
-                let ok = p.leader_id >= 0 && self.metadata.brokers.contains_key(&p.leader_id);
-                if let (true, Ok(i)) = (ok, usize::try_from(p.partition_index)) {
-                    if let Some(slot) = leaders.get_mut(i) {
-                        *slot = Some(p.leader_id);
-                    }
-                }
-            }
-            let mut leaderless = false;
-            let mut writable = Vec::new();
-            let mut changed = Vec::new();
-            for (i, (part, leader)) in topic.partitions.iter_mut().zip(leaders).enumerate() {
-                if part.leader != leader {
-                    changed.push((i, leader));
-                }
-                part.leader = leader;
-                leaderless |= leader.is_none() && part.held() > 0;
-                if leader.is_some() {
-                    writable.push(i as i32);
-                }
-            }
-            // Every partition writable, or none: every partition is a candidate.
-            if writable.len() == topic.partitions.len() {
-                writable.clear();
-            }
-            topic.writable = writable;
+            let brokers = &self.metadata.brokers;
+            let (leaderless, changed) = self.topics[t]
+                .apply_answer(m, count, |node| node >= 0 && brokers.contains_key(&node));
             if leaderless {
                 self.metadata.answer_incomplete = true;
             }
@@ -266,6 +234,55 @@ impl ProducerCore {
     pub(super) fn metadata_backoff(&mut self) -> Duration {
         self.metadata.failures = self.metadata.failures.saturating_add(1);
         self.retry_backoff_for(self.metadata.failures)
+    }
+}
+
+impl TopicState {
+    /// Applies the topic's entry `m` of a Metadata answer (`count` partitions, checked by
+    /// [`checked_partition_count`]): the topic is known, grows to `count` partitions, and each
+    /// partition's leader is the one named if `is_broker` says it names a broker of the
+    /// answer, else none; [`writable`](TopicState::writable) follows. Returns whether a
+    /// partition holding records is left without a leader, and the partitions whose leader
+    /// changed.
+    fn apply_answer(
+        &mut self,
+        m: &protocol::MetadataTopic,
+        count: usize,
+        is_broker: impl Fn(i32) -> bool,
+    ) -> (bool, Vec<(usize, Option<i32>)>) {
+        self.meta = TopicMeta::Known;
+        self.unknown_answers = 0;
+        if self.partitions.len() < count {
+            self.partitions
+                .resize_with(count, || PartitionState::new(None));
+        }
+        let mut leaders = vec![None; self.partitions.len()];
+        for p in &m.partitions {
+            if let (true, Ok(i)) = (is_broker(p.leader_id), usize::try_from(p.partition_index)) {
+                if let Some(slot) = leaders.get_mut(i) {
+                    *slot = Some(p.leader_id);
+                }
+            }
+        }
+        let mut leaderless = false;
+        let mut writable = Vec::new();
+        let mut changed = Vec::new();
+        for (i, (part, leader)) in self.partitions.iter_mut().zip(leaders).enumerate() {
+            if part.leader != leader {
+                changed.push((i, leader));
+            }
+            part.leader = leader;
+            leaderless |= leader.is_none() && part.held() > 0;
+            if leader.is_some() {
+                writable.push(i as i32);
+            }
+        }
+        // Every partition writable, or none: every partition is a candidate.
+        if writable.len() == self.partitions.len() {
+            writable.clear();
+        }
+        self.writable = writable;
+        (leaderless, changed)
     }
 }
 
