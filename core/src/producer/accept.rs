@@ -2,6 +2,7 @@
 //! acceptance with its fast refusals, `buffer.memory` accounting, and the two ways a record
 //! leaves the producer (delivered or failed), each counted exactly once.
 
+use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::config::MessageFormat;
 use crate::error::{ProduceError, SendError, SendErrorKind};
@@ -154,7 +155,7 @@ impl ProducerCore {
     /// record naming the same shared `TopicName` (the usual case: one clone per record) is
     /// matched by pointer, without hashing the name.
     #[inline]
-    fn known_topic(&mut self, topic: &TopicName) -> Option<usize> {
+    fn known_topic(&mut self, topic: &TopicName) -> Option<TopicIdx> {
         if let Some((last, t)) = &self.last_topic {
             let same = std::ptr::eq(last.as_str(), topic.as_str()) || last == topic;
             if same {

@@ -10,7 +10,7 @@
 
 use super::connection::{Report, RequestKind, RequestRef, Target};
 use super::partition::{PartitionRef, PartitionState};
-use super::topic::{TopicMeta, TopicState};
+use super::topic::{TopicIdx, TopicMeta, TopicState};
 use super::ProducerCore;
 use crate::output::BrokerAddress;
 use crate::protocol::{self, ErrorCode, MetadataRequest, MetadataResponse};
@@ -173,13 +173,14 @@ impl ProducerCore {
             .enumerate()
             .map(|(i, t)| (t.name.as_str(), i))
             .collect();
-        for t in 0..self.topics.len() {
+        for i in 0..self.topics.len() {
+            let t = TopicIdx(i);
             let found = by_name
                 .get(self.topics[t].name.as_str())
                 .map(|&i| &resp.topics[i]);
             let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
             let Some(m) = usable else {
-                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && t >= asked {
+                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && i >= asked {
                     // Not in the answer at all: the request went out before this topic was
                     // seen (Kafka answers every topic it is asked about, with an error when
                     // it does not exist). Ask again rather than count it as unknown.

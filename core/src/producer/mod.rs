@@ -63,7 +63,7 @@ use metadata::MetadataState;
 pub(crate) use partition::PartitionRef;
 use partition::{BatchLimits, PartitionState, SealTrigger};
 use std::collections::{HashMap, VecDeque};
-use topic::TopicState;
+use topic::{TopicIdx, TopicState};
 
 /// The sans-IO producer. See the crate docs for the drive contract.
 ///
@@ -78,7 +78,7 @@ pub struct ProducerCore {
     rng: Rng,
     outputs: VecDeque<Output>,
     topics: Vec<TopicState>,
-    topic_index: HashMap<TopicName, usize>,
+    topic_index: HashMap<TopicName, TopicIdx>,
     metadata: MetadataState,
     conns: Connections,
     next_record_id: u64,
@@ -104,7 +104,7 @@ pub struct ProducerCore {
     /// The partition the current `send` handed its record to, if any.
     touched: Option<PartitionRef>,
     /// The last topic `send` looked up, to skip hashing its name for the next record.
-    last_topic: Option<(TopicName, usize)>,
+    last_topic: Option<(TopicName, TopicIdx)>,
     /// The ready queue: partitions that had a sealed batch to send when
     /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
     /// from it, so building one costs the ready partitions, not all of them. Entries are
@@ -363,7 +363,7 @@ impl ProducerCore {
         }
         self.last_now = self.last_now.max(now);
         self.expire_conns(now);
-        for topic in 0..self.topics.len() {
+        for topic in (0..self.topics.len()).map(TopicIdx) {
             for index in 0..self.topics[topic].partitions.len() {
                 let at = PartitionRef { topic, index };
                 self.drain_retry_buffers(at, now);

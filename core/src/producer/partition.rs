@@ -70,6 +70,7 @@
 
 use super::accept::AcceptedRecord;
 use super::connection::RequestRef;
+use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
@@ -82,8 +83,8 @@ use std::time::Duration;
 /// then partition, as a Produce request groups its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct PartitionRef {
-    /// The topic's index in [`ProducerCore`]'s topics.
-    pub topic: usize,
+    /// The topic.
+    pub topic: TopicIdx,
     /// The partition's index within the topic.
     pub index: usize,
 }

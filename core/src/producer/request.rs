@@ -5,6 +5,7 @@
 //! same [`ProduceRequest`](crate::protocol::ProduceRequest) (tested below).
 
 use super::connection::InFlightBatch;
+use super::topic::TopicIdx;
 use crate::protocol::{RequestHeader, WireWrite};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -20,7 +21,7 @@ pub(crate) fn produce_chunks<'a>(
     acks: i16,
     timeout_ms: i32,
     batches: &mut [InFlightBatch],
-    name: impl Fn(usize) -> &'a str,
+    name: impl Fn(TopicIdx) -> &'a str,
     out: &mut Vec<Bytes>,
 ) {
     let version = header.api_version;
@@ -131,7 +132,7 @@ mod tests {
                 .iter()
                 .map(|(t, p, wire)| InFlightBatch {
                     partition: PartitionRef {
-                        topic: *t,
+                        topic: TopicIdx(*t),
                         index: *p,
                     },
                     records: Vec::new(),
@@ -146,7 +147,7 @@ mod tests {
                 -1,
                 30_000,
                 &mut batches,
-                |t| names[t],
+                |t| names[t.0],
                 &mut chunks,
             );
             let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();

@@ -1,6 +1,7 @@
 //! Counting what happens, and the [`Stats`] snapshot (see [`crate::stats`]).
 
 use super::connection::{ConnPhase, InFlightBatch, Target};
+use super::topic::TopicIdx;
 use super::{PartitionRef, ProducerCore};
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
@@ -210,7 +211,10 @@ impl ProducerCore {
         let mut partitions = Vec::new();
         for (t, topic) in self.topics.iter().enumerate() {
             for (index, part) in topic.partitions.iter().enumerate() {
-                let at = PartitionRef { topic: t, index };
+                let at = PartitionRef {
+                    topic: TopicIdx(t),
+                    index,
+                };
                 partitions.push(PartitionStats {
                     topic: topic.name.to_string(),
                     partition: at.number(),

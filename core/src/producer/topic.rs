@@ -14,6 +14,28 @@ use crate::time::Instant;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+/// Names one topic of the producer: its index in [`ProducerCore`]'s topics. Topics are only
+/// ever appended: a topic keeps its index for the producer's life, and the first `n` are the
+/// `n` seen first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TopicIdx(pub usize);
+
+impl std::ops::Index<TopicIdx> for Vec<TopicState> {
+    type Output = TopicState;
+
+    #[inline]
+    fn index(&self, t: TopicIdx) -> &TopicState {
+        &self[t.0]
+    }
+}
+
+impl std::ops::IndexMut<TopicIdx> for Vec<TopicState> {
+    #[inline]
+    fn index_mut(&mut self, t: TopicIdx) -> &mut TopicState {
+        &mut self[t.0]
+    }
+}
+
 /// A circuit breaker: `threshold` consecutive errors open it for `timeout`; a success closes it.
 #[derive(Debug)]
 pub(crate) struct Breaker {
@@ -180,7 +202,7 @@ impl TopicState {
 
 impl ProducerCore {
     /// The topic's index, creating its state (and asking for its metadata) on first use.
-    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> usize {
+    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> TopicIdx {
         if let Some(&t) = self.topic_index.get(name) {
             return t;
         }
@@ -199,7 +221,7 @@ impl ProducerCore {
             writable: Vec::new(),
         };
         self.topics.push(state);
-        let t = self.topics.len() - 1;
+        let t = TopicIdx(self.topics.len() - 1);
         self.topic_index.insert(name.clone(), t);
         // A new topic needs metadata now, without backoff.
         self.metadata.request_now(now);
@@ -212,7 +234,7 @@ impl ProducerCore {
     /// already due or out): the topic may have been given up on as unknown before, which left
     /// no refresh pending but the periodic one.
     #[inline]
-    pub(super) fn route_new(&mut self, t: usize, p: AcceptedRecord, now: Instant) {
+    pub(super) fn route_new(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
         if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
             let topic = &mut self.topics[t];
             if topic.meta == TopicMeta::Unknown
@@ -236,7 +258,7 @@ impl ProducerCore {
     /// round-robin and sticky partitioners) is placed among the partitions that have a leader
     /// ([`TopicState::writable`]), so it neither waits on a leaderless partition nor keeps the
     /// sticky partitioner there; the partitioner picks an index among those.
-    pub(super) fn partition_and_accept(&mut self, t: usize, p: AcceptedRecord, now: Instant) {
+    pub(super) fn partition_and_accept(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
         match self.topics[t].choose_partition(&p.record, now) {
             Ok(index) => self.accept_into_partition(PartitionRef { topic: t, index }, p, now),
             Err(e) => self.fail(p, e),
@@ -246,7 +268,7 @@ impl ProducerCore {
     /// After a metadata answer: hand each known topic's waiting records on, in send order, and
     /// fail those of topics the cluster still does not know after `retries` answers.
     pub(super) fn release_waiting(&mut self, now: Instant) {
-        for t in 0..self.topics.len() {
+        for t in (0..self.topics.len()).map(TopicIdx) {
             match self.topics[t].meta {
                 TopicMeta::Known => {
                     while let Some(p) = self.topics[t].waiting.pop_front() {
@@ -259,7 +281,7 @@ impl ProducerCore {
     }
 
     /// The cluster answered that topic `t` does not exist (or could not be described, `code`).
-    pub(super) fn topic_unknown(&mut self, t: usize, code: ErrorCode) {
+    pub(super) fn topic_unknown(&mut self, t: TopicIdx, code: ErrorCode) {
         let topic = &mut self.topics[t];
         let retriable = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             || code == ErrorCode::LEADER_NOT_AVAILABLE
