@@ -377,10 +377,10 @@ pub(crate) struct Counters {
     pub last_latency: Duration,
     /// Per node id.
     pub brokers: BTreeMap<i32, BrokerCounters>,
-    /// Batches sent per partition (topic index, partition).
-    pub partition_batches: BTreeMap<(usize, usize), u64>,
-    /// Records acknowledged per partition (topic index, partition).
-    pub partition_delivered: BTreeMap<(usize, usize), u64>,
+    /// Batches sent per partition.
+    pub partition_batches: BTreeMap<crate::producer::PartitionRef, u64>,
+    /// Records acknowledged per partition.
+    pub partition_delivered: BTreeMap<crate::producer::PartitionRef, u64>,
 }
 
 /// A broker's running counters.

@@ -7,11 +7,10 @@
 //! the negotiated format (stamping each batch's sequence with idempotence), and parse the
 //! answers per partition.
 
-use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
-use super::dispatch::Pending;
-use super::partition::{seq_add, Batch};
+use super::accept::AcceptedRecord;
+use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Target};
 use super::request::produce_chunks;
-use super::ProducerCore;
+use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
 use crate::config::Acks;
 use crate::error::{ProduceError, RetryCause};
@@ -30,8 +29,8 @@ impl ProducerCore {
     pub(super) fn connect_leaders(&mut self, now: Instant) {
         let mut wanted = BTreeSet::new();
         let limits = self.limits;
-        for &(t, pi) in &self.ready {
-            let part = &self.topics[t].partitions[pi];
+        for &at in &self.ready {
+            let part = self.partition(at);
             if let (Some(node), true) = (part.leader, part.ready(&limits)) {
                 // A leader already connected needs nothing here (and the set allocates only
                 // on insert, so the steady state allocates nothing).
@@ -108,10 +107,11 @@ impl ProducerCore {
         // Each queued partition is looked at once; those for other brokers, or that do not
         // fit this request, go back to the end of the queue in order.
         for _ in 0..self.ready.len() {
-            let Some((t, pi)) = self.ready.pop_front() else {
+            let Some(at) = self.ready.pop_front() else {
                 break;
             };
-            let part = &mut self.topics[t].partitions[pi];
+            let max_request_size = self.config.max_request_size;
+            let part = self.partition_mut(at);
             // One batch per partition in flight without idempotence (per-partition order across
             // retries), up to the limit with it (sequence numbers keep the order).
             if !part.ready(&limits) {
@@ -122,10 +122,10 @@ impl ProducerCore {
                 part.queued = false;
                 continue;
             };
-            let fits_bytes = bytes + front.bytes <= self.config.max_request_size;
+            let fits_bytes = bytes + front.bytes <= max_request_size;
             let fits_records = max_records == 0 || records + front.records.len() <= max_records;
             if part.leader != Some(node) || !(out.is_empty() || fits_bytes && fits_records) {
-                self.ready.push_back((t, pi));
+                self.ready.push_back(at);
                 continue;
             }
             let Some(batch) = part.batches.pop_front() else {
@@ -136,8 +136,7 @@ impl ProducerCore {
             bytes += batch.bytes;
             records += batch.records.len();
             out.push(InFlightBatch {
-                topic: t,
-                partition: pi,
+                partition: at,
                 records: batch.records,
                 enc: batch.enc,
                 wire: Bytes::new(),
@@ -145,7 +144,7 @@ impl ProducerCore {
             });
         }
         // Batches of one topic together, as the request groups them.
-        out.sort_unstable_by_key(|b| (b.topic, b.partition));
+        out.sort_unstable_by_key(|b| b.partition);
         out
     }
 
@@ -156,7 +155,7 @@ impl ProducerCore {
             return false;
         };
         let produce = versions.produce;
-        let gate = self.idem_gate();
+        let gate = self.idem.gate();
         if gate == Ok(false) {
             // Waiting for a producer id or an epoch bump.
             return false;
@@ -167,21 +166,21 @@ impl ProducerCore {
         }
         if let Err(e) = gate {
             for b in batches {
-                let (t, pi) = (b.topic, b.partition);
+                let at = b.partition;
                 self.fail_all(b.records, &e);
-                self.queue_if_ready(t, pi);
+                self.queue_if_ready(at);
             }
             return true;
         }
-        let touched: Vec<(usize, usize)> = batches.iter().map(|b| (b.topic, b.partition)).collect();
+        let touched: Vec<PartitionRef> = batches.iter().map(|b| b.partition).collect();
         let (version, format) = match produce {
             Ok(vf) => vf,
             Err(reason) => {
                 let e = ProduceError::Encoding(reason.to_owned());
                 for b in batches {
-                    let (t, pi) = (b.topic, b.partition);
+                    let at = b.partition;
                     self.fail_all(b.records, &e);
-                    self.queue_if_ready(t, pi);
+                    self.queue_if_ready(at);
                 }
                 return true;
             }
@@ -195,8 +194,8 @@ impl ProducerCore {
         }
         if sent.is_empty() {
             // A partition whose batch failed or was split here may send its next one at once.
-            for (t, pi) in touched {
-                self.queue_if_ready(t, pi);
+            for at in touched {
+                self.queue_if_ready(at);
             }
             return true;
         }
@@ -223,10 +222,10 @@ impl ProducerCore {
             self.transmit_chunks(conn, correlation_id, data, None, now);
             for b in &sent {
                 // Nothing stays in flight: the partition's next batch may go at once.
-                self.queue_if_ready(b.topic, b.partition);
+                self.queue_if_ready(b.partition);
             }
             for b in sent {
-                let partition = b.partition as i32;
+                let partition = b.partition.number();
                 for p in b.records {
                     self.deliver(p, partition, -1, -1);
                 }
@@ -238,9 +237,7 @@ impl ProducerCore {
             correlation_id,
         };
         for b in &sent {
-            self.topics[b.topic].partitions[b.partition]
-                .in_flight
-                .push(rref);
+            self.partition_mut(b.partition).in_flight.push(rref);
         }
         let kind = RequestKind::Produce {
             version,
@@ -249,8 +246,8 @@ impl ProducerCore {
         self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
         // With idempotence a partition may have room for its next batch in the next request;
         // and one whose batch failed or was split here may send at once.
-        for (t, pi) in touched {
-            self.queue_if_ready(t, pi);
+        for at in touched {
+            self.queue_if_ready(at);
         }
         true
     }
@@ -268,9 +265,9 @@ impl ProducerCore {
         let compression = self.config.compression;
         if let Some(stamp) = b.stamp.take() {
             // A retry with a sequence: the same bytes (re-stamped after an epoch bump).
-            let (t, pi, n) = (b.topic, b.partition, b.records.len());
+            let (at, n) = (b.partition, b.records.len());
             let refreshed = if format == RecordFormat::V2 {
-                self.refresh_stamp(t, pi, stamp, n)
+                self.refresh_stamp(at, stamp, n)
             } else {
                 Err(ProduceError::IdempotenceUnavailable(
                     "a batch with a sequence met a broker without RecordBatch v2",
@@ -285,7 +282,7 @@ impl ProducerCore {
                     return None;
                 }
                 Err(e) => {
-                    self.topics[t].partitions[pi].sequence_lost = true;
+                    self.partition_mut(at).sequence_lost = true;
                     self.fail_all(b.records, &e);
                     return None;
                 }
@@ -304,7 +301,7 @@ impl ProducerCore {
             _ => self.encode_deferred(b, format)?,
         };
         let stamp = match format {
-            RecordFormat::V2 => self.next_fields(b.topic, b.partition),
+            RecordFormat::V2 => self.next_fields(b.partition),
             _ => None,
         };
         let fields = stamp.map_or_else(Default::default, |(f, _)| f);
@@ -318,13 +315,11 @@ impl ProducerCore {
                     // Compressed past message.max.bytes: split in two and send the halves
                     // (no sequence was taken yet).
                     let overhead = self.limits.overhead;
+                    let last_now = self.last_now;
                     let mut front = b.records;
                     let back = front.split_off(front.len() / 2);
-                    let part = &mut self.topics[b.topic].partitions[b.partition];
-                    part.batches
-                        .push_front(Batch::sealed(back, overhead, self.last_now, None));
-                    part.batches
-                        .push_front(Batch::sealed(front, overhead, self.last_now, None));
+                    self.partition_mut(b.partition)
+                        .push_front_halves(front, back, overhead, last_now);
                 } else {
                     let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
                     self.fail_all(b.records, &e);
@@ -353,16 +348,10 @@ impl ProducerCore {
         format: RecordFormat,
     ) -> Option<(BatchBuilder, InFlightBatch)> {
         let mut builder = BatchBuilder::new(format);
-        let mut kept: Vec<Pending> = Vec::with_capacity(b.records.len());
+        let mut kept: Vec<AcceptedRecord> = Vec::with_capacity(b.records.len());
         let mut refused = Vec::new();
         for p in b.records {
-            let r = &p.record;
-            match builder.append(
-                p.timestamp,
-                r.key.as_deref(),
-                r.value.as_deref(),
-                &r.headers,
-            ) {
+            match p.encode_into(&mut builder) {
                 Ok(()) => kept.push(p),
                 Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
             }
@@ -394,18 +383,23 @@ impl ProducerCore {
                     for b in batches {
                         self.batch_failed(b, rref, RetryCause::ConnectionLost, now);
                     }
-                    return self.drop_conn(rref.conn, RetryCause::ConnectionLost, true, now);
+                    return self.drop_conn(
+                        rref.conn,
+                        RetryCause::ConnectionLost,
+                        Report::Emit,
+                        now,
+                    );
                 }
             };
         let mut malformed = false;
         for b in batches {
-            let name = self.topics[b.topic].name.as_str();
+            let name = self.topics[b.partition.topic].name.as_str();
             let block = resp
                 .topics
                 .iter()
                 .filter(|t| t.name == name)
                 .flat_map(|t| t.partitions.iter())
-                .find(|p| p.index == b.partition as i32)
+                .find(|p| p.index == b.partition.number())
                 .cloned();
             let Some(block) = block else {
                 self.batch_failed(b, rref, RetryCause::IncompleteResponse, now);
@@ -423,17 +417,11 @@ impl ProducerCore {
                     self.batch_failed(b, rref, RetryCause::MalformedResponse, now);
                     continue;
                 }
-                let part = &mut self.topics[b.topic].partitions[b.partition];
-                part.request_resolved(rref);
-                if let Some(st) = &b.stamp {
-                    if st.generation == part.generation {
-                        // Monotonic: a late duplicate's answer does not move it back.
-                        let end = seq_add(st.base_seq, b.records.len());
-                        part.acked_seq = part.acked_seq.max(end);
-                    }
-                }
-                let partition = b.partition as i32;
-                self.count_acked(b.topic, b.partition, b.records.len(), base);
+                let n = b.records.len();
+                self.partition_mut(b.partition)
+                    .batch_acked(rref, b.stamp.as_ref(), n);
+                let partition = b.partition.number();
+                self.count_acked(b.partition, b.records.len(), base);
                 for (i, p) in b.records.into_iter().enumerate() {
                     let offset = if base >= 0 { base + i as i64 } else { -1 };
                     self.deliver(p, partition, offset, block.log_append_time_ms);
@@ -446,7 +434,7 @@ impl ProducerCore {
                 && (code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                     || code == ErrorCode::UNKNOWN_PRODUCER_ID)
             {
-                let part = &self.topics[b.topic].partitions[b.partition];
+                let part = self.partition(b.partition);
                 let n = b.records.len();
                 let same = |st: &super::partition::Stamp| st.generation == part.generation;
                 let first_in_flight = b
@@ -467,7 +455,7 @@ impl ProducerCore {
                     // Not a duplicate the broker vouches for: without its offset it cannot be
                     // reported delivered, and sending it again under any sequence could store
                     // it twice. It fails with the cause that left its outcome unknown.
-                    self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                    self.partition_mut(b.partition).request_resolved(rref);
                     let cause = b
                         .stamp
                         .as_ref()
@@ -476,7 +464,7 @@ impl ProducerCore {
                     self.fail_all(b.records, &ProduceError::RetriesExhausted(cause));
                 } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
                     // The broker lost our state (KIP-360): bump the epoch, restart sequences.
-                    self.topics[b.topic].partitions[b.partition].sequence_lost = true;
+                    self.partition_mut(b.partition).sequence_lost = true;
                     self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
                 } else {
                     // An earlier batch failed: this one is retried after it, in order.
@@ -487,12 +475,12 @@ impl ProducerCore {
             {
                 let e = ProduceError::ProducerFenced(code);
                 self.idem.state = super::idempotence::PidState::Fatal(e.clone());
-                self.topics[b.topic].partitions[b.partition].request_resolved(rref);
+                self.partition_mut(b.partition).request_resolved(rref);
                 self.fail_all(b.records, &e);
             } else if code.is_retriable() {
                 self.batch_failed(b, rref, RetryCause::Broker(code), now);
             } else {
-                let part = &mut self.topics[b.topic].partitions[b.partition];
+                let part = self.partition_mut(b.partition);
                 part.request_resolved(rref);
                 // A refused batch leaves a hole in the sequence space.
                 part.sequence_lost |= sequenced;
@@ -500,7 +488,7 @@ impl ProducerCore {
             }
         }
         if malformed {
-            self.drop_conn(rref.conn, RetryCause::MalformedResponse, true, now);
+            self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! request when configured ([`super::sasl`]), reconnect backoff, and what happens to a
 //! connection's requests when it ends.
 
-use super::dispatch::Pending;
+use super::accept::AcceptedRecord;
 use super::ProducerCore;
 use crate::config::{parse_host_port, MessageFormat};
 use crate::error::RetryCause;
@@ -18,6 +18,15 @@ use crate::time::Instant;
 use bytes::BytesMut;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Whether ending a connection emits [`Output::Disconnect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// The core ends it: the driver is told to close it.
+    Emit,
+    /// The driver reported that it ended: there is nothing to tell.
+    Silent,
+}
 
 /// Names one request: the connection and the correlation id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +57,7 @@ pub(crate) struct Versions {
 
 /// A connection's life.
 #[derive(Debug)]
-pub(crate) enum ConnState {
+pub(crate) enum ConnPhase {
     /// `Output::Connect` emitted; the driver has not reported back. Times out like a request.
     Connecting { deadline: Instant },
     /// ApiVersions sent.
@@ -63,10 +72,10 @@ pub(crate) enum ConnState {
 /// One batch inside a Produce request.
 #[derive(Debug)]
 pub(crate) struct InFlightBatch {
-    pub topic: usize,
-    pub partition: usize,
+    /// Whose batch it is.
+    pub partition: super::PartitionRef,
     /// The records actually encoded, in batch order (offset = base + index).
-    pub records: Vec<Pending>,
+    pub records: Vec<AcceptedRecord>,
     /// The batch as encoded at `send`, if it was (taken when the request is built).
     pub enc: Option<crate::record::BatchBuilder>,
     /// The finished batch bytes, between encoding and writing the request (then empty).
@@ -101,7 +110,7 @@ pub(crate) enum RequestKind {
 
 /// A request awaiting its response.
 #[derive(Debug)]
-pub(crate) struct PendingRequest {
+pub(crate) struct OutstandingRequest {
     pub deadline: Instant,
     pub kind: RequestKind,
 }
@@ -110,9 +119,10 @@ pub(crate) struct PendingRequest {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub target: Target,
-    pub state: ConnState,
+    pub phase: ConnPhase,
     pub decoder: FrameDecoder,
-    pub pending: BTreeMap<i32, PendingRequest>,
+    /// The requests sent on it that await their response, by correlation id.
+    pub outstanding: BTreeMap<i32, OutstandingRequest>,
     /// KIP-368: when the SASL session should be renewed (85–95 % of its lifetime).
     pub reauth_at: Option<Instant>,
     /// Re-authentication is due: no new requests go out until the ones in flight are
@@ -122,7 +132,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn produce_in_flight(&self) -> usize {
-        self.pending
+        self.outstanding
             .values()
             .filter(|r| matches!(r.kind, RequestKind::Produce { .. }))
             .count()
@@ -131,8 +141,8 @@ impl Conn {
     /// The agreed versions, when the connection takes new requests (ready, authenticated and
     /// not draining for a re-authentication).
     pub(crate) fn versions(&self) -> Option<&Versions> {
-        match &self.state {
-            ConnState::Ready(v) if !self.draining => Some(v),
+        match &self.phase {
+            ConnPhase::Ready(v) if !self.draining => Some(v),
             _ => None,
         }
     }
@@ -143,6 +153,19 @@ impl Conn {
 pub(crate) struct Backoff {
     pub failures: u32,
     pub not_before: Option<Instant>,
+}
+
+impl Backoff {
+    /// A connection to the target ended at `now`: no new one before `base` (`retry.backoff.ms`,
+    /// at least 1 ms) doubled per failure in a row, at most 64 times `base` and at most 10 s
+    /// (or `base`, when that is longer).
+    pub(crate) fn failed(&mut self, now: Instant, base: Duration) {
+        self.failures = self.failures.saturating_add(1);
+        let base = base.max(Duration::from_millis(1));
+        let shift = (self.failures - 1).min(6);
+        let delay = (base * (1u32 << shift)).min(base.max(Duration::from_secs(10)));
+        self.not_before = Some(now + delay);
+    }
 }
 
 /// All connections.
@@ -173,18 +196,94 @@ impl Connections {
         c
     }
 
-    /// A ready connection to use for metadata, preferring brokers over bootstrap addresses.
-    pub(crate) fn ready_for_metadata(&self) -> Option<ConnId> {
+    /// A ready connection for which `pick` finds what a request needs in its agreed
+    /// versions (the version to send, say), and that; brokers are preferred over bootstrap
+    /// addresses, and otherwise the lowest connection id.
+    pub(crate) fn ready_for<T>(
+        &self,
+        pick: impl Fn(&Versions) -> Option<T>,
+    ) -> Option<(ConnId, T)> {
         let mut best = None;
         for (id, c) in &self.conns {
-            if c.versions().is_some() {
+            if let Some(found) = c.versions().and_then(&pick) {
                 match c.target {
-                    Target::Node(_) => return Some(*id),
-                    Target::Bootstrap(_) => best = best.or(Some(*id)),
+                    Target::Node(_) => return Some((*id, found)),
+                    Target::Bootstrap(_) => best = best.or(Some((*id, found))),
                 }
             }
         }
         best
+    }
+
+    /// A ready connection to send Metadata on, and the version to send.
+    pub(crate) fn ready_for_metadata(&self) -> Option<(ConnId, i16)> {
+        self.ready_for(|v| Some(v.metadata))
+    }
+
+    /// Opens a connection to `target` (the driver is asked to connect it): connecting until
+    /// `deadline`, refusing frames above `max_frame` bytes.
+    pub(crate) fn open(&mut self, target: Target, deadline: Instant, max_frame: usize) -> ConnId {
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                target,
+                phase: ConnPhase::Connecting { deadline },
+                decoder: FrameDecoder::new(max_frame),
+                outstanding: BTreeMap::new(),
+                reauth_at: None,
+                draining: false,
+            },
+        );
+        self.by_target.insert(target, id);
+        id
+    }
+
+    /// Forgets connection `conn` and returns it.
+    pub(crate) fn remove(&mut self, conn: ConnId) -> Option<Conn> {
+        let c = self.conns.remove(&conn)?;
+        if self.by_target.get(&c.target) == Some(&conn) {
+            self.by_target.remove(&c.target);
+        }
+        Some(c)
+    }
+
+    /// The connections whose connect or request deadline passed at `now`.
+    pub(crate) fn expired(&self, now: Instant) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c.phase, ConnPhase::Connecting { deadline } if now >= deadline)
+                    || c.outstanding.values().any(|r| now >= r.deadline)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The earliest connect or request deadline.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .flat_map(|c| {
+                let connect = match c.phase {
+                    ConnPhase::Connecting { deadline } => Some(deadline),
+                    _ => None,
+                };
+                connect
+                    .into_iter()
+                    .chain(c.outstanding.values().map(|r| r.deadline))
+            })
+            .min()
+    }
+
+    /// The earliest re-authentication due on a connection still taking requests.
+    pub(crate) fn reauth_deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter(|c| !c.draining)
+            .filter_map(|c| c.reauth_at)
+            .min()
     }
 
     /// Whether some connection is still being opened or negotiated.
@@ -251,42 +350,32 @@ pub(crate) fn negotiate_versions(
 }
 
 impl ProducerCore {
+    /// The address of bootstrap server `i`.
+    pub(super) fn bootstrap_address(&self, i: usize) -> Option<BrokerAddress> {
+        let s = self.config.bootstrap_servers.get(i)?;
+        let (host, port) = parse_host_port(s).ok()?;
+        Some(BrokerAddress { host, port })
+    }
+
     /// Asks the driver for a connection to `target`. Returns its id, or `None` when the target
     /// has no address.
     pub(super) fn open_conn(&mut self, target: Target, now: Instant) -> Option<ConnId> {
         let address = match target {
-            Target::Bootstrap(i) => {
-                let s = self.config.bootstrap_servers.get(i)?;
-                let (host, port) = parse_host_port(s).ok()?;
-                BrokerAddress { host, port }
-            }
+            Target::Bootstrap(i) => self.bootstrap_address(i)?,
             Target::Node(n) => self.metadata.brokers.get(&n)?.clone(),
         };
-        let id = ConnId(self.conns.next_id);
-        self.conns.next_id += 1;
-        self.conns.conns.insert(
-            id,
-            Conn {
-                target,
-                state: ConnState::Connecting {
-                    deadline: now + self.config.request_timeout,
-                },
-                decoder: FrameDecoder::new(self.config.max_response_size),
-                pending: BTreeMap::new(),
-                reauth_at: None,
-                draining: false,
-            },
-        );
-        self.conns.by_target.insert(target, id);
         let deadline = now + self.config.request_timeout;
+        let id = self
+            .conns
+            .open(target, deadline, self.config.max_response_size);
         self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         self.outputs
             .push_back(Output::Connect { conn: id, address });
         Some(id)
     }
 
-    /// Encodes and transmits a request on `conn`, recording it as pending unless `expect_none`
-    /// (acks=0 Produce). Returns its reference.
+    /// Encodes and transmits a request on `conn`, awaiting its response as `kind` (none for
+    /// `None`). Returns its reference.
     pub(super) fn transmit<R: Request>(
         &mut self,
         conn: ConnId,
@@ -301,25 +390,11 @@ impl ProducerCore {
         self.header.correlation_id = correlation_id;
         let mut buf = BytesMut::new();
         protocol::encode_request(&self.header, body, &mut buf);
-        let c = self.conns.conns.get_mut(&conn)?;
-        if let Some(kind) = kind {
-            let deadline = now + self.config.request_timeout;
-            c.pending
-                .insert(correlation_id, PendingRequest { deadline, kind });
-            self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
-        }
-        self.outputs.push_back(Output::Transmit {
-            conn,
-            data: vec![buf.freeze()],
-        });
-        Some(RequestRef {
-            conn,
-            correlation_id,
-        })
+        self.transmit_chunks(conn, correlation_id, vec![buf.freeze()], kind, now)
     }
 
     /// Transmits an already encoded request (`data`, correlation id `correlation_id`) on
-    /// `conn`, recording it as pending unless `kind` is `None` (acks=0 Produce).
+    /// `conn`, awaiting its response as `kind` unless that is `None` (acks=0 Produce).
     pub(super) fn transmit_chunks(
         &mut self,
         conn: ConnId,
@@ -331,8 +406,8 @@ impl ProducerCore {
         let c = self.conns.conns.get_mut(&conn)?;
         if let Some(kind) = kind {
             let deadline = now + self.config.request_timeout;
-            c.pending
-                .insert(correlation_id, PendingRequest { deadline, kind });
+            c.outstanding
+                .insert(correlation_id, OutstandingRequest { deadline, kind });
             self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         }
         self.outputs.push_back(Output::Transmit { conn, data });
@@ -349,7 +424,7 @@ impl ProducerCore {
             client_software_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         if let Some(c) = self.conns.conns.get_mut(&conn) {
-            c.state = ConnState::Negotiating;
+            c.phase = ConnPhase::Negotiating;
         }
         let kind = RequestKind::ApiVersions { version };
         self.transmit(conn, version, &body, Some(kind), now);
@@ -375,17 +450,17 @@ impl ProducerCore {
             });
         let resp = match decoded {
             Ok(r) => r,
-            Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, true, now),
+            Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now),
         };
         let code = ErrorCode(resp.error_code);
         if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
             return self.send_api_versions(conn, 0, now);
         }
         if !code.is_ok() {
-            return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+            return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
         }
         let Some(versions) = negotiate_versions(&resp, self.config.message_format) else {
-            return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+            return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
         };
         if let (Target::Node(_), Ok((_, format))) = (
             self.conns
@@ -410,7 +485,7 @@ impl ProducerCore {
     /// `conn` negotiated (and authenticated, with SASL): it takes requests now.
     pub(super) fn conn_ready(&mut self, conn: ConnId, versions: Versions) {
         if let Some(c) = self.conns.conns.get_mut(&conn) {
-            c.state = ConnState::Ready(versions);
+            c.phase = ConnPhase::Ready(versions);
             c.draining = false;
             let target = c.target;
             self.conns.backoff.remove(&target);
@@ -418,7 +493,7 @@ impl ProducerCore {
         }
     }
 
-    /// Frames and dispatches bytes received on `conn`.
+    /// Frames the bytes received on `conn` and hands each answer to its request's handler.
     pub(super) fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         let Some(c) = self.conns.conns.get_mut(&conn) else {
             return;
@@ -431,13 +506,15 @@ impl ProducerCore {
             let frame = match c.decoder.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
-                Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, true, now),
+                Err(_) => {
+                    return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now)
+                }
             };
             let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
-                return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+                return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
             };
-            let Some(req) = c.pending.remove(&correlation_id) else {
-                return self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+            let Some(req) = c.outstanding.remove(&correlation_id) else {
+                return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
             };
             if matches!(req.kind, RequestKind::Produce { .. }) {
                 let left = req.deadline.saturating_duration_since(now);
@@ -468,26 +545,25 @@ impl ProducerCore {
         }
     }
 
-    /// Ends a connection: forgets it, tells the driver if `emit` (not when the driver told us),
-    /// backs off reconnecting, and sends its outstanding requests down the retry path.
-    pub(super) fn drop_conn(&mut self, conn: ConnId, cause: RetryCause, emit: bool, now: Instant) {
-        let Some(c) = self.conns.conns.remove(&conn) else {
+    /// Ends a connection: forgets it, tells the driver as `report` says, backs off
+    /// reconnecting, and sends its outstanding requests down the retry path.
+    pub(super) fn drop_conn(
+        &mut self,
+        conn: ConnId,
+        cause: RetryCause,
+        report: Report,
+        now: Instant,
+    ) {
+        let Some(c) = self.conns.remove(conn) else {
             return;
         };
-        if self.conns.by_target.get(&c.target) == Some(&conn) {
-            self.conns.by_target.remove(&c.target);
-        }
         self.count_disconnected(conn, c.target, &cause);
-        if emit {
+        if report == Report::Emit {
             self.outputs.push_back(Output::Disconnect { conn });
         }
         let backoff = self.conns.backoff.entry(c.target).or_default();
-        backoff.failures = backoff.failures.saturating_add(1);
-        let base = self.config.retry_backoff.max(Duration::from_millis(1));
-        let shift = (backoff.failures - 1).min(6);
-        let delay = (base * (1u32 << shift)).min(base.max(Duration::from_secs(10)));
-        backoff.not_before = Some(now + delay);
-        for (correlation_id, req) in c.pending {
+        backoff.failed(now, self.config.retry_backoff);
+        for (correlation_id, req) in c.outstanding {
             let rref = RequestRef {
                 conn,
                 correlation_id,
@@ -514,35 +590,8 @@ impl ProducerCore {
 
     /// Connections whose connect or request deadline passed are dropped.
     pub(super) fn expire_conns(&mut self, now: Instant) {
-        let expired: Vec<ConnId> = self
-            .conns
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                matches!(c.state, ConnState::Connecting { deadline } if now >= deadline)
-                    || c.pending.values().any(|r| now >= r.deadline)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.drop_conn(id, RetryCause::RequestTimeout, true, now);
+        for id in self.conns.expired(now) {
+            self.drop_conn(id, RetryCause::RequestTimeout, Report::Emit, now);
         }
-    }
-
-    /// The earliest connection deadline.
-    pub(super) fn conn_deadline(&self) -> Option<Instant> {
-        self.conns
-            .conns
-            .values()
-            .flat_map(|c| {
-                let connect = match c.state {
-                    ConnState::Connecting { deadline } => Some(deadline),
-                    _ => None,
-                };
-                connect
-                    .into_iter()
-                    .chain(c.pending.values().map(|r| r.deadline))
-            })
-            .min()
     }
 }

@@ -40,11 +40,11 @@
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every
 //!   record with [`ProduceError::IdempotenceUnavailable`].
 
-use super::connection::{InFlightBatch, RequestKind, RequestRef, Versions};
+use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Versions};
 use super::partition::{seq_add, Batch, PartitionState, Stamp};
-use super::ProducerCore;
+use super::{PartitionRef, ProducerCore};
 use crate::error::{ProduceError, RetryCause};
-use crate::output::{ConnId, TimeoutReason};
+use crate::output::TimeoutReason;
 use crate::protocol::{self, ErrorCode, InitProducerIdRequest};
 use crate::record::{batch, BatchBuilder, ProducerFields, RecordFormat};
 use crate::time::Instant;
@@ -110,6 +110,24 @@ impl Idempotence {
         }
     }
 
+    /// Whether Produce may be sent now: `Ok(true)` yes, `Ok(false)` not yet (waiting for a
+    /// producer id or an epoch bump), `Err` never (the records fail with it).
+    pub(crate) fn gate(&self) -> Result<bool, ProduceError> {
+        match &self.state {
+            PidState::Off | PidState::Ready => Ok(true),
+            PidState::Fatal(e) => Err(e.clone()),
+            _ => Ok(false),
+        }
+    }
+
+    /// The InitProducerId backoff deadline, while one is needed.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            PidState::Needed { .. } => self.not_before,
+            _ => None,
+        }
+    }
+
     /// The producer fields for a batch starting at `seq`.
     pub(crate) fn fields(&self, seq: i32) -> ProducerFields {
         ProducerFields {
@@ -121,12 +139,23 @@ impl Idempotence {
     }
 }
 
-/// Brings `part`'s sequence counters to `generation` (a new id or epoch starts at 0).
-pub(crate) fn sync_generation(part: &mut PartitionState, generation: u32) {
-    if part.generation != generation {
-        part.generation = generation;
-        part.next_seq = 0;
-        part.acked_seq = 0;
+impl PartitionState {
+    /// Brings the partition's sequence counters to `generation` (a new id or epoch starts at
+    /// 0).
+    pub(crate) fn sync_generation(&mut self, generation: u32) {
+        if self.generation != generation {
+            self.generation = generation;
+            self.next_seq = 0;
+            self.acked_seq = 0;
+        }
+    }
+
+    /// A lost sequence noted since the last look ([`sequence_lost`](Self::sequence_lost))
+    /// becomes a reset at the next producer id or epoch; returns whether there was one.
+    pub(crate) fn take_sequence_loss(&mut self) -> bool {
+        let lost = std::mem::take(&mut self.sequence_lost);
+        self.reset_needed |= lost;
+        lost
     }
 }
 
@@ -161,17 +190,7 @@ impl ProducerCore {
         }
     }
 
-    /// Whether Produce may be sent now: `Ok(true)` yes, `Ok(false)` not yet (waiting for a
-    /// producer id or an epoch bump), `Err` never (the records fail with it).
-    pub(super) fn idem_gate(&self) -> Result<bool, ProduceError> {
-        match &self.idem.state {
-            PidState::Off | PidState::Ready => Ok(true),
-            PidState::Fatal(e) => Err(e.clone()),
-            _ => Ok(false),
-        }
-    }
-
-    /// Part of every pump: turns lost sequences into an epoch bump, and sends InitProducerId
+    /// Part of every advance: turns lost sequences into an epoch bump, and sends InitProducerId
     /// when one is needed and may go.
     pub(super) fn idempotence_step(&mut self, now: Instant) {
         if !self.idem.on() {
@@ -180,10 +199,7 @@ impl ProducerCore {
         let mut lost = false;
         for topic in &mut self.topics {
             for part in &mut topic.partitions {
-                if std::mem::take(&mut part.sequence_lost) {
-                    part.reset_needed = true;
-                    lost = true;
-                }
+                lost |= part.take_sequence_loss();
             }
         }
         if lost {
@@ -206,7 +222,7 @@ impl ProducerCore {
             self.grant(pid, epoch);
             return;
         }
-        let Some((conn, version)) = self.init_producer_id_conn() else {
+        let Some((conn, version)) = self.conns.ready_for(|v| v.init_producer_id) else {
             return;
         };
         let body = InitProducerIdRequest {
@@ -218,20 +234,6 @@ impl ProducerCore {
         if let Some(req) = self.transmit(conn, version, &body, Some(kind), now) {
             self.idem.state = PidState::Requesting { req, bump };
         }
-    }
-
-    /// A ready connection that speaks InitProducerId, and the version to use.
-    fn init_producer_id_conn(&self) -> Option<(ConnId, i16)> {
-        let mut best = None;
-        for (id, c) in &self.conns.conns {
-            if let Some(v) = c.versions().and_then(|v| v.init_producer_id) {
-                match c.target {
-                    super::connection::Target::Node(_) => return Some((*id, v)),
-                    super::connection::Target::Bootstrap(_) => best = best.or(Some((*id, v))),
-                }
-            }
-        }
-        best
     }
 
     /// The InitProducerId answer.
@@ -252,7 +254,7 @@ impl ProducerCore {
             Ok((_, r)) => r,
             Err(_) => {
                 self.init_producer_id_failed(rref, now);
-                return self.drop_conn(rref.conn, RetryCause::MalformedResponse, true, now);
+                return self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
             }
         };
         let code = ErrorCode(resp.error_code);
@@ -285,7 +287,7 @@ impl ProducerCore {
         for topic in &mut self.topics {
             for part in &mut topic.partitions {
                 if std::mem::take(&mut part.reset_needed) {
-                    sync_generation(part, generation);
+                    part.sync_generation(generation);
                 }
             }
         }
@@ -307,26 +309,19 @@ impl ProducerCore {
         self.lower_wake(at, TimeoutReason::RetryBackoff);
     }
 
-    /// The InitProducerId backoff deadline, while one is needed.
-    pub(super) fn idem_deadline(&self) -> Option<Instant> {
-        match self.idem.state {
-            PidState::Needed { .. } => self.idem.not_before,
-            _ => None,
-        }
-    }
-
     /// Gives a batch about to be sent its sequence: a fresh one for a new batch (its
     /// producer fields go into `finish`), or, for a stamped batch of an older generation, a
     /// re-stamp at the partition's next sequence. Returns the fields for a new batch (`None`
     /// without idempotence); [`Self::commit_stamp`] advances the counter once the bytes exist.
-    pub(super) fn next_fields(&mut self, t: usize, pi: usize) -> Option<(ProducerFields, u32)> {
+    pub(super) fn next_fields(&mut self, at: PartitionRef) -> Option<(ProducerFields, u32)> {
         if !self.idem.on() {
             return None;
         }
         let generation = self.idem.generation;
-        let part = &mut self.topics[t].partitions[pi];
-        sync_generation(part, generation);
-        Some((self.idem.fields(part.next_seq), generation))
+        let part = self.partition_mut(at);
+        part.sync_generation(generation);
+        let seq = part.next_seq;
+        Some((self.idem.fields(seq), generation))
     }
 
     /// The batch finished as `wire` with the fields from [`Self::next_fields`]: its sequences
@@ -338,7 +333,7 @@ impl ProducerCore {
         generation: u32,
         wire: &bytes::Bytes,
     ) {
-        let part = &mut self.topics[b.topic].partitions[b.partition];
+        let part = self.partition_mut(b.partition);
         part.next_seq = seq_add(fields.base_sequence, b.records.len());
         b.stamp = Some(Stamp {
             generation,
@@ -355,13 +350,12 @@ impl ProducerCore {
     /// are not a v2 batch (cannot happen for a batch this core stamped).
     pub(super) fn refresh_stamp(
         &mut self,
-        t: usize,
-        pi: usize,
+        at: PartitionRef,
         stamp: Stamp,
         n: usize,
     ) -> Result<Stamp, ProduceError> {
         let generation = self.idem.generation;
-        let part = &mut self.topics[t].partitions[pi];
+        let part = self.partition_mut(at);
         if stamp.generation == generation || stamp.generation == part.generation {
             // Current, or the partition still runs under the stamp's (older) epoch: the
             // broker can still tell whether it was written.
@@ -370,14 +364,14 @@ impl ProducerCore {
         if let Some(cause) = stamp.maybe_written {
             return Err(ProduceError::RetriesExhausted(cause));
         }
-        sync_generation(part, generation);
+        part.sync_generation(generation);
         let seq = part.next_seq;
         let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
             ProduceError::IdempotenceUnavailable(
                 "a batch with a sequence met a broker without RecordBatch v2",
             ),
         )?;
-        part.next_seq = seq_add(seq, n);
+        self.partition_mut(at).next_seq = seq_add(seq, n);
         Ok(Stamp {
             generation,
             base_seq: seq,
@@ -418,9 +412,10 @@ impl ProducerCore {
             .records
             .first()
             .is_some_and(|p| p.deadline.is_some_and(|d| now >= d));
-        let part = &mut self.topics[b.topic].partitions[b.partition];
+        let max_retries = self.config.retries;
+        let part = self.partition_mut(b.partition);
         part.request_resolved(rref);
-        if expired || level > self.config.retries {
+        if expired || level > max_retries {
             part.sequence_lost = true;
             let e = if expired {
                 ProduceError::DeliveryTimeout
@@ -451,8 +446,7 @@ impl ProducerCore {
         let Some(first) = batches.first() else {
             return;
         };
-        let (t, pi) = (first.topic, first.partition);
-        let part = &mut self.topics[t].partitions[pi];
+        let part = self.partition_mut(first.partition);
         for b in batches {
             let mut records = b.records;
             for p in &mut records {
@@ -474,14 +468,14 @@ impl ProducerCore {
         code: ErrorCode,
         now: Instant,
     ) {
-        let (t, pi) = (b.topic, b.partition);
-        self.topics[t].partitions[pi].request_resolved(rref);
+        let at = b.partition;
+        self.partition_mut(at).request_resolved(rref);
         if b.records.len() <= 1 {
             if b.stamp.is_some() {
-                self.topics[t].partitions[pi].sequence_lost = true;
+                self.partition_mut(at).sequence_lost = true;
             }
             self.fail_all(b.records, &ProduceError::Broker(code));
-            self.queue_if_ready(t, pi);
+            self.queue_if_ready(at);
             return;
         }
         let mut front = b.records;
@@ -491,12 +485,9 @@ impl ProducerCore {
             // No sequence: the halves go back at the front of the broker path (the batch was
             // the partition's only one in flight, older than everything held), sealed, to be
             // encoded again when their requests are built.
-            let part = &mut self.topics[t].partitions[pi];
-            part.batches
-                .push_front(Batch::sealed(back, overhead, now, None));
-            part.batches
-                .push_front(Batch::sealed(front, overhead, now, None));
-            self.queue_if_ready(t, pi);
+            self.partition_mut(at)
+                .push_front_halves(front, back, overhead, now);
+            self.queue_if_ready(at);
             return;
         };
         let second_seq = seq_add(stamp.base_seq, front.len());
@@ -514,8 +505,7 @@ impl ProducerCore {
             };
             match self.encode_stamped(&records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {
-                    topic: t,
-                    partition: pi,
+                    partition: at,
                     records,
                     enc: None,
                     wire: bytes::Bytes::new(),
@@ -527,7 +517,7 @@ impl ProducerCore {
                     }),
                 }),
                 Err(e) => {
-                    self.topics[t].partitions[pi].sequence_lost = true;
+                    self.partition_mut(at).sequence_lost = true;
                     self.fail_all(records, &e);
                 }
             }
@@ -544,19 +534,12 @@ impl ProducerCore {
     /// Encodes `records` as a v2 batch stamped at `seq`.
     fn encode_stamped(
         &self,
-        records: &[super::dispatch::Pending],
+        records: &[super::accept::AcceptedRecord],
         fields: ProducerFields,
     ) -> Result<bytes::Bytes, ProduceError> {
         let mut builder = BatchBuilder::new(RecordFormat::V2);
         for p in records {
-            let r = &p.record;
-            builder
-                .append(
-                    p.timestamp,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    &r.headers,
-                )
+            p.encode_into(&mut builder)
                 .map_err(|e| ProduceError::Encoding(e.to_string()))?;
         }
         builder

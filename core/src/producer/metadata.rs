@@ -8,9 +8,9 @@
 //! nothing changes for it and metadata is asked again after a backoff — and a leader id that
 //! names no broker of the answer makes its partition leaderless.
 
-use super::connection::{RequestKind, RequestRef, Target};
-use super::partition::PartitionState;
-use super::topic::TopicMeta;
+use super::connection::{Report, RequestKind, RequestRef, Target};
+use super::partition::{PartitionRef, PartitionState};
+use super::topic::{TopicIdx, TopicMeta, TopicState};
 use super::ProducerCore;
 use crate::output::BrokerAddress;
 use crate::protocol::{self, ErrorCode, MetadataRequest, MetadataResponse};
@@ -81,8 +81,7 @@ impl ProducerCore {
         if !due {
             return;
         }
-        if let Some(conn) = self.conns.ready_for_metadata() {
-            let version = self.conns.conns[&conn].versions().map_or(0, |v| v.metadata);
+        if let Some((conn, version)) = self.conns.ready_for_metadata() {
             let body = MetadataRequest {
                 topics: Some(self.topics.iter().map(|t| t.name.to_string()).collect()),
                 allow_auto_topic_creation: self.config.allow_auto_create_topics,
@@ -136,7 +135,12 @@ impl ProducerCore {
             Ok((_, r)) => r,
             Err(_) => {
                 self.metadata_failed(rref, now);
-                return self.drop_conn(rref.conn, crate::RetryCause::ConnectionLost, true, now);
+                return self.drop_conn(
+                    rref.conn,
+                    crate::RetryCause::ConnectionLost,
+                    Report::Emit,
+                    now,
+                );
             }
         };
         // The topics this answer was asked about: the first `asked` (topics are only ever
@@ -169,13 +173,14 @@ impl ProducerCore {
             .enumerate()
             .map(|(i, t)| (t.name.as_str(), i))
             .collect();
-        for t in 0..self.topics.len() {
+        for i in 0..self.topics.len() {
+            let t = TopicIdx(i);
             let found = by_name
                 .get(self.topics[t].name.as_str())
                 .map(|&i| &resp.topics[i]);
             let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
             let Some(m) = usable else {
-                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && t >= asked {
+                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && i >= asked {
                     // Not in the answer at all: the request went out before this topic was
                     // seen (Kafka answers every topic it is asked about, with an error when
                     // it does not exist). Ask again rather than count it as unknown.
@@ -203,46 +208,14 @@ impl ProducerCore {
                 self.metadata.answer_incomplete = true;
                 continue;
             };
-            let topic = &mut self.topics[t];
-            topic.meta = TopicMeta::Known;
-            topic.unknown_answers = 0;
-            if topic.partitions.len() < count {
-                topic
-                    .partitions
-                    .resize_with(count, || PartitionState::new(None));
-            }
-            let mut leaders = vec![None; topic.partitions.len()];
-            for p in &m.partitions {
-                let ok = p.leader_id >= 0 && self.metadata.brokers.contains_key(&p.leader_id);
-                if let (true, Ok(i)) = (ok, usize::try_from(p.partition_index)) {
-                    if let Some(slot) = leaders.get_mut(i) {
-                        *slot = Some(p.leader_id);
-                    }
-                }
-            }
-            let mut leaderless = false;
-            let mut writable = Vec::new();
-            let mut changed = Vec::new();
-            for (i, (part, leader)) in topic.partitions.iter_mut().zip(leaders).enumerate() {
-                if part.leader != leader {
-                    changed.push((i, leader));
-                }
-                part.leader = leader;
-                leaderless |= leader.is_none() && part.held() > 0;
-                if leader.is_some() {
-                    writable.push(i as i32);
-                }
-            }
-            // Every partition writable, or none: every partition is a candidate.
-            if writable.len() == topic.partitions.len() {
-                writable.clear();
-            }
-            topic.writable = writable;
+            let brokers = &self.metadata.brokers;
+            let (leaderless, changed) = self.topics[t]
+                .apply_answer(m, count, |node| node >= 0 && brokers.contains_key(&node));
             if leaderless {
                 self.metadata.answer_incomplete = true;
             }
-            for (pi, leader) in changed {
-                self.count_leader_change(t, pi, leader);
+            for (index, leader) in changed {
+                self.count_leader_change(PartitionRef { topic: t, index }, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {
@@ -262,6 +235,55 @@ impl ProducerCore {
     pub(super) fn metadata_backoff(&mut self) -> Duration {
         self.metadata.failures = self.metadata.failures.saturating_add(1);
         self.retry_backoff_for(self.metadata.failures)
+    }
+}
+
+impl TopicState {
+    /// Applies the topic's entry `m` of a Metadata answer (`count` partitions, checked by
+    /// [`checked_partition_count`]): the topic is known, grows to `count` partitions, and each
+    /// partition's leader is the one named if `is_broker` says it names a broker of the
+    /// answer, else none; [`writable`](TopicState::writable) follows. Returns whether a
+    /// partition holding records is left without a leader, and the partitions whose leader
+    /// changed.
+    fn apply_answer(
+        &mut self,
+        m: &protocol::MetadataTopic,
+        count: usize,
+        is_broker: impl Fn(i32) -> bool,
+    ) -> (bool, Vec<(usize, Option<i32>)>) {
+        self.meta = TopicMeta::Known;
+        self.unknown_answers = 0;
+        if self.partitions.len() < count {
+            self.partitions
+                .resize_with(count, || PartitionState::new(None));
+        }
+        let mut leaders = vec![None; self.partitions.len()];
+        for p in &m.partitions {
+            if let (true, Ok(i)) = (is_broker(p.leader_id), usize::try_from(p.partition_index)) {
+                if let Some(slot) = leaders.get_mut(i) {
+                    *slot = Some(p.leader_id);
+                }
+            }
+        }
+        let mut leaderless = false;
+        let mut writable = Vec::new();
+        let mut changed = Vec::new();
+        for (i, (part, leader)) in self.partitions.iter_mut().zip(leaders).enumerate() {
+            if part.leader != leader {
+                changed.push((i, leader));
+            }
+            part.leader = leader;
+            leaderless |= leader.is_none() && part.held() > 0;
+            if leader.is_some() {
+                writable.push(i as i32);
+            }
+        }
+        // Every partition writable, or none: every partition is a candidate.
+        if writable.len() == self.partitions.len() {
+            writable.clear();
+        }
+        self.writable = writable;
+        (leaderless, changed)
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! | module | original | here |
 //! |---|---|---|
-//! | [`dispatch`] | `dispatcher` | topic validation, fast refusals, `buffer.memory`, outcomes |
+//! | [`accept`] | `dispatcher` | topic validation, fast refusals, `buffer.memory`, outcomes |
 //! | [`topic`] | `topicProducer` | waiting for metadata, partitioning, circuit breaker |
 //! | [`partition`] | `partitionProducer` | leader, retry levels, high watermark, retry buffers, chaser |
 //! | [`broker`] | `aggregator` + `flusher` | batching per partition, Produce requests per broker, responses |
@@ -14,10 +14,10 @@
 //! | [`sasl`] | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
 //! | [`shutdown`] | `shutdown` | graceful close |
 //!
-//! Every input ends with [`ProducerCore::pump`], which moves whatever can move: seals batches
+//! Every input ends with [`ProducerCore::advance`], which moves whatever can move: seals batches
 //! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
 //! leaders, sends requests, expires records, and finishes a close. `send`, the per-record
-//! input, takes a fast path instead ([`ProducerCore::pump_send`]) while no deadline is due:
+//! input, takes a fast path instead ([`ProducerCore::advance_after_send`]) while no deadline is due:
 //! it looks only at the partition the record went to.
 //!
 //! ## The hot path
@@ -38,9 +38,9 @@
 //!
 //! [`BatchBuilder`]: crate::record::BatchBuilder
 
+mod accept;
 mod broker;
 mod connection;
-mod dispatch;
 mod idempotence;
 mod metadata;
 mod partition;
@@ -58,11 +58,12 @@ use crate::output::{ConnId, Output, TimeoutReason};
 use crate::protocol::RequestHeader;
 use crate::rng::Rng;
 use crate::time::Instant;
-use connection::{ConnState, Connections};
+use connection::{ConnPhase, Connections, Report};
 use metadata::MetadataState;
-use partition::BatchLimits;
+pub(crate) use partition::PartitionRef;
+use partition::{BatchLimits, PartitionState, SealTrigger};
 use std::collections::{HashMap, VecDeque};
-use topic::TopicState;
+use topic::{TopicIdx, TopicState};
 
 /// The sans-IO producer. See the crate docs for the drive contract.
 ///
@@ -77,7 +78,7 @@ pub struct ProducerCore {
     rng: Rng,
     outputs: VecDeque<Output>,
     topics: Vec<TopicState>,
-    topic_index: HashMap<TopicName, usize>,
+    topic_index: HashMap<TopicName, TopicIdx>,
     metadata: MetadataState,
     conns: Connections,
     next_record_id: u64,
@@ -94,24 +95,24 @@ pub struct ProducerCore {
     /// The request header, reused (client id written once, not cloned per request).
     header: RequestHeader,
     /// What [`poll_timeout`](Self::poll_timeout) answers: exact after a full
-    /// [`pump`](Self::pump), and after a [`send`](Self::send) on the fast path lowered by
+    /// [`advance`](Self::advance), and after a [`send`](Self::send) on the fast path lowered by
     /// whatever deadline that send created. It may be early (the record it was for is gone),
-    /// never late: an early `handle_timeout` runs a full pump, which recomputes it.
+    /// never late: an early `handle_timeout` runs a full advance, which recomputes it.
     wake: Option<(Instant, TimeoutReason)>,
     /// The idempotent producer's id, epoch and InitProducerId exchange.
     idem: idempotence::Idempotence,
     /// The partition the current `send` handed its record to, if any.
-    touched: Option<(usize, usize)>,
+    touched: Option<PartitionRef>,
     /// The last topic `send` looked up, to skip hashing its name for the next record.
-    last_topic: Option<(TopicName, usize)>,
-    /// The ready queue: partitions (topic, partition) that had a sealed batch to send when
+    last_topic: Option<(TopicName, TopicIdx)>,
+    /// The ready queue: partitions that had a sealed batch to send when
     /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
     /// from it, so building one costs the ready partitions, not all of them. Entries are
-    /// checked when taken (a partition may have stopped being ready); a full pump queues
+    /// checked when taken (a partition may have stopped being ready); a full advance queues
     /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
-    ready: VecDeque<(usize, usize)>,
-    /// Scratch list of the connections `send_produce_requests` fills, kept between pumps so
-    /// that a pump allocates nothing.
+    ready: VecDeque<PartitionRef>,
+    /// Scratch list of the connections `send_produce_requests` fills, kept between advances so
+    /// that an advance allocates nothing.
     ready_conns: Vec<(ConnId, i32)>,
     /// The last connection failure the adapter reported with
     /// [`handle_connection_error`](Self::handle_connection_error), until a connection
@@ -164,7 +165,7 @@ impl ProducerCore {
             config,
         };
         core.metadata.request_now(now);
-        core.pump(now);
+        core.advance(now);
         Ok(core)
     }
 
@@ -181,11 +182,11 @@ impl ProducerCore {
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
         self.touched = None;
-        let id = self.dispatch(record, now)?;
+        let id = self.accept_record(record, now)?;
         if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
-            self.pump(now);
+            self.advance(now);
         } else {
-            self.pump_send(now);
+            self.advance_after_send(now);
         }
         Ok(id)
     }
@@ -196,25 +197,25 @@ impl ProducerCore {
             .conns
             .conns
             .get(&conn)
-            .is_some_and(|c| matches!(c.state, ConnState::Connecting { .. }));
+            .is_some_and(|c| matches!(c.phase, ConnPhase::Connecting { .. }));
         if connecting {
             self.conn_error = None;
             self.send_api_versions(conn, 3, now);
         }
-        self.pump(now);
+        self.advance(now);
     }
 
     /// Bytes arrived on a connection. The core does the framing.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         self.last_now = self.last_now.max(now);
         self.receive(conn, data, now);
-        self.pump(now);
+        self.advance(now);
     }
 
     /// A connection failed to open, or closed, or errored.
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
-        self.drop_conn(conn, crate::RetryCause::ConnectionLost, false, now);
-        self.pump(now);
+        self.drop_conn(conn, crate::RetryCause::ConnectionLost, Report::Silent, now);
+        self.advance(now);
     }
 
     /// A connection failed (to open, or later) for a reason the adapter can name, such as a
@@ -235,14 +236,14 @@ impl ProducerCore {
     /// The timer armed from [`poll_timeout`](Self::poll_timeout) fired (calling it early is
     /// harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.pump(now);
+        self.advance(now);
     }
 
     /// Seals every open batch now, ignoring `linger.ms`, until everything sent before this call
     /// has its outcome.
     pub fn flush(&mut self, now: Instant) {
         self.flush_upto = self.next_record_id;
-        self.pump(now);
+        self.advance(now);
     }
 
     /// Graceful close: refuse new records, deliver or fail every one already accepted, close
@@ -271,7 +272,7 @@ impl ProducerCore {
         self.wake
     }
 
-    /// The exact next deadline (a scan of every partition; run at the end of a full pump).
+    /// The exact next deadline (a scan of every partition; run at the end of a full advance).
     fn compute_wake(&self) -> Option<(Instant, TimeoutReason)> {
         if self.closed {
             return None;
@@ -293,8 +294,8 @@ impl ProducerCore {
                 }
             }
         }
-        consider(self.conn_deadline(), TimeoutReason::RequestTimeout);
-        consider(self.reauth_deadline(), TimeoutReason::Reauthenticate);
+        consider(self.conns.deadline(), TimeoutReason::RequestTimeout);
+        consider(self.conns.reauth_deadline(), TimeoutReason::Reauthenticate);
         if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
             let max_age = self.config.metadata_max_age;
             consider(
@@ -303,7 +304,7 @@ impl ProducerCore {
             );
         }
         consider(self.delivery_deadline(), TimeoutReason::DeliveryTimeout);
-        consider(self.idem_deadline(), TimeoutReason::RetryBackoff);
+        consider(self.idem.deadline(), TimeoutReason::RetryBackoff);
         if !self.is_idle_closing() {
             for b in self.conns.backoff.values() {
                 consider(b.not_before, TimeoutReason::ReconnectBackoff);
@@ -356,17 +357,18 @@ impl ProducerCore {
     }
 
     /// Moves everything that can move at `now`.
-    fn pump(&mut self, now: Instant) {
+    fn advance(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         self.last_now = self.last_now.max(now);
         self.expire_conns(now);
-        for t in 0..self.topics.len() {
-            for pi in 0..self.topics[t].partitions.len() {
-                self.drain_retry_buffers(t, pi, now);
-                self.seal_partition(t, pi, now);
-                self.queue_if_ready(t, pi);
+        for topic in (0..self.topics.len()).map(TopicIdx) {
+            for index in 0..self.topics[topic].partitions.len() {
+                let at = PartitionRef { topic, index };
+                self.drain_retry_buffers(at, now);
+                self.seal_partition(at, now);
+                self.queue_if_ready(at);
             }
         }
         self.expire_records(now);
@@ -382,23 +384,23 @@ impl ProducerCore {
     /// The fast path after a `send`, when no deadline has passed and the producer is not
     /// closing: only the partition the record went to can have changed, so only it is
     /// looked at (work proportional to what changed, not to the number of partitions). What
-    /// the full [`pump`](Self::pump) would do besides is either timer-driven (linger, retry
+    /// the full [`advance`](Self::advance) would do besides is either timer-driven (linger, retry
     /// backoff, delivery and request timeouts, reconnect backoff — none due, as `now` is before
     /// [`wake`](Self::wake)) or follows inputs other than `send` (responses, connections).
-    fn pump_send(&mut self, now: Instant) {
+    fn advance_after_send(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        if let Some((t, pi)) = self.touched {
+        if let Some(at) = self.touched {
             let linger = self.config.linger;
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.
-            self.seal_partition(t, pi, self.last_now);
-            let part = &self.topics[t].partitions[pi];
+            self.seal_partition(at, self.last_now);
+            let part = self.partition(at);
             let linger_at = part.linger_deadline(linger);
             let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
             let leader = part.leader;
             self.lower_wake_opt(linger_at, TimeoutReason::Linger);
             self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
-            if self.enqueue_if_ready(t, pi) {
+            if self.enqueue_if_ready(at) {
                 if let Some(node) = leader {
                     self.send_to_node(node, now);
                 }
@@ -414,45 +416,72 @@ impl ProducerCore {
         }
     }
 
-    /// Applies the seal rule ([`partition::PartitionState::seal_open`]) to partition `pi` of
-    /// topic `t`; a flush or close covering the open batch stands in for its linger.
+    /// Applies the seal rule ([`PartitionState::seal_open`]) to partition `at`; a flush or
+    /// close covering the open batch stands in for its linger.
     #[inline]
-    fn seal_partition(&mut self, t: usize, pi: usize, now: Instant) {
+    fn seal_partition(&mut self, at: PartitionRef, now: Instant) {
         let flush_upto = self.flush_upto;
         let limits = self.limits;
-        let part = &mut self.topics[t].partitions[pi];
-        let force = self.closing
+        let (closing, linger) = (self.closing, self.config.linger);
+        let part = self.partition_mut(at);
+        let force = closing
             || part
                 .batches
                 .back()
                 .and_then(|b| b.records.first())
                 .is_some_and(|p| p.id.0 < flush_upto);
-        if part.seal_open(now, &limits, force) {
-            self.topics[t].partitioner.on_batch_sealed();
+        let why = if force {
+            SealTrigger::Flush
+        } else {
+            SealTrigger::Linger(linger)
+        };
+        if part.seal_open(now, &limits, why) {
+            self.batches_sealed(at, 1);
         }
     }
 
-    /// Puts partition `pi` of topic `t` in the ready queue if it is ready and not queued yet.
-    /// Returns whether it is ready.
-    pub(super) fn queue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+    /// Puts partition `at` in the ready queue if it is ready and not queued yet. Returns
+    /// whether it is ready.
+    pub(super) fn queue_if_ready(&mut self, at: PartitionRef) -> bool {
         // The partition may just have become able to send: an open batch past its linger
         // seals now (no timer is armed for a linger that already passed).
-        self.seal_partition(t, pi, self.last_now);
-        self.enqueue_if_ready(t, pi)
+        self.seal_partition(at, self.last_now);
+        self.enqueue_if_ready(at)
     }
 
     /// [`queue_if_ready`](Self::queue_if_ready) without the seal rule, for a partition the
     /// rule was just applied to.
     #[inline]
-    fn enqueue_if_ready(&mut self, t: usize, pi: usize) -> bool {
+    fn enqueue_if_ready(&mut self, at: PartitionRef) -> bool {
         let limits = self.limits;
-        let part = &mut self.topics[t].partitions[pi];
+        let part = self.partition_mut(at);
         let ready = part.ready(&limits);
         if ready && !part.queued {
             part.queued = true;
-            self.ready.push_back((t, pi));
+            self.ready.push_back(at);
         }
         ready
+    }
+
+    /// Partition `at`'s state.
+    #[inline]
+    pub(super) fn partition(&self, at: PartitionRef) -> &PartitionState {
+        &self.topics[at.topic].partitions[at.index]
+    }
+
+    /// Partition `at`'s state, to change.
+    #[inline]
+    pub(super) fn partition_mut(&mut self, at: PartitionRef) -> &mut PartitionState {
+        &mut self.topics[at.topic].partitions[at.index]
+    }
+
+    /// `sealed` batches of partition `at` were just sealed: its topic's partitioner hears
+    /// of each (the sticky partitioner moves on).
+    #[inline]
+    pub(super) fn batches_sealed(&mut self, at: PartitionRef, sealed: usize) {
+        for _ in 0..sealed {
+            self.topics[at.topic].partitioner.on_batch_sealed();
+        }
     }
 
     /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).

@@ -2,7 +2,7 @@
 //! partition's leader, and it keeps the partition's records in send order across retries and
 //! leader changes with the 2015 design, made explicit:
 //!
-//! * **retry level** — every record carries one ([`Pending::retries`]): how many times it came
+//! * **retry level** — every record carries one ([`AcceptedRecord::retries`]): how many times it came
 //!   back with a retriable error.
 //! * **high watermark** ([`PartitionState::high_watermark`]) — the retry level currently let
 //!   through to the broker path. Records of a lower level arriving meanwhile are newer than
@@ -57,7 +57,7 @@
 //!   request ([`PartitionState::seal_open`], Java's accumulator), so a slow round trip grows
 //!   batches instead of queueing many tiny ones.
 //!
-//! Flushing ([`ProducerCore::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
+//! Flushing ([`PartitionState::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
 //! watermark downwards: the watermark's buffer enters the broker path, and while no chaser is
 //! expected at that level the watermark drops by one and the next buffer follows, down to 0
 //! (the normal state).
@@ -68,8 +68,9 @@
 //! it has a sequence; `begin_retry` pulls the path back (stamped batches whole, the rest as
 //! records) so the order holds across every retry.
 
+use super::accept::AcceptedRecord;
 use super::connection::RequestRef;
-use super::dispatch::Pending;
+use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
@@ -77,11 +78,30 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+/// Names one partition of the producer: the topic's index in [`ProducerCore`]'s topics and
+/// the partition's index (its Kafka partition number) within the topic. Ordered by topic,
+/// then partition, as a Produce request groups its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct PartitionRef {
+    /// The topic.
+    pub topic: TopicIdx,
+    /// The partition's index within the topic.
+    pub index: usize,
+}
+
+impl PartitionRef {
+    /// The Kafka partition number.
+    #[inline]
+    pub(crate) fn number(self) -> i32 {
+        self.index as i32
+    }
+}
+
 /// One retry level's buffer (Sarama's `partitionRetryState`).
 #[derive(Debug, Default)]
 pub(crate) struct RetryLevel {
     /// Records of this level waiting for the watermark to come down to them, in send order.
-    pub buf: VecDeque<Pending>,
+    pub buf: VecDeque<AcceptedRecord>,
     /// Whether a chaser sent when the watermark was raised to this level is still out.
     pub expect_chaser: bool,
 }
@@ -90,7 +110,7 @@ pub(crate) struct RetryLevel {
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// The records, in send order.
-    pub records: Vec<Pending>,
+    pub records: Vec<AcceptedRecord>,
     /// Estimated encoded size: format overhead plus each record's size bound.
     pub bytes: usize,
     /// When the first record went in (`linger.ms` counts from here).
@@ -144,7 +164,7 @@ impl Batch {
 
     /// A sealed batch of `records` (encoded when its request is built, or already stamped).
     pub(crate) fn sealed(
-        records: Vec<Pending>,
+        records: Vec<AcceptedRecord>,
         overhead: usize,
         now: Instant,
         stamp: Option<Stamp>,
@@ -160,10 +180,30 @@ impl Batch {
         }
     }
 
+    /// When the batch's `linger.ms` (`linger`) runs out.
+    #[inline]
+    pub(crate) fn linger_end(&self, linger: Duration) -> Instant {
+        self.created + linger
+    }
+
     /// The send order of the batch: its first record's id (ids grow in `send` order).
     pub(crate) fn order(&self) -> u64 {
         self.records.first().map_or(u64::MAX, |p| p.id.0)
     }
+}
+
+/// What besides being full may seal an open batch: what [`PartitionState::seal_open`], the
+/// seal rule, is asked about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SealTrigger {
+    /// Nothing: a record of this many bytes is about to be appended, and the batch is sealed
+    /// only if it is full or has no room for it.
+    Room(usize),
+    /// Its `linger.ms` ([`Config::linger`](crate::Config::linger), the one place it is kept)
+    /// having passed.
+    Linger(Duration),
+    /// A flush or close covering it: its linger counts as passed.
+    Flush,
 }
 
 /// Size limits of the aggregator, copied from the configuration.
@@ -173,7 +213,6 @@ pub(crate) struct BatchLimits {
     pub batch_num_messages: usize,
     pub message_max_bytes: usize,
     pub overhead: usize,
-    pub linger: Duration,
     /// The record format to encode into at `send`: the one the last broker connection
     /// negotiated, `None` before any has.
     pub format: Option<RecordFormat>,
@@ -322,6 +361,45 @@ impl PartitionState {
         }
     }
 
+    /// A request carrying this partition's batch `stamp` (if it had one) of `records`
+    /// records was answered with success: it resolved, and with idempotence the sequence
+    /// the broker expects next moves past it.
+    pub(crate) fn batch_acked(&mut self, req: RequestRef, stamp: Option<&Stamp>, records: usize) {
+        self.request_resolved(req);
+        if let Some(st) = stamp {
+            if st.generation == self.generation {
+                // Monotonic: a late duplicate's answer does not move it back.
+                let end = seq_add(st.base_seq, records);
+                self.acked_seq = self.acked_seq.max(end);
+            }
+        }
+    }
+
+    /// A batch without a sequence split in two (`front`, then `back`): both halves go back to
+    /// the front of the broker path, sealed, to be encoded again when their requests are
+    /// built (the batch was older than everything held).
+    pub(crate) fn push_front_halves(
+        &mut self,
+        front: Vec<AcceptedRecord>,
+        back: Vec<AcceptedRecord>,
+        overhead: usize,
+        now: Instant,
+    ) {
+        self.batches
+            .push_front(Batch::sealed(back, overhead, now, None));
+        self.batches
+            .push_front(Batch::sealed(front, overhead, now, None));
+    }
+
+    /// Moves the records of every batch waiting here (retry batches, then the broker path) to
+    /// `out`; a batch with a sequence leaves a hole an epoch bump closes.
+    pub(crate) fn take_batches(&mut self, out: &mut Vec<AcceptedRecord>) {
+        for b in self.retry_batches.drain(..).chain(self.batches.drain(..)) {
+            self.sequence_lost |= b.stamp.is_some();
+            out.extend(b.records);
+        }
+    }
+
     /// Idempotence: `batch` (it has a sequence) goes back into the retry batches, in
     /// sequence order (Java's `insertInSequenceOrder`).
     pub(crate) fn insert_retry_batch(&mut self, batch: Batch) {
@@ -335,8 +413,8 @@ impl PartitionState {
     /// the unsent batches of the old leader path (older than anything buffered); the watermark
     /// rises to the highest level, a chaser goes out, the leader is abandoned and a backoff
     /// starts.
-    pub(crate) fn begin_retry(&mut self, survivors: Vec<Pending>, backoff_until: Instant) {
-        let mut old_path: Vec<Pending> = Vec::new();
+    pub(crate) fn begin_retry(&mut self, survivors: Vec<AcceptedRecord>, backoff_until: Instant) {
+        let mut old_path: Vec<AcceptedRecord> = Vec::new();
         for b in std::mem::take(&mut self.batches) {
             if b.stamp.is_some() {
                 // A batch with a sequence stays whole (idempotence).
@@ -399,23 +477,26 @@ impl PartitionState {
         }
     }
 
-    /// The aggregator: appends `p` to the open batch, sealing and opening batches per the flush
-    /// rules. Returns how many batches were sealed.
+    /// Puts `p` at the back of its retry level's buffer, to wait there
+    /// ([`must_buffer`](Self::must_buffer)).
     #[inline]
-    pub(crate) fn append(&mut self, p: Pending, limits: &BatchLimits, now: Instant) -> usize {
-        let mut sealed = 0;
+    pub(crate) fn buffer(&mut self, p: AcceptedRecord) {
+        self.level_mut(p.retries).buf.push_back(p);
+    }
+
+    /// The aggregator: appends `p` to the open batch, sealing and opening batches by the seal
+    /// rule ([`seal_open`](Self::seal_open), `linger` being `linger.ms`). Returns how many
+    /// batches were sealed.
+    #[inline]
+    pub(crate) fn append(
+        &mut self,
+        p: AcceptedRecord,
+        limits: &BatchLimits,
+        linger: Duration,
+        now: Instant,
+    ) -> usize {
         let size = p.size;
-        if self
-            .batches
-            .back()
-            .is_some_and(|b| !b.sealed && !b.records.is_empty() && b.full(size, limits))
-        {
-            if let Some(open) = self.batches.back_mut() {
-                open.sealed = true;
-                self.last_batch_len = open.records.len();
-                sealed += 1;
-            }
-        }
+        let mut sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
         if self.batches.back().map_or(true, |b| b.sealed) {
             // Room for a full batch at once: one allocation per batch, not a doubling series.
             let cap = limits
@@ -437,14 +518,7 @@ impl PartitionState {
         }
         if let Some(open) = self.batches.back_mut() {
             if let Some(enc) = &mut open.enc {
-                let r = &p.record;
-                let appended = enc.append(
-                    p.timestamp,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    &r.headers,
-                );
-                if appended.is_err() {
+                if p.encode_into(enc).is_err() {
                     // The deferred path will fail this record alone, with the error.
                     open.enc = None;
                 }
@@ -452,8 +526,47 @@ impl PartitionState {
             open.records.push(p);
             open.bytes += size;
         }
-        if self.seal_open(now, limits, false) {
-            sealed += 1;
+        sealed += usize::from(self.seal_open(now, limits, SealTrigger::Linger(linger)));
+        sealed
+    }
+
+    /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
+    /// path from the watermark downwards, stopping at a level still expecting its chaser.
+    /// Returns how many batches were sealed.
+    pub(crate) fn drain_retry_buffers(
+        &mut self,
+        limits: &BatchLimits,
+        linger: Duration,
+        now: Instant,
+    ) -> usize {
+        let mut sealed = 0;
+        if !self.gate_open(now) {
+            return 0;
+        }
+        self.backoff_until = None;
+        // Batches with a sequence are older than every buffered record: they go first, whole,
+        // in sequence order — but only once the chaser is back: every request of this
+        // partition in flight when the failure happened has been answered (the batches behind
+        // the failed one come back refused as out of order, and join the retry batches in
+        // order). Until then nothing of this partition enters the broker path.
+        if !self.retry_batches.is_empty() {
+            if !self.chaser.is_empty() {
+                return 0;
+            }
+            while let Some(b) = self.retry_batches.pop_back() {
+                self.batches.push_front(b);
+            }
+        }
+        loop {
+            let hwm = self.high_watermark;
+            let buf = std::mem::take(&mut self.level_mut(hwm).buf);
+            for p in buf {
+                sealed += self.append(p, limits, linger, now);
+            }
+            if self.level_mut(hwm).expect_chaser || hwm == 0 {
+                break;
+            }
+            self.high_watermark -= 1;
         }
         sealed
     }
@@ -462,7 +575,7 @@ impl PartitionState {
     /// batch at the front, and fewer than [`BatchLimits::per_partition`] batches in flight.
     /// Retries with a sequence need no rule of their own here: they enter the broker path
     /// only once the chaser is back, that is once nothing sent before the failure is still in
-    /// flight ([`ProducerCore::drain_retry_buffers`]), and then go in sequence order ahead of
+    /// flight ([`PartitionState::drain_retry_buffers`]), and then go in sequence order ahead of
     /// everything newer (the guarantee Java's `shouldStopDrainBatchesForPartition` gives).
     ///
     /// A batch that has to be re-stamped moves its partition to the producer's current
@@ -508,19 +621,28 @@ impl PartitionState {
     }
 
     /// **The seal rule**, the one place it is written (Java's accumulator): the open batch
-    /// is sealed when it is full, or when `linger.ms` has passed since it opened (or `force`:
-    /// a flush or close covers it) **and** the partition can take another request. While the
-    /// partition cannot send (a batch in flight without idempotence, the in-flight limit
-    /// reached with it, no leader), the open batch keeps taking records until it is full, so
-    /// a round trip longer than `linger.ms` makes batches bigger, not smaller. Returns
-    /// whether it sealed one.
+    /// is sealed when it is full (for [`SealTrigger::Room`]: or has no room for the record
+    /// about to be appended), or when `linger.ms` has passed since it opened
+    /// ([`SealTrigger::Linger`]; [`SealTrigger::Flush`]: a flush or close covers it) **and**
+    /// the partition can take another request. While the partition cannot send (a batch in
+    /// flight without idempotence, the in-flight limit reached with it, no leader), the open
+    /// batch keeps taking records until it is full, so a round trip longer than `linger.ms`
+    /// makes batches bigger, not smaller. Returns whether it sealed one.
     #[inline]
-    pub(crate) fn seal_open(&mut self, now: Instant, limits: &BatchLimits, force: bool) -> bool {
+    pub(crate) fn seal_open(
+        &mut self,
+        now: Instant,
+        limits: &BatchLimits,
+        why: SealTrigger,
+    ) -> bool {
         let due = match self.batches.back() {
             Some(open) if !open.sealed && !open.records.is_empty() => {
-                open.full(0, limits)
-                    || ((force || now >= open.created + limits.linger)
-                        && self.can_take_request(limits))
+                let (incoming, lingered) = match why {
+                    SealTrigger::Room(incoming) => (incoming, false),
+                    SealTrigger::Linger(linger) => (0, now >= open.linger_end(linger)),
+                    SealTrigger::Flush => (0, true),
+                };
+                open.full(incoming, limits) || (lingered && self.can_take_request(limits))
             }
             _ => false,
         };
@@ -539,7 +661,7 @@ impl PartitionState {
         self.batches
             .back()
             .filter(|b| !b.sealed)
-            .map(|b| b.created + linger)
+            .map(|b| b.linger_end(linger))
     }
 
     /// The earliest delivery deadline of a record held here (records are in send order within
@@ -561,9 +683,9 @@ impl PartitionState {
     /// Removes and returns records whose delivery deadline passed: whole batches on the broker
     /// path (a batch expires with its first record, as in the Java client), single records in
     /// the retry buffers.
-    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<AcceptedRecord> {
         let mut out = Vec::new();
-        let expired = |p: &Pending| p.deadline.is_some_and(|d| now >= d);
+        let expired = |p: &AcceptedRecord| p.deadline.is_some_and(|d| now >= d);
         for queue in [&mut self.retry_batches, &mut self.batches] {
             if queue.iter().any(|b| b.records.first().is_some_and(expired)) {
                 let mut kept = VecDeque::with_capacity(queue.len());
@@ -593,84 +715,54 @@ impl PartitionState {
 }
 
 impl ProducerCore {
-    /// A record handed to partition `pi` of topic `t` (Sarama's `partitionProducer.dispatch`
-    /// for one message).
+    /// A record handed to partition `at` (Sarama's `partitionProducer.dispatch` for one
+    /// message).
     #[inline]
-    pub(super) fn accept_into_partition(&mut self, t: usize, pi: usize, p: Pending, now: Instant) {
-        let limits = self.batch_limits();
-        let part = &mut self.topics[t].partitions[pi];
-        if part.must_buffer(p.retries, now) {
-            part.level_mut(p.retries).buf.push_back(p);
-            self.touched = Some((t, pi));
-            if part.leader.is_none() {
-                // Re-resolve the leader.
-                self.metadata
-                    .request_after_backoff(now, self.config.retry_backoff);
-            }
-            return;
+    pub(super) fn accept_into_partition(
+        &mut self,
+        at: PartitionRef,
+        p: AcceptedRecord,
+        now: Instant,
+    ) {
+        let (limits, linger) = (self.limits, self.config.linger);
+        let part = self.partition_mut(at);
+        let sealed = if part.must_buffer(p.retries, now) {
+            part.buffer(p);
+            0
+        } else {
+            part.append(p, &limits, linger, now)
+        };
+        // Only a buffered record can find the partition without a leader (the gate is shut).
+        let leaderless = part.leader.is_none();
+        self.touched = Some(at);
+        if leaderless {
+            // Re-resolve the leader.
+            self.metadata
+                .request_after_backoff(now, self.config.retry_backoff);
         }
-        let sealed = part.append(p, &limits, now);
-        self.touched = Some((t, pi));
-        for _ in 0..sealed {
-            self.topics[t].partitioner.on_batch_sealed();
-        }
+        self.batches_sealed(at, sealed);
     }
 
-    /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
-    /// path from the watermark downwards, stopping at a level still expecting its chaser.
-    pub(super) fn drain_retry_buffers(&mut self, t: usize, pi: usize, now: Instant) {
-        let limits = self.batch_limits();
-        let mut sealed = 0;
-        let part = &mut self.topics[t].partitions[pi];
-        if !part.gate_open(now) {
-            return;
-        }
-        part.backoff_until = None;
-        // Batches with a sequence are older than every buffered record: they go first, whole,
-        // in sequence order — but only once the chaser is back: every request of this
-        // partition in flight when the failure happened has been answered (the batches behind
-        // the failed one come back refused as out of order, and join the retry batches in
-        // order). Until then nothing of this partition enters the broker path.
-        if !part.retry_batches.is_empty() {
-            if !part.chaser.is_empty() {
-                return;
-            }
-            while let Some(b) = part.retry_batches.pop_back() {
-                part.batches.push_front(b);
-            }
-        }
-        loop {
-            let hwm = part.high_watermark;
-            let buf = std::mem::take(&mut part.level_mut(hwm).buf);
-            for p in buf {
-                sealed += part.append(p, &limits, now);
-            }
-            if part.level_mut(hwm).expect_chaser || hwm == 0 {
-                break;
-            }
-            part.high_watermark -= 1;
-        }
-        for _ in 0..sealed {
-            self.topics[t].partitioner.on_batch_sealed();
-        }
-    }
-
-    #[inline]
-    pub(super) fn batch_limits(&self) -> BatchLimits {
-        self.limits
+    /// Sarama's `flushRetryBuffers` for partition `at`
+    /// ([`PartitionState::drain_retry_buffers`]).
+    pub(super) fn drain_retry_buffers(&mut self, at: PartitionRef, now: Instant) {
+        let (limits, linger) = (self.limits, self.config.linger);
+        let sealed = self
+            .partition_mut(at)
+            .drain_retry_buffers(&limits, linger, now);
+        self.batches_sealed(at, sealed);
     }
 }
 
 impl BatchLimits {
     /// The limits `config` sets; no encode format yet.
     pub(crate) fn new(config: &crate::config::Config) -> Self {
-        let format = super::dispatch::sizing_format(config.message_format);
+        let format = super::accept::sizing_format(config.message_format);
         BatchLimits {
             batch_size: config.batch_size,
             batch_num_messages: config.batch_num_messages,
             message_max_bytes: config.message_max_bytes,
             overhead: BatchBuilder::overhead(format),
-            linger: config.linger,
             format: None,
             per_partition: 1,
             generation: 0,
@@ -708,9 +800,9 @@ mod tests {
     use crate::record::decode_records;
     use crate::Compression;
 
-    fn pending(id: u64, record: Record) -> Pending {
-        let size = super::super::dispatch::record_bound(RecordFormat::V2, &record);
-        Pending {
+    fn pending(id: u64, record: Record) -> AcceptedRecord {
+        let size = super::super::accept::record_bound(RecordFormat::V2, &record);
+        AcceptedRecord {
             id: RecordId(id),
             record,
             timestamp: 1_700_000_000_000 + id as i64,
@@ -719,6 +811,8 @@ mod tests {
             deadline: None,
         }
     }
+
+    const LINGER: Duration = Duration::from_millis(5);
 
     fn limits(format: Option<RecordFormat>) -> BatchLimits {
         let mut l = BatchLimits::new(&crate::Config::new(["b:9092"]));
@@ -733,7 +827,7 @@ mod tests {
         let l = limits(Some(RecordFormat::V2));
         for i in 0..3 {
             let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
-            assert_eq!(part.append(pending(i, r), &l, now), 0);
+            assert_eq!(part.append(pending(i, r), &l, LINGER, now), 0);
         }
         let batch = part.batches.pop_front().expect("an open batch");
         let enc = batch.enc.expect("encoded at send");
@@ -753,15 +847,20 @@ mod tests {
     fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
         let now = Instant::from_unix_millis(1_700_000_000_000);
         let mut part = PartitionState::new(Some(1));
-        part.append(pending(0, Record::new("t").value("a")), &limits(None), now);
+        part.append(
+            pending(0, Record::new("t").value("a")),
+            &limits(None),
+            LINGER,
+            now,
+        );
         assert!(part.batches[0].enc.is_none(), "format not known yet");
 
         let mut part = PartitionState::new(Some(1));
         let l = limits(Some(RecordFormat::V1));
-        part.append(pending(0, Record::new("t").value("a")), &l, now);
+        part.append(pending(0, Record::new("t").value("a")), &l, LINGER, now);
         assert!(part.batches[0].enc.is_some());
         let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
-        part.append(pending(1, with_header), &l, now);
+        part.append(pending(1, with_header), &l, LINGER, now);
         assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
         assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
     }

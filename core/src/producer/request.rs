@@ -1,10 +1,11 @@
 //! Produce requests written as vectored output: the framing (size prefix, request header,
 //! the fields around each partition's records) goes into one small buffer, and each batch is
 //! its own [`Bytes`] chunk, so batch bytes are never copied into the request. The chunks,
-//! written back to back, are byte for byte what [`protocol::encode_request`] writes for the
+//! written back to back, are byte for byte what [`protocol::encode_request`](crate::protocol::encode_request) writes for the
 //! same [`ProduceRequest`](crate::protocol::ProduceRequest) (tested below).
 
 use super::connection::InFlightBatch;
+use super::topic::TopicIdx;
 use crate::protocol::{RequestHeader, WireWrite};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -20,7 +21,7 @@ pub(crate) fn produce_chunks<'a>(
     acks: i16,
     timeout_ms: i32,
     batches: &mut [InFlightBatch],
-    name: impl Fn(usize) -> &'a str,
+    name: impl Fn(TopicIdx) -> &'a str,
     out: &mut Vec<Bytes>,
 ) {
     let version = header.api_version;
@@ -28,10 +29,10 @@ pub(crate) fn produce_chunks<'a>(
     let topics = batches
         .iter()
         .enumerate()
-        .filter(|(i, b)| *i == 0 || batches[i - 1].topic != b.topic)
+        .filter(|(i, b)| *i == 0 || batches[i - 1].partition.topic != b.partition.topic)
         .count();
     let client_id = header.client_id.as_ref().map_or(0, String::len);
-    let names: usize = batches.iter().map(|b| name(b.topic).len()).sum();
+    let names: usize = batches.iter().map(|b| name(b.partition.topic).len()).sum();
     let mut framing = BytesMut::with_capacity(40 + client_id + names + batches.len() * 16);
     framing.put_i32(0); // size, filled in below
     header.encode(flexible, &mut framing);
@@ -48,13 +49,16 @@ pub(crate) fn produce_chunks<'a>(
     let mut size = 0usize;
     let mut i = 0;
     while i < batches.len() {
-        let topic = batches[i].topic;
-        let n = batches[i..].iter().take_while(|b| b.topic == topic).count();
+        let topic = batches[i].partition.topic;
+        let n = batches[i..]
+            .iter()
+            .take_while(|b| b.partition.topic == topic)
+            .count();
         framing.put_string_flex(flexible, name(topic));
         framing.put_array_len_flex(flexible, n);
         for b in &mut batches[i..i + n] {
             let records = std::mem::take(&mut b.wire);
-            framing.put_i32(b.partition as i32);
+            framing.put_i32(b.partition.number());
             let len = records.len();
             if flexible {
                 framing.put_uvarint(len.min(u32::MAX as usize - 1) as u32 + 1);
@@ -101,6 +105,7 @@ pub(crate) fn produce_chunks<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::PartitionRef;
     use crate::protocol::{self, api_key, ProducePartitionData, ProduceRequest, ProduceTopicData};
 
     fn header(version: i16) -> RequestHeader {
@@ -126,8 +131,10 @@ mod tests {
             let mut batches: Vec<InFlightBatch> = parts
                 .iter()
                 .map(|(t, p, wire)| InFlightBatch {
-                    topic: *t,
-                    partition: *p,
+                    partition: PartitionRef {
+                        topic: TopicIdx(*t),
+                        index: *p,
+                    },
                     records: Vec::new(),
                     enc: None,
                     wire: wire.clone(),
@@ -140,7 +147,7 @@ mod tests {
                 -1,
                 30_000,
                 &mut batches,
-                |t| names[t],
+                |t| names[t.0],
                 &mut chunks,
             );
             let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();

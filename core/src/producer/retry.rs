@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// The retry attempt a batch's survivors are at: the highest retry level among them (1 after
 /// the first failure), at least 1.
-fn max_attempt(survivors: &[super::dispatch::Pending]) -> u32 {
+fn max_attempt(survivors: &[super::accept::AcceptedRecord]) -> u32 {
     survivors
         .iter()
         .map(|p| p.retries)
@@ -37,7 +37,7 @@ impl ProducerCore {
         cause: RetryCause,
         now: Instant,
     ) {
-        self.count_retry(b.topic, b.partition, b.records.len(), &cause);
+        self.count_retry(b.partition, b.records.len(), &cause);
         if b.stamp.is_some() {
             // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
             return self.sequenced_batch_failed(b, rref, cause, now);
@@ -59,7 +59,7 @@ impl ProducerCore {
             self.fail(p, e);
         }
         let backoff_until = now + self.retry_backoff_for(max_attempt(&survivors));
-        let part = &mut self.topics[b.topic].partitions[b.partition];
+        let part = self.partition_mut(b.partition);
         part.request_resolved(rref);
         part.begin_retry(survivors, backoff_until);
         self.metadata
@@ -114,13 +114,7 @@ impl ProducerCore {
             if self.close_cutoff().is_some_and(|c| now >= c) {
                 let mut expired = Vec::new();
                 for topic in &mut self.topics {
-                    expired.extend(topic.waiting.drain(..));
-                    for part in &mut topic.partitions {
-                        expired.extend(part.batches.drain(..).flat_map(|b| b.records));
-                        for level in &mut part.retry_state {
-                            expired.extend(level.buf.drain(..));
-                        }
-                    }
+                    topic.take_unsent(&mut expired);
                 }
                 let error = self.expiry_error();
                 self.fail_all(expired, &error);
@@ -129,20 +123,7 @@ impl ProducerCore {
         }
         let mut expired = Vec::new();
         for topic in &mut self.topics {
-            while topic
-                .waiting
-                .front()
-                .is_some_and(|p| p.deadline.is_some_and(|d| now >= d))
-            {
-                if let Some(p) = topic.waiting.pop_front() {
-                    expired.push(p);
-                }
-            }
-            for part in &mut topic.partitions {
-                if part.earliest_deadline().is_some_and(|d| now >= d) {
-                    expired.extend(part.take_expired(now));
-                }
-            }
+            topic.take_expired(now, &mut expired);
         }
         let error = self.expiry_error();
         self.fail_all(expired, &error);
@@ -165,13 +146,7 @@ impl ProducerCore {
         }
         self.topics
             .iter()
-            .flat_map(|t| {
-                t.waiting
-                    .front()
-                    .and_then(|p| p.deadline)
-                    .into_iter()
-                    .chain(t.partitions.iter().filter_map(|p| p.earliest_deadline()))
-            })
+            .filter_map(|t| t.earliest_deadline())
             .min()
     }
 }

@@ -12,7 +12,7 @@
 //! growing (it is cleared only by a successful authentication), so a refused login is not
 //! retried in a hot loop.
 
-use super::connection::{ConnState, RequestKind, Target, Versions};
+use super::connection::{ConnPhase, Report, RequestKind, Target, Versions};
 use super::ProducerCore;
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
@@ -57,7 +57,7 @@ impl ProducerCore {
         };
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.reauth_at = None;
-            c.state = ConnState::Authenticating(Box::new(Auth {
+            c.phase = ConnPhase::Authenticating(Box::new(Auth {
                 versions,
                 authenticate_version,
                 session: None,
@@ -72,8 +72,8 @@ impl ProducerCore {
     }
 
     fn auth_mut(&mut self, conn: ConnId) -> Option<&mut Auth> {
-        match self.conns.conns.get_mut(&conn).map(|c| &mut c.state) {
-            Some(ConnState::Authenticating(a)) => Some(a),
+        match self.conns.conns.get_mut(&conn).map(|c| &mut c.phase) {
+            Some(ConnPhase::Authenticating(a)) => Some(a),
             _ => None,
         }
     }
@@ -178,8 +178,8 @@ impl ProducerCore {
                 let Some(c) = self.conns.conns.get_mut(&conn) else {
                     return;
                 };
-                let ConnState::Authenticating(auth) =
-                    std::mem::replace(&mut c.state, ConnState::Negotiating)
+                let ConnPhase::Authenticating(auth) =
+                    std::mem::replace(&mut c.phase, ConnPhase::Negotiating)
                 else {
                     return;
                 };
@@ -217,18 +217,13 @@ impl ProducerCore {
                 .map_or_else(|| format!("node {n}"), |a| a.to_string()),
         };
         let error = ProduceError::Authentication { broker, message };
-        self.drop_conn(conn, RetryCause::ConnectionLost, true, now);
+        self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
         let mut failed = Vec::new();
         if let Target::Node(node) = target {
             for topic in &mut self.topics {
                 for part in &mut topic.partitions {
-                    if part.leader != Some(node) {
-                        continue;
-                    }
-                    for b in part.retry_batches.drain(..).chain(part.batches.drain(..)) {
-                        // A batch with a sequence leaves a hole an epoch bump closes.
-                        part.sequence_lost |= b.stamp.is_some();
-                        failed.extend(b.records);
+                    if part.leader == Some(node) {
+                        part.take_batches(&mut failed);
                     }
                 }
             }
@@ -250,7 +245,7 @@ impl ProducerCore {
             .conns
             .iter()
             .filter(|(_, c)| {
-                matches!(c.state, ConnState::Ready(_)) && c.reauth_at.is_some_and(|t| now >= t)
+                matches!(c.phase, ConnPhase::Ready(_)) && c.reauth_at.is_some_and(|t| now >= t)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -259,25 +254,15 @@ impl ProducerCore {
                 continue;
             };
             c.draining = true;
-            if !c.pending.is_empty() {
+            if !c.outstanding.is_empty() {
                 continue;
             }
-            let ConnState::Ready(versions) =
-                std::mem::replace(&mut c.state, ConnState::Negotiating)
+            let ConnPhase::Ready(versions) =
+                std::mem::replace(&mut c.phase, ConnPhase::Negotiating)
             else {
                 continue;
             };
             self.begin_auth(conn, versions, now);
         }
-    }
-
-    /// The earliest re-authentication due on a connection still taking requests.
-    pub(super) fn reauth_deadline(&self) -> Option<Instant> {
-        self.conns
-            .conns
-            .values()
-            .filter(|c| !c.draining)
-            .filter_map(|c| c.reauth_at)
-            .min()
     }
 }

@@ -14,7 +14,7 @@ impl ProducerCore {
         }
         self.closing = true;
         self.flush_upto = self.next_record_id;
-        self.pump(now);
+        self.advance(now);
     }
 
     /// Closing with nothing left: no more metadata, connections or requests are needed.

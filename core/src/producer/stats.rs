@@ -1,7 +1,8 @@
 //! Counting what happens, and the [`Stats`] snapshot (see [`crate::stats`]).
 
-use super::connection::{ConnState, InFlightBatch, Target};
-use super::ProducerCore;
+use super::connection::{ConnPhase, InFlightBatch, Target};
+use super::topic::TopicIdx;
+use super::{PartitionRef, ProducerCore};
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
 use crate::stats::{BrokerStats, Event, PartitionStats, Stats};
@@ -40,9 +41,7 @@ impl ProducerCore {
             c.batch_records += batch.records.len() as u64;
             c.batch_bytes += wire as u64;
             c.batch_uncompressed_bytes += batch.records.iter().map(|p| p.size as u64).sum::<u64>();
-            *c.partition_batches
-                .entry((batch.topic, batch.partition))
-                .or_default() += 1;
+            *c.partition_batches.entry(batch.partition).or_default() += 1;
         }
         if self.events.is_some() {
             for batch in batches {
@@ -50,10 +49,10 @@ impl ProducerCore {
                     .stamp
                     .as_ref()
                     .map_or(batch.wire.len(), |s| s.wire.len());
-                let (t, pi, records) = (batch.topic, batch.partition, batch.records.len());
+                let (at, records) = (batch.partition, batch.records.len());
                 self.event(|core| Event::BatchSent {
-                    topic: core.topics[t].name.to_string(),
-                    partition: pi as i32,
+                    topic: core.topics[at.topic].name.to_string(),
+                    partition: at.number(),
                     node_id: node,
                     records,
                     bytes: wire,
@@ -76,30 +75,26 @@ impl ProducerCore {
         }
     }
 
-    /// `records` of partition `(t, pi)` were acknowledged at `base_offset` (in the answer
-    /// last counted by [`Self::count_response`]).
-    pub(super) fn count_acked(&mut self, t: usize, pi: usize, records: usize, base_offset: i64) {
+    /// `records` of partition `at` were acknowledged at `base_offset` (in the answer last
+    /// counted by [`Self::count_response`]).
+    pub(super) fn count_acked(&mut self, at: PartitionRef, records: usize, base_offset: i64) {
         let latency = self.counters.last_latency;
-        *self
-            .counters
-            .partition_delivered
-            .entry((t, pi))
-            .or_default() += records as u64;
+        *self.counters.partition_delivered.entry(at).or_default() += records as u64;
         self.event(|core| Event::BatchAcked {
-            topic: core.topics[t].name.to_string(),
-            partition: pi as i32,
+            topic: core.topics[at.topic].name.to_string(),
+            partition: at.number(),
             records,
             base_offset,
             latency,
         });
     }
 
-    /// A batch of `(t, pi)` came back with the retriable `cause`.
-    pub(super) fn count_retry(&mut self, t: usize, pi: usize, records: usize, cause: &RetryCause) {
+    /// A batch of partition `at` came back with the retriable `cause`.
+    pub(super) fn count_retry(&mut self, at: PartitionRef, records: usize, cause: &RetryCause) {
         self.counters.retries.count(cause, 1);
         self.event(|core| Event::Retry {
-            topic: core.topics[t].name.to_string(),
-            partition: pi as i32,
+            topic: core.topics[at.topic].name.to_string(),
+            partition: at.number(),
             records,
             cause: cause.clone(),
         });
@@ -168,20 +163,13 @@ impl ProducerCore {
         });
     }
 
-    /// Partition `(t, pi)`'s leader became `leader`.
-    pub(super) fn count_leader_change(&mut self, t: usize, pi: usize, leader: Option<i32>) {
+    /// Partition `at`'s leader became `leader`.
+    pub(super) fn count_leader_change(&mut self, at: PartitionRef, leader: Option<i32>) {
         self.event(|core| Event::LeaderChanged {
-            topic: core.topics[t].name.to_string(),
-            partition: pi as i32,
+            topic: core.topics[at.topic].name.to_string(),
+            partition: at.number(),
             leader,
         });
-    }
-
-    /// The address of bootstrap server `i`.
-    fn bootstrap_address(&self, i: usize) -> Option<crate::output::BrokerAddress> {
-        let s = self.config.bootstrap_servers.get(i)?;
-        let (host, port) = crate::config::parse_host_port(s).ok()?;
-        Some(crate::output::BrokerAddress { host, port })
     }
 
     /// The snapshot behind [`ProducerCore::stats`].
@@ -196,7 +184,7 @@ impl ProducerCore {
             if let Target::Node(node) = conn.target {
                 let e = in_flight_by_node.entry(node).or_default();
                 e.0 += n;
-                e.1 |= matches!(conn.state, ConnState::Ready(_));
+                e.1 |= matches!(conn.phase, ConnPhase::Ready(_));
             }
         }
         let mut nodes: std::collections::BTreeSet<i32> =
@@ -222,15 +210,19 @@ impl ProducerCore {
             .collect();
         let mut partitions = Vec::new();
         for (t, topic) in self.topics.iter().enumerate() {
-            for (pi, part) in topic.partitions.iter().enumerate() {
+            for (index, part) in topic.partitions.iter().enumerate() {
+                let at = PartitionRef {
+                    topic: TopicIdx(t),
+                    index,
+                };
                 partitions.push(PartitionStats {
                     topic: topic.name.to_string(),
-                    partition: pi as i32,
+                    partition: at.number(),
                     leader: part.leader,
                     queued_records: part.held(),
                     batches_in_flight: part.in_flight.len(),
-                    batches_sent: c.partition_batches.get(&(t, pi)).copied().unwrap_or(0),
-                    records_delivered: c.partition_delivered.get(&(t, pi)).copied().unwrap_or(0),
+                    batches_sent: c.partition_batches.get(&at).copied().unwrap_or(0),
+                    records_delivered: c.partition_delivered.get(&at).copied().unwrap_or(0),
                 });
             }
         }

@@ -3,16 +3,38 @@
 //! (`Config::breaker_*`) counts consecutive partitioner errors and, while open, makes `send`
 //! refuse the topic.
 
-use super::dispatch::Pending;
-use super::partition::PartitionState;
+use super::accept::AcceptedRecord;
+use super::partition::{PartitionRef, PartitionState};
 use super::ProducerCore;
 use crate::error::ProduceError;
-use crate::message::TopicName;
+use crate::message::{Record, TopicName};
 use crate::partitioner::Partitioner;
 use crate::protocol::ErrorCode;
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// Names one topic of the producer: its index in [`ProducerCore`]'s topics. Topics are only
+/// ever appended: a topic keeps its index for the producer's life, and the first `n` are the
+/// `n` seen first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TopicIdx(pub usize);
+
+impl std::ops::Index<TopicIdx> for Vec<TopicState> {
+    type Output = TopicState;
+
+    #[inline]
+    fn index(&self, t: TopicIdx) -> &TopicState {
+        &self[t.0]
+    }
+}
+
+impl std::ops::IndexMut<TopicIdx> for Vec<TopicState> {
+    #[inline]
+    fn index_mut(&mut self, t: TopicIdx) -> &mut TopicState {
+        &mut self[t.0]
+    }
+}
 
 /// A circuit breaker: `threshold` consecutive errors open it for `timeout`; a success closes it.
 #[derive(Debug)]
@@ -68,7 +90,7 @@ pub(crate) struct TopicState {
     pub breaker: Breaker,
     pub meta: TopicMeta,
     /// Records accepted before the topic's metadata was known, in send order.
-    pub waiting: VecDeque<Pending>,
+    pub waiting: VecDeque<AcceptedRecord>,
     /// Metadata answers in a row that did not know the topic (auto-creation can take a moment).
     pub unknown_answers: u32,
     /// The partitions, by index.
@@ -90,9 +112,97 @@ impl std::fmt::Debug for TopicState {
     }
 }
 
+impl TopicState {
+    /// Moves every record of the topic not in flight (waiting for metadata, in a partition's
+    /// batches or retry buffers) to `out`: a close without a delivery timeout gave up on them.
+    /// The retry batches (stamped, idempotence) are left as they are.
+    pub(crate) fn take_unsent(&mut self, out: &mut Vec<AcceptedRecord>) {
+        out.extend(self.waiting.drain(..));
+        for part in &mut self.partitions {
+            out.extend(part.batches.drain(..).flat_map(|b| b.records));
+            for level in &mut part.retry_state {
+                out.extend(level.buf.drain(..));
+            }
+        }
+    }
+
+    /// Moves the records of the topic whose delivery deadline passed at `now`, and that are
+    /// not in flight, to `out` (see [`PartitionState::take_expired`]).
+    pub(crate) fn take_expired(&mut self, now: Instant, out: &mut Vec<AcceptedRecord>) {
+        while self
+            .waiting
+            .front()
+            .is_some_and(|p| p.deadline.is_some_and(|d| now >= d))
+        {
+            if let Some(p) = self.waiting.pop_front() {
+                out.push(p);
+            }
+        }
+        for part in &mut self.partitions {
+            if part.earliest_deadline().is_some_and(|d| now >= d) {
+                out.extend(part.take_expired(now));
+            }
+        }
+    }
+
+    /// The earliest delivery deadline of a record of the topic not in flight.
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        self.waiting
+            .front()
+            .and_then(|p| p.deadline)
+            .into_iter()
+            .chain(self.partitions.iter().filter_map(|p| p.earliest_deadline()))
+            .min()
+    }
+
+    /// Sarama's `partitionMessage`: the partition `record` goes to (its own, or the
+    /// partitioner's, placed among [`writable`](Self::writable) when it need not map to a
+    /// fixed partition), as an index into [`partitions`](Self::partitions). The breaker counts
+    /// the partitioner's errors.
+    fn choose_partition(&mut self, record: &Record, now: Instant) -> Result<usize, ProduceError> {
+        let count = self.partitions.len() as i32;
+        let chosen = match record.partition {
+            Some(partition) if partition >= count => Err(ProduceError::PartitionOutOfRange {
+                topic: self.name.clone(),
+                partition,
+                count,
+            }),
+            Some(partition) => Ok(partition),
+            None if count == 0 => Err(ProduceError::Partitioner("topic has no partitions".into())),
+            None => {
+                let among = if self.writable.is_empty()
+                    || self.partitioner.requires_consistency_for(record)
+                {
+                    None
+                } else {
+                    Some(&self.writable)
+                };
+                let n = among.map_or(count, |w| w.len() as i32);
+                match self.partitioner.partition(record, n) {
+                    Ok(choice) if (0..n).contains(&choice) => {
+                        self.breaker.success();
+                        Ok(among.map_or(choice, |w| w[choice as usize]))
+                    }
+                    Ok(choice) => {
+                        self.breaker.error(now);
+                        Err(ProduceError::Partitioner(format!(
+                            "partitioner chose {choice} of {n} partitions"
+                        )))
+                    }
+                    Err(reason) => {
+                        self.breaker.error(now);
+                        Err(ProduceError::Partitioner(reason))
+                    }
+                }
+            }
+        };
+        chosen.map(|partition| partition as usize)
+    }
+}
+
 impl ProducerCore {
     /// The topic's index, creating its state (and asking for its metadata) on first use.
-    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> usize {
+    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> TopicIdx {
         if let Some(&t) = self.topic_index.get(name) {
             return t;
         }
@@ -111,7 +221,7 @@ impl ProducerCore {
             writable: Vec::new(),
         };
         self.topics.push(state);
-        let t = self.topics.len() - 1;
+        let t = TopicIdx(self.topics.len() - 1);
         self.topic_index.insert(name.clone(), t);
         // A new topic needs metadata now, without backoff.
         self.metadata.request_now(now);
@@ -124,7 +234,7 @@ impl ProducerCore {
     /// already due or out): the topic may have been given up on as unknown before, which left
     /// no refresh pending but the periodic one.
     #[inline]
-    pub(super) fn route_new(&mut self, t: usize, p: Pending, now: Instant) {
+    pub(super) fn route_new(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
         if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
             let topic = &mut self.topics[t];
             if topic.meta == TopicMeta::Unknown
@@ -148,46 +258,9 @@ impl ProducerCore {
     /// round-robin and sticky partitioners) is placed among the partitions that have a leader
     /// ([`TopicState::writable`]), so it neither waits on a leaderless partition nor keeps the
     /// sticky partitioner there; the partitioner picks an index among those.
-    pub(super) fn partition_and_accept(&mut self, t: usize, p: Pending, now: Instant) {
-        let count = self.topics[t].partitions.len() as i32;
-        let chosen = match p.record.partition {
-            Some(partition) if partition >= count => Err(ProduceError::PartitionOutOfRange {
-                topic: self.topics[t].name.clone(),
-                partition,
-                count,
-            }),
-            Some(partition) => Ok(partition),
-            None if count == 0 => Err(ProduceError::Partitioner("topic has no partitions".into())),
-            None => {
-                let topic = &mut self.topics[t];
-                let among = if topic.writable.is_empty()
-                    || topic.partitioner.requires_consistency_for(&p.record)
-                {
-                    None
-                } else {
-                    Some(&topic.writable)
-                };
-                let n = among.map_or(count, |w| w.len() as i32);
-                match topic.partitioner.partition(&p.record, n) {
-                    Ok(choice) if (0..n).contains(&choice) => {
-                        topic.breaker.success();
-                        Ok(among.map_or(choice, |w| w[choice as usize]))
-                    }
-                    Ok(choice) => {
-                        topic.breaker.error(now);
-                        Err(ProduceError::Partitioner(format!(
-                            "partitioner chose {choice} of {n} partitions"
-                        )))
-                    }
-                    Err(reason) => {
-                        topic.breaker.error(now);
-                        Err(ProduceError::Partitioner(reason))
-                    }
-                }
-            }
-        };
-        match chosen {
-            Ok(partition) => self.accept_into_partition(t, partition as usize, p, now),
+    pub(super) fn partition_and_accept(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
+        match self.topics[t].choose_partition(&p.record, now) {
+            Ok(index) => self.accept_into_partition(PartitionRef { topic: t, index }, p, now),
             Err(e) => self.fail(p, e),
         }
     }
@@ -195,7 +268,7 @@ impl ProducerCore {
     /// After a metadata answer: hand each known topic's waiting records on, in send order, and
     /// fail those of topics the cluster still does not know after `retries` answers.
     pub(super) fn release_waiting(&mut self, now: Instant) {
-        for t in 0..self.topics.len() {
+        for t in (0..self.topics.len()).map(TopicIdx) {
             match self.topics[t].meta {
                 TopicMeta::Known => {
                     while let Some(p) = self.topics[t].waiting.pop_front() {
@@ -208,7 +281,7 @@ impl ProducerCore {
     }
 
     /// The cluster answered that topic `t` does not exist (or could not be described, `code`).
-    pub(super) fn topic_unknown(&mut self, t: usize, code: ErrorCode) {
+    pub(super) fn topic_unknown(&mut self, t: TopicIdx, code: ErrorCode) {
         let topic = &mut self.topics[t];
         let retriable = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             || code == ErrorCode::LEADER_NOT_AVAILABLE
@@ -227,7 +300,7 @@ impl ProducerCore {
             ProduceError::Broker(code)
         };
         topic.unknown_answers = 0;
-        let waiting: Vec<Pending> = topic.waiting.drain(..).collect();
+        let waiting: Vec<AcceptedRecord> = topic.waiting.drain(..).collect();
         self.fail_all(waiting, &error);
     }
 }

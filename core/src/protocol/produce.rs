@@ -84,6 +84,26 @@ fn check_version(version: i16) -> Result<(), DecodeError> {
     }
 }
 
+/// Reads a topic array of a Produce request or response: per topic its name, its partitions
+/// (each read by `partition`, at least `min_partition` bytes on the wire) and its tagged
+/// fields.
+fn read_topics<'a, P>(
+    r: &mut Reader<'a>,
+    flexible: bool,
+    min_partition: usize,
+    mut partition: impl FnMut(&mut Reader<'a>) -> Result<P, DecodeError>,
+) -> Result<Vec<(String, Vec<P>)>, DecodeError> {
+    // Smallest topic: name + partitions length.
+    let n = r.array_len_flex(flexible, 2)?;
+    r.read_vec(n, |r| {
+        let name = r.string_flex(flexible)?;
+        let n = r.array_len_flex(flexible, min_partition)?;
+        let partitions = r.read_vec(n, &mut partition)?;
+        r.tagged_fields_flex(flexible)?;
+        Ok((name, partitions))
+    })
+}
+
 impl Request for ProduceRequest {
     const API_KEY: i16 = api_key::PRODUCE;
     const MIN_VERSION: i16 = 0;
@@ -126,21 +146,16 @@ impl Request for ProduceRequest {
         };
         let acks = r.i16()?;
         let timeout_ms = r.i32()?;
-        // Smallest topic: name + partitions length.
-        let n = r.array_len_flex(flexible, 2)?;
-        let topics = r.read_vec(n, |r| {
-            let name = r.string_flex(flexible)?;
-            // Smallest partition: index + records length.
-            let n = r.array_len_flex(flexible, 5)?;
-            let partitions = r.read_vec(n, |r| {
-                let index = r.i32()?;
-                let records = r.nullable_bytes_flex(flexible)?.unwrap_or_default();
-                r.tagged_fields_flex(flexible)?;
-                Ok(ProducePartitionData { index, records })
-            })?;
+        // Smallest partition: index + records length.
+        let topics = read_topics(r, flexible, 5, |r| {
+            let index = r.i32()?;
+            let records = r.nullable_bytes_flex(flexible)?.unwrap_or_default();
             r.tagged_fields_flex(flexible)?;
-            Ok(ProduceTopicData { name, partitions })
-        })?;
+            Ok(ProducePartitionData { index, records })
+        })?
+        .into_iter()
+        .map(|(name, partitions)| ProduceTopicData { name, partitions })
+        .collect();
         r.tagged_fields_flex(flexible)?;
         Ok(ProduceRequest {
             transactional_id,
@@ -190,42 +205,38 @@ impl Response for ProduceResponse {
     fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         check_version(version)?;
         let flexible = version >= ProduceRequest::FIRST_FLEXIBLE;
-        let n = r.array_len_flex(flexible, 2)?;
-        let topics = r.read_vec(n, |r| {
-            let name = r.string_flex(flexible)?;
-            // Smallest partition: index + error_code + base_offset.
-            let n = r.array_len_flex(flexible, 14)?;
-            let partitions = r.read_vec(n, |r| {
-                let index = r.i32()?;
-                let error_code = r.i16()?;
-                let base_offset = r.i64()?;
-                let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
-                let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
-                let error_message = if version >= 8 {
-                    // record_errors: batch_index + nullable message (+ tags).
-                    let n = r.array_len_flex(flexible, 5)?;
-                    for _ in 0..n {
-                        r.i32()?;
-                        r.nullable_string_flex(flexible)?;
-                        r.tagged_fields_flex(flexible)?;
-                    }
-                    r.nullable_string_flex(flexible)?
-                } else {
-                    None
-                };
-                r.tagged_fields_flex(flexible)?;
-                Ok(ProducePartitionResponse {
-                    index,
-                    error_code,
-                    base_offset,
-                    log_append_time_ms,
-                    log_start_offset,
-                    error_message,
-                })
-            })?;
+        // Smallest partition: index + error_code + base_offset.
+        let topics = read_topics(r, flexible, 14, |r| {
+            let index = r.i32()?;
+            let error_code = r.i16()?;
+            let base_offset = r.i64()?;
+            let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
+            let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
+            let error_message = if version >= 8 {
+                // record_errors: batch_index + nullable message (+ tags).
+                let n = r.array_len_flex(flexible, 5)?;
+                for _ in 0..n {
+                    r.i32()?;
+                    r.nullable_string_flex(flexible)?;
+                    r.tagged_fields_flex(flexible)?;
+                }
+                r.nullable_string_flex(flexible)?
+            } else {
+                None
+            };
             r.tagged_fields_flex(flexible)?;
-            Ok(ProduceTopicResponse { name, partitions })
-        })?;
+            Ok(ProducePartitionResponse {
+                index,
+                error_code,
+                base_offset,
+                log_append_time_ms,
+                log_start_offset,
+                error_message,
+            })
+        })?
+        .into_iter()
+        .map(|(name, partitions)| ProduceTopicResponse { name, partitions })
+        .collect();
         let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
         r.tagged_fields_flex(flexible)?;
         Ok(ProduceResponse {

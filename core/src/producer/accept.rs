@@ -1,18 +1,19 @@
-//! The dispatcher stage (Sarama's `asyncProducer.dispatcher`): topic validation, record
+//! The accepting stage (Sarama's `asyncProducer.dispatcher`): topic validation, record
 //! acceptance with its fast refusals, `buffer.memory` accounting, and the two ways a record
 //! leaves the producer (delivered or failed), each counted exactly once.
 
+use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::config::MessageFormat;
 use crate::error::{ProduceError, SendError, SendErrorKind};
 use crate::message::{Record, RecordId, RecordMetadata, TopicName};
 use crate::output::Output;
-use crate::record::{BatchBuilder, RecordFormat};
+use crate::record::{BatchBuilder, RecordError, RecordFormat};
 use crate::time::Instant;
 
 /// A record the producer holds: accepted by `send`, not yet given an outcome.
 #[derive(Debug)]
-pub(crate) struct Pending {
+pub(crate) struct AcceptedRecord {
     /// The id `send` returned.
     pub id: RecordId,
     /// The record itself (handed back with its outcome).
@@ -27,6 +28,20 @@ pub(crate) struct Pending {
     pub retries: u32,
     /// When `delivery.timeout.ms` runs out for it, if configured.
     pub deadline: Option<Instant>,
+}
+
+impl AcceptedRecord {
+    /// Appends the record to `builder`, with the timestamp written at `send`.
+    #[inline]
+    pub(crate) fn encode_into(&self, builder: &mut BatchBuilder) -> Result<(), RecordError> {
+        let r = &self.record;
+        builder.append(
+            self.timestamp,
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+        )
+    }
 }
 
 /// Why a topic name is not one Kafka accepts, or `None` if it is fine.
@@ -73,7 +88,11 @@ impl ProducerCore {
     /// `send`'s checks and acceptance; see [`ProducerCore::send`].
     // The error hands the record back by value: that is the point of it.
     #[allow(clippy::result_large_err)]
-    pub(super) fn dispatch(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+    pub(super) fn accept_record(
+        &mut self,
+        record: Record,
+        now: Instant,
+    ) -> Result<RecordId, SendError> {
         let refuse = |kind, record| Err(SendError { kind, record });
         if self.closing {
             return refuse(SendErrorKind::Closed, record);
@@ -112,7 +131,7 @@ impl ProducerCore {
         self.next_record_id += 1;
         self.buffered_bytes += size;
         self.pending_records += 1;
-        let pending = Pending {
+        let pending = AcceptedRecord {
             id,
             timestamp: record.timestamp.unwrap_or_else(|| now.as_unix_millis()),
             record,
@@ -136,7 +155,7 @@ impl ProducerCore {
     /// record naming the same shared `TopicName` (the usual case: one clone per record) is
     /// matched by pointer, without hashing the name.
     #[inline]
-    fn known_topic(&mut self, topic: &TopicName) -> Option<usize> {
+    fn known_topic(&mut self, topic: &TopicName) -> Option<TopicIdx> {
         if let Some((last, t)) = &self.last_topic {
             let same = std::ptr::eq(last.as_str(), topic.as_str()) || last == topic;
             if same {
@@ -149,7 +168,13 @@ impl ProducerCore {
     }
 
     /// The record was appended: emit `Delivered` and release its memory.
-    pub(super) fn deliver(&mut self, p: Pending, partition: i32, offset: i64, log_append: i64) {
+    pub(super) fn deliver(
+        &mut self,
+        p: AcceptedRecord,
+        partition: i32,
+        offset: i64,
+        log_append: i64,
+    ) {
         self.release(&p);
         self.counters.records_delivered += 1;
         if self.metadata.close_progress.is_some() {
@@ -175,7 +200,7 @@ impl ProducerCore {
     }
 
     /// The record failed for good: emit `Failed` and release its memory.
-    pub(super) fn fail(&mut self, p: Pending, error: ProduceError) {
+    pub(super) fn fail(&mut self, p: AcceptedRecord, error: ProduceError) {
         self.release(&p);
         self.count_failed(&p.record.topic, &error);
         self.outputs.push_back(Output::Failed {
@@ -188,7 +213,7 @@ impl ProducerCore {
     /// Fails every record in `records` with `error`.
     pub(super) fn fail_all(
         &mut self,
-        records: impl IntoIterator<Item = Pending>,
+        records: impl IntoIterator<Item = AcceptedRecord>,
         error: &ProduceError,
     ) {
         for p in records {
@@ -196,7 +221,7 @@ impl ProducerCore {
         }
     }
 
-    fn release(&mut self, p: &Pending) {
+    fn release(&mut self, p: &AcceptedRecord) {
         self.buffered_bytes -= p.size;
         self.pending_records -= 1;
     }
