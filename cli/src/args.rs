@@ -77,9 +77,21 @@ pub struct PerfArgs {
     /// How many records to send.
     #[arg(long = "num-records")]
     pub num_records: u64,
-    /// The value size in bytes (keys are null).
-    #[arg(long = "record-size")]
-    pub record_size: usize,
+    /// The value size in bytes (keys are null): every record carries one payload of this many
+    /// random letters.
+    #[arg(
+        long = "record-size",
+        required_unless_present = "payload_file",
+        conflicts_with = "payload_file"
+    )]
+    pub record_size: Option<usize>,
+    /// Values from this file instead: its entries (split at `--payload-delimiter`, empty ones
+    /// skipped) are sent in turn, from the first, wrapping around.
+    #[arg(long = "payload-file", value_name = "FILE")]
+    pub payload_file: Option<PathBuf>,
+    /// The delimiter of `--payload-file`'s entries.
+    #[arg(long = "payload-delimiter", default_value = "\\n")]
+    pub payload_delimiter: String,
     /// Records per second to aim at; `-1` (or any value ≤ 0) means as fast as possible.
     #[arg(long, allow_negative_numbers = true)]
     pub throughput: f64,
@@ -199,7 +211,8 @@ mod tests {
             panic!("not perf")
         };
         assert_eq!(p.num_records, 1000);
-        assert_eq!(p.record_size, 100);
+        assert_eq!(p.record_size, Some(100));
+        assert_eq!(p.payload_file, None);
         assert_eq!(p.throughput, -1.0);
         assert_eq!(p.producer_props.len(), 3);
         assert_eq!(p.producer_props[0].1, "h:9092");
@@ -225,6 +238,28 @@ mod tests {
         };
         assert_eq!(p.runtime, RuntimeKind::Mio);
         assert_eq!(p.throughput, 500.0);
+        let file = [
+            "perf",
+            "--topic",
+            "t",
+            "--num-records",
+            "1",
+            "--payload-file",
+            "p.txt",
+            "--throughput",
+            "-1",
+        ];
+        let Command::Perf(p) = parse(&file).unwrap().command else {
+            panic!("not perf")
+        };
+        assert_eq!(
+            (p.record_size, p.payload_file),
+            (None, Some("p.txt".into()))
+        );
+        assert_eq!(p.payload_delimiter, "\\n");
+        // One or the other, as the Java tool.
+        let both = [&file[..], &["--record-size", "5"]].concat();
+        assert!(parse(&both).is_err());
         assert!(parse(&["perf", "--topic", "t", "--num-records", "1"]).is_err());
         assert!(parse(&[
             "perf",

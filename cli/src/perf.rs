@@ -1,6 +1,6 @@
 //! `odradek perf`: Kafka's `ProducerPerformance` for odradek. Null keys, values of
 //! `--record-size` random letters (one payload, shared by every record, as the Java tool
-//! does), optional throttling, a progress line every `--reporting-interval` seconds and a final
+//! does) or the entries of `--payload-file` in turn, optional throttling, a progress line every `--reporting-interval` seconds and a final
 //! line in the Java tool's format:
 //!
 //! ```text
@@ -189,6 +189,39 @@ pub fn payload(size: usize) -> Bytes {
         .into()
 }
 
+/// The entries of a `--payload-file`, split at `delimiter` (`\n`, the Java tool's default
+/// spelling, means a newline), empty ones skipped; an error if there are none.
+pub fn read_payloads(path: &std::path::Path, delimiter: &str) -> Result<Vec<Bytes>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let delimiter = if delimiter == "\\n" { "\n" } else { delimiter };
+    if delimiter.is_empty() {
+        return Err("--payload-delimiter must not be empty".into());
+    }
+    let text = Bytes::from(text);
+    let delim = delimiter.as_bytes();
+    let mut payloads = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + delim.len() <= text.len() {
+        if &text[i..i + delim.len()] == delim {
+            if i > start {
+                payloads.push(text.slice(start..i));
+            }
+            i += delim.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    if start < text.len() {
+        payloads.push(text.slice(start..));
+    }
+    if payloads.is_empty() {
+        return Err(format!("{}: no payloads in the file", path.display()));
+    }
+    Ok(payloads)
+}
+
 /// The configuration `perf` starts from: the library defaults (which match the Java client's
 /// for the settings the benchmark uses: acks=all, linger.ms=5, batch.size=16384).
 pub fn config(args: &PerfArgs) -> Result<Config, String> {
@@ -211,7 +244,11 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
     let job = Job {
         topic: TopicName::new(args.topic.as_str()),
         records: args.num_records,
-        payload: payload(args.record_size),
+        payloads: match (&args.payload_file, args.record_size) {
+            (Some(file), _) => read_payloads(file, &args.payload_delimiter)?,
+            (None, Some(size)) => vec![payload(size)],
+            (None, None) => return Err("--record-size or --payload-file is required".into()),
+        },
         throughput: args.throughput,
         interval: Duration::from_secs_f64(args.reporting_interval),
     };
@@ -246,7 +283,8 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
 struct Job {
     topic: TopicName,
     records: u64,
-    payload: Bytes,
+    /// The values, sent in turn (one for `--record-size`).
+    payloads: Vec<Bytes>,
     throughput: f64,
     interval: Duration,
 }
@@ -276,8 +314,16 @@ fn finish(stats: &SharedStats, refused: Vec<String>) -> PerfResult {
 }
 
 impl Job {
-    fn record(&self) -> Record {
-        Record::new(self.topic.clone()).value(self.payload.clone())
+    /// Record `i` of the run: the payloads in turn.
+    fn record(&self, i: u64) -> Record {
+        let value = &self.payloads[(i % self.payloads.len() as u64) as usize];
+        Record::new(self.topic.clone()).value(value.clone())
+    }
+
+    /// The mean value size (for MB/sec).
+    fn record_size(&self) -> usize {
+        let total: usize = self.payloads.iter().map(Bytes::len).sum();
+        total / self.payloads.len().max(1)
     }
 
     /// When to pause after `sent` records, if throttled (no clock read when unthrottled).
@@ -290,7 +336,7 @@ impl Job {
     /// The clock starts: the throttle and the shared figures of a run.
     fn start(&self) -> (Throttle, SharedStats) {
         let start = Instant::now();
-        let stats = Stats::new(start, self.interval, self.payload.len());
+        let stats = Stats::new(start, self.interval, self.record_size());
         (
             Throttle::new(start, self.throughput),
             Arc::new(Mutex::new(stats)),
@@ -308,7 +354,7 @@ impl Job {
             let at = Instant::now();
             let s = Arc::clone(&stats);
             let sent = producer
-                .send_with(self.record(), move |outcome| observe(&s, at, outcome))
+                .send_with(self.record(i), move |outcome| observe(&s, at, outcome))
                 .await;
             if let Err(e) = sent {
                 refused.push(e.to_string());
@@ -330,7 +376,7 @@ impl Job {
         for i in 0..self.records {
             let at = Instant::now();
             let s = Arc::clone(&stats);
-            if let Err(e) = producer.send_with(self.record(), move |o| observe(&s, at, o)) {
+            if let Err(e) = producer.send_with(self.record(i), move |o| observe(&s, at, o)) {
                 refused.push(e.to_string());
             }
             if let Some(d) = self.pause(&throttle, i + 1) {
@@ -359,6 +405,27 @@ mod tests {
         assert!((d.as_secs_f64() - 0.5).abs() < 1e-6, "{d:?}");
         // Behind schedule: no wait.
         assert_eq!(t.delay(500, t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn payload_file_entries_are_split_at_the_delimiter() {
+        let dir = std::env::temp_dir().join(format!("odradek-perf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("payloads.txt");
+        std::fs::write(&file, "one\ntwo\n\nthree").unwrap();
+        let got = read_payloads(&file, "\\n").unwrap();
+        assert_eq!(got, [&b"one"[..], b"two", b"three"].map(Bytes::from_static));
+        std::fs::write(&file, "a||bb||").unwrap();
+        assert_eq!(
+            read_payloads(&file, "||").unwrap(),
+            [&b"a"[..], b"bb"].map(Bytes::from_static)
+        );
+        std::fs::write(&file, "\n\n").unwrap();
+        assert!(read_payloads(&file, "\\n")
+            .unwrap_err()
+            .contains("no payloads"));
+        assert!(read_payloads(&dir.join("missing"), "\\n").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

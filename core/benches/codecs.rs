@@ -1,9 +1,10 @@
 //! Compression of a realistic batch: 16 KiB of RecordBatch v2 records (the Java client's
 //! default `batch.size`) with 100 B and 1 KiB JSON-like values, per codec and level.
 //!
-//! `cargo bench -p odradek-core --bench codecs` measures the gzip backend in use (zlib-rs);
-//! `--no-default-features` measures miniz_oxide (flate2's own default), `--features
-//! gzip-zlib-ng` zlib-ng (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the
+//! `cargo bench -p odradek-core --bench codecs` measures the gzip compressor in use
+//! (libdeflate); `--no-default-features --features gzip-zlib-rs` zlib-rs,
+//! `--no-default-features` miniz_oxide (flate2's own default), `--no-default-features
+//! --features gzip-zlib-ng` zlib-ng (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the
 //! two uncompressed inputs are also written to `DIR/records-100.bin` and `DIR/records-1024.bin`, so that other clients'
 //! codecs can be timed on the very same bytes.
 #![allow(missing_docs)]
@@ -75,10 +76,12 @@ fn records(size: usize) -> Vec<u8> {
     batch[HEADER_LEN..].to_vec()
 }
 
-/// flate2's gzip backend in this build (a C zlib wins over zlib-rs over miniz_oxide when
-/// several are enabled).
+/// The gzip compressor in this build: libdeflate (feature gzip-libdeflate, the default), else
+/// flate2's backend (a C zlib wins over zlib-rs over miniz_oxide when several are enabled).
 fn backend() -> &'static str {
-    if cfg!(feature = "gzip-zlib-ng") {
+    if cfg!(feature = "gzip-libdeflate") {
+        "libdeflate"
+    } else if cfg!(feature = "gzip-zlib-ng") {
         "zlib-ng"
     } else if cfg!(feature = "gzip-zlib-rs") {
         "zlib-rs"
@@ -133,9 +136,11 @@ fn bench(c: &mut Criterion) {
 }
 
 /// `ODRADEK_CODEC_ROUNDS=N` skips criterion and compresses one case
-/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`) N times, for an instruction count
+/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip or zstd level) N times, for an instruction count
 /// (callgrind) or a CPU time (`/usr/bin/time`) that depends less on the machine's load than
-/// criterion's wall clock:
+/// criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
+/// clients' codecs on the same bytes). With `ODRADEK_CODEC_INPUT=DIR` it also writes the
+/// case's input to `DIR/records-SIZE.bin`:
 ///
 /// ```sh
 /// ODRADEK_CODEC_ROUNDS=50 ODRADEK_CODEC_CASE=gzip-6/100B valgrind --tool=callgrind \
@@ -145,15 +150,19 @@ fn rounds(n: usize) {
     let case = std::env::var("ODRADEK_CODEC_CASE").unwrap_or_else(|_| "gzip-6/100B".into());
     let (name, size) = case.split_once('/').expect("NAME/SIZE, e.g. gzip-6/1024B");
     let size: usize = size.trim_end_matches('B').parse().expect("size in bytes");
-    let (codec, level) = match name {
-        "gzip-6" => (Compression::Gzip, Some(GZIP_DEFAULT_LEVEL)),
-        "gzip-1" => (Compression::Gzip, Some(1)),
-        "zstd-3" => (Compression::Zstd, Some(ZSTD_DEFAULT_LEVEL)),
-        "lz4" => (Compression::Lz4, None),
-        "snappy" => (Compression::Snappy, None),
-        other => panic!("case {other}: gzip-6, gzip-1, zstd-3, lz4 or snappy"),
+    let level = |l: &str| Some(l.parse::<i32>().expect("a level, e.g. gzip-6"));
+    let (codec, level) = match name.split_once('-') {
+        Some(("gzip", l)) => (Compression::Gzip, level(l)),
+        Some(("zstd", l)) => (Compression::Zstd, level(l)),
+        None if name == "lz4" => (Compression::Lz4, None),
+        None if name == "snappy" => (Compression::Snappy, None),
+        _ => panic!("case {name}: gzip-LEVEL, zstd-LEVEL, lz4 or snappy"),
     };
     let input = records(size);
+    if let Some(dir) = std::env::var_os("ODRADEK_CODEC_INPUT").map(std::path::PathBuf::from) {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("records-{size}.bin")), &input).unwrap();
+    }
     let mut out = Vec::with_capacity(input.len() + 1024);
     for _ in 0..n {
         out.clear();

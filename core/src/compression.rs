@@ -179,9 +179,7 @@ impl Compression {
                     None | Some(GZIP_DEFAULT_LEVEL) => ZLIB_DEFAULT_LEVEL,
                     Some(l) => l.clamp(0, 9) as u32,
                 };
-                let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
-                enc.write_all(input).map_err(io_err)?;
-                enc.finish().map_err(io_err)?;
+                gzip_compress(level, input, out).map_err(io_err)?;
             }
             Compression::Snappy => {
                 let bound = snap::raw::max_compress_len(input.len());
@@ -336,6 +334,50 @@ fn check_lz4_frames(input: &[u8]) -> Result<(), &'static str> {
             return Ok(());
         }
     }
+}
+
+/// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
+/// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.
+#[cfg(feature = "gzip-libdeflate")]
+fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::cell::RefCell;
+    thread_local! {
+        /// The last level's compressor, kept per thread: libdeflate's state (hundreds of KiB
+        /// at level 6) allocated and faulted in for every 16 KiB batch would add to every
+        /// compression. Output does not depend on it: every call starts afresh.
+        static COMPRESSOR: RefCell<Option<(u32, libdeflater::Compressor)>> =
+            const { RefCell::new(None) };
+    }
+    // libdeflate's levels 0 to 9 are zlib's in meaning (it also has 10 to 12, not used).
+    let lvl = libdeflater::CompressionLvl::new(level as i32)
+        .map_err(|e| std::io::Error::other(format!("gzip level {level}: {e:?}")))?;
+    COMPRESSOR.with_borrow_mut(|cached| {
+        let compressor = match cached {
+            Some((l, c)) if *l == level => c,
+            _ => &mut cached.insert((level, libdeflater::Compressor::new(lvl))).1,
+        };
+        let start = out.len();
+        out.resize(start + compressor.gzip_compress_bound(input.len()), 0);
+        match compressor.gzip_compress(input, &mut out[start..]) {
+            Ok(written) => {
+                out.truncate(start + written);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(std::io::Error::other(format!("gzip: {e}")))
+            }
+        }
+    })
+}
+
+/// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
+/// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.
+#[cfg(not(feature = "gzip-libdeflate"))]
+fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+    enc.write_all(input)?;
+    enc.finish().map(drop)
 }
 
 /// Reads `reader` to its end, at most `limit` bytes; more is [`CompressionError::TooLarge`].

@@ -108,9 +108,13 @@ pub fn bench(args: &[&str]) -> Result<(), String> {
     };
     eprintln!("==> broker {bootstrap}, topic {TOPIC}");
 
+    // One set of values for every producer: PAYLOADS distinct JSON-like lines, which the Java
+    // tool and odradek perf read with --payload-file and kcat reads, repeated, from stdin.
+    let payloads = out_dir.join(format!("payloads-{}.txt", s.record_size));
+    write_payloads(&payloads, s.record_size)?;
     let input = out_dir.join(format!("records-{}x{}.txt", s.records, s.record_size));
     if s.producers.iter().any(|p| p == "kcat") {
-        write_input(&input, s.records, s.record_size)?;
+        write_input(&input, &payloads, s.records)?;
     }
 
     let mut samples = Vec::new();
@@ -120,7 +124,15 @@ pub fn bench(args: &[&str]) -> Result<(), String> {
         for i in 0..n {
             let producer = &s.producers[(i + round as usize - 1) % n];
             eprintln!("==> round {round}/{}: {producer}", s.rounds);
-            let sample = run_one(producer, round, &s, &bootstrap, &odradek, &input, &out_dir)?;
+            let sample = run_one(
+                producer,
+                round,
+                &s,
+                &bootstrap,
+                &odradek,
+                (&payloads, &input),
+                &out_dir,
+            )?;
             eprintln!(
                 "    {:.0} records/s, {:.2} µs CPU/record, {} MiB peak RSS",
                 sample.records_per_sec,
@@ -183,22 +195,54 @@ fn ensure_tool(package: &str, present: bool) -> Result<(), String> {
     status(c)
 }
 
-/// `records` lines of `size` letters each.
-fn write_input(path: &Path, records: u64, size: usize) -> Result<(), String> {
-    let want = records * (size as u64 + 1);
-    if fs::metadata(path).is_ok_and(|m| m.len() == want) {
-        return Ok(());
-    }
+/// Distinct values in the payload file.
+const PAYLOADS: u64 = 10_000;
+
+/// `PAYLOADS` lines of exactly `size` bytes: JSON-like events (an id, a user, an event name, a
+/// timestamp, then words from a small vocabulary), so that compressed runs compress what a
+/// real topic might hold, and every producer sends the same bytes.
+fn write_payloads(path: &Path, size: usize) -> Result<(), String> {
+    const WORDS: [&str; 16] = [
+        "alpha", "beta", "order", "cart", "user", "session", "item", "price", "blue", "large",
+        "shipping", "delta", "review", "stock", "north", "coupon",
+    ];
     let e = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut w = std::io::BufWriter::new(fs::File::create(path).map_err(e)?);
-    let mut line: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-    line.push(b'\n');
-    for i in 0..records {
-        // Vary the first bytes so records differ.
-        for (j, b) in i.to_le_bytes().iter().take(size.min(4)).enumerate() {
-            line[j] = b'A' + b % 26;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..PAYLOADS {
+        let mut line = format!(
+            r#"{{"id":{i},"user":"u{:05}","event":"e{}","ts":{},"text":""#,
+            next() % 50_000,
+            next() % 8,
+            1_700_000_000_000 + next() % 1_000_000
+        );
+        while line.len() < size {
+            line.push_str(WORDS[(next() % 16) as usize]);
+            line.push(' ');
         }
-        w.write_all(&line).map_err(e)?;
+        line.truncate(size.saturating_sub(2));
+        line.push_str(&r#""}"#[..size.min(2)]);
+        line.push('\n');
+        w.write_all(line.as_bytes()).map_err(e)?;
+    }
+    w.flush().map_err(e)
+}
+
+/// kcat's stdin: the payload file's lines in turn, `records` lines in all.
+fn write_input(path: &Path, payloads: &Path, records: u64) -> Result<(), String> {
+    let lines = fs::read(payloads).map_err(|e| format!("{}: {e}", payloads.display()))?;
+    let lines: Vec<&[u8]> = lines.split_inclusive(|&b| b == b'\n').collect();
+    let e = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut w = std::io::BufWriter::new(fs::File::create(path).map_err(e)?);
+    for i in 0..records {
+        w.write_all(lines[(i % lines.len() as u64) as usize])
+            .map_err(e)?;
     }
     w.flush().map_err(e)
 }
@@ -219,11 +263,10 @@ fn run_one(
     s: &Settings,
     bootstrap: &str,
     odradek: &Path,
-    input: &Path,
+    (payloads, input): (&Path, &Path),
     out_dir: &Path,
 ) -> Result<Sample, String> {
     let n = s.records.to_string();
-    let size = s.record_size.to_string();
     let mut stdin = Stdio::null();
     let inner = match producer {
         "kcat" => {
@@ -253,16 +296,10 @@ fn run_one(
                     Some("-XX:TieredStopAtLevel=1" | "-XX:+UseSerialGC")
                 )
             }));
-            c.args([
-                "--topic",
-                TOPIC,
-                "--num-records",
-                &n,
-                "--record-size",
-                &size,
-            ])
-            .args(["--throughput", "-1", "--producer-props"])
-            .args(settings_props(s, bootstrap));
+            c.args(["--topic", TOPIC, "--num-records", &n, "--payload-file"])
+                .arg(payloads)
+                .args(["--throughput", "-1", "--producer-props"])
+                .args(settings_props(s, bootstrap));
             c
         }
         odr => {
@@ -274,9 +311,9 @@ fn run_one(
                 TOPIC,
                 "--num-records",
                 &n,
-                "--record-size",
-                &size,
+                "--payload-file",
             ])
+            .arg(payloads)
             .args([
                 "--throughput",
                 "-1",
@@ -411,6 +448,31 @@ fn report(s: &Settings, samples: &[Sample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_producer_gets_the_same_distinct_values_of_the_size_asked() {
+        let dir = std::env::temp_dir().join(format!("odradek-bench-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (payloads, input) = (dir.join("p.txt"), dir.join("in.txt"));
+        for size in [1, 100, 1024] {
+            write_payloads(&payloads, size).unwrap();
+            let text = fs::read_to_string(&payloads).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len() as u64, PAYLOADS);
+            assert!(lines.iter().all(|l| l.len() == size), "size {size}");
+            if size >= 100 {
+                let distinct: std::collections::HashSet<_> = lines.iter().collect();
+                assert_eq!(distinct.len(), lines.len());
+            }
+            write_input(&input, &payloads, PAYLOADS + 3).unwrap();
+            let kcat = fs::read_to_string(&input).unwrap();
+            let kcat: Vec<&str> = kcat.lines().collect();
+            assert_eq!(kcat.len() as u64, PAYLOADS + 3);
+            assert_eq!(&kcat[..PAYLOADS as usize], &lines[..]);
+            assert_eq!(&kcat[PAYLOADS as usize..], &lines[..3]);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_time_and_final_lines() {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod chaos;
+mod codecs;
 #[allow(dead_code)]
 #[path = "../../tests/src/kafka.rs"]
 mod kafka;
@@ -36,6 +37,12 @@ cargo xtask <command>
                                1000000 records of 100 B, 3 alternating rounds); CPU and peak RSS
                                of each producer process; writes target/bench/report.md and
                                chart.png. Not part of `test`
+  codecs [--rounds R] [--cases gzip-6,zstd-3,...]
+                               odradek's codecs against the Go clients' (klauspost/compress,
+                               pierrec/lz4) on the same 16 KiB batches, same levels: CPU per
+                               batch of each as its own process, best of R alternating runs
+                               (default 3); needs Go; writes target/bench/codecs.md. Not part of
+                               `test`
   mutants [--seeds N] [--file F]
                                apply each mutation of xtask/mutants.txt (or F) in turn, run the
                                simulation suite (N seeds, default the suite's CI budget), expect
@@ -74,6 +81,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),
         ["bench", rest @ ..] => bench::bench(rest),
+        ["codecs", rest @ ..] => codecs::codecs(rest),
         ["chaos", rest @ ..] => chaos_cmd(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         ["mutants", rest @ ..] => mutants_cmd(rest),
