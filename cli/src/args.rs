@@ -245,10 +245,8 @@ mod tests {
             "--num-records",
             "1",
             "--payload-file",
-            "p.txt",
-            "--throughput",
-            "-1",
         ];
+        let file = [&file[..], &["p.txt", "--throughput", "-1"]].concat();
         let Command::Perf(p) = parse(&file).unwrap().command else {
             panic!("not perf")
         };

@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -66,17 +67,7 @@ func codec(name string) func(src, dst []byte) []byte {
 		if err != nil {
 			fail("%v", err)
 		}
-		return func(src, dst []byte) []byte {
-			buf.Reset()
-			w.Reset(&buf)
-			if _, err := w.Write(src); err != nil {
-				fail("%v", err)
-			}
-			if err := w.Close(); err != nil {
-				fail("%v", err)
-			}
-			return append(dst, buf.Bytes()...)
-		}
+		return streamed(w, &buf)
 	case "zstd":
 		// klauspost maps zstd's levels onto its four speeds (3, zstd's default, is
 		// SpeedDefault). One goroutine, as a client compressing one batch at a time.
@@ -94,17 +85,7 @@ func codec(name string) func(src, dst []byte) []byte {
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1)); err != nil {
 			fail("%v", err)
 		}
-		return func(src, dst []byte) []byte {
-			buf.Reset()
-			w.Reset(&buf)
-			if _, err := w.Write(src); err != nil {
-				fail("%v", err)
-			}
-			if err := w.Close(); err != nil {
-				fail("%v", err)
-			}
-			return append(dst, buf.Bytes()...)
-		}
+		return streamed(w, &buf)
 	case "snappy":
 		// Raw snappy block (franz-go's encoding; Sarama adds xerial framing only for old brokers).
 		return func(src, dst []byte) []byte {
@@ -117,5 +98,26 @@ func codec(name string) func(src, dst []byte) []byte {
 	default:
 		fail("case %q: gzip-LEVEL, zstd-LEVEL, lz4 or snappy", name)
 		return nil
+	}
+}
+
+// resetWriter is a compressing writer that can start a new stream (gzip's and lz4's).
+type resetWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
+// streamed compresses each batch as one whole stream of w into buf, then appends it to dst.
+func streamed(w resetWriter, buf *bytes.Buffer) func(src, dst []byte) []byte {
+	return func(src, dst []byte) []byte {
+		buf.Reset()
+		w.Reset(buf)
+		if _, err := w.Write(src); err != nil {
+			fail("%v", err)
+		}
+		if err := w.Close(); err != nil {
+			fail("%v", err)
+		}
+		return append(dst, buf.Bytes()...)
 	}
 }

@@ -226,23 +226,12 @@ mod tests {
 
     #[test]
     fn keeps_the_faster_run() {
-        let slow = Run {
-            us_per_batch: 9.0,
-            out_bytes: 1,
+        let run = |us_per_batch, out_bytes| Run {
+            us_per_batch,
+            out_bytes,
         };
-        let fast = Run {
-            us_per_batch: 3.0,
-            out_bytes: 2,
-        };
-        assert_eq!(best(Some(slow), fast).out_bytes, 2);
-        let fast = Run {
-            us_per_batch: 3.0,
-            out_bytes: 2,
-        };
-        let slower = Run {
-            us_per_batch: 4.0,
-            out_bytes: 3,
-        };
-        assert_eq!(best(Some(fast), slower).out_bytes, 2);
+        assert_eq!(best(Some(run(9.0, 1)), run(3.0, 2)).out_bytes, 2);
+        assert_eq!(best(Some(run(3.0, 2)), run(4.0, 3)).out_bytes, 2);
+        assert_eq!(best(None, run(4.0, 3)).out_bytes, 3);
     }
 }
