@@ -1,7 +1,7 @@
 //! Faults applied to the [`Cluster`]: injected by hand ([`Cluster::inject`]) or from the
 //! seeded schedule.
 
-use crate::cluster::{Cluster, ConnState, Event};
+use crate::cluster::{Cluster, Event, SimConnPhase};
 use crate::faults::{Fault, FaultKind, ScheduledFault};
 use odradek_core::ConnId;
 use std::time::Duration;
@@ -123,7 +123,7 @@ impl Cluster {
                 let open: Vec<ConnId> = self
                     .conns
                     .iter()
-                    .filter(|(_, c)| c.state == ConnState::Open)
+                    .filter(|(_, c)| c.state == SimConnPhase::Open)
                     .map(|(id, _)| *id)
                     .collect();
                 if !open.is_empty() {

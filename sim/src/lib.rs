@@ -115,6 +115,7 @@ pub mod config;
 pub mod driver;
 pub mod faults;
 mod idempotence;
+pub mod script;
 pub mod simulation;
 pub mod variation;
 pub mod wire;
@@ -134,6 +135,7 @@ pub use faults::{
     Fault, FaultConfig, FaultKind, FaultSchedule, HostileConfig, ScheduledFault,
     RETRIABLE_PRODUCE_ERRORS,
 };
+pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};
