@@ -55,15 +55,7 @@ impl Cluster {
         self.up[i] = false;
         self.stats.crashes += 1;
         self.note(|| format!("fault: broker {node} crashes for {downtime:?}"));
-        let victims: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.broker == Some(node))
-            .map(|(id, _)| *id)
-            .collect();
-        for conn in victims {
-            self.kill(conn);
-        }
+        self.kill_connections_to(node);
         let live: Vec<i32> = (1..=self.up.len() as i32)
             .filter(|n| self.is_up(*n))
             .collect();
@@ -84,6 +76,19 @@ impl Cluster {
             }
         }
         self.schedule_at(self.now + downtime, Event::Restart { node });
+    }
+
+    /// Resets every connection to broker `node`.
+    pub(crate) fn kill_connections_to(&mut self, node: i32) {
+        let victims: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.broker == Some(node))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in victims {
+            self.kill(conn);
+        }
     }
 
     pub(crate) fn apply_timed(&mut self, fault: &ScheduledFault) {

@@ -281,15 +281,7 @@ impl Cluster {
         };
         self.up[i] = up;
         if !up {
-            let victims: Vec<ConnId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.broker == Some(node))
-                .map(|(id, _)| *id)
-                .collect();
-            for conn in victims {
-                self.kill(conn);
-            }
+            self.kill_connections_to(node);
         }
     }
 

@@ -108,21 +108,17 @@ impl Harness {
 
     /// Produce answers are lost (`true`: appended, never answered) or sent again.
     pub fn hold_produce(&mut self, hold: bool) {
-        let mode = if hold {
-            ProduceAnswers::Swallow
-        } else {
-            ProduceAnswers::Send
-        };
-        self.cluster.set_produce_answers(mode);
+        self.answers(hold, ProduceAnswers::Swallow);
     }
 
     /// Produce answers are queued (`true`) until [`release_one`](Self::release_one), or sent.
     pub fn defer(&mut self, defer: bool) {
-        let mode = if defer {
-            ProduceAnswers::Defer
-        } else {
-            ProduceAnswers::Send
-        };
+        self.answers(defer, ProduceAnswers::Defer);
+    }
+
+    /// Produce answers go as `mode` when `on`, else are sent.
+    fn answers(&mut self, on: bool, mode: ProduceAnswers) {
+        let mode = if on { mode } else { ProduceAnswers::Send };
         self.cluster.set_produce_answers(mode);
     }
 
