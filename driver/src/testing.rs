@@ -1,21 +1,22 @@
 //! Test support shared by the adapter crates (feature `testing`; not a public API).
 //!
 //! [`FakeBroker`]: a one-node Kafka cluster on a real loopback TCP socket, served by plain
-//! threads so that any runtime's tests can use it. It speaks ApiVersions, Metadata and Produce
-//! with the core's own codecs, decodes every record batch it receives, keeps a log per
-//! partition, and can delay, fail or hold back Produce requests.
+//! threads so that any runtime's tests can use it. The Kafka behind the socket is
+//! odradek-sim's [`Cluster`] (the simulator's brokers, in virtual time kept at real elapsed
+//! time): the threads feed it the bytes they read and write back what it answers. It keeps a
+//! log per partition, and can delay, fail, drop or hold back Produce requests.
 //!
 //! [`scenarios`]: the adapter tests, written once against [`Runtime`] and run by each adapter
 //! crate on its own runtime.
 
 use crate::runtime::Runtime;
+use bytes::Bytes;
 use odradek_core::protocol::{
-    api_key, decode_request_header, encode_response, ApiVersionRange, ApiVersionsRequest,
-    ApiVersionsResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
-    MetadataTopic, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
-    Reader, Request,
+    ApiVersionsRequest, ErrorCode, MetadataRequest, ProduceRequest, Request,
 };
-use odradek_core::record::{decode_records, DecodedRecord};
+use odradek_core::record::DecodedRecord;
+use odradek_core::{BrokerAddress, ConnId};
+use odradek_sim::{BrokerVersions, Cluster, ClusterConfig, NetEvent, NetworkConfig, SIM_EPOCH};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,9 +27,10 @@ use std::time::{Duration, Instant};
 /// How the fake broker behaves.
 #[derive(Debug, Clone)]
 pub struct FakeBrokerOptions {
-    /// Partitions of every topic.
+    /// Partitions of every topic (topics are created when a Metadata request first names
+    /// them).
     pub partitions: i32,
-    /// Wait this long before answering each Produce request.
+    /// Answer each Produce request this long after it arrived.
     pub produce_delay: Duration,
     /// Answer every Produce partition with this error code instead of appending.
     pub produce_error: Option<i16>,
@@ -78,19 +80,68 @@ pub struct BrokerStats {
     pub records: usize,
 }
 
-#[derive(Default)]
+/// The simulated cluster behind the socket, and the sockets it answers on.
 struct BrokerState {
-    logs: BTreeMap<(String, i32), Vec<DecodedRecord>>,
-    /// The next offset of each partition (the log's length when records are kept).
-    next_offsets: BTreeMap<(String, i32), i64>,
-    requests: Vec<i16>,
-    stats: BrokerStats,
-    dropped_produce: usize,
-    hold_produce: bool,
+    cluster: Cluster,
+    /// Virtual time is [`SIM_EPOCH`] plus the real time elapsed since this instant.
+    started: Instant,
+    /// Write halves of the open connections, by the cluster's id for them.
+    streams: BTreeMap<ConnId, TcpStream>,
+    next_conn: u64,
+    connections: usize,
+    open_connections: usize,
+}
+
+impl BrokerState {
+    /// Brings the cluster's clock to now and delivers what is due: answers written to their
+    /// sockets, connections the cluster closed shut.
+    fn pump(&mut self) {
+        self.cluster.advance_to(SIM_EPOCH + self.started.elapsed());
+        let now = self.cluster.now();
+        while self.cluster.next_event_time().is_some_and(|t| t <= now) {
+            match self.cluster.step() {
+                Some(NetEvent::Received(conn, data)) => {
+                    let failed = self
+                        .streams
+                        .get_mut(&conn)
+                        .is_some_and(|s| s.write_all(&data).is_err());
+                    if failed {
+                        self.close(conn);
+                    }
+                }
+                Some(NetEvent::Disconnected(conn)) => {
+                    if let Some(s) = self.streams.remove(&conn) {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                }
+                Some(NetEvent::Connected(_)) | None => {}
+            }
+        }
+    }
+
+    /// The client's side of `conn` is gone (EOF, an error, or the broker stopping).
+    fn close(&mut self, conn: ConnId) {
+        if let Some(s) = self.streams.remove(&conn) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        if self.cluster.open_connections().contains(&conn) {
+            self.cluster.disconnect(conn);
+        }
+    }
+
+    fn stats(&self) -> BrokerStats {
+        let cluster = self.cluster.stats();
+        BrokerStats {
+            produce_requests: (cluster.produce_requests as usize)
+                + self.cluster.held_produce_requests(None),
+            connections: self.connections,
+            open_connections: self.open_connections,
+            records: cluster.records_appended as usize,
+        }
+    }
 }
 
 /// State shared by the broker handle and its threads.
-#[derive(Default)]
 struct Shared {
     state: Mutex<BrokerState>,
     /// Notified on every change of `state`.
@@ -102,6 +153,47 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, BrokerState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Runs `f` on the state, delivers what became due, and tells the waiters.
+    fn with<T>(&self, f: impl FnOnce(&mut BrokerState) -> T) -> T {
+        let out = {
+            let mut st = self.lock();
+            let out = f(&mut st);
+            st.pump();
+            out
+        };
+        self.changed.notify_all();
+        out
+    }
+}
+
+/// The version range of request `R` the core speaks.
+fn range<R: Request>() -> (i16, i16) {
+    (R::MIN_VERSION, R::MAX_VERSION)
+}
+
+/// The sim cluster a [`FakeBroker`] serves: one broker advertising `addr`, every version the
+/// core speaks (like Kafka 4.x, nothing below Produce v3; no InitProducerId), no latency.
+fn cluster_for(addr: SocketAddr, options: &FakeBrokerOptions) -> Cluster {
+    let mut config = ClusterConfig::new(0);
+    config.brokers = 1;
+    config.topics = Vec::new();
+    config.network = NetworkConfig::instant();
+    config.keep_records = options.keep_records;
+    let produce = range::<ProduceRequest>();
+    config.versions = BrokerVersions {
+        produce: (produce.0.max(3), produce.1),
+        metadata: range::<MetadataRequest>(),
+        api_versions: range::<ApiVersionsRequest>(),
+        init_producer_id: None,
+    };
+    let mut cluster = Cluster::new(config);
+    cluster.auto_create_topics(options.partitions);
+    cluster.advertise(1, &addr.ip().to_string(), addr.port());
+    cluster.fail_every_produce(options.produce_error.map(ErrorCode));
+    cluster.drop_produce_requests(options.drop_produce_requests);
+    cluster.set_produce_delay(options.produce_delay);
+    cluster
 }
 
 /// A one-node fake Kafka cluster on 127.0.0.1. Stops when dropped.
@@ -123,7 +215,20 @@ impl FakeBroker {
     pub fn start(options: FakeBrokerOptions) -> FakeBroker {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared::default());
+        let mut cluster = cluster_for(addr, &options);
+        cluster.record_requests();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(BrokerState {
+                cluster,
+                started: Instant::now(),
+                streams: BTreeMap::new(),
+                next_conn: 0,
+                connections: 0,
+                open_connections: 0,
+            }),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
         let sh = Arc::clone(&shared);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -131,20 +236,12 @@ impl FakeBroker {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                {
-                    let mut st = sh.lock();
-                    st.stats.connections += 1;
-                    st.stats.open_connections += 1;
-                }
-                sh.changed.notify_all();
-                let (sh, opts) = (Arc::clone(&sh), options.clone());
-                std::thread::spawn(move || {
-                    serve(stream, addr, &sh, &opts);
-                    sh.lock().stats.open_connections -= 1;
-                    sh.changed.notify_all();
-                });
+                let sh = Arc::clone(&sh);
+                std::thread::spawn(move || serve(stream, &sh));
             }
         });
+        let sh = Arc::clone(&shared);
+        std::thread::spawn(move || tick(&sh));
         FakeBroker { addr, shared }
     }
 
@@ -156,49 +253,66 @@ impl FakeBroker {
     /// The records appended to a partition, in order.
     pub fn records(&self, topic: &str, partition: i32) -> Vec<DecodedRecord> {
         let st = self.shared.lock();
-        st.logs
-            .get(&(topic.to_owned(), partition))
-            .cloned()
+        let appends = st.cluster.appends();
+        st.cluster
+            .log(topic, partition)
             .unwrap_or_default()
+            .iter()
+            .map(|r| DecodedRecord {
+                offset_delta: r.offset - appends[r.append].base_offset,
+                timestamp: r.timestamp,
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
+            })
+            .collect()
     }
 
     /// Records appended over all partitions.
     pub fn total_records(&self) -> usize {
-        self.shared.lock().logs.values().map(Vec::len).sum()
+        self.shared
+            .lock()
+            .cluster
+            .logs()
+            .map(|(_, _, l)| l.len())
+            .sum()
     }
 
     /// API keys of the requests received, in order.
     pub fn requests(&self) -> Vec<i16> {
-        self.shared.lock().requests.clone()
+        let st = self.shared.lock();
+        st.cluster.requests().iter().map(|r| r.api_key).collect()
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.shared.lock().stats.connections
+        self.shared.lock().connections
     }
 
     /// A snapshot of the broker's counters.
     pub fn stats(&self) -> BrokerStats {
-        self.shared.lock().stats.clone()
+        self.shared.lock().stats()
     }
 
-    /// Holds every Produce request (before appending or answering) until
-    /// [`release_produce`](Self::release_produce), to keep records in flight on purpose.
+    /// Holds every Produce request (before appending or answering, and the requests behind
+    /// it on its connection) until [`release_produce`](Self::release_produce), to keep records
+    /// in flight on purpose.
     pub fn hold_produce(&self) {
-        self.shared.lock().hold_produce = true;
+        self.shared
+            .with(|st| st.cluster.hold_produce_requests(true));
     }
 
     /// Lets held Produce requests go.
     pub fn release_produce(&self) {
-        self.shared.lock().hold_produce = false;
-        self.shared.changed.notify_all();
+        self.shared
+            .with(|st| st.cluster.hold_produce_requests(false));
     }
 
     /// Waits until `cond` holds on the broker's counters, at most `timeout`; whether it did.
     pub fn wait_for(&self, timeout: Duration, cond: impl Fn(&BrokerStats) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
-        while !cond(&st.stats) {
+        while !cond(&st.stats()) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -223,207 +337,84 @@ impl Drop for FakeBroker {
     }
 }
 
-/// Serves one connection until EOF, an error, or stop.
-fn serve(mut stream: TcpStream, addr: SocketAddr, shared: &Shared, opts: &FakeBrokerOptions) {
+/// Delivers answers that come due later (the produce delay) until the broker stops.
+fn tick(shared: &Shared) {
+    let mut st = shared.lock();
+    while !shared.stop.load(Ordering::SeqCst) {
+        st.pump();
+        let wait = st
+            .cluster
+            .next_event_time()
+            .map(|t| t.saturating_duration_since(st.cluster.now()))
+            .unwrap_or(Duration::from_millis(50))
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        st = shared
+            .changed
+            .wait_timeout(st, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// Serves one connection until EOF, an error, or stop: what it reads goes to the cluster.
+/// While the cluster holds a Produce request of this connection, nothing more is read.
+fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut buf: Vec<u8> = Vec::new();
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let conn = shared.with(|st| {
+        st.next_conn += 1;
+        let conn = ConnId(st.next_conn);
+        st.connections += 1;
+        st.open_connections += 1;
+        st.streams.insert(conn, writer);
+        let broker = BrokerAddress {
+            host: "broker-1".into(),
+            port: odradek_sim::BROKER_PORT,
+        };
+        st.cluster.connect(conn, &broker);
+        conn
+    });
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if shared.stop.load(Ordering::SeqCst) {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
+            break;
         }
-        // Whole frames first.
-        while buf.len() >= 4 {
-            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            if !(0..=64 << 20).contains(&size) {
-                return;
+        {
+            let mut st = shared.lock();
+            while st.cluster.held_produce_requests(Some(conn)) > 0
+                && !shared.stop.load(Ordering::SeqCst)
+            {
+                st = shared
+                    .changed
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            let size = size as usize;
-            if buf.len() < 4 + size {
-                break;
-            }
-            let frame: Vec<u8> = buf[4..4 + size].to_vec();
-            buf.drain(..4 + size);
-            match answer(&frame, addr, shared, opts) {
-                Ok(Some(response)) => {
-                    if stream.write_all(&response).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(()) => {
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return;
-                }
+            if !st.streams.contains_key(&conn) {
+                break; // closed by the cluster
             }
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(0) => break,
+            Ok(n) => {
+                let data = Bytes::copy_from_slice(&chunk[..n]);
+                shared.with(|st| st.cluster.transmit(conn, &[data]));
+            }
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(_) => return,
+            Err(_) => break,
         }
     }
-}
-
-fn range<R: Request>() -> ApiVersionRange {
-    ApiVersionRange {
-        api_key: R::API_KEY,
-        min_version: R::MIN_VERSION,
-        max_version: R::MAX_VERSION,
-    }
-}
-
-/// The response frame to one request frame (`None` for acks=0 Produce).
-fn answer(
-    frame: &[u8],
-    addr: SocketAddr,
-    shared: &Shared,
-    opts: &FakeBrokerOptions,
-) -> Result<Option<Vec<u8>>, ()> {
-    let (header, body) = decode_request_header(frame).map_err(|_| ())?;
-    {
-        let mut st = shared.lock();
-        st.requests.push(header.api_key);
-        if header.api_key == api_key::PRODUCE {
-            st.stats.produce_requests += 1;
-        }
-    }
-    shared.changed.notify_all();
-    let v = header.api_version;
-    let corr = header.correlation_id;
-    let mut out = bytes::BytesMut::new();
-    match header.api_key {
-        api_key::API_VERSIONS => {
-            let mut produce = range::<ProduceRequest>();
-            // Like Kafka 4.x: nothing below Produce v3.
-            produce.min_version = produce.min_version.max(3);
-            let resp = ApiVersionsResponse {
-                error_code: 0,
-                api_keys: vec![
-                    produce,
-                    range::<MetadataRequest>(),
-                    range::<ApiVersionsRequest>(),
-                ],
-                throttle_time_ms: 0,
-            };
-            encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
-        }
-        api_key::METADATA => {
-            let req = MetadataRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
-            let names = req.topics.unwrap_or_else(|| {
-                let st = shared.lock();
-                let mut n: Vec<String> = st.logs.keys().map(|(t, _)| t.clone()).collect();
-                n.dedup();
-                n
-            });
-            let topics = names
-                .into_iter()
-                .map(|name| MetadataTopic {
-                    error_code: 0,
-                    name,
-                    is_internal: false,
-                    partitions: (0..opts.partitions)
-                        .map(|p| MetadataPartition {
-                            error_code: 0,
-                            partition_index: p,
-                            leader_id: 0,
-                            leader_epoch: 0,
-                            replica_nodes: vec![0],
-                            isr_nodes: vec![0],
-                            offline_replicas: vec![],
-                        })
-                        .collect(),
-                })
-                .collect();
-            let resp = MetadataResponse {
-                throttle_time_ms: 0,
-                brokers: vec![MetadataBroker {
-                    node_id: 0,
-                    host: addr.ip().to_string(),
-                    port: i32::from(addr.port()),
-                    rack: None,
-                }],
-                cluster_id: Some("fake-cluster".to_owned()),
-                controller_id: 0,
-                topics,
-            };
-            encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
-        }
-        api_key::PRODUCE => {
-            let req = ProduceRequest::decode(v, &mut Reader::new(body)).map_err(|_| ())?;
-            {
-                let mut st = shared.lock();
-                if st.dropped_produce < opts.drop_produce_requests {
-                    st.dropped_produce += 1;
-                    return Err(());
-                }
-                while st.hold_produce && !shared.stop.load(Ordering::SeqCst) {
-                    st = shared.changed.wait(st).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-            if !opts.produce_delay.is_zero() {
-                std::thread::sleep(opts.produce_delay);
-            }
-            let mut topics = Vec::new();
-            {
-                let mut st = shared.lock();
-                for t in req.topics {
-                    let mut partitions = Vec::new();
-                    for p in t.partitions {
-                        let (error_code, base_offset) = match opts.produce_error {
-                            Some(code) => (code, -1),
-                            None => {
-                                let batches =
-                                    decode_records(&p.records, 64 << 20).map_err(|_| ())?;
-                                let key = (t.name.clone(), p.index);
-                                let base = st.next_offsets.get(&key).copied().unwrap_or(0);
-                                let log = st.logs.entry(key.clone()).or_default();
-                                let mut appended = 0;
-                                for b in batches {
-                                    appended += b.records.len();
-                                    if opts.keep_records {
-                                        log.extend(b.records);
-                                    }
-                                }
-                                st.next_offsets.insert(key, base + appended as i64);
-                                st.stats.records += appended;
-                                (0, base)
-                            }
-                        };
-                        partitions.push(ProducePartitionResponse {
-                            index: p.index,
-                            error_code,
-                            base_offset,
-                            log_append_time_ms: -1,
-                            log_start_offset: 0,
-                            error_message: None,
-                        });
-                    }
-                    topics.push(ProduceTopicResponse {
-                        name: t.name,
-                        partitions,
-                    });
-                }
-            }
-            shared.changed.notify_all();
-            if req.acks == 0 {
-                return Ok(None);
-            }
-            let resp = ProduceResponse {
-                topics,
-                throttle_time_ms: 0,
-            };
-            encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
-        }
-        _ => return Err(()),
-    }
-    Ok(Some(out.to_vec()))
+    shared.with(|st| {
+        st.close(conn);
+        st.open_connections -= 1;
+    });
 }
 
 /// A TCP port on 127.0.0.1 where nothing listens (bound, then released).

@@ -4,9 +4,10 @@
 //! hostile values applied.
 
 use crate::cluster::{AppendFate, AppendInfo, Cluster, StoredRecord};
-use crate::config::{broker_host, BROKER_PORT};
+use crate::config::{broker_host, BrokerVersions, BROKER_PORT};
 use crate::faults::Fault;
 use crate::idempotence::{next_seq, Verdict};
+use crate::script::{ScriptedFault, SeenBatch};
 use bytes::{Bytes, BytesMut};
 use odradek_core::protocol::{
     self, api_key, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode,
@@ -19,6 +20,39 @@ use odradek_core::{Compression, ConnId};
 
 fn in_range(v: i16, r: (i16, i16)) -> bool {
     r.0 <= v && v <= r.1
+}
+
+/// The ApiVersions answer of a broker speaking `versions`.
+fn advertised_versions(versions: &BrokerVersions) -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse {
+        error_code: 0,
+        api_keys: vec![
+            ApiVersionRange {
+                api_key: api_key::PRODUCE,
+                min_version: versions.produce.0,
+                max_version: versions.produce.1,
+            },
+            ApiVersionRange {
+                api_key: api_key::METADATA,
+                min_version: versions.metadata.0,
+                max_version: versions.metadata.1,
+            },
+            ApiVersionRange {
+                api_key: api_key::API_VERSIONS,
+                min_version: versions.api_versions.0,
+                max_version: versions.api_versions.1,
+            },
+        ],
+        throttle_time_ms: 0,
+    };
+    if let Some((min, max)) = versions.init_producer_id {
+        resp.api_keys.push(ApiVersionRange {
+            api_key: api_key::INIT_PRODUCER_ID,
+            min_version: min,
+            max_version: max,
+        });
+    }
+    resp
 }
 
 impl Cluster {
@@ -38,37 +72,11 @@ impl Cluster {
         };
         let versions = self.config.versions;
         let (key, v, corr) = (header.api_key, header.api_version, header.correlation_id);
+        self.saw_request(conn, key, v);
         let mut out = BytesMut::new();
         match key {
             api_key::API_VERSIONS => {
-                let mut resp = ApiVersionsResponse {
-                    error_code: 0,
-                    api_keys: vec![
-                        ApiVersionRange {
-                            api_key: api_key::PRODUCE,
-                            min_version: versions.produce.0,
-                            max_version: versions.produce.1,
-                        },
-                        ApiVersionRange {
-                            api_key: api_key::METADATA,
-                            min_version: versions.metadata.0,
-                            max_version: versions.metadata.1,
-                        },
-                        ApiVersionRange {
-                            api_key: api_key::API_VERSIONS,
-                            min_version: versions.api_versions.0,
-                            max_version: versions.api_versions.1,
-                        },
-                    ],
-                    throttle_time_ms: 0,
-                };
-                if let Some((min, max)) = versions.init_producer_id {
-                    resp.api_keys.push(ApiVersionRange {
-                        api_key: api_key::INIT_PRODUCER_ID,
-                        min_version: min,
-                        max_version: max,
-                    });
-                }
+                let mut resp = advertised_versions(&versions);
                 let mut version = v;
                 if !in_range(v, versions.api_versions) {
                     // Kafka answers an ApiVersions request it cannot parse in v0 with
@@ -103,6 +111,9 @@ impl Cluster {
                         return;
                     }
                 };
+                if let Some(names) = &req.topics {
+                    self.auto_create(names);
+                }
                 let mut resp = self.metadata(&req);
                 self.hostile_metadata(&mut resp);
                 self.note(|| {
@@ -187,11 +198,17 @@ impl Cluster {
     pub(crate) fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
         let brokers = (1..=self.up.len() as i32)
             .filter(|n| self.is_up(*n))
-            .map(|n| MetadataBroker {
-                node_id: n,
-                host: broker_host(n),
-                port: BROKER_PORT as i32,
-                rack: None,
+            .map(|n| {
+                let (host, port) = self
+                    .script
+                    .advertised(n)
+                    .unwrap_or_else(|| (broker_host(n), BROKER_PORT));
+                MetadataBroker {
+                    node_id: n,
+                    host,
+                    port: i32::from(port),
+                    rack: None,
+                }
             })
             .collect();
         let names: Vec<String> = match &req.topics {
@@ -289,6 +306,11 @@ impl Cluster {
 
     fn produce(&mut self, conn: ConnId, broker: i32, v: i16, corr: i32, req: ProduceRequest) {
         self.stats.produce_requests += 1;
+        if self.take_dropped_produce() {
+            self.note(|| format!("script: Produce corr {corr} dropped with {conn:?}"));
+            self.kill(conn);
+            return;
+        }
         if !matches!(req.acks, -1..=1) {
             self.violation(format!("{conn:?}: Produce with acks={}", req.acks));
         }
@@ -310,6 +332,9 @@ impl Cluster {
             let mut parts = Vec::new();
             for pd in &topic.partitions {
                 let part = self.produce_partition(at, &topic.name, pd, &mut acked, &mut appended);
+                let Some(part) = part else {
+                    continue; // scripted: left out of the answer
+                };
                 any_error |= part.error_code != 0;
                 parts.push(part);
             }
@@ -373,11 +398,16 @@ impl Cluster {
         }
         let mut out = BytesMut::new();
         protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
-        self.send_response(conn, out.freeze(), acked);
+        if self.conns.get(&conn).is_some_and(|c| c.stalled) {
+            self.send_response(conn, out.freeze(), acked);
+        } else {
+            self.answer_produce(conn, out.freeze(), acked);
+        }
     }
 
     /// One partition of a Produce request: checked, decoded, judged (idempotence),
     /// appended; the appends it made go to `appended`, those it acknowledges to `acked`.
+    /// `None` when a scripted fault leaves it out of the answer.
     fn produce_partition(
         &mut self,
         at: ProduceAt,
@@ -385,11 +415,17 @@ impl Cluster {
         pd: &ProducePartitionData,
         acked: &mut Vec<usize>,
         appended: &mut Vec<usize>,
-    ) -> ProducePartitionResponse {
-        let (conn, broker, corr) = (at.conn, at.broker, at.corr);
+    ) -> Option<ProducePartitionResponse> {
+        let scripted = self.next_scripted(topic, pd.index);
+        let forced = match scripted {
+            Some(ScriptedFault::Omit) => return None,
+            Some(ScriptedFault::Error(code)) => Some(code),
+            _ => self.script.produce_error,
+        };
+        let conn = at.conn;
         let mut code = self.check_partition(at.conn, at.broker, at.v, topic, pd.index);
         let mut decoded = Vec::new();
-        if code.is_ok() {
+        if code.is_ok() || forced.is_some() {
             match decode_records(&pd.records, self.config.max_decompressed_batch) {
                 Ok(b) => decoded = b,
                 Err(e) => {
@@ -401,10 +437,18 @@ impl Cluster {
                 }
             }
         }
+        if let Some(forced) = forced {
+            // Scripted: refused before any other check, nothing appended.
+            if let Some(mut seen) = batch_summary(&decoded) {
+                seen.error_code = forced.0;
+                self.saw_batch(topic, pd.index, seen);
+            }
+            return Some(partition_response(pd.index, forced, -1));
+        }
         if code.is_ok() {
             code = self.check_batches(at.conn, at.v, topic, pd.index, &decoded);
         }
-        if code.is_ok() {
+        if code.is_ok() && scripted.is_none() {
             if let Some(injected) = self.injected_error(at.acks) {
                 *self.stats.injected_errors.entry(injected.0).or_default() += 1;
                 let (t, p) = (topic.to_owned(), pd.index);
@@ -420,16 +464,78 @@ impl Cluster {
                 code = injected;
             }
         }
-        let mut base_offset = -1;
-        let mut append_too = code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
         // Idempotent batch: (producer id, epoch, first sequence, records).
         let idem = decoded
             .first()
             .filter(|b| b.producer_id >= 0)
             .map(|b| (b.producer_id, b.producer_epoch, b.base_sequence))
             .map(|(p, e, s)| (p, e, s, decoded.iter().map(|b| b.records.len()).sum()));
+        let judged = self.judge_partition(at, topic, pd.index, idem, code, acked);
+        let (mut code, append_too, mut base_offset) = judged;
+        let duplicate = !append_too && code.is_ok() && base_offset >= 0;
+        let count: usize = decoded.iter().map(|b| b.records.len()).sum();
+        let seen = batch_summary(&decoded);
+        let mut append_too = append_too;
+        if append_too && self.script.max_batch_records.is_some_and(|max| count > max) {
+            code = ErrorCode::MESSAGE_TOO_LARGE;
+            append_too = false;
+        }
+        if let (true, Some(ScriptedFault::AppendThenError(e))) = (append_too, &scripted) {
+            code = *e;
+        }
+        if append_too {
+            let (id, base) = self.append(conn, at.broker, topic, pd.index, decoded);
+            if let Some((pid, epoch, first, count)) = idem {
+                let part = self.partition_mut(topic, pd.index);
+                part.producers.record(pid, epoch, first, count, base, id);
+            }
+            if code.is_ok() {
+                base_offset = base;
+                if at.acks == 0 {
+                    self.appends[id].fate = AppendFate::NoResponse;
+                } else {
+                    acked.push(id);
+                    if let Some(ScriptedFault::BaseOffset(b)) = scripted {
+                        base_offset = b;
+                        self.appends[id].hostile_offset = true;
+                    } else {
+                        base_offset = self.hostile_base_offset(id, topic, pd.index, base);
+                    }
+                }
+            } else {
+                self.appends[id].fate = AppendFate::ErrorAfterAppend;
+            }
+            appended.push(id);
+        }
+        let logged = match (append_too, duplicate) {
+            (true, _) => 0,
+            (false, true) => ErrorCode::DUPLICATE_SEQUENCE_NUMBER.0,
+            (false, false) => code.0,
+        };
+        if let Some(mut seen) = seen {
+            seen.error_code = logged;
+            self.saw_batch(topic, pd.index, seen);
+        }
+        Some(partition_response(pd.index, code, base_offset))
+    }
+
+    /// The idempotence check of one partition's batch (when it has a producer id and may be
+    /// appended): `(code, whether to append, base offset answered)`. A recognised retry is
+    /// answered with its original offset and acknowledges its original append.
+    fn judge_partition(
+        &mut self,
+        at: ProduceAt,
+        topic: &str,
+        partition: i32,
+        idem: Option<(i64, i16, i32, usize)>,
+        mut code: ErrorCode,
+        acked: &mut Vec<usize>,
+    ) -> (ErrorCode, bool, i64) {
+        let mut base_offset = -1;
+        let mut append_too = code.is_ok() || code == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+        let (conn, corr) = (at.conn, at.corr);
         if let (true, Some((pid, epoch, first, count))) = (append_too, idem) {
-            match self.judge_idempotent(conn, topic, pd.index, pid, epoch, first, count) {
+            match self.judge_idempotent(conn, topic, partition, pid, epoch, first, count) {
                 JudgedBatch::Append => {}
                 JudgedBatch::Duplicate(base, original) => {
                     append_too = false;
@@ -448,7 +554,7 @@ impl Cluster {
                                 corr,
                                 crate::wire::BatchKey {
                                     topic: topic.to_owned(),
-                                    partition: pd.index,
+                                    partition,
                                     producer_id: pid,
                                     epoch,
                                     base_sequence: first,
@@ -459,41 +565,23 @@ impl Cluster {
                 }
             }
         }
-        if append_too {
-            let (id, base) = self.append(conn, broker, topic, pd.index, decoded);
-            if let Some((pid, epoch, first, count)) = idem {
-                let part = self.partition_mut(topic, pd.index);
-                part.producers.record(pid, epoch, first, count, base, id);
-            }
-            if code.is_ok() {
-                base_offset = base;
-                if at.acks == 0 {
-                    self.appends[id].fate = AppendFate::NoResponse;
-                } else {
-                    acked.push(id);
-                    let rate = self.config.faults.hostile.base_offset_rate;
-                    if rate > 0.0 && self.rng.unit() < rate {
-                        let count = self.appends[id].count as i64;
-                        base_offset = i64::MAX - self.rng.below(count.max(1) as u64) as i64;
-                        self.appends[id].hostile_offset = true;
-                        self.stats.hostile_base_offsets += 1;
-                        let (t, p) = (topic.to_owned(), pd.index);
-                        self.note(|| format!("hostile: base offset {base_offset} for {t}-{p}"));
-                    }
-                }
-            } else {
-                self.appends[id].fate = AppendFate::ErrorAfterAppend;
-            }
-            appended.push(id);
+        (code, append_too, base_offset)
+    }
+
+    /// The base offset to answer for append `id` at `base`: itself, or (hostile fault) one
+    /// near `i64::MAX`.
+    fn hostile_base_offset(&mut self, id: usize, topic: &str, partition: i32, base: i64) -> i64 {
+        let rate = self.config.faults.hostile.base_offset_rate;
+        if !(rate > 0.0 && self.rng.unit() < rate) {
+            return base;
         }
-        ProducePartitionResponse {
-            index: pd.index,
-            error_code: code.0,
-            base_offset,
-            log_append_time_ms: -1,
-            log_start_offset: if code.is_ok() { 0 } else { -1 },
-            error_message: None,
-        }
+        let count = self.appends[id].count as i64;
+        let base_offset = i64::MAX - self.rng.below(count.max(1) as u64) as i64;
+        self.appends[id].hostile_offset = true;
+        self.stats.hostile_base_offsets += 1;
+        let t = topic.to_owned();
+        self.note(|| format!("hostile: base offset {base_offset} for {t}-{partition}"));
+        base_offset
     }
 
     /// Whether this broker may append to `topic`/`partition` now.
@@ -696,6 +784,11 @@ impl Cluster {
             producer_id: -1,
             producer_epoch: -1,
         };
+        self.saw_init_producer_id(req.producer_id, req.producer_epoch);
+        if let Some(code) = self.next_init_error() {
+            resp.error_code = code.0;
+            return resp;
+        }
         if req.transactional_id.is_some() {
             self.violation(format!(
                 "{conn:?}: InitProducerId with transactional id {:?}",
@@ -706,11 +799,12 @@ impl Cluster {
         }
         // Non-transactional: Kafka (`TransactionCoordinator.handleInitProducerId` without a
         // transactional id) ignores the id and epoch sent and always grants a fresh id at
-        // epoch 0; there is nothing to fence. Epochs are checked per partition on Produce.
+        // epoch 0 (unless scripted otherwise); there is nothing to fence. Epochs are checked per
+        // partition on Produce.
         let id = self.next_producer_id;
         self.next_producer_id += 1;
         resp.producer_id = id;
-        resp.producer_epoch = 0;
+        resp.producer_epoch = self.script.init_epoch;
         self.stats.producer_ids += 1;
         resp
     }
@@ -787,4 +881,29 @@ struct ProduceAt {
     v: i16,
     corr: i32,
     acks: i16,
+}
+
+/// One partition's answer.
+fn partition_response(index: i32, code: ErrorCode, base_offset: i64) -> ProducePartitionResponse {
+    ProducePartitionResponse {
+        index,
+        error_code: code.0,
+        base_offset,
+        log_append_time_ms: -1,
+        log_start_offset: if code.is_ok() { 0 } else { -1 },
+        error_message: None,
+    }
+}
+
+/// What the recording keeps of one partition's batches (its `error_code` still to be set).
+fn batch_summary(decoded: &[odradek_core::record::DecodedBatch]) -> Option<SeenBatch> {
+    let first = decoded.first()?;
+    Some(SeenBatch {
+        producer_id: first.producer_id,
+        epoch: first.producer_epoch,
+        base_sequence: first.base_sequence,
+        records: decoded.iter().map(|b| b.records.len()).sum(),
+        error_code: 0,
+        format: first.format,
+    })
 }

@@ -146,8 +146,9 @@ pub struct ClusterStats {
     pub throttled_responses: u64,
 }
 
+/// Where a simulated connection is in its life, as the cluster sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ConnState {
+pub(crate) enum SimConnPhase {
     Connecting,
     Open,
     /// Closed by the cluster; the client has not been told yet.
@@ -160,7 +161,7 @@ pub(crate) enum ConnState {
 pub(crate) struct Conn {
     pub(crate) gen: u64,
     pub(crate) broker: Option<i32>,
-    pub(crate) state: ConnState,
+    pub(crate) state: SimConnPhase,
     to_broker_at: Instant,
     pub(crate) to_client_at: Instant,
     pub(crate) inbound: BytesMut,
@@ -243,6 +244,8 @@ pub struct Cluster {
     start: Instant,
     /// Requests and their resolutions at the client's edge, when asked for.
     pub(crate) wire: Option<crate::wire::WireLog>,
+    /// What tests asked for by hand (all off by default).
+    pub(crate) script: crate::script::Script,
 }
 
 impl Cluster {
@@ -257,13 +260,7 @@ impl Cluster {
         let mut topics = BTreeMap::new();
         for (t, spec) in config.topics.iter().enumerate() {
             let parts = (0..spec.partitions.max(0))
-                .map(|p| Partition {
-                    next_offset: 0,
-                    leader: 1 + ((t as i32 + p) % brokers),
-                    epoch: 0,
-                    log: Vec::new(),
-                    producers: Default::default(),
-                })
+                .map(|p| Partition::led_by(1 + ((t as i32 + p) % brokers)))
                 .collect();
             topics.insert(spec.name.clone(), parts);
         }
@@ -288,6 +285,7 @@ impl Cluster {
             trace: None,
             start,
             wire: None,
+            script: Default::default(),
         };
         for fault in schedule.entries() {
             cluster.schedule_at(fault.at, Event::Timed(fault.clone()));
@@ -400,7 +398,7 @@ impl Cluster {
     pub fn open_connections(&self) -> Vec<ConnId> {
         self.conns
             .iter()
-            .filter(|(_, c)| c.state != ConnState::Gone)
+            .filter(|(_, c)| c.state != SimConnPhase::Gone)
             .map(|(id, _)| *id)
             .collect()
     }
@@ -451,7 +449,7 @@ impl Cluster {
         match event {
             Event::ConnectDone { conn, gen } => {
                 let c = self.conns.get_mut(&conn)?;
-                if c.gen != gen || c.state != ConnState::Connecting {
+                if c.gen != gen || c.state != SimConnPhase::Connecting {
                     return None;
                 }
                 let up = c
@@ -460,11 +458,11 @@ impl Cluster {
                     .map(|i| self.up[i]);
                 let c = self.conns.get_mut(&conn)?;
                 if up == Some(true) {
-                    c.state = ConnState::Open;
+                    c.state = SimConnPhase::Open;
                     self.note(|| format!("net: {conn:?} connected"));
                     Some(NetEvent::Connected(conn))
                 } else {
-                    c.state = ConnState::Gone;
+                    c.state = SimConnPhase::Gone;
                     self.wire_dropped(conn);
                     self.note(|| format!("net: {conn:?} connection refused"));
                     Some(NetEvent::Disconnected(conn))
@@ -504,10 +502,10 @@ impl Cluster {
             }
             Event::NotifyDisconnect { conn, gen } => {
                 let c = self.conns.get_mut(&conn)?;
-                if c.gen != gen || c.state != ConnState::Dead {
+                if c.gen != gen || c.state != SimConnPhase::Dead {
                     return None;
                 }
-                c.state = ConnState::Gone;
+                c.state = SimConnPhase::Gone;
                 self.wire_dropped(conn);
                 self.note(|| format!("net: {conn:?} closed by the broker side"));
                 Some(NetEvent::Disconnected(conn))
@@ -544,7 +542,7 @@ impl Cluster {
         acks: Vec<usize>,
     ) -> Option<NetEvent> {
         let c = self.conns.get_mut(&conn)?;
-        if c.gen != gen || c.state != ConnState::Open {
+        if c.gen != gen || c.state != SimConnPhase::Open {
             return None;
         }
         c.in_flight.retain(|a| !acks.contains(a));
@@ -563,7 +561,7 @@ impl Cluster {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.gen != gen || c.state != ConnState::Open {
+        if c.gen != gen || c.state != SimConnPhase::Open {
             return;
         }
         c.inbound.extend_from_slice(&data);
@@ -571,7 +569,7 @@ impl Cluster {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.state != ConnState::Open || c.inbound.len() < 4 {
+            if c.state != SimConnPhase::Open || c.inbound.len() < 4 {
                 return;
             }
             let size = i32::from_be_bytes([c.inbound[0], c.inbound[1], c.inbound[2], c.inbound[3]]);
@@ -585,7 +583,9 @@ impl Cluster {
             }
             let _ = c.inbound.split_to(4);
             let frame = c.inbound.split_to(size as usize).freeze();
-            self.handle_frame(conn, frame);
+            if !self.hold_frame(conn, &frame) {
+                self.handle_frame(conn, frame);
+            }
         }
     }
 
@@ -598,7 +598,18 @@ impl Cluster {
     /// latency spike), never overtaking earlier responses. `appends` are acknowledged when it
     /// arrives.
     pub(crate) fn respond(&mut self, conn: ConnId, data: Bytes, appends: Vec<usize>) {
-        let mut delay = self.latency();
+        self.respond_after(conn, data, appends, Duration::ZERO);
+    }
+
+    /// [`respond`](Self::respond), `extra` later.
+    pub(crate) fn respond_after(
+        &mut self,
+        conn: ConnId,
+        data: Bytes,
+        appends: Vec<usize>,
+        extra: Duration,
+    ) {
+        let mut delay = self.latency() + extra;
         let faults = &self.config.faults;
         if faults.slow_response_rate > 0.0 && self.rng.unit() < faults.slow_response_rate {
             let range = faults.slow_extra;
@@ -633,10 +644,10 @@ impl Cluster {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if !matches!(c.state, ConnState::Open | ConnState::Connecting) {
+        if !matches!(c.state, SimConnPhase::Open | SimConnPhase::Connecting) {
             return;
         }
-        c.state = ConnState::Dead;
+        c.state = SimConnPhase::Dead;
         c.inbound.clear();
         let lost = std::mem::take(&mut c.in_flight);
         let gen = c.gen;
@@ -650,7 +661,7 @@ impl Cluster {
     /// anything else fails to connect.
     pub fn connect(&mut self, conn: ConnId, address: &BrokerAddress) {
         if let Some(old) = self.conns.get(&conn) {
-            if old.state != ConnState::Gone {
+            if old.state != SimConnPhase::Gone {
                 self.violation(format!("{conn:?} reused while still open"));
             }
         }
@@ -668,7 +679,7 @@ impl Cluster {
             Conn {
                 gen,
                 broker,
-                state: ConnState::Connecting,
+                state: SimConnPhase::Connecting,
                 to_broker_at: now,
                 to_client_at: now,
                 inbound: BytesMut::new(),
@@ -688,8 +699,8 @@ impl Cluster {
             self.violation(format!("transmit on {conn:?}, which was never connected"));
             return;
         };
-        let dead = c.state == ConnState::Dead;
-        if matches!(c.state, ConnState::Open | ConnState::Dead) {
+        let dead = c.state == SimConnPhase::Dead;
+        if matches!(c.state, SimConnPhase::Open | SimConnPhase::Dead) {
             if let Some(w) = &mut self.wire {
                 // Sent as far as the client knows.
                 w.transmitted(conn, data);
@@ -702,12 +713,12 @@ impl Cluster {
             return; // the client will learn soon; the bytes are lost
         }
         match c.state {
-            ConnState::Open | ConnState::Dead => {}
-            ConnState::Connecting => {
+            SimConnPhase::Open | SimConnPhase::Dead => {}
+            SimConnPhase::Connecting => {
                 self.violation(format!("transmit on {conn:?} before it was connected"));
                 return;
             }
-            ConnState::Gone => {
+            SimConnPhase::Gone => {
                 self.violation(format!("transmit on {conn:?} after it was closed"));
                 return;
             }
@@ -737,11 +748,11 @@ impl Cluster {
             self.violation(format!("disconnect of {conn:?}, which was never connected"));
             return;
         };
-        if c.state == ConnState::Gone {
+        if c.state == SimConnPhase::Gone {
             self.violation(format!("disconnect of {conn:?}, which was already closed"));
             return;
         }
-        c.state = ConnState::Gone;
+        c.state = SimConnPhase::Gone;
         c.inbound.clear();
         let lost = std::mem::take(&mut c.in_flight);
         for a in lost {

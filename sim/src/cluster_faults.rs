@@ -1,7 +1,7 @@
 //! Faults applied to the [`Cluster`]: injected by hand ([`Cluster::inject`]) or from the
 //! seeded schedule.
 
-use crate::cluster::{Cluster, ConnState, Event};
+use crate::cluster::{Cluster, Event, SimConnPhase};
 use crate::faults::{Fault, FaultKind, ScheduledFault};
 use odradek_core::ConnId;
 use std::time::Duration;
@@ -55,15 +55,7 @@ impl Cluster {
         self.up[i] = false;
         self.stats.crashes += 1;
         self.note(|| format!("fault: broker {node} crashes for {downtime:?}"));
-        let victims: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.broker == Some(node))
-            .map(|(id, _)| *id)
-            .collect();
-        for conn in victims {
-            self.kill(conn);
-        }
+        self.kill_connections_to(node);
         let live: Vec<i32> = (1..=self.up.len() as i32)
             .filter(|n| self.is_up(*n))
             .collect();
@@ -84,6 +76,19 @@ impl Cluster {
             }
         }
         self.schedule_at(self.now + downtime, Event::Restart { node });
+    }
+
+    /// Resets every connection to broker `node`.
+    pub(crate) fn kill_connections_to(&mut self, node: i32) {
+        let victims: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.broker == Some(node))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in victims {
+            self.kill(conn);
+        }
     }
 
     pub(crate) fn apply_timed(&mut self, fault: &ScheduledFault) {
@@ -123,7 +128,7 @@ impl Cluster {
                 let open: Vec<ConnId> = self
                     .conns
                     .iter()
-                    .filter(|(_, c)| c.state == ConnState::Open)
+                    .filter(|(_, c)| c.state == SimConnPhase::Open)
                     .map(|(id, _)| *id)
                     .collect();
                 if !open.is_empty() {

@@ -124,8 +124,8 @@ impl Default for NetworkConfig {
     }
 }
 
-/// The simulated cluster alone: brokers, topics, network, faults. Used by [`Cluster`]
-/// (crate::Cluster) directly, or inside a [`SimConfig`].
+/// The simulated cluster alone: brokers, topics, network, faults. Used by
+/// [`Cluster`](crate::Cluster) directly, or inside a [`SimConfig`].
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
     /// Seed of everything random in the cluster (latencies, fault schedule, injected errors).

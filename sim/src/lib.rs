@@ -23,6 +23,12 @@
 //! * Hostile but well-formed values ([`HostileConfig`], off unless asked for): a huge or
 //!   sparse partition index in Metadata, a base offset near `i64::MAX` in Produce, a leader
 //!   that is no broker, a non-zero throttle time.
+//! * Scripted behaviour ([`script`]), off unless asked for and drawing nothing from the seed:
+//!   per-partition faults consumed by the next Produce ([`ScriptedFault`]), answers swallowed,
+//!   deferred or corrupted ([`ProduceAnswers`]), Produce requests held unread, InitProducerId
+//!   errors, topics with chosen leaders, advertised addresses, and a record of what the
+//!   brokers saw — for tests that need one exact story (odradek-core's pipeline tests, the
+//!   driver's `FakeBroker`).
 //! * [`Workload`]: seeded records (topics, keys, headers, sizes, tombstones), flushes, close.
 //! * [`check`]: the core's promises, one function each — one outcome per record, each within
 //!   delivery timeout + one request timeout of its send, none sent after its delivery
@@ -115,6 +121,7 @@ pub mod config;
 pub mod driver;
 pub mod faults;
 mod idempotence;
+pub mod script;
 pub mod simulation;
 pub mod variation;
 pub mod wire;
@@ -134,6 +141,7 @@ pub use faults::{
     Fault, FaultConfig, FaultKind, FaultSchedule, HostileConfig, ScheduledFault,
     RETRIABLE_PRODUCE_ERRORS,
 };
+pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};

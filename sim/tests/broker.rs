@@ -549,3 +549,307 @@ fn a_step_never_jumps_past_the_time_it_announced() {
         }
     }
 }
+
+// ---- scripted behaviour (odradek_sim::script) ----
+
+/// A one-broker cluster with zero latency, whole responses, recording what it sees.
+fn scripted() -> Client {
+    let mut config = ClusterConfig::new(5);
+    config.brokers = 1;
+    config.network = NetworkConfig::instant();
+    let mut c = Client::new(config);
+    c.cluster.record_requests();
+    c.connect(1, 1);
+    c
+}
+
+/// Produces `values` to `topic`-`partition` on connection 1; returns (error code, base offset),
+/// or `None` when the partition is left out of the answer.
+fn produce_to(c: &mut Client, topic: &str, partition: i32, values: &[&str]) -> Option<(i16, i64)> {
+    let req = produce(-1, topic, partition, batch(values, &[], Compression::None));
+    let resp = c.roundtrip(1, 9, &req);
+    let p = resp.topics.first()?.partitions.first()?;
+    Some((p.error_code, p.base_offset))
+}
+
+fn values_of(c: &Client, topic: &str, partition: i32) -> Vec<String> {
+    c.cluster
+        .log(topic, partition)
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn scripted_faults_are_consumed_one_per_produce_of_their_partition() {
+    use odradek_sim::ScriptedFault;
+    let mut c = scripted();
+    let nes = ErrorCode::NOT_ENOUGH_REPLICAS;
+    let neraa = ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+    c.cluster.script("b", 0, ScriptedFault::Error(nes));
+    c.cluster.script("b", 0, ScriptedFault::Omit);
+    c.cluster
+        .script("b", 0, ScriptedFault::AppendThenError(neraa));
+    c.cluster
+        .script("b", 0, ScriptedFault::BaseOffset(i64::MAX - 1));
+    // Another partition's Produce consumes nothing of b-0's script.
+    assert_eq!(produce_to(&mut c, "a", 0, &["other"]), Some((0, 0)));
+    assert_eq!(produce_to(&mut c, "b", 0, &["e"]), Some((nes.0, -1)));
+    assert_eq!(produce_to(&mut c, "b", 0, &["o"]), None, "left out");
+    assert_eq!(produce_to(&mut c, "b", 0, &["x"]), Some((neraa.0, -1)));
+    assert_eq!(produce_to(&mut c, "b", 0, &["y"]), Some((0, i64::MAX - 1)));
+    assert_eq!(
+        produce_to(&mut c, "b", 0, &["z"]),
+        Some((0, 2)),
+        "script used up"
+    );
+    assert_eq!(
+        values_of(&c, "b", 0),
+        ["x", "y", "z"],
+        "nothing appended when left out"
+    );
+    let codes: Vec<i16> = c
+        .cluster
+        .batches("b", 0)
+        .iter()
+        .map(|b| b.error_code)
+        .collect();
+    assert_eq!(
+        codes,
+        [nes.0, 0, 0, 0],
+        "the omitted partition is not logged"
+    );
+    assert_eq!(
+        c.cluster.appends()[1].fate,
+        AppendFate::ErrorAfterAppend,
+        "x was appended, then refused"
+    );
+    assert!(c.cluster.appends()[2].hostile_offset);
+    // Cleared scripts are never consumed.
+    c.cluster.script("b", 0, ScriptedFault::Error(nes));
+    c.cluster.clear_scripts();
+    assert_eq!(produce_to(&mut c, "b", 0, &["w"]), Some((0, 3)));
+    assert!(c.cluster.protocol_violations().is_empty());
+}
+
+#[test]
+fn every_produce_fails_drops_or_waits_when_asked() {
+    let mut c = scripted();
+    c.cluster
+        .fail_every_produce(Some(ErrorCode::INVALID_RECORD));
+    for _ in 0..2 {
+        assert_eq!(
+            produce_to(&mut c, "b", 0, &["x"]),
+            Some((ErrorCode::INVALID_RECORD.0, -1))
+        );
+    }
+    c.cluster.fail_every_produce(None);
+    assert_eq!(produce_to(&mut c, "b", 0, &["x"]), Some((0, 0)));
+    // Dropped requests close the connection, append nothing, and count as Produce requests.
+    c.cluster.drop_produce_requests(1);
+    let before = c.cluster.stats().produce_requests;
+    c.send(
+        1,
+        9,
+        &produce(-1, "b", 0, batch(&["lost"], &[], Compression::None)),
+    );
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(1))));
+    assert_eq!(c.cluster.stats().produce_requests, before + 1);
+    assert_eq!(values_of(&c, "b", 0), ["x"]);
+    c.connect(2, 1);
+    // A produce delay holds the answer back, not the append.
+    c.cluster.set_produce_delay(Duration::from_millis(250));
+    let start = c.cluster.now();
+    let req = produce(-1, "b", 0, batch(&["late"], &[], Compression::None));
+    c.send(2, 9, &req);
+    assert!(c.response().is_some());
+    assert_eq!(c.cluster.now(), start + Duration::from_millis(250));
+    assert_eq!(values_of(&c, "b", 0), ["x", "late"]);
+}
+
+#[test]
+fn produce_answers_are_swallowed_deferred_held_or_corrupted() {
+    use odradek_sim::ProduceAnswers;
+    let mut c = scripted();
+    let req = |v: &str| produce(-1, "b", 0, batch(&[v], &[], Compression::None));
+    // Swallowed: appended, never answered, the connection stays open.
+    c.cluster.set_produce_answers(ProduceAnswers::Swallow);
+    c.send(1, 9, &req("s"));
+    assert_eq!(c.next_event(), None);
+    assert_eq!(c.cluster.open_connections(), [ConnId(1)]);
+    assert_eq!(c.cluster.appends()[0].fate, AppendFate::ResponseLost);
+    // Deferred: queued until released one by one; other answers still go.
+    c.cluster.set_produce_answers(ProduceAnswers::Defer);
+    let first = c.send(1, 9, &req("d1"));
+    let second = c.send(1, 9, &req("d2"));
+    assert_eq!(c.next_event(), None, "no answer yet");
+    assert_eq!(c.cluster.deferred_answers(), 2);
+    let meta = MetadataRequest {
+        topics: Some(vec!["b".into()]),
+        allow_auto_topic_creation: false,
+    };
+    let corr = c.send(1, 12, &meta);
+    let frame = c
+        .response()
+        .expect("metadata answered while Produce answers wait");
+    assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), corr);
+    assert!(c.cluster.release_deferred());
+    let frame = c.response().unwrap();
+    assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), first);
+    c.cluster.drop_deferred();
+    assert!(!c.cluster.release_deferred());
+    assert_eq!(c.next_event(), None);
+    assert_eq!(c.cluster.appends()[2].fate, AppendFate::ResponseLost);
+    let _ = second;
+    // Held: Produce requests wait unread, and later requests on their connection behind
+    // them; released, they are handled in order.
+    c.cluster.set_produce_answers(ProduceAnswers::Send);
+    c.cluster.hold_produce_requests(true);
+    let held = c.send(1, 9, &req("h"));
+    let corr = c.send(1, 12, &meta);
+    assert_eq!(c.next_event(), None, "nothing answered while held");
+    assert_eq!(c.cluster.held_produce_requests(Some(ConnId(1))), 1);
+    assert_eq!(c.cluster.held_produce_requests(None), 1);
+    assert_eq!(
+        values_of(&c, "b", 0),
+        ["s", "d1", "d2"],
+        "not appended while held"
+    );
+    c.cluster.hold_produce_requests(false);
+    assert_eq!(c.cluster.held_produce_requests(None), 0);
+    let order: Vec<i32> = (0..2)
+        .map(|_| {
+            let f = c.response().unwrap();
+            i32::from_be_bytes(f[..4].try_into().unwrap())
+        })
+        .collect();
+    assert_eq!(order, [held, corr]);
+    // Corrupted: raw bytes instead of the next answer, once.
+    c.cluster
+        .corrupt_next_produce_answer(Bytes::from_static(&[0, 0, 0, 4, 0x7f, 0, 0, 1]));
+    c.send(1, 9, &req("c"));
+    let frame = c.response().unwrap();
+    assert_eq!(&frame[..], &[0x7f, 0, 0, 1]);
+    assert_eq!(produce_to(&mut c, "b", 0, &["ok"]).map(|r| r.0), Some(0));
+    assert_eq!(values_of(&c, "b", 0), ["s", "d1", "d2", "h", "c", "ok"]);
+}
+
+#[test]
+fn init_producer_id_errors_epochs_and_ids_are_scripted() {
+    use odradek_core::protocol::InitProducerIdRequest;
+    let mut c = scripted();
+    c.cluster.fail_init_producer_id(ErrorCode(15));
+    c.cluster.set_next_producer_id(1001);
+    c.cluster.set_init_producer_epoch(i16::MAX - 1);
+    let r = c.roundtrip(1, 4, &InitProducerIdRequest::default());
+    assert_eq!(
+        (r.error_code, r.producer_id, r.producer_epoch),
+        (15, -1, -1)
+    );
+    let r = c.roundtrip(1, 4, &InitProducerIdRequest::default());
+    assert_eq!(
+        (r.error_code, r.producer_id, r.producer_epoch),
+        (0, 1001, i16::MAX - 1)
+    );
+    assert_eq!(c.cluster.init_producer_id_requests(), [(-1, -1), (-1, -1)]);
+    let keys: Vec<i16> = c.cluster.requests().iter().map(|r| r.api_key).collect();
+    assert_eq!(keys, [api_key::INIT_PRODUCER_ID, api_key::INIT_PRODUCER_ID]);
+}
+
+#[test]
+fn batch_limits_versions_and_producer_state_are_scripted() {
+    let mut c = scripted();
+    c.cluster.set_max_batch_records(Some(2));
+    assert_eq!(
+        produce_to(&mut c, "b", 0, &["1", "2", "3"]),
+        Some((ErrorCode::MESSAGE_TOO_LARGE.0, -1))
+    );
+    assert_eq!(produce_to(&mut c, "b", 0, &["1", "2"]), Some((0, 0)));
+    c.cluster.set_max_batch_records(None);
+    assert_eq!(produce_to(&mut c, "b", 0, &["1", "2", "3"]), Some((0, 2)));
+    let mut versions = odradek_sim::BrokerVersions::modern();
+    versions.produce = (0, 6);
+    versions.api_versions = (0, 2);
+    c.cluster.set_versions(versions);
+    let resp = c.roundtrip(1, 2, &ApiVersionsRequest::default());
+    let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (0, 6));
+    let corr = c.send(1, 3, &ApiVersionsRequest::default());
+    let frame = c.response().unwrap();
+    let (h, resp) = protocol::decode_response::<ApiVersionsRequest>(0, &frame).unwrap();
+    assert_eq!(
+        (h.correlation_id, resp.error_code),
+        (corr, ErrorCode::UNSUPPORTED_VERSION.0)
+    );
+    let seen: Vec<(i16, i16)> = c
+        .cluster
+        .requests()
+        .iter()
+        .map(|r| (r.api_key, r.api_version))
+        .collect();
+    assert_eq!(seen, [(0, 9), (0, 9), (0, 9), (18, 2), (18, 3)]);
+    // A partition that forgets its producers answers UNKNOWN_PRODUCER_ID to a sequence > 0.
+    let mut c = scripted();
+    assert_eq!(idem_produce(&mut c, &["a"], 7, 0, 0), (0, 0));
+    c.cluster.forget_producers("a", 0);
+    assert_eq!(
+        idem_produce(&mut c, &["b"], 7, 0, 1),
+        (ErrorCode::UNKNOWN_PRODUCER_ID.0, -1)
+    );
+    let seen = c.cluster.batches("a", 0);
+    assert_eq!(
+        (
+            seen[1].producer_id,
+            seen[1].epoch,
+            seen[1].base_sequence,
+            seen[1].records
+        ),
+        (7, 0, 1, 1)
+    );
+    assert_eq!(seen[1].format, RecordFormat::V2);
+}
+
+#[test]
+fn topics_leaders_addresses_and_downed_brokers_are_scripted() {
+    let mut config = ClusterConfig::new(5);
+    config.brokers = 2;
+    config.topics = Vec::new();
+    config.network = NetworkConfig::instant();
+    let mut c = Client::new(config);
+    c.cluster.create_topic("t", &[2, 1]);
+    c.cluster.advertise(1, "127.0.0.1", 4000);
+    c.cluster.auto_create_topics(2);
+    c.connect(1, 1);
+    let meta = MetadataRequest {
+        topics: Some(vec!["t".into(), "new".into()]),
+        allow_auto_topic_creation: true,
+    };
+    let resp = c.roundtrip(1, 12, &meta);
+    assert_eq!(
+        (resp.brokers[0].host.as_str(), resp.brokers[0].port),
+        ("127.0.0.1", 4000)
+    );
+    assert_eq!(resp.brokers[1].host, "broker-2");
+    let leaders: Vec<i32> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_id)
+        .collect();
+    assert_eq!(leaders, [2, 1]);
+    assert_eq!(resp.topics[1].error_code, 0, "created on first sight");
+    assert_eq!(resp.topics[1].partitions.len(), 2);
+    // A broker taken down keeps its partitions: they have no leader until it is back.
+    c.connect(2, 2);
+    c.cluster.set_broker_up(2, false);
+    assert_eq!(c.next_event(), Some(NetEvent::Disconnected(ConnId(2))));
+    assert_eq!(c.connect(3, 2), NetEvent::Disconnected(ConnId(3)));
+    assert_eq!(c.cluster.leader("t", 0), Some(2));
+    let resp = c.roundtrip(1, 12, &meta);
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ErrorCode::LEADER_NOT_AVAILABLE.0
+    );
+    c.cluster.set_broker_up(2, true);
+    assert_eq!(c.connect(4, 2), NetEvent::Connected(ConnId(4)));
+}

@@ -1,0 +1,9 @@
+//! ProducerCore against odradek-sim's simulated cluster, which decodes the core's real request
+//! frames with the crate's codecs and answers like a broker, with scripted faults. Virtual
+//! time only.
+
+mod harness;
+
+mod basic;
+mod idempotence;
+mod observability;

@@ -1,0 +1,422 @@
+//! Scripted behaviour: what a test asks of the [`Cluster`] by hand, next to the seeded
+//! [`FaultSchedule`](crate::FaultSchedule). Every knob is off by default and draws nothing from
+//! the seeded generator, so a seeded run is the same with or without this module.
+//!
+//! * Per partition, faults consumed one by one by the next Produce of that partition
+//!   ([`Cluster::script`], [`ScriptedFault`]).
+//! * For every Produce: a fixed error ([`Cluster::fail_every_produce`]), requests dropped with
+//!   their connection ([`Cluster::drop_produce_requests`]), a delay
+//!   ([`Cluster::set_produce_delay`]), the largest batch taken
+//!   ([`Cluster::set_max_batch_records`]), and what becomes of the answers
+//!   ([`ProduceAnswers`]: sent, swallowed or deferred; [`Cluster::release_deferred`]), raw
+//!   bytes instead of the next answer ([`Cluster::corrupt_next_produce_answer`]), and Produce
+//!   requests held unread ([`Cluster::hold_produce_requests`]).
+//! * InitProducerId: error codes for the next answers, the epoch and the next id granted.
+//! * The cluster's shape: versions, topics with chosen leaders, topics created on first
+//!   Metadata, the address each broker advertises, brokers down without leader moves, a
+//!   partition forgetting its producers.
+//! * What the brokers saw ([`Cluster::record_requests`]): every request header, every batch
+//!   per partition with its answer, every InitProducerId asked.
+
+use crate::cluster::{AppendFate, Cluster, Partition, SimConnPhase};
+use crate::config::BrokerVersions;
+use bytes::Bytes;
+use odradek_core::protocol::{self, ErrorCode};
+use odradek_core::record::RecordFormat;
+use odradek_core::ConnId;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// What a broker does with the next Produce of one partition ([`Cluster::script`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScriptedFault {
+    /// Answer with this error code without appending (before any other check).
+    Error(ErrorCode),
+    /// Append (when the batch passes the broker's checks), then answer with this error: the
+    /// ambiguous NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    AppendThenError(ErrorCode),
+    /// Leave this partition out of the response.
+    Omit,
+    /// Append, then answer with this base offset (a hostile value).
+    BaseOffset(i64),
+}
+
+/// What becomes of the answers to Produce requests (acks 1 or all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProduceAnswers {
+    /// Sent after the network latency (and the produce delay).
+    #[default]
+    Send,
+    /// Never sent: the records are appended, the connection stays open, the client's request
+    /// timeout must notice.
+    Swallow,
+    /// Queued until [`Cluster::release_deferred`] sends the oldest (or
+    /// [`Cluster::drop_deferred`] loses them all); other answers still go.
+    Defer,
+}
+
+/// One request header a broker decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// Connection it came on.
+    pub conn: ConnId,
+    /// API key.
+    pub api_key: i16,
+    /// API version.
+    pub api_version: i16,
+}
+
+/// One batch a broker saw for a partition, and what it made of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenBatch {
+    /// Producer id (`-1` when none).
+    pub producer_id: i64,
+    /// Producer epoch (`-1` when none).
+    pub epoch: i16,
+    /// Base sequence (`-1` when none).
+    pub base_sequence: i32,
+    /// Records.
+    pub records: usize,
+    /// 0 when appended (also when an error was answered after the append),
+    /// DUPLICATE_SEQUENCE_NUMBER for a retry recognised and answered with its first offset,
+    /// else the error code answered.
+    pub error_code: i16,
+    /// The record format of its (first) batch.
+    pub format: RecordFormat,
+}
+
+/// What the brokers saw, when asked to keep it.
+#[derive(Debug, Default)]
+struct Seen {
+    requests: Vec<SeenRequest>,
+    batches: BTreeMap<(String, i32), Vec<SeenBatch>>,
+    init_producer_ids: Vec<(i64, i16)>,
+}
+
+/// A Produce answer waiting in the deferral queue: connection, bytes, appends it acknowledges.
+type DeferredAnswer = (ConnId, Bytes, Vec<usize>);
+
+/// The scripted state of a cluster.
+#[derive(Debug, Default)]
+pub(crate) struct Script {
+    faults: BTreeMap<(String, i32), VecDeque<ScriptedFault>>,
+    answers: ProduceAnswers,
+    deferred: VecDeque<DeferredAnswer>,
+    hold_requests: bool,
+    /// Request frames held unread: connection, frame, whether it is a Produce.
+    held: VecDeque<(ConnId, Bytes, bool)>,
+    corrupt_next: Option<Bytes>,
+    pub(crate) produce_error: Option<ErrorCode>,
+    drop_produce: usize,
+    produce_delay: Duration,
+    init_errors: VecDeque<ErrorCode>,
+    pub(crate) init_epoch: i16,
+    pub(crate) max_batch_records: Option<usize>,
+    auto_create: Option<i32>,
+    advertised: BTreeMap<i32, (String, u16)>,
+    seen: Option<Seen>,
+}
+
+impl Script {
+    /// The address broker `node` advertises, when one was set.
+    pub(crate) fn advertised(&self, node: i32) -> Option<(String, u16)> {
+        self.advertised.get(&node).cloned()
+    }
+}
+
+impl Cluster {
+    /// The next Produce of `topic`/`partition` meets `fault` (faults queue up per partition and
+    /// are consumed one per Produce of it, whatever it carries).
+    pub fn script(&mut self, topic: &str, partition: i32, fault: ScriptedFault) {
+        self.script
+            .faults
+            .entry((topic.to_owned(), partition))
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Forgets every scripted partition fault not yet consumed.
+    pub fn clear_scripts(&mut self) {
+        self.script.faults.clear();
+    }
+
+    pub(crate) fn next_scripted(&mut self, topic: &str, partition: i32) -> Option<ScriptedFault> {
+        if self.script.faults.is_empty() {
+            return None;
+        }
+        let key = (topic.to_owned(), partition);
+        let queue = self.script.faults.get_mut(&key)?;
+        let fault = queue.pop_front();
+        if queue.is_empty() {
+            self.script.faults.remove(&key);
+        }
+        fault
+    }
+
+    /// Every Produce partition is answered `code` without appending (`None`: as usual).
+    pub fn fail_every_produce(&mut self, code: Option<ErrorCode>) {
+        self.script.produce_error = code;
+    }
+
+    /// The next `n` Produce requests close their connection without appending or answering.
+    pub fn drop_produce_requests(&mut self, n: usize) {
+        self.script.drop_produce = n;
+    }
+
+    /// Whether this Produce request is to be dropped with its connection.
+    pub(crate) fn take_dropped_produce(&mut self) -> bool {
+        if self.script.drop_produce == 0 {
+            return false;
+        }
+        self.script.drop_produce -= 1;
+        true
+    }
+
+    /// Each Produce answer leaves `delay` after the request arrived (on top of the latency;
+    /// answers on a connection still never overtake each other).
+    pub fn set_produce_delay(&mut self, delay: Duration) {
+        self.script.produce_delay = delay;
+    }
+
+    /// What becomes of Produce answers from now on. Switching away from deferring does not
+    /// send what is queued: [`release_deferred`](Self::release_deferred) does.
+    pub fn set_produce_answers(&mut self, mode: ProduceAnswers) {
+        self.script.answers = mode;
+    }
+
+    /// Answers waiting in the deferral queue.
+    pub fn deferred_answers(&self) -> usize {
+        self.script.deferred.len()
+    }
+
+    /// Sends the oldest deferred answer (lost if its connection has closed since); `false`
+    /// when none is queued.
+    pub fn release_deferred(&mut self) -> bool {
+        let Some((conn, data, appends)) = self.script.deferred.pop_front() else {
+            return false;
+        };
+        self.respond(conn, data, appends);
+        true
+    }
+
+    /// Loses every deferred answer: the client never gets them.
+    pub fn drop_deferred(&mut self) {
+        for (_, _, appends) in std::mem::take(&mut self.script.deferred) {
+            for a in appends {
+                self.appends[a].fate = AppendFate::ResponseLost;
+            }
+        }
+    }
+
+    /// The next Produce answer (acks 1 or all) is replaced by these raw bytes.
+    pub fn corrupt_next_produce_answer(&mut self, raw: Bytes) {
+        self.script.corrupt_next = Some(raw);
+    }
+
+    /// The next InitProducerId is answered `code` (queued: one per answer, then success).
+    pub fn fail_init_producer_id(&mut self, code: ErrorCode) {
+        self.script.init_errors.push_back(code);
+    }
+
+    pub(crate) fn next_init_error(&mut self) -> Option<ErrorCode> {
+        self.script.init_errors.pop_front()
+    }
+
+    /// The epoch InitProducerId grants with a fresh id (Kafka: 0).
+    pub fn set_init_producer_epoch(&mut self, epoch: i16) {
+        self.script.init_epoch = epoch;
+    }
+
+    /// The producer id the next successful InitProducerId hands out.
+    pub fn set_next_producer_id(&mut self, id: i64) {
+        self.next_producer_id = id;
+    }
+
+    /// Batches of more than `max` records are refused with MESSAGE_TOO_LARGE (after the
+    /// idempotence check); `None`: no limit.
+    pub fn set_max_batch_records(&mut self, max: Option<usize>) {
+        self.script.max_batch_records = max;
+    }
+
+    /// The API versions the brokers advertise and accept from now on.
+    pub fn set_versions(&mut self, versions: BrokerVersions) {
+        self.config.versions = versions;
+    }
+
+    /// Creates (or replaces) `topic` with one partition per entry of `leaders`, led by it.
+    pub fn create_topic(&mut self, topic: &str, leaders: &[i32]) {
+        let parts = leaders.iter().map(|&l| Partition::led_by(l)).collect();
+        self.topics.insert(topic.to_owned(), parts);
+    }
+
+    /// A Metadata request naming a topic that does not exist creates it with `partitions`
+    /// partitions led by broker 1, as `auto.create.topics.enable` does.
+    pub fn auto_create_topics(&mut self, partitions: i32) {
+        self.script.auto_create = Some(partitions);
+    }
+
+    /// Creates the topics `names` that do not exist, when auto-creation is on.
+    pub(crate) fn auto_create(&mut self, names: &[String]) {
+        let Some(n) = self.script.auto_create else {
+            return;
+        };
+        for name in names {
+            if !self.topics.contains_key(name) {
+                self.create_topic(name, &vec![1; n.max(0) as usize]);
+            }
+        }
+    }
+
+    /// Broker `node` advertises `host:port` in Metadata instead of `broker-<node>:9092`
+    /// (connections still name it `broker-<node>`).
+    pub fn advertise(&mut self, node: i32, host: &str, port: u16) {
+        self.script.advertised.insert(node, (host.to_owned(), port));
+    }
+
+    /// Takes broker `node` down (its connections reset, connecting to it fails) or up again,
+    /// without moving any leadership: the partitions it leads have no leader meanwhile.
+    pub fn set_broker_up(&mut self, node: i32, up: bool) {
+        let Some(i) = self.broker_index(node) else {
+            return;
+        };
+        self.up[i] = up;
+        if !up {
+            self.kill_connections_to(node);
+        }
+    }
+
+    /// `topic`/`partition` forgets every producer's state: their next batch there is answered
+    /// UNKNOWN_PRODUCER_ID unless it starts at sequence 0.
+    pub fn forget_producers(&mut self, topic: &str, partition: i32) {
+        if let Some(p) = usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.topics.get_mut(topic)?.get_mut(i))
+        {
+            p.producers = Default::default();
+        }
+    }
+
+    /// Starts keeping what the brokers see ([`requests`](Self::requests),
+    /// [`batches`](Self::batches), [`init_producer_id_requests`](Self::init_producer_id_requests)).
+    pub fn record_requests(&mut self) {
+        self.script.seen.get_or_insert_with(Seen::default);
+    }
+
+    /// Every request header decoded so far, in order (empty unless recording).
+    pub fn requests(&self) -> &[SeenRequest] {
+        self.script.seen.as_ref().map_or(&[], |s| &s.requests[..])
+    }
+
+    /// Every batch seen for `topic`/`partition`, in arrival order (empty unless recording).
+    pub fn batches(&self, topic: &str, partition: i32) -> &[SeenBatch] {
+        self.script
+            .seen
+            .as_ref()
+            .and_then(|s| s.batches.get(&(topic.to_owned(), partition)))
+            .map_or(&[], |b| &b[..])
+    }
+
+    /// `(producer id, epoch)` of every InitProducerId request, in order (empty unless
+    /// recording).
+    pub fn init_producer_id_requests(&self) -> &[(i64, i16)] {
+        self.script
+            .seen
+            .as_ref()
+            .map_or(&[], |s| &s.init_producer_ids[..])
+    }
+
+    pub(crate) fn saw_request(&mut self, conn: ConnId, api_key: i16, api_version: i16) {
+        if let Some(s) = &mut self.script.seen {
+            s.requests.push(SeenRequest {
+                conn,
+                api_key,
+                api_version,
+            });
+        }
+    }
+
+    pub(crate) fn saw_batch(&mut self, topic: &str, partition: i32, batch: SeenBatch) {
+        if let Some(s) = &mut self.script.seen {
+            let key = (topic.to_owned(), partition);
+            s.batches.entry(key).or_default().push(batch);
+        }
+    }
+
+    pub(crate) fn saw_init_producer_id(&mut self, producer_id: i64, epoch: i16) {
+        if let Some(s) = &mut self.script.seen {
+            s.init_producer_ids.push((producer_id, epoch));
+        }
+    }
+
+    /// Sends (or swallows, defers, corrupts, delays) the answer to a Produce request.
+    pub(crate) fn answer_produce(&mut self, conn: ConnId, data: Bytes, appends: Vec<usize>) {
+        if self.script.answers == ProduceAnswers::Swallow {
+            for a in appends {
+                self.appends[a].fate = AppendFate::ResponseLost;
+            }
+            return;
+        }
+        let data = self.script.corrupt_next.take().unwrap_or(data);
+        if self.script.answers == ProduceAnswers::Defer {
+            self.script.deferred.push_back((conn, data, appends));
+            return;
+        }
+        let delay = self.script.produce_delay;
+        self.respond_after(conn, data, appends, delay);
+    }
+
+    /// Holds every Produce request unread (not appended, not answered, and every later
+    /// request on its connection behind it), a broker stuck on its disk; `false` lets the
+    /// held requests go, in order.
+    pub fn hold_produce_requests(&mut self, hold: bool) {
+        self.script.hold_requests = hold;
+        if hold {
+            return;
+        }
+        for (conn, frame, _) in std::mem::take(&mut self.script.held) {
+            if self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.state == SimConnPhase::Open)
+            {
+                self.handle_frame(conn, frame);
+            }
+        }
+    }
+
+    /// Produce requests held unread on `conn` (`None`: on every connection).
+    pub fn held_produce_requests(&self, conn: Option<ConnId>) -> usize {
+        self.script
+            .held
+            .iter()
+            .filter(|(c, _, produce)| *produce && conn.map_or(true, |x| x == *c))
+            .count()
+    }
+
+    /// Whether request `frame` on `conn` is to be held; holds it if so.
+    pub(crate) fn hold_frame(&mut self, conn: ConnId, frame: &Bytes) -> bool {
+        if !self.script.hold_requests {
+            return false;
+        }
+        let produce = protocol::decode_request_header(frame)
+            .is_ok_and(|(h, _)| h.api_key == protocol::api_key::PRODUCE);
+        if produce || self.script.held.iter().any(|(c, _, _)| *c == conn) {
+            self.script.held.push_back((conn, frame.clone(), produce));
+            return true;
+        }
+        false
+    }
+}
+
+impl Partition {
+    /// An empty partition led by `leader`, at leader epoch 0.
+    pub(crate) fn led_by(leader: i32) -> Partition {
+        Partition {
+            next_offset: 0,
+            leader,
+            epoch: 0,
+            log: Vec::new(),
+            producers: Default::default(),
+        }
+    }
+}
