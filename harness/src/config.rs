@@ -25,7 +25,7 @@ pub(crate) fn server_properties(
         map.push_str(&format!(",{}:{}", l.name, l.protocol));
     }
     let mut p = format!(
-        "# Written by odradek's Kafka harness (tests/src/kafka.rs).\n\
+        "# Written by odradek's Kafka harness (harness/, crate odradek-kafka-harness).\n\
          process.roles=broker,controller\n\
          node.id={id}\n\
          controller.quorum.voters={voters}\n\
