@@ -1,7 +1,8 @@
 //! Cross-runtime conformance and real-broker test support.
 //!
 //! - [`kafka`]: fetch, start and stop a real Apache Kafka (4.1 or 3.9, one or three KRaft
-//!   nodes) and read records back with Kafka's own Java client. Also compiled into `xtask`.
+//!   nodes) and read records back with Kafka's own Java client: the `odradek-kafka-harness`
+//!   crate (which `xtask` also uses), re-exported.
 //!
 //! - [`chaos`]: record layout and outcome analysis of `cargo xtask chaos` (the orchestration
 //!   is the `chaos` binary).
@@ -19,9 +20,10 @@
 
 #![warn(missing_docs)]
 
+pub use odradek_kafka_harness as kafka;
+
 pub mod chaos;
 pub mod conformance;
-pub mod kafka;
 pub mod runtime;
 pub mod secure;
 

@@ -1,18 +1,15 @@
 //! `cargo xtask ...`: project automation. Run `cargo xtask help` for the commands.
 //!
-//! Dependency-free on purpose (std only) so it builds in seconds; the Kafka harness is the
-//! same source file the `odradek-tests` library exposes as `odradek_tests::kafka`, compiled
-//! in directly.
+//! Its one dependency is the Kafka harness (`odradek-kafka-harness`, which the
+//! `odradek-tests` library re-exports as `odradek_tests::kafka`).
 
 mod bench;
 mod chaos;
 mod codecs;
-#[allow(dead_code)]
-#[path = "../../tests/src/kafka.rs"]
-mod kafka;
 mod mutants;
 
-use kafka::{KafkaCluster, Lifetime, StartOptions, Version};
+use odradek_kafka_harness as kafka;
+use odradek_kafka_harness::{KafkaCluster, Lifetime, StartOptions, Version};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
