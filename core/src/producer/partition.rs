@@ -550,7 +550,8 @@ impl PartitionState {
         // the failed one come back refused as out of order, and join the retry batches in
         // order). Until then nothing of this partition enters the broker path.
         if !self.retry_batches.is_empty() {
-            if !self.chaser.is_empty() {
+            let chaser_out = !self.chaser.is_empty();
+            if chaser_out {
                 return 0;
             }
             while let Some(b) = self.retry_batches.pop_back() {
