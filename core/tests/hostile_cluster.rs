@@ -1,57 +1,41 @@
-//! ProducerCore against a scripted fake cluster whose Metadata and Produce answers the test
-//! writes field by field, so they can be hostile: sparse, duplicate, negative or huge
-//! partition indices, leaders that name no broker, extreme `throttle_time_ms`. Also the
-//! retry and metadata backoff (KIP-580), partition choice among partitions with a leader,
-//! and a close without a delivery timeout. Virtual time only; every loop is bounded.
+//! ProducerCore against odradek-sim's [`Cluster`](odradek_sim::Cluster) whose Metadata
+//! answers the test writes entry by entry ([`odradek_sim::Cluster::script_metadata`]), so they
+//! can be hostile: sparse, duplicate, negative or huge partition indices, leaders that name no
+//! broker, topics left out, extreme `throttle_time_ms`. Also the retry and metadata backoff
+//! (KIP-580), partition choice among partitions with a leader, and a close without a
+//! delivery timeout. Virtual time only (zero latency); every loop is bounded.
 
-use bytes::BytesMut;
-use odradek_core::protocol::{
-    self, ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
-    MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
-    ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse, Reader,
-    Request,
-};
-use odradek_core::record::decode_records;
+use odradek_core::protocol::ErrorCode;
 use odradek_core::{
     Config, ConfigError, ConnId, Instant, Output, PartitionerConfig, ProduceError, ProducerCore,
     Record, RecordId,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use odradek_sim::{BrokerVersions, ClusterConfig, NetEvent, NetworkConfig, ScriptedFault};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 type Outcome = Result<(i32, i64), ProduceError>;
+
+/// Partitions every topic really has (its logs); the scripted Metadata entries say which of
+/// them exist and who leads them.
+const PARTITIONS: usize = 4;
 
 struct Cluster {
     core: ProducerCore,
     now: Instant,
     start: Instant,
-    /// Brokers listed in Metadata answers.
-    nodes: BTreeSet<i32>,
-    /// Brokers that refuse connections.
-    down: BTreeSet<i32>,
-    /// Per topic, the `(partition_index, leader_id)` entries of the Metadata answer, as is.
-    meta: BTreeMap<String, Vec<(i32, i32)>>,
-    /// Per topic, the error code of its Metadata entry (0 when absent).
-    meta_error: BTreeMap<String, i16>,
-    logs: BTreeMap<(String, i32), Vec<String>>,
-    /// Error codes for the next Produce partition answers, in order.
-    produce_errors: VecDeque<i16>,
-    /// `throttle_time_ms` put in every answer.
-    throttle: i32,
-    conns: HashMap<ConnId, (i32, FrameDecoder)>,
+    sim: odradek_sim::Cluster,
     produce_times: Vec<Instant>,
     metadata_times: Vec<Instant>,
     outcomes: BTreeMap<RecordId, Outcome>,
     closed: bool,
     /// Every request's `(connection, api key)`, in order.
     requests: Vec<(ConnId, i16)>,
-    /// Topics left out of Metadata answers even when asked about.
-    omit: BTreeSet<String>,
 }
 
 impl Cluster {
     fn config() -> Config {
-        let mut c = Config::new(["b1:9092"]);
+        let mut c = Config::new(["broker-1:9092"]);
         c.linger = Duration::from_millis(5);
         c.retry_backoff = Duration::from_millis(100);
         c.request_timeout = Duration::from_secs(5);
@@ -60,31 +44,65 @@ impl Cluster {
         c
     }
 
+    /// Brokers 1 and 2, no topic, speaking Produce up to v9 and Metadata up to v12.
     fn new(config: Config, seed: u64) -> Self {
         let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut cc = ClusterConfig::new(seed);
+        cc.brokers = 2;
+        cc.topics = Vec::new();
+        cc.network = NetworkConfig::instant();
+        let mut sim = odradek_sim::Cluster::starting_at(cc, now);
+        sim.set_versions(BrokerVersions {
+            produce: (0, 9),
+            metadata: (0, 12),
+            api_versions: (0, 3),
+            init_producer_id: None,
+        });
+        sim.record_requests();
         Cluster {
             core: ProducerCore::new(config, seed, now).expect("config"),
             now,
             start: now,
-            nodes: [1, 2].into_iter().collect(),
-            down: BTreeSet::new(),
-            meta: BTreeMap::new(),
-            meta_error: BTreeMap::new(),
-            logs: BTreeMap::new(),
-            produce_errors: VecDeque::new(),
-            throttle: 0,
-            conns: HashMap::new(),
+            sim,
             produce_times: Vec::new(),
             metadata_times: Vec::new(),
             outcomes: BTreeMap::new(),
             closed: false,
             requests: Vec::new(),
-            omit: BTreeSet::new(),
         }
     }
 
+    /// Metadata answers list exactly these `(partition_index, leader_id)` entries for `name`.
     fn topic(&mut self, name: &str, parts: &[(i32, i32)]) {
-        self.meta.insert(name.to_owned(), parts.to_vec());
+        if self.sim.leader(name, 0).is_none() {
+            self.sim.create_topic(name, &[1; PARTITIONS]);
+        }
+        self.sim.script_metadata(name, parts);
+    }
+
+    /// Metadata answers leave `name` out even when asked about it.
+    fn omit(&mut self, name: &str) {
+        self.sim.omit_from_metadata(name);
+    }
+
+    /// Brokers `nodes` refuse connections.
+    fn down(&mut self, nodes: &[i32]) {
+        for &n in nodes {
+            self.sim.set_broker_up(n, false);
+        }
+    }
+
+    /// Every answer carries this `throttle_time_ms`.
+    fn throttle(&mut self, ms: i32) {
+        self.sim.set_throttle_time(Some(ms));
+    }
+
+    /// The next `n` Produce answers for `topic`/`partition` carry `code` (nothing appended).
+    fn fail_produces(&mut self, topic: &str, partition: i32, n: usize, code: ErrorCode) {
+        for _ in 0..n {
+            self.sim
+                .script(topic, partition, ScriptedFault::Error(code));
+        }
     }
 
     fn send(&mut self, r: Record) -> RecordId {
@@ -93,187 +111,64 @@ impl Cluster {
         id
     }
 
+    /// Drains the core's outputs and everything the cluster has due now, until both are quiet.
     fn drain(&mut self) {
+        self.sim.advance_to(self.now);
         let mut budget = 1_000_000u32;
-        while let Some(out) = self.core.poll_output() {
-            budget = budget
-                .checked_sub(1)
-                .expect("endless outputs: the core loops");
-            match out {
-                Output::Connect { conn, address } => {
-                    let node: i32 = address.host.trim_start_matches('b').parse().unwrap();
-                    if self.down.contains(&node) || !self.nodes.contains(&node) {
-                        self.core.handle_disconnected(conn, self.now);
-                    } else {
-                        self.conns.insert(conn, (node, FrameDecoder::new(1 << 24)));
-                        self.core.handle_connected(conn, self.now);
-                    }
-                }
-                Output::Transmit { conn, data } => {
-                    let bytes: Vec<u8> = data.iter().flat_map(|b| b.iter().copied()).collect();
-                    let (node, dec) = self.conns.get_mut(&conn).expect("known connection");
-                    let node = *node;
-                    dec.push(&bytes);
-                    let mut frames = Vec::new();
-                    while let Some(f) = dec.next_frame().expect("framing") {
-                        frames.push(f);
-                    }
-                    for f in frames {
-                        let key = protocol::decode_request_header(&f)
-                            .expect("header")
-                            .0
-                            .api_key;
-                        self.requests.push((conn, key));
-                        let resp = self.answer(node, &f);
-                        if self.conns.contains_key(&conn) {
-                            self.core.handle_received(conn, &resp, self.now);
-                        }
-                    }
-                }
-                Output::Disconnect { conn } => {
-                    self.conns.remove(&conn);
-                }
-                Output::Delivered { id, metadata, .. } => {
-                    let prev = self
-                        .outcomes
-                        .insert(id, Ok((metadata.partition, metadata.offset)));
-                    assert!(prev.is_none(), "two outcomes for {id:?}");
-                }
-                Output::Failed { id, error, .. } => {
-                    let prev = self.outcomes.insert(id, Err(error));
-                    assert!(prev.is_none(), "two outcomes for {id:?}");
-                }
-                Output::Closed => {
-                    assert!(!self.closed, "closed twice");
-                    self.closed = true;
-                }
+        loop {
+            while let Some(out) = self.core.poll_output() {
+                budget = budget
+                    .checked_sub(1)
+                    .expect("endless outputs: the core loops");
+                self.output(out);
+            }
+            self.stamp_requests();
+            if !self.sim.next_event_time().is_some_and(|t| t <= self.now) {
+                return;
+            }
+            match self.sim.step() {
+                Some(NetEvent::Connected(c)) => self.core.handle_connected(c, self.now),
+                Some(NetEvent::Disconnected(c)) => self.core.handle_disconnected(c, self.now),
+                Some(NetEvent::Received(c, b)) => self.core.handle_received(c, &b, self.now),
+                None => {}
+            }
+            self.stamp_requests();
+        }
+    }
+
+    /// Notes the requests the brokers decoded since the last call, at the current time.
+    fn stamp_requests(&mut self) {
+        for r in &self.sim.requests()[self.requests.len()..] {
+            self.requests.push((r.conn, r.api_key));
+            match r.api_key {
+                0 => self.produce_times.push(self.now),
+                3 => self.metadata_times.push(self.now),
+                _ => {}
             }
         }
     }
 
-    fn answer(&mut self, node: i32, frame: &[u8]) -> Vec<u8> {
-        let (header, body) = protocol::decode_request_header(frame).expect("header");
-        let (v, corr) = (header.api_version, header.correlation_id);
-        let mut out = BytesMut::new();
-        match header.api_key {
-            18 => {
-                let range = |api_key, max_version| ApiVersionRange {
-                    api_key,
-                    min_version: 0,
-                    max_version,
-                };
-                let resp = ApiVersionsResponse {
-                    error_code: 0,
-                    api_keys: vec![range(0, 9), range(3, 12), range(18, 3)],
-                    throttle_time_ms: self.throttle,
-                };
-                protocol::encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
+    fn output(&mut self, out: Output) {
+        match out {
+            Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
+                self.sim.apply(&out);
             }
-            3 => {
-                self.metadata_times.push(self.now);
-                let req = MetadataRequest::decode(v, &mut Reader::new(body)).expect("metadata");
-                let topics = req
-                    .topics
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|name| !self.omit.contains(*name))
-                    .map(|name| {
-                        let parts = self.meta.get(name).cloned().unwrap_or_default();
-                        let error_code = self.meta_error.get(name).copied().unwrap_or(
-                            if self.meta.contains_key(name) {
-                                0
-                            } else {
-                                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
-                            },
-                        );
-                        MetadataTopic {
-                            error_code,
-                            name: name.clone(),
-                            is_internal: false,
-                            partitions: parts
-                                .iter()
-                                .map(|&(partition_index, leader_id)| MetadataPartition {
-                                    error_code: 0,
-                                    partition_index,
-                                    leader_id,
-                                    leader_epoch: 0,
-                                    replica_nodes: vec![leader_id],
-                                    isr_nodes: vec![leader_id],
-                                    offline_replicas: vec![],
-                                })
-                                .collect(),
-                        }
-                    })
-                    .collect();
-                let resp = MetadataResponse {
-                    throttle_time_ms: self.throttle,
-                    brokers: self
-                        .nodes
-                        .iter()
-                        .map(|&n| MetadataBroker {
-                            node_id: n,
-                            host: format!("b{n}"),
-                            port: 9092,
-                            rack: None,
-                        })
-                        .collect(),
-                    cluster_id: None,
-                    controller_id: 1,
-                    topics,
-                };
-                protocol::encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
+            Output::Delivered { id, metadata, .. } => {
+                let prev = self
+                    .outcomes
+                    .insert(id, Ok((metadata.partition, metadata.offset)));
+                assert!(prev.is_none(), "two outcomes for {id:?}");
             }
-            0 => {
-                self.produce_times.push(self.now);
-                let req = ProduceRequest::decode(v, &mut Reader::new(body)).expect("produce");
-                let mut topics = Vec::new();
-                for td in &req.topics {
-                    let mut partitions = Vec::new();
-                    for pd in &td.partitions {
-                        let leader = self.meta[&td.name]
-                            .iter()
-                            .find(|&&(i, _)| i == pd.index)
-                            .map(|&(_, l)| l);
-                        let mut error_code = self.produce_errors.pop_front().unwrap_or(0);
-                        if error_code == 0 && leader != Some(node) {
-                            error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
-                        }
-                        let mut base_offset = -1;
-                        if error_code == 0 {
-                            let log = self.logs.entry((td.name.clone(), pd.index)).or_default();
-                            base_offset = log.len() as i64;
-                            for b in decode_records(&pd.records, 1 << 24).expect("records") {
-                                for r in b.records {
-                                    let v = r.value.unwrap_or_default();
-                                    log.push(String::from_utf8(v.to_vec()).unwrap());
-                                }
-                            }
-                        }
-                        partitions.push(ProducePartitionResponse {
-                            index: pd.index,
-                            error_code,
-                            base_offset,
-                            log_append_time_ms: -1,
-                            log_start_offset: 0,
-                            error_message: None,
-                        });
-                    }
-                    topics.push(ProduceTopicResponse {
-                        name: td.name.clone(),
-                        partitions,
-                    });
-                }
-                let resp = ProduceResponse {
-                    topics,
-                    throttle_time_ms: self.throttle,
-                };
-                protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
+            Output::Failed { id, error, .. } => {
+                let prev = self.outcomes.insert(id, Err(error));
+                assert!(prev.is_none(), "two outcomes for {id:?}");
             }
-            other => panic!("unexpected api key {other}"),
+            Output::Closed => {
+                assert!(!self.closed, "closed twice");
+                self.closed = true;
+            }
         }
-        out.to_vec()
     }
-
     /// Fires timers until `until` (virtual), or until nothing is armed.
     fn run_until(&mut self, until: Instant) {
         for _ in 0..100_000 {
@@ -318,10 +213,12 @@ impl Cluster {
     }
 
     fn log(&self, topic: &str, p: i32) -> Vec<String> {
-        self.logs
-            .get(&(topic.to_owned(), p))
-            .cloned()
+        self.sim
+            .log(topic, p)
             .unwrap_or_default()
+            .iter()
+            .map(|r| String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).unwrap())
+            .collect()
     }
 }
 
@@ -403,7 +300,7 @@ fn a_leader_that_names_no_broker_is_leaderless_and_does_not_spin() {
 fn a_topic_always_left_out_of_the_answer_fails_as_unknown_without_a_request_loop() {
     let mut c = Cluster::new(Cluster::config(), 8);
     c.topic("t", &[(0, 1)]);
-    c.omit.insert("t".into());
+    c.omit("t");
     let id = c.send(keyless("t", "v"));
     c.settle_within(Duration::from_secs(60));
     assert!(matches!(
@@ -447,7 +344,7 @@ fn a_topic_with_no_error_and_no_partitions_is_not_ready_yet() {
 fn extreme_throttle_times_are_ignored() {
     for throttle in [i32::MAX, -1, i32::MIN] {
         let mut c = Cluster::new(Cluster::config(), 11);
-        c.throttle = throttle;
+        c.throttle(throttle);
         c.topic("t", &[(0, 1), (1, 2)]);
         let ids: Vec<RecordId> = (0..20)
             .map(|i| c.send(keyless("t", format!("{i}"))))
@@ -544,9 +441,7 @@ fn with_no_partition_led_keyless_records_wait_for_any() {
 fn retry_gaps(seed: u64, failures: usize) -> Vec<Duration> {
     let mut c = Cluster::new(Cluster::config(), seed);
     c.topic("t", &[(0, 1)]);
-    c.produce_errors = std::iter::repeat(ErrorCode::NOT_ENOUGH_REPLICAS.0)
-        .take(failures)
-        .collect();
+    c.fail_produces("t", 0, failures, ErrorCode::NOT_ENOUGH_REPLICAS);
     let id = c.send(to("t", 0, "v"));
     c.settle_within(Duration::from_secs(60));
     assert_eq!(c.outcomes[&id], Ok((0, 0)));
@@ -640,7 +535,7 @@ fn huge_backoffs_are_refused_and_a_day_works() {
     config.retry_backoff_max = odradek_core::config::MAX_BACKOFF;
     config.delivery_timeout = Some(Duration::from_secs(30 * 24 * 3600));
     let mut c = Cluster::new(config, 1);
-    c.down = [1, 2].into_iter().collect();
+    c.down(&[1, 2]);
     let id = c.send(keyless("t", "v"));
     c.settle_within(Duration::from_secs(40 * 24 * 3600));
     assert_eq!(c.outcomes[&id], Err(ProduceError::DeliveryTimeout));
@@ -671,7 +566,7 @@ fn close_without_delivery_timeout_ends_when_no_broker_answers() {
     let mut config = Cluster::config();
     config.delivery_timeout = None;
     let mut c = Cluster::new(config, 1);
-    c.down = [1, 2].into_iter().collect();
+    c.down(&[1, 2]);
     close_ends(c);
 }
 

@@ -77,6 +77,7 @@ impl Cluster {
         match key {
             api_key::API_VERSIONS => {
                 let mut resp = advertised_versions(&versions);
+                resp.throttle_time_ms = self.script.throttle.unwrap_or(0);
                 let mut version = v;
                 if !in_range(v, versions.api_versions) {
                     // Kafka answers an ApiVersions request it cannot parse in v0 with
@@ -116,6 +117,7 @@ impl Cluster {
                 }
                 let mut resp = self.metadata(&req);
                 self.hostile_metadata(&mut resp);
+                self.scripted_metadata(&mut resp);
                 self.note(|| {
                     format!(
                         "broker {broker}: Metadata v{v} corr {corr} for {:?}",
@@ -594,10 +596,13 @@ impl Cluster {
         partition: i32,
     ) -> ErrorCode {
         let _ = conn;
-        match self.leader(topic, partition) {
+        let leader = self.leader(topic, partition);
+        let scripted = self.scripted_leader(topic, partition);
+        match leader.map(|l| scripted.unwrap_or(Some(l))) {
             None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-            Some(l) if l != broker => ErrorCode::NOT_LEADER_OR_FOLLOWER,
-            Some(_) => ErrorCode::NONE,
+            Some(None) => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Some(Some(l)) if l != broker => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            Some(Some(_)) => ErrorCode::NONE,
         }
     }
 
@@ -779,7 +784,7 @@ impl Cluster {
         req: &InitProducerIdRequest,
     ) -> InitProducerIdResponse {
         let mut resp = InitProducerIdResponse {
-            throttle_time_ms: 0,
+            throttle_time_ms: self.script.throttle.unwrap_or(0),
             error_code: 0,
             producer_id: -1,
             producer_epoch: -1,
@@ -809,15 +814,17 @@ impl Cluster {
         resp
     }
 
-    /// A `throttle_time_ms` for an answer: 0, or (hostile fault) 1 ms to 2 s.
+    /// A `throttle_time_ms` for an answer: 0, or (hostile fault) 1 ms to 2 s, or the
+    /// scripted one (drawn the same either way).
     fn hostile_throttle(&mut self) -> i32 {
         let rate = self.config.faults.hostile.throttle_rate;
-        if rate > 0.0 && self.rng.unit() < rate {
+        let drawn = if rate > 0.0 && self.rng.unit() < rate {
             self.stats.throttled_responses += 1;
             1 + self.rng.below(2000) as i32
         } else {
             0
-        }
+        };
+        self.script.throttle.unwrap_or(drawn)
     }
 
     /// Hostile values in a Metadata answer: a huge or sparse partition index, a leader that

@@ -15,13 +15,18 @@
 //! * The cluster's shape: versions, topics with chosen leaders, topics created on first
 //!   Metadata, the address each broker advertises, brokers down without leader moves, a
 //!   partition forgetting its producers.
+//! * Metadata answers written by hand per topic: raw `(partition_index, leader_id)` entries
+//!   which Produce then believes too ([`Cluster::script_metadata`]), an error code
+//!   ([`Cluster::script_metadata_error`]), the topic left out
+//!   ([`Cluster::omit_from_metadata`]); and a `throttle_time_ms` put in
+//!   every answer ([`Cluster::set_throttle_time`]).
 //! * What the brokers saw ([`Cluster::record_requests`]): every request header, every batch
 //!   per partition with its answer, every InitProducerId asked.
 
 use crate::cluster::{AppendFate, Cluster, Partition, SimConnPhase};
 use crate::config::BrokerVersions;
 use bytes::Bytes;
-use odradek_core::protocol::{self, ErrorCode};
+use odradek_core::protocol::{self, ErrorCode, MetadataPartition, MetadataResponse};
 use odradek_core::record::RecordFormat;
 use odradek_core::ConnId;
 use std::collections::{BTreeMap, VecDeque};
@@ -39,6 +44,20 @@ pub enum ScriptedFault {
     Omit,
     /// Append, then answer with this base offset (a hostile value).
     BaseOffset(i64),
+}
+
+/// What Metadata answers say of one scripted topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ScriptedMetadata {
+    /// These `(partition_index, leader_id)` entries, as given (sparse, duplicate, negative,
+    /// huge indices and leaders that name no broker included), each without error, at
+    /// leader epoch 0. Produce believes them: a partition is led by the broker its first
+    /// entry names (none when no entry names it), while its log is still the topic's own.
+    Partitions(Vec<(i32, i32)>),
+    /// The topic's entry carries this error code and no partitions.
+    Error(ErrorCode),
+    /// The topic is left out of the answer, even when asked about.
+    Omit,
 }
 
 /// What becomes of the answers to Produce requests (acks 1 or all).
@@ -114,6 +133,8 @@ pub(crate) struct Script {
     pub(crate) max_batch_records: Option<usize>,
     auto_create: Option<i32>,
     advertised: BTreeMap<i32, (String, u16)>,
+    metadata: BTreeMap<String, ScriptedMetadata>,
+    pub(crate) throttle: Option<i32>,
     seen: Option<Seen>,
 }
 
@@ -125,6 +146,84 @@ impl Script {
 }
 
 impl Cluster {
+    /// Metadata answers list exactly these `(partition_index, leader_id)` entries for
+    /// `topic`, as given (sparse, duplicate, negative or huge indices, leaders that name no
+    /// broker), without errors, at leader epoch 0. Produce believes them: a partition of the
+    /// topic is led by the broker its first entry names (none when no entry names it); its
+    /// log is still the topic's own, so the topic must exist ([`create_topic`](Self::create_topic)).
+    pub fn script_metadata(&mut self, topic: &str, entries: &[(i32, i32)]) {
+        let answer = ScriptedMetadata::Partitions(entries.to_vec());
+        self.script.metadata.insert(topic.to_owned(), answer);
+    }
+
+    /// Metadata answers give `topic` this error code and no partitions.
+    pub fn script_metadata_error(&mut self, topic: &str, code: ErrorCode) {
+        let answer = ScriptedMetadata::Error(code);
+        self.script.metadata.insert(topic.to_owned(), answer);
+    }
+
+    /// Metadata answers leave `topic` out, even when asked about it.
+    pub fn omit_from_metadata(&mut self, topic: &str) {
+        let answer = ScriptedMetadata::Omit;
+        self.script.metadata.insert(topic.to_owned(), answer);
+    }
+
+    /// Metadata answers (and Produce) say of `topic` what the cluster holds again.
+    pub fn unscript_metadata(&mut self, topic: &str) {
+        self.script.metadata.remove(topic);
+    }
+
+    /// Every answer (ApiVersions, Metadata, Produce, InitProducerId) carries this
+    /// `throttle_time_ms` (`None`: 0, or the seeded hostile value).
+    pub fn set_throttle_time(&mut self, ms: Option<i32>) {
+        self.script.throttle = ms;
+    }
+
+    /// Rewrites the topics of a Metadata answer that are scripted.
+    pub(crate) fn scripted_metadata(&self, resp: &mut MetadataResponse) {
+        if self.script.metadata.is_empty() {
+            return;
+        }
+        let scripted = &self.script.metadata;
+        resp.topics
+            .retain(|t| scripted.get(&t.name) != Some(&ScriptedMetadata::Omit));
+        for t in &mut resp.topics {
+            match scripted.get(&t.name) {
+                Some(ScriptedMetadata::Partitions(entries)) => {
+                    t.error_code = 0;
+                    t.partitions = entries
+                        .iter()
+                        .map(|&(partition_index, leader_id)| MetadataPartition {
+                            error_code: 0,
+                            partition_index,
+                            leader_id,
+                            leader_epoch: 0,
+                            replica_nodes: vec![leader_id],
+                            isr_nodes: vec![leader_id],
+                            offline_replicas: Vec::new(),
+                        })
+                        .collect();
+                }
+                Some(ScriptedMetadata::Error(code)) => {
+                    t.error_code = code.0;
+                    t.partitions.clear();
+                }
+                Some(ScriptedMetadata::Omit) | None => {}
+            }
+        }
+    }
+
+    /// The leader of `topic`/`partition` by its scripted Metadata entries: `None` when the
+    /// topic's Metadata is not scripted with partitions, `Some(None)` when no entry names it.
+    pub(crate) fn scripted_leader(&self, topic: &str, partition: i32) -> Option<Option<i32>> {
+        match self.script.metadata.get(topic)? {
+            ScriptedMetadata::Partitions(entries) => {
+                Some(entries.iter().find(|e| e.0 == partition).map(|e| e.1))
+            }
+            _ => None,
+        }
+    }
+
     /// The next Produce of `topic`/`partition` meets `fault` (faults queue up per partition and
     /// are consumed one per Produce of it, whatever it carries).
     pub fn script(&mut self, topic: &str, partition: i32, fault: ScriptedFault) {

@@ -853,3 +853,63 @@ fn topics_leaders_addresses_and_downed_brokers_are_scripted() {
     c.cluster.set_broker_up(2, true);
     assert_eq!(c.connect(4, 2), NetEvent::Connected(ConnId(4)));
 }
+
+#[test]
+fn metadata_entries_errors_omissions_and_throttle_times_are_scripted() {
+    let mut c = scripted();
+    c.cluster.create_topic("h", &[1, 1]);
+    c.cluster.create_topic("gone", &[1]);
+    c.cluster.create_topic("bad", &[1]);
+    let meta = MetadataRequest {
+        topics: Some(vec!["h".into(), "gone".into(), "bad".into()]),
+        allow_auto_topic_creation: false,
+    };
+    let as_held = c.roundtrip(1, 12, &meta);
+    assert_eq!(as_held.topics.len(), 3);
+    assert_eq!(as_held.throttle_time_ms, 0);
+    // Raw entries as given, hostile ones too; Produce believes their leaders.
+    let entries = [(1, 99), (1, 1), (i32::MAX - 1, -1)];
+    c.cluster.script_metadata("h", &entries);
+    c.cluster.omit_from_metadata("gone");
+    c.cluster
+        .script_metadata_error("bad", ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+    c.cluster.set_throttle_time(Some(i32::MIN));
+    let resp = c.roundtrip(1, 12, &meta);
+    assert_eq!(resp.throttle_time_ms, i32::MIN);
+    let names: Vec<&str> = resp.topics.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["h", "bad"], "the omitted topic is left out");
+    let got: Vec<(i32, i32)> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.leader_id))
+        .collect();
+    assert_eq!(got, entries);
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(
+        (resp.topics[1].error_code, resp.topics[1].partitions.len()),
+        (ErrorCode::TOPIC_AUTHORIZATION_FAILED.0, 0)
+    );
+    // Partition 0 has no entry: no leader. Partition 1's first entry names broker 99.
+    let not_leader = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
+    assert_eq!(produce_to(&mut c, "h", 0, &["a"]).unwrap().0, not_leader);
+    assert_eq!(produce_to(&mut c, "h", 1, &["b"]).unwrap().0, not_leader);
+    c.cluster.script_metadata("h", &[(0, 1), (1, 1)]);
+    assert_eq!(produce_to(&mut c, "h", 1, &["c"]), Some((0, 0)));
+    assert_eq!(values_of(&c, "h", 1), ["c"]);
+    // The throttle time is in every answer.
+    let req = produce(-1, "h", 0, batch(&["d"], &[], Compression::None));
+    assert_eq!(c.roundtrip(1, 9, &req).throttle_time_ms, i32::MIN);
+    let versions = ApiVersionsRequest {
+        client_software_name: "t".into(),
+        client_software_version: "1".into(),
+    };
+    assert_eq!(c.roundtrip(1, 3, &versions).throttle_time_ms, i32::MIN);
+    // Unscripted, the answers say what the cluster holds again.
+    c.cluster.unscript_metadata("h");
+    c.cluster.unscript_metadata("gone");
+    c.cluster.unscript_metadata("bad");
+    c.cluster.set_throttle_time(None);
+    let resp = c.roundtrip(1, 12, &meta);
+    assert_eq!(resp.topics, as_held.topics);
+    assert_eq!(resp.throttle_time_ms, 0);
+}
