@@ -219,35 +219,20 @@ mod tests {
         assert_eq!(p.runtime, RuntimeKind::AsyncStd);
         assert_eq!(p.reporting_interval, 5.0);
 
-        let mio = parse(&[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "1",
-            "--record-size",
-            "1",
-            "--throughput",
-            "500",
-            "--runtime",
-            "mio",
-        ])
-        .unwrap();
+        // `perf --topic t --num-records 1` and then `rest`.
+        let perf = |rest: &[&'static str]| {
+            let head = ["perf", "--topic", "t", "--num-records", "1"];
+            parse(&[&head[..], rest].concat())
+        };
+        let one = ["--record-size", "1", "--throughput"];
+        let mio = perf(&[&one[..], &["500", "--runtime", "mio"]].concat()).unwrap();
         let Command::Perf(p) = mio.command else {
             panic!("not perf")
         };
         assert_eq!(p.runtime, RuntimeKind::Mio);
         assert_eq!(p.throughput, 500.0);
-        let file = [
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "1",
-            "--payload-file",
-        ];
-        let file = [&file[..], &["p.txt", "--throughput", "-1"]].concat();
-        let Command::Perf(p) = parse(&file).unwrap().command else {
+        let file = ["--payload-file", "p.txt", "--throughput", "-1"];
+        let Command::Perf(p) = perf(&file).unwrap().command else {
             panic!("not perf")
         };
         assert_eq!(
@@ -256,22 +241,8 @@ mod tests {
         );
         assert_eq!(p.payload_delimiter, "\\n");
         // One or the other, as the Java tool.
-        let both = [&file[..], &["--record-size", "5"]].concat();
-        assert!(parse(&both).is_err());
-        assert!(parse(&["perf", "--topic", "t", "--num-records", "1"]).is_err());
-        assert!(parse(&[
-            "perf",
-            "--topic",
-            "t",
-            "--num-records",
-            "1",
-            "--record-size",
-            "1",
-            "--throughput",
-            "-1",
-            "--runtime",
-            "smol"
-        ])
-        .is_err());
+        assert!(perf(&[&file[..], &["--record-size", "5"]].concat()).is_err());
+        assert!(perf(&[]).is_err());
+        assert!(perf(&[&one[..], &["-1", "--runtime", "smol"]].concat()).is_err());
     }
 }
