@@ -10,7 +10,7 @@ use odradek_core::{
     Config, ConfigError, ConnId, Instant, Output, PartitionerConfig, ProduceError, ProducerCore,
     Record, RecordId,
 };
-use odradek_sim::{BrokerVersions, ClusterConfig, NetEvent, NetworkConfig, ScriptedFault};
+use odradek_sim::{BrokerVersions, ClusterConfig, NetworkConfig, ScriptedFault};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -126,11 +126,8 @@ impl Cluster {
             if !self.sim.next_event_time().is_some_and(|t| t <= self.now) {
                 return;
             }
-            match self.sim.step() {
-                Some(NetEvent::Connected(c)) => self.core.handle_connected(c, self.now),
-                Some(NetEvent::Disconnected(c)) => self.core.handle_disconnected(c, self.now),
-                Some(NetEvent::Received(c, b)) => self.core.handle_received(c, &b, self.now),
-                None => {}
+            if let Some(event) = self.sim.step() {
+                odradek_sim::feed(&mut self.core, event, self.now);
             }
             self.stamp_requests();
         }

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use odradek_core::{Acks, Compression, Config, Output, ProducerCore, Record, TopicName};
-use odradek_sim::{Cluster, ClusterConfig, NetEvent, NetworkConfig, TopicSpec};
+use odradek_sim::{Cluster, ClusterConfig, NetworkConfig, TopicSpec};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 1000;
@@ -117,11 +117,7 @@ impl Rig {
                 (Some(net), t) if t.map_or(true, |t| net <= t) => {
                     if let Some(ev) = self.cluster.step() {
                         let now = self.cluster.now();
-                        self.timed(|core, _| match ev {
-                            NetEvent::Connected(c) => core.handle_connected(c, now),
-                            NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
-                            NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
-                        });
+                        self.timed(|core, _| odradek_sim::feed(core, ev, now));
                     }
                 }
                 (_, Some(t)) => {

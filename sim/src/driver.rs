@@ -4,7 +4,7 @@
 //! without writing the loop themselves.
 
 use crate::cluster::{Cluster, NetEvent};
-use odradek_core::{Output, ProducerCore};
+use odradek_core::{Instant, Output, ProducerCore};
 
 /// Drains the core's outputs (network ones go to `cluster`, the rest to `on_output`), then
 /// feeds it the earliest of: the cluster's next event, the core's timer. Returns `false` when
@@ -36,12 +36,7 @@ pub fn step(
     match (cluster.next_event_time(), timer) {
         (Some(net), t) if t.map_or(true, |t| net <= t) => {
             if let Some(ev) = cluster.step() {
-                let now = cluster.now();
-                match ev {
-                    NetEvent::Connected(c) => core.handle_connected(c, now),
-                    NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
-                    NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
-                }
+                feed(core, ev, cluster.now());
             }
         }
         (_, Some(t)) => {
@@ -60,5 +55,16 @@ pub fn drain(cluster: &mut Cluster, core: &mut ProducerCore, on_output: &mut dyn
         if !cluster.apply(&out) {
             on_output(out);
         }
+    }
+}
+
+/// Hands one network event of the cluster to the core, at `now`: the input half of the drive
+/// contract, for loops that schedule time themselves.
+#[inline]
+pub fn feed(core: &mut ProducerCore, event: NetEvent, now: Instant) {
+    match event {
+        NetEvent::Connected(c) => core.handle_connected(c, now),
+        NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
+        NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
     }
 }

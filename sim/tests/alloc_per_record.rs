@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 use odradek_core::{Acks, Compression, Config, Output, ProducerCore, Record, TopicName};
-use odradek_sim::{Cluster, ClusterConfig, NetEvent, NetworkConfig, TopicSpec};
+use odradek_sim::{Cluster, ClusterConfig, NetworkConfig, TopicSpec};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,11 +78,7 @@ fn step(cluster: &mut Cluster, core: &mut ProducerCore) -> bool {
         (Some(net), t) if t.map_or(true, |t| net <= t) => {
             if let Some(ev) = cluster.step() {
                 let now = cluster.now();
-                in_core(|| match ev {
-                    NetEvent::Connected(c) => core.handle_connected(c, now),
-                    NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
-                    NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
-                });
+                in_core(|| odradek_sim::feed(core, ev, now));
             }
         }
         (_, Some(t)) => {

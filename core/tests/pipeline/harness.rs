@@ -9,9 +9,7 @@ use odradek_core::{
     Config, ConnId, Instant, Output, ProduceError, ProducerCore, Record, RecordId, RecordMetadata,
 };
 pub use odradek_sim::ScriptedFault as Fault;
-use odradek_sim::{
-    BrokerVersions, Cluster, ClusterConfig, NetEvent, NetworkConfig, ProduceAnswers,
-};
+use odradek_sim::{BrokerVersions, Cluster, ClusterConfig, NetworkConfig, ProduceAnswers};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -265,11 +263,8 @@ impl Harness {
             {
                 return;
             }
-            match self.cluster.step() {
-                Some(NetEvent::Connected(c)) => self.core.handle_connected(c, self.now),
-                Some(NetEvent::Disconnected(c)) => self.core.handle_disconnected(c, self.now),
-                Some(NetEvent::Received(c, b)) => self.core.handle_received(c, &b, self.now),
-                None => {}
+            if let Some(event) = self.cluster.step() {
+                odradek_sim::feed(&mut self.core, event, self.now);
             }
         }
     }
