@@ -484,19 +484,20 @@ impl PartitionState {
         self.level_mut(p.retries).buf.push_back(p);
     }
 
-    /// The aggregator: appends `p` to the open batch, sealing and opening batches by the seal
-    /// rule ([`seal_open`](Self::seal_open), `linger` being `linger.ms`). Returns how many
-    /// batches were sealed.
+    /// The aggregator: appends `p` to the open batch, first sealing it if it has no room for
+    /// `p` ([`seal_open`](Self::seal_open) with [`SealTrigger::Room`]) and opening a new one.
+    /// Returns how many batches were sealed. The linger half of the seal rule is the caller's:
+    /// it is applied once after all appends of a call ([`ProducerCore::seal_partition`]), not
+    /// per record.
     #[inline]
     pub(crate) fn append(
         &mut self,
         p: AcceptedRecord,
         limits: &BatchLimits,
-        linger: Duration,
         now: Instant,
     ) -> usize {
         let size = p.size;
-        let mut sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
+        let sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
         if self.batches.back().map_or(true, |b| b.sealed) {
             // Room for a full batch at once: one allocation per batch, not a doubling series.
             let cap = limits
@@ -526,19 +527,13 @@ impl PartitionState {
             open.records.push(p);
             open.bytes += size;
         }
-        sealed += usize::from(self.seal_open(now, limits, SealTrigger::Linger(linger)));
         sealed
     }
 
     /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
     /// path from the watermark downwards, stopping at a level still expecting its chaser.
     /// Returns how many batches were sealed.
-    pub(crate) fn drain_retry_buffers(
-        &mut self,
-        limits: &BatchLimits,
-        linger: Duration,
-        now: Instant,
-    ) -> usize {
+    pub(crate) fn drain_retry_buffers(&mut self, limits: &BatchLimits, now: Instant) -> usize {
         let mut sealed = 0;
         if !self.gate_open(now) {
             return 0;
@@ -562,7 +557,7 @@ impl PartitionState {
             let hwm = self.high_watermark;
             let buf = std::mem::take(&mut self.level_mut(hwm).buf);
             for p in buf {
-                sealed += self.append(p, limits, linger, now);
+                sealed += self.append(p, limits, now);
             }
             if self.level_mut(hwm).expect_chaser || hwm == 0 {
                 break;
@@ -725,13 +720,13 @@ impl ProducerCore {
         p: AcceptedRecord,
         now: Instant,
     ) {
-        let (limits, linger) = (self.limits, self.config.linger);
+        let limits = self.limits;
         let part = self.partition_mut(at);
         let sealed = if part.must_buffer(p.retries, now) {
             part.buffer(p);
             0
         } else {
-            part.append(p, &limits, linger, now)
+            part.append(p, &limits, now)
         };
         // Only a buffered record can find the partition without a leader (the gate is shut).
         let leaderless = part.leader.is_none();
@@ -747,10 +742,8 @@ impl ProducerCore {
     /// Sarama's `flushRetryBuffers` for partition `at`
     /// ([`PartitionState::drain_retry_buffers`]).
     pub(super) fn drain_retry_buffers(&mut self, at: PartitionRef, now: Instant) {
-        let (limits, linger) = (self.limits, self.config.linger);
-        let sealed = self
-            .partition_mut(at)
-            .drain_retry_buffers(&limits, linger, now);
+        let limits = self.limits;
+        let sealed = self.partition_mut(at).drain_retry_buffers(&limits, now);
         self.batches_sealed(at, sealed);
     }
 }
@@ -813,8 +806,6 @@ mod tests {
         }
     }
 
-    const LINGER: Duration = Duration::from_millis(5);
-
     fn limits(format: Option<RecordFormat>) -> BatchLimits {
         let mut l = BatchLimits::new(&crate::Config::new(["b:9092"]));
         l.format = format;
@@ -828,7 +819,7 @@ mod tests {
         let l = limits(Some(RecordFormat::V2));
         for i in 0..3 {
             let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
-            assert_eq!(part.append(pending(i, r), &l, LINGER, now), 0);
+            assert_eq!(part.append(pending(i, r), &l, now), 0);
         }
         let batch = part.batches.pop_front().expect("an open batch");
         let enc = batch.enc.expect("encoded at send");
@@ -848,20 +839,15 @@ mod tests {
     fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
         let now = Instant::from_unix_millis(1_700_000_000_000);
         let mut part = PartitionState::new(Some(1));
-        part.append(
-            pending(0, Record::new("t").value("a")),
-            &limits(None),
-            LINGER,
-            now,
-        );
+        part.append(pending(0, Record::new("t").value("a")), &limits(None), now);
         assert!(part.batches[0].enc.is_none(), "format not known yet");
 
         let mut part = PartitionState::new(Some(1));
         let l = limits(Some(RecordFormat::V1));
-        part.append(pending(0, Record::new("t").value("a")), &l, LINGER, now);
+        part.append(pending(0, Record::new("t").value("a")), &l, now);
         assert!(part.batches[0].enc.is_some());
         let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
-        part.append(pending(1, with_header), &l, LINGER, now);
+        part.append(pending(1, with_header), &l, now);
         assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
         assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
     }
