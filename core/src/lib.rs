@@ -33,9 +33,10 @@
 //!   order. On [`Output::Disconnect`] close the socket and do not report it back. The core
 //!   negotiates versions (ApiVersions v3, v0 fallback), fetches metadata and connects to
 //!   leaders by itself.
-//! * **Outcomes**: every record accepted by `send` gets exactly one [`Output::Delivered`] or
-//!   [`Output::Failed`], named by its [`RecordId`]. Per partition, records are appended in send
-//!   order, across retries and leader changes.
+//! * **Outcomes**: every record accepted by `send` gets exactly one outcome, named by its
+//!   [`RecordId`]: a place in an [`Output::Delivered`] (one per batch, a [`Delivery`] of all
+//!   its records) or an [`Output::Failed`] (one per record). Per partition, records are
+//!   appended in send order, across retries and leader changes.
 //! * **Close**: after `close`, `send` is refused; everything accepted still gets its outcome,
 //!   then every connection is disconnected and [`Output::Closed`] comes, once, last.
 //! * Observers: [`pending_records`](ProducerCore::pending_records),
@@ -78,8 +79,10 @@
 //!                 }
 //!                 Output::Transmit { conn, data } => net.write(conn, &data),
 //!                 Output::Disconnect { conn } => net.close(conn),
-//!                 Output::Delivered { id, metadata, .. } => {
-//!                     println!("#{} at offset {}", ids[&id], metadata.offset)
+//!                 Output::Delivered(batch) => {
+//!                     for d in batch {
+//!                         println!("#{} at offset {}", ids[&d.id], d.metadata.offset)
+//!                     }
 //!                 }
 //!                 Output::Failed { id, error, .. } => eprintln!("#{} failed: {error}", ids[&id]),
 //!                 Output::Closed => return Ok(()),
@@ -121,7 +124,9 @@ pub use error::{
     SendErrorKind,
 };
 pub use message::{Header, Record, RecordId, RecordMetadata, TopicName};
-pub use output::{BrokerAddress, ConnId, Output, TimeoutReason};
+pub use output::{
+    BrokerAddress, ConnId, DeliveredRecord, Delivery, DeliveryIter, Output, TimeoutReason,
+};
 pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;
 pub use properties::parse as parse_properties;

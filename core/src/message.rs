@@ -159,8 +159,8 @@ impl Record {
     }
 }
 
-/// Identifies one sent record; every id gets exactly one outcome
-/// ([`Output::Delivered`](crate::Output::Delivered) or [`Output::Failed`](crate::Output::Failed)).
+/// Identifies one sent record; every id gets exactly one outcome (a place in an
+/// [`Output::Delivered`](crate::Output::Delivered) or an [`Output::Failed`](crate::Output::Failed)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub u64);
 

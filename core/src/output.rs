@@ -1,7 +1,8 @@
 //! What the core asks its driver to do: [`Output`], and the names it uses for connections.
 
 use crate::error::ProduceError;
-use crate::message::{Record, RecordId, RecordMetadata};
+use crate::message::{Record, RecordId, RecordMetadata, TopicName};
+use crate::producer::AcceptedRecord;
 use bytes::Bytes;
 
 /// A connection the core asked for; the driver maps it to a socket.
@@ -50,15 +51,10 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// A record was appended.
-    Delivered {
-        /// The id `send` returned.
-        id: RecordId,
-        /// Where and when.
-        metadata: RecordMetadata,
-        /// The record, handed back.
-        record: Record,
-    },
+    /// The records of one batch were appended, together: one outcome for each of them,
+    /// reported once per batch. Iterate the [`Delivery`] for each record's id, metadata and
+    /// the record itself, in send order.
+    Delivered(Delivery),
     /// A record failed for good.
     Failed {
         /// The id `send` returned.
@@ -71,6 +67,151 @@ pub enum Output {
     /// `close` finished: every record has its outcome and every connection was disconnected.
     /// Nothing comes after this.
     Closed,
+}
+
+/// The records of one batch, appended to one partition together: what
+/// [`Output::Delivered`] carries.
+///
+/// An outcome is decided per batch, so it travels per batch: one output, one allocation (the
+/// batch's own record list, handed over as it is), however many records the batch held.
+/// Iterating it by value gives each record its [`DeliveredRecord`], in send order (offsets
+/// ascending); every record in it counts as delivered whether or not it is iterated.
+///
+/// ```
+/// # use odradek_core::{Delivery, RecordId};
+/// fn report(batch: Delivery) -> Vec<(RecordId, i64)> {
+///     println!("{} records to {}/{}", batch.len(), batch.topic(), batch.partition());
+///     batch.into_iter().map(|d| (d.id, d.metadata.offset)).collect()
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Delivery {
+    pub(crate) topic: TopicName,
+    pub(crate) partition: i32,
+    /// The first record's offset, `-1` when the broker gave none (`acks=0`).
+    pub(crate) base_offset: i64,
+    /// The broker's `LogAppendTime` for the batch, `-1` for `CreateTime` topics.
+    pub(crate) log_append_time: i64,
+    pub(crate) records: Vec<AcceptedRecord>,
+}
+
+impl Delivery {
+    /// The topic.
+    pub fn topic(&self) -> &TopicName {
+        &self.topic
+    }
+
+    /// The partition the batch was appended to.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The first record's offset; `None` with `acks=0` (the broker says nothing).
+    pub fn base_offset(&self) -> Option<i64> {
+        (self.base_offset >= 0).then_some(self.base_offset)
+    }
+
+    /// How many records the batch held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch held no record (never the case for a batch the core reports).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records' ids, in send order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = RecordId> + '_ {
+        self.records.iter().map(|p| p.id)
+    }
+
+    /// Each record's id and metadata, in send order, without taking the records.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (RecordId, RecordMetadata)> + '_ {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, self.metadata_of(i, p.timestamp)))
+    }
+
+    /// The records, in send order.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = &Record> + '_ {
+        self.records.iter().map(|p| &p.record)
+    }
+
+    #[inline]
+    fn metadata_of(&self, index: usize, create_time: i64) -> RecordMetadata {
+        RecordMetadata {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: if self.base_offset >= 0 {
+                self.base_offset + index as i64
+            } else {
+                -1
+            },
+            timestamp: if self.log_append_time != -1 {
+                self.log_append_time
+            } else {
+                create_time
+            },
+        }
+    }
+}
+
+/// One record of a [`Delivery`]: its id, where and when it was appended, and the record.
+#[derive(Debug)]
+pub struct DeliveredRecord {
+    /// The id `send` returned.
+    pub id: RecordId,
+    /// Where and when.
+    pub metadata: RecordMetadata,
+    /// The record, handed back.
+    pub record: Record,
+}
+
+/// The records of a [`Delivery`], by value; see [`Delivery::into_iter`].
+#[derive(Debug)]
+pub struct DeliveryIter {
+    head: Delivery,
+    records: std::vec::IntoIter<AcceptedRecord>,
+    next: usize,
+}
+
+impl Iterator for DeliveryIter {
+    type Item = DeliveredRecord;
+
+    #[inline]
+    fn next(&mut self) -> Option<DeliveredRecord> {
+        let p = self.records.next()?;
+        let metadata = self.head.metadata_of(self.next, p.timestamp);
+        self.next += 1;
+        Some(DeliveredRecord {
+            id: p.id,
+            metadata,
+            record: p.record,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.records.size_hint()
+    }
+}
+
+impl ExactSizeIterator for DeliveryIter {}
+
+impl IntoIterator for Delivery {
+    type Item = DeliveredRecord;
+    type IntoIter = DeliveryIter;
+
+    /// Each record's outcome, in send order.
+    fn into_iter(mut self) -> DeliveryIter {
+        let records = std::mem::take(&mut self.records).into_iter();
+        DeliveryIter {
+            head: self,
+            records,
+            next: 0,
+        }
+    }
 }
 
 /// Why the core wants to be woken up; see `ProducerCore::poll_timeout`.

@@ -150,11 +150,13 @@ impl Cluster {
             Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
                 self.sim.apply(&out);
             }
-            Output::Delivered { id, metadata, .. } => {
-                let prev = self
-                    .outcomes
-                    .insert(id, Ok((metadata.partition, metadata.offset)));
-                assert!(prev.is_none(), "two outcomes for {id:?}");
+            Output::Delivered(batch) => {
+                for (id, metadata) in batch.iter() {
+                    let prev = self
+                        .outcomes
+                        .insert(id, Ok((metadata.partition, metadata.offset)));
+                    assert!(prev.is_none(), "two outcomes for {id:?}");
+                }
             }
             Output::Failed { id, error, .. } => {
                 let prev = self.outcomes.insert(id, Err(error));

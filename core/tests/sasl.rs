@@ -131,8 +131,10 @@ impl Broker {
                         self.closed_conns.push(c);
                     }
                 }
-                Output::Delivered { id, metadata, .. } => {
-                    assert!(self.delivered.insert(id, metadata.offset).is_none());
+                Output::Delivered(batch) => {
+                    for (id, metadata) in batch.iter() {
+                        assert!(self.delivered.insert(id, metadata.offset).is_none());
+                    }
                 }
                 Output::Failed { id, error, .. } => {
                     assert!(self.failed.insert(id, (error, self.now)).is_none());

@@ -434,12 +434,8 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
                 Output::Disconnect { conn } => self.disconnect(conn),
-                Output::Delivered {
-                    id,
-                    metadata,
-                    record,
-                } => {
-                    st.router.complete(id, Ok(metadata), record);
+                Output::Delivered(batch) => {
+                    st.router.complete_batch(batch);
                     outcomes = true;
                 }
                 Output::Failed { id, error, record } => {

@@ -118,15 +118,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let _ = s.shutdown(Shutdown::Both);
                     }
                 }
-                Output::Delivered {
-                    metadata, record, ..
-                } => println!(
-                    "{} -> {} partition {} offset {}",
-                    String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()),
-                    metadata.topic,
-                    metadata.partition,
-                    metadata.offset
-                ),
+                Output::Delivered(batch) => {
+                    for d in batch {
+                        println!(
+                            "{} -> {} partition {} offset {}",
+                            String::from_utf8_lossy(d.record.value.as_deref().unwrap_or_default()),
+                            d.metadata.topic,
+                            d.metadata.partition,
+                            d.metadata.offset
+                        )
+                    }
+                }
                 Output::Failed { id, error, .. } => eprintln!("{id:?} failed: {error}"),
                 Output::Closed => {
                     println!("closed");

@@ -517,15 +517,14 @@ impl MioProducer {
                         }
                     }
                     Output::Disconnect { conn } => self.disconnect(conn),
-                    Output::Delivered {
-                        id,
-                        metadata,
-                        record,
-                    } => self.events.push_back(ProducerEvent::Delivered {
-                        id,
-                        metadata,
-                        record,
-                    }),
+                    Output::Delivered(batch) => {
+                        self.events
+                            .extend(batch.into_iter().map(|d| ProducerEvent::Delivered {
+                                id: d.id,
+                                metadata: d.metadata,
+                                record: d.record,
+                            }))
+                    }
                     Output::Failed { id, error, record } => {
                         self.events.push_back(ProducerEvent::Failed {
                             id,

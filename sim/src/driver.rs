@@ -20,7 +20,7 @@ use odradek_core::{Instant, Output, ProducerCore};
 /// let mut delivered = 0;
 /// while core.pending_records() > 0 {
 ///     assert!(step(&mut cluster, &mut core, &mut |out| {
-///         if let Output::Delivered { .. } = out { delivered += 1 }
+///         if let Output::Delivered(batch) = out { delivered += batch.len() }
 ///     }));
 /// }
 /// assert_eq!(delivered, 1);

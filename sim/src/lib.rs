@@ -70,7 +70,7 @@
 //! 'run: loop {
 //!     while let Some(out) = core.poll_output() {
 //!         match out {
-//!             Output::Delivered { metadata, .. } => delivered.push(metadata),
+//!             Output::Delivered(batch) => delivered.extend(batch.iter().map(|(_, m)| m)),
 //!             Output::Closed => break 'run,
 //!             other => {
 //!                 cluster.apply(&other);

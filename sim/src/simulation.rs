@@ -206,6 +206,28 @@ impl<'a> Runner<'a> {
     fn drain(&mut self, core: &mut ProducerCore) {
         let now = self.cluster.now();
         while let Some(out) = core.poll_output() {
+            let out = match out {
+                Output::Delivered(batch) => {
+                    self.blocked = false;
+                    for d in batch {
+                        let (id, metadata) = (d.id, &d.metadata);
+                        self.cluster.note(|| {
+                            format!(
+                                "core: Delivered {id:?} at {}-{}@{}",
+                                metadata.topic, metadata.partition, metadata.offset
+                            )
+                        });
+                        let observed = Observed::Delivered {
+                            id: d.id,
+                            metadata: d.metadata,
+                            record: d.record,
+                        };
+                        self.history.outputs.push((now, observed));
+                    }
+                    continue;
+                }
+                out => out,
+            };
             let observed = match &out {
                 Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
                     if self.config.trace {
@@ -225,24 +247,7 @@ impl<'a> Runner<'a> {
                     self.cluster.apply(&out);
                     Observed::Network
                 }
-                Output::Delivered {
-                    id,
-                    metadata,
-                    record,
-                } => {
-                    self.blocked = false;
-                    self.cluster.note(|| {
-                        format!(
-                            "core: Delivered {id:?} at {}-{}@{}",
-                            metadata.topic, metadata.partition, metadata.offset
-                        )
-                    });
-                    Observed::Delivered {
-                        id: *id,
-                        metadata: metadata.clone(),
-                        record: record.clone(),
-                    }
-                }
+                Output::Delivered(_) => continue,
                 Output::Failed { id, error, record } => {
                     self.blocked = false;
                     self.cluster

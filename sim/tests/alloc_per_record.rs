@@ -98,8 +98,8 @@ fn drain(cluster: &mut Cluster, core: &mut ProducerCore) {
         let out = in_core(|| core.poll_output());
         POLL_ALLOCS.fetch_add(ALLOCS.load(Ordering::Relaxed) - before, Ordering::Relaxed);
         let Some(out) = out else { break };
-        if matches!(out, Output::Delivered { .. }) {
-            DELIVERED.fetch_add(1, Ordering::Relaxed);
+        if let Output::Delivered(batch) = &out {
+            DELIVERED.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         cluster.apply(&out);
     }

@@ -2,12 +2,13 @@
 //! acceptance with its fast refusals, `buffer.memory` accounting, and the two ways a record
 //! leaves the producer (delivered or failed), each counted exactly once.
 
+use super::partition::PartitionRef;
 use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::config::MessageFormat;
 use crate::error::{ProduceError, SendError, SendErrorKind};
-use crate::message::{Record, RecordId, RecordMetadata, TopicName};
-use crate::output::Output;
+use crate::message::{Record, RecordId, TopicName};
+use crate::output::{Delivery, Output};
 use crate::record::{BatchBuilder, RecordError, RecordFormat};
 use crate::time::Instant;
 
@@ -167,36 +168,34 @@ impl ProducerCore {
         Some(t)
     }
 
-    /// The record was appended: emit `Delivered` and release its memory.
-    pub(super) fn deliver(
+    /// The records of one batch were appended to partition `at` from `base_offset` on (`-1`:
+    /// no offsets, `acks=0`), at the broker's `log_append` time (`-1`: `CreateTime`): emit one
+    /// `Delivered` for them all and release their memory.
+    pub(super) fn deliver_batch(
         &mut self,
-        p: AcceptedRecord,
-        partition: i32,
-        offset: i64,
+        records: Vec<AcceptedRecord>,
+        at: PartitionRef,
+        base_offset: i64,
         log_append: i64,
     ) {
-        self.release(&p);
-        self.counters.records_delivered += 1;
+        if records.is_empty() {
+            return;
+        }
+        let bytes: usize = records.iter().map(|p| p.size).sum();
+        self.buffered_bytes -= bytes;
+        self.pending_records -= records.len();
+        self.counters.records_delivered += records.len() as u64;
         if self.metadata.close_progress.is_some() {
             // A close without a delivery timeout waits while records keep being delivered.
             self.metadata.close_progress = Some(self.last_now);
         }
-        let timestamp = if log_append != -1 {
-            log_append
-        } else {
-            p.timestamp
-        };
-        let metadata = RecordMetadata {
-            topic: p.record.topic.clone(),
-            partition,
-            offset,
-            timestamp,
-        };
-        self.outputs.push_back(Output::Delivered {
-            id: p.id,
-            metadata,
-            record: p.record,
-        });
+        self.outputs.push_back(Output::Delivered(Delivery {
+            topic: self.topics[at.topic].name.clone(),
+            partition: at.number(),
+            base_offset,
+            log_append_time: log_append,
+            records,
+        }));
     }
 
     /// The record failed for good: emit `Failed` and release its memory.

@@ -225,10 +225,7 @@ impl ProducerCore {
                 self.queue_if_ready(b.partition);
             }
             for b in sent {
-                let partition = b.partition.number();
-                for p in b.records {
-                    self.deliver(p, partition, -1, -1);
-                }
+                self.deliver_batch(b.records, b.partition, -1, -1);
             }
             return true;
         }
@@ -420,12 +417,9 @@ impl ProducerCore {
                 let n = b.records.len();
                 self.partition_mut(b.partition)
                     .batch_acked(rref, b.stamp.as_ref(), n);
-                let partition = b.partition.number();
                 self.count_acked(b.partition, b.records.len(), base);
-                for (i, p) in b.records.into_iter().enumerate() {
-                    let offset = if base >= 0 { base + i as i64 } else { -1 };
-                    self.deliver(p, partition, offset, block.log_append_time_ms);
-                }
+                let base = if base >= 0 { base } else { -1 };
+                self.deliver_batch(b.records, b.partition, base, block.log_append_time_ms);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE
                 || code == ErrorCode::RECORD_LIST_TOO_LARGE
             {

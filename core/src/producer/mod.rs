@@ -39,6 +39,7 @@
 //! [`BatchBuilder`]: crate::record::BatchBuilder
 
 mod accept;
+pub(crate) use accept::AcceptedRecord;
 mod broker;
 mod connection;
 mod idempotence;

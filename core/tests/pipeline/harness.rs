@@ -282,17 +282,17 @@ impl Harness {
                 }
                 self.cluster.apply(&out);
             }
-            Output::Delivered {
-                id,
-                metadata,
-                record,
-            } => {
-                self.outcomes += 1;
-                assert!(
-                    self.delivered.insert(id, (metadata, record)).is_none(),
-                    "two outcomes for {id:?}"
-                );
-                assert!(!self.failed.contains_key(&id), "two outcomes for {id:?}");
+            Output::Delivered(batch) => {
+                assert!(!batch.is_empty(), "a delivery of no records");
+                for d in batch {
+                    let id = d.id;
+                    self.outcomes += 1;
+                    assert!(
+                        self.delivered.insert(id, (d.metadata, d.record)).is_none(),
+                        "two outcomes for {id:?}"
+                    );
+                    assert!(!self.failed.contains_key(&id), "two outcomes for {id:?}");
+                }
             }
             Output::Failed { id, error, record } => {
                 self.outcomes += 1;

@@ -170,6 +170,14 @@ impl Router {
         self.window.push(id, Route::Callback(pool, index));
     }
 
+    /// Routes the outcome of every record of a delivered batch, in send order (see
+    /// [`complete`](Self::complete)).
+    pub fn complete_batch(&mut self, batch: odradek_core::Delivery) {
+        for d in batch {
+            self.complete(d.id, Ok(d.metadata), d.record);
+        }
+    }
+
     /// Routes one record's outcome from the core (`Delivered` or `Failed`) to wherever it
     /// goes. Tickets get it at the next [`settle`](Router::settle); callbacks run at the next
     /// [`take_callbacks`](Router::take_callbacks).
