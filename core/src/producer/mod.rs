@@ -183,11 +183,12 @@ impl ProducerCore {
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
         self.touched = None;
+        let due_before = self.metadata.due;
         let id = self.accept_record(record, now)?;
         if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
             self.advance(now);
         } else {
-            self.advance_after_send(now);
+            self.advance_after_send(now, self.metadata.due != due_before);
         }
         Ok(id)
     }
@@ -388,7 +389,10 @@ impl ProducerCore {
     /// the full [`advance`](Self::advance) would do besides is either timer-driven (linger, retry
     /// backoff, delivery and request timeouts, reconnect backoff — none due, as `now` is before
     /// [`wake`](Self::wake)) or follows inputs other than `send` (responses, connections).
-    fn advance_after_send(&mut self, now: Instant) {
+    /// Metadata is looked at only if this send asked for a refresh (`metadata_asked`: a new
+    /// topic, or a partition without a leader): otherwise nothing a send changes can make a
+    /// refresh due, and the periodic one is already in `wake`.
+    fn advance_after_send(&mut self, now: Instant, metadata_asked: bool) {
         self.last_now = self.last_now.max(now);
         if let Some(at) = self.touched {
             let linger = self.config.linger;
@@ -410,10 +414,12 @@ impl ProducerCore {
         if let Some(d) = self.config.delivery_timeout {
             self.lower_wake(now + d, TimeoutReason::DeliveryTimeout);
         }
-        self.metadata_step(now);
-        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
-            let at = self.metadata.next_refresh(self.config.metadata_max_age);
-            self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
+        if metadata_asked {
+            self.metadata_step(now);
+            if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
+                let at = self.metadata.next_refresh(self.config.metadata_max_age);
+                self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
+            }
         }
     }
 

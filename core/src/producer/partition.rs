@@ -301,6 +301,7 @@ impl PartitionState {
     }
 
     /// Whether records may enter the broker path now: a leader is known and no backoff runs.
+    #[inline]
     pub(crate) fn gate_open(&self, now: Instant) -> bool {
         self.leader.is_some() && self.backoff_until.map_or(true, |b| now >= b)
     }
@@ -308,7 +309,7 @@ impl PartitionState {
     /// Whether a record of retry `level` must wait in its retry buffer rather than enter the
     /// broker path. **This is the ordering rule**: a level below the watermark, a closed gate,
     /// or older records still buffered at this level or above all mean "wait".
-    #[inline]
+    #[inline(always)]
     pub(crate) fn must_buffer(&self, level: u32, now: Instant) -> bool {
         level < self.high_watermark
             || !self.gate_open(now)
@@ -624,7 +625,7 @@ impl PartitionState {
     /// flight without idempotence, the in-flight limit reached with it, no leader), the open
     /// batch keeps taking records until it is full, so a round trip longer than `linger.ms`
     /// makes batches bigger, not smaller. Returns whether it sealed one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn seal_open(
         &mut self,
         now: Instant,
