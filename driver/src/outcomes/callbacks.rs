@@ -7,11 +7,16 @@ use std::any::TypeId;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+/// One ready callback: its pool's number, its index in the pool, and its outcome (`None`:
+/// the producer died first).
+pub(super) type ReadyEntry = (u32, usize, Option<DeliveryResult>);
+
 /// A pool of callbacks of one closure type: stored by value (with the record's topic, for
 /// an aborted outcome), reused as they run.
 pub(super) trait Pool: Send + Sync {
-    /// Runs callback `index` with `outcome` (`None`: the producer died first).
-    fn call(&self, index: usize, outcome: Option<DeliveryResult>);
+    /// Runs the callbacks `run` names (index in this pool, outcome; `None`: the producer
+    /// died first), in order: all taken out under one lock, then run outside it.
+    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<DeliveryResult>)>);
     fn as_any(&self) -> &dyn std::any::Any;
     /// Entries the pool has grown to (used or free).
     fn entries(&self) -> usize;
@@ -19,8 +24,14 @@ pub(super) trait Pool: Send + Sync {
 
 type PoolSlots<F> = (Vec<Option<(F, TopicName)>>, Vec<usize>);
 
+/// Callbacks taken out of the pool, about to run, with their outcomes.
+type Taken<F> = Vec<((F, TopicName), Option<DeliveryResult>)>;
+
 struct TypedPool<F> {
     inner: Mutex<PoolSlots<F>>,
+    /// The buffer [`Pool::call_run`] takes callbacks into, kept for the next run (a nested
+    /// run, from a callback, finds it taken and uses a fresh one).
+    scratch: Mutex<Taken<F>>,
 }
 
 impl<F: FnOnce(DeliveryResult) + Send + 'static> TypedPool<F> {
@@ -40,19 +51,25 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> TypedPool<F> {
 }
 
 impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
-    fn call(&self, index: usize, outcome: Option<DeliveryResult>) {
-        let entry = {
+    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<DeliveryResult>)>) {
+        let mut kept = self.scratch.try_lock().ok();
+        let mut fresh = Vec::new();
+        let taken: &mut Taken<F> = kept.as_deref_mut().unwrap_or(&mut fresh);
+        {
+            // One lock for the whole run, not one per record: `send_with` inserts under this
+            // lock from the sending threads while the I/O thread runs callbacks.
             let mut g = lock(&self.inner);
-            let entry = g.0.get_mut(index).and_then(Option::take);
-            if entry.is_some() {
-                g.1.push(index);
+            for (index, outcome) in run {
+                if let Some(entry) = g.0.get_mut(index).and_then(Option::take) {
+                    g.1.push(index);
+                    taken.push((entry, outcome));
+                }
             }
-            entry
-        };
+        }
         // Run outside the pool's lock: the callback may send (and so insert) again. A
         // panicking callback is contained: the producer's I/O and the other callbacks go on
         // (and flush / close are not left waiting for it).
-        if let Some((f, topic)) = entry {
+        for ((f, topic), outcome) in taken.drain(..) {
             let outcome = outcome.unwrap_or_else(|| {
                 Err(DeliveryError {
                     error: ProduceError::Aborted,
@@ -76,7 +93,9 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
 /// ([`Router::take_callbacks`](super::Router::take_callbacks)).
 #[derive(Default)]
 pub struct ReadyCallbacks {
-    pub(super) ready: Vec<(Arc<dyn Pool>, usize, Option<DeliveryResult>)>,
+    pub(super) ready: Vec<ReadyEntry>,
+    /// The router's pools, as many as it had at the last take (pools are only ever added).
+    pub(super) pools: Vec<Arc<dyn Pool>>,
 }
 
 impl fmt::Debug for ReadyCallbacks {
@@ -97,8 +116,15 @@ impl ReadyCallbacks {
     /// producer lock held, then report the count with [`Router::callbacks_finished`](super::Router::callbacks_finished).
     pub fn run(&mut self) -> usize {
         let n = self.ready.len();
-        for (pool, index, outcome) in self.ready.drain(..) {
-            pool.call(index, outcome);
+        let mut ready = self.ready.drain(..).peekable();
+        // Consecutive callbacks of one pool (usually all of them) run as one run.
+        while let Some(&(p, _, _)) = ready.peek() {
+            let mut run = std::iter::from_fn(|| {
+                ready
+                    .next_if(|(q, _, _)| *q == p)
+                    .map(|(_, index, outcome)| (index, outcome))
+            });
+            self.pools[p as usize].call_run(&mut run);
         }
         n
     }
@@ -123,6 +149,7 @@ impl Pools {
             None => {
                 let pool: Arc<dyn Pool> = Arc::new(TypedPool::<F> {
                     inner: Mutex::new((Vec::new(), Vec::new())),
+                    scratch: Mutex::new(Vec::new()),
                 });
                 self.pools.push((type_id, pool));
                 self.pools.len() - 1
@@ -138,9 +165,11 @@ impl Pools {
         (p as u32, index)
     }
 
-    /// Pool number `p`.
-    pub(super) fn get(&self, p: u32) -> Arc<dyn Pool> {
-        Arc::clone(&self.pools[p as usize].1)
+    /// Gives `into` the pools it does not have yet (pools are only ever added), so that
+    /// ready callbacks name their pool by number.
+    pub(super) fn share(&self, into: &mut Vec<Arc<dyn Pool>>) {
+        let known = into.len();
+        into.extend(self.pools[known..].iter().map(|(_, p)| Arc::clone(p)));
     }
 
     /// Entries the pools have grown to (used or free), in all.
@@ -196,5 +225,38 @@ mod tests {
             (report.delivered, report.failed, report.unobserved_failed),
             (250, 250, 0)
         );
+    }
+
+    #[test]
+    fn callbacks_of_two_closure_types_run_once_each_in_outcome_order() {
+        let mut r = Router::new(None);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for id in 0..40u64 {
+            let seen2 = Arc::clone(&seen);
+            // Two closure types, interleaved in runs of 1..4: two pools, runs that switch.
+            if (id / 3) % 2 == 0 {
+                let cb = move |o: DeliveryResult| lock(&seen2).push(("a", id, o.is_ok()));
+                r.track_callback(RecordId(id), TopicName::new("t"), cb);
+            } else {
+                let cb = move |o: DeliveryResult| lock(&seen2).push(("b", id, o.is_ok()));
+                r.track_callback(RecordId(id), TopicName::new("t"), cb);
+            }
+        }
+        for id in 0..40u64 {
+            if id % 5 == 0 {
+                fail(&mut r, id);
+            } else {
+                ok(&mut r, id);
+            }
+        }
+        let mut ready = ReadyCallbacks::default();
+        r.take_callbacks(&mut ready);
+        assert_eq!(ready.run(), 40);
+        let seen = lock(&seen);
+        let expected: Vec<_> = (0..40u64)
+            .map(|id| (if (id / 3) % 2 == 0 { "a" } else { "b" }, id, id % 5 != 0))
+            .collect();
+        assert_eq!(*seen, expected);
+        assert_eq!(r.pools.pools.len(), 2);
     }
 }

@@ -205,7 +205,7 @@ impl Router {
             }
             Some(Route::Callback(p, i)) => {
                 let r = outcome.map_err(|error| DeliveryError { error, record });
-                self.ready.ready.push((self.pools.get(p), i, Some(r)));
+                self.ready.ready.push((p, i, Some(r)));
             }
             Some(Route::Channel) => {
                 let unobserved = match &mut self.channels {
@@ -240,6 +240,7 @@ impl Router {
     /// whose buffer is reused.
     pub fn take_callbacks(&mut self, into: &mut ReadyCallbacks) {
         std::mem::swap(&mut self.ready.ready, &mut into.ready);
+        self.pools.share(&mut into.pools);
     }
 
     /// The mark of a flush started now: every id below it.
@@ -301,7 +302,7 @@ impl Router {
                 }
                 Route::Callback(p, i) => {
                     self.failed += 1;
-                    self.ready.ready.push((self.pools.get(p), i, None));
+                    self.ready.ready.push((p, i, None));
                 }
                 Route::Channel => {
                     self.failed += 1;
