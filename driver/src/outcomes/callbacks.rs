@@ -1,6 +1,7 @@
 //! `send_with` callbacks: stored by value in a pool per closure type, run once their outcome
 //! came, outside the producer lock.
 
+use super::slots::SlotResult;
 use super::{lock, DeliveryResult};
 use odradek_core::{DeliveryError, ProduceError, Record, TopicName};
 use std::any::TypeId;
@@ -8,15 +9,15 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// One ready callback: its pool's number, its index in the pool, and its outcome (`None`:
-/// the producer died first).
-pub(super) type ReadyEntry = (u32, usize, Option<DeliveryResult>);
+/// the producer died first; a failure boxed, so that the entries stay small as they move).
+pub(super) type ReadyEntry = (u32, usize, Option<SlotResult>);
 
 /// A pool of callbacks of one closure type: stored by value (with the record's topic, for
 /// an aborted outcome), reused as they run.
 pub(super) trait Pool: Send + Sync {
     /// Runs the callbacks `run` names (index in this pool, outcome; `None`: the producer
     /// died first), in order: all taken out under one lock, then run outside it.
-    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<DeliveryResult>)>);
+    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<SlotResult>)>);
     fn as_any(&self) -> &dyn std::any::Any;
     /// Entries the pool has grown to (used or free).
     fn entries(&self) -> usize;
@@ -25,7 +26,7 @@ pub(super) trait Pool: Send + Sync {
 type PoolSlots<F> = (Vec<Option<(F, TopicName)>>, Vec<usize>);
 
 /// Callbacks taken out of the pool, about to run, with their outcomes.
-type Taken<F> = Vec<((F, TopicName), Option<DeliveryResult>)>;
+type Taken<F> = Vec<((F, TopicName), Option<SlotResult>)>;
 
 struct TypedPool<F> {
     inner: Mutex<PoolSlots<F>>,
@@ -51,7 +52,7 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> TypedPool<F> {
 }
 
 impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
-    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<DeliveryResult>)>) {
+    fn call_run(&self, run: &mut dyn Iterator<Item = (usize, Option<SlotResult>)>) {
         let mut kept = self.scratch.try_lock().ok();
         let mut fresh = Vec::new();
         let taken: &mut Taken<F> = kept.as_deref_mut().unwrap_or(&mut fresh);
@@ -70,12 +71,13 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
         // panicking callback is contained: the producer's I/O and the other callbacks go on
         // (and flush / close are not left waiting for it).
         for ((f, topic), outcome) in taken.drain(..) {
-            let outcome = outcome.unwrap_or_else(|| {
-                Err(DeliveryError {
+            let outcome = match outcome {
+                Some(r) => r.map_err(|e| *e),
+                None => Err(DeliveryError {
                     error: ProduceError::Aborted,
                     record: Record::new(topic),
-                })
-            });
+                }),
+            };
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(outcome)));
         }
     }

@@ -204,7 +204,7 @@ impl Router {
                 self.fills.push((i, r));
             }
             Some(Route::Callback(p, i)) => {
-                let r = outcome.map_err(|error| DeliveryError { error, record });
+                let r = outcome.map_err(|error| Box::new(DeliveryError { error, record }));
                 self.ready.ready.push((p, i, Some(r)));
             }
             Some(Route::Channel) => {
