@@ -25,6 +25,9 @@ pub(super) trait Pool: Send + Sync {
 
 type PoolSlots<F> = (Vec<Option<(F, TopicName)>>, Vec<usize>);
 
+/// Callbacks [`Pool::call_run`] takes out of their pool under one lock, at most.
+const CALL_CHUNK: usize = 64;
+
 /// Callbacks taken out of the pool, about to run, with their outcomes.
 type Taken<F> = Vec<((F, TopicName), Option<SlotResult>)>;
 
@@ -56,29 +59,33 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> Pool for TypedPool<F> {
         let mut kept = self.scratch.try_lock().ok();
         let mut fresh = Vec::new();
         let taken: &mut Taken<F> = kept.as_deref_mut().unwrap_or(&mut fresh);
-        {
-            // One lock for the whole run, not one per record: `send_with` inserts under this
-            // lock from the sending threads while the I/O thread runs callbacks.
-            let mut g = lock(&self.inner);
-            for (index, outcome) in run {
-                if let Some(entry) = g.0.get_mut(index).and_then(Option::take) {
-                    g.1.push(index);
-                    taken.push((entry, outcome));
+        let mut run = run.peekable();
+        while run.peek().is_some() {
+            {
+                // One lock per chunk, not one per record, and never held long: `send_with`
+                // inserts under this lock (holding the producer's) from the sending threads
+                // while the I/O thread runs callbacks.
+                let mut g = lock(&self.inner);
+                for (index, outcome) in run.by_ref().take(CALL_CHUNK) {
+                    if let Some(entry) = g.0.get_mut(index).and_then(Option::take) {
+                        g.1.push(index);
+                        taken.push((entry, outcome));
+                    }
                 }
             }
-        }
-        // Run outside the pool's lock: the callback may send (and so insert) again. A
-        // panicking callback is contained: the producer's I/O and the other callbacks go on
-        // (and flush / close are not left waiting for it).
-        for ((f, topic), outcome) in taken.drain(..) {
-            let outcome = match outcome {
-                Some(r) => r.map_err(|e| *e),
-                None => Err(DeliveryError {
-                    error: ProduceError::Aborted,
-                    record: Record::new(topic),
-                }),
-            };
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(outcome)));
+            // Run outside the pool's lock: the callback may send (and so insert) again. A
+            // panicking callback is contained: the producer's I/O and the other callbacks go
+            // on (and flush / close are not left waiting for it).
+            for ((f, topic), outcome) in taken.drain(..) {
+                let outcome = match outcome {
+                    Some(r) => r.map_err(|e| *e),
+                    None => Err(DeliveryError {
+                        error: ProduceError::Aborted,
+                        record: Record::new(topic),
+                    }),
+                };
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(outcome)));
+            }
         }
     }
 
