@@ -1,7 +1,7 @@
 //! [`BlockingProducer`]: a ready-made producer on its own thread, with a blocking API, and the
 //! original's channel shape ([`InputSender`], [`Successes`], [`Errors`]).
 
-use crate::embedded::{MioProducer, ProducerEvent, TokenRange};
+use crate::embedded::{MioProducer, ProducerEvent, Queued, TokenRange};
 use crate::ConnectError;
 use mio::{Events, Poll, Token, Waker};
 use odradek_core::{
@@ -324,17 +324,18 @@ impl Shared {
 impl State {
     /// Routes every outcome the producer has; `true` if there were any.
     fn route_outcomes(&mut self) -> bool {
-        while let Some(event) = self.producer.poll_event() {
-            match event {
-                ProducerEvent::Delivered {
+        while let Some(queued) = self.producer.poll_queued() {
+            match queued {
+                Queued::Batch(batch) => self.router.complete_batch(batch),
+                Queued::Event(ProducerEvent::Delivered {
                     id,
                     metadata,
                     record,
-                } => self.router.complete(id, Ok(metadata), record),
-                ProducerEvent::Failed { id, error } => {
+                }) => self.router.complete(id, Ok(metadata), record),
+                Queued::Event(ProducerEvent::Failed { id, error }) => {
                     self.router.complete(id, Err(error.error), error.record)
                 }
-                ProducerEvent::Closed => self.finished = true,
+                Queued::Event(ProducerEvent::Closed) => self.finished = true,
             }
         }
         // `Closed` routes nothing but wakes waiters all the same.

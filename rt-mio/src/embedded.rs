@@ -117,6 +117,16 @@ impl TokenPool {
     }
 }
 
+/// An outcome waiting to be drained: a delivered batch is kept whole, its records handed
+/// out one [`ProducerEvent::Delivered`] at a time (not copied into the queue one by one).
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// The rest of a delivered batch.
+    Batch(odradek_core::DeliveryIter),
+    /// Anything else.
+    Event(ProducerEvent),
+}
+
 /// What happened to a record or to the producer; drained with [`MioProducer::poll_event`].
 #[derive(Debug)]
 pub enum ProducerEvent {
@@ -175,7 +185,7 @@ pub struct MioProducer {
     tokens: TokenPool,
     conns: HashMap<ConnId, Connection>,
     by_token: HashMap<Token, ConnId>,
-    events: VecDeque<ProducerEvent>,
+    events: VecDeque<Queued>,
     /// Connections whose reads or writes were cut off by a per-wake-up cap.
     backlog: Vec<ConnId>,
     /// Connections with freshly queued bytes.
@@ -396,6 +406,28 @@ impl MioProducer {
 
     /// The next outcome, if any. Drain after every call into the producer.
     pub fn poll_event(&mut self) -> Option<ProducerEvent> {
+        loop {
+            if let Some(Queued::Batch(batch)) = self.events.front_mut() {
+                if let Some(d) = batch.next() {
+                    return Some(ProducerEvent::Delivered {
+                        id: d.id,
+                        metadata: d.metadata,
+                        record: d.record,
+                    });
+                }
+                self.events.pop_front();
+                continue;
+            }
+            match self.events.pop_front()? {
+                Queued::Event(event) => return Some(event),
+                Queued::Batch(_) => continue,
+            }
+        }
+    }
+
+    /// The next outcome, with a delivered batch whole (for [`crate::BlockingProducer`],
+    /// which routes a batch's records in one go).
+    pub(crate) fn poll_queued(&mut self) -> Option<Queued> {
         self.events.pop_front()
     }
 
@@ -518,18 +550,13 @@ impl MioProducer {
                     }
                     Output::Disconnect { conn } => self.disconnect(conn),
                     Output::Delivered(batch) => {
-                        self.events
-                            .extend(batch.into_iter().map(|d| ProducerEvent::Delivered {
-                                id: d.id,
-                                metadata: d.metadata,
-                                record: d.record,
-                            }))
+                        self.events.push_back(Queued::Batch(batch.into_iter()))
                     }
                     Output::Failed { id, error, record } => {
-                        self.events.push_back(ProducerEvent::Failed {
+                        self.events.push_back(Queued::Event(ProducerEvent::Failed {
                             id,
                             error: DeliveryError { error, record },
-                        })
+                        }))
                     }
                     Output::Closed => {
                         let grace = self.core.config().request_timeout;
@@ -582,7 +609,7 @@ impl MioProducer {
             self.forget(conn);
         }
         self.closed = true;
-        self.events.push_back(ProducerEvent::Closed);
+        self.events.push_back(Queued::Event(ProducerEvent::Closed));
     }
 
     /// Opens a socket for `conn`; on failure tells the core at once.

@@ -172,7 +172,10 @@ impl Router {
 
     /// Routes the outcome of every record of a delivered batch, in send order (see
     /// [`complete`](Self::complete)).
-    pub fn complete_batch(&mut self, batch: odradek_core::Delivery) {
+    pub fn complete_batch(
+        &mut self,
+        batch: impl IntoIterator<Item = odradek_core::DeliveredRecord>,
+    ) {
         for d in batch {
             self.complete(d.id, Ok(d.metadata), d.record);
         }
