@@ -199,19 +199,10 @@ impl Compression {
                     })?;
                 out.truncate(start + written);
             }
-            Compression::Lz4 => {
-                let info = lz4_flex::frame::FrameInfo::new()
-                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                    .block_mode(lz4_flex::frame::BlockMode::Independent)
-                    .block_checksums(false)
-                    .content_checksum(false);
-                let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-                enc.write_all(input).map_err(io_err)?;
-                enc.finish().map_err(|e| CompressionError::Corrupt {
-                    codec: self,
-                    reason: e.to_string(),
-                })?;
-            }
+            Compression::Lz4 => lz4_frame(input, out).map_err(|e| CompressionError::Corrupt {
+                codec: self,
+                reason: e.to_string(),
+            })?,
             Compression::Zstd => {
                 let mut enc =
                     zstd::stream::write::Encoder::new(out, level.unwrap_or(ZSTD_DEFAULT_LEVEL))
@@ -285,6 +276,45 @@ const XERIAL_HEADER_LEN: usize = 16;
 fn zstd_window_log_max(limit: usize) -> u32 {
     let needed = usize::BITS - limit.leading_zeros();
     needed.clamp(23, 27)
+}
+
+/// The header of every LZ4 frame [`Compression::compress`] writes: magic, FLG `0x60` (version
+/// 01, independent blocks, no block or content checksum, no content size), BD `0x40` (64 KiB
+/// blocks) and the header checksum (byte 1 of the xxHash32 of FLG and BD).
+const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
+
+/// The largest block of an LZ4 frame with BD `0x40`.
+const LZ4_BLOCK_MAX: usize = 64 * 1024;
+
+/// Appends `input` to `out` as one LZ4 frame (see [`LZ4_FRAME_HEADER`]), compressing each
+/// 64 KiB block straight into `out` with lz4_flex's block compressor; a block that does not
+/// shrink is stored raw (its size word's high bit set), as the frame format allows.
+///
+/// lz4_flex's `FrameEncoder` would allocate a 16 KiB match table and two 64 KiB buffers per
+/// frame (each batch is one frame) and copy the input and the output once more; the block
+/// compressor keeps its table on the stack.
+fn lz4_frame(input: &[u8], out: &mut Vec<u8>) -> Result<(), lz4_flex::block::CompressError> {
+    out.reserve(LZ4_FRAME_HEADER.len() + lz4_flex::block::get_maximum_output_size(input.len()) + 8);
+    out.extend_from_slice(&LZ4_FRAME_HEADER);
+    for block in input.chunks(LZ4_BLOCK_MAX) {
+        let at = out.len();
+        out.resize(
+            at + 4 + lz4_flex::block::get_maximum_output_size(block.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(block, &mut out[at + 4..])?;
+        if n < block.len() {
+            // n < 64 KiB: fits the size word.
+            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+            out.truncate(at + 4 + n);
+        } else {
+            out.truncate(at);
+            out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // end mark
+    Ok(())
 }
 
 /// Walks the structure of one or more LZ4 frames without decompressing: every frame must be
@@ -576,6 +606,71 @@ mod tests {
         assert_eq!(flg & 0b0001_0100, 0, "no block / content checksum");
         assert_eq!(flg & 0b0000_1011, 0, "no content size, reserved bits clear");
         assert_eq!((out[5] >> 4) & 0x7, 4, "64 KiB max block");
+    }
+
+    #[test]
+    fn lz4_frames_match_lz4_flex_frame_encoders_header_and_decode_back() {
+        // The header lz4_flex's own frame encoder writes for the same settings.
+        let info = lz4_flex::frame::FrameInfo::new()
+            .block_size(lz4_flex::frame::BlockSize::Max64KB)
+            .block_mode(lz4_flex::frame::BlockMode::Independent);
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(b"abc").unwrap();
+        let theirs = enc.finish().unwrap();
+        assert_eq!(theirs[..7], LZ4_FRAME_HEADER);
+
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        let text: Vec<u8> = b"{\"id\":42,\"name\":\"odradek\"} ".repeat(7000);
+        let cases = [
+            Vec::new(),
+            b"a".to_vec(),
+            noise(1000),          // does not shrink: stored raw
+            noise(LZ4_BLOCK_MAX), // one full raw block
+            text.clone(),         // 4 blocks, the last partial
+            text[..LZ4_BLOCK_MAX].to_vec(),
+        ];
+        for input in cases {
+            let mut out = b"prefix".to_vec();
+            Compression::Lz4.compress(None, &input, &mut out).unwrap();
+            assert_eq!(&out[..6], b"prefix", "appended, not overwritten");
+            let frame = &out[6..];
+            assert_eq!(frame[..7], LZ4_FRAME_HEADER);
+            assert_eq!(frame[frame.len() - 4..], [0, 0, 0, 0], "end mark");
+            let mut back = Vec::new();
+            lz4_flex::frame::FrameDecoder::new(frame)
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, input, "{} bytes", input.len());
+            assert_eq!(
+                Compression::Lz4.decompress(frame, input.len()).unwrap(),
+                input
+            );
+        }
+        // Raw blocks: the high bit of the size word, then the bytes as they were.
+        let raw = noise(1000);
+        let mut out = Vec::new();
+        Compression::Lz4.compress(None, &raw, &mut out).unwrap();
+        assert_eq!(out[7..11], (1000u32 | 0x8000_0000).to_le_bytes());
+        assert_eq!(out[11..1011], raw[..]);
+        // Text shrinks.
+        let mut out = Vec::new();
+        Compression::Lz4.compress(None, &text, &mut out).unwrap();
+        assert!(
+            out.len() < text.len() / 4,
+            "{} of {}",
+            out.len(),
+            text.len()
+        );
     }
 
     #[test]
