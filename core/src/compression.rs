@@ -620,17 +620,8 @@ mod tests {
         let theirs = enc.finish().unwrap();
         assert_eq!(theirs[..7], LZ4_FRAME_HEADER);
 
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = |n: usize| -> Vec<u8> {
-            (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        };
+        let mut rng = crate::rng::Rng::new(7);
+        let mut noise = |n: usize| -> Vec<u8> { (0..n).map(|_| rng.next_u64() as u8).collect() };
         let text: Vec<u8> = b"{\"id\":42,\"name\":\"odradek\"} ".repeat(7000);
         let cases = [
             Vec::new(),
