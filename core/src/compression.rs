@@ -189,15 +189,13 @@ impl Compression {
                         reason: "input too large for snappy".into(),
                     });
                 }
-                let start = out.len();
-                out.resize(start + bound, 0);
-                let written = snap::raw::Encoder::new()
-                    .compress(input, &mut out[start..])
-                    .map_err(|e| CompressionError::Corrupt {
-                        codec: self,
-                        reason: e.to_string(),
-                    })?;
-                out.truncate(start + written);
+                append_bounded(out, bound, |dst| {
+                    snap::raw::Encoder::new().compress(input, dst)
+                })
+                .map_err(|e| CompressionError::Corrupt {
+                    codec: self,
+                    reason: e.to_string(),
+                })?;
             }
             Compression::Lz4 => lz4_frame(input, out).map_err(|e| CompressionError::Corrupt {
                 codec: self,
@@ -271,6 +269,20 @@ fn zstd_window_log_max(limit: usize) -> u32 {
     needed.clamp(23, 27)
 }
 
+/// Appends what `compress` writes to `out`: gives it `bound` zeroed bytes past the end, keeps
+/// the `written` it reports, and drops them all if it fails. Returns `written`.
+fn append_bounded<E>(
+    out: &mut Vec<u8>,
+    bound: usize,
+    compress: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<usize, E> {
+    let start = out.len();
+    out.resize(start + bound, 0);
+    let written = compress(&mut out[start..]);
+    out.truncate(start + *written.as_ref().unwrap_or(&0));
+    written
+}
+
 /// The header of every LZ4 frame [`Compression::compress`] writes: magic, FLG `0x60` (version
 /// 01, independent blocks, no block or content checksum, no content size), BD `0x40` (64 KiB
 /// blocks) and the header checksum (byte 1 of the xxHash32 of FLG and BD).
@@ -292,15 +304,12 @@ fn lz4_frame(input: &[u8], out: &mut Vec<u8>) -> Result<(), lz4_flex::block::Com
     out.extend_from_slice(&LZ4_FRAME_HEADER);
     for block in input.chunks(LZ4_BLOCK_MAX) {
         let at = out.len();
-        out.resize(
-            at + 4 + lz4_flex::block::get_maximum_output_size(block.len()),
-            0,
-        );
-        let n = lz4_flex::block::compress_into(block, &mut out[at + 4..])?;
+        out.extend_from_slice(&[0; 4]); // the block's size word, filled in below
+        let bound = lz4_flex::block::get_maximum_output_size(block.len());
+        let n = append_bounded(out, bound, |dst| lz4_flex::block::compress_into(block, dst))?;
         if n < block.len() {
             // n < 64 KiB: fits the size word.
             out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
-            out.truncate(at + 4 + n);
         } else {
             out.truncate(at);
             out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
@@ -380,18 +389,10 @@ fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result
             Some((l, c)) if *l == level => c,
             _ => &mut cached.insert((level, libdeflater::Compressor::new(lvl))).1,
         };
-        let start = out.len();
-        out.resize(start + compressor.gzip_compress_bound(input.len()), 0);
-        match compressor.gzip_compress(input, &mut out[start..]) {
-            Ok(written) => {
-                out.truncate(start + written);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(std::io::Error::other(format!("gzip: {e}")))
-            }
-        }
+        let bound = compressor.gzip_compress_bound(input.len());
+        append_bounded(out, bound, |dst| compressor.gzip_compress(input, dst))
+            .map(drop)
+            .map_err(|e| std::io::Error::other(format!("gzip: {e}")))
     })
 }
 
@@ -424,23 +425,22 @@ fn zstd_compress(level: i32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result
     CONTEXT.with_borrow_mut(|cached| {
         let ctx = match cached {
             Some(ctx) => ctx,
-            None => cached.insert(CCtx::try_create().ok_or_else(|| {
-                std::io::Error::other("zstd: cannot allocate a compression context")
-            })?),
+            None => {
+                let mut ctx = CCtx::try_create().ok_or_else(|| {
+                    std::io::Error::other("zstd: cannot allocate a compression context")
+                })?;
+                // Parameters stay set on the context from frame to frame.
+                ctx.set_parameter(CParameter::ContentSizeFlag(true))
+                    .map_err(error)?;
+                cached.insert(ctx)
+            }
         };
         ctx.set_parameter(CParameter::CompressionLevel(level))
             .map_err(error)?;
-        ctx.set_parameter(CParameter::ContentSizeFlag(true))
-            .map_err(error)?;
-        let start = out.len();
-        out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
-        match ctx.compress2(&mut out[start..], input) {
-            Ok(written) => {
-                out.truncate(start + written);
-                Ok(())
-            }
+        let bound = zstd::zstd_safe::compress_bound(input.len());
+        match append_bounded(out, bound, |dst| ctx.compress2(dst, input)) {
+            Ok(_) => Ok(()),
             Err(code) => {
-                out.truncate(start);
                 // A failed ZSTD_compress2 leaves the context mid-frame: start the next
                 // batch with a new one.
                 *cached = None;
