@@ -188,7 +188,7 @@ impl ProducerCore {
         if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
             self.advance(now);
         } else {
-            self.advance_after_send(now, self.metadata.due != due_before);
+            self.advance_after_send(id, now, self.metadata.due != due_before);
         }
         Ok(id)
     }
@@ -392,9 +392,17 @@ impl ProducerCore {
     /// Metadata is looked at only if this send asked for a refresh (`metadata_asked`: a new
     /// topic, or a partition without a leader): otherwise nothing a send changes can make a
     /// refresh due, and the periodic one is already in `wake`.
-    fn advance_after_send(&mut self, now: Instant, metadata_asked: bool) {
+    fn advance_after_send(&mut self, id: RecordId, now: Instant, metadata_asked: bool) {
         self.last_now = self.last_now.max(now);
-        if let Some(at) = self.touched {
+        // Most sends join an open batch and change nothing else: skip the seal rule and the
+        // ready queue for them.
+        let (linger, flush_upto) = (self.config.linger, self.flush_upto);
+        let changed = self.touched.filter(|&at| {
+            !self
+                .partition(at)
+                .appended_quietly(id, now, linger, flush_upto, &self.limits)
+        });
+        if let Some(at) = changed {
             let linger = self.config.linger;
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.

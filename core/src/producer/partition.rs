@@ -72,6 +72,7 @@ use super::accept::AcceptedRecord;
 use super::connection::RequestRef;
 use super::topic::TopicIdx;
 use super::ProducerCore;
+use crate::message::RecordId;
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
 use bytes::Bytes;
@@ -650,6 +651,33 @@ impl PartitionState {
             }
         }
         due
+    }
+
+    /// Whether record `id`, just appended, joined an open batch that was already there and
+    /// leaves everything else as it was: the batch stays open (not full, its linger ahead
+    /// of `now`, no flush covering it), so its linger deadline is already in the producer's
+    /// wake-up and the partition's readiness did not change. `send` then has nothing more
+    /// to do for the partition.
+    #[inline]
+    pub(crate) fn appended_quietly(
+        &self,
+        id: RecordId,
+        now: Instant,
+        linger: Duration,
+        flush_upto: u64,
+        limits: &BatchLimits,
+    ) -> bool {
+        self.batches.back().is_some_and(|open| {
+            let (Some(first), Some(last)) = (open.records.first(), open.records.last()) else {
+                return false;
+            };
+            !open.sealed
+                && last.id == id
+                && first.id != id
+                && first.id.0 >= flush_upto
+                && now < open.linger_end(linger)
+                && !open.full(0, limits)
+        })
     }
 
     /// The open batch's linger deadline.
