@@ -15,9 +15,17 @@ pub(crate) fn varint_len(v: i32) -> usize {
 #[inline]
 pub(crate) fn varlong_len(v: i64) -> usize {
     let z = ((v << 1) ^ (v >> 63)) as u64;
-    // Bits needed, at least 1, in groups of 7.
-    let bits = 64 - (z | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // The lengths a record's fields take are nearly always one or two bytes: two compares
+    // then, instead of a bit scan and a division by 7 for every field.
+    if z < 1 << 7 {
+        1
+    } else if z < 1 << 14 {
+        2
+    } else {
+        // Bits needed in groups of 7.
+        let bits = 64 - z.leading_zeros() as usize;
+        bits.div_ceil(7)
+    }
 }
 
 /// Appends `v` as a zig-zag varint.
@@ -204,6 +212,20 @@ mod tests {
             put_varlong(&mut b, v);
             assert_eq!(b.len(), varlong_len(v), "{v}");
             assert_eq!(Cursor::new(&b).varlong("v").unwrap(), v);
+        }
+        // Every length boundary: the computed length is what the writer writes.
+        for shift in 0..63 {
+            let m = 1i64 << shift;
+            for v in [m - 1, m, -m, -m - 1] {
+                let mut b = Vec::new();
+                put_varlong(&mut b, v);
+                assert_eq!(b.len(), varlong_len(v), "{v}");
+                if let Ok(v) = i32::try_from(v) {
+                    let mut b = Vec::new();
+                    put_varint(&mut b, v);
+                    assert_eq!(b.len(), varint_len(v), "{v}");
+                }
+            }
         }
         // The in-place writers give the same bytes.
         for v in ints {
