@@ -189,12 +189,11 @@ impl Compression {
                         reason: "input too large for snappy".into(),
                     });
                 }
-                append_bounded(out, bound, |dst| {
-                    snap::raw::Encoder::new().compress(input, dst)
-                })
-                .map_err(|e| CompressionError::Corrupt {
-                    codec: self,
-                    reason: e.to_string(),
+                append_bounded(out, bound, |dst| snappy_compress(input, dst)).map_err(|e| {
+                    CompressionError::Corrupt {
+                        codec: self,
+                        reason: e.to_string(),
+                    }
                 })?;
             }
             Compression::Lz4 => lz4_frame(input, out).map_err(|e| CompressionError::Corrupt {
@@ -252,6 +251,17 @@ impl Compression {
             }
         }
     }
+}
+
+/// Raw snappy of `input` into `dst` (at least `max_compress_len` long), with one encoder per
+/// thread: a fresh encoder allocates its hash table (8 KiB for a 16 KiB batch) on every call.
+/// Output does not depend on it: each block starts from a cleared table.
+fn snappy_compress(input: &[u8], dst: &mut [u8]) -> Result<usize, snap::Error> {
+    use std::cell::RefCell;
+    thread_local! {
+        static ENCODER: RefCell<snap::raw::Encoder> = RefCell::new(snap::raw::Encoder::new());
+    }
+    ENCODER.with_borrow_mut(|encoder| encoder.compress(input, dst))
 }
 
 /// The xerial snappy-java stream magic.
@@ -759,6 +769,28 @@ mod tests {
             }
         }
         assert!(first_text.is_some_and(|f| f.len() < text.len() / 10));
+    }
+
+    #[test]
+    fn snappy_from_the_reused_encoder_equals_a_fresh_encoders_output() {
+        let mut rng = crate::rng::Rng::new(5);
+        let noise: Vec<u8> = (0..70_000).map(|_| rng.next_u64() as u8).collect();
+        let text: Vec<u8> = b"{\"id\":42,\"name\":\"odradek\"} ".repeat(3000);
+        // Large then small then large again (table sizes differ), across block boundaries.
+        let cases: [&[u8]; 6] = [&text, b"", b"a", &noise, &text[..900], &text];
+        for input in cases {
+            let mut out = b"prefix".to_vec();
+            Compression::Snappy.compress(None, input, &mut out).unwrap();
+            assert_eq!(&out[..6], b"prefix", "appended, not overwritten");
+            let fresh = snap::raw::Encoder::new().compress_vec(input).unwrap();
+            assert_eq!(&out[6..], &fresh[..], "{} bytes", input.len());
+            assert_eq!(
+                Compression::Snappy
+                    .decompress(&out[6..], input.len())
+                    .unwrap(),
+                input
+            );
+        }
     }
 
     #[test]
