@@ -403,7 +403,6 @@ impl ProducerCore {
                 .appended_quietly(id, now, linger, flush_upto, &self.limits)
         });
         if let Some(at) = changed {
-            let linger = self.config.linger;
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.
             self.seal_partition(at, self.last_now);
