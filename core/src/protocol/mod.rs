@@ -77,6 +77,13 @@ pub trait Response: Sized {
     fn encode(&self, version: i16, buf: &mut bytes::BytesMut);
     /// Reads the body in `version`.
     fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    /// Reads the body in `version` into `self`, reusing its allocations where the type can
+    /// (a hot-path response decoded again and again); by default a plain [`decode`](Self::decode).
+    /// On error `self` holds no meaningful value.
+    fn decode_into(&mut self, version: i16, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        *self = Self::decode(version, r)?;
+        Ok(())
+    }
 }
 
 /// Appends one complete request frame: 4-byte size prefix, request header (v1, or v2 for
@@ -139,9 +146,28 @@ pub fn decode_response<R: Request>(
     version: i16,
     frame: &[u8],
 ) -> Result<(ResponseHeader, R::Response), DecodeError> {
+    framed_response::<R, _>(version, frame, |r| R::Response::decode(version, r))
+}
+
+/// [`decode_response`] into a kept body, reusing its allocations
+/// ([`Response::decode_into`]).
+pub fn decode_response_into<R: Request>(
+    version: i16,
+    frame: &[u8],
+    body: &mut R::Response,
+) -> Result<ResponseHeader, DecodeError> {
+    framed_response::<R, _>(version, frame, |r| body.decode_into(version, r)).map(|(h, ())| h)
+}
+
+/// The response header, then `body`, then a check that nothing is left over.
+fn framed_response<R: Request, T>(
+    version: i16,
+    frame: &[u8],
+    body: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<(ResponseHeader, T), DecodeError> {
     let mut r = Reader::new(frame);
     let header = ResponseHeader::decode(response_header_has_tags(R::API_KEY, version), &mut r)?;
-    let body = R::Response::decode(version, &mut r)?;
+    let body = body(&mut r)?;
     r.finish()?;
     Ok((header, body))
 }

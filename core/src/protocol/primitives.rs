@@ -213,10 +213,28 @@ impl<'a> Reader<'a> {
     }
 
     fn utf8(&mut self, n: usize, what: &'static str) -> Result<String, DecodeError> {
+        self.utf8_str(n, what).map(str::to_owned)
+    }
+
+    fn utf8_str(&mut self, n: usize, what: &'static str) -> Result<&'a str, DecodeError> {
         let s = self.slice(n, what)?;
-        std::str::from_utf8(s)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Invalid("utf-8 in string"))
+        std::str::from_utf8(s).map_err(|_| DecodeError::Invalid("utf-8 in string"))
+    }
+
+    /// Reads a non-null string length in the compact form when `flexible`, the classic form
+    /// otherwise; with the name of the form, for errors.
+    fn string_len(&mut self, flexible: bool) -> Result<(usize, &'static str), DecodeError> {
+        if flexible {
+            let n = self
+                .len_compact()?
+                .ok_or(DecodeError::Invalid("null in non-nullable compact string"))?;
+            Ok((n, "compact string"))
+        } else {
+            let n = self
+                .len_i16()?
+                .ok_or(DecodeError::Invalid("null in non-nullable string"))?;
+            Ok((n, "string"))
+        }
     }
 
     /// Reads a classic nullable length: int16 (`-1` is null).
@@ -238,10 +256,8 @@ impl<'a> Reader<'a> {
 
     /// Reads a classic `string` (int16 length, not null).
     pub fn string(&mut self) -> Result<String, DecodeError> {
-        let n = self
-            .len_i16()?
-            .ok_or(DecodeError::Invalid("null in non-nullable string"))?;
-        self.utf8(n, "string")
+        let (n, what) = self.string_len(false)?;
+        self.utf8(n, what)
     }
 
     /// Reads a classic `nullable_string` (int16 length, `-1` is null).
@@ -254,10 +270,8 @@ impl<'a> Reader<'a> {
 
     /// Reads a `compact_string` (uvarint length+1, not null).
     pub fn compact_string(&mut self) -> Result<String, DecodeError> {
-        let n = self
-            .len_compact()?
-            .ok_or(DecodeError::Invalid("null in non-nullable compact string"))?;
-        self.utf8(n, "compact string")
+        let (n, what) = self.string_len(true)?;
+        self.utf8(n, what)
     }
 
     /// Reads a `compact_nullable_string` (uvarint length+1, `0` is null).
@@ -270,11 +284,13 @@ impl<'a> Reader<'a> {
 
     /// A string in the compact form when `flexible`, the classic form otherwise.
     pub fn string_flex(&mut self, flexible: bool) -> Result<String, DecodeError> {
-        if flexible {
-            self.compact_string()
-        } else {
-            self.string()
-        }
+        self.str_flex(flexible).map(str::to_owned)
+    }
+
+    /// [`string_flex`](Self::string_flex), borrowed from the input (no allocation).
+    pub fn str_flex(&mut self, flexible: bool) -> Result<&'a str, DecodeError> {
+        let (n, what) = self.string_len(flexible)?;
+        self.utf8_str(n, what)
     }
 
     /// A nullable string in the compact form when `flexible`, the classic form otherwise.

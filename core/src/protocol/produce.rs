@@ -203,45 +203,76 @@ impl Response for ProduceResponse {
     /// `log_start_offset` -1, `error_message` null, `throttle_time_ms` 0. `record_errors`
     /// is read and dropped; tagged fields (v10+ leader hints) are skipped.
     fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut out = ProduceResponse::default();
+        out.decode_into(version, r)?;
+        Ok(out)
+    }
+
+    /// As [`decode`](Self::decode), reusing the topic list, each topic's name and partition
+    /// list: a producer decoding its Produce answers into one kept value allocates nothing
+    /// once these have grown (an `error_message` is still a new string).
+    fn decode_into(&mut self, version: i16, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         check_version(version)?;
         let flexible = version >= ProduceRequest::FIRST_FLEXIBLE;
-        // Smallest partition: index + error_code + base_offset.
-        let topics = read_topics(r, flexible, 14, |r| {
-            let index = r.i32()?;
-            let error_code = r.i16()?;
-            let base_offset = r.i64()?;
-            let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
-            let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
-            let error_message = if version >= 8 {
-                // record_errors: batch_index + nullable message (+ tags).
-                let n = r.array_len_flex(flexible, 5)?;
-                for _ in 0..n {
-                    r.i32()?;
-                    r.nullable_string_flex(flexible)?;
-                    r.tagged_fields_flex(flexible)?;
-                }
-                r.nullable_string_flex(flexible)?
-            } else {
-                None
-            };
+        // Smallest topic: name + partitions length.
+        let n = r.array_len_flex(flexible, 2)?;
+        self.topics.truncate(n);
+        for i in 0..n {
+            let name = r.str_flex(flexible)?;
+            if i == self.topics.len() {
+                self.topics.push(ProduceTopicResponse {
+                    name: String::new(),
+                    partitions: Vec::new(),
+                });
+            }
+            let t = &mut self.topics[i];
+            t.name.clear();
+            t.name.push_str(name);
+            t.partitions.clear();
+            // Smallest partition: index + error_code + base_offset.
+            let m = r.array_len_flex(flexible, 14)?;
+            for _ in 0..m {
+                t.partitions
+                    .push(read_partition_response(version, flexible, r)?);
+            }
             r.tagged_fields_flex(flexible)?;
-            Ok(ProducePartitionResponse {
-                index,
-                error_code,
-                base_offset,
-                log_append_time_ms,
-                log_start_offset,
-                error_message,
-            })
-        })?
-        .into_iter()
-        .map(|(name, partitions)| ProduceTopicResponse { name, partitions })
-        .collect();
-        let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
+        }
+        self.throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
         r.tagged_fields_flex(flexible)?;
-        Ok(ProduceResponse {
-            topics,
-            throttle_time_ms,
-        })
+        Ok(())
     }
+}
+
+/// One partition of a Produce response in `version`.
+fn read_partition_response(
+    version: i16,
+    flexible: bool,
+    r: &mut Reader<'_>,
+) -> Result<ProducePartitionResponse, DecodeError> {
+    let index = r.i32()?;
+    let error_code = r.i16()?;
+    let base_offset = r.i64()?;
+    let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
+    let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
+    let error_message = if version >= 8 {
+        // record_errors: batch_index + nullable message (+ tags).
+        let n = r.array_len_flex(flexible, 5)?;
+        for _ in 0..n {
+            r.i32()?;
+            r.nullable_string_flex(flexible)?;
+            r.tagged_fields_flex(flexible)?;
+        }
+        r.nullable_string_flex(flexible)?
+    } else {
+        None
+    };
+    r.tagged_fields_flex(flexible)?;
+    Ok(ProducePartitionResponse {
+        index,
+        error_code,
+        base_offset,
+        log_append_time_ms,
+        log_start_offset,
+        error_message,
+    })
 }

@@ -355,6 +355,42 @@ fn produce_round_trip_every_version() {
 }
 
 #[test]
+fn produce_response_decoded_into_a_kept_value_equals_a_fresh_decode() {
+    // What a previous, larger answer left in the kept value must not show through.
+    let mut previous = produce_response();
+    previous.topics[0].name = "a-much-longer-topic-name".into();
+    previous.topics[0].partitions.push(ProducePartitionResponse {
+        index: 9,
+        error_code: 6,
+        base_offset: 5,
+        log_append_time_ms: 5,
+        log_start_offset: 5,
+        error_message: Some("old".into()),
+    });
+    previous.topics.push(previous.topics[0].clone());
+    previous.throttle_time_ms = 999;
+    for v in ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION {
+        let m = produce_response();
+        let mut buf = BytesMut::new();
+        encode_response::<ProduceRequest>(5, v, &m, &mut buf);
+        let frame = &buf[4..];
+        let (_, fresh) = decode_response::<ProduceRequest>(v, frame).unwrap();
+        let mut kept = previous.clone();
+        let header = decode_response_into::<ProduceRequest>(v, frame, &mut kept).unwrap();
+        assert_eq!(header.correlation_id, 5);
+        assert_eq!(kept, fresh, "v{v}");
+        assert_eq!(kept, norm_produce_response(v, m), "v{v}");
+        for n in 0..frame.len() {
+            let mut kept = previous.clone();
+            assert!(
+                decode_response_into::<ProduceRequest>(v, &frame[..n], &mut kept).is_err(),
+                "v{v} prefix {n} decoded"
+            );
+        }
+    }
+}
+
+#[test]
 fn unsupported_versions_are_refused_by_decoders() {
     for v in [-1, 13, 100] {
         assert!(decode_request_body::<ProduceRequest>(v, &[0; 64]).is_err());
