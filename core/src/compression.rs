@@ -162,11 +162,13 @@ impl Compression {
     ///   block or content checksum and no content size: the broker's `KafkaLZ4BlockInputStream`
     ///   refuses dependent blocks, and older brokers skip the content checksum unverified.
     /// - zstd: one frame with its content size.
-    pub fn compress(
+    ///
+    /// `out` is a `Vec<u8>` or a `BytesMut` ([`CompressSink`]); what it held is kept.
+    pub fn compress<O: CompressSink + ?Sized>(
         self,
         level: Option<i32>,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut O,
     ) -> Result<(), CompressionError> {
         let io_err = |e: std::io::Error| CompressionError::Corrupt {
             codec: self,
@@ -253,6 +255,93 @@ impl Compression {
     }
 }
 
+/// A growable byte buffer [`Compression::compress`] appends to: `Vec<u8>`, or `BytesMut` (the
+/// batch buffers the producer reuses from batch to batch). Sealed: implemented here only.
+pub trait CompressSink: sealed::Sealed {
+    /// Bytes held.
+    fn len(&self) -> usize;
+    /// Whether no byte is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Makes room for `additional` more bytes.
+    fn reserve(&mut self, additional: usize);
+    /// Grows (with `value`) or shrinks to `new_len` bytes.
+    fn resize(&mut self, new_len: usize, value: u8);
+    /// Shrinks to `len` bytes (no-op when already shorter).
+    fn truncate(&mut self, len: usize);
+    /// Appends `bytes`.
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    /// The bytes held, writable.
+    fn as_mut_slice(&mut self) -> &mut [u8];
+    /// Runs `f` with an `io::Write` appending to the buffer.
+    fn with_writer(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for Vec<u8> {}
+    impl Sealed for bytes::BytesMut {}
+}
+
+impl CompressSink for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+    fn resize(&mut self, new_len: usize, value: u8) {
+        Vec::resize(self, new_len, value);
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        self
+    }
+    fn with_writer(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        f(self)
+    }
+}
+
+impl CompressSink for bytes::BytesMut {
+    fn len(&self) -> usize {
+        bytes::BytesMut::len(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        bytes::BytesMut::reserve(self, additional);
+    }
+    fn resize(&mut self, new_len: usize, value: u8) {
+        bytes::BytesMut::resize(self, new_len, value);
+    }
+    fn truncate(&mut self, len: usize) {
+        bytes::BytesMut::truncate(self, len);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        bytes::BytesMut::extend_from_slice(self, bytes);
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        self
+    }
+    fn with_writer(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        use bytes::BufMut;
+        f(&mut <&mut bytes::BytesMut as BufMut>::writer(self))
+    }
+}
+
 /// Raw snappy of `input` into `dst` (at least `max_compress_len` long), with one encoder per
 /// thread: a fresh encoder allocates its hash table (8 KiB for a 16 KiB batch) on every call.
 /// Output does not depend on it: each block starts from a cleared table.
@@ -281,14 +370,14 @@ fn zstd_window_log_max(limit: usize) -> u32 {
 
 /// Appends what `compress` writes to `out`: gives it `bound` zeroed bytes past the end, keeps
 /// the `written` it reports, and drops them all if it fails. Returns `written`.
-fn append_bounded<E>(
-    out: &mut Vec<u8>,
+fn append_bounded<O: CompressSink + ?Sized, E>(
+    out: &mut O,
     bound: usize,
     compress: impl FnOnce(&mut [u8]) -> Result<usize, E>,
 ) -> Result<usize, E> {
     let start = out.len();
     out.resize(start + bound, 0);
-    let written = compress(&mut out[start..]);
+    let written = compress(&mut out.as_mut_slice()[start..]);
     out.truncate(start + *written.as_ref().unwrap_or(&0));
     written
 }
@@ -309,7 +398,10 @@ const LZ4_BLOCK_MAX: usize = 64 * 1024;
 /// frame (each batch is one frame) and copy the input and the output once more; the block
 /// compressor needs only its match table (8 KiB for blocks under 64 KiB), which malloc reuses
 /// from batch to batch.
-fn lz4_frame(input: &[u8], out: &mut Vec<u8>) -> Result<(), lz4_flex::block::CompressError> {
+fn lz4_frame<O: CompressSink + ?Sized>(
+    input: &[u8],
+    out: &mut O,
+) -> Result<(), lz4_flex::block::CompressError> {
     out.reserve(LZ4_FRAME_HEADER.len() + lz4_flex::block::get_maximum_output_size(input.len()) + 8);
     out.extend_from_slice(&LZ4_FRAME_HEADER);
     for block in input.chunks(LZ4_BLOCK_MAX) {
@@ -319,7 +411,7 @@ fn lz4_frame(input: &[u8], out: &mut Vec<u8>) -> Result<(), lz4_flex::block::Com
         let n = append_bounded(out, bound, |dst| lz4_flex::block::compress_into(block, dst))?;
         if n < block.len() {
             // n < 64 KiB: fits the size word.
-            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+            out.as_mut_slice()[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
         } else {
             out.truncate(at);
             out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
@@ -382,7 +474,11 @@ fn check_lz4_frames(input: &[u8]) -> Result<(), &'static str> {
 /// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
 /// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.
 #[cfg(feature = "gzip-libdeflate")]
-fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+fn gzip_compress<O: CompressSink + ?Sized>(
+    level: u32,
+    input: &[u8],
+    out: &mut O,
+) -> std::io::Result<()> {
     use std::cell::RefCell;
     thread_local! {
         /// The last level's compressor, kept per thread: libdeflate's state (hundreds of KiB
@@ -409,11 +505,17 @@ fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result
 /// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
 /// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.
 #[cfg(not(feature = "gzip-libdeflate"))]
-fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+fn gzip_compress<O: CompressSink + ?Sized>(
+    level: u32,
+    input: &[u8],
+    out: &mut O,
+) -> std::io::Result<()> {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
-    enc.write_all(input)?;
-    enc.finish().map(drop)
+    out.with_writer(&mut |w| {
+        let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(level));
+        enc.write_all(input)?;
+        enc.finish().map(drop)
+    })
 }
 
 /// zstd-compresses `input` at `level` into one frame, its content size in the header,
@@ -425,7 +527,11 @@ fn gzip_compress(level: u32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result
 /// was 28 % of all instructions, the compression 16 %. A reused context with the same
 /// parameters skips that zeroing. The context stays with the thread, sized for the largest
 /// batch and level it has compressed (a few hundred KiB at level 3 and 16 KiB batches).
-fn zstd_compress(level: i32, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+fn zstd_compress<O: CompressSink + ?Sized>(
+    level: i32,
+    input: &[u8],
+    out: &mut O,
+) -> std::io::Result<()> {
     use std::cell::RefCell;
     use zstd::zstd_safe::{get_error_name, CCtx, CParameter};
     thread_local! {

@@ -237,6 +237,40 @@ fn producer_fields_are_written() {
 }
 
 #[test]
+fn finish_reusing_writes_the_same_batch_into_a_used_buffer_and_hands_one_back() {
+    for format in FORMATS {
+        for codec in CODECS {
+            if format != RecordFormat::V2 && codec == Compression::Zstd {
+                continue;
+            }
+            let recs = sample(format);
+            let want = build(format, &recs, codec);
+            let mut b = BatchBuilder::with_capacity(format, 4096);
+            for (ts, k, v, hs) in &recs {
+                b.append(*ts, k.as_deref(), v.as_deref(), hs).unwrap();
+            }
+            // A buffer that served an earlier batch: its old bytes must not leak in.
+            let mut spare = bytes::BytesMut::with_capacity(8192);
+            spare.extend_from_slice(&[0xEE; 3000]);
+            let spare_ptr = spare.as_ptr();
+            let (got, left) = b
+                .finish_reusing(codec, None, ProducerFields::default(), spare)
+                .unwrap();
+            assert_eq!(got, want, "{format:?} {codec:?}");
+            check_decoded(&decode_records(&got, LIMIT).unwrap()[0], format, &recs);
+            assert!(left.is_empty(), "{format:?} {codec:?}: handed back empty");
+            let compressed_v2 = format == RecordFormat::V2 && codec != Compression::None;
+            assert_eq!(
+                got.as_ptr() == spare_ptr,
+                compressed_v2,
+                "{format:?} {codec:?}: only a compressed v2 batch is written into the spare"
+            );
+            assert!(left.capacity() >= 4096 || !compressed_v2);
+        }
+    }
+}
+
+#[test]
 fn legacy_limits_are_errors() {
     for format in [RecordFormat::V0, RecordFormat::V1] {
         let mut b = BatchBuilder::new(format);

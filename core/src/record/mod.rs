@@ -239,11 +239,42 @@ impl BatchBuilder {
         level: Option<i32>,
         producer: ProducerFields,
     ) -> Result<Bytes, RecordError> {
+        self.finish_reusing(compression, level, producer, BytesMut::new())
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// [`finish_with`](Self::finish_with), writing a compressed v2 batch into `spare` (cleared
+    /// first) instead of a new buffer, and returning with the batch the buffer it did not
+    /// keep: the uncompressed records' buffer when the batch was compressed into `spare`,
+    /// `spare` itself otherwise. Both come back empty for the caller to reuse.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use odradek_core::record::{BatchBuilder, ProducerFields, RecordFormat};
+    /// use odradek_core::Compression;
+    ///
+    /// let mut b = BatchBuilder::with_capacity(RecordFormat::V2, 1024);
+    /// b.append(0, None, Some(&b"hello"[..]), &[]).unwrap();
+    /// let spare = BytesMut::with_capacity(1024);
+    /// let (batch, left) = b
+    ///     .finish_reusing(Compression::Lz4, None, ProducerFields::default(), spare)
+    ///     .unwrap();
+    /// assert!(!batch.is_empty());
+    /// assert!(left.is_empty() && left.capacity() >= 1024, "the records' buffer, for the next batch");
+    /// ```
+    pub fn finish_reusing(
+        self,
+        compression: Compression,
+        level: Option<i32>,
+        producer: ProducerFields,
+        mut spare: BytesMut,
+    ) -> Result<(Bytes, BytesMut), RecordError> {
+        spare.clear();
         if self.format != RecordFormat::V2 && compression == Compression::Zstd {
             return Err(RecordError::CompressionNotSupported(compression));
         }
         if self.count == 0 {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), spare));
         }
         match self.format {
             RecordFormat::V2 => {
@@ -257,28 +288,33 @@ impl BatchBuilder {
                 if compression == Compression::None {
                     let mut buf = self.buf;
                     batch::write_header(&mut buf, &fields)?;
-                    Ok(buf.freeze())
+                    Ok((buf.freeze(), spare))
                 } else {
-                    let records = &self.buf[batch::HEADER_LEN..];
-                    let mut out = Vec::with_capacity(batch::HEADER_LEN + records.len() / 2 + 64);
-                    out.resize(batch::HEADER_LEN, 0);
-                    compression.compress(level, records, &mut out)?;
-                    batch::write_header(&mut out, &fields)?;
-                    Ok(Bytes::from(out))
+                    let mut buf = self.buf;
+                    let records = &buf[batch::HEADER_LEN..];
+                    spare.reserve(batch::HEADER_LEN + records.len() / 2 + 64);
+                    spare.resize(batch::HEADER_LEN, 0);
+                    compression.compress(level, records, &mut spare)?;
+                    batch::write_header(&mut spare, &fields)?;
+                    buf.clear();
+                    Ok((spare.freeze(), buf))
                 }
             }
             RecordFormat::V0 | RecordFormat::V1 => {
                 if compression == Compression::None {
-                    Ok(self.buf.freeze())
+                    Ok((self.buf.freeze(), spare))
                 } else {
-                    legacy::wrap(
+                    let wrapped = legacy::wrap(
                         self.format,
                         &self.buf,
                         self.count,
                         self.max_timestamp,
                         compression,
                         level,
-                    )
+                    )?;
+                    let mut buf = self.buf;
+                    buf.clear();
+                    Ok((wrapped, buf))
                 }
             }
         }
