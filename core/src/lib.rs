@@ -39,6 +39,9 @@
 //!   appended in send order, across retries and leader changes.
 //! * **Close**: after `close`, `send` is refused; everything accepted still gets its outcome,
 //!   then every connection is disconnected and [`Output::Closed`] comes, once, last.
+//! * **Reuse** (optional): an emptied `Transmit` or `Delivered` handed back with
+//!   [`recycle`](ProducerCore::recycle) serves a later request or batch; a driver that does
+//!   so gets a core that allocates nothing in steady state.
 //! * Observers: [`pending_records`](ProducerCore::pending_records),
 //!   [`buffered_bytes`](ProducerCore::buffered_bytes), [`is_closing`](ProducerCore::is_closing).
 //!
@@ -125,7 +128,8 @@ pub use error::{
 };
 pub use message::{Header, Record, RecordId, RecordMetadata, TopicName};
 pub use output::{
-    BrokerAddress, ConnId, DeliveredRecord, Delivery, DeliveryIter, Output, TimeoutReason,
+    BrokerAddress, ConnId, DeliveredRecord, Delivery, DeliveryDrain, DeliveryIter, Output,
+    TimeoutReason,
 };
 pub use partitioner::{Partitioner, PartitionerConfig};
 pub use producer::ProducerCore;

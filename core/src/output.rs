@@ -111,7 +111,7 @@ impl Delivery {
         (self.base_offset >= 0).then_some(self.base_offset)
     }
 
-    /// How many records the batch held.
+    /// How many records the batch held (0 once [`drain`](Self::drain)ed).
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -141,6 +141,56 @@ impl Delivery {
 
     #[inline]
     fn metadata_of(&self, index: usize, create_time: i64) -> RecordMetadata {
+        self.head().metadata(index, create_time)
+    }
+
+    #[inline]
+    fn head(&self) -> Head<'_> {
+        Head {
+            topic: &self.topic,
+            partition: self.partition,
+            base_offset: self.base_offset,
+            log_append_time: self.log_append_time,
+        }
+    }
+
+    /// Takes each record's outcome, in send order, like iterating by value, but leaves the
+    /// (now empty) record list in the `Delivery`: hand it back with
+    /// [`ProducerCore::recycle`](crate::ProducerCore::recycle) and the core reuses it for a
+    /// later batch. Records the iterator is not driven to are dropped with it.
+    pub fn drain(&mut self) -> DeliveryDrain<'_> {
+        let Delivery {
+            topic,
+            partition,
+            base_offset,
+            log_append_time,
+            records,
+        } = self;
+        DeliveryDrain {
+            head: Head {
+                topic,
+                partition: *partition,
+                base_offset: *base_offset,
+                log_append_time: *log_append_time,
+            },
+            records: records.drain(..),
+            next: 0,
+        }
+    }
+}
+
+/// What every record of a [`Delivery`] shares, to build its [`RecordMetadata`].
+#[derive(Debug, Clone, Copy)]
+struct Head<'a> {
+    topic: &'a TopicName,
+    partition: i32,
+    base_offset: i64,
+    log_append_time: i64,
+}
+
+impl Head<'_> {
+    #[inline]
+    fn metadata(&self, index: usize, create_time: i64) -> RecordMetadata {
         RecordMetadata {
             topic: self.topic.clone(),
             partition: self.partition,
@@ -157,6 +207,36 @@ impl Delivery {
         }
     }
 }
+
+/// The records of a [`Delivery`], taken with [`Delivery::drain`].
+#[derive(Debug)]
+pub struct DeliveryDrain<'a> {
+    head: Head<'a>,
+    records: std::vec::Drain<'a, AcceptedRecord>,
+    next: usize,
+}
+
+impl Iterator for DeliveryDrain<'_> {
+    type Item = DeliveredRecord;
+
+    #[inline]
+    fn next(&mut self) -> Option<DeliveredRecord> {
+        let p = self.records.next()?;
+        let metadata = self.head.metadata(self.next, p.timestamp);
+        self.next += 1;
+        Some(DeliveredRecord {
+            id: p.id,
+            metadata,
+            record: p.record,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.records.size_hint()
+    }
+}
+
+impl ExactSizeIterator for DeliveryDrain<'_> {}
 
 /// One record of a [`Delivery`]: its id, where and when it was appended, and the record.
 #[derive(Debug)]

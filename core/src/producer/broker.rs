@@ -7,7 +7,6 @@
 //! the negotiated format (stamping each batch's sequence with idempotence), and parse the
 //! answers per partition.
 
-use super::accept::AcceptedRecord;
 use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Target};
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
@@ -15,10 +14,10 @@ use crate::compression::Compression;
 use crate::config::Acks;
 use crate::error::{ProduceError, RetryCause};
 use crate::output::ConnId;
-use crate::protocol::{self, api_key, ErrorCode, ProduceRequest, ProduceResponse};
+use crate::protocol::{self, api_key, ErrorCode, ProduceRequest};
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::BTreeSet;
 
 /// Room kept for the request header and topic/partition framing in `max.request.size`.
@@ -99,7 +98,7 @@ impl ProducerCore {
 
     /// Collects the sealed front batches of `node`'s partitions that have nothing in flight.
     fn collect_batches(&mut self, node: i32) -> Vec<InFlightBatch> {
-        let mut out = Vec::new();
+        let mut out = self.recycler.batch_list();
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
         let max_records = self.config.max_request_records;
@@ -160,8 +159,9 @@ impl ProducerCore {
             // Waiting for a producer id or an epoch bump.
             return false;
         }
-        let batches = self.collect_batches(node);
+        let mut batches = self.collect_batches(node);
         if batches.is_empty() {
+            self.recycler.put_batch_list(batches);
             return false;
         }
         if let Err(e) = gate {
@@ -172,7 +172,9 @@ impl ProducerCore {
             }
             return true;
         }
-        let touched: Vec<PartitionRef> = batches.iter().map(|b| b.partition).collect();
+        let mut touched = std::mem::take(&mut self.recycler.touched);
+        touched.clear();
+        touched.extend(batches.iter().map(|b| b.partition));
         let (version, format) = match produce {
             Ok(vf) => vf,
             Err(reason) => {
@@ -186,17 +188,18 @@ impl ProducerCore {
             }
         };
         // Encode (or finish) each batch; those that fail leave the request.
-        let mut sent: Vec<InFlightBatch> = Vec::with_capacity(batches.len());
-        for b in batches {
+        let mut sent = self.recycler.batch_list();
+        sent.reserve(batches.len());
+        for b in batches.drain(..) {
             if let Some(b) = self.encode_batch(b, version, format) {
                 sent.push(b);
             }
         }
+        self.recycler.put_batch_list(batches);
         if sent.is_empty() {
+            self.recycler.put_batch_list(sent);
             // A partition whose batch failed or was split here may send its next one at once.
-            for at in touched {
-                self.queue_if_ready(at);
-            }
+            self.requeue_touched(touched);
             return true;
         }
         let acks = self.config.acks.as_i16();
@@ -206,7 +209,7 @@ impl ProducerCore {
         self.header.api_version = version;
         self.header.correlation_id = correlation_id;
         self.count_batches(node, &sent);
-        let mut data = Vec::new();
+        let mut data = self.recycler.chunks();
         let topics = &self.topics;
         produce_chunks(
             &self.header,
@@ -214,6 +217,7 @@ impl ProducerCore {
             timeout_ms,
             &mut sent,
             |t| topics[t].name.as_str(),
+            &mut self.framing,
             &mut data,
         );
         self.count_request(node, data.iter().map(|d| d.len()).sum());
@@ -224,9 +228,11 @@ impl ProducerCore {
                 // Nothing stays in flight: the partition's next batch may go at once.
                 self.queue_if_ready(b.partition);
             }
-            for b in sent {
+            for b in sent.drain(..) {
                 self.deliver_batch(b.records, b.partition, -1, -1);
             }
+            self.recycler.put_batch_list(sent);
+            self.recycler.touched = touched;
             return true;
         }
         let rref = RequestRef {
@@ -243,10 +249,17 @@ impl ProducerCore {
         self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
         // With idempotence a partition may have room for its next batch in the next request;
         // and one whose batch failed or was split here may send at once.
-        for at in touched {
+        self.requeue_touched(touched);
+        true
+    }
+
+    /// Queues each partition of `touched` that is ready again, then keeps the list.
+    fn requeue_touched(&mut self, mut touched: Vec<PartitionRef>) {
+        for &at in &touched {
             self.queue_if_ready(at);
         }
-        true
+        touched.clear();
+        self.recycler.touched = touched;
     }
 
     /// Finishes one batch in `format`: the batch encoded at `send` (`enc`) when it is in
@@ -302,11 +315,25 @@ impl ProducerCore {
             _ => None,
         };
         let fields = stamp.map_or_else(Default::default, |(f, _)| f);
-        match builder.finish_with(
-            compression,
-            self.config.effective_compression_level(),
-            fields,
-        ) {
+        // A compressed v2 batch is written into a kept buffer; the one left over (the
+        // uncompressed records, or the unused spare) is kept for the next batch.
+        let spare = if format == RecordFormat::V2 && compression != Compression::None {
+            self.recycler.buffer(builder.size())
+        } else {
+            BytesMut::new()
+        };
+        let finished = builder
+            .finish_reusing(
+                compression,
+                self.config.effective_compression_level(),
+                fields,
+                spare,
+            )
+            .map(|(bytes, left)| {
+                self.recycler.put_buffer(left);
+                bytes
+            });
+        match finished {
             Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
                 if b.records.len() > 1 {
                     // Compressed past message.max.bytes: split in two and send the halves
@@ -344,15 +371,18 @@ impl ProducerCore {
         b: InFlightBatch,
         format: RecordFormat,
     ) -> Option<(BatchBuilder, InFlightBatch)> {
-        let mut builder = BatchBuilder::new(format);
-        let mut kept: Vec<AcceptedRecord> = Vec::with_capacity(b.records.len());
+        let bytes: usize = b.records.iter().map(|p| p.size).sum();
+        let mut builder = BatchBuilder::with_buffer(format, self.recycler.buffer(bytes));
+        let mut kept = self.recycler.records(b.records.len());
         let mut refused = Vec::new();
-        for p in b.records {
+        let mut records = b.records;
+        for p in records.drain(..) {
             match p.encode_into(&mut builder) {
                 Ok(()) => kept.push(p),
                 Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
             }
         }
+        self.recycler.put_records(records);
         for (p, e) in refused {
             self.fail(p, e);
         }
@@ -368,28 +398,26 @@ impl ProducerCore {
         &mut self,
         rref: RequestRef,
         version: i16,
-        batches: Vec<InFlightBatch>,
+        mut batches: Vec<InFlightBatch>,
         frame: &[u8],
         now: Instant,
     ) {
-        let resp: ProduceResponse =
-            match protocol::decode_response::<ProduceRequest>(version, frame) {
-                Ok((_, r)) => r,
-                Err(_) => {
-                    // Undecodable: the outcome is unknown, treat like a lost connection.
-                    for b in batches {
-                        self.batch_failed(b, rref, RetryCause::ConnectionLost, now);
-                    }
-                    return self.drop_conn(
-                        rref.conn,
-                        RetryCause::ConnectionLost,
-                        Report::Emit,
-                        now,
-                    );
-                }
-            };
+        // Decoded into the kept response, whose lists are reused.
+        let mut resp = std::mem::take(&mut self.produce_response);
+        if protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp).is_err() {
+            self.produce_response = resp;
+            // Undecodable: the outcome is unknown, treat like a lost connection.
+            for b in batches {
+                self.batch_failed(b, rref, RetryCause::ConnectionLost, now);
+            }
+            return self.drop_conn(rref.conn, RetryCause::ConnectionLost, Report::Emit, now);
+        }
         let mut malformed = false;
-        for b in batches {
+        for mut b in batches.drain(..) {
+            // An answer came, so the request was written: the driver holds no chunk of it any
+            // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
+            // retry, shares it: that one comes back below, once acknowledged).
+            self.recycler.put_wire(std::mem::take(&mut b.wire));
             let name = self.topics[b.partition.topic].name.as_str();
             let block = resp
                 .topics
@@ -417,6 +445,9 @@ impl ProducerCore {
                 let n = b.records.len();
                 self.partition_mut(b.partition)
                     .batch_acked(rref, b.stamp.as_ref(), n);
+                if let Some(stamp) = b.stamp.take() {
+                    self.recycler.put_wire(stamp.wire);
+                }
                 self.count_acked(b.partition, b.records.len(), base);
                 let base = if base >= 0 { base } else { -1 };
                 self.deliver_batch(b.records, b.partition, base, block.log_append_time_ms);
@@ -481,6 +512,8 @@ impl ProducerCore {
                 self.fail_all(b.records, &ProduceError::Broker(code));
             }
         }
+        self.recycler.put_batch_list(batches);
+        self.produce_response = resp;
         if malformed {
             self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
         }

@@ -45,6 +45,7 @@ mod connection;
 mod idempotence;
 mod metadata;
 mod partition;
+mod recycle;
 mod request;
 mod retry;
 mod sasl;
@@ -126,6 +127,13 @@ pub struct ProducerCore {
     /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
     /// is on.
     events: Option<VecDeque<crate::stats::Event>>,
+    /// Buffers of finished batches and requests, for the next ones ([`recycle`]).
+    recycler: recycle::Recycler,
+    /// Where Produce request framing is written: each request's framing is split off it,
+    /// and its allocation is reused once the driver has dropped the chunks it gave out.
+    framing: bytes::BytesMut,
+    /// The last Produce response decoded, kept so the next decodes into its lists.
+    produce_response: crate::protocol::ProduceResponse,
 }
 
 impl ProducerCore {
@@ -163,6 +171,9 @@ impl ProducerCore {
             ready: VecDeque::new(),
             ready_conns: Vec::new(),
             conn_error: None,
+            recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes)),
+            framing: bytes::BytesMut::new(),
+            produce_response: Default::default(),
             config,
         };
         core.metadata.request_now(now);
@@ -261,6 +272,42 @@ impl ProducerCore {
     /// The next output, or `None` when there is nothing to do until the next input.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Hands an output back once the driver is done with it, so that its lists serve later
+    /// batches and requests: with this the core allocates nothing in steady state. Optional:
+    /// an output dropped instead costs one allocation later.
+    ///
+    /// Useful for [`Output::Transmit`] once its chunks are queued or written (take them out
+    /// first, e.g. with `data.drain(..)`; chunks left in it are dropped) and for
+    /// [`Output::Delivered`] once its records were taken with
+    /// [`Delivery::drain`](crate::Delivery::drain) (records left in it are dropped, and still
+    /// count as delivered). Other outputs are just dropped.
+    ///
+    /// ```
+    /// # use odradek_core::{Output, ProducerCore};
+    /// fn drive(core: &mut ProducerCore, queue: &mut Vec<bytes::Bytes>, ids: &mut Vec<u64>) {
+    ///     while let Some(out) = core.poll_output() {
+    ///         match out {
+    ///             Output::Transmit { conn, mut data } => {
+    ///                 queue.extend(data.drain(..));
+    ///                 core.recycle(Output::Transmit { conn, data });
+    ///             }
+    ///             Output::Delivered(mut batch) => {
+    ///                 ids.extend(batch.drain().map(|d| d.id.0));
+    ///                 core.recycle(Output::Delivered(batch));
+    ///             }
+    ///             _ => {}
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn recycle(&mut self, output: Output) {
+        match output {
+            Output::Transmit { data, .. } => self.recycler.put_chunks(data),
+            Output::Delivered(delivery) => self.recycler.put_records(delivery.records),
+            _ => {}
+        }
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no

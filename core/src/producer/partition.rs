@@ -70,6 +70,7 @@
 
 use super::accept::AcceptedRecord;
 use super::connection::RequestRef;
+use super::recycle::Recycler;
 use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::message::RecordId;
@@ -497,11 +498,13 @@ impl PartitionState {
         p: AcceptedRecord,
         limits: &BatchLimits,
         now: Instant,
+        pool: &mut Recycler,
     ) -> usize {
         let size = p.size;
         let sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
         if self.batches.back().map_or(true, |b| b.sealed) {
-            // Room for a full batch at once: one allocation per batch, not a doubling series.
+            // Room for a full batch at once, from a finished batch's buffers when there is one
+            // (else one allocation per batch, not a doubling series).
             let cap = limits
                 .batch_size
                 .min(limits.message_max_bytes)
@@ -511,11 +514,13 @@ impl PartitionState {
                 last => last.min(limits.records_fit(size)),
             };
             self.batches.push_back(Batch {
-                records: Vec::with_capacity(records),
+                records: pool.records(records),
                 bytes: limits.overhead,
                 created: now,
                 sealed: false,
-                enc: limits.format.map(|f| BatchBuilder::with_capacity(f, cap)),
+                enc: limits
+                    .format
+                    .map(|f| BatchBuilder::with_buffer(f, pool.buffer(cap))),
                 stamp: None,
             });
         }
@@ -535,7 +540,12 @@ impl PartitionState {
     /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
     /// path from the watermark downwards, stopping at a level still expecting its chaser.
     /// Returns how many batches were sealed.
-    pub(crate) fn drain_retry_buffers(&mut self, limits: &BatchLimits, now: Instant) -> usize {
+    pub(crate) fn drain_retry_buffers(
+        &mut self,
+        limits: &BatchLimits,
+        now: Instant,
+        pool: &mut Recycler,
+    ) -> usize {
         let mut sealed = 0;
         if !self.gate_open(now) {
             return 0;
@@ -559,7 +569,7 @@ impl PartitionState {
             let hwm = self.high_watermark;
             let buf = std::mem::take(&mut self.level_mut(hwm).buf);
             for p in buf {
-                sealed += self.append(p, limits, now);
+                sealed += self.append(p, limits, now, pool);
             }
             if self.level_mut(hwm).expect_chaser || hwm == 0 {
                 break;
@@ -750,12 +760,12 @@ impl ProducerCore {
         now: Instant,
     ) {
         let limits = self.limits;
-        let part = self.partition_mut(at);
+        let part = &mut self.topics[at.topic].partitions[at.index];
         let sealed = if part.must_buffer(p.retries, now) {
             part.buffer(p);
             0
         } else {
-            part.append(p, &limits, now)
+            part.append(p, &limits, now, &mut self.recycler)
         };
         // Only a buffered record can find the partition without a leader (the gate is shut).
         let leaderless = part.leader.is_none();
@@ -772,7 +782,11 @@ impl ProducerCore {
     /// ([`PartitionState::drain_retry_buffers`]).
     pub(super) fn drain_retry_buffers(&mut self, at: PartitionRef, now: Instant) {
         let limits = self.limits;
-        let sealed = self.partition_mut(at).drain_retry_buffers(&limits, now);
+        let sealed = self.topics[at.topic].partitions[at.index].drain_retry_buffers(
+            &limits,
+            now,
+            &mut self.recycler,
+        );
         self.batches_sealed(at, sealed);
     }
 }
@@ -848,7 +862,10 @@ mod tests {
         let l = limits(Some(RecordFormat::V2));
         for i in 0..3 {
             let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
-            assert_eq!(part.append(pending(i, r), &l, now), 0);
+            assert_eq!(
+                part.append(pending(i, r), &l, now, &mut Recycler::default()),
+                0
+            );
         }
         let batch = part.batches.pop_front().expect("an open batch");
         let enc = batch.enc.expect("encoded at send");
@@ -868,15 +885,25 @@ mod tests {
     fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
         let now = Instant::from_unix_millis(1_700_000_000_000);
         let mut part = PartitionState::new(Some(1));
-        part.append(pending(0, Record::new("t").value("a")), &limits(None), now);
+        part.append(
+            pending(0, Record::new("t").value("a")),
+            &limits(None),
+            now,
+            &mut Recycler::default(),
+        );
         assert!(part.batches[0].enc.is_none(), "format not known yet");
 
         let mut part = PartitionState::new(Some(1));
         let l = limits(Some(RecordFormat::V1));
-        part.append(pending(0, Record::new("t").value("a")), &l, now);
+        part.append(
+            pending(0, Record::new("t").value("a")),
+            &l,
+            now,
+            &mut Recycler::default(),
+        );
         assert!(part.batches[0].enc.is_some());
         let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
-        part.append(pending(1, with_header), &l, now);
+        part.append(pending(1, with_header), &l, now, &mut Recycler::default());
         assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
         assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
     }

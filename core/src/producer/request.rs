@@ -12,16 +12,24 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// First flexible Produce version (compact strings, tagged fields, header v2).
 const FIRST_FLEXIBLE: i16 = 9;
 
-/// Writes a Produce request of `header.api_version` as chunks, appended to `out`, taking
-/// each batch's encoded bytes out of [`InFlightBatch::wire`]. `batches` must be grouped by
-/// topic (consecutive batches of one topic form one topic entry); `name` gives a topic
-/// index's name.
+/// Room [`produce_chunks`] makes in its framing buffer when it runs out: the framing of
+/// many requests, so that the buffer is reclaimed (not reallocated) once their chunks are gone.
+const FRAMING_BLOCK: usize = 8 << 10;
+
+/// Writes a Produce request of `header.api_version` as chunks, appended to `out`, each
+/// batch's encoded bytes shared with [`InFlightBatch::wire`] (which keeps them until the
+/// response, so their buffer can be reused then). `batches` must be grouped by topic
+/// (consecutive batches of one topic form one topic entry); `name` gives a topic index's
+/// name. The framing is written into `framing` and split off it, leaving it empty: kept
+/// from one request to the next, its allocation serves again once the chunks handed out
+/// before are dropped.
 pub(crate) fn produce_chunks<'a>(
     header: &RequestHeader,
     acks: i16,
     timeout_ms: i32,
     batches: &mut [InFlightBatch],
     name: impl Fn(TopicIdx) -> &'a str,
+    framing: &mut BytesMut,
     out: &mut Vec<Bytes>,
 ) {
     let version = header.api_version;
@@ -33,9 +41,13 @@ pub(crate) fn produce_chunks<'a>(
         .count();
     let client_id = header.client_id.as_ref().map_or(0, String::len);
     let names: usize = batches.iter().map(|b| name(b.partition.topic).len()).sum();
-    let mut framing = BytesMut::with_capacity(40 + client_id + names + batches.len() * 16);
+    let need = 40 + client_id + names + batches.len() * 16;
+    framing.clear();
+    if framing.capacity() < need {
+        framing.reserve(need.max(FRAMING_BLOCK));
+    }
     framing.put_i32(0); // size, filled in below
-    header.encode(flexible, &mut framing);
+    header.encode(flexible, framing);
     if version >= 3 {
         framing.put_nullable_string_flex(flexible, None);
     }
@@ -57,7 +69,7 @@ pub(crate) fn produce_chunks<'a>(
         framing.put_string_flex(flexible, name(topic));
         framing.put_array_len_flex(flexible, n);
         for b in &mut batches[i..i + n] {
-            let records = std::mem::take(&mut b.wire);
+            let records = b.wire.clone();
             framing.put_i32(b.partition.number());
             let len = records.len();
             if flexible {
@@ -88,13 +100,13 @@ pub(crate) fn produce_chunks<'a>(
     let mut first = match first {
         Some(f) => {
             if !framing.is_empty() {
-                out.push(framing.freeze());
+                out.push(framing.split().freeze());
             }
             f
         }
         None => {
             out.push(Bytes::new());
-            framing
+            framing.split()
         }
     };
     let size = size - 4;
@@ -127,6 +139,8 @@ mod tests {
             (1, 1, b(0, 0)),
             (2, 9, b(5, 3)),
         ];
+        // One framing buffer for every request, as the core keeps it.
+        let mut framing = BytesMut::new();
         for version in 0..=12 {
             let mut batches: Vec<InFlightBatch> = parts
                 .iter()
@@ -148,6 +162,7 @@ mod tests {
                 30_000,
                 &mut batches,
                 |t| names[t.0],
+                &mut framing,
                 &mut chunks,
             );
             let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
@@ -174,16 +189,18 @@ mod tests {
             let mut want = BytesMut::new();
             protocol::encode_request(&header(version), &body, &mut want);
             assert_eq!(got, &want[..], "Produce v{version}");
-            // The batches are their own chunks, moved, not copied.
+            // The batches are their own chunks, shared, not copied; each batch keeps its bytes.
             assert!(chunks.iter().any(|c| c.as_ptr() == parts[1].2.as_ptr()));
-            assert!(batches.iter().all(|b| b.wire.is_empty()));
+            assert_eq!(batches[1].wire.as_ptr(), parts[1].2.as_ptr());
+            assert!(framing.is_empty(), "all framing handed out");
         }
     }
 
     #[test]
     fn a_request_without_batches_is_still_well_framed() {
         let mut chunks = Vec::new();
-        produce_chunks(&header(9), 1, 5, &mut [], |_| "", &mut chunks);
+        let mut framing = BytesMut::new();
+        produce_chunks(&header(9), 1, 5, &mut [], |_| "", &mut framing, &mut chunks);
         let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
         let body = ProduceRequest {
             transactional_id: None,

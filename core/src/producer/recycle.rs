@@ -1,0 +1,223 @@
+//! The buffers of finished batches and requests, kept for the next ones: in steady state the
+//! core allocates nothing, per record or per batch.
+//!
+//! What comes back, and from where:
+//!
+//! * a batch's encoded bytes, once its Produce response came (the request was written by
+//!   then, so the driver no longer holds the chunk): `Bytes::try_into_mut` succeeds when no
+//!   other handle is left, and the buffer serves the next batch's [`BatchBuilder`];
+//! * the record list of a delivered batch and the chunk list of a transmitted request, which
+//!   leave the core inside an [`Output`](crate::Output): the driver hands them back with
+//!   [`ProducerCore::recycle`](super::ProducerCore::recycle) (optional; an output simply
+//!   dropped costs one allocation later);
+//! * the lists a Produce request is built from, which stay in the core.
+//!
+//! Memory stays bounded: at most [`KEEP`] of each kind and [`KEEP_BYTES`] of capacity in all
+//! are kept; a buffer grown past twice the batch size (a batch of one large record) is let go.
+//!
+//! [`BatchBuilder`]: crate::record::BatchBuilder
+
+use super::accept::AcceptedRecord;
+use super::connection::InFlightBatch;
+use super::PartitionRef;
+use bytes::{Bytes, BytesMut};
+
+/// At most this many of each kind are kept.
+const KEEP: usize = 64;
+
+/// At most this much capacity (bytes of buffers and lists) is kept in all.
+pub(crate) const KEEP_BYTES: usize = 4 << 20;
+
+/// The kept buffers and lists, all empty.
+#[derive(Debug, Default)]
+pub(crate) struct Recycler {
+    buffers: Vec<BytesMut>,
+    record_lists: Vec<Vec<AcceptedRecord>>,
+    chunk_lists: Vec<Vec<Bytes>>,
+    batch_lists: Vec<Vec<InFlightBatch>>,
+    /// Scratch list of the partitions one request touches.
+    pub(crate) touched: Vec<PartitionRef>,
+    /// Capacity kept, in bytes.
+    kept_bytes: usize,
+    /// Largest buffer worth keeping.
+    max_buffer: usize,
+}
+
+/// `b` in the bytes crate's shared form, in which a buffer goes round `freeze` → `Bytes` (and
+/// its clones) → `Bytes::try_into_mut` → `BytesMut` without allocating. A buffer fresh from
+/// `with_capacity` is in the plain-`Vec` form instead: its `freeze` allocates a reference
+/// count, and `try_into_mut` frees it again, one allocation per batch. Converting costs that
+/// allocation once per buffer (nothing for a buffer already shared).
+fn shared(mut b: BytesMut) -> BytesMut {
+    drop(b.split_to(0));
+    b
+}
+
+impl Recycler {
+    /// A recycler keeping batch buffers up to twice `batch_capacity`.
+    pub(crate) fn new(batch_capacity: usize) -> Self {
+        Recycler {
+            max_buffer: batch_capacity.saturating_mul(2),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `bytes` more fit the budget; counts them if so.
+    fn admit(&mut self, kind_len: usize, bytes: usize) -> bool {
+        let fits = kind_len < KEEP && self.kept_bytes + bytes <= KEEP_BYTES;
+        if fits {
+            self.kept_bytes += bytes;
+        }
+        fits
+    }
+
+    /// An empty buffer with room for at least `capacity` bytes.
+    pub(crate) fn buffer(&mut self, capacity: usize) -> BytesMut {
+        match self.buffers.pop() {
+            Some(mut b) => {
+                self.kept_bytes -= b.capacity();
+                b.reserve(capacity);
+                b
+            }
+            None => shared(BytesMut::with_capacity(capacity)),
+        }
+    }
+
+    /// Keeps the buffer behind `wire` (a finished batch), if nothing else holds it.
+    pub(crate) fn put_wire(&mut self, wire: Bytes) {
+        if wire.is_empty() {
+            return;
+        }
+        if let Ok(b) = wire.try_into_mut() {
+            self.put_buffer(b);
+        }
+    }
+
+    /// Keeps `b` (emptied first) unless it is unallocated, too large or past the budget.
+    pub(crate) fn put_buffer(&mut self, mut b: BytesMut) {
+        b.clear();
+        let cap = b.capacity();
+        if cap > 0 && cap <= self.max_buffer && self.admit(self.buffers.len(), cap) {
+            self.buffers.push(shared(b));
+        }
+    }
+
+    /// An empty record list with room for at least `capacity` records.
+    pub(crate) fn records(&mut self, capacity: usize) -> Vec<AcceptedRecord> {
+        match self.record_lists.pop() {
+            Some(mut v) => {
+                self.kept_bytes -= v.capacity() * std::mem::size_of::<AcceptedRecord>();
+                v.reserve(capacity);
+                v
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Keeps a record list (emptied first).
+    pub(crate) fn put_records(&mut self, mut v: Vec<AcceptedRecord>) {
+        v.clear();
+        let bytes = v.capacity() * std::mem::size_of::<AcceptedRecord>();
+        if v.capacity() > 0 && self.admit(self.record_lists.len(), bytes) {
+            self.record_lists.push(v);
+        }
+    }
+
+    /// An empty chunk list (a request's `Output::Transmit` data).
+    pub(crate) fn chunks(&mut self) -> Vec<Bytes> {
+        match self.chunk_lists.pop() {
+            Some(v) => {
+                self.kept_bytes -= v.capacity() * std::mem::size_of::<Bytes>();
+                v
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps a chunk list (emptied first: the chunks still in it are dropped).
+    pub(crate) fn put_chunks(&mut self, mut v: Vec<Bytes>) {
+        v.clear();
+        let bytes = v.capacity() * std::mem::size_of::<Bytes>();
+        if v.capacity() > 0 && self.admit(self.chunk_lists.len(), bytes) {
+            self.chunk_lists.push(v);
+        }
+    }
+
+    /// An empty list of in-flight batches.
+    pub(crate) fn batch_list(&mut self) -> Vec<InFlightBatch> {
+        match self.batch_lists.pop() {
+            Some(v) => {
+                self.kept_bytes -= v.capacity() * std::mem::size_of::<InFlightBatch>();
+                v
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps a list of in-flight batches (emptied first).
+    pub(crate) fn put_batch_list(&mut self, mut v: Vec<InFlightBatch>) {
+        v.clear();
+        let bytes = v.capacity() * std::mem::size_of::<InFlightBatch>();
+        if v.capacity() > 0 && self.admit(self.batch_lists.len(), bytes) {
+            self.batch_lists.push(v);
+        }
+    }
+
+    /// Capacity kept, in bytes (for tests).
+    #[cfg(test)]
+    pub(crate) fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_batch_buffer_comes_back_only_when_nothing_else_holds_it() {
+        let mut r = Recycler::new(1024);
+        let mut b = r.buffer(1000);
+        let ptr = b.as_ptr();
+        b.extend_from_slice(&[7; 900]);
+        let wire = b.freeze();
+        let held = wire.clone(); // the driver's chunk, not written yet
+        r.put_wire(wire);
+        assert_eq!(
+            r.buffers.len(),
+            0,
+            "a buffer still held elsewhere is not taken"
+        );
+        r.put_wire(held); // the last handle
+        assert_eq!(r.buffers.len(), 1);
+        let again = r.buffer(1000);
+        assert_eq!(
+            again.as_ptr(),
+            ptr,
+            "the same allocation serves the next batch"
+        );
+        assert!(again.is_empty() && again.capacity() >= 1000);
+        assert_eq!(r.kept_bytes(), 0);
+    }
+
+    #[test]
+    fn oversized_buffers_and_the_byte_budget_bound_what_is_kept() {
+        let mut r = Recycler::new(1024);
+        r.put_wire(Bytes::from(vec![0u8; 4096]));
+        assert_eq!(r.buffers.len(), 0, "past twice the batch size: let go");
+        let mut big = Recycler::new(KEEP_BYTES);
+        big.put_wire(Bytes::from(vec![0u8; KEEP_BYTES / 2 + 1]));
+        big.put_wire(Bytes::from(vec![0u8; KEEP_BYTES / 2 + 1]));
+        assert_eq!(
+            big.buffers.len(),
+            1,
+            "the second would pass the byte budget"
+        );
+        for _ in 0..KEEP + 5 {
+            r.put_chunks(Vec::with_capacity(4));
+        }
+        assert_eq!(r.chunk_lists.len(), KEEP);
+        r.put_chunks(Vec::new());
+        assert_eq!(r.chunk_lists.len(), KEEP, "an unallocated list is not kept");
+    }
+}
