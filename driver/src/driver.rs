@@ -428,14 +428,17 @@ impl<R: Runtime> Driver<R> {
             any = true;
             match out {
                 Output::Connect { conn, address } => self.open(conn, &address),
-                Output::Transmit { conn, data } => {
+                Output::Transmit { conn, mut data } => {
                     if let Some(c) = self.conns.get_mut(&conn) {
-                        c.queue.extend(data);
+                        c.queue.extend(data.drain(..));
                     }
+                    // The emptied list goes back to the core, for a later request.
+                    st.core.recycle(Output::Transmit { conn, data });
                 }
                 Output::Disconnect { conn } => self.disconnect(conn),
-                Output::Delivered(batch) => {
-                    st.router.complete_batch(batch);
+                Output::Delivered(mut batch) => {
+                    st.router.complete_batch(batch.drain());
+                    st.core.recycle(Output::Delivered(batch));
                     outcomes = true;
                 }
                 Output::Failed { id, error, record } => {

@@ -198,8 +198,8 @@ impl Connection {
     }
 
     /// Queues bytes to write, in order.
-    pub(crate) fn queue(&mut self, data: Vec<Bytes>) {
-        self.out.extend(data);
+    pub(crate) fn queue(&mut self, data: &mut Vec<Bytes>) {
+        self.out.extend(data.drain(..));
     }
 
     /// The connect (and handshake) took longer than `limit`: with TLS, say so as the cause.
@@ -387,7 +387,7 @@ mod tests {
             expected.extend_from_slice(&chunk);
             chunks.push(Bytes::from(chunk));
         }
-        conn.queue(chunks);
+        conn.queue(&mut chunks);
         let total = conn.out.bytes();
         // One vectored write makes progress, then the cap stops the pass.
         assert_eq!(conn.write(1), IoProgress::Capped);
@@ -488,7 +488,7 @@ mod tests {
             ConnectCheck::Connected
         ));
         let sent: Vec<u8> = (0..100 * 1024).map(|i| (i % 251) as u8).collect();
-        conn.queue(sent.chunks(7000).map(Bytes::copy_from_slice).collect());
+        conn.queue(&mut sent.chunks(7000).map(Bytes::copy_from_slice).collect());
         let mut got = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
         let mut events = Events::with_capacity(8);

@@ -540,13 +540,15 @@ impl MioProducer {
             while let Some(out) = self.core.poll_output() {
                 match out {
                     Output::Connect { conn, address } => self.start_connect(conn, &address, now),
-                    Output::Transmit { conn, data } => {
+                    Output::Transmit { conn, mut data } => {
                         if let Some(c) = self.conns.get_mut(&conn) {
-                            c.queue(data);
+                            c.queue(&mut data);
                             if c.is_connected() {
                                 self.dirty.push(conn);
                             }
                         }
+                        // The emptied list goes back to the core, for a later request.
+                        self.core.recycle(Output::Transmit { conn, data });
                     }
                     Output::Disconnect { conn } => self.disconnect(conn),
                     Output::Delivered(batch) => {

@@ -49,10 +49,13 @@ pub fn step(
     true
 }
 
-/// Drains the core's outputs: network ones go to `cluster`, the rest to `on_output`.
+/// Drains the core's outputs: network ones go to `cluster` (and back to the core, to be
+/// [`recycle`](ProducerCore::recycle)d), the rest to `on_output`.
 pub fn drain(cluster: &mut Cluster, core: &mut ProducerCore, on_output: &mut dyn FnMut(Output)) {
     while let Some(out) = core.poll_output() {
-        if !cluster.apply(&out) {
+        if cluster.apply(&out) {
+            core.recycle(out);
+        } else {
             on_output(out);
         }
     }
