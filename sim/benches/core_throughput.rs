@@ -26,6 +26,8 @@ struct Rig {
     records: Vec<Record>,
     /// Outputs taken from the core, before the broker applies them (capacity reused).
     outputs: Vec<Output>,
+    /// Outputs applied, their contents taken, to hand back to the core (capacity reused).
+    applied: Vec<Output>,
     in_core: Duration,
 }
 
@@ -58,6 +60,7 @@ impl Rig {
                 .collect(),
             records: Vec::with_capacity(BATCH),
             outputs: Vec::with_capacity(2 * BATCH),
+            applied: Vec::with_capacity(2 * BATCH),
             in_core: Duration::ZERO,
         };
         // Warm up: metadata, connections, first batches.
@@ -72,19 +75,34 @@ impl Rig {
         r
     }
 
-    /// Takes every output in one timed span (not two clock reads per output: there is one
-    /// output per record), then lets the simulated broker apply them, in order.
+    /// Takes every output in one timed span (not two clock reads per output), lets the
+    /// simulated broker apply them, in order, takes out their chunks and records (as a
+    /// driver would), then hands them back to the core in a second timed span
+    /// ([`ProducerCore::recycle`]).
     fn drain(&mut self) {
         let mut outputs = std::mem::take(&mut self.outputs);
+        let mut applied = std::mem::take(&mut self.applied);
         self.timed(|core, _| {
             while let Some(out) = core.poll_output() {
                 outputs.push(out);
             }
         });
-        for out in outputs.drain(..) {
+        for mut out in outputs.drain(..) {
             self.cluster.apply(&out);
+            match &mut out {
+                Output::Transmit { data, .. } => data.clear(),
+                Output::Delivered(batch) => batch.drain().for_each(drop),
+                _ => {}
+            }
+            applied.push(out);
         }
+        self.timed(|core, _| {
+            for out in applied.drain(..) {
+                core.recycle(out);
+            }
+        });
         self.outputs = outputs;
+        self.applied = applied;
     }
 
     /// Sends `n` records and drives until every one has its outcome; returns the time spent
@@ -166,6 +184,7 @@ criterion_group!(benches, throughput);
 ///   --toggle-collect='odradek_core::producer::ProducerCore::poll_output' \
 ///   --toggle-collect='odradek_core::producer::ProducerCore::handle_received' \
 ///   --toggle-collect='odradek_core::producer::ProducerCore::handle_timeout' \
+///   --toggle-collect='odradek_core::producer::ProducerCore::recycle' \
 ///   target/release/deps/core_throughput-*
 /// ```
 ///
