@@ -287,25 +287,32 @@ mod sealed {
     impl Sealed for bytes::BytesMut {}
 }
 
+/// The buffer methods of [`CompressSink`], forwarded to `$t`'s own.
+macro_rules! forward_sink_methods {
+    ($t:ty) => {
+        fn len(&self) -> usize {
+            <$t>::len(self)
+        }
+        fn reserve(&mut self, additional: usize) {
+            <$t>::reserve(self, additional);
+        }
+        fn resize(&mut self, new_len: usize, value: u8) {
+            <$t>::resize(self, new_len, value);
+        }
+        fn truncate(&mut self, len: usize) {
+            <$t>::truncate(self, len);
+        }
+        fn extend_from_slice(&mut self, bytes: &[u8]) {
+            <$t>::extend_from_slice(self, bytes);
+        }
+        fn as_mut_slice(&mut self) -> &mut [u8] {
+            self
+        }
+    };
+}
+
 impl CompressSink for Vec<u8> {
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-    fn reserve(&mut self, additional: usize) {
-        Vec::reserve(self, additional);
-    }
-    fn resize(&mut self, new_len: usize, value: u8) {
-        Vec::resize(self, new_len, value);
-    }
-    fn truncate(&mut self, len: usize) {
-        Vec::truncate(self, len);
-    }
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        Vec::extend_from_slice(self, bytes);
-    }
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        self
-    }
+    forward_sink_methods!(Vec<u8>);
     fn with_writer(
         &mut self,
         f: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
@@ -315,24 +322,7 @@ impl CompressSink for Vec<u8> {
 }
 
 impl CompressSink for bytes::BytesMut {
-    fn len(&self) -> usize {
-        bytes::BytesMut::len(self)
-    }
-    fn reserve(&mut self, additional: usize) {
-        bytes::BytesMut::reserve(self, additional);
-    }
-    fn resize(&mut self, new_len: usize, value: u8) {
-        bytes::BytesMut::resize(self, new_len, value);
-    }
-    fn truncate(&mut self, len: usize) {
-        bytes::BytesMut::truncate(self, len);
-    }
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        bytes::BytesMut::extend_from_slice(self, bytes);
-    }
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        self
-    }
+    forward_sink_methods!(bytes::BytesMut);
     fn with_writer(
         &mut self,
         f: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,

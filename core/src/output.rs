@@ -206,6 +206,16 @@ impl Head<'_> {
             },
         }
     }
+
+    /// The outcome of `p`, the batch's record number `index`.
+    #[inline]
+    fn deliver(&self, index: usize, p: AcceptedRecord) -> DeliveredRecord {
+        DeliveredRecord {
+            id: p.id,
+            metadata: self.metadata(index, p.timestamp),
+            record: p.record,
+        }
+    }
 }
 
 /// The records of a [`Delivery`], taken with [`Delivery::drain`].
@@ -222,13 +232,8 @@ impl Iterator for DeliveryDrain<'_> {
     #[inline]
     fn next(&mut self) -> Option<DeliveredRecord> {
         let p = self.records.next()?;
-        let metadata = self.head.metadata(self.next, p.timestamp);
         self.next += 1;
-        Some(DeliveredRecord {
-            id: p.id,
-            metadata,
-            record: p.record,
-        })
+        Some(self.head.deliver(self.next - 1, p))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -263,13 +268,8 @@ impl Iterator for DeliveryIter {
     #[inline]
     fn next(&mut self) -> Option<DeliveredRecord> {
         let p = self.records.next()?;
-        let metadata = self.head.metadata_of(self.next, p.timestamp);
         self.next += 1;
-        Some(DeliveredRecord {
-            id: p.id,
-            metadata,
-            record: p.record,
-        })
+        Some(self.head.head().deliver(self.next - 1, p))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

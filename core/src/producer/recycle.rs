@@ -62,15 +62,6 @@ impl Recycler {
         }
     }
 
-    /// Whether `bytes` more fit the budget; counts them if so.
-    fn admit(&mut self, kind_len: usize, bytes: usize) -> bool {
-        let fits = kind_len < KEEP && self.kept_bytes + bytes <= KEEP_BYTES;
-        if fits {
-            self.kept_bytes += bytes;
-        }
-        fits
-    }
-
     /// An empty buffer with room for at least `capacity` bytes.
     pub(crate) fn buffer(&mut self, capacity: usize) -> BytesMut {
         match self.buffers.pop() {
@@ -97,76 +88,78 @@ impl Recycler {
     pub(crate) fn put_buffer(&mut self, mut b: BytesMut) {
         b.clear();
         let cap = b.capacity();
-        if cap > 0 && cap <= self.max_buffer && self.admit(self.buffers.len(), cap) {
+        if cap > 0 && cap <= self.max_buffer && admit(self.buffers.len(), &mut self.kept_bytes, cap)
+        {
             self.buffers.push(shared(b));
         }
     }
 
     /// An empty record list with room for at least `capacity` records.
     pub(crate) fn records(&mut self, capacity: usize) -> Vec<AcceptedRecord> {
-        match self.record_lists.pop() {
-            Some(mut v) => {
-                self.kept_bytes -= v.capacity() * std::mem::size_of::<AcceptedRecord>();
-                v.reserve(capacity);
-                v
-            }
-            None => Vec::with_capacity(capacity),
-        }
+        let mut v = take_list(&mut self.record_lists, &mut self.kept_bytes);
+        v.reserve(capacity);
+        v
     }
 
     /// Keeps a record list (emptied first).
-    pub(crate) fn put_records(&mut self, mut v: Vec<AcceptedRecord>) {
-        v.clear();
-        let bytes = v.capacity() * std::mem::size_of::<AcceptedRecord>();
-        if v.capacity() > 0 && self.admit(self.record_lists.len(), bytes) {
-            self.record_lists.push(v);
-        }
+    pub(crate) fn put_records(&mut self, v: Vec<AcceptedRecord>) {
+        keep_list(&mut self.record_lists, &mut self.kept_bytes, v);
     }
 
     /// An empty chunk list (a request's `Output::Transmit` data).
     pub(crate) fn chunks(&mut self) -> Vec<Bytes> {
-        match self.chunk_lists.pop() {
-            Some(v) => {
-                self.kept_bytes -= v.capacity() * std::mem::size_of::<Bytes>();
-                v
-            }
-            None => Vec::new(),
-        }
+        take_list(&mut self.chunk_lists, &mut self.kept_bytes)
     }
 
     /// Keeps a chunk list (emptied first: the chunks still in it are dropped).
-    pub(crate) fn put_chunks(&mut self, mut v: Vec<Bytes>) {
-        v.clear();
-        let bytes = v.capacity() * std::mem::size_of::<Bytes>();
-        if v.capacity() > 0 && self.admit(self.chunk_lists.len(), bytes) {
-            self.chunk_lists.push(v);
-        }
+    pub(crate) fn put_chunks(&mut self, v: Vec<Bytes>) {
+        keep_list(&mut self.chunk_lists, &mut self.kept_bytes, v);
     }
 
     /// An empty list of in-flight batches.
     pub(crate) fn batch_list(&mut self) -> Vec<InFlightBatch> {
-        match self.batch_lists.pop() {
-            Some(v) => {
-                self.kept_bytes -= v.capacity() * std::mem::size_of::<InFlightBatch>();
-                v
-            }
-            None => Vec::new(),
-        }
+        take_list(&mut self.batch_lists, &mut self.kept_bytes)
     }
 
     /// Keeps a list of in-flight batches (emptied first).
-    pub(crate) fn put_batch_list(&mut self, mut v: Vec<InFlightBatch>) {
-        v.clear();
-        let bytes = v.capacity() * std::mem::size_of::<InFlightBatch>();
-        if v.capacity() > 0 && self.admit(self.batch_lists.len(), bytes) {
-            self.batch_lists.push(v);
-        }
+    pub(crate) fn put_batch_list(&mut self, v: Vec<InFlightBatch>) {
+        keep_list(&mut self.batch_lists, &mut self.kept_bytes, v);
     }
 
     /// Capacity kept, in bytes (for tests).
     #[cfg(test)]
     pub(crate) fn kept_bytes(&self) -> usize {
         self.kept_bytes
+    }
+}
+
+/// Whether `bytes` more fit the budget beside `kind_len` kept of their kind; counts them in
+/// `kept_bytes` if so.
+fn admit(kind_len: usize, kept_bytes: &mut usize, bytes: usize) -> bool {
+    let fits = kind_len < KEEP && *kept_bytes + bytes <= KEEP_BYTES;
+    if fits {
+        *kept_bytes += bytes;
+    }
+    fits
+}
+
+/// A kept list of `lists` (its capacity no longer counted), or a new empty one.
+fn take_list<T>(lists: &mut Vec<Vec<T>>, kept_bytes: &mut usize) -> Vec<T> {
+    match lists.pop() {
+        Some(v) => {
+            *kept_bytes -= v.capacity() * std::mem::size_of::<T>();
+            v
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Keeps `v` in `lists`, emptied, if it holds an allocation and fits the budget.
+fn keep_list<T>(lists: &mut Vec<Vec<T>>, kept_bytes: &mut usize, mut v: Vec<T>) {
+    v.clear();
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if v.capacity() > 0 && admit(lists.len(), kept_bytes, bytes) {
+        lists.push(v);
     }
 }
 

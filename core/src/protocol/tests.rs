@@ -359,14 +359,16 @@ fn produce_response_decoded_into_a_kept_value_equals_a_fresh_decode() {
     // What a previous, larger answer left in the kept value must not show through.
     let mut previous = produce_response();
     previous.topics[0].name = "a-much-longer-topic-name".into();
-    previous.topics[0].partitions.push(ProducePartitionResponse {
-        index: 9,
-        error_code: 6,
-        base_offset: 5,
-        log_append_time_ms: 5,
-        log_start_offset: 5,
-        error_message: Some("old".into()),
-    });
+    previous.topics[0]
+        .partitions
+        .push(ProducePartitionResponse {
+            index: 9,
+            error_code: 6,
+            base_offset: 5,
+            log_append_time_ms: 5,
+            log_start_offset: 5,
+            error_message: Some("old".into()),
+        });
     previous.topics.push(previous.topics[0].clone());
     previous.throttle_time_ms = 999;
     for v in ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION {
