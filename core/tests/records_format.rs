@@ -81,11 +81,15 @@ fn sample(format: RecordFormat) -> Vec<Rec> {
 
 fn build(format: RecordFormat, recs: &[Rec], compression: Compression) -> Bytes {
     let mut b = BatchBuilder::new(format);
+    append_all(&mut b, recs);
+    b.finish(compression, None).unwrap()
+}
+
+fn append_all(b: &mut BatchBuilder, recs: &[Rec]) {
     for (ts, k, v, hs) in recs {
         b.append(*ts, k.as_deref(), v.as_deref(), hs).unwrap();
     }
     assert_eq!(b.len(), recs.len());
-    b.finish(compression, None).unwrap()
 }
 
 fn check_decoded(batch: &DecodedBatch, format: RecordFormat, recs: &[Rec]) {
@@ -246,9 +250,7 @@ fn finish_reusing_writes_the_same_batch_into_a_used_buffer_and_hands_one_back() 
             let recs = sample(format);
             let want = build(format, &recs, codec);
             let mut b = BatchBuilder::with_capacity(format, 4096);
-            for (ts, k, v, hs) in &recs {
-                b.append(*ts, k.as_deref(), v.as_deref(), hs).unwrap();
-            }
+            append_all(&mut b, &recs);
             // A buffer that served an earlier batch: its old bytes must not leak in.
             let mut spare = bytes::BytesMut::with_capacity(8192);
             spare.extend_from_slice(&[0xEE; 3000]);
