@@ -181,7 +181,11 @@ impl Compression {
                     None | Some(GZIP_DEFAULT_LEVEL) => ZLIB_DEFAULT_LEVEL,
                     Some(l) => l.clamp(0, 9) as u32,
                 };
-                gzip_compress(level, input, out).map_err(io_err)?;
+                if FAST_GZIP_LEVELS.contains(&level) {
+                    crate::deflate::gzip(level, input, out);
+                } else {
+                    gzip_compress(level, input, out).map_err(io_err)?;
+                }
             }
             Compression::Snappy => {
                 let bound = snap::raw::max_compress_len(input.len());
@@ -460,6 +464,12 @@ fn check_lz4_frames(input: &[u8]) -> Result<(), &'static str> {
         }
     }
 }
+
+/// The gzip levels compressed by odradek's own deflate encoder (`crate::deflate`: hash tables
+/// without chains, like the Go clients' levels 1 to 6), where it was as fast as or faster than
+/// klauspost's deflate at the same level and libdeflate was not; the others by
+/// [`gzip_compress`] (libdeflate's levels 1 to 3 are faster than its, or smaller).
+const FAST_GZIP_LEVELS: std::ops::RangeInclusive<u32> = 4..=6;
 
 /// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
 /// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.

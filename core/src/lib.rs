@@ -106,6 +106,7 @@
 
 pub mod compression;
 pub mod config;
+mod deflate;
 pub mod error;
 pub mod message;
 pub mod output;
