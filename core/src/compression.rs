@@ -1,5 +1,6 @@
 //! Compression codecs: none, gzip (flate2), snappy (snap; raw, and xerial-framed on decode),
-//! lz4 (lz4_flex, LZ4 frame format) and zstd.
+//! lz4 (LZ4 frame format; blocks compressed by the reference liblz4 through the `lz4` crate,
+//! decoded by lz4_flex) and zstd.
 
 use std::io::Read;
 
@@ -57,8 +58,8 @@ pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
 pub struct CompressionLevels {
     /// `compression.gzip.level`: 1 to 9, or -1 (the default) for zlib's default, 6.
     pub gzip: i32,
-    /// `compression.lz4.level`: 1 to 17, default 9. Checked, but lz4_flex has one (fast)
-    /// compressor, so it does not change the bytes written.
+    /// `compression.lz4.level`: 1 to 17, default 9. Checked, but not used: lz4 batches are
+    /// always compressed with LZ4's fast compressor, so it does not change the bytes written.
     pub lz4: i32,
     /// `compression.zstd.level`: -131072 to 22, default 3.
     pub zstd: i32,
@@ -150,8 +151,9 @@ impl Compression {
     ///
     /// `level` is the codec's level (see [`check_level`](Self::check_level)); `None` takes the
     /// codec's default ([`CompressionLevels::default`]: gzip -1, which is zlib's 6, zstd 3).
-    /// Snappy and lz4 ignore it: snappy has no levels, and lz4_flex has one compressor (LZ4's
-    /// fast one; the Java client's lz4 levels select LZ4-HC, which lz4_flex does not have).
+    /// Snappy and lz4 ignore it: snappy has no levels, and lz4 always uses LZ4's fast compressor
+    /// (liblz4's `LZ4_compress_default`; the Java client's lz4 levels select LZ4-HC, not used
+    /// here).
     ///
     /// Formats written, chosen so that every broker and client can read them:
     /// - gzip: one gzip member.
@@ -385,24 +387,35 @@ const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
 const LZ4_BLOCK_MAX: usize = 64 * 1024;
 
 /// Appends `input` to `out` as one LZ4 frame (see [`LZ4_FRAME_HEADER`]), compressing each
-/// 64 KiB block straight into `out` with lz4_flex's block compressor; a block that does not
-/// shrink is stored raw (its size word's high bit set), as the frame format allows.
+/// 64 KiB block straight into `out` with the reference liblz4's block compressor
+/// (`LZ4_compress_default`, through the `lz4` crate); a block that does not shrink is stored
+/// raw (its size word's high bit set), as the frame format allows. On error nothing is
+/// appended.
 ///
-/// lz4_flex's `FrameEncoder` would allocate a 16 KiB match table and two 64 KiB buffers per
-/// frame (each batch is one frame) and copy the input and the output once more; the block
-/// compressor needs only its match table (8 KiB for blocks under 64 KiB), which malloc reuses
-/// from batch to batch.
-fn lz4_frame<O: CompressSink + ?Sized>(
-    input: &[u8],
-    out: &mut O,
-) -> Result<(), lz4_flex::block::CompressError> {
-    out.reserve(LZ4_FRAME_HEADER.len() + lz4_flex::block::get_maximum_output_size(input.len()) + 8);
+/// No heap allocation: `LZ4_compress_default` keeps its 16 KiB match table on the C stack
+/// (liblz4's default `LZ4_HEAPMODE 0`) and clears it per block, and `out` is the only buffer.
+/// lz4_flex's block compressor, used before, allocated and zeroed an 8 KiB table for every
+/// block (and lz4_flex's `FrameEncoder` a 16 KiB table and two 64 KiB buffers per frame).
+fn lz4_frame<O: CompressSink + ?Sized>(input: &[u8], out: &mut O) -> std::io::Result<()> {
+    let start = out.len();
+    let written = lz4_frame_blocks(input, out);
+    if written.is_err() {
+        out.truncate(start);
+    }
+    written
+}
+
+/// [`lz4_frame`]'s work; may leave a partial frame in `out` when it fails.
+fn lz4_frame_blocks<O: CompressSink + ?Sized>(input: &[u8], out: &mut O) -> std::io::Result<()> {
+    out.reserve(LZ4_FRAME_HEADER.len() + lz4::block::compress_bound(input.len())? + 8);
     out.extend_from_slice(&LZ4_FRAME_HEADER);
     for block in input.chunks(LZ4_BLOCK_MAX) {
         let at = out.len();
         out.extend_from_slice(&[0; 4]); // the block's size word, filled in below
-        let bound = lz4_flex::block::get_maximum_output_size(block.len());
-        let n = append_bounded(out, bound, |dst| lz4_flex::block::compress_into(block, dst))?;
+        let bound = lz4::block::compress_bound(block.len())?;
+        let n = append_bounded(out, bound, |dst| {
+            lz4::block::compress_to_buffer(block, None, false, dst)
+        })?;
         if n < block.len() {
             // n < 64 KiB: fits the size word.
             out.as_mut_slice()[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
@@ -701,7 +714,7 @@ mod tests {
             out(Compression::Zstd, Some(1)),
             out(Compression::Zstd, Some(19))
         );
-        // lz4_flex has one compressor: the level is checked, not used.
+        // lz4 always uses LZ4's fast compressor: the level is checked, not used.
         assert_eq!(
             out(Compression::Lz4, Some(1)),
             out(Compression::Lz4, Some(17))
@@ -803,6 +816,17 @@ mod tests {
                 Compression::Lz4.decompress(frame, input.len()).unwrap(),
                 input
             );
+            // The reference library's frame decoder (liblz4's LZ4F_decompress) reads it too.
+            let mut back = Vec::new();
+            lz4::Decoder::new(frame)
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, input, "liblz4, {} bytes", input.len());
+            // Nothing carries over from one frame to the next (the table is cleared per block).
+            let mut again = Vec::new();
+            Compression::Lz4.compress(None, &input, &mut again).unwrap();
+            assert_eq!(again, frame, "same input, same frame");
         }
         // Raw blocks: the high bit of the size word, then the bytes as they were.
         let raw = noise(1000);
