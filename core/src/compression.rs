@@ -1,4 +1,5 @@
-//! Compression codecs: none, gzip (flate2), snappy (snap; raw, and xerial-framed on decode),
+//! Compression codecs: none, gzip (levels 4 to 6 by odradek's own deflate encoder, the others by
+//! libdeflate; decoded by flate2), snappy (snap; raw, and xerial-framed on decode),
 //! lz4 (LZ4 frame format; blocks compressed by the reference liblz4 through the `lz4` crate,
 //! decoded by lz4_flex) and zstd.
 
