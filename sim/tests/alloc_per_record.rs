@@ -5,8 +5,8 @@
 //! In steady state the core allocates nothing, per record or per batch: batch buffers, record
 //! lists, request lists and framing, and the decoded Produce response are kept and reused
 //! (`core/src/producer/recycle.rs`), the record and chunk lists handed back by the driver
-//! through `ProducerCore::recycle`, as this loop does. Every case asserts exactly zero, lz4
-//! included: its blocks are compressed by liblz4's `LZ4_compress_default`, whose match table
+//! through `ProducerCore::recycle`, as this loop does. Every case asserts exactly zero, every
+//! codec included (gzip's and snappy's encoders keep their state per thread); lz4's blocks are compressed by liblz4's `LZ4_compress_default`, whose match table
 //! lives on the stack (lz4_flex, used before, allocated an 8 KiB table per block). The counts
 //! are deterministic (virtual time, a seeded simulated broker, no randomness in the core);
 //! this is not a timed assertion. zstd's own buffers are allocated by the C library, outside
@@ -225,6 +225,9 @@ fn main() {
         (1024, Compression::None, linger, 0.0),
         (1024, Compression::Lz4, linger, 0.0),
         (1024, Compression::Zstd, linger, 0.0),
+        // gzip at its default level (odradek's deflate encoder) and snappy.
+        (100, Compression::Gzip, linger, 0.0),
+        (100, Compression::Snappy, linger, 0.0),
         // linger.ms=0 seals a batch as soon as a request can go, so batches are small.
         (100, Compression::None, Duration::ZERO, 0.0),
     ];
