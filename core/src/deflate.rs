@@ -122,7 +122,8 @@ struct Deflater {
     /// window past the end of each input, so that entries of earlier inputs (and the tables'
     /// initial zeros) are always more than a window behind and never match.
     base: u32,
-    /// The current block: a literal byte (< 256) or `MATCH | length << 16 | distance`.
+    /// The current block: a literal byte (< 256) or
+    /// `MATCH | distance symbol << 26 | length << 16 | distance`.
     tokens: Vec<u32>,
     /// Literal/length symbol counts of the current block (286 and 287 stay 0).
     lit_freq: [u32; LIT_SYMBOLS],
@@ -340,8 +341,10 @@ impl Deflater {
     fn push_match(&mut self, input: &[u8], len: usize, dist: usize, end: usize) {
         debug_assert!((3..=MAX_MATCH).contains(&len) && (1..=WINDOW).contains(&dist));
         self.lit_freq[257 + LEN_CODE[len - 3] as usize] += 1;
-        self.dist_freq[dist_code(dist - 1)] += 1;
-        self.tokens.push(MATCH | (len as u32) << 16 | dist as u32);
+        let dc = dist_code(dist - 1);
+        self.dist_freq[dc] += 1;
+        self.tokens
+            .push(MATCH | (dc as u32) << 26 | (len as u32) << 16 | dist as u32);
         if self.tokens.len() >= BLOCK_TOKENS {
             self.write_block(input, end, false);
         }
@@ -405,7 +408,12 @@ impl Deflater {
     /// Writes the block's tokens and its end with the codes given; `bits` is about what they
     /// take (the buffer grows if it was short).
     fn write_tokens(&mut self, lit: &Huffman<LIT_SYMBOLS>, dist: &Huffman<30>, bits: u64) {
-        // Each length's code with its extra bits, and how many bits in all.
+        // Per block, each symbol's code and bit count in one word (`code | bits << 16`), and
+        // each length's code with its extra bits (`code | extra << code bits`, all bits).
+        let mut lit_word = [0u32; 257];
+        for (s, w) in lit_word.iter_mut().enumerate() {
+            *w = u32::from(lit.codes[s]) | u32::from(lit.lens[s]) << 16;
+        }
         let mut len_code = [(0u32, 0u32); 256];
         for (l, e) in len_code.iter_mut().enumerate() {
             let c = LEN_CODE[l] as usize;
@@ -415,6 +423,16 @@ impl Deflater {
             *e = (
                 u32::from(lit.codes[s]) | extra << code_bits,
                 code_bits + u32::from(LEN_EXTRA[c]),
+            );
+        }
+        // Distance symbols: code, its bits, the first distance, its extra bits.
+        let mut dist_word = [(0u32, 0u32, 0u32, 0u32); 32];
+        for (c, w) in dist_word.iter_mut().take(30).enumerate() {
+            *w = (
+                u32::from(dist.codes[c]),
+                u32::from(dist.lens[c]),
+                u32::from(DIST_BASE[c]),
+                u32::from(DIST_EXTRA[c]),
             );
         }
         // Whole 32-bit words go straight into room made for them in `out`.
@@ -437,22 +455,18 @@ impl Deflater {
         };
         for &t in &self.tokens {
             if t & MATCH == 0 {
-                let s = t as usize & 0xff;
-                put(u32::from(lit.codes[s]), u32::from(lit.lens[s]));
+                let w = lit_word[t as usize & 0xff];
+                put(w & 0xffff, w >> 16);
             } else {
-                let (code, n) = len_code[((t >> 16) as usize - 3) & 0xff];
+                let (code, n) = len_code[((t >> 16) as usize).wrapping_sub(3) & 0xff];
                 put(code, n);
-                let d = (t & 0xffff) as usize;
-                let dc = dist_code(d - 1);
-                let extra = (d - DIST_BASE[dc] as usize) as u32;
-                let code_bits = u32::from(dist.lens[dc]);
-                put(
-                    u32::from(dist.codes[dc]) | extra << code_bits,
-                    code_bits + u32::from(DIST_EXTRA[dc]),
-                );
+                let (code, code_bits, base, extra_bits) = dist_word[(t >> 26) as usize & 31];
+                let extra = (t & 0xffff).wrapping_sub(base);
+                put(code | extra << code_bits, code_bits + extra_bits);
             }
         }
-        put(u32::from(lit.codes[256]), u32::from(lit.lens[256]));
+        let w = lit_word[256];
+        put(w & 0xffff, w >> 16);
         self.out.truncate(pos);
         (self.acc, self.nbits) = (acc, nbits);
     }
