@@ -1,4 +1,4 @@
-//! Compression codecs: none, gzip (levels 4 to 6 by odradek's own deflate encoder, the others by
+//! Compression codecs: none, gzip (levels 2 to 6 by odradek's own deflate encoder, the others by
 //! libdeflate; decoded by flate2), snappy (snap; raw, and xerial-framed on decode),
 //! lz4 (LZ4 frame format; blocks compressed by the reference liblz4 through the `lz4` crate,
 //! decoded by lz4_flex) and zstd.
@@ -480,10 +480,10 @@ fn check_lz4_frames(input: &[u8]) -> Result<(), &'static str> {
 }
 
 /// The gzip levels compressed by odradek's own deflate encoder (`crate::deflate`: hash tables
-/// without chains, like the Go clients' levels 1 to 6), where it was as fast as or faster than
-/// klauspost's deflate at the same level and libdeflate was not; the others by
-/// [`gzip_compress`] (libdeflate's levels 1 to 3 are faster than its, or smaller).
-const FAST_GZIP_LEVELS: std::ops::RangeInclusive<u32> = 4..=6;
+/// without chains, like the Go clients' levels 1 to 6), where it was faster than klauspost's
+/// deflate at the same level and libdeflate was not; the others by [`gzip_compress`]
+/// (libdeflate's level 1 is both faster than klauspost's and smaller).
+const FAST_GZIP_LEVELS: std::ops::RangeInclusive<u32> = 2..=6;
 
 /// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
 /// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.

@@ -1,23 +1,22 @@
-//! A fast DEFLATE (RFC 1951) encoder in a gzip member (RFC 1952), for gzip levels 4 to 6.
+//! A fast DEFLATE (RFC 1951) encoder in a gzip member (RFC 1952), for gzip levels 2 to 6.
 //!
 //! Why our own: the Go clients (franz-go, Sarama) compress gzip with klauspost's deflate,
 //! whose levels 1 to 6 find matches in hash tables without chains; at level 6 that was
 //! 1.2–1.8x faster than libdeflate's level 6 (lazy matching over hash chains), for 2–6 % more
 //! bytes. No crate offers that trade (libdeflate, zlib-ng, zlib-rs and miniz_oxide all walk
-//! chains from level 2 or 3 on), so `Compression::compress` sends gzip levels 4 to 6 (6 is
-//! the default) here. Levels 1 to 3 stay with libdeflate, which at those levels is as fast or
-//! compresses smaller than this encoder, and 7 to 9 too (`cargo xtask codecs`, README).
+//! chains from level 2 or 3 on), so `Compression::compress` sends gzip levels 2 to 6 (6 is
+//! the default) here. Level 1 stays with libdeflate, which there is both faster than
+//! klauspost and smaller, and so do 7 to 9 (`cargo xtask codecs`, README).
 //!
 //! How it works, per call (one batch):
 //! - **Matches** come from hash tables kept per thread and never cleared: a table slot holds
 //!   `base + position`, and `base` moves a window past every input once it is done, so a
 //!   slot written for an earlier batch reads as out of range instead of needing a memset per
-//!   batch. A 4-byte hash table, from level 3 a 7-byte one (from level 5 holding two
-//!   positions per slot), and the distance of the previous match give up to four candidates
-//!   per position; from level 4 a short match is deferred one byte when the next position has
-//!   a longer one (lazy matching), and each match is extended backwards over the literals
-//!   before it. Past a run of misses the search steps over bytes faster (incompressible data
-//!   costs little).
+//!   batch. A 4-byte hash table, from level 4 a 7-byte one too (from level 5 holding two
+//!   positions per slot), give up to three candidates per position; from level 2 a short
+//!   match is deferred one byte when the next position has a longer one (lazy matching), and
+//!   each match is extended backwards over the literals before it. Past a run of misses the
+//!   search steps over bytes faster (incompressible data costs little).
 //! - **Blocks** of at most [`BLOCK_TOKENS`] literals and matches are each written as the
 //!   cheapest of a dynamic Huffman block (code lengths limited to 15 bits), a fixed one, or
 //!   stored bytes.
@@ -49,8 +48,6 @@ struct Level {
     long: bool,
     /// Check the older of the two positions in a 7-byte hash slot too.
     two_way: bool,
-    /// Try the previous match's distance first.
-    repeat: bool,
     /// After `2^skip` missed positions in a row, advance two bytes at a time (and so on).
     skip: u32,
     /// Inside a match, also enter every `stride`-th position into the tables (0: only the
@@ -63,43 +60,30 @@ struct Level {
     lazy_below: usize,
 }
 
+/// Each level's settings, chosen by measuring against klauspost's deflate at the same level
+/// (`cargo xtask codecs`). Trying the previous match's distance first, as some encoders do,
+/// found nothing the tables did not: the same bytes or more, and more time.
 const fn level(n: u32) -> Level {
-    let mut lv = Level {
-        long: false,
-        two_way: false,
-        repeat: false,
-        skip: 4,
-        stride: 0,
-        nice: 16,
-        lazy_below: 0,
+    let (long, two_way, skip, stride, nice, lazy_below) = match n {
+        0 | 1 => (false, false, 4, 0, 16, 0),
+        2 => (false, false, 5, 0, 16, 8),
+        3 => (false, false, 5, 0, 16, 16),
+        4 => (true, false, 6, 0, 32, 8),
+        5 => (true, true, 6, 8, 64, 8),
+        _ => (true, true, 7, 4, 64, 16),
     };
-    if n >= 2 {
-        lv.repeat = true;
-        lv.skip = 5;
-        lv.nice = 32;
+    Level {
+        long,
+        two_way,
+        skip,
+        stride,
+        nice,
+        lazy_below,
     }
-    if n >= 3 {
-        lv.long = true;
-    }
-    if n >= 4 {
-        lv.lazy_below = 8;
-        lv.skip = 6;
-    }
-    if n >= 5 {
-        lv.two_way = true;
-        lv.stride = 8;
-        lv.nice = 64;
-    }
-    if n >= 6 {
-        lv.lazy_below = 16;
-        lv.stride = 4;
-        lv.skip = 7;
-    }
-    lv
 }
 
 /// Appends `input` as one gzip member compressed at `level` (1 to 6; other values are
-/// clamped into that range; `Compression::compress` uses 4 to 6) to `out`, with this thread's encoder state.
+/// clamped into that range; `Compression::compress` uses 2 to 6) to `out`, with this thread's encoder state.
 pub(crate) fn gzip<O: CompressSink + ?Sized>(level: u32, input: &[u8], out: &mut O) {
     thread_local! {
         static STATE: RefCell<Option<Box<Deflater>>> = const { RefCell::new(None) };
@@ -231,16 +215,15 @@ impl Deflater {
         let last = n - 8;
         let mut i = 0;
         let mut lit_start = 0;
-        let mut prev_dist = 0;
         while i <= last {
-            let (len, dist) = self.find(input, i, lv, prev_dist);
+            let (len, dist) = self.find(input, i, lv);
             if len < 4 {
                 i += 1 + ((i - lit_start) >> lv.skip);
                 continue;
             }
             let (mut at, mut len, mut dist) = (i, len, dist);
             if len < lv.lazy_below && i < last {
-                let (len2, dist2) = self.find(input, i + 1, lv, 0);
+                let (len2, dist2) = self.find(input, i + 1, lv);
                 if len2 > len {
                     (at, len, dist) = (i + 1, len2, dist2);
                 }
@@ -257,7 +240,6 @@ impl Deflater {
             self.push_literals(input, lit_start, at);
             let end = at + len;
             self.push_match(input, len, dist, end);
-            prev_dist = dist;
             // Enter positions inside the match, so that later text can refer to them.
             if lv.stride > 0 {
                 let mut p = i + 2;
@@ -280,14 +262,11 @@ impl Deflater {
     /// The longest match found for position `i` (length 0 if none of at least 4 bytes), and
     /// enters `i` into the tables.
     #[inline(always)]
-    fn find(&mut self, input: &[u8], i: usize, lv: Level, prev_dist: usize) -> (usize, usize) {
+    fn find(&mut self, input: &[u8], i: usize, lv: Level) -> (usize, usize) {
         let cur = load64(input, i);
         let max = (input.len() - i).min(MAX_MATCH);
         let now = self.base.wrapping_add(i as u32);
         let mut best = Best { len: 0, dist: 0 };
-        if lv.repeat && prev_dist > 0 && prev_dist <= i {
-            best.check(input, i - prev_dist, i, cur, max);
-        }
         if lv.long {
             let slot = &mut self.long[hash7(cur)];
             let [newer, older] = *slot;
