@@ -952,15 +952,8 @@ mod tests {
 
     /// Deterministic noise.
     fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        let mut rng = crate::rng::Rng::new(seed);
+        (0..n).map(|_| rng.next_u64() as u8).collect()
     }
 
     /// JSON-like records with repeated field names and varying values.
@@ -1026,13 +1019,8 @@ mod tests {
     fn random_mixes_of_copies_and_noise_read_back() {
         // Inputs built from pieces of earlier text (at every distance up to past the window)
         // and noise, of every size class, at every level.
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut rng = crate::rng::Rng::new(0x9E37_79B9_7F4A_7C15);
+        let mut next = move |n: u64| rng.below(n);
         for case in 0..120 {
             let target = [5, 17, 300, 4000, 40_000, 140_000][case % 6] + next(50) as usize;
             let mut input = noise(8, case as u64 + 1);
