@@ -32,9 +32,9 @@ use std::cell::RefCell;
 const WINDOW: usize = 32 * 1024;
 /// The longest match deflate can code.
 const MAX_MATCH: usize = 258;
-/// Bits of the 4-byte hash (a table of 2^15 positions, 128 KiB).
+/// Bits of the 4-byte hash (a table of 2^14 positions, 64 KiB; 15 bits compressed no better).
 const SHORT_BITS: u32 = 14;
-/// Bits of the 7-byte hash (2^15 slots of two positions, 256 KiB).
+/// Bits of the 7-byte hash (2^14 slots of two positions, 128 KiB).
 const LONG_BITS: u32 = 14;
 /// Literals and matches per block: a new Huffman code after this many.
 pub(crate) const BLOCK_TOKENS: usize = 1 << 15;
@@ -82,8 +82,10 @@ const fn level(n: u32) -> Level {
     }
 }
 
-/// Appends `input` as one gzip member compressed at `level` (1 to 6; other values are
-/// clamped into that range; `Compression::compress` uses 2 to 6) to `out`, with this thread's encoder state.
+/// Appends `input` as one gzip member compressed at `level` to `out`, with this thread's
+/// encoder state. Levels 1 to 6 (others are clamped into that range); `Compression::compress`
+/// uses 2 to 6. The thread keeps its tables (192 KiB) and an output buffer as large as the
+/// largest member it wrote.
 pub(crate) fn gzip<O: CompressSink + ?Sized>(level: u32, input: &[u8], out: &mut O) {
     thread_local! {
         static STATE: RefCell<Option<Box<Deflater>>> = const { RefCell::new(None) };
@@ -100,7 +102,7 @@ pub(crate) fn gzip<O: CompressSink + ?Sized>(level: u32, input: &[u8], out: &mut
 struct Deflater {
     /// 4-byte hash -> `base + position` of its last occurrence.
     short: Box<[u32; 1 << SHORT_BITS]>,
-    /// 7-byte hash -> `base + position` of its last two occurrences (slot `2h` the newer).
+    /// 7-byte hash -> `base + position` of its last two occurrences, newer first.
     long: Box<[[u32; 2]; 1 << LONG_BITS]>,
     /// What table entries of this input are offset by. It starts above a window and moves a
     /// window past the end of each input, so that entries of earlier inputs (and the tables'
