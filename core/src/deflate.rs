@@ -1082,6 +1082,36 @@ mod tests {
     }
 
     #[test]
+    fn stored_blocks_split_at_65535_bytes_and_read_back() {
+        // A block whose bytes are stored is cut into stored blocks of at most 65 535 bytes
+        // (rare: a block holds at most BLOCK_TOKENS tokens), and an empty final one is valid.
+        for (len, last) in [
+            (150_000usize, true),
+            (65_535, true),
+            (65_536, false),
+            (0, true),
+        ] {
+            let raw = noise(len, len as u64);
+            let mut d = Deflater::new();
+            d.write_stored(&raw, last);
+            if !last {
+                d.put(0b011, 3); // a final, empty fixed block: BFINAL, BTYPE 01, end of block
+                d.put(0, 7);
+            }
+            d.align();
+            let mut back = Vec::new();
+            flate2::read::DeflateDecoder::new(&d.out[..])
+                .read_to_end(&mut back)
+                .expect("valid deflate");
+            assert_eq!(back, raw, "{len} bytes");
+            assert_eq!(
+                d.out.len(),
+                len + 5 * len.div_ceil(65535).max(1) + usize::from(!last) * 2
+            );
+        }
+    }
+
+    #[test]
     fn tables_start_afresh_when_positions_would_overflow() {
         let input = records(20 << 10);
         let fresh = compress(5, &input);
