@@ -21,7 +21,8 @@
 //!   invalid topic or partition, closed, buffer full — come back at once with the record),
 //!   [`handle_connected`](ProducerCore::handle_connected),
 //!   [`handle_received`](ProducerCore::handle_received) (raw bytes; the core does the framing),
-//!   [`handle_disconnected`](ProducerCore::handle_disconnected),
+//!   [`handle_written`](ProducerCore::handle_written) (how many transmitted bytes a socket
+//!   write took), [`handle_disconnected`](ProducerCore::handle_disconnected),
 //!   [`handle_timeout`](ProducerCore::handle_timeout), [`flush`](ProducerCore::flush) and
 //!   [`close`](ProducerCore::close).
 //! * **Outputs**: after *any* input, drain [`poll_output`](ProducerCore::poll_output) until it
@@ -30,7 +31,10 @@
 //!   later than the latest `now` given; `None` means no timer).
 //! * **Connections**: the core emits [`Output::Connect`] with a [`ConnId`] it chose; report
 //!   `handle_connected` or `handle_disconnected` for it. Write every [`Output::Transmit`] in
-//!   order. On [`Output::Disconnect`] close the socket and do not report it back. The core
+//!   order, and report each write's byte count with `handle_written` (an `acks=0` request
+//!   ends when it is written; no answer comes). On [`Output::Disconnect`] close the socket at
+//!   once, dropping whatever of it is still unwritten (the core has given up on those
+//!   requests, and may already have sent them again elsewhere), and do not report it back. The core
 //!   negotiates versions (ApiVersions v3, v0 fallback), fetches metadata and connects to
 //!   leaders by itself.
 //! * **Outcomes**: every record accepted by `send` gets exactly one outcome, named by its
@@ -54,7 +58,8 @@
 //! /// Whatever moves bytes: here a trait so the loop compiles without a runtime.
 //! trait Transport {
 //!     fn connect(&mut self, conn: ConnId, host: &str, port: u16) -> bool;
-//!     fn write(&mut self, conn: ConnId, chunks: &[bytes::Bytes]);
+//!     /// Writes every chunk (blocking, for the sketch); returns how many bytes it wrote.
+//!     fn write(&mut self, conn: ConnId, chunks: &[bytes::Bytes]) -> usize;
 //!     fn close(&mut self, conn: ConnId);
 //!     /// Waits until `deadline` (or forever) for bytes; returns them or a closed connection.
 //!     fn wait(&mut self, deadline: Option<Instant>) -> Option<(ConnId, Option<Vec<u8>>)>;
@@ -80,7 +85,10 @@
 //!                         core.handle_disconnected(conn, net.now());
 //!                     }
 //!                 }
-//!                 Output::Transmit { conn, data } => net.write(conn, &data),
+//!                 Output::Transmit { conn, data } => {
+//!                     let wrote = net.write(conn, &data);
+//!                     core.handle_written(conn, wrote, net.now());
+//!                 }
 //!                 Output::Disconnect { conn } => net.close(conn),
 //!                 Output::Delivered(batch) => {
 //!                     for d in batch {

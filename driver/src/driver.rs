@@ -8,8 +8,11 @@
 //!    go to `handle_received`; EOF and I/O errors become `handle_disconnected`;
 //! 2. the clock is compared with the core's deadline; past it, `handle_timeout`;
 //! 3. `poll_output` is drained fully: `Connect` starts a connect (with a timeout),
-//!    `Transmit` queues bytes on its connection, `Disconnect` drops the connection (after
-//!    writing what is queued), `Delivered`/`Failed` complete the record's future or stream,
+//!    `Transmit` queues bytes on its connection (each write is reported with
+//!    `handle_written`), `Disconnect` drops the connection at once with whatever is still
+//!    queued (the core gave up on those requests and may have sent them again elsewhere:
+//!    writing the old copy could store a batch twice or after newer ones),
+//!    `Delivered`/`Failed` complete the record's future or stream,
 //!    `Closed` ends the task once the last bytes are written;
 //! 4. when a round made no progress, the single runtime timer is re-armed — only if the
 //!    deadline changed — and polled; if it is not ready the task sleeps until I/O, a handle
@@ -55,8 +58,6 @@ struct Conn<T> {
     broker: String,
     socket: Socket<T>,
     queue: WriteQueue,
-    /// The core sent `Disconnect`: write what is queued, then drop, reporting nothing.
-    closing: bool,
 }
 
 /// What polling a connection did.
@@ -196,28 +197,20 @@ fn poll_conn<T: AsyncIo>(
     let Socket::Open(stream) = &mut conn.socket else {
         return event;
     };
-    // A closing connection is already gone as far as the core knows: its end is not reported.
-    let closing = conn.closing;
     let failed = |core: &mut odradek_core::ProducerCore, e: Option<io::Error>| {
-        if !closing {
-            match e {
-                Some(e) => lost(core, id, &e, now),
-                None => core.handle_disconnected(id, now),
-            }
+        match e {
+            Some(e) => lost(core, id, &e, now),
+            None => core.handle_disconnected(id, now),
         }
         ConnEvent::Gone
     };
     match write_queued(&mut conn.queue, stream, cx) {
-        Ok(true) => event = ConnEvent::Progress,
-        Ok(false) => {}
+        Ok(0) => {}
+        Ok(wrote) => {
+            core.handle_written(id, wrote, now);
+            event = ConnEvent::Progress;
+        }
         Err(e) => return failed(core, e),
-    }
-    if closing {
-        return if conn.queue.is_empty() {
-            ConnEvent::Gone
-        } else {
-            event
-        };
     }
     match read_arrived(id, stream, core, now, cx, read_buf) {
         Ok(true) => event = ConnEvent::Progress,
@@ -243,29 +236,24 @@ fn poll_connect<T: AsyncIo>(
         Poll::Pending => ControlFlow::Break(ConnEvent::Idle),
         Poll::Ready(Ok(stream)) => {
             conn.socket = Socket::Open(stream);
-            if conn.closing {
-                return ControlFlow::Break(ConnEvent::Gone);
-            }
             core.handle_connected(id, now);
             ControlFlow::Continue(ConnEvent::Progress)
         }
         Poll::Ready(Err(e)) => {
-            if !conn.closing {
-                connect_failed(core, id, &conn.broker, &e, now);
-            }
+            connect_failed(core, id, &conn.broker, &e, now);
             ControlFlow::Break(ConnEvent::Gone)
         }
     }
 }
 
-/// Writes everything queued, vectored, until the stream would block: whether anything was
+/// Writes everything queued, vectored, until the stream would block: how many bytes were
 /// written, or the failure (`None`: the stream took zero bytes).
 fn write_queued<T: AsyncIo>(
     queue: &mut WriteQueue,
     stream: &mut T,
     cx: &mut Context<'_>,
-) -> Result<bool, Option<io::Error>> {
-    let mut wrote = false;
+) -> Result<usize, Option<io::Error>> {
+    let mut wrote = 0;
     while !queue.is_empty() {
         // Gathered on the stack: no allocation per write.
         let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -275,7 +263,7 @@ fn write_queued<T: AsyncIo>(
             Poll::Ready(Ok(0)) => return Err(None),
             Poll::Ready(Err(e)) => return Err(Some(e)),
             Poll::Ready(Ok(n)) => {
-                wrote = true;
+                wrote += n;
                 queue.advance(n);
             }
         }
@@ -466,20 +454,16 @@ impl<R: Runtime> Driver<R> {
                 broker: address.to_string(),
                 socket: Socket::Connecting(fut),
                 queue: WriteQueue::new(),
-                closing: false,
             },
         );
     }
 
-    /// `Output::Disconnect`: drops the connection, or lets it write what is queued first.
+    /// `Output::Disconnect`: drops the connection at once, with whatever is still queued on
+    /// it: the core has given up on those requests (a request timeout, say) and may have sent
+    /// them again on another connection, so writing the old copy now could store a batch
+    /// twice, or after newer ones.
     fn disconnect(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.queue.is_empty() || matches!(c.socket, Socket::Connecting(_)) {
-                self.conns.remove(&conn);
-            } else {
-                c.closing = true;
-            }
-        }
+        self.conns.remove(&conn);
     }
 
     /// Step 4: once closed and every last byte written, ends the task; whether it did.

@@ -114,7 +114,7 @@ impl BrokerState {
                         let _ = s.shutdown(Shutdown::Both);
                     }
                 }
-                Some(NetEvent::Connected(_)) | None => {}
+                Some(NetEvent::Connected(_) | NetEvent::Written(..)) | None => {}
             }
         }
     }

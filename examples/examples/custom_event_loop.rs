@@ -104,12 +104,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         continue;
                     };
                     let written = data.iter().try_for_each(|chunk| stream.write_all(chunk));
-                    if let Err(e) = written {
-                        eprintln!("write to {conn:?} failed: {e}");
-                        if let Some(s) = conns.remove(&conn) {
-                            let _ = s.shutdown(Shutdown::Both);
+                    match written {
+                        // Written in full: say so (an acks=0 request ends here).
+                        Ok(()) => {
+                            core.handle_written(conn, data.iter().map(|d| d.len()).sum(), now)
                         }
-                        core.handle_disconnected(conn, now);
+                        Err(e) => {
+                            eprintln!("write to {conn:?} failed: {e}");
+                            if let Some(s) = conns.remove(&conn) {
+                                let _ = s.shutdown(Shutdown::Both);
+                            }
+                            core.handle_disconnected(conn, now);
+                        }
                     }
                 }
                 Output::Disconnect { conn } => {

@@ -70,6 +70,11 @@ async fn acks_none_writes_everything() {
 }
 
 #[async_std::test]
+async fn acks_none_stalled_broker() {
+    scenarios::acks_none_stalled_broker::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
 async fn send_with_callbacks() {
     scenarios::send_with_callbacks::<AsyncStdRuntime>().await;
 }

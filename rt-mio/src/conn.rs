@@ -57,9 +57,6 @@ pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
     pub(crate) phase: SocketPhase,
     out: WriteQueue,
-    /// The core sent `Disconnect` while bytes were still queued: they are written, then the
-    /// connection is dropped without telling the core (it already forgot it).
-    pub(crate) closing: bool,
     /// The TLS session, with `security.protocol=SSL`.
     tls: Option<Box<ClientConnection>>,
     /// `host:port`, for errors.
@@ -95,7 +92,6 @@ impl Connection {
             stream,
             phase: SocketPhase::Connecting { rest: addrs },
             out: WriteQueue::new(),
-            closing: false,
             tls: tls.map(Box::new),
             broker,
             failure: None,
@@ -221,60 +217,69 @@ impl Connection {
     }
 
     /// Writes queued bytes with vectored writes until the socket would block, the queue is
-    /// empty, or `cap` bytes were written.
-    pub(crate) fn write(&mut self, cap: usize) -> IoProgress {
+    /// empty, or `cap` bytes were written. Also says how many of the queued bytes left the
+    /// queue (with TLS: were taken by the session), for the core's `handle_written`.
+    pub(crate) fn write(&mut self, cap: usize) -> (IoProgress, usize) {
         if self.tls.is_some() {
             return self.write_tls(cap);
         }
         let mut written = 0;
         while !self.out.is_empty() {
             if written >= cap {
-                return IoProgress::Capped;
+                return (IoProgress::Capped, written);
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let n_slices = self.out.gather(&mut slices);
             match self.stream.write_vectored(&slices[..n_slices]) {
-                Ok(0) => return IoProgress::Closed,
+                Ok(0) => return (IoProgress::Closed, written),
                 Ok(n) => {
                     written += n;
                     self.out.advance(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return IoProgress::Drained,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (IoProgress::Drained, written)
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return IoProgress::Closed,
+                Err(_) => return (IoProgress::Closed, written),
             }
         }
-        IoProgress::Drained
+        (IoProgress::Drained, written)
     }
 
     /// [`write`](Self::write) through TLS: sends the session's records until the socket
     /// would block, feeding it queued plaintext as it empties.
-    fn write_tls(&mut self, cap: usize) -> IoProgress {
+    fn write_tls(&mut self, cap: usize) -> (IoProgress, usize) {
         let mut written = 0;
+        let mut taken = 0;
         loop {
             let Some(tls) = self.tls.as_deref_mut() else {
-                return IoProgress::Closed;
+                return (IoProgress::Closed, taken);
             };
             while tls.wants_write() {
                 match tls.write_tls(&mut self.stream) {
-                    Ok(0) => return IoProgress::Closed,
+                    Ok(0) => return (IoProgress::Closed, taken),
                     Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return IoProgress::Drained,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return (IoProgress::Drained, taken)
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return IoProgress::Closed,
+                    Err(_) => return (IoProgress::Closed, taken),
                 }
             }
             if self.out.is_empty() {
-                return IoProgress::Drained;
+                return (IoProgress::Drained, taken);
             }
             if written >= cap {
-                return IoProgress::Capped;
+                return (IoProgress::Capped, taken);
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let n_slices = self.out.gather(&mut slices);
             match tls.writer().write_vectored(&slices[..n_slices]) {
-                Ok(0) | Err(_) => return IoProgress::Closed,
-                Ok(n) => self.out.advance(n),
+                Ok(0) | Err(_) => return (IoProgress::Closed, taken),
+                Ok(n) => {
+                    taken += n;
+                    self.out.advance(n);
+                }
             }
         }
     }
@@ -390,8 +395,12 @@ mod tests {
         conn.queue(&mut chunks);
         let total = conn.out.bytes();
         // One vectored write makes progress, then the cap stops the pass.
-        assert_eq!(conn.write(1), IoProgress::Capped);
+        let (progress, first) = conn.write(1);
+        assert_eq!(progress, IoProgress::Capped);
         assert!(conn.out.bytes() < total);
+        // What it says it wrote is what left the queue.
+        assert_eq!(first, total - conn.out.bytes());
+        let mut reported = first;
         let reader = std::thread::spawn(move || {
             let mut got = vec![0u8; expected.len()];
             peer.read_exact(&mut got).unwrap();
@@ -404,7 +413,9 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         while conn.has_output() {
             assert!(Instant::now() < deadline, "write did not finish");
-            match conn.write(256 * 1024) {
+            let (progress, n) = conn.write(256 * 1024);
+            reported += n;
+            match progress {
                 IoProgress::Closed => panic!("connection closed"),
                 IoProgress::Capped => {}
                 IoProgress::Drained => {
@@ -416,6 +427,7 @@ mod tests {
             }
         }
         assert_eq!(conn.out.bytes(), 0);
+        assert_eq!(reported, total, "every byte written is reported once");
         reader.join().unwrap();
     }
 
@@ -496,7 +508,7 @@ mod tests {
         loop {
             assert!(Instant::now() < deadline, "the exchange did not finish");
             if conn.has_output() {
-                assert_ne!(conn.write(256 * 1024), IoProgress::Closed);
+                assert_ne!(conn.write(256 * 1024).0, IoProgress::Closed);
             }
             match conn.read_once(&mut buf) {
                 Ok(0) => break,

@@ -191,9 +191,9 @@ pub struct MioProducer {
     /// Connections with freshly queued bytes.
     dirty: Vec<ConnId>,
     read_buf: Box<[u8]>,
-    /// When the core said `Closed`: connections still writing their last bytes get until
-    /// then, and [`ProducerEvent::Closed`] waits for them (or for this deadline).
-    close_deadline: Option<Instant>,
+    /// The core said `Closed`: [`ProducerEvent::Closed`] follows once the outputs before it
+    /// are drained.
+    core_closed: bool,
     closed: bool,
     /// Bytes charged per pending record on top of the core's count (see
     /// [`CORE_RECORD_OVERHEAD`]); the blocking producer adds its own bookkeeping.
@@ -246,7 +246,7 @@ impl MioProducer {
             backlog: Vec::new(),
             dirty: Vec::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            close_deadline: None,
+            core_closed: false,
             closed: false,
             record_overhead: CORE_RECORD_OVERHEAD,
             tls,
@@ -298,8 +298,7 @@ impl MioProducer {
             .values()
             .filter(|c| !c.is_connected())
             .filter_map(|c| c.connect_deadline);
-        let close = self.close_deadline.filter(|_| !self.closed);
-        core.into_iter().chain(close).chain(connects).min()
+        core.into_iter().chain(connects).min()
     }
 
     /// `socket.connection.setup.timeout.ms` (10 s, as in Kafka) capped by
@@ -344,7 +343,7 @@ impl MioProducer {
         if due || had_work || expired {
             self.drain_outputs(now);
         }
-        self.finish_close(now);
+        self.finish_close();
     }
 
     /// Hands a record to the producer; returns its id, or refuses it at once (buffer full, too
@@ -461,11 +460,6 @@ impl MioProducer {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.closing {
-            // The core forgot it: only its last bytes matter now.
-            self.write(conn, now);
-            return;
-        }
         if !c.is_connected() {
             match c.check_connect(&self.registry) {
                 ConnectCheck::Pending => return,
@@ -479,7 +473,9 @@ impl MioProducer {
                 }
             }
         }
-        self.write(conn, now);
+        if self.write(conn, now) {
+            self.drain_outputs(now);
+        }
         self.read(conn, now);
     }
 
@@ -509,23 +505,25 @@ impl MioProducer {
         self.defer(conn);
     }
 
-    /// Writes what is queued; capped per wake-up.
-    fn write(&mut self, conn: ConnId, now: Instant) {
+    /// Writes what is queued; capped per wake-up. Reports what was written to the core
+    /// (`handle_written`); whether it did, so the caller drains the outputs that may follow.
+    fn write(&mut self, conn: ConnId, now: Instant) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         if !c.is_connected() || !c.has_output() {
-            return;
+            return false;
         }
-        match c.write(WRITE_CAP_PER_WAKE) {
-            IoProgress::Drained => {
-                if c.closing && !c.has_output() {
-                    self.forget(conn);
-                }
-            }
+        let (progress, wrote) = c.write(WRITE_CAP_PER_WAKE);
+        if wrote > 0 {
+            self.core.handle_written(conn, wrote, now);
+        }
+        match progress {
+            IoProgress::Drained => {}
             IoProgress::Capped => self.defer(conn),
             IoProgress::Closed => self.lose(conn, now),
         }
+        wrote > 0
     }
 
     fn defer(&mut self, conn: ConnId) {
@@ -560,10 +558,7 @@ impl MioProducer {
                             error: DeliveryError { error, record },
                         }))
                     }
-                    Output::Closed => {
-                        let grace = self.core.config().request_timeout;
-                        self.close_deadline = Some(now + grace);
-                    }
+                    Output::Closed => self.core_closed = true,
                 }
             }
             if self.dirty.is_empty() {
@@ -574,36 +569,22 @@ impl MioProducer {
             }
         }
         odradek_driver::observe::sync(&mut self.core);
-        self.finish_close(now);
+        self.finish_close();
     }
 
-    /// The core closed `conn`. Bytes already queued on it were handed over as sent (acks=0
-    /// records are reported delivered by then), so an open connection writes them before it
-    /// is dropped; the core is not told when that ends.
+    /// The core closed `conn`: it is dropped at once, with whatever is still queued on it.
+    /// The core has given up on those requests (a request timeout, say) and may have sent
+    /// them again on another connection, so writing the old copy now could store a batch
+    /// twice, or after newer ones. (`acks=0` requests end only once written, so a close
+    /// loses none of them.)
     fn disconnect(&mut self, conn: ConnId) {
-        match self.conns.get_mut(&conn) {
-            Some(c) if c.is_connected() && c.has_output() => {
-                c.closing = true;
-                self.dirty.push(conn);
-            }
-            Some(_) => {
-                self.forget(conn);
-            }
-            None => {}
-        }
+        self.forget(conn);
     }
 
-    /// After the core's `Closed`: emits [`ProducerEvent::Closed`] once no connection is still
-    /// writing its last bytes, or when the grace period is over (dropping what is left).
-    fn finish_close(&mut self, now: Instant) {
-        let Some(deadline) = self.close_deadline else {
-            return;
-        };
-        if self.closed {
-            return;
-        }
-        let draining = self.conns.values().any(|c| c.closing && c.has_output());
-        if draining && now < deadline {
+    /// After the core's `Closed`: drops any connection left and emits
+    /// [`ProducerEvent::Closed`], once.
+    fn finish_close(&mut self) {
+        if !self.core_closed || self.closed {
             return;
         }
         let left: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -668,10 +649,8 @@ impl MioProducer {
 
     /// Closes a connection that failed, and tells the core.
     fn lose(&mut self, conn: ConnId, now: Instant) {
-        // A closing connection is already gone as far as the core knows.
-        let closing = self.conns.get(&conn).is_some_and(|c| c.closing);
         let failure = self.conns.get_mut(&conn).and_then(|c| c.failure.take());
-        if self.forget(conn) && !closing {
+        if self.forget(conn) {
             match failure {
                 Some(cause) => self.core.handle_connection_error(conn, cause, now),
                 None => self.core.handle_disconnected(conn, now),

@@ -566,6 +566,82 @@ fn blocking_close_with_acks_none_writes_everything_queued() {
     assert!(seen == want, "each record exactly once");
 }
 
+/// `acks=0` against a broker that stops reading (issue 21, bugs 2 and 5): unwritten requests
+/// keep their `buffer.memory` (the buffer fills and stays full instead of queueing without
+/// end); the request timeout drops the stuck connection, whose unwritten bytes go with it,
+/// and the records go again on a new one: each is in the log at most once.
+#[test]
+fn blocking_acks_none_stalled_broker_bounds_memory_and_writes_once() {
+    let broker = start_broker(1);
+    let mut c = config(&broker.address());
+    c.acks = odradek_mio::Acks::None;
+    c.message_max_bytes = 64 * 1024;
+    c.buffer_memory = 256 * 1024;
+    c.request_timeout = Duration::from_secs(3);
+    c.delivery_timeout = Some(Duration::from_secs(60));
+    let producer = BlockingProducer::connect(c).unwrap();
+    broker.hold_produce();
+    let rec = |i: u32| {
+        let mut value = vec![b'x'; 1024];
+        value[..4].copy_from_slice(&i.to_be_bytes());
+        Record::new("stall").partition(0).value(value)
+    };
+    // Up to 64 MiB, far more than the socket buffers and 256 KiB of buffer.memory. Sending
+    // goes on, retrying while the buffer is full, until it has stayed full for 0.3 s and
+    // then the request timeout has made the producer connect again (the pressure keeps
+    // unwritten requests waiting past it).
+    let mut receipts = Vec::new();
+    let mut full_since: Option<Instant> = None;
+    let mut stayed_full: Option<usize> = None;
+    let give_up = Instant::now() + PATIENCE;
+    let mut i = 0u32;
+    while i < 65_536 && Instant::now() < give_up {
+        if stayed_full.is_some_and(|before| broker.connections() > before) {
+            break;
+        }
+        match producer.try_send(rec(i)) {
+            Ok(r) => {
+                receipts.push(r);
+                full_since = None;
+                i += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind, SendErrorKind::BufferFull);
+                let since = *full_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(300) && stayed_full.is_none() {
+                    stayed_full = Some(broker.connections());
+                }
+                // The buffer is meant to stay full: try again shortly.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    let Some(before) = stayed_full else {
+        panic!(
+            "unwritten acks=0 requests must hold buffer.memory: {} records of 1 KiB taken",
+            receipts.len()
+        );
+    };
+    assert!(
+        broker.connections() > before,
+        "no new connection after the request timeout"
+    );
+    let sent = receipts.len();
+    broker.release_produce();
+    let report = producer.close();
+    assert_eq!(report.delivered + report.failed, sent as u64);
+    let delivered = report.delivered as usize;
+    assert!(wait_for_records(&broker, delivered) >= delivered);
+    let log = broker.records("stall", 0);
+    let mut seen = HashSet::new();
+    for r in &log {
+        let v = r.value.as_deref().expect("a value");
+        let n = u32::from_be_bytes(v[..4].try_into().unwrap());
+        assert!(seen.insert(n), "record {n} written twice");
+    }
+    assert_eq!(log.len(), delivered);
+}
+
 #[test]
 fn embedded_close_with_acks_none_writes_everything_queued() {
     let broker = start_broker(2);

@@ -70,6 +70,11 @@ async fn acks_none_writes_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_none_stalled_broker() {
+    scenarios::acks_none_stalled_broker::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_with_callbacks() {
     scenarios::send_with_callbacks::<TokioRuntime>().await;
 }

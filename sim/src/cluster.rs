@@ -100,6 +100,9 @@ pub enum NetEvent {
     Disconnected(ConnId),
     /// Bytes arrived (`handle_received`).
     Received(ConnId, Bytes),
+    /// This many bytes the client transmitted were written to the socket
+    /// (`handle_written`).
+    Written(ConnId, usize),
 }
 
 /// Counters of what the cluster did and suffered.
@@ -201,6 +204,12 @@ pub(crate) enum Event {
     NotifyDisconnect {
         conn: ConnId,
         gen: u64,
+    },
+    /// The client's write of `len` bytes returned.
+    Written {
+        conn: ConnId,
+        gen: u64,
+        len: usize,
     },
     Timed(ScheduledFault),
     Restart {
@@ -510,6 +519,13 @@ impl Cluster {
                 self.note(|| format!("net: {conn:?} closed by the broker side"));
                 Some(NetEvent::Disconnected(conn))
             }
+            Event::Written { conn, gen, len } => {
+                let c = self.conns.get(&conn)?;
+                if c.gen != gen || c.state == SimConnPhase::Gone {
+                    return None;
+                }
+                Some(NetEvent::Written(conn, len))
+            }
             Event::Timed(fault) => {
                 self.apply_timed(&fault);
                 None
@@ -705,6 +721,14 @@ impl Cluster {
                 // Sent as far as the client knows.
                 w.transmitted(conn, data);
             }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if matches!(c.state, SimConnPhase::Open | SimConnPhase::Dead) {
+            // The socket takes the bytes at once: the client's write returns.
+            let (gen, len) = (c.gen, data.iter().map(|d| d.len()).sum());
+            self.schedule_at(now, Event::Written { conn, gen, len });
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;

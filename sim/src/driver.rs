@@ -69,5 +69,6 @@ pub fn feed(core: &mut ProducerCore, event: NetEvent, now: Instant) {
         NetEvent::Connected(c) => core.handle_connected(c, now),
         NetEvent::Disconnected(c) => core.handle_disconnected(c, now),
         NetEvent::Received(c, bytes) => core.handle_received(c, &bytes, now),
+        NetEvent::Written(c, n) => core.handle_written(c, n, now),
     }
 }

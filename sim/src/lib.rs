@@ -85,6 +85,7 @@
 //!                 Some(NetEvent::Connected(c)) => core.handle_connected(c, now),
 //!                 Some(NetEvent::Disconnected(c)) => core.handle_disconnected(c, now),
 //!                 Some(NetEvent::Received(c, bytes)) => core.handle_received(c, &bytes, now),
+//!                 Some(NetEvent::Written(c, n)) => core.handle_written(c, n, now),
 //!                 None => {}
 //!             }
 //!         }

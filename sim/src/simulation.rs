@@ -385,6 +385,9 @@ impl<'a> Runner<'a> {
                     Some(NetEvent::Received(conn, data)) => {
                         core.handle_received(conn, &data, self.cluster.now())
                     }
+                    Some(NetEvent::Written(conn, n)) => {
+                        core.handle_written(conn, n, self.cluster.now())
+                    }
                     None => {}
                 },
                 Next::Work => {

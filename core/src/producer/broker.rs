@@ -221,20 +221,6 @@ impl ProducerCore {
             &mut data,
         );
         self.count_request(node, data.iter().map(|d| d.len()).sum());
-        if self.config.acks == Acks::None {
-            // No response will come: the records count as delivered once written.
-            self.transmit_chunks(conn, correlation_id, data, None, now);
-            for b in &sent {
-                // Nothing stays in flight: the partition's next batch may go at once.
-                self.queue_if_ready(b.partition);
-            }
-            for b in sent.drain(..) {
-                self.deliver_batch(b.records, b.partition, -1, -1);
-            }
-            self.recycler.put_batch_list(sent);
-            self.recycler.touched = touched;
-            return true;
-        }
         let rref = RequestRef {
             conn,
             correlation_id,
@@ -247,6 +233,18 @@ impl ProducerCore {
             batches: sent,
         };
         self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
+        if self.config.acks == Acks::None {
+            // No answer will come: the request is done once the driver has written it
+            // (`handle_written`). Until then its records hold their `buffer.memory`, and its
+            // request timeout runs as for any request, so a broker that stops reading cannot
+            // make unwritten requests pile up.
+            if let Some(c) = self.conns.conns.get_mut(&conn) {
+                let end = c.transmitted;
+                if let Some(r) = c.outstanding.get_mut(&correlation_id) {
+                    r.written_at = Some(end);
+                }
+            }
+        }
         // With idempotence a partition may have room for its next batch in the next request;
         // and one whose batch failed or was split here may send at once.
         self.requeue_touched(touched);

@@ -113,6 +113,9 @@ pub(crate) enum RequestKind {
 pub(crate) struct OutstandingRequest {
     pub deadline: Instant,
     pub kind: RequestKind,
+    /// An `acks=0` Produce request, which no answer ends: it completes once the driver has
+    /// written the connection's bytes up to this count ([`Conn::written`]).
+    pub written_at: Option<u64>,
 }
 
 /// One connection.
@@ -128,6 +131,10 @@ pub(crate) struct Conn {
     /// Re-authentication is due: no new requests go out until the ones in flight are
     /// answered and the connection has authenticated again.
     pub draining: bool,
+    /// Bytes handed to the driver in [`Output::Transmit`]s on this connection, in all.
+    pub transmitted: u64,
+    /// Bytes the driver reported written (`handle_written`), in all; at most `transmitted`.
+    pub written: u64,
 }
 
 impl Conn {
@@ -234,6 +241,8 @@ impl Connections {
                 outstanding: BTreeMap::new(),
                 reauth_at: None,
                 draining: false,
+                transmitted: 0,
+                written: 0,
             },
         );
         self.by_target.insert(target, id);
@@ -404,10 +413,18 @@ impl ProducerCore {
         now: Instant,
     ) -> Option<RequestRef> {
         let c = self.conns.conns.get_mut(&conn)?;
+        let len: usize = data.iter().map(|d| d.len()).sum();
+        c.transmitted += len as u64;
         if let Some(kind) = kind {
             let deadline = now + self.config.request_timeout;
-            c.outstanding
-                .insert(correlation_id, OutstandingRequest { deadline, kind });
+            c.outstanding.insert(
+                correlation_id,
+                OutstandingRequest {
+                    deadline,
+                    kind,
+                    written_at: None,
+                },
+            );
             self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         }
         self.outputs.push_back(Output::Transmit { conn, data });
@@ -513,7 +530,11 @@ impl ProducerCore {
             let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
                 return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
             };
-            let Some(req) = c.outstanding.remove(&correlation_id) else {
+            let answerable = c
+                .outstanding
+                .get(&correlation_id)
+                .is_some_and(|r| r.written_at.is_none());
+            let Some(req) = c.outstanding.remove(&correlation_id).filter(|_| answerable) else {
                 return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
             };
             if matches!(req.kind, RequestKind::Produce { .. }) {
@@ -585,6 +606,49 @@ impl ProducerCore {
         if !self.is_idle_closing() {
             self.metadata
                 .request_after_backoff(now, self.config.retry_backoff);
+        }
+    }
+
+    /// The driver wrote `bytes` more of `conn`'s transmitted bytes: `acks=0` Produce requests
+    /// now wholly written are done, and their records delivered. Whether any was.
+    pub(super) fn written(&mut self, conn: ConnId, bytes: usize) -> bool {
+        let Some(c) = self.conns.conns.get_mut(&conn) else {
+            return false;
+        };
+        c.written = c.written.saturating_add(bytes as u64).min(c.transmitted);
+        let mut any = false;
+        loop {
+            let Some(c) = self.conns.conns.get_mut(&conn) else {
+                return any;
+            };
+            let written = c.written;
+            let Some(correlation_id) = c
+                .outstanding
+                .iter()
+                .find(|(_, r)| r.written_at.is_some_and(|at| at <= written))
+                .map(|(&id, _)| id)
+            else {
+                return any;
+            };
+            let Some(req) = c.outstanding.remove(&correlation_id) else {
+                return any;
+            };
+            any = true;
+            if let RequestKind::Produce { mut batches, .. } = req.kind {
+                let rref = RequestRef {
+                    conn,
+                    correlation_id,
+                };
+                for mut b in batches.drain(..) {
+                    // Written: the driver holds no chunk of it any more.
+                    self.recycler.put_wire(std::mem::take(&mut b.wire));
+                    let n = b.records.len();
+                    self.partition_mut(b.partition).batch_acked(rref, None, n);
+                    self.count_acked(b.partition, n, -1);
+                    self.deliver_batch(b.records, b.partition, -1, -1);
+                }
+                self.recycler.put_batch_list(batches);
+            }
         }
     }
 

@@ -225,6 +225,19 @@ impl ProducerCore {
         self.advance(now);
     }
 
+    /// The driver wrote `bytes` more of the bytes [`Output::Transmit`] handed it for `conn`
+    /// (a socket write returned `bytes`). Call it after every write that took bytes.
+    ///
+    /// With `acks=0` no answer comes, so this is how a Produce request ends: its records are
+    /// delivered once all of its bytes are written, and they hold their `buffer.memory` until
+    /// then. A driver that never calls it sees `acks=0` requests time out
+    /// (`request.timeout.ms`) and be retried. With other acks it only keeps a count.
+    pub fn handle_written(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+        if self.written(conn, bytes) {
+            self.advance(now);
+        }
+    }
+
     /// A connection failed to open, or closed, or errored.
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
         self.drop_conn(conn, crate::RetryCause::ConnectionLost, Report::Silent, now);

@@ -556,6 +556,91 @@ pub async fn acks_none_writes_everything<R: Runtime + Default>() {
     assert_eq!(broker.total_records(), 20);
 }
 
+/// `acks=0` against a broker that stops reading (issue 21, bugs 2 and 5): a request counts
+/// as done only once it is written, so unwritten requests keep their `buffer.memory` and
+/// `try_send` is refused with `BufferFull` instead of queueing without end; the request
+/// timeout drops the stuck connection and the records go again on a new one, and the old
+/// connection's unwritten bytes are dropped with it, so once the broker reads again every
+/// record is in its log at most once.
+pub async fn acks_none_stalled_broker<R: Runtime + Default>() {
+    let broker = FakeBroker::start(FakeBrokerOptions::default());
+    let mut c = config(&broker.address());
+    c.acks = Acks::None;
+    c.message_max_bytes = 64 * 1024;
+    c.buffer_memory = 256 * 1024;
+    c.request_timeout = Duration::from_secs(3);
+    c.delivery_timeout = Some(Duration::from_secs(60));
+    let producer = Producer::<R>::connect(c).await.unwrap();
+    // Every Produce request is held, and the broker reads nothing more on its connection.
+    broker.hold_produce();
+    let rec = |i: u32| {
+        let mut value = vec![b'x'; 1024];
+        value[..4].copy_from_slice(&i.to_be_bytes());
+        Record::new("stall").partition(0).value(value)
+    };
+    // Up to 64 MiB of records, far more than the socket buffers and 256 KiB of
+    // buffer.memory. Sending goes on, waiting while the buffer is full, until the buffer
+    // has stayed full for 0.3 s and then the request timeout has made the producer
+    // connect again (the pressure keeps unwritten requests waiting past it).
+    let mut futures = Vec::new();
+    let mut full_for = 0;
+    let mut stayed_full: Option<usize> = None;
+    let give_up = std::time::Instant::now() + LIMIT;
+    let mut i = 0u32;
+    while i < 65_536 && std::time::Instant::now() < give_up {
+        if stayed_full.is_some_and(|before| broker.connections() > before) {
+            break;
+        }
+        match producer.try_send(rec(i)) {
+            Ok(f) => {
+                futures.push(f);
+                full_for = 0;
+                i += 1;
+                if i % 64 == 0 {
+                    // Let the driver write what it can.
+                    R::default().sleep(Duration::from_millis(1)).await;
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.kind, SendErrorKind::BufferFull);
+                full_for += 1;
+                if full_for == 60 && stayed_full.is_none() {
+                    stayed_full = Some(broker.connections());
+                }
+                R::default().sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let Some(before) = stayed_full else {
+        panic!(
+            "unwritten acks=0 requests must hold buffer.memory: {} records of 1 KiB taken",
+            futures.len()
+        );
+    };
+    assert!(
+        broker.connections() > before,
+        "no new connection after the request timeout"
+    );
+    let sent = futures.len();
+    broker.release_produce();
+    let report = within::<R, _>(LIMIT * 3, producer.close()).await;
+    assert_eq!(report.delivered + report.failed, sent as u64);
+    let delivered = report.delivered as usize;
+    // Bytes the old connection's socket had taken still arrive; wait for them, bounded.
+    assert!(
+        broker.wait_for(LIMIT, |s| s.records >= delivered),
+        "delivered records missing from the log"
+    );
+    let log = broker.records("stall", 0);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &log {
+        let v = r.value.as_deref().expect("a value");
+        let i = u32::from_be_bytes(v[..4].try_into().unwrap());
+        assert!(seen.insert(i), "record {i} written twice");
+    }
+    assert_eq!(log.len(), delivered);
+}
+
 /// Against a real broker at `bootstrap`, to an existing `topic`: records delivered with
 /// offsets in order, keys on one partition each, close reports them all.
 pub async fn real_broker_smoke<R: Runtime + Default>(bootstrap: &str, topic: &str) {
