@@ -709,3 +709,47 @@ fn random_hostile_metadata_never_breaks_the_core() {
     );
     assert!(!kinds.keys().any(|k| k.starts_with("Broker")), "{kinds:?}");
 }
+
+// ---- issue 21, bug 7: answers that cannot be decoded do not start a reconnect storm ----
+
+/// Every answer to `api_key` is garbage for 30 s: the producer reconnects and asks again,
+/// but backing off (the connection's backoff is not reset by a successful ApiVersions, and
+/// the refresh after a dropped connection keeps the metadata backoff), not every
+/// `retry.backoff.ms` (100 ms: about 300 times). Then the answers heal and the record goes.
+fn garbage_answers_back_off(api_key: i16, idempotent: bool) {
+    let mut config = Cluster::config();
+    config.enable_idempotence = Some(idempotent);
+    let mut c = Cluster::new(config, 11);
+    c.sim.set_versions(BrokerVersions {
+        produce: (3, 9),
+        metadata: (0, 12),
+        api_versions: (0, 3),
+        init_producer_id: Some((0, 4)),
+    });
+    c.topic("t", &[(0, 1)]);
+    c.sim.corrupt_answers(api_key, true);
+    let id = c.send(to("t", 0, "a"));
+    c.run_for(Duration::from_secs(30));
+    let asked = c.requests.iter().filter(|(_, k)| *k == api_key).count();
+    let conns: BTreeSet<ConnId> = c.requests.iter().map(|(conn, _)| *conn).collect();
+    assert!(asked >= 5, "api {api_key} not asked again: {asked}");
+    assert!(
+        asked <= 45,
+        "api {api_key} asked {asked} times in 30 s of garbage answers"
+    );
+    assert!(conns.len() <= 45, "{} connections in 30 s", conns.len());
+    assert!(!c.outcomes.contains_key(&id));
+    c.sim.corrupt_answers(api_key, false);
+    c.settle_within(Duration::from_secs(30));
+    assert_eq!(c.outcomes[&id], Ok((0, 0)));
+}
+
+#[test]
+fn undecodable_metadata_answers_back_off() {
+    garbage_answers_back_off(3, false);
+}
+
+#[test]
+fn undecodable_init_producer_id_answers_back_off() {
+    garbage_answers_back_off(22, true);
+}

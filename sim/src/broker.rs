@@ -125,7 +125,8 @@ impl Cluster {
                     )
                 });
                 protocol::encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
-                self.send_response(conn, out.freeze(), Vec::new());
+                let out = self.maybe_corrupt(api_key::METADATA, corr, out);
+                self.send_response(conn, out, Vec::new());
             }
             api_key::PRODUCE => {
                 if !in_range(v, versions.produce) {
@@ -176,7 +177,8 @@ impl Cluster {
                     )
                 });
                 protocol::encode_response::<InitProducerIdRequest>(corr, v, &resp, &mut out);
-                self.send_response(conn, out.freeze(), Vec::new());
+                let out = self.maybe_corrupt(api_key::INIT_PRODUCER_ID, corr, out);
+                self.send_response(conn, out, Vec::new());
             }
             other => {
                 self.violation(format!("{conn:?}: unexpected api key {other} v{v}"));
@@ -825,6 +827,21 @@ impl Cluster {
             0
         };
         self.script.throttle.unwrap_or(drawn)
+    }
+
+    /// The answer `out` (a whole frame) to a request of `api`, or, when answers to that API
+    /// are to be corrupted ([`Cluster::corrupt_answers`]), a frame with the same correlation
+    /// id whose body is one byte no version decodes.
+    fn maybe_corrupt(&mut self, api: i16, corr: i32, out: BytesMut) -> Bytes {
+        if !self.script.corrupt_answers.contains(&api) {
+            return out.freeze();
+        }
+        self.note(|| format!("script: answer to api {api} corr {corr} corrupted"));
+        let mut bad = BytesMut::with_capacity(9);
+        bad.extend_from_slice(&5i32.to_be_bytes());
+        bad.extend_from_slice(&corr.to_be_bytes());
+        bad.extend_from_slice(&[0xff]);
+        bad.freeze()
     }
 
     /// Hostile values in a Metadata answer: a huge or sparse partition index, a leader that

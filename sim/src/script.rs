@@ -125,6 +125,8 @@ pub(crate) struct Script {
     /// Request frames held unread: connection, frame, whether it is a Produce.
     held: VecDeque<(ConnId, Bytes, bool)>,
     corrupt_next: Option<Bytes>,
+    /// API keys whose every answer is replaced by bytes that do not decode.
+    pub(crate) corrupt_answers: std::collections::BTreeSet<i16>,
     pub(crate) produce_error: Option<ErrorCode>,
     drop_produce: usize,
     produce_delay: Duration,
@@ -310,6 +312,16 @@ impl Cluster {
     /// The next Produce answer (acks 1 or all) is replaced by these raw bytes.
     pub fn corrupt_next_produce_answer(&mut self, raw: Bytes) {
         self.script.corrupt_next = Some(raw);
+    }
+
+    /// While `on`, every answer to requests of `api_key` (Metadata, InitProducerId) is a
+    /// frame with the request's correlation id and a body no version decodes.
+    pub fn corrupt_answers(&mut self, api_key: i16, on: bool) {
+        if on {
+            self.script.corrupt_answers.insert(api_key);
+        } else {
+            self.script.corrupt_answers.remove(&api_key);
+        }
     }
 
     /// The next InitProducerId is answered `code` (queued: one per answer, then success).

@@ -410,6 +410,7 @@ impl ProducerCore {
             }
             return self.drop_conn(rref.conn, RetryCause::ConnectionLost, Report::Emit, now);
         }
+        self.conn_proved(rref.conn);
         let mut malformed = false;
         for mut b in batches.drain(..) {
             // An answer came, so the request was written: the driver holds no chunk of it any

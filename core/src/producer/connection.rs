@@ -499,14 +499,23 @@ impl ProducerCore {
         self.conn_ready(conn, versions);
     }
 
-    /// `conn` negotiated (and authenticated, with SASL): it takes requests now.
+    /// `conn` negotiated (and authenticated, with SASL): it takes requests now. Its target's
+    /// reconnect backoff stays until an answer to a real request decodes
+    /// ([`conn_proved`](Self::conn_proved)): a broker that negotiates and then answers
+    /// garbage would otherwise be reconnected to without backoff, over and over.
     pub(super) fn conn_ready(&mut self, conn: ConnId, versions: Versions) {
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.phase = ConnPhase::Ready(versions);
             c.draining = false;
-            let target = c.target;
-            self.conns.backoff.remove(&target);
             self.count_connected(conn);
+        }
+    }
+
+    /// An answer to a Metadata, Produce or InitProducerId request on `conn` decoded: the
+    /// connection works, and its target's reconnect backoff starts over.
+    pub(super) fn conn_proved(&mut self, conn: ConnId) {
+        if let Some(target) = self.conns.conns.get(&conn).map(|c| c.target) {
+            self.conns.backoff.remove(&target);
         }
     }
 
@@ -602,10 +611,12 @@ impl ProducerCore {
                 }
             }
         }
-        // Leaders may have moved.
+        // Leaders may have moved: refresh after the metadata backoff as it stands (the
+        // retry backoff, or longer while metadata keeps failing), so a connection that keeps
+        // failing does not pull refreshes in every `retry.backoff.ms`.
         if !self.is_idle_closing() {
-            self.metadata
-                .request_after_backoff(now, self.config.retry_backoff);
+            let backoff = self.retry_backoff_for(self.metadata.failures.max(1));
+            self.metadata.request_after_backoff(now, backoff);
         }
     }
 

@@ -76,6 +76,9 @@ pub(crate) struct Idempotence {
     pub generation: u32,
     /// No InitProducerId before this (retry backoff).
     pub not_before: Option<Instant>,
+    /// InitProducerId attempts in a row that failed: the backoff grows with them (×2 up to
+    /// `retry.backoff.max.ms`, with jitter), as for every other retry.
+    pub failures: u32,
 }
 
 impl Idempotence {
@@ -90,6 +93,7 @@ impl Idempotence {
             epoch: -1,
             generation: 0,
             not_before: None,
+            failures: 0,
         }
     }
 
@@ -251,7 +255,10 @@ impl ProducerCore {
             return;
         }
         let resp = match protocol::decode_response::<InitProducerIdRequest>(version, frame) {
-            Ok((_, r)) => r,
+            Ok((_, r)) => {
+                self.conn_proved(rref.conn);
+                r
+            }
             Err(_) => {
                 self.init_producer_id_failed(rref, now);
                 return self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
@@ -281,6 +288,7 @@ impl ProducerCore {
         self.idem.epoch = epoch;
         self.idem.generation = self.idem.generation.wrapping_add(1);
         self.idem.not_before = None;
+        self.idem.failures = 0;
         self.idem.state = PidState::Ready;
         let generation = self.idem.generation;
         self.limits.generation = generation;
@@ -304,7 +312,8 @@ impl ProducerCore {
     }
 
     fn backoff_init(&mut self, now: Instant) {
-        let at = now + self.config.retry_backoff;
+        self.idem.failures = self.idem.failures.saturating_add(1);
+        let at = now + self.retry_backoff_for(self.idem.failures);
         self.idem.not_before = Some(at);
         self.lower_wake(at, TimeoutReason::RetryBackoff);
     }

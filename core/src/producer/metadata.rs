@@ -132,7 +132,10 @@ impl ProducerCore {
         now: Instant,
     ) {
         let resp = match protocol::decode_response::<MetadataRequest>(version, frame) {
-            Ok((_, r)) => r,
+            Ok((_, r)) => {
+                self.conn_proved(rref.conn);
+                r
+            }
             Err(_) => {
                 self.metadata_failed(rref, now);
                 return self.drop_conn(
