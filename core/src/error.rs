@@ -81,6 +81,16 @@ pub enum ProduceError {
     /// legacy message format), or compression failed.
     #[error("encoding: {0}")]
     Encoding(String),
+    /// Version negotiation: the leader speaks no Produce version this producer can use for
+    /// the record (no Produce at all, none for the configured message format, or none new
+    /// enough for the compression, such as zstd before Produce v7).
+    #[error("no usable Produce version with {broker}: {reason}")]
+    UnsupportedVersion {
+        /// The broker (node id and address).
+        broker: String,
+        /// Why no version fits.
+        reason: &'static str,
+    },
     /// Idempotence: the broker fenced this producer id (INVALID_PRODUCER_EPOCH or
     /// PRODUCER_FENCED). Fatal for the producer id: this record and every later one fail
     /// with it, as the Java client does for a fenced producer. Not retriable.
@@ -164,6 +174,10 @@ pub enum ConnectionErrorKind {
     /// broker's name did not resolve (the detail says which).
     #[error("cannot connect")]
     ConnectFailed,
+    /// The broker answered with bytes that are not a valid answer (a frame too large or
+    /// negative in size, an unknown correlation id, a body that does not decode).
+    #[error("malformed response")]
+    MalformedResponse,
 }
 
 /// The last retriable cause behind [`ProduceError::RetriesExhausted`].
@@ -183,8 +197,13 @@ pub enum RetryCause {
     IncompleteResponse,
     /// The response was well framed but impossible (for example a base offset that would
     /// overflow): the outcome is unknown, as if the connection had been lost.
-    #[error("malformed response")]
-    MalformedResponse,
+    #[error("malformed response from {broker}: {detail}")]
+    MalformedResponse {
+        /// Which broker sent it (node id and address, or the bootstrap address).
+        broker: String,
+        /// What was wrong with the bytes.
+        detail: String,
+    },
     /// Idempotence: the broker had no state for the producer id (UNKNOWN_PRODUCER_ID) or saw
     /// a sequence gap on the first batch in flight; the epoch is bumped and sequences restart.
     #[error("producer state lost: {0}")]

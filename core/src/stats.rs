@@ -154,7 +154,7 @@ impl RetryCounts {
         match cause {
             RetryCause::ConnectionLost => self.connection_lost += batches,
             RetryCause::RequestTimeout => self.request_timeout += batches,
-            RetryCause::IncompleteResponse | RetryCause::MalformedResponse => {
+            RetryCause::IncompleteResponse | RetryCause::MalformedResponse { .. } => {
                 self.bad_response += batches
             }
             RetryCause::SequenceReset(_) => self.sequence_reset += batches,

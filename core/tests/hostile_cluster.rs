@@ -753,3 +753,75 @@ fn undecodable_metadata_answers_back_off() {
 fn undecodable_init_producer_id_answers_back_off() {
     garbage_answers_back_off(22, true);
 }
+
+// ---- issue 21, bug 8: errors say what was wrong, and with which broker ----
+
+#[test]
+fn an_undecodable_answer_is_named_with_its_broker_not_a_lost_connection() {
+    let mut config = Cluster::config();
+    config.delivery_timeout = Some(Duration::from_secs(5));
+    let mut c = Cluster::new(config, 12);
+    c.topic("t", &[(0, 1)]);
+    c.sim.corrupt_answers(3, true);
+    let id = c.send(to("t", 0, "a"));
+    c.settle_within(Duration::from_secs(10));
+    match &c.outcomes[&id] {
+        Err(ProduceError::Connection(e)) => {
+            assert_eq!(e.kind, odradek_core::ConnectionErrorKind::MalformedResponse);
+            assert!(e.broker.contains("broker-"), "{e}");
+            assert!(e.detail.contains("Metadata v"), "{e}");
+            assert!(e.to_string().contains("malformed"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_garbage_produce_answer_is_a_malformed_response_from_the_leader() {
+    let mut config = Cluster::config();
+    config.retries = 0;
+    config.enable_idempotence = Some(false);
+    let mut c = Cluster::new(config, 13);
+    c.topic("t", &[(0, 1)]);
+    c.send(to("t", 0, "warm"));
+    c.settle_within(Duration::from_secs(5));
+    // A frame with a correlation id no request awaits.
+    c.sim
+        .corrupt_next_produce_answer(bytes::Bytes::from_static(&[0, 0, 0, 5, 0x7f, 0, 0, 0, 1]));
+    let id = c.send(to("t", 0, "b"));
+    c.settle_within(Duration::from_secs(10));
+    match &c.outcomes[&id] {
+        Err(ProduceError::RetriesExhausted(odradek_core::RetryCause::MalformedResponse {
+            broker,
+            detail,
+        })) => {
+            assert!(broker.starts_with("broker 1 ("), "{broker}");
+            assert!(detail.contains("correlation id"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_broker_with_no_usable_produce_version_is_a_negotiation_error() {
+    let mut config = Cluster::config();
+    config.message_format = odradek_core::MessageFormat::MessageSetV1;
+    config.enable_idempotence = Some(false);
+    let mut c = Cluster::new(config, 14);
+    c.sim.set_versions(BrokerVersions {
+        produce: (3, 9),
+        metadata: (0, 12),
+        api_versions: (0, 3),
+        init_producer_id: None,
+    });
+    c.topic("t", &[(0, 1)]);
+    let id = c.send(to("t", 0, "a"));
+    c.settle_within(Duration::from_secs(10));
+    match &c.outcomes[&id] {
+        Err(e @ ProduceError::UnsupportedVersion { broker, .. }) => {
+            assert!(broker.starts_with("broker 1"), "{broker}");
+            assert!(e.to_string().contains("no usable Produce version"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -7,7 +7,7 @@
 //! the negotiated format (stamping each batch's sequence with idempotence), and parse the
 //! answers per partition.
 
-use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Target};
+use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
@@ -178,7 +178,10 @@ impl ProducerCore {
         let (version, format) = match produce {
             Ok(vf) => vf,
             Err(reason) => {
-                let e = ProduceError::Encoding(reason.to_owned());
+                let e = ProduceError::UnsupportedVersion {
+                    broker: self.broker_label(conn),
+                    reason,
+                };
                 for b in batches {
                     let at = b.partition;
                     self.fail_all(b.records, &e);
@@ -191,7 +194,7 @@ impl ProducerCore {
         let mut sent = self.recycler.batch_list();
         sent.reserve(batches.len());
         for b in batches.drain(..) {
-            if let Some(b) = self.encode_batch(b, version, format) {
+            if let Some(b) = self.encode_batch(b, conn, version, format) {
                 sent.push(b);
             }
         }
@@ -267,6 +270,7 @@ impl ProducerCore {
     fn encode_batch(
         &mut self,
         mut b: InFlightBatch,
+        conn: ConnId,
         version: i16,
         format: RecordFormat,
     ) -> Option<InFlightBatch> {
@@ -300,7 +304,10 @@ impl ProducerCore {
             return Some(b);
         }
         if compression == Compression::Zstd && version < 7 {
-            let e = ProduceError::Encoding("zstd needs Produce v7+; the broker is older".into());
+            let e = ProduceError::UnsupportedVersion {
+                broker: self.broker_label(conn),
+                reason: "zstd needs Produce v7+; the broker is older",
+            };
             self.fail_all(b.records, &e);
             return None;
         }
@@ -402,16 +409,19 @@ impl ProducerCore {
     ) {
         // Decoded into the kept response, whose lists are reused.
         let mut resp = std::mem::take(&mut self.produce_response);
-        if protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp).is_err() {
+        if let Err(e) = protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp)
+        {
             self.produce_response = resp;
-            // Undecodable: the outcome is unknown, treat like a lost connection.
+            // Undecodable: the outcome is unknown, as after a lost connection.
+            let detail = format!("Produce v{version} answer does not decode: {e}");
+            let cause = self.malformed_cause(rref.conn, detail);
             for b in batches {
-                self.batch_failed(b, rref, RetryCause::ConnectionLost, now);
+                self.batch_failed(b, rref, cause.clone(), now);
             }
-            return self.drop_conn(rref.conn, RetryCause::ConnectionLost, Report::Emit, now);
+            return self.drop_malformed(rref.conn, cause, now);
         }
         self.conn_proved(rref.conn);
-        let mut malformed = false;
+        let mut malformed = None;
         for mut b in batches.drain(..) {
             // An answer came, so the request was written: the driver holds no chunk of it any
             // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
@@ -437,8 +447,13 @@ impl ProducerCore {
                 let base = block.base_offset;
                 if base >= 0 && base.checked_add(n.saturating_sub(1)).is_none() {
                     // Offsets past i64::MAX: a malformed answer, the outcome is unknown.
-                    malformed = true;
-                    self.batch_failed(b, rref, RetryCause::MalformedResponse, now);
+                    let detail = format!(
+                        "base offset {base} for {n} records of {name}-{} runs past i64::MAX",
+                        b.partition.number()
+                    );
+                    let cause = self.malformed_cause(rref.conn, detail);
+                    malformed = Some(cause.clone());
+                    self.batch_failed(b, rref, cause, now);
                     continue;
                 }
                 let n = b.records.len();
@@ -513,8 +528,8 @@ impl ProducerCore {
         }
         self.recycler.put_batch_list(batches);
         self.produce_response = resp;
-        if malformed {
-            self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
+        if let Some(cause) = malformed {
+            self.drop_malformed(rref.conn, cause, now);
         }
     }
 }

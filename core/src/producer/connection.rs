@@ -467,7 +467,10 @@ impl ProducerCore {
             });
         let resp = match decoded {
             Ok(r) => r,
-            Err(_) => return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now),
+            Err(e) => {
+                let detail = format!("ApiVersions v{version} answer does not decode: {e}");
+                return self.malformed(conn, detail, now);
+            }
         };
         let code = ErrorCode(resp.error_code);
         if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
@@ -516,6 +519,7 @@ impl ProducerCore {
     pub(super) fn conn_proved(&mut self, conn: ConnId) {
         if let Some(target) = self.conns.conns.get(&conn).map(|c| c.target) {
             self.conns.backoff.remove(&target);
+            self.conn_error = None;
         }
     }
 
@@ -532,19 +536,29 @@ impl ProducerCore {
             let frame = match c.decoder.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
-                Err(_) => {
-                    return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now)
-                }
+                Err(e) => return self.malformed(conn, format!("bad frame: {e}"), now),
             };
             let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
-                return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
+                let detail = format!("a frame of {} bytes, too short for a header", frame.len());
+                return self.malformed(conn, detail, now);
             };
-            let answerable = c
+            let awaited = c
                 .outstanding
                 .get(&correlation_id)
-                .is_some_and(|r| r.written_at.is_none());
-            let Some(req) = c.outstanding.remove(&correlation_id).filter(|_| answerable) else {
-                return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
+                .map(|r| r.written_at.is_none());
+            if awaited != Some(true) {
+                // Nothing awaits it, or it answers an acks=0 request (which a broker never
+                // answers): any such request stays, and goes down the retry path with the
+                // connection.
+                let detail = if awaited.is_some() {
+                    format!("an answer to the acks=0 request {correlation_id}")
+                } else {
+                    format!("an answer to correlation id {correlation_id}, which no request awaits")
+                };
+                return self.malformed(conn, detail, now);
+            }
+            let Some(req) = c.outstanding.remove(&correlation_id) else {
+                return;
             };
             if matches!(req.kind, RequestKind::Produce { .. }) {
                 let left = req.deadline.saturating_duration_since(now);
@@ -661,6 +675,50 @@ impl ProducerCore {
                 self.recycler.put_batch_list(batches);
             }
         }
+    }
+
+    /// Names the broker at the other end of `conn` for errors: `broker 2 (host:port)`, or
+    /// the bootstrap address.
+    pub(super) fn broker_label(&self, conn: ConnId) -> String {
+        match self.conns.conns.get(&conn).map(|c| c.target) {
+            Some(Target::Node(id)) => match self.metadata.brokers.get(&id) {
+                Some(addr) => format!("broker {id} ({addr})"),
+                None => format!("broker {id}"),
+            },
+            Some(Target::Bootstrap(i)) => match self.bootstrap_address(i) {
+                Some(addr) => format!("bootstrap server {addr}"),
+                None => format!("bootstrap server {i}"),
+            },
+            None => format!("connection {}", conn.0),
+        }
+    }
+
+    /// The retry cause for a malformed answer on `conn`: which broker, and what was wrong.
+    pub(super) fn malformed_cause(&self, conn: ConnId, detail: String) -> RetryCause {
+        RetryCause::MalformedResponse {
+            broker: self.broker_label(conn),
+            detail,
+        }
+    }
+
+    /// `conn` carried bytes that are not a valid answer (`detail` says how): it is dropped,
+    /// its requests retried, and the cause kept for records that expire before a
+    /// connection works again.
+    pub(super) fn malformed(&mut self, conn: ConnId, detail: String, now: Instant) {
+        let cause = self.malformed_cause(conn, detail);
+        self.drop_malformed(conn, cause, now);
+    }
+
+    /// [`malformed`](Self::malformed) with its cause built already.
+    pub(super) fn drop_malformed(&mut self, conn: ConnId, cause: RetryCause, now: Instant) {
+        if let RetryCause::MalformedResponse { broker, detail } = &cause {
+            self.conn_error = Some(crate::error::ConnectionError {
+                broker: broker.clone(),
+                kind: crate::error::ConnectionErrorKind::MalformedResponse,
+                detail: detail.clone(),
+            });
+        }
+        self.drop_conn(conn, cause, Report::Emit, now);
     }
 
     /// Connections whose connect or request deadline passed are dropped.

@@ -40,7 +40,7 @@
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every
 //!   record with [`ProduceError::IdempotenceUnavailable`].
 
-use super::connection::{InFlightBatch, Report, RequestKind, RequestRef, Versions};
+use super::connection::{InFlightBatch, RequestKind, RequestRef, Versions};
 use super::partition::{seq_add, Batch, PartitionState, Stamp};
 use super::{PartitionRef, ProducerCore};
 use crate::error::{ProduceError, RetryCause};
@@ -259,9 +259,10 @@ impl ProducerCore {
                 self.conn_proved(rref.conn);
                 r
             }
-            Err(_) => {
+            Err(e) => {
                 self.init_producer_id_failed(rref, now);
-                return self.drop_conn(rref.conn, RetryCause::MalformedResponse, Report::Emit, now);
+                let detail = format!("InitProducerId v{version} answer does not decode: {e}");
+                return self.malformed(rref.conn, detail, now);
             }
         };
         let code = ErrorCode(resp.error_code);
@@ -578,7 +579,7 @@ fn outcome_unknown(cause: &RetryCause) -> bool {
         RetryCause::ConnectionLost
         | RetryCause::RequestTimeout
         | RetryCause::IncompleteResponse
-        | RetryCause::MalformedResponse => true,
+        | RetryCause::MalformedResponse { .. } => true,
         RetryCause::Broker(c) => {
             *c == ErrorCode::REQUEST_TIMED_OUT || *c == ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
         }

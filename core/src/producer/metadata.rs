@@ -8,7 +8,7 @@
 //! nothing changes for it and metadata is asked again after a backoff — and a leader id that
 //! names no broker of the answer makes its partition leaderless.
 
-use super::connection::{Report, RequestKind, RequestRef, Target};
+use super::connection::{RequestKind, RequestRef, Target};
 use super::partition::{PartitionRef, PartitionState};
 use super::topic::{TopicIdx, TopicMeta, TopicState};
 use super::ProducerCore;
@@ -136,14 +136,10 @@ impl ProducerCore {
                 self.conn_proved(rref.conn);
                 r
             }
-            Err(_) => {
+            Err(e) => {
                 self.metadata_failed(rref, now);
-                return self.drop_conn(
-                    rref.conn,
-                    crate::RetryCause::ConnectionLost,
-                    Report::Emit,
-                    now,
-                );
+                let detail = format!("Metadata v{version} answer does not decode: {e}");
+                return self.malformed(rref.conn, detail, now);
             }
         };
         // The topics this answer was asked about: the first `asked` (topics are only ever

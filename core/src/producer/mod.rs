@@ -118,7 +118,8 @@ pub struct ProducerCore {
     ready_conns: Vec<(ConnId, i32)>,
     /// The last connection failure the adapter reported with
     /// [`handle_connection_error`](Self::handle_connection_error), until a connection
-    /// opens: records expiring meanwhile fail with it ([`ProduceError::Connection`]).
+    /// opens, or the last malformed answer, until an answer decodes: records expiring
+    /// meanwhile fail with it ([`ProduceError::Connection`]).
     ///
     /// [`ProduceError::Connection`]: crate::ProduceError::Connection
     conn_error: Option<crate::error::ConnectionError>,
@@ -212,7 +213,15 @@ impl ProducerCore {
             .get(&conn)
             .is_some_and(|c| matches!(c.phase, ConnPhase::Connecting { .. }));
         if connecting {
-            self.conn_error = None;
+            // A connection opened: a failure to connect is over. A malformed answer is over
+            // only once an answer decodes (`conn_proved`).
+            if self
+                .conn_error
+                .as_ref()
+                .is_some_and(|e| e.kind != crate::error::ConnectionErrorKind::MalformedResponse)
+            {
+                self.conn_error = None;
+            }
             self.send_api_versions(conn, 3, now);
         }
         self.advance(now);

@@ -130,7 +130,8 @@ impl ProducerCore {
     }
 
     /// What a record that was never sent fails with at its deadline: the last connection
-    /// error reported since no connection opened, else a plain delivery timeout.
+    /// error reported since no connection opened (for a malformed answer: since no answer
+    /// decoded), else a plain delivery timeout.
     fn expiry_error(&self) -> ProduceError {
         match &self.conn_error {
             Some(e) => ProduceError::Connection(e.clone()),

@@ -417,8 +417,9 @@ fn run(opts: &Options) -> Result<bool, String> {
     println!(
         "odradek demo: {} records per runtime, {} partitions (replication 1), keys k0..k{}, \
          values {} B; producer: acks=all, linger.ms={}, batch.size={}, compression={:?}, \
-         max.in.flight.requests.per.connection=5 (no idempotence: one batch per partition in \
-         flight), buffer.memory=32 MiB",
+         max.in.flight.requests.per.connection=5, enable.idempotence left at its default (on \
+         with acks=all when the broker grants a producer id: up to 5 batches per partition in \
+         flight, kept in order by their sequences), buffer.memory=32 MiB",
         opts.records,
         opts.partitions,
         demo::KEY_SPACE - 1,
