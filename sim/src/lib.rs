@@ -115,6 +115,7 @@
 
 mod broker;
 pub mod checker;
+pub mod client_log;
 pub mod cluster;
 mod cluster_faults;
 pub mod config;

@@ -405,6 +405,20 @@ impl ProducerCore {
         self.closing
     }
 
+    /// **A testing hook, not for production use.** Makes every partition's idempotent
+    /// sequences start at `seq` (instead of 0) under each producer id that InitProducerId
+    /// grants from now on, as if this producer had already written that many records to
+    /// every partition: how a simulator gets a producer to Kafka's sequence wrap-around
+    /// (`i32::MAX` to 0) without sending 2^31 records first. The brokers must hold matching
+    /// producer state (odradek-sim's `FaultConfig::initial_sequence` seeds it); a real broker
+    /// would answer the first batch UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE_NUMBER and
+    /// the producer would recover with an epoch bump. A local epoch bump still restarts the
+    /// sequences at 0, as Kafka requires of a new epoch. Negative values count as 0.
+    #[doc(hidden)]
+    pub fn set_initial_sequence_for_testing(&mut self, seq: i32) {
+        self.idem.first_seq = seq.max(0);
+    }
+
     /// Moves everything that can move at `now`.
     fn advance(&mut self, now: Instant) {
         if self.closed {
