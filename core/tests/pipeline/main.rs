@@ -5,5 +5,6 @@
 mod harness;
 
 mod basic;
+mod audit;
 mod idempotence;
 mod observability;
