@@ -2,6 +2,8 @@
 
 use crate::harness::{idem_config, Fault, Harness};
 use odradek_core::protocol::ErrorCode;
+use odradek_core::ProduceError;
+use std::time::Duration;
 
 /// Bug 1: after Kafka's sequence wrap-around (`i32::MAX` to 0) the acknowledged sequence
 /// still moves forward, so an OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in flight is
@@ -35,4 +37,38 @@ fn sequences_wrap_at_i32_max_and_an_out_of_order_answer_after_the_wrap_bumps_the
     assert_eq!(h.log("t", 0), ["w0", "w1", "w2", "w3", "w4", "w5"]);
     let last: Vec<(i16, i32)> = h.accepted("t", 0)[4..].iter().map(|b| (b.1, b.2)).collect();
     assert_eq!(last, [(1, 0), (1, 1)], "the epoch was bumped, sequences restart at 0");
+}
+
+/// Bug 3: without a delivery timeout, a sent batch waiting for a retry on a partition that
+/// has no leader any more used to be skipped by the close's cut-off: no outcome, no
+/// `Closed`, for as long as the leader stayed away. Now the close fails it with a delivery
+/// timeout once `request.timeout.ms` passed without progress, and ends.
+#[test]
+fn close_without_a_delivery_timeout_ends_when_a_retried_batch_has_no_leader() {
+    let mut c = idem_config();
+    c.delivery_timeout = None;
+    c.request_timeout = Duration::from_secs(1);
+    let mut h = Harness::idempotent(c, &[1, 2], &[("t", &[2])]);
+    h.drain();
+    h.fault("t", 0, Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    let a = h.send("t", Some(0), "a");
+    assert_eq!(h.seen("t", 0).len(), 1, "sent once, refused");
+    // The leader goes away for good: the batch, stamped, waits for a leader that never comes.
+    h.cluster.set_broker_up(2, false);
+    let closed_at = h.now;
+    h.core.close(h.now);
+    h.drain();
+    while h.closed == 0 && h.now < closed_at + Duration::from_secs(60) {
+        if !h.tick() {
+            break;
+        }
+    }
+    assert_eq!(h.closed, 1, "close ended");
+    assert!(
+        h.now <= closed_at + Duration::from_secs(3),
+        "within the request timeout of the last progress (plus one more): {:?}",
+        h.now - closed_at
+    );
+    assert_eq!(h.failed[&a].0, ProduceError::DeliveryTimeout);
+    assert_eq!(h.core.pending_records(), 0);
 }
