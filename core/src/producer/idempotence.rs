@@ -435,7 +435,9 @@ impl ProducerCore {
             self.fail_all(b.records, &e);
             return;
         }
-        let backoff_until = now + self.config.retry_backoff;
+        // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
+        // jitter, up to `retry.backoff.max.ms`; issue 21, bug 6).
+        let backoff_until = now + self.retry_backoff_for(level.max(1));
         self.requeue_stamped(vec![b], level, Some(backoff_until), now);
         self.metadata
             .request_after_backoff(now, self.config.retry_backoff);

@@ -72,3 +72,39 @@ fn close_without_a_delivery_timeout_ends_when_a_retried_batch_has_no_leader() {
     assert_eq!(h.failed[&a].0, ProduceError::DeliveryTimeout);
     assert_eq!(h.core.pending_records(), 0);
 }
+
+/// Bug 6: an idempotent batch's retries back off like every other retry (KIP-580): the
+/// `retry.backoff.ms` doubles per attempt, with ±20 % jitter, up to `retry.backoff.max.ms`;
+/// it used to be a fixed `retry.backoff.ms`.
+#[test]
+fn idempotent_retries_back_off_exponentially() {
+    let mut c = idem_config();
+    c.retry_backoff = Duration::from_millis(100);
+    c.retry_backoff_max = Duration::from_secs(10);
+    let mut h = Harness::idempotent(c, &[1], &[("t", &[1])]);
+    h.drain();
+    for _ in 0..4 {
+        h.fault("t", 0, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS));
+    }
+    let b = h.send("t", Some(0), "b");
+    let mut sends = vec![h.now];
+    for _ in 0..1000 {
+        if h.delivered.contains_key(&b) || !h.tick() {
+            break;
+        }
+        if h.seen("t", 0).len() > sends.len() {
+            sends.push(h.now);
+        }
+    }
+    assert!(h.delivered.contains_key(&b), "{:?}", h.failed);
+    assert_eq!(sends.len(), 5, "four refusals, then the append");
+    for (k, w) in sends.windows(2).enumerate() {
+        let gap = w[1] - w[0];
+        let policy = Duration::from_millis(100) * (1 << k);
+        assert!(
+            gap >= policy.mul_f64(0.8) && gap <= policy.mul_f64(1.2) + Duration::from_millis(5),
+            "retry {} after {gap:?}, the policy says {policy:?} ± 20 %",
+            k + 1
+        );
+    }
+}
