@@ -471,7 +471,13 @@ impl PartitionState {
             self.new_high_watermark(top);
         }
         self.leader = None;
-        self.backoff_until = Some(backoff_until);
+        // Never shortened: a batch failing later with a shorter backoff (a first attempt, or
+        // one refused as out of order behind it) must not cut short the backoff of an earlier
+        // failure whose retry goes with it (found by the simulator's backoff check, seed 74).
+        self.backoff_until = Some(
+            self.backoff_until
+                .map_or(backoff_until, |b| b.max(backoff_until)),
+        );
     }
 
     /// Idempotence: the retry path for stamped batches already put in
