@@ -411,9 +411,9 @@ impl ProducerCore {
         // failure, not an attempt of this one; a lost producer state is fixed by the epoch
         // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
         // them).
-        let level = if cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            || matches!(cause, RetryCause::SequenceReset(_))
-        {
+        let not_an_attempt = cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            || matches!(cause, RetryCause::SequenceReset(_));
+        let level = if not_an_attempt {
             level.max(1)
         } else {
             level.saturating_add(1)
@@ -425,7 +425,10 @@ impl ProducerCore {
         let max_retries = self.config.retries;
         let part = self.partition_mut(b.partition);
         part.request_resolved(rref);
-        if expired || level > max_retries {
+        // Not an attempt, so never past `retries` either: a batch whose level rose with
+        // splits (MESSAGE_TOO_LARGE) would otherwise fail with RetriesExhausted(OUT_OF_ORDER)
+        // while merely waiting behind another (found by the simulator with broker caps).
+        if expired || (!not_an_attempt && level > max_retries) {
             part.sequence_lost = true;
             let e = if expired {
                 ProduceError::DeliveryTimeout
