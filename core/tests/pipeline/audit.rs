@@ -36,7 +36,11 @@ fn sequences_wrap_at_i32_max_and_an_out_of_order_answer_after_the_wrap_bumps_the
     assert!(h.failed.is_empty(), "{:?}", h.failed);
     assert_eq!(h.log("t", 0), ["w0", "w1", "w2", "w3", "w4", "w5"]);
     let last: Vec<(i16, i32)> = h.accepted("t", 0)[4..].iter().map(|b| (b.1, b.2)).collect();
-    assert_eq!(last, [(1, 0), (1, 1)], "the epoch was bumped, sequences restart at 0");
+    assert_eq!(
+        last,
+        [(1, 0), (1, 1)],
+        "the epoch was bumped, sequences restart at 0"
+    );
 }
 
 /// Bug 3: without a delivery timeout, a sent batch waiting for a retry on a partition that

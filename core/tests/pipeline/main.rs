@@ -4,7 +4,7 @@
 
 mod harness;
 
-mod basic;
 mod audit;
+mod basic;
 mod idempotence;
 mod observability;
