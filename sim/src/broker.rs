@@ -723,9 +723,10 @@ impl Cluster {
         let id = self.appends.len();
         let now = self.now;
         let keep = self.config.keep_records;
-        let first_key = batches.first().and_then(|b| b.records.first()).map(|r| {
-            crate::client_log::record_key(topic, r.key.as_deref(), r.value.as_deref())
-        });
+        let first_key = batches
+            .first()
+            .and_then(|b| b.records.first())
+            .map(|r| crate::client_log::record_key(topic, r.key.as_deref(), r.value.as_deref()));
         let crossed = batches.iter().any(|b| {
             let n = b.records.len();
             b.base_sequence >= 0
@@ -769,7 +770,9 @@ impl Cluster {
         }
         part.next_offset += count as i64;
         let first = first_key.and_then(|k| {
-            let n = self.refused_too_large.remove(&(topic.to_owned(), partition, k))?;
+            let n = self
+                .refused_too_large
+                .remove(&(topic.to_owned(), partition, k))?;
             Some(n > count)
         });
         if first == Some(true) {
@@ -824,7 +827,7 @@ impl Cluster {
             let appends = std::mem::take(&mut self.appends);
             let part = self.partition_mut(topic, partition);
             let mut lost = false;
-            if let Some(e) = part.producers.entries.get_mut(&pid) {
+            if let Some(e) = part.producers.entries.get_mut(&pid).filter(|e| !e.lost) {
                 // An answer with a hostile offset is one the client must refuse: for it the
                 // append is still unanswered, and the state needed to recognise its retry.
                 e.unanswered.retain(|a| {
@@ -832,7 +835,7 @@ impl Cluster {
                         || !matches!(appends[*a].fate, AppendFate::Acknowledged(_))
                 });
                 if e.unanswered.is_empty() {
-                    part.producers.entries.remove(&pid);
+                    part.producers.lose(pid);
                     lost = true;
                 }
             }
@@ -850,7 +853,7 @@ impl Cluster {
         if active && rate > 0.0 && self.rng.unit() < rate {
             let part = self.partition_mut(topic, partition);
             if let Some(e) = part.producers.entries.get_mut(&pid) {
-                if e.epoch <= epoch {
+                if !e.lost && e.epoch <= epoch {
                     e.epoch = epoch.saturating_add(1);
                     e.batches.clear();
                     self.stats.fenced += 1;
@@ -913,7 +916,7 @@ impl Cluster {
                 }
                 if e.batches.is_empty() && k == 3 {
                     // Nothing of this producer in the older snapshot.
-                    part.producers.entries.remove(&pid);
+                    part.producers.lose(pid);
                     done = Some(-1);
                 } else {
                     e.last_seq = if oldest == 0 { i32::MAX } else { oldest - 1 };

@@ -69,6 +69,15 @@ fn options() -> CheckOptions {
         outcome_deadline: None,
         idempotent: false,
         write_deadline: None,
+        healed_at: None,
+        retry_backoff: None,
+        metadata_refresh_within: None,
+        broker_outages: Vec::new(),
+        close_within: None,
+        close_after_delivery_within: None,
+        duplicate_answers: false,
+        broker_max_batch_bytes: None,
+        fenced_at: None,
     }
 }
 
@@ -94,6 +103,8 @@ fn good() -> (History, LogSnapshot) {
             (t(3), Observed::Closed),
         ],
         wire: Vec::new(),
+        client: Vec::new(),
+        close_at: None,
     };
     let mut logs = LogSnapshot::default();
     logs.logs.insert(

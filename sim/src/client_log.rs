@@ -1,6 +1,6 @@
 //! What the client sent and learned, with virtual times: every Produce request it transmitted
 //! (with the records it carried), every Produce answer it received (with the error code per
-//! partition), every Metadata request and answer. Kept by the [`Cluster`](crate::Cluster) when
+//! partition), every Metadata request and answer. Kept by the [`Cluster`] when
 //! asked ([`Cluster::enable_client_log`](crate::Cluster::enable_client_log)), and read by the
 //! checker's timeliness promises: retries wait for their backoff, a NOT_LEADER answer leads to
 //! a metadata refresh.

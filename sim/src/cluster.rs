@@ -165,6 +165,8 @@ pub struct ClusterStats {
     pub last_crash_change: Option<Instant>,
     /// Brokers down for good.
     pub permanent_crashes: u64,
+    /// When a broker was down: (crashed, came back; `None` for never).
+    pub outages: Vec<(Instant, Option<Instant>)>,
 }
 
 /// Where a simulated connection is in its life, as the cluster sees it.
@@ -337,7 +339,7 @@ impl Cluster {
         }
         if cluster.config.faults.permanent_crash {
             // Drawn from a generator of its own: the rest of the seed's behaviour is unchanged.
-            let mut rng = Rng::new(cluster.config.seed ^ 0xDEAD_B40C_E2_0007);
+            let mut rng = Rng::new(cluster.config.seed ^ 0x00DE_ADB4_0CE2_0007);
             let horizon = cluster.config.faults.horizon;
             let at = start + uniform(&mut rng, (Duration::ZERO, horizon));
             let pick = rng.next_u64();
@@ -381,7 +383,10 @@ impl Cluster {
 
     /// Takes the client events recorded so far (empty when the log is off).
     pub fn take_client_log(&mut self) -> Vec<crate::client_log::ClientEvent> {
-        self.client_log.as_mut().map(std::mem::take).unwrap_or_default()
+        self.client_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Takes the wire events recorded so far (empty when the log is off).
@@ -594,6 +599,10 @@ impl Cluster {
                 if let Some(i) = self.broker_index(node) {
                     self.up[i] = true;
                     self.stats.last_crash_change = Some(self.now);
+                    let now = self.now;
+                    if let Some(o) = self.stats.outages.iter_mut().rev().find(|o| o.1.is_none()) {
+                        o.1 = Some(now);
+                    }
                     self.note(|| format!("fault: broker {node} restarted"));
                 }
                 None
@@ -698,9 +707,7 @@ impl Cluster {
         let mut delay = self.latency() + extra;
         let active = self.faults_active();
         let faults = &self.config.faults;
-        if active
-            && faults.slow_response_rate > 0.0
-            && self.rng.unit() < faults.slow_response_rate
+        if active && faults.slow_response_rate > 0.0 && self.rng.unit() < faults.slow_response_rate
         {
             let range = faults.slow_extra;
             delay += uniform(&mut self.rng, range);

@@ -54,6 +54,8 @@ impl Cluster {
         }
         self.up[i] = false;
         self.stats.crashes += 1;
+        let now = self.now;
+        self.stats.outages.push((now, None));
         self.note(|| format!("fault: broker {node} crashes for {downtime:?}"));
         self.kill_connections_to(node);
         let live: Vec<i32> = (1..=self.up.len() as i32)
