@@ -263,8 +263,12 @@ impl ProducerCore {
     /// the connections, then emit [`Output::Closed`].
     ///
     /// Records wait at most their delivery timeout; with none
-    /// ([`Config::delivery_timeout`] = `None`), those not acknowledged `request.timeout.ms`
-    /// after this call fail with a delivery timeout, so the close always ends.
+    /// ([`Config::delivery_timeout`] = `None`), once `request.timeout.ms` passed after this
+    /// call (or after the last delivery since) every record not acknowledged and not in
+    /// flight fails with a delivery timeout — sent batches waiting for a retry on a
+    /// partition without a leader included — and those in flight when their request ends,
+    /// so the close always ends, even when a broker never comes back. (The Java client's
+    /// `close()` waits without bound; here the promise is that close ends.)
     pub fn close(&mut self, now: Instant) {
         self.begin_close(now);
     }
