@@ -126,6 +126,9 @@ impl Cluster {
                 });
                 protocol::encode_response::<MetadataRequest>(corr, v, &resp, &mut out);
                 let out = self.maybe_corrupt(api_key::METADATA, corr, out);
+                let sent = self.frame_sent_at;
+                self.client_event(|| crate::client_log::ClientEvent::MetadataSent { at: sent });
+                self.push_note(conn, corr, crate::client_log::Note::Metadata);
                 self.send_response(conn, out, Vec::new());
             }
             api_key::PRODUCE => {
@@ -284,8 +287,9 @@ impl Cluster {
                 return Some(code);
             }
         }
+        let active = self.faults_active();
         let faults = &self.config.faults;
-        if faults.error_rate <= 0.0 || faults.error_codes.is_empty() {
+        if !active || faults.error_rate <= 0.0 || faults.error_codes.is_empty() {
             return None;
         }
         if self.rng.unit() >= faults.error_rate {
@@ -332,10 +336,28 @@ impl Cluster {
         let mut acked = Vec::new();
         let mut appended = Vec::new();
         let mut any_error = false;
+        let logging = self.client_log.is_some();
+        let mut sent_records = Vec::new();
+        let mut refused = Vec::new();
         for topic in &req.topics {
             let mut parts = Vec::new();
             for pd in &topic.partitions {
-                let part = self.produce_partition(at, &topic.name, pd, &mut acked, &mut appended);
+                let mut keys = Vec::new();
+                let keys_out = if logging { Some(&mut keys) } else { None };
+                let part = self.produce_partition(
+                    at,
+                    &topic.name,
+                    pd,
+                    &mut acked,
+                    &mut appended,
+                    keys_out,
+                );
+                if let Some(p) = &part {
+                    if p.error_code != 0 && !keys.is_empty() {
+                        refused.push((p.error_code, keys.clone()));
+                    }
+                }
+                sent_records.extend(keys);
                 let Some(part) = part else {
                     continue; // scripted: left out of the answer
                 };
@@ -369,6 +391,16 @@ impl Cluster {
                 summary.join(", ")
             )
         });
+        if logging {
+            let sent = self.frame_sent_at;
+            self.client_event(|| crate::client_log::ClientEvent::ProduceSent {
+                at: sent,
+                records: sent_records,
+            });
+            if req.acks != 0 {
+                self.push_note(conn, corr, crate::client_log::Note::Produce(refused));
+            }
+        }
         if req.acks == 0 {
             // No response; Kafka closes the connection when an acks=0 request fails.
             if any_error {
@@ -383,7 +415,10 @@ impl Cluster {
             .map(|pos| self.injections.remove(pos))
             .is_some();
         let faults = &self.config.faults;
-        let (lost_rate, stall_rate) = (faults.lost_response_rate, faults.stall_rate);
+        let (mut lost_rate, mut stall_rate) = (faults.lost_response_rate, faults.stall_rate);
+        if !self.faults_active() {
+            (lost_rate, stall_rate) = (0.0, 0.0);
+        }
         if lose_next || (lost_rate > 0.0 && self.rng.unit() < lost_rate) {
             self.stats.lost_responses += 1;
             self.note(|| format!("fault: Produce response corr {corr} lost, {conn:?} dropped"));
@@ -419,6 +454,7 @@ impl Cluster {
         pd: &ProducePartitionData,
         acked: &mut Vec<usize>,
         appended: &mut Vec<usize>,
+        keys: Option<&mut Vec<u64>>,
     ) -> Option<ProducePartitionResponse> {
         let scripted = self.next_scripted(topic, pd.index);
         let forced = match scripted {
@@ -441,6 +477,24 @@ impl Cluster {
                 }
             }
         }
+        if let Some(keys) = keys {
+            // The client log: the records this partition's batch carried (decoded here even
+            // when the broker refuses the partition before reading its records).
+            let mut quiet = Vec::new();
+            let batches = if decoded.is_empty() {
+                quiet = decode_records(&pd.records, self.config.max_decompressed_batch)
+                    .unwrap_or_default();
+                &quiet
+            } else {
+                &decoded
+            };
+            for b in batches {
+                keys.extend(b.records.iter().map(|r| {
+                    crate::client_log::record_key(topic, r.key.as_deref(), r.value.as_deref())
+                }));
+            }
+            drop(quiet);
+        }
         if let Some(forced) = forced {
             // Scripted: refused before any other check, nothing appended.
             if let Some(mut seen) = batch_summary(&decoded) {
@@ -451,6 +505,9 @@ impl Cluster {
         }
         if code.is_ok() {
             code = self.check_batches(at.conn, at.v, topic, pd.index, &decoded);
+        }
+        if code.is_ok() {
+            code = self.check_size_caps(topic, pd.index, pd.records.len(), &decoded);
         }
         if code.is_ok() && scripted.is_none() {
             if let Some(injected) = self.injected_error(at.acks) {
@@ -546,6 +603,13 @@ impl Cluster {
                     if code.is_ok() {
                         base_offset = base;
                         acked.extend(original);
+                        let rate = self.config.faults.duplicate_answer_rate;
+                        if rate > 0.0 && self.rng.unit() < rate {
+                            // Recognised, answered without its offset.
+                            code = ErrorCode::DUPLICATE_SEQUENCE_NUMBER;
+                            base_offset = -1;
+                            self.stats.duplicate_answers += 1;
+                        }
                     }
                 }
                 JudgedBatch::Refuse(c) => {
@@ -661,7 +725,27 @@ impl Cluster {
         let id = self.appends.len();
         let now = self.now;
         let keep = self.config.keep_records;
+        let first_key = batches
+            .first()
+            .and_then(|b| b.records.first())
+            .map(|r| crate::client_log::record_key(topic, r.key.as_deref(), r.value.as_deref()));
+        let crossed = batches.iter().any(|b| {
+            let n = b.records.len();
+            b.base_sequence >= 0
+                && n > 0
+                && i64::from(b.base_sequence) + n as i64 - 1 > i64::from(i32::MAX)
+        });
         let part = &mut self.topics.get_mut(topic).expect("checked")[partition as usize];
+        let crossed = crossed
+            || batches.first().is_some_and(|b| {
+                b.base_sequence == 0
+                    && b.producer_id >= 0
+                    && part
+                        .producers
+                        .entries
+                        .get(&b.producer_id)
+                        .is_some_and(|e| e.epoch == b.producer_epoch && e.last_seq == i32::MAX)
+            });
         let base = part.next_offset;
         let mut count = 0;
         for b in batches {
@@ -687,6 +771,18 @@ impl Cluster {
             }
         }
         part.next_offset += count as i64;
+        let first = first_key.and_then(|k| {
+            let n = self
+                .refused_too_large
+                .remove(&(topic.to_owned(), partition, k))?;
+            Some(n > count)
+        });
+        if first == Some(true) {
+            self.stats.split_halves += 1;
+        }
+        if crossed {
+            self.stats.wrap_crossings += 1;
+        }
         self.appends.push(AppendInfo {
             topic: topic.to_owned(),
             partition,
@@ -727,12 +823,13 @@ impl Cluster {
             ));
             return JudgedBatch::Refuse(ErrorCode::INVALID_RECORD);
         }
+        let active = self.faults_active();
         let rate = self.config.faults.producer_state_loss_rate;
-        if rate > 0.0 && self.rng.unit() < rate {
+        if active && rate > 0.0 && self.rng.unit() < rate {
             let appends = std::mem::take(&mut self.appends);
             let part = self.partition_mut(topic, partition);
             let mut lost = false;
-            if let Some(e) = part.producers.entries.get_mut(&pid) {
+            if let Some(e) = part.producers.entries.get_mut(&pid).filter(|e| !e.lost) {
                 // An answer with a hostile offset is one the client must refuse: for it the
                 // append is still unanswered, and the state needed to recognise its retry.
                 e.unanswered.retain(|a| {
@@ -740,7 +837,7 @@ impl Cluster {
                         || !matches!(appends[*a].fate, AppendFate::Acknowledged(_))
                 });
                 if e.unanswered.is_empty() {
-                    part.producers.entries.remove(&pid);
+                    part.producers.lose(pid);
                     lost = true;
                 }
             }
@@ -748,6 +845,26 @@ impl Cluster {
             if lost {
                 self.stats.producer_state_losses += 1;
                 self.note(|| format!("fault: {topic}-{partition} loses producer {pid}'s state"));
+            }
+        }
+        let rate = self.config.faults.state_rollback_rate;
+        if active && rate > 0.0 && self.rng.unit() < rate {
+            self.roll_back_state(topic, partition, pid);
+        }
+        let rate = self.config.faults.fence_rate;
+        if active && rate > 0.0 && self.rng.unit() < rate {
+            let part = self.partition_mut(topic, partition);
+            if let Some(e) = part.producers.entries.get_mut(&pid) {
+                if !e.lost && e.epoch <= epoch {
+                    e.epoch = epoch.saturating_add(1);
+                    e.batches.clear();
+                    self.stats.fenced += 1;
+                    let now = self.now;
+                    self.stats.first_fenced_at.get_or_insert(now);
+                    self.note(|| {
+                        format!("fault: {topic}-{partition}: producer {pid}'s epoch moved on")
+                    });
+                }
             }
         }
         let part = self.partition_mut(topic, partition);
@@ -776,6 +893,79 @@ impl Cluster {
             )
         });
         verdict
+    }
+
+    /// [`FaultConfig::state_rollback_rate`](crate::FaultConfig::state_rollback_rate): the
+    /// partition's state for `pid` falls back to an older snapshot, if every append of it
+    /// there was answered to the client.
+    fn roll_back_state(&mut self, topic: &str, partition: i32, pid: i64) {
+        let appends = std::mem::take(&mut self.appends);
+        let k = 1 + self.rng.below(3) as usize;
+        let part = self.partition_mut(topic, partition);
+        let mut done = None;
+        if let Some(e) = part.producers.entries.get_mut(&pid) {
+            e.unanswered.retain(|a| {
+                appends[*a].hostile_offset
+                    || !matches!(appends[*a].fate, AppendFate::Acknowledged(_))
+            });
+            if e.unanswered.is_empty() && !e.batches.is_empty() {
+                let k = k.min(e.batches.len());
+                let mut oldest = e.last_seq;
+                for _ in 0..k {
+                    if let Some(b) = e.batches.pop_back() {
+                        oldest = b.first_seq;
+                    }
+                }
+                if e.batches.is_empty() && k == 3 {
+                    // Nothing of this producer in the older snapshot.
+                    part.producers.lose(pid);
+                    done = Some(-1);
+                } else {
+                    e.last_seq = if oldest == 0 { i32::MAX } else { oldest - 1 };
+                    done = Some(e.last_seq);
+                }
+            }
+        }
+        self.appends = appends;
+        if let Some(last) = done {
+            self.stats.state_rollbacks += 1;
+            self.note(|| {
+                format!(
+                    "fault: {topic}-{partition}: producer {pid}'s state falls back to sequence \
+                     {last} (an older snapshot)"
+                )
+            });
+        }
+    }
+
+    /// The brokers' size caps ([`FaultConfig::max_batch_records`],
+    /// [`FaultConfig::max_batch_bytes`]): MESSAGE_TOO_LARGE for a batch over either.
+    ///
+    /// [`FaultConfig::max_batch_records`]: crate::FaultConfig::max_batch_records
+    /// [`FaultConfig::max_batch_bytes`]: crate::FaultConfig::max_batch_bytes
+    fn check_size_caps(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        bytes: usize,
+        decoded: &[odradek_core::record::DecodedBatch],
+    ) -> ErrorCode {
+        let f = &self.config.faults;
+        let count: usize = decoded.iter().map(|b| b.records.len()).sum();
+        let over = f.max_batch_records.is_some_and(|m| count > m)
+            || f.max_batch_bytes.is_some_and(|m| bytes > m);
+        if !over {
+            return ErrorCode::NONE;
+        }
+        self.stats.too_large += 1;
+        if let Some(r) = decoded.first().and_then(|b| b.records.first()) {
+            let k = crate::client_log::record_key(topic, r.key.as_deref(), r.value.as_deref());
+            self.refused_too_large
+                .insert((topic.to_owned(), partition, k), count);
+        }
+        let t = topic.to_owned();
+        self.note(|| format!("broker: {t}-{partition}: {count} records, {bytes} bytes: too large"));
+        ErrorCode::MESSAGE_TOO_LARGE
     }
 
     /// InitProducerId (non-transactional): always a fresh id with epoch 0, whatever id and
@@ -813,6 +1003,23 @@ impl Cluster {
         resp.producer_id = id;
         resp.producer_epoch = self.script.init_epoch;
         self.stats.producer_ids += 1;
+        if let Some(start) = self.config.faults.initial_sequence {
+            // A long-lived producer: state on every partition, last sequence before `start`.
+            let last = if start <= 0 { i32::MAX } else { start - 1 };
+            let epoch = resp.producer_epoch;
+            for parts in self.topics.values_mut() {
+                for p in parts.iter_mut() {
+                    p.producers.entries.insert(
+                        id,
+                        crate::idempotence::ProducerEntry {
+                            epoch,
+                            last_seq: last,
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
+        }
         resp
     }
 

@@ -7,6 +7,7 @@
 use crate::cluster::{AppendFate, AppendInfo, Cluster, StoredRecord};
 use crate::wire::WireEvent;
 use bytes::Bytes;
+use odradek_core::protocol::ErrorCode;
 use odradek_core::{
     Acks, Instant, ProduceError, Record, RecordId, RecordMetadata, RetryCause, SendErrorKind,
 };
@@ -77,6 +78,11 @@ pub struct History {
     /// Idempotent Produce requests sent and their resolutions, in the order the core saw
     /// them (recorded when idempotence is in force).
     pub wire: Vec<WireEvent>,
+    /// Produce and Metadata requests the client transmitted and what their answers told it,
+    /// with times (recorded when the cluster's client log is on).
+    pub client: Vec<crate::client_log::ClientEvent>,
+    /// When `close` was called, if it was.
+    pub close_at: Option<Instant>,
 }
 
 /// The brokers' logs and append records at the end of a run.
@@ -125,6 +131,37 @@ pub struct CheckOptions {
     /// network's longest one-way latency (a request sent before the deadline arrives by
     /// then); `None` when there is no delivery timeout.
     pub write_deadline: Option<Duration>,
+    /// Records sent at or after this instant (to topics that exist) must be delivered: the
+    /// cluster had healed and settled by then. `None`: no such promise in this run.
+    pub healed_at: Option<Instant>,
+    /// The retry backoff policy (`retry.backoff.ms`, `retry.backoff.max.ms`): no record is
+    /// sent again sooner than 0.8 x the policy's backoff for its attempt after the answer
+    /// that refused it (checked from [`History::client`]). `None`: not checked.
+    pub retry_backoff: Option<(Duration, Duration)>,
+    /// After a NOT_LEADER_OR_FOLLOWER answer, the client sends a Metadata request within this
+    /// long, and before it sends the refused records again. `None`: not checked.
+    pub metadata_refresh_within: Option<Duration>,
+    /// When brokers were down (crashed, back; `None`: never): a NOT_LEADER answer whose
+    /// refresh window overlaps one is not held to [`metadata_refresh_within`]
+    /// (the producer may have no broker to ask).
+    ///
+    /// [`metadata_refresh_within`]: Self::metadata_refresh_within
+    pub broker_outages: Vec<(Instant, Option<Instant>)>,
+    /// `Closed` comes within this long of the later of `close` and the last outcome before
+    /// it (the last progress), even when a fault never heals. `None`: not checked.
+    pub close_within: Option<Duration>,
+    /// Without a delivery timeout: `Closed` comes within this long of the later of `close`
+    /// and the last delivery before it. `None`: not checked.
+    pub close_after_delivery_within: Option<Duration>,
+    /// The brokers may answer a recognised retry DUPLICATE_SEQUENCE_NUMBER without an offset:
+    /// a record delivered with offset -1 (acks != 0) is then looked up in its partition's log.
+    pub duplicate_answers: bool,
+    /// The brokers refuse batches over this many bytes: a record that large alone may fail
+    /// with MESSAGE_TOO_LARGE.
+    pub broker_max_batch_bytes: Option<usize>,
+    /// The cluster fenced the producer (INVALID_PRODUCER_EPOCH) at this instant: records may
+    /// fail with `ProducerFenced` from then on.
+    pub fenced_at: Option<Instant>,
 }
 
 /// Which promise was broken.
@@ -183,6 +220,17 @@ pub enum ViolationKind {
     /// and base sequence after the client had been told UNKNOWN_PRODUCER_ID for it (the
     /// producer must bump its epoch and restart the partition's sequences first).
     NoEpochBump,
+    /// A record sent after the cluster healed (all brokers up, leaders known, no fault
+    /// pending, settled) was not delivered.
+    HealedNotDelivered,
+    /// A record was sent again sooner after the answer that refused it than the retry
+    /// backoff policy allows.
+    RetryTooSoon,
+    /// A NOT_LEADER_OR_FOLLOWER answer was not followed by a metadata refresh in time, or the
+    /// refused records went out again before one.
+    NoMetadataRefresh,
+    /// `close` did not end within the request timeout of the last progress.
+    SlowClose,
 }
 
 /// One broken promise.
@@ -215,6 +263,14 @@ pub struct CheckReport {
     /// Records that failed but are in a log anyway (explained by a lost response, an
     /// after-append error, or an acknowledgement that came after the failure).
     pub failed_but_written: usize,
+    /// Records checked by the healed-cluster promise.
+    pub healed_checked: usize,
+    /// Retries whose backoff was checked.
+    pub backoff_checked: usize,
+    /// NOT_LEADER answers whose metadata refresh was checked.
+    pub metadata_checked: usize,
+    /// Deliveries answered DUPLICATE_SEQUENCE_NUMBER (offset -1) found in the log.
+    pub duplicate_deliveries: usize,
 }
 
 type ContentKey = (
@@ -262,6 +318,10 @@ fn short(r: &Record) -> String {
     });
     format!("{}[key {:?}, value {:?}]", r.topic, r.key, v)
 }
+
+/// What a batch of one record adds to the record's payload at most (batch header, record
+/// framing, a compression frame): a record this much under a broker's batch cap always fits.
+pub(crate) const BATCH_SLACK: usize = 256;
 
 /// What became of one accepted record: when its outcome was polled, and the outcome.
 type Outcome = Option<(Instant, Result<RecordMetadata, ProduceError>)>;
@@ -453,7 +513,7 @@ impl Checker<'_> {
         let (history, options) = (self.history, self.options);
         let mut key_partition: BTreeMap<(String, Bytes), (i32, RecordId)> = BTreeMap::new();
         for (i, o) in outcome.iter().enumerate() {
-            let Some((_, result)) = o else { continue };
+            let Some((at, result)) = o else { continue };
             let s = &history.sent[i];
             let known = options.topics.get(s.record.topic.as_str()).copied();
             match result {
@@ -508,6 +568,15 @@ impl Checker<'_> {
                                 true
                             }
                             ProduceError::UnknownTopic(_) => known.is_none(),
+                            // The brokers' cap refuses a batch of this record alone.
+                            ProduceError::Broker(c) if *c == ErrorCode::MESSAGE_TOO_LARGE => {
+                                options
+                                    .broker_max_batch_bytes
+                                    .is_some_and(|cap| s.record.payload_len() + BATCH_SLACK > cap)
+                            }
+                            ProduceError::ProducerFenced(_) => {
+                                options.fenced_at.is_some_and(|t| *at >= t)
+                            }
                             ProduceError::PartitionOutOfRange { .. } => {
                                 known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
                             }
@@ -791,7 +860,8 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
         report: CheckReport::default(),
         lied_to: lied_to(history, logs),
     };
-    let outcome = c.exactly_one_outcome();
+    let mut outcome = c.exactly_one_outcome();
+    c.resolve_duplicate_answers(&mut outcome);
     c.closed_once_and_last();
     c.refusals_justified();
     c.outcomes_correct(&outcome);
@@ -802,12 +872,17 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
     c.sequences_contiguous_per_epoch();
     c.retries_wait_for_the_old_path();
     c.unknown_producer_bumps_the_epoch();
+    c.healed_records_delivered(&outcome);
+    c.retries_respect_the_backoff();
+    c.not_leader_refreshes_metadata();
+    c.close_ends_in_time();
     CheckReport {
         violations: c.violations,
         ..c.report
     }
 }
 
+mod timeliness;
 mod wire_promises;
 
 #[cfg(test)]

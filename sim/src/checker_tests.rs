@@ -69,6 +69,15 @@ fn options() -> CheckOptions {
         outcome_deadline: None,
         idempotent: false,
         write_deadline: None,
+        healed_at: None,
+        retry_backoff: None,
+        metadata_refresh_within: None,
+        broker_outages: Vec::new(),
+        close_within: None,
+        close_after_delivery_within: None,
+        duplicate_answers: false,
+        broker_max_batch_bytes: None,
+        fenced_at: None,
     }
 }
 
@@ -94,6 +103,8 @@ fn good() -> (History, LogSnapshot) {
             (t(3), Observed::Closed),
         ],
         wire: Vec::new(),
+        client: Vec::new(),
+        close_at: None,
     };
     let mut logs = LogSnapshot::default();
     logs.logs.insert(
@@ -613,4 +624,165 @@ fn a_batch_refused_with_unknown_producer_id_is_not_sent_again_under_its_old_epoc
         },
     ];
     assert!(run(after_bump, &idem).is_empty());
+}
+
+/// The client-log key of record `n` (see [`rec`]).
+fn key(n: u64) -> u64 {
+    let r = rec(n);
+    crate::client_log::record_key("a", r.key.as_deref(), r.value.as_deref())
+}
+
+#[test]
+fn records_sent_after_the_cluster_healed_must_be_delivered() {
+    let (mut h, l) = good();
+    let healed = CheckOptions {
+        healed_at: Some(t(0)),
+        ..options()
+    };
+    let r = check(&h, &l, &healed);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.healed_checked, 3);
+    // A timeout after the cluster healed is a broken promise, not a fault's doing.
+    h.outputs[2] = (
+        t(2),
+        Observed::Failed {
+            id: RecordId(2),
+            error: ProduceError::DeliveryTimeout,
+            record: rec(2),
+        },
+    );
+    let r = check(&h, &l, &healed);
+    assert!(kinds(&r).contains(&ViolationKind::HealedNotDelivered));
+    // Sent before it healed: not held to it.
+    let later = CheckOptions {
+        healed_at: Some(t(1)),
+        ..healed
+    };
+    let r = check(&h, &l, &later);
+    assert!(!kinds(&r).contains(&ViolationKind::HealedNotDelivered));
+}
+
+#[test]
+fn a_retry_sooner_than_the_backoff_policy_is_reported() {
+    use crate::client_log::ClientEvent;
+    let (mut h, l) = good();
+    let policy = CheckOptions {
+        retry_backoff: Some((Duration::from_millis(100), Duration::from_secs(1))),
+        ..options()
+    };
+    let refused = |ms, code: ErrorCode| ClientEvent::ProduceRefused {
+        at: t(ms),
+        code: code.0,
+        records: vec![key(0)],
+    };
+    let sent = |ms| ClientEvent::ProduceSent {
+        at: t(ms),
+        records: vec![key(0)],
+    };
+    // Attempt 1 after 100 ms (80 ms is the floor), attempt 2 after 160 ms (200 x 0.8).
+    h.client = vec![
+        sent(0),
+        refused(1, ErrorCode::NOT_ENOUGH_REPLICAS),
+        sent(81),
+        refused(82, ErrorCode::NOT_ENOUGH_REPLICAS),
+        sent(242),
+    ];
+    let r = check(&h, &l, &policy);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.backoff_checked, 2);
+    // The second retry after a fixed 100 ms: too soon for attempt 2.
+    h.client[4] = sent(182);
+    let r = check(&h, &l, &policy);
+    assert_eq!(kinds(&r), [ViolationKind::RetryTooSoon]);
+    // OUT_OF_ORDER (behind another batch) is not an attempt of its own: attempt 1's backoff.
+    h.client[3] = refused(82, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+    let r = check(&h, &l, &policy);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+}
+
+#[test]
+fn not_leader_must_lead_to_a_metadata_refresh_before_the_retry() {
+    use crate::client_log::ClientEvent;
+    let (mut h, l) = good();
+    let opts = CheckOptions {
+        metadata_refresh_within: Some(Duration::from_millis(500)),
+        ..options()
+    };
+    let not_leader = ClientEvent::ProduceRefused {
+        at: t(1),
+        code: ErrorCode::NOT_LEADER_OR_FOLLOWER.0,
+        records: vec![key(1)],
+    };
+    let resent = |ms| ClientEvent::ProduceSent {
+        at: t(ms),
+        records: vec![key(1)],
+    };
+    h.client = vec![
+        not_leader.clone(),
+        ClientEvent::MetadataSent { at: t(50) },
+        resent(60),
+    ];
+    let r = check(&h, &l, &opts);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.metadata_checked, 1);
+    // Sent again before any refresh.
+    h.client = vec![
+        not_leader.clone(),
+        resent(40),
+        ClientEvent::MetadataSent { at: t(50) },
+    ];
+    assert_eq!(
+        kinds(&check(&h, &l, &opts)),
+        [ViolationKind::NoMetadataRefresh]
+    );
+    // A refresh only with the periodic one, long after.
+    h.client = vec![
+        not_leader.clone(),
+        ClientEvent::MetadataSent { at: t(900) },
+        resent(910),
+    ];
+    assert_eq!(
+        kinds(&check(&h, &l, &opts)),
+        [ViolationKind::NoMetadataRefresh]
+    );
+    // ... unless a broker was down meanwhile (no one to ask).
+    let down = CheckOptions {
+        broker_outages: vec![(t(0), Some(t(800)))],
+        ..opts
+    };
+    assert!(check(&h, &l, &down).violations.is_empty());
+}
+
+#[test]
+fn close_must_end_soon_after_the_last_progress() {
+    let (mut h, l) = good();
+    let opts = CheckOptions {
+        close_within: Some(Duration::from_millis(100)),
+        ..options()
+    };
+    h.close_at = Some(t(1));
+    assert!(check(&h, &l, &opts).violations.is_empty());
+    let n = h.outputs.len();
+    h.outputs[n - 1] = (t(500), Observed::Closed);
+    assert_eq!(kinds(&check(&h, &l, &opts)), [ViolationKind::SlowClose]);
+}
+
+#[test]
+fn a_duplicate_sequence_answer_is_found_in_the_log() {
+    let (mut h, l) = good();
+    // #1 delivered without an offset (DUPLICATE_SEQUENCE_NUMBER answer).
+    let mut d = delivered(1, &rec(1), 0, -1);
+    if let Observed::Delivered { metadata, .. } = &mut d.1 {
+        metadata.timestamp = 1001; // the log's (offset 1)
+    }
+    h.outputs[3] = d;
+    let r = check(&h, &l, &options());
+    assert!(kinds(&r).contains(&ViolationKind::NotInLog));
+    let dup = CheckOptions {
+        duplicate_answers: true,
+        ..options()
+    };
+    let r = check(&h, &l, &dup);
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.duplicate_deliveries, 1);
 }

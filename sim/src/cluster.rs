@@ -147,6 +147,29 @@ pub struct ClusterStats {
     pub phantom_leaders: u64,
     /// Answers with a non-zero `throttle_time_ms` (hostile fault).
     pub throttled_responses: u64,
+    /// Idempotent appends whose sequences crossed Kafka's wrap-around (`i32::MAX` to 0), or
+    /// started at 0 right after a batch that ended at `i32::MAX`.
+    pub wrap_crossings: u64,
+    /// Retries recognised as duplicates and answered DUPLICATE_SEQUENCE_NUMBER.
+    pub duplicate_answers: u64,
+    /// Producer states that fell back to an older snapshot (fault).
+    pub state_rollbacks: u64,
+    /// Batches answered INVALID_PRODUCER_EPOCH because the epoch moved on (fault).
+    pub fenced: u64,
+    /// The first instant a batch was fenced, if any.
+    pub first_fenced_at: Option<Instant>,
+    /// Batches refused MESSAGE_TOO_LARGE by the brokers' caps.
+    pub too_large: u64,
+    /// Appends that hold the front half of a batch refused MESSAGE_TOO_LARGE before (a split
+    /// the producer made).
+    pub split_halves: u64,
+    /// When the last crashed broker came back (or, for a broker that never does, when it
+    /// crashed), if any crashed.
+    pub last_crash_change: Option<Instant>,
+    /// Brokers down for good.
+    pub permanent_crashes: u64,
+    /// When a broker was down: (crashed, came back; `None` for never).
+    pub outages: Vec<(Instant, Option<Instant>)>,
 }
 
 /// Where a simulated connection is in its life, as the cluster sees it.
@@ -171,6 +194,14 @@ pub(crate) struct Conn {
     pub(crate) stalled: bool,
     /// Appends whose success response is on its way on this connection.
     pub(crate) in_flight: Vec<usize>,
+    /// When the client transmitted each request frame not yet read by the broker, oldest
+    /// first, and how many bytes of the last frame are still to come.
+    pub(crate) sent_at: VecDeque<Instant>,
+    pub(crate) partial: usize,
+    /// What the client learns with each answer still on its way (for the client log), by
+    /// correlation id, in answer order; and the framing of the answers it receives.
+    pub(crate) notes: VecDeque<(i32, crate::client_log::Note)>,
+    pub(crate) inbound_frame: (Vec<u8>, usize),
 }
 
 #[derive(Debug)]
@@ -215,6 +246,12 @@ pub(crate) enum Event {
     Restart {
         node: i32,
     },
+    /// A broker crashes and never comes back ([`FaultConfig::permanent_crash`]).
+    ///
+    /// [`FaultConfig::permanent_crash`]: crate::FaultConfig::permanent_crash
+    CrashForever {
+        pick: u64,
+    },
 }
 
 /// A simulated Kafka cluster and network, driven in virtual time. See the crate docs for a
@@ -255,6 +292,13 @@ pub struct Cluster {
     pub(crate) wire: Option<crate::wire::WireLog>,
     /// What tests asked for by hand (all off by default).
     pub(crate) script: crate::script::Script,
+    /// What the client sent and learned, with times, when asked for.
+    pub(crate) client_log: Option<Vec<crate::client_log::ClientEvent>>,
+    /// When the frame being handled was transmitted by the client.
+    pub(crate) frame_sent_at: Instant,
+    /// First records of batches refused MESSAGE_TOO_LARGE: (topic, partition, first record's
+    /// key) -> records in the refused batch.
+    pub(crate) refused_too_large: BTreeMap<(String, i32, u64), usize>,
 }
 
 impl Cluster {
@@ -295,9 +339,20 @@ impl Cluster {
             start,
             wire: None,
             script: Default::default(),
+            client_log: None,
+            frame_sent_at: start,
+            refused_too_large: BTreeMap::new(),
         };
         for fault in schedule.entries() {
             cluster.schedule_at(fault.at, Event::Timed(fault.clone()));
+        }
+        if cluster.config.faults.permanent_crash {
+            // Drawn from a generator of its own: the rest of the seed's behaviour is unchanged.
+            let mut rng = Rng::new(cluster.config.seed ^ 0x00DE_ADB4_0CE2_0007);
+            let horizon = cluster.config.faults.horizon;
+            let at = start + uniform(&mut rng, (Duration::ZERO, horizon));
+            let pick = rng.next_u64();
+            cluster.schedule_at(at, Event::CrashForever { pick });
         }
         cluster
     }
@@ -326,6 +381,21 @@ impl Cluster {
     /// resolved for it ([`WireEvent`](crate::wire::WireEvent)s).
     pub fn enable_wire_log(&mut self) {
         self.wire.get_or_insert_with(Default::default);
+    }
+
+    /// Starts recording, with virtual times, every Produce and Metadata request the client
+    /// transmits and what it learns from their answers
+    /// ([`ClientEvent`](crate::client_log::ClientEvent)s).
+    pub fn enable_client_log(&mut self) {
+        self.client_log.get_or_insert_with(Vec::new);
+    }
+
+    /// Takes the client events recorded so far (empty when the log is off).
+    pub fn take_client_log(&mut self) -> Vec<crate::client_log::ClientEvent> {
+        self.client_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Takes the wire events recorded so far (empty when the log is off).
@@ -415,6 +485,17 @@ impl Cluster {
     pub(crate) fn broker_index(&self, node: i32) -> Option<usize> {
         let i = usize::try_from(node.checked_sub(1)?).ok()?;
         (i < self.up.len()).then_some(i)
+    }
+
+    /// When the cluster started.
+    pub(crate) fn start_instant(&self) -> Instant {
+        self.start
+    }
+
+    /// Drops the pending restart of broker `node`, if any.
+    pub(crate) fn cancel_restart(&mut self, node: i32) {
+        self.events
+            .retain(|_, e| !matches!(e, Event::Restart { node: n } if *n == node));
     }
 
     pub(crate) fn schedule_at(&mut self, at: Instant, event: Event) {
@@ -533,8 +614,17 @@ impl Cluster {
             Event::Restart { node } => {
                 if let Some(i) = self.broker_index(node) {
                     self.up[i] = true;
+                    self.stats.last_crash_change = Some(self.now);
+                    let now = self.now;
+                    if let Some(o) = self.stats.outages.iter_mut().rev().find(|o| o.1.is_none()) {
+                        o.1 = Some(now);
+                    }
                     self.note(|| format!("fault: broker {node} restarted"));
                 }
+                None
+            }
+            Event::CrashForever { pick } => {
+                self.crash_forever(pick);
                 None
             }
         }
@@ -564,6 +654,9 @@ impl Cluster {
         c.in_flight.retain(|a| !acks.contains(a));
         for a in acks {
             self.appends[a].fate = AppendFate::Acknowledged(self.now);
+        }
+        if self.client_log.is_some() {
+            self.client_received(conn, &data);
         }
         if let Some(w) = &mut self.wire {
             w.received(conn, &data);
@@ -599,6 +692,8 @@ impl Cluster {
             }
             let _ = c.inbound.split_to(4);
             let frame = c.inbound.split_to(size as usize).freeze();
+            let sent = c.sent_at.pop_front();
+            self.frame_sent_at = sent.unwrap_or(self.now);
             if !self.hold_frame(conn, &frame) {
                 self.handle_frame(conn, frame);
             }
@@ -626,8 +721,10 @@ impl Cluster {
         extra: Duration,
     ) {
         let mut delay = self.latency() + extra;
+        let active = self.faults_active();
         let faults = &self.config.faults;
-        if faults.slow_response_rate > 0.0 && self.rng.unit() < faults.slow_response_rate {
+        if active && faults.slow_response_rate > 0.0 && self.rng.unit() < faults.slow_response_rate
+        {
             let range = faults.slow_extra;
             delay += uniform(&mut self.rng, range);
             self.stats.slow_responses += 1;
@@ -701,6 +798,10 @@ impl Cluster {
                 inbound: BytesMut::new(),
                 stalled: false,
                 in_flight: Vec::new(),
+                sent_at: VecDeque::new(),
+                partial: 0,
+                notes: VecDeque::new(),
+                inbound_frame: (Vec::new(), 0),
             },
         );
         let at = now + self.latency();
@@ -750,6 +851,22 @@ impl Cluster {
         let mut buf = BytesMut::new();
         for d in data {
             buf.extend_from_slice(d);
+        }
+        // The instant each request frame starting here was transmitted (for the client log).
+        let mut pos = 0;
+        while pos < buf.len() {
+            if c.partial > 0 {
+                let take = c.partial.min(buf.len() - pos);
+                c.partial -= take;
+                pos += take;
+                continue;
+            }
+            let Some(head) = buf.get(pos..pos + 4) else {
+                break; // a size split across writes: not tracked
+            };
+            let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            c.sent_at.push_back(now);
+            c.partial = 4 + usize::try_from(size).unwrap_or(0);
         }
         let at = (now + lat).max(c.to_broker_at);
         c.to_broker_at = at;

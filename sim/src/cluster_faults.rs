@@ -54,6 +54,8 @@ impl Cluster {
         }
         self.up[i] = false;
         self.stats.crashes += 1;
+        let now = self.now;
+        self.stats.outages.push((now, None));
         self.note(|| format!("fault: broker {node} crashes for {downtime:?}"));
         self.kill_connections_to(node);
         let live: Vec<i32> = (1..=self.up.len() as i32)
@@ -137,5 +139,32 @@ impl Cluster {
                 }
             }
         }
+    }
+}
+
+impl Cluster {
+    /// Whether per-response faults apply now (see [`FaultConfig::heal`]).
+    ///
+    /// [`FaultConfig::heal`]: crate::FaultConfig::heal
+    pub(crate) fn faults_active(&self) -> bool {
+        self.config.faults.active_at(self.start_instant(), self.now)
+    }
+
+    /// [`FaultConfig::permanent_crash`](crate::FaultConfig::permanent_crash): a live broker
+    /// chosen by `pick` goes down for good.
+    pub(crate) fn crash_forever(&mut self, pick: u64) {
+        let live: Vec<i32> = (1..=self.up.len() as i32)
+            .filter(|n| self.is_up(*n))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let node = live[(pick % live.len() as u64) as usize];
+        // A crash whose restart is never scheduled: a downtime past any run.
+        self.crash(node, Duration::ZERO);
+        self.cancel_restart(node);
+        self.stats.permanent_crashes += 1;
+        self.stats.last_crash_change = Some(self.now);
+        self.note(|| format!("fault: broker {node} is down for good"));
     }
 }

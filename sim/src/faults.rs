@@ -70,6 +70,43 @@ pub struct FaultConfig {
     pub producer_state_loss_rate: f64,
     /// Hostile but well-formed values in the brokers' answers.
     pub hostile: HostileConfig,
+    /// Long-lived producers: every producer id InitProducerId grants comes with state on
+    /// every partition whose last sequence is just before this one, as if the producer had
+    /// already written that many records there. The simulation starts the producer's
+    /// sequences here too ([`ProducerCore::set_initial_sequence_for_testing`]), so a value
+    /// near `i32::MAX` makes ordinary runs cross Kafka's sequence wrap-around.
+    ///
+    /// [`ProducerCore::set_initial_sequence_for_testing`]: odradek_core::ProducerCore::set_initial_sequence_for_testing
+    pub initial_sequence: Option<i32>,
+    /// Probability that a retry the broker recognises as a duplicate of a cached batch is
+    /// answered DUPLICATE_SEQUENCE_NUMBER (no offset, as older brokers and some paths do)
+    /// instead of success with the original offset.
+    pub duplicate_answer_rate: f64,
+    /// Probability, per idempotent batch arriving at a partition, that the partition's state
+    /// for that producer falls back to an older snapshot (a failover to a replica that
+    /// lagged): its last one to three cached batches are forgotten, so the next batch is
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER (or UNKNOWN_PRODUCER_ID when nothing is left). Only when
+    /// every earlier append of that producer there was answered, as for
+    /// [`producer_state_loss_rate`](Self::producer_state_loss_rate): the records stay in the
+    /// log, and a correct producer writes no duplicate.
+    pub state_rollback_rate: f64,
+    /// Probability, per idempotent batch arriving at a partition that holds state for its
+    /// producer, that the partition's epoch for that producer has moved on (another instance
+    /// of the producer bumped it), so the batch is answered INVALID_PRODUCER_EPOCH: fatal for
+    /// the producer id.
+    pub fence_rate: f64,
+    /// The brokers refuse a batch of more records than this with MESSAGE_TOO_LARGE.
+    pub max_batch_records: Option<usize>,
+    /// The brokers' `message.max.bytes`: a batch (as sent) larger than this is refused with
+    /// MESSAGE_TOO_LARGE.
+    pub max_batch_bytes: Option<usize>,
+    /// The cluster heals after the horizon: per-response faults (slow, lost, stalled,
+    /// injected errors, state losses, rollbacks, fencing) stop then too, not only the timed
+    /// ones. Records sent once it has healed and settled must be delivered.
+    pub heal: bool,
+    /// One broker crashes at a time drawn within the horizon and never comes back (the
+    /// partitions it led move to live brokers, if any).
+    pub permanent_crash: bool,
 }
 
 /// Hostile but well-formed values the brokers may put in their answers: each is a
@@ -133,6 +170,14 @@ impl FaultConfig {
             error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
             producer_state_loss_rate: 0.0,
             hostile: HostileConfig::none(),
+            initial_sequence: None,
+            duplicate_answer_rate: 0.0,
+            state_rollback_rate: 0.0,
+            fence_rate: 0.0,
+            max_batch_records: None,
+            max_batch_bytes: None,
+            heal: false,
+            permanent_crash: false,
         }
     }
 
@@ -155,6 +200,7 @@ impl FaultConfig {
             error_codes: RETRIABLE_PRODUCE_ERRORS.to_vec(),
             producer_state_loss_rate: 0.02,
             hostile: HostileConfig::none(),
+            ..FaultConfig::none()
         }
     }
 
@@ -171,6 +217,18 @@ impl FaultConfig {
             && (self.error_rate <= 0.0 || self.error_codes.is_empty())
             && self.producer_state_loss_rate <= 0.0
             && self.hostile.is_none()
+            && self.duplicate_answer_rate <= 0.0
+            && self.state_rollback_rate <= 0.0
+            && self.fence_rate <= 0.0
+            && self.max_batch_records.is_none()
+            && self.max_batch_bytes.is_none()
+            && !self.permanent_crash
+    }
+
+    /// Whether per-response faults apply at `now` (always, unless the cluster
+    /// [heals](Self::heal) and `now` is past the horizon after `start`).
+    pub fn active_at(&self, start: Instant, now: Instant) -> bool {
+        !self.heal || now < start + self.horizon
     }
 }
 

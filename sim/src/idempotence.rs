@@ -47,6 +47,10 @@ pub(crate) struct ProducerEntry {
     /// Appends of this producer to the partition whose answer may still not have reached it
     /// (indices into the cluster's appends); pruned lazily.
     pub unanswered: Vec<usize>,
+    /// The state was lost (a fault): only the epoch is remembered, so that sequence 0 of
+    /// that same epoch — which a long-lived producer reaches by wrapping — is not mistaken
+    /// for a new producer's first batch. A newer epoch starting at 0 is accepted.
+    pub lost: bool,
 }
 
 /// What to do with an idempotent batch.
@@ -93,6 +97,13 @@ impl ProducerStates {
                 Verdict::Refuse(ErrorCode::UNKNOWN_PRODUCER_ID)
             };
         };
+        if e.lost {
+            return if first == 0 && epoch > e.epoch {
+                Verdict::Append
+            } else {
+                Verdict::Refuse(ErrorCode::UNKNOWN_PRODUCER_ID)
+            };
+        }
         let last = last_seq(first, count);
         if epoch == e.epoch {
             if let Some(b) = e
@@ -117,6 +128,14 @@ impl ProducerStates {
         Verdict::Append
     }
 
+    /// Forgets `pid`'s state but its epoch ([`ProducerEntry::lost`]).
+    pub fn lose(&mut self, pid: i64) {
+        if let Some(e) = self.entries.get_mut(&pid) {
+            e.lost = true;
+            e.batches.clear();
+        }
+    }
+
     /// Records an appended batch (after [`check`](Self::check) said [`Verdict::Append`]).
     pub fn record(
         &mut self,
@@ -131,9 +150,10 @@ impl ProducerStates {
             epoch,
             ..ProducerEntry::default()
         });
-        if e.epoch != epoch {
+        if e.epoch != epoch || e.lost {
             e.epoch = epoch;
             e.batches.clear();
+            e.lost = false;
         }
         let last = last_seq(first, count);
         e.last_seq = last;

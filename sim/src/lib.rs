@@ -20,6 +20,11 @@
 //!   connections, each retriable Produce error code, and producer-state loss on a partition
 //!   (only while every append of that producer there has been answered, so that a correct
 //!   producer still writes no duplicate) — all drawn from the seed, so a run replays exactly.
+//!   And what a real cluster does besides (issue 21): long-lived producers whose sequences
+//!   start near `i32::MAX` (so runs cross the wrap-around), DUPLICATE_SEQUENCE_NUMBER answers,
+//!   producer state that falls back to an older snapshot, INVALID_PRODUCER_EPOCH, brokers'
+//!   batch caps (MESSAGE_TOO_LARGE, so the producer splits), a cluster that heals, and a
+//!   broker that never comes back.
 //! * Hostile but well-formed values ([`HostileConfig`], off unless asked for): a huge or
 //!   sparse partition index in Metadata, a base offset near `i64::MAX` in Produce, a leader
 //!   that is no broker, a non-zero throttle time.
@@ -34,8 +39,11 @@
 //!   delivery timeout + one request timeout of its send, none sent after its delivery
 //!   deadline, delivered records in the log with the
 //!   same content, per-partition send order, only explained duplicates (none at all with
-//!   idempotence, and contiguous sequences per epoch), `Closed` once and last — reported as
-//!   data ([`Violation`]).
+//!   idempotence, and contiguous sequences per epoch), `Closed` once and last — and
+//!   liveness and timeliness: records sent to a healed cluster are delivered, no retry goes
+//!   out sooner than its backoff, a NOT_LEADER answer leads to a metadata refresh, `close`
+//!   ends within a request timeout of the last progress (from the cluster's client log,
+//!   [`client_log`]) — reported as data ([`Violation`]).
 //! * [`Simulation`]: all of it in one call, returning a [`RunReport`].
 //!
 //! ## One run
@@ -116,6 +124,7 @@
 
 mod broker;
 pub mod checker;
+pub mod client_log;
 pub mod cluster;
 mod cluster_faults;
 pub mod config;

@@ -343,6 +343,14 @@ impl Cluster {
         self.next_producer_id = id;
     }
 
+    /// Long-lived producers from now on: each producer id InitProducerId grants comes with
+    /// state on every partition ending just before sequence `start` (see
+    /// [`FaultConfig::initial_sequence`](crate::FaultConfig::initial_sequence)); `None`: new
+    /// producers have no state.
+    pub fn set_initial_sequence(&mut self, start: Option<i32>) {
+        self.config.faults.initial_sequence = start;
+    }
+
     /// Batches of more than `max` records are refused with MESSAGE_TOO_LARGE (after the
     /// idempotence check); `None`: no limit.
     pub fn set_max_batch_records(&mut self, max: Option<usize>) {

@@ -8,7 +8,7 @@ use crate::checker::{
 use crate::cluster::{Cluster, ClusterStats, NetEvent};
 use crate::config::{SimConfig, SIM_EPOCH};
 use crate::workload::{Action, Workload};
-use odradek_core::{Output, PartitionerConfig, ProducerCore, Record, SendErrorKind};
+use odradek_core::{Acks, Instant, Output, PartitionerConfig, ProducerCore, Record, SendErrorKind};
 use std::time::Duration;
 
 /// The result of one run.
@@ -47,6 +47,14 @@ pub struct RunReport {
     pub logs: LogSnapshot,
     /// The trace, when [`SimConfig::trace`] was set.
     pub trace: Vec<String>,
+    /// Records checked by the healed-cluster promise (sent after it healed and settled).
+    pub healed_checked: usize,
+    /// Retries whose backoff was checked.
+    pub backoff_checked: usize,
+    /// NOT_LEADER answers whose metadata refresh was checked.
+    pub metadata_checked: usize,
+    /// Deliveries answered DUPLICATE_SEQUENCE_NUMBER, found in the log.
+    pub duplicate_deliveries: usize,
 }
 
 impl RunReport {
@@ -106,6 +114,22 @@ impl Simulation {
     }
 }
 
+/// From when records must be delivered in a run of `config` whose cluster did `stats`: a
+/// cluster that heals ([`FaultConfig::heal`](crate::FaultConfig::heal)), with no broker down
+/// for good, once its horizon and its last restart are past by the settling time
+/// ([`settle_time`](crate::variation::settle_time)). Only for producers with 3 retries or
+/// more (a leader that moved before the heal may cost a retry); `None` otherwise.
+pub fn healed_at(config: &SimConfig, stats: &ClusterStats) -> Option<Instant> {
+    let f = &config.cluster.faults;
+    if !f.heal || f.permanent_crash || stats.permanent_crashes > 0 || config.producer.retries < 3 {
+        return None;
+    }
+    let quiet = stats
+        .last_crash_change
+        .map_or(SIM_EPOCH + f.horizon, |t| t.max(SIM_EPOCH + f.horizon));
+    Some(quiet + crate::variation::settle_time(config))
+}
+
 /// A line describing a configuration, for reports.
 pub fn describe(config: &SimConfig) -> String {
     let p = &config.producer;
@@ -139,7 +163,8 @@ pub fn describe(config: &SimConfig) -> String {
             let f = &c.faults;
             format!(
                 "every {:?} lm{}/cr{}/rs{} slow {:.2} lost {:.2} stall {:.3} err {:.2} \
-                 state-loss {:.2} hostile {:?}",
+                 state-loss {:.2} hostile {:?} initial-seq {:?} dup-answer {:.2} rollback {:.2} \
+                 fence {:.3} caps {:?}/{:?} heal {} permanent-crash {} tail {}@{:?}",
                 f.mean_interval,
                 f.leader_move_weight,
                 f.broker_crash_weight,
@@ -149,7 +174,17 @@ pub fn describe(config: &SimConfig) -> String {
                 f.stall_rate,
                 f.error_rate,
                 f.producer_state_loss_rate,
-                f.hostile
+                f.hostile,
+                f.initial_sequence,
+                f.duplicate_answer_rate,
+                f.state_rollback_rate,
+                f.fence_rate,
+                f.max_batch_records,
+                f.max_batch_bytes,
+                f.heal,
+                f.permanent_crash,
+                config.workload.tail_records,
+                config.workload.tail_at
             )
         }
     )
@@ -182,6 +217,7 @@ impl<'a> Runner<'a> {
         if config.producer.idempotence_enabled() {
             cluster.enable_wire_log();
         }
+        cluster.enable_client_log();
         Runner {
             config,
             cluster,
@@ -319,6 +355,10 @@ impl<'a> Runner<'a> {
                 return self.finish(0, None);
             }
         };
+        if let Some(seq) = config.cluster.faults.initial_sequence {
+            // Long-lived producers: the brokers hold matching state (see FaultConfig).
+            core.set_initial_sequence_for_testing(seq);
+        }
         self.drain(&mut core);
         let mut steps = workload.steps.iter().peekable();
         let mut pending: Option<Record> = None;
@@ -404,6 +444,7 @@ impl<'a> Runner<'a> {
                             Action::Close => {
                                 self.cluster.note(|| "work: close".to_owned());
                                 self.close_called = true;
+                                self.history.close_at = Some(at);
                                 core.close(at);
                             }
                         }
@@ -476,8 +517,34 @@ impl<'a> Runner<'a> {
                 .producer
                 .delivery_timeout
                 .map(|d| d + config.cluster.network.latency_max),
+            healed_at: healed_at(config, self.cluster.stats()),
+            retry_backoff: (config.producer.acks != Acks::None).then_some((
+                config.producer.retry_backoff,
+                config.producer.retry_backoff_max,
+            )),
+            metadata_refresh_within: Some(
+                config.producer.retry_backoff
+                    + config.producer.request_timeout
+                    + 4 * config.cluster.network.latency_max
+                    + Duration::from_millis(1),
+            ),
+            broker_outages: self.cluster.stats().outages.clone(),
+            close_within: Some(
+                config.producer.request_timeout
+                    + 4 * config.cluster.network.latency_max
+                    + Duration::from_millis(1),
+            ),
+            close_after_delivery_within: config.producer.delivery_timeout.is_none().then(|| {
+                2 * config.producer.request_timeout
+                    + 4 * config.cluster.network.latency_max
+                    + Duration::from_millis(1)
+            }),
+            duplicate_answers: config.cluster.faults.duplicate_answer_rate > 0.0,
+            broker_max_batch_bytes: config.cluster.faults.max_batch_bytes,
+            fenced_at: self.cluster.stats().first_fenced_at,
         };
         self.history.wire = self.cluster.take_wire_log();
+        self.history.client = self.cluster.take_client_log();
         let checked = check(&self.history, &logs, &options);
         let mut violations = std::mem::take(&mut self.violations);
         violations.extend(
@@ -505,6 +572,10 @@ impl<'a> Runner<'a> {
             virtual_duration: self.cluster.now() - SIM_EPOCH,
             stats: self.cluster.stats().clone(),
             trace: self.cluster.take_trace(),
+            healed_checked: checked.healed_checked,
+            backoff_checked: checked.backoff_checked,
+            metadata_checked: checked.metadata_checked,
+            duplicate_deliveries: checked.duplicate_deliveries,
             history: self.history,
             logs,
         }

@@ -264,5 +264,71 @@ pub fn suite_config(seed: u64) -> SimConfig {
         w.oversize_rate = 0.05;
         w.oversize_bytes = config.producer.message_max_bytes + 1;
     }
+    real_cluster_faults(seed, &mut config);
     config
+}
+
+/// The settling time after a healed cluster's last fault, before records sent must be
+/// delivered: a stalled request times out (request timeout), a slow answer on its way
+/// arrives (the longest slow extra), the retry behind it backs off (the longest backoff),
+/// a request in flight meanwhile times out too, plus a second of margin.
+pub fn settle_time(config: &SimConfig) -> Duration {
+    let p = &config.producer;
+    2 * p.request_timeout
+        + config.cluster.faults.slow_extra.1
+        + p.retry_backoff_max.max(p.retry_backoff)
+        + Duration::from_secs(1)
+}
+
+/// What a real cluster does that the first suite did not draw (issue 21): long-lived
+/// producers whose sequences cross the wrap-around, every idempotence answer
+/// (DUPLICATE_SEQUENCE_NUMBER, state that falls behind, INVALID_PRODUCER_EPOCH), brokers whose
+/// size caps make the producer split batches, a cluster that heals (with records sent after
+/// it has, which must be delivered), and a broker that never comes back. Drawn from a
+/// generator of its own, so every other choice of a seed stays what it was.
+fn real_cluster_faults(seed: u64, config: &mut SimConfig) {
+    let mut rng = Rng::new(seed ^ 0x1551_E210_2100_0021);
+    let idempotent = config.producer.idempotence_enabled();
+    let legacy = config.cluster.versions.is_legacy();
+    let f = &mut config.cluster.faults;
+    let faulty = !f.is_none();
+    // Long-lived partitions: a third of the idempotent seeds start 0..40 before i32::MAX.
+    if idempotent && rng.below(3) == 0 {
+        f.initial_sequence = Some(i32::MAX - rng.below(40) as i32);
+    }
+    if idempotent && faulty {
+        if rng.below(2) == 0 {
+            f.duplicate_answer_rate = 0.3 + 0.7 * rng.unit();
+        }
+        if rng.below(3) == 0 {
+            f.state_rollback_rate = 0.02 + 0.1 * rng.unit();
+        }
+        if rng.below(15) == 0 {
+            f.fence_rate = 0.002 + 0.01 * rng.unit();
+        }
+    }
+    // Broker caps: a quarter of all seeds.
+    if rng.below(4) == 0 {
+        let which = rng.below(3);
+        if which != 1 {
+            f.max_batch_records = Some(pick(&mut rng, &[1, 2, 3, 5, 8]));
+        }
+        if which != 0 {
+            f.max_batch_bytes = Some(pick(&mut rng, &[700, 1024, 2048, 4096]));
+        }
+    }
+    let _ = legacy;
+    if faulty {
+        match rng.below(10) {
+            0..=4 => f.heal = true,
+            5 if f.horizon > Duration::ZERO => f.permanent_crash = true,
+            _ => {}
+        }
+    }
+    if f.heal {
+        let tail_at = f.horizon + f.crash_downtime.1 + settle_time(config);
+        let w = &mut config.workload;
+        w.tail_records = 3 + rng.below(15) as usize;
+        w.tail_at = tail_at;
+    }
 }

@@ -46,6 +46,11 @@ pub struct WorkloadConfig {
     pub oversize_rate: f64,
     /// The size of an oversized value.
     pub oversize_bytes: usize,
+    /// Records sent after the others, starting [`tail_at`](Self::tail_at) after the start
+    /// (or right after the others, if later): for checks of what a healed cluster must do.
+    pub tail_records: usize,
+    /// When the [`tail_records`](Self::tail_records) start, after the workload's start.
+    pub tail_at: Duration,
 }
 
 impl Default for WorkloadConfig {
@@ -69,6 +74,8 @@ impl Default for WorkloadConfig {
             unknown_topic_rate: 0.0,
             oversize_rate: 0.0,
             oversize_bytes: 0,
+            tail_records: 0,
+            tail_at: Duration::ZERO,
         }
     }
 }
@@ -123,7 +130,10 @@ impl Workload {
         let mut rng = Rng::new(seed ^ 0x3052_4B10_AD00_0007);
         let mut steps = Vec::with_capacity(config.records + 1);
         let mut t = start;
-        for seq in 0..config.records {
+        for seq in 0..config.records + config.tail_records {
+            if seq > 0 && seq == config.records {
+                t = t.max(start + config.tail_at);
+            }
             if seq > 0 && rng.unit() >= config.burst_rate {
                 let gap = config.mean_gap.as_secs_f64() * -(1.0 - rng.unit()).ln();
                 t += Duration::from_secs_f64(gap.min(60.0));

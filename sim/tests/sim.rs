@@ -6,7 +6,11 @@
 //!   <violations> violations`. It exits non-zero on any violation, printing per failing seed
 //!   the command that replays it. Only totals and the first failing seeds are kept in memory,
 //!   so a soak of
-//!   `ODRADEK_SIM_SEEDS=1000000` runs in flat memory.
+//!   `ODRADEK_SIM_SEEDS=1000000` runs in flat memory. Before it, a `sim faults:` line counts
+//!   the seeds that exercised each fault kind and check of issue 21 (sequence wrap crossed,
+//!   DUPLICATE_SEQUENCE_NUMBER answers, producer state lost or rolled back, batches split by
+//!   the brokers' caps, fencing, records checked as sent to a healed cluster, a broker down
+//!   for good, retry backoffs and NOT_LEADER metadata refreshes checked).
 //! * `ODRADEK_SIM_HOSTILE=1` (or `all`) adds hostile broker values to one seed in four
 //!   (`odradek_sim::variation::hostile_for`); a comma list picks kinds among `index` (huge or
 //!   sparse partition index), `offset` (base offset near `i64::MAX`), `leader` (a leader that
@@ -38,6 +42,52 @@ struct Outcome {
     violations: Vec<String>,
     report: Option<RunReport>,
     idempotent: bool,
+    /// Which of the issue-21 fault kinds and checks this seed exercised (see [`Kinds`]).
+    kinds: Kinds,
+}
+
+/// Seeds that exercised each fault kind and check added for issue 21.
+#[derive(Default, Clone, Copy)]
+struct Kinds {
+    wrap_crossed: u64,
+    duplicate_answers: u64,
+    state_loss: u64,
+    splits: u64,
+    fenced: u64,
+    healed_checks: u64,
+    permanent_crash: u64,
+    backoff_checks: u64,
+    metadata_checks: u64,
+}
+
+impl Kinds {
+    fn of(r: &RunReport) -> Kinds {
+        let s = &r.stats;
+        let b = |x: bool| u64::from(x);
+        Kinds {
+            wrap_crossed: b(s.wrap_crossings > 0),
+            duplicate_answers: b(s.duplicate_answers > 0 || r.duplicate_deliveries > 0),
+            state_loss: b(s.producer_state_losses + s.state_rollbacks > 0),
+            splits: b(s.split_halves > 0),
+            fenced: b(s.fenced > 0),
+            healed_checks: b(r.healed_checked > 0),
+            permanent_crash: b(s.permanent_crashes > 0),
+            backoff_checks: b(r.backoff_checked > 0),
+            metadata_checks: b(r.metadata_checked > 0),
+        }
+    }
+
+    fn add(&mut self, o: Kinds) {
+        self.wrap_crossed += o.wrap_crossed;
+        self.duplicate_answers += o.duplicate_answers;
+        self.state_loss += o.state_loss;
+        self.splits += o.splits;
+        self.fenced += o.fenced;
+        self.healed_checks += o.healed_checks;
+        self.permanent_crash += o.permanent_crash;
+        self.backoff_checks += o.backoff_checks;
+        self.metadata_checks += o.metadata_checks;
+    }
 }
 
 /// The suite's configuration for `seed`, with the hostile values switched by
@@ -72,6 +122,7 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
             duplicates: report.duplicates,
             records: report.sent,
             violations: report.violations.iter().map(|v| v.to_string()).collect(),
+            kinds: Kinds::of(&report),
             report: trace.then_some(report),
             idempotent,
         },
@@ -88,6 +139,7 @@ fn run_seed(seed: u64, trace: bool) -> Outcome {
                 violations: vec![format!("Panic: {msg}")],
                 report: None,
                 idempotent,
+                kinds: Kinds::default(),
             }
         }
     }
@@ -111,6 +163,7 @@ struct Summary {
     /// The seeds during which the process's peak RSS rose the most: (rise in KiB, seed). With
     /// several threads a rise may belong to a seed another thread ran at the same time.
     rises: Vec<(u64, u64)>,
+    kinds: Kinds,
 }
 
 /// The process's peak resident set size so far (`VmHWM`), in KiB; `None` off Linux.
@@ -165,6 +218,7 @@ impl Summary {
         self.violations += o.violations.len();
         self.duplicates += o.duplicates;
         self.idempotent_seeds += u64::from(o.idempotent);
+        self.kinds.add(o.kinds);
         if let Some(s) = &o.stats {
             add_stats(&mut self.total, s);
         }
@@ -190,6 +244,7 @@ impl Summary {
         self.violations += other.violations;
         self.duplicates += other.duplicates;
         self.idempotent_seeds += other.idempotent_seeds;
+        self.kinds.add(other.kinds);
         add_stats(&mut self.total, &other.total);
         self.failing_seeds += other.failing_seeds;
         self.failing.extend(other.failing);
@@ -340,6 +395,7 @@ fn main() -> ExitCode {
         mut slow,
         idempotent_seeds,
         rises,
+        kinds,
     } = sum;
     failing.sort_by_key(|o| o.seed);
     for o in failing.iter().take(30) {
@@ -410,6 +466,21 @@ fn main() -> ExitCode {
          ({:.0} seeds/s)",
         started.elapsed().as_secs_f64(),
         seeds as f64 / started.elapsed().as_secs_f64().max(1e-9)
+    );
+    // Seeds per fault kind and check of issue 21 (stdout: the suite must show they ran).
+    println!(
+        "sim faults: seeds with wrap crossed {}, duplicate answers {}, state loss {}, splits {}, \
+         fenced {}, healed-then-delivered checks {}, broker down for good {}, backoff checks {}, \
+         NOT_LEADER refresh checks {}",
+        kinds.wrap_crossed,
+        kinds.duplicate_answers,
+        kinds.state_loss,
+        kinds.splits,
+        kinds.fenced,
+        kinds.healed_checks,
+        kinds.permanent_crash,
+        kinds.backoff_checks,
+        kinds.metadata_checks
     );
     // Before the summary line: the mutants command reads the last `sim:` line.
     let found = soak_finds_hold();

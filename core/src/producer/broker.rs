@@ -8,6 +8,7 @@
 //! answers per partition.
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
+use super::partition::seq_batch_before;
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
@@ -486,9 +487,7 @@ impl ProducerCore {
                 // offset).
                 let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                     && b.stamp.as_ref().is_some_and(|st| {
-                        same(st)
-                            && st.base_seq < part.acked_seq
-                            && i64::from(st.base_seq) + n as i64 <= i64::from(part.acked_seq)
+                        same(st) && seq_batch_before(st.base_seq, n, part.acked_seq)
                     });
                 if written {
                     // Not a duplicate the broker vouches for: without its offset it cannot be

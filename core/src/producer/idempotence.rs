@@ -79,6 +79,12 @@ pub(crate) struct Idempotence {
     /// InitProducerId attempts in a row that failed: the backoff grows with them (×2 up to
     /// `retry.backoff.max.ms`, with jitter), as for every other retry.
     pub failures: u32,
+    /// Where sequences start under a producer id InitProducerId grants: 0, except through the
+    /// testing hook [`ProducerCore::set_initial_sequence_for_testing`].
+    pub first_seq: i32,
+    /// Where sequences start under the current id and epoch: [`first_seq`](Self::first_seq)
+    /// under a freshly granted id, 0 after a local epoch bump (a new epoch starts at 0).
+    pub generation_start: i32,
 }
 
 impl Idempotence {
@@ -94,6 +100,8 @@ impl Idempotence {
             generation: 0,
             not_before: None,
             failures: 0,
+            first_seq: 0,
+            generation_start: 0,
         }
     }
 
@@ -144,13 +152,13 @@ impl Idempotence {
 }
 
 impl PartitionState {
-    /// Brings the partition's sequence counters to `generation` (a new id or epoch starts at
-    /// 0).
-    pub(crate) fn sync_generation(&mut self, generation: u32) {
+    /// Brings the partition's sequence counters to `generation`, whose sequences start at
+    /// `start` (0 for a new epoch; see [`Idempotence::generation_start`]).
+    pub(crate) fn sync_generation(&mut self, generation: u32, start: i32) {
         if self.generation != generation {
             self.generation = generation;
-            self.next_seq = 0;
-            self.acked_seq = 0;
+            self.next_seq = start;
+            self.acked_seq = start;
         }
     }
 
@@ -223,7 +231,7 @@ impl ProducerCore {
             // The Java client's `bumpIdempotentProducerEpoch`: the same id, epoch + 1, no
             // request (a non-transactional InitProducerId always answers a fresh id).
             let (pid, epoch) = (self.idem.producer_id, self.idem.epoch + 1);
-            self.grant(pid, epoch);
+            self.grant(pid, epoch, 0);
             return;
         }
         let Some((conn, version)) = self.conns.ready_for(|v| v.init_producer_id) else {
@@ -267,7 +275,8 @@ impl ProducerCore {
         };
         let code = ErrorCode(resp.error_code);
         if code.is_ok() && resp.producer_id >= 0 && resp.producer_epoch >= 0 {
-            self.grant(resp.producer_id, resp.producer_epoch);
+            let start = self.idem.first_seq;
+            self.grant(resp.producer_id, resp.producer_epoch, start);
         } else if code.is_ok() || code.is_retriable() || is_coordinator_retriable(code) {
             self.idem.state = PidState::Needed { bump };
             self.backoff_init(now);
@@ -283,9 +292,10 @@ impl ProducerCore {
     /// keeps its stamped batches on the old id/epoch until they resolve (the broker can still
     /// tell whether they were written) and moves to the new one after, whether the epoch was
     /// bumped or the id is new: re-stamping a batch that may have been written could store it
-    /// twice.
-    fn grant(&mut self, producer_id: i64, epoch: i16) {
+    /// twice. Sequences under the new id/epoch start at `start`.
+    fn grant(&mut self, producer_id: i64, epoch: i16, start: i32) {
         self.idem.producer_id = producer_id;
+        self.idem.generation_start = start;
         self.idem.epoch = epoch;
         self.idem.generation = self.idem.generation.wrapping_add(1);
         self.idem.not_before = None;
@@ -296,7 +306,7 @@ impl ProducerCore {
         for topic in &mut self.topics {
             for part in &mut topic.partitions {
                 if std::mem::take(&mut part.reset_needed) {
-                    part.sync_generation(generation);
+                    part.sync_generation(generation, start);
                 }
             }
         }
@@ -327,9 +337,9 @@ impl ProducerCore {
         if !self.idem.on() {
             return None;
         }
-        let generation = self.idem.generation;
+        let (generation, start) = (self.idem.generation, self.idem.generation_start);
         let part = self.partition_mut(at);
-        part.sync_generation(generation);
+        part.sync_generation(generation, start);
         let seq = part.next_seq;
         Some((self.idem.fields(seq), generation))
     }
@@ -364,7 +374,7 @@ impl ProducerCore {
         stamp: Stamp,
         n: usize,
     ) -> Result<Stamp, ProduceError> {
-        let generation = self.idem.generation;
+        let (generation, start) = (self.idem.generation, self.idem.generation_start);
         let part = self.partition_mut(at);
         if stamp.generation == generation || stamp.generation == part.generation {
             // Current, or the partition still runs under the stamp's (older) epoch: the
@@ -374,7 +384,7 @@ impl ProducerCore {
         if let Some(cause) = stamp.maybe_written {
             return Err(ProduceError::RetriesExhausted(cause));
         }
-        part.sync_generation(generation);
+        part.sync_generation(generation, start);
         let seq = part.next_seq;
         let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
             ProduceError::IdempotenceUnavailable(
@@ -411,9 +421,9 @@ impl ProducerCore {
         // failure, not an attempt of this one; a lost producer state is fixed by the epoch
         // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
         // them).
-        let level = if cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            || matches!(cause, RetryCause::SequenceReset(_))
-        {
+        let not_an_attempt = cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            || matches!(cause, RetryCause::SequenceReset(_));
+        let level = if not_an_attempt {
             level.max(1)
         } else {
             level.saturating_add(1)
@@ -425,7 +435,10 @@ impl ProducerCore {
         let max_retries = self.config.retries;
         let part = self.partition_mut(b.partition);
         part.request_resolved(rref);
-        if expired || level > max_retries {
+        // Not an attempt, so never past `retries` either: a batch whose level rose with
+        // splits (MESSAGE_TOO_LARGE) would otherwise fail with RetriesExhausted(OUT_OF_ORDER)
+        // while merely waiting behind another (found by the simulator with broker caps).
+        if expired || (!not_an_attempt && level > max_retries) {
             part.sequence_lost = true;
             let e = if expired {
                 ProduceError::DeliveryTimeout
@@ -435,7 +448,9 @@ impl ProducerCore {
             self.fail_all(b.records, &e);
             return;
         }
-        let backoff_until = now + self.config.retry_backoff;
+        // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
+        // jitter, up to `retry.backoff.max.ms`; issue 21, bug 6).
+        let backoff_until = now + self.retry_backoff_for(level.max(1));
         self.requeue_stamped(vec![b], level, Some(backoff_until), now);
         self.metadata
             .request_after_backoff(now, self.config.retry_backoff);

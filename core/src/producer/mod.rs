@@ -285,8 +285,12 @@ impl ProducerCore {
     /// the connections, then emit [`Output::Closed`].
     ///
     /// Records wait at most their delivery timeout; with none
-    /// ([`Config::delivery_timeout`] = `None`), those not acknowledged `request.timeout.ms`
-    /// after this call fail with a delivery timeout, so the close always ends.
+    /// ([`Config::delivery_timeout`] = `None`), once `request.timeout.ms` passed after this
+    /// call (or after the last delivery since) every record not acknowledged and not in
+    /// flight fails with a delivery timeout — sent batches waiting for a retry on a
+    /// partition without a leader included — and those in flight when their request ends,
+    /// so the close always ends, even when a broker never comes back. (The Java client's
+    /// `close()` waits without bound; here the promise is that close ends.)
     pub fn close(&mut self, now: Instant) {
         self.begin_close(now);
     }
@@ -425,6 +429,20 @@ impl ProducerCore {
     /// Whether `close` was called.
     pub fn is_closing(&self) -> bool {
         self.closing
+    }
+
+    /// **A testing hook, not for production use.** Makes every partition's idempotent
+    /// sequences start at `seq` (instead of 0) under each producer id that InitProducerId
+    /// grants from now on, as if this producer had already written that many records to
+    /// every partition: how a simulator gets a producer to Kafka's sequence wrap-around
+    /// (`i32::MAX` to 0) without sending 2^31 records first. The brokers must hold matching
+    /// producer state (odradek-sim's `FaultConfig::initial_sequence` seeds it); a real broker
+    /// would answer the first batch UNKNOWN_PRODUCER_ID or OUT_OF_ORDER_SEQUENCE_NUMBER and
+    /// the producer would recover with an epoch bump. A local epoch bump still restarts the
+    /// sequences at 0, as Kafka requires of a new epoch. Negative values count as 0.
+    #[doc(hidden)]
+    pub fn set_initial_sequence_for_testing(&mut self, seq: i32) {
+        self.idem.first_seq = seq.max(0);
     }
 
     /// Moves everything that can move at `now`.

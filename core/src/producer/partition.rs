@@ -152,6 +152,31 @@ pub(crate) fn seq_add(seq: i32, n: usize) -> i32 {
     ((i64::from(seq) + (n as i64 % m)) % m) as i32
 }
 
+/// How far `to` is ahead of `from` in Kafka's sequence space, going forward through the
+/// wrap-around (`i32::MAX` to 0): in `0..2^31`. Sequences are compared only through this
+/// (serial-number arithmetic, RFC 1982): never with `<` on the raw values, which reads every
+/// sequence after a wrap as older than every one before it (issue 21, bug 1).
+pub(crate) fn seq_distance(from: i32, to: i32) -> u32 {
+    let m = i64::from(i32::MAX) + 1;
+    (i64::from(to) - i64::from(from)).rem_euclid(m) as u32
+}
+
+/// Half of Kafka's sequence space: a sequence less than this far ahead of another is after
+/// it; further is before it (a producer never has that many records unacknowledged).
+const HALF_SEQ_SPACE: u32 = 1 << 30;
+
+/// Whether sequence `a` comes after `b` (see [`seq_distance`]).
+pub(crate) fn seq_after(a: i32, b: i32) -> bool {
+    (1..HALF_SEQ_SPACE).contains(&seq_distance(b, a))
+}
+
+/// Whether a batch of `n` records starting at sequence `base` lies wholly before `acked`, the
+/// sequence the broker expects next (see [`seq_distance`]).
+pub(crate) fn seq_batch_before(base: i32, n: usize, acked: i32) -> bool {
+    let d = seq_distance(base, acked);
+    n > 0 && (n as u64) <= u64::from(d) && d < HALF_SEQ_SPACE
+}
+
 impl Batch {
     /// Whether the batch is full: at `batch.num.messages` records, at `batch.size` bytes, or
     /// with no room for a record of `incoming` bytes (0: no record waiting).
@@ -371,9 +396,12 @@ impl PartitionState {
         self.request_resolved(req);
         if let Some(st) = stamp {
             if st.generation == self.generation {
-                // Monotonic: a late duplicate's answer does not move it back.
+                // Monotonic: a late duplicate's answer does not move it back (compared
+                // through the wrap-around, as Kafka does).
                 let end = seq_add(st.base_seq, records);
-                self.acked_seq = self.acked_seq.max(end);
+                if seq_after(end, self.acked_seq) {
+                    self.acked_seq = end;
+                }
             }
         }
     }
@@ -443,7 +471,13 @@ impl PartitionState {
             self.new_high_watermark(top);
         }
         self.leader = None;
-        self.backoff_until = Some(backoff_until);
+        // Never shortened: a batch failing later with a shorter backoff (a first attempt, or
+        // one refused as out of order behind it) must not cut short the backoff of an earlier
+        // failure whose retry goes with it (found by the simulator's backoff check, seed 74).
+        self.backoff_until = Some(
+            self.backoff_until
+                .map_or(backoff_until, |b| b.max(backoff_until)),
+        );
     }
 
     /// Idempotence: the retry path for stamped batches already put in
@@ -853,6 +887,37 @@ mod tests {
         let mut l = BatchLimits::new(&crate::Config::new(["b:9092"]));
         l.format = format;
         l
+    }
+
+    #[test]
+    fn sequences_compare_through_the_wrap_around() {
+        assert_eq!(seq_distance(i32::MAX, 0), 1);
+        assert_eq!(seq_distance(0, i32::MAX), i32::MAX as u32);
+        assert!(seq_after(0, i32::MAX) && seq_after(5, i32::MAX - 5));
+        assert!(!seq_after(i32::MAX, 0) && !seq_after(7, 7));
+        assert!(seq_after(10, 3) && !seq_after(3, 10));
+        // A batch of 3 from MAX-1 (MAX-1, MAX, 0) lies before 1, not before 0.
+        assert!(seq_batch_before(i32::MAX - 1, 3, 1));
+        assert!(!seq_batch_before(i32::MAX - 1, 3, 0));
+        assert!(!seq_batch_before(1, 1, 1) && seq_batch_before(0, 1, 1));
+        assert!(!seq_batch_before(5, 2, 3), "ahead of the expected sequence");
+        // The acknowledged sequence moves forward across the wrap, never back.
+        let mut part = PartitionState::new(Some(1));
+        part.acked_seq = i32::MAX - 1;
+        let stamp = |base_seq| Stamp {
+            generation: 0,
+            base_seq,
+            wire: Bytes::new(),
+            maybe_written: None,
+        };
+        let req = RequestRef {
+            conn: crate::ConnId(1),
+            correlation_id: 1,
+        };
+        part.batch_acked(req, Some(&stamp(i32::MAX - 1)), 3);
+        assert_eq!(part.acked_seq, 1);
+        part.batch_acked(req, Some(&stamp(i32::MAX - 1)), 1);
+        assert_eq!(part.acked_seq, 1, "a late answer does not move it back");
     }
 
     #[test]

@@ -114,12 +114,14 @@ impl std::fmt::Debug for TopicState {
 
 impl TopicState {
     /// Moves every record of the topic not in flight (waiting for metadata, in a partition's
-    /// batches or retry buffers) to `out`: a close without a delivery timeout gave up on them.
-    /// The retry batches (stamped, idempotence) are left as they are.
+    /// batches, retry batches or retry buffers) to `out`: a close without a delivery timeout
+    /// gave up on them. That includes the retry batches (stamped, idempotence) — a sent batch
+    /// waiting for a leader that may never come back would otherwise keep the close from
+    /// ending (issue 21, bug 3); their sequences leave a hole, closed by an epoch bump.
     pub(crate) fn take_unsent(&mut self, out: &mut Vec<AcceptedRecord>) {
         out.extend(self.waiting.drain(..));
         for part in &mut self.partitions {
-            out.extend(part.batches.drain(..).flat_map(|b| b.records));
+            part.take_batches(out);
             for level in &mut part.retry_state {
                 out.extend(level.buf.drain(..));
             }

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod audit;
 mod basic;
 mod idempotence;
 mod observability;

@@ -50,6 +50,13 @@ impl Checker<'_> {
     }
 }
 
+/// Whether sequence `a` comes after `b` in Kafka's wrapping sequence space (less than half the
+/// space ahead).
+fn seq_after(a: i32, b: i32) -> bool {
+    let d = (i64::from(a) - i64::from(b)).rem_euclid(1 << 31);
+    d > 0 && d < 1 << 30
+}
+
 impl Checker<'_> {
     /// Promise (idempotence in force): a retry waits for the old path. When a batch of
     /// partition P (producer id I, epoch E, base sequence s) is sent again, no request
@@ -71,6 +78,8 @@ impl Checker<'_> {
         let mut outstanding: BTreeMap<Path, BTreeMap<(odradek_core::ConnId, i32), i32>> =
             BTreeMap::new();
         let mut seen: BTreeSet<BatchKey> = BTreeSet::new();
+        // Per path, the highest base sequence sent (wrapping order).
+        let mut highest: BTreeMap<Path, i32> = BTreeMap::new();
         fn resolve(
             outstanding: &mut BTreeMap<Path, BTreeMap<(odradek_core::ConnId, i32), i32>>,
             conn: odradek_core::ConnId,
@@ -100,7 +109,17 @@ impl Checker<'_> {
                 } => {
                     for b in batches {
                         let p = path(b);
-                        let retry = !seen.insert(b.clone());
+                        // A retry: the same batch again, or part of one sent before (a split
+                        // half starts inside the range of the batch it came from: at or before
+                        // the highest base sequence sent on the path, in wrapping order).
+                        let seen_before = !seen.insert(b.clone());
+                        let behind = highest
+                            .get(&p)
+                            .is_some_and(|&h| !seq_after(b.base_sequence, h));
+                        if !behind {
+                            highest.insert(p.clone(), b.base_sequence);
+                        }
+                        let retry = seen_before || behind;
                         let quiet = outstanding.get(&p).map_or(true, |m| m.is_empty());
                         let stretch = stretches.entry(p.clone()).or_default();
                         if quiet {
