@@ -1,7 +1,7 @@
 //! [`Proxy`]: a small TCP proxy in front of one broker, for network faults on loopback (the
 //! kernels these tests run on have no `netem`): every chunk of bytes is forwarded after a
 //! delay plus a random jitter (order kept within a connection), and connections can be cut
-//! on demand, mid-request.
+//! on demand, mid-request, or left half-open: requests still forwarded, answers held back.
 //!
 //! A broker is put behind it with a listener of its own that advertises the proxy's port
 //! ([`Listener::advertised_port`](crate::Listener::advertised_port)), so that clients of that
@@ -14,7 +14,11 @@
 //! use odradek_kafka_harness::{Faults, Proxy};
 //! use std::time::Duration;
 //! let proxy = Proxy::start("127.0.0.1:9092".parse().unwrap()).unwrap();
-//! proxy.set_faults(Faults { delay: Duration::from_millis(20), jitter: Duration::from_millis(20) });
+//! proxy.set_faults(Faults {
+//!     delay: Duration::from_millis(20),
+//!     jitter: Duration::from_millis(20),
+//!     ..Faults::default()
+//! });
 //! // ... clients connect to 127.0.0.1:{proxy.port()} ...
 //! proxy.cut_all();
 //! ```
@@ -46,6 +50,11 @@ pub struct Faults {
     /// an earlier one of the same direction (TCP keeps order), so jitter delays, it does not
     /// reorder.
     pub jitter: Duration,
+    /// Hold back everything from the server (its answers) while the client's bytes still
+    /// go through: the server acts on requests whose answers the client never gets, on a
+    /// connection that is open and acknowledged at the TCP level (half-open). What was held
+    /// goes out once this is lifted, unless the connection ended meanwhile.
+    pub stall_responses: bool,
 }
 
 /// Counters of a [`Proxy`].
@@ -57,6 +66,8 @@ pub struct ProxyStats {
     pub cut: u64,
     /// Bytes forwarded, both directions.
     pub bytes: u64,
+    /// Chunks read from the server while [`Faults::stall_responses`] held its answers back.
+    pub stalled: u64,
 }
 
 /// A TCP proxy on `127.0.0.1:<port>` forwarding to one upstream address. Dropping it closes
@@ -78,6 +89,7 @@ struct Shared {
     accepted: AtomicU64,
     cut: AtomicU64,
     bytes: AtomicU64,
+    stalled: AtomicU64,
     /// xorshift64 state for jitter and for picking a connection to cut.
     rng: Mutex<u64>,
 }
@@ -133,6 +145,7 @@ impl Proxy {
             accepted: AtomicU64::new(0),
             cut: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
             rng: Mutex::new(seed | 1),
         });
         let s = Arc::clone(&shared);
@@ -208,6 +221,7 @@ impl Proxy {
             accepted: self.shared.accepted.load(Ordering::Relaxed),
             cut: self.shared.cut.load(Ordering::Relaxed),
             bytes: self.shared.bytes.load(Ordering::Relaxed),
+            stalled: self.shared.stalled.load(Ordering::Relaxed),
         }
     }
 }
@@ -260,12 +274,12 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         // Both directions: client -> server, server -> client. The last to end forgets the
         // connection.
         let ends = Arc::new(AtomicU64::new(0));
-        for (from, to) in [(client, server), (s2, c2)] {
+        for (from, to, answers) in [(client, server, false), (s2, c2, true)] {
             let (s, ends) = (Arc::clone(shared), Arc::clone(&ends));
             let spawned = std::thread::Builder::new()
                 .name(format!("proxy-conn-{id}"))
                 .spawn(move || {
-                    pump(from, to, &s);
+                    pump(from, to, answers, &s);
                     if ends.fetch_add(1, Ordering::AcqRel) == 1 {
                         s.forget(id);
                     }
@@ -280,15 +294,16 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 /// A chunk and when it is due, or the end of the stream.
 type Item = Option<(Instant, Vec<u8>)>;
 
-/// Forwards `from` to `to` until either side ends, then closes both.
-fn pump(from: TcpStream, to: TcpStream, shared: &Arc<Shared>) {
+/// Forwards `from` to `to` until either side ends, then closes both; `answers`: this is the
+/// server-to-client direction.
+fn pump(from: TcpStream, to: TcpStream, answers: bool, shared: &Arc<Shared>) {
     let (tx, rx) = sync_channel::<Item>(QUEUE);
     let writer = {
         let (from, to) = (from.try_clone(), to.try_clone());
         let shared = Arc::clone(shared);
         std::thread::Builder::new().spawn(move || {
             if let (Ok(from), Ok(to)) = (from, to) {
-                write_side(&rx, &from, to, &shared);
+                write_side(&rx, &from, to, answers, &shared);
             }
         })
     };
@@ -297,12 +312,12 @@ fn pump(from: TcpStream, to: TcpStream, shared: &Arc<Shared>) {
         let _ = to.shutdown(Shutdown::Both);
         return;
     };
-    read_side(from, &tx, shared);
+    read_side(from, &tx, answers, shared);
     drop(tx);
     let _ = writer.join();
 }
 
-fn read_side(mut from: TcpStream, tx: &SyncSender<Item>, shared: &Shared) {
+fn read_side(mut from: TcpStream, tx: &SyncSender<Item>, answers: bool, shared: &Shared) {
     let mut last_due = Instant::now();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -312,6 +327,9 @@ fn read_side(mut from: TcpStream, tx: &SyncSender<Item>, shared: &Shared) {
                 return;
             }
             Ok(n) => {
+                if answers && lock(&shared.faults).stall_responses {
+                    shared.stalled.fetch_add(1, Ordering::Relaxed);
+                }
                 let due = (Instant::now() + shared.chunk_delay()).max(last_due);
                 last_due = due;
                 if tx.send(Some((due, buf[..n].to_vec()))).is_err() {
@@ -322,9 +340,20 @@ fn read_side(mut from: TcpStream, tx: &SyncSender<Item>, shared: &Shared) {
     }
 }
 
-fn write_side(rx: &Receiver<Item>, from: &TcpStream, mut to: TcpStream, shared: &Shared) {
+fn write_side(
+    rx: &Receiver<Item>,
+    from: &TcpStream,
+    mut to: TcpStream,
+    answers: bool,
+    shared: &Shared,
+) {
     for item in rx {
         let Some((due, data)) = item else { break };
+        if answers && lock(&shared.faults).stall_responses {
+            while lock(&shared.faults).stall_responses && !shared.closed.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
@@ -371,6 +400,7 @@ mod tests {
         proxy.set_faults(Faults {
             delay: Duration::ZERO,
             jitter: Duration::from_millis(3),
+            ..Faults::default()
         });
         let mut s = client(&proxy);
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -396,6 +426,7 @@ mod tests {
         proxy.set_faults(Faults {
             delay: Duration::from_millis(100),
             jitter: Duration::ZERO,
+            ..Faults::default()
         });
         let mut s = client(&proxy);
         let t = Instant::now();
@@ -418,6 +449,7 @@ mod tests {
         proxy.set_faults(Faults {
             delay: Duration::from_secs(2),
             jitter: Duration::ZERO,
+            ..Faults::default()
         });
         let mut s = client(&proxy);
         s.write_all(b"request").unwrap();
@@ -440,6 +472,53 @@ mod tests {
         let mut back = [0u8; 5];
         s.read_exact(&mut back).unwrap();
         assert_eq!(&back, b"again");
+    }
+
+    #[test]
+    fn stalled_answers_are_held_while_requests_go_through() {
+        // A server that counts what it received and answers each byte with one byte.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let received = Arc::new(AtomicU64::new(0));
+        let r2 = Arc::clone(&received);
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                r2.fetch_add(n as u64, Ordering::Relaxed);
+                let _ = s.write_all(&buf[..n]);
+            }
+        });
+        let proxy = Proxy::start(addr).unwrap();
+        proxy.set_faults(Faults {
+            stall_responses: true,
+            ..Faults::default()
+        });
+        let mut s = client(&proxy);
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        s.write_all(b"req").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while received.load(Ordering::Relaxed) < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the request never reached the server"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut back = [0u8; 3];
+        assert!(
+            s.read(&mut back).is_err(),
+            "an answer got through the stall"
+        );
+        assert_eq!(proxy.stats().stalled, 1);
+        proxy.set_faults(Faults::default());
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"req", "the held answer goes out once lifted");
     }
 
     #[test]

@@ -418,6 +418,21 @@ impl NetLab {
         self.firewall.add(&blackhole_rules(self.uid, port))
     }
 
+    /// Node `node`'s proxy holds back every answer (half-open connections: requests still
+    /// reach the broker, which acts on them) until [`heal`](Self::heal).
+    pub fn stall(&self, node: u32) -> Result<(), String> {
+        self.proxy(node)?.set_faults(Faults {
+            stall_responses: true,
+            ..Faults::default()
+        });
+        Ok(())
+    }
+
+    /// Chunks of answers node `node`'s proxy has held back so far.
+    pub fn stalled(&self, node: u32) -> Result<u64, String> {
+        Ok(self.proxy(node)?.stats().stalled)
+    }
+
     /// Delay and jitter on every proxy, then [`lossy_rules`] on every proxy's port.
     pub fn slow_and_lossy(&self, faults: Faults, loss: f64, reset: f64) -> Result<(), String> {
         for p in &self.proxies {

@@ -13,9 +13,9 @@ pub fn command(mut cargo: Command, args: &[&str]) -> Command {
 }
 
 /// The short run of `cargo xtask test`: 200k records and 3 kills for every runtime, then one
-/// SIGSTOP run (mio), then per runtime a leader blackhole run and a slow and lossy run of 50k
-/// records each (about 25 s each; they need root, which CI has, and install iptables if
-/// missing), on one cluster.
+/// SIGSTOP run (mio), then per runtime a leader blackhole run, a half-open (answers held)
+/// run and a slow and lossy run of 50k records each (about 20 s each; they need root, which
+/// CI has, and install iptables if missing), on one cluster.
 pub fn test_args() -> Vec<&'static str> {
     vec![
         "--runtime",
@@ -29,6 +29,8 @@ pub fn test_args() -> Vec<&'static str> {
         "--stop-runs",
         "mio",
         "--blackhole-runs",
+        "all",
+        "--stall-runs",
         "all",
         "--lossy-runs",
         "all",

@@ -46,9 +46,9 @@ cargo xtask <command>
                                it to fail, restore the file; one line per mutation, non-zero exit
                                if any is not caught
   chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-        [--mode kill|stop|blackhole|lossy] [--stop-runs RUNTIMES] [--value-size B]
-        [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--lossy-runs RUNTIMES]
-        [--net-records N]
+        [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
+        [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES]
+        [--lossy-runs RUNTIMES] [--net-records N]
                                a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,
@@ -61,6 +61,8 @@ cargo xtask <command>
                                broker behind a TCP proxy, the producer as user odradek-chaos;
                                `--blackhole-runs` drops its packets to one leader for 10 s
                                (past its 5 s request timeout) while the cluster sees it alive,
+                               `--stall-runs` holds back one leader's answers for 10 s while
+                               its requests go through (half-open connections),
                                `--lossy-runs` adds 15-45 ms delay per hop, 3% loss, TCP resets
                                mid-request and cut connections for a whole run
                                Defaults: all runtimes, 200000 records, 3 kills every 10 s. Exits

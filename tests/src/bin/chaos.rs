@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-//!       [--mode kill|stop|blackhole|lossy] [--stop-runs RUNTIMES] [--value-size B]
+//!       [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
 //!       [--collect ordered|unordered]
-//!       [--blackhole-runs RUNTIMES] [--lossy-runs RUNTIMES] [--net-records N]
+//!       [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
+//!       [--net-records N]
 //! ```
 //!
 //! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
@@ -18,7 +19,7 @@
 //! mio,...` adds one such SIGSTOP run per runtime listed after the main runs, on the same
 //! cluster (what `cargo xtask test` does, to start the cluster once).
 //!
-//! Network faults (`--blackhole-runs`, `--lossy-runs`, each a list of runtimes or `all`; they
+//! Network faults (`--blackhole-runs`, `--stall-runs`, `--lossy-runs`, each a list of runtimes or `all`; they
 //! need root): every broker then also listens behind a TCP proxy of this process
 //! (`odradek_tests::kafka::Proxy`) that it advertises on a listener of its own, the producer
 //! bootstraps through the proxies and runs as its own user (`odradek-chaos`), and iptables
@@ -30,6 +31,11 @@
 //!   partition being written is dropped (not refused) for [`BLACKHOLE`], longer than the
 //!   producer's request timeout, while the brokers still see that leader alive (checked:
 //!   it still leads its partitions when the blackhole is healed);
+//! - **stall**: once, halfway, the proxy of the leader of a partition being written holds
+//!   back every answer to the producer for [`STALL`] while the requests still reach the
+//!   broker (half-open connections: the broker appends batches whose acknowledgements the
+//!   producer never gets, times out on and sends again once healed: the broker's idempotence
+//!   check must turn those into duplicates acknowledged, not appended twice);
 //! - **lossy**: for the whole run, each proxy delays every chunk by [`LOSSY_DELAY`] plus up
 //!   to [`LOSSY_JITTER`], [`LOSSY_LOSS`] of the packets either way are dropped, a fraction
 //!   [`LOSSY_RESET`] of the producer's data packets get a TCP reset (mid-request), and a
@@ -76,9 +82,10 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-             [--mode kill|stop|blackhole|lossy] [--stop-runs RUNTIMES] [--value-size B]
+             [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
              [--collect ordered|unordered]
-             [--blackhole-runs RUNTIMES] [--lossy-runs RUNTIMES] [--net-records N]";
+             [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
+             [--net-records N]";
 
 /// Partitions of each chaos topic.
 const PARTITIONS: i32 = 6;
@@ -91,6 +98,9 @@ const RSS_SLACK: u64 = 64 << 20;
 /// How long the producer's traffic to one leader is dropped in a blackhole run (longer than
 /// [`STOP_MODE_REQUEST_TIMEOUT`], the producer's request timeout there).
 const BLACKHOLE: Duration = Duration::from_secs(10);
+/// How long the answers of one leader are held back in a stall run (longer than the
+/// producer's request timeout there).
+const STALL: Duration = Duration::from_secs(10);
 /// Lossy runs: delay of every chunk in each proxy, each way.
 const LOSSY_DELAY: Duration = Duration::from_millis(15);
 /// Lossy runs: further random delay per chunk, up to this.
@@ -109,6 +119,7 @@ enum Mode {
     Kill,
     Stop,
     Blackhole,
+    Stall,
     Lossy,
 }
 
@@ -118,13 +129,14 @@ impl Mode {
             Mode::Kill => "kill",
             Mode::Stop => "stop",
             Mode::Blackhole => "blackhole",
+            Mode::Stall => "stall",
             Mode::Lossy => "lossy",
         }
     }
 
     /// Whether the producer goes through the proxies, as its own user.
     fn network(self) -> bool {
-        matches!(self, Mode::Blackhole | Mode::Lossy)
+        matches!(self, Mode::Blackhole | Mode::Stall | Mode::Lossy)
     }
 }
 
@@ -140,6 +152,8 @@ struct Options {
     stop_runs: Vec<Runtime>,
     /// One blackhole run per runtime, after those.
     blackhole_runs: Vec<Runtime>,
+    /// One half-open (answers withheld) run per runtime, after those.
+    stall_runs: Vec<Runtime>,
     /// One slow and lossy run per runtime, after those.
     lossy_runs: Vec<Runtime>,
     /// Records of each network-fault run.
@@ -165,6 +179,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         mode: Mode::Kill,
         stop_runs: Vec::new(),
         blackhole_runs: Vec::new(),
+        stall_runs: Vec::new(),
         lossy_runs: Vec::new(),
         net_records: None,
         value_size: 100,
@@ -196,12 +211,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     "kill" => Mode::Kill,
                     "stop" => Mode::Stop,
                     "blackhole" => Mode::Blackhole,
+                    "stall" => Mode::Stall,
                     "lossy" => Mode::Lossy,
                     m => return Err(format!("unknown mode {m:?}\n{USAGE}")),
                 }
             }
             "--stop-runs" => o.stop_runs = runtimes(value()?)?,
             "--blackhole-runs" => o.blackhole_runs = runtimes(value()?)?,
+            "--stall-runs" => o.stall_runs = runtimes(value()?)?,
             "--lossy-runs" => o.lossy_runs = runtimes(value()?)?,
             "--net-records" => o.net_records = Some(num(value()?)?),
             "--value-size" => o.value_size = num(value()?)? as usize,
@@ -276,7 +293,11 @@ fn orchestrate(o: &Options) -> Result<(), String> {
         start.extra_properties.push((k.into(), v.into()));
     }
     // Network faults: proxies and the firewall chain first (fails early without root).
-    let net = if o.mode.network() || !o.blackhole_runs.is_empty() || !o.lossy_runs.is_empty() {
+    let net = if o.mode.network()
+        || !o.blackhole_runs.is_empty()
+        || !o.stall_runs.is_empty()
+        || !o.lossy_runs.is_empty()
+    {
         let net = NetLab::prepare(3)?;
         start.node_listeners = net.listeners();
         eprintln!(
@@ -317,6 +338,10 @@ fn orchestrate(o: &Options) -> Result<(), String> {
         records: net_records,
         ..o.clone()
     };
+    let stall_mode = Options {
+        mode: Mode::Stall,
+        ..blackhole_mode.clone()
+    };
     let lossy_mode = Options {
         mode: Mode::Lossy,
         kills: 0,
@@ -330,6 +355,7 @@ fn orchestrate(o: &Options) -> Result<(), String> {
         .map(|&rt| (rt, o))
         .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)))
         .chain(o.blackhole_runs.iter().map(|&rt| (rt, &blackhole_mode)))
+        .chain(o.stall_runs.iter().map(|&rt| (rt, &stall_mode)))
         .chain(o.lossy_runs.iter().map(|&rt| (rt, &lossy_mode)));
     for (rt, o) in runs {
         let t = Instant::now();
@@ -438,6 +464,7 @@ fn run_one(
     let lossy = Faults {
         delay: LOSSY_DELAY,
         jitter: LOSSY_JITTER,
+        ..Faults::default()
     };
     if let (Mode::Lossy, Some(net)) = (o.mode, net) {
         net.slow_and_lossy(lossy, LOSSY_LOSS, LOSSY_RESET)?;
@@ -540,6 +567,33 @@ fn run_one(
                 let _ = write!(
                     faults,
                     "{}node {victim} blackholed {BLACKHOLE:?} ({dropped} packets dropped)",
+                    if faults.is_empty() { "" } else { "; " }
+                );
+            }
+            Mode::Stall => {
+                let net = net.ok_or("no network-fault setup")?;
+                let held_before = net.stalled(victim)?;
+                net.stall(victim)?;
+                eprintln!(
+                    "chaos: {} stall {i}: node {victim}'s answers to the producer held back \
+                     for {STALL:?} (requests still reach it) at {} records sent",
+                    rt.name(),
+                    producer.sent.load(Ordering::Relaxed)
+                );
+                std::thread::sleep(STALL);
+                let held = net.stalled(victim)? - held_before;
+                net.heal()?;
+                eprintln!(
+                    "chaos: {} stall {i} healed: {held} chunks of answers were read from the \
+                     broker while held",
+                    rt.name()
+                );
+                if held == 0 {
+                    return Err(format!("stall {i} held no answer"));
+                }
+                let _ = write!(
+                    faults,
+                    "{}node {victim} answers held {STALL:?} ({held} chunks held)",
                     if faults.is_empty() { "" } else { "; " }
                 );
             }
