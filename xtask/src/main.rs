@@ -48,7 +48,7 @@ cargo xtask <command>
   chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
         [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
         [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES]
-        [--lossy-runs RUNTIMES] [--net-records N]
+        [--lossy-runs RUNTIMES] [--net-records N] [--no-idempotence]
                                a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,

@@ -5,7 +5,7 @@
 //!       [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
 //!       [--collect ordered|unordered]
 //!       [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
-//!       [--net-records N]
+//!       [--net-records N] [--no-idempotence]
 //! ```
 //!
 //! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
@@ -44,7 +44,8 @@
 //! Both run the producer idempotent (the default), so the broker rejects the copies that
 //! retries after a timeout or a reset send: duplicated must be 0. Without idempotence a
 //! request whose answer is lost after the broker appended it is sent again and appended
-//! twice, which no client can avoid, so no non-idempotent network-fault run is offered.
+//! twice, which no client can avoid, so `cargo xtask test` makes no non-idempotent
+//! network-fault run; `--no-idempotence` shows it (duplicates are then reported, not fatal).
 //!
 //! Pacing: the producer sends at about `N / ((K + 1) · S)` records per second and is gated
 //! through its stdin (`allow <n>`): kill `i` happens once `i · N / (K + 1)` records were sent,
@@ -85,7 +86,7 @@ usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--ki
              [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
              [--collect ordered|unordered]
              [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
-             [--net-records N]";
+             [--net-records N] [--no-idempotence]";
 
 /// Partitions of each chaos topic.
 const PARTITIONS: i32 = 6;
@@ -158,6 +159,8 @@ struct Options {
     lossy_runs: Vec<Runtime>,
     /// Records of each network-fault run.
     net_records: Option<u64>,
+    /// Run the producer without idempotence (duplicates are then reported, not fatal).
+    no_idempotence: bool,
     value_size: usize,
     /// `true`: outcomes are collected as they come (the async `for_each_concurrent`, the
     /// blocking producer's channel shape); `false`: in send order, as the demo does.
@@ -182,6 +185,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         stall_runs: Vec::new(),
         lossy_runs: Vec::new(),
         net_records: None,
+        no_idempotence: false,
         value_size: 100,
         unordered: true,
         bootstrap: String::new(),
@@ -221,6 +225,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--stall-runs" => o.stall_runs = runtimes(value()?)?,
             "--lossy-runs" => o.lossy_runs = runtimes(value()?)?,
             "--net-records" => o.net_records = Some(num(value()?)?),
+            "--no-idempotence" => o.no_idempotence = true,
             "--value-size" => o.value_size = num(value()?)? as usize,
             "--collect" => {
                 o.unordered = match value()? {
@@ -714,6 +719,9 @@ fn start_producer(
             .map_err(|e| format!("chown {out:?}: {e}"))?;
         cmd.uid(net.uid).gid(net.gid);
     }
+    if o.no_idempotence {
+        cmd.arg("--no-idempotence");
+    }
     if o.mode != Mode::Kill {
         cmd.args([
             "--request-timeout-ms",
@@ -960,8 +968,8 @@ fn produce(o: &Options) -> Result<(), String> {
     config.client_id = "odradek-chaos".into();
     config.acks = Acks::All;
     config.linger = Duration::from_millis(5);
-    // Left unset on purpose: the Java default, idempotent with acks=all once supported.
-    config.enable_idempotence = None;
+    // Left unset on purpose (the Java default, idempotent with acks=all) unless asked.
+    config.enable_idempotence = if o.no_idempotence { Some(false) } else { None };
     if let Some(t) = o.request_timeout {
         config.request_timeout = t;
     }
