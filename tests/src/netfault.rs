@@ -17,6 +17,7 @@
 //! and [`Firewall::new`] first removes those of orchestrators that are gone (killed runs).
 
 use crate::kafka::{command_exists, free_ports, pid_alive, Faults, Listener, Proxy};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The user the chaos producer runs as under network faults.
@@ -349,6 +350,35 @@ pub struct NetLab {
     pub uid: u32,
     /// See `uid`.
     pub gid: u32,
+    /// A copy of this executable that [`USER`] can run whatever the permissions on the way
+    /// to the original (a checkout under a private home, say), in a folder of its own under
+    /// the temp folder; removed on drop.
+    pub exe: PathBuf,
+}
+
+impl Drop for NetLab {
+    fn drop(&mut self) {
+        if let Some(dir) = self.exe.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Copies this executable to `<temp>/odradek-chaos-<pid>/` with both readable and
+/// executable by everyone.
+fn public_copy_of_exe() -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("odradek-chaos-{}", std::process::id()));
+    let e = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
+    std::fs::create_dir_all(&dir).map_err(|x| e("creating", x))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|x| e("chmod", x))?;
+    let copy = dir.join("chaos");
+    std::fs::copy(&exe, &copy).map_err(|x| e(&format!("copying {} to", exe.display()), x))?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+        .map_err(|x| e("chmod", x))?;
+    Ok(copy)
 }
 
 impl NetLab {
@@ -365,6 +395,7 @@ impl NetLab {
         }
         ensure_iptables()?;
         let (uid, gid) = producer_user()?;
+        let exe = public_copy_of_exe()?;
         let firewall = Firewall::new()?;
         let proxies = free_ports(nodes)
             .map_err(|e| e.to_string())?
@@ -376,6 +407,7 @@ impl NetLab {
             firewall,
             uid,
             gid,
+            exe,
         })
     }
 

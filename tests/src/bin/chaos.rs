@@ -689,7 +689,11 @@ fn start_producer(
     out: &std::path::Path,
     rate: f64,
 ) -> Result<ProducerProcess, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let exe = match net {
+        // Run as another user: a copy it can read, wherever this checkout is.
+        Some(net) => net.exe.clone(),
+        None => std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
+    };
     let mut cmd = Command::new(exe);
     cmd.arg("produce")
         .args(["--runtime", rt.name()])
@@ -717,7 +721,7 @@ fn start_producer(
         std::fs::File::create(out).map_err(|e| format!("creating {out:?}: {e}"))?;
         std::os::unix::fs::chown(out, Some(net.uid), Some(net.gid))
             .map_err(|e| format!("chown {out:?}: {e}"))?;
-        cmd.uid(net.uid).gid(net.gid);
+        cmd.uid(net.uid).gid(net.gid).current_dir("/");
     }
     if o.no_idempotence {
         cmd.arg("--no-idempotence");
