@@ -365,11 +365,22 @@ impl Drop for NetLab {
 }
 
 /// Copies this executable to `<temp>/odradek-chaos-<pid>/` with both readable and
-/// executable by everyone.
+/// executable by everyone, after removing the copies of processes that are gone.
 fn public_copy_of_exe() -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let dir = std::env::temp_dir().join(format!("odradek-chaos-{}", std::process::id()));
+    let temp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("odradek-chaos-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !pid_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = temp.join(format!("odradek-chaos-{}", std::process::id()));
     let e = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
     std::fs::create_dir_all(&dir).map_err(|x| e("creating", x))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
