@@ -53,9 +53,12 @@ pub struct StartOptions {
     pub lifetime: Lifetime,
     /// Extra broker properties, appended to each node's `server.properties`.
     pub extra_properties: Vec<(String, String)>,
-    /// Extra listeners besides PLAINTEXT and CONTROLLER (single-node clusters: the ports
-    /// are fixed). See `secure.rs`.
+    /// Extra listeners besides PLAINTEXT and CONTROLLER, on every node (single-node
+    /// clusters: the ports are fixed). See `secure.rs`.
     pub extra_listeners: Vec<Listener>,
+    /// Extra listeners of one node each: entry `i` goes to node `i + 1`, after
+    /// `extra_listeners` (a listener per node behind a proxy: see `proxy.rs`).
+    pub node_listeners: Vec<Vec<Listener>>,
     /// Extra arguments to `kafka-storage format` (for example `--add-scram ...`).
     pub format_args: Vec<String>,
 }
@@ -71,6 +74,9 @@ pub struct Listener {
     pub port: u16,
     /// The host advertised in metadata (`localhost`, so TLS hostname checks have a name).
     pub advertised_host: String,
+    /// The port advertised in metadata; `None`: [`port`](Self::port). A proxy's port makes
+    /// clients of this listener go through the proxy.
+    pub advertised_port: Option<u16>,
 }
 
 impl StartOptions {
@@ -83,6 +89,7 @@ impl StartOptions {
             lifetime: Lifetime::Watched,
             extra_properties: Vec::new(),
             extra_listeners: Vec::new(),
+            node_listeners: Vec::new(),
             format_args: Vec::new(),
         }
     }
@@ -231,6 +238,12 @@ impl KafkaCluster {
             })?;
             let port = ports[2 * i as usize];
             let cport = ports[2 * i as usize + 1];
+            let listeners: Vec<Listener> = opts
+                .extra_listeners
+                .iter()
+                .chain(opts.node_listeners.get(i as usize).into_iter().flatten())
+                .cloned()
+                .collect();
             let props = server_properties(
                 version,
                 id,
@@ -240,7 +253,7 @@ impl KafkaCluster {
                 &voters,
                 &data,
                 &opts.extra_properties,
-                &opts.extra_listeners,
+                &listeners,
             );
             let props_file = node_dir.join("server.properties");
             io_ctx(fs::write(&props_file, props), || {

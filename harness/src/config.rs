@@ -21,7 +21,11 @@ pub(crate) fn server_properties(
     let (mut bind, mut advertise, mut map) = (String::new(), String::new(), String::new());
     for l in listeners {
         bind.push_str(&format!(",{}://127.0.0.1:{}", l.name, l.port));
-        advertise.push_str(&format!(",{}://{}:{}", l.name, l.advertised_host, l.port));
+        let advertised_port = l.advertised_port.unwrap_or(l.port);
+        advertise.push_str(&format!(
+            ",{}://{}:{advertised_port}",
+            l.name, l.advertised_host
+        ));
         map.push_str(&format!(",{}:{}", l.name, l.protocol));
     }
     let mut p = format!(
@@ -107,6 +111,7 @@ mod tests {
                 protocol: "SSL".into(),
                 port: 7,
                 advertised_host: "localhost".into(),
+                advertised_port: None,
             }],
         );
         assert!(!p39.contains("share.coordinator"));
@@ -118,5 +123,32 @@ mod tests {
             assert!(p39.lines().any(|l| l == line), "missing {line} in\n{p39}");
         }
         assert!(p39.lines().any(|l| l == "min.insync.replicas=1"));
+        let proxied = server_properties(
+            Version::V4_1,
+            3,
+            3,
+            1,
+            2,
+            "",
+            Path::new("/d"),
+            &[],
+            &[Listener {
+                name: "PROXIED".into(),
+                protocol: "PLAINTEXT".into(),
+                port: 7,
+                advertised_host: "127.0.0.1".into(),
+                advertised_port: Some(9),
+            }],
+        );
+        for line in [
+            "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2,PROXIED://127.0.0.1:7",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:1,PROXIED://127.0.0.1:9",
+            "inter.broker.listener.name=PLAINTEXT",
+        ] {
+            assert!(
+                proxied.lines().any(|l| l == line),
+                "missing {line} in\n{proxied}"
+            );
+        }
     }
 }

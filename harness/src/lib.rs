@@ -13,6 +13,7 @@
 //! - [`cluster`]: [`KafkaCluster`]: start, attach, restart, kill and stop nodes.
 //! - [`config`]: each node's `server.properties`.
 //! - [`process`]: spawning a node under its watchdog, the [`State`] file, pids and signals.
+//! - [`proxy`]: [`Proxy`], a TCP proxy with delay, jitter and cut connections.
 //! - [`topics`]: create topics, wait for leaders and ISR, Metadata and ListOffsets requests.
 //! - [`read_back`]: records back through Kafka's Java client (RecordTool, ConsoleConsumer).
 //!
@@ -41,6 +42,7 @@ pub mod cluster;
 pub mod config;
 pub mod fetch;
 pub mod process;
+pub mod proxy;
 pub mod read_back;
 pub mod topics;
 
@@ -50,6 +52,7 @@ pub use process::{
     brokers_of_run, find_processes, is_our_broker, pid_alive, signal, stop_by_name, State,
     StateNode,
 };
+pub use proxy::{Faults, Proxy, ProxyStats};
 pub use read_back::{console_consume, parse_consumed, ConsumedRecord, ReferenceRecord};
 pub use topics::{metadata_partitions, PartitionInfo, TopicSpec};
 

@@ -7,6 +7,9 @@
 //! - [`chaos`]: record layout and outcome analysis of `cargo xtask chaos` (the orchestration
 //!   is the `chaos` binary).
 //!
+//! - [`netfault`]: the network faults of `cargo xtask chaos`: iptables rules on the
+//!   producer's traffic only (its own user), removed by a guard.
+//!
 //! - [`secure`]: a single-node Kafka 4.1 with SSL (mutual TLS), SASL_PLAINTEXT and SASL_SSL
 //!   listeners, its test certificates (rcgen) and SASL users, and Kafka's console clients
 //!   over each.
@@ -24,6 +27,7 @@ pub use odradek_kafka_harness as kafka;
 
 pub mod chaos;
 pub mod conformance;
+pub mod netfault;
 pub mod runtime;
 pub mod secure;
 

@@ -234,6 +234,7 @@ impl SecureCluster {
             protocol: name.into(),
             port,
             advertised_host: "localhost".into(),
+            advertised_port: None,
         };
         let mut opts = StartOptions::new(Version::V4_1, 1);
         opts.name = Some(name);

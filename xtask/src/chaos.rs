@@ -1,6 +1,7 @@
 //! `cargo xtask chaos`: runs the `chaos` binary of odradek-tests (a real 3-node Kafka under
-//! SIGKILL or SIGSTOP while odradek produces; see `tests/src/bin/chaos.rs`), and the short
-//! version that `cargo xtask test` runs.
+//! SIGKILL or SIGSTOP, or network faults between it and the producer, while odradek
+//! produces; see `tests/src/bin/chaos.rs`), and the short version that `cargo xtask test`
+//! runs.
 
 use std::process::Command;
 
@@ -12,7 +13,9 @@ pub fn command(mut cargo: Command, args: &[&str]) -> Command {
 }
 
 /// The short run of `cargo xtask test`: 200k records and 3 kills for every runtime, then one
-/// SIGSTOP run (mio), on one cluster.
+/// SIGSTOP run (mio), then per runtime a leader blackhole run, a half-open (answers held)
+/// run and a slow and lossy run of 50k records each (about 20 s each; they need root, which
+/// CI has, and install iptables if missing), on one cluster.
 pub fn test_args() -> Vec<&'static str> {
     vec![
         "--runtime",
@@ -25,5 +28,13 @@ pub fn test_args() -> Vec<&'static str> {
         "5",
         "--stop-runs",
         "mio",
+        "--blackhole-runs",
+        "all",
+        "--stall-runs",
+        "all",
+        "--lossy-runs",
+        "all",
+        "--net-records",
+        "50000",
     ]
 }

@@ -46,7 +46,9 @@ cargo xtask <command>
                                it to fail, restore the file; one line per mutation, non-zero exit
                                if any is not caught
   chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-        [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B] [--collect ordered|unordered]
+        [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
+        [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES]
+        [--lossy-runs RUNTIMES] [--net-records N] [--no-idempotence]
                                a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,
@@ -55,6 +57,14 @@ cargo xtask <command>
                                kills, lost 0, duplicated 0, reordered 0, failed 0, peak rss <M>
                                MiB`; `--mode stop` freezes the leader (SIGSTOP) past the request
                                timeout instead (`--stop-runs` adds such runs after the others).
+                               Network faults (root; iptables installed if missing): each
+                               broker behind a TCP proxy, the producer as user odradek-chaos;
+                               `--blackhole-runs` drops its packets to one leader for 10 s
+                               (past its 5 s request timeout) while the cluster sees it alive,
+                               `--stall-runs` holds back one leader's answers for 10 s while
+                               its requests go through (half-open connections),
+                               `--lossy-runs` adds 15-45 ms delay per hop, 3% loss, TCP resets
+                               mid-request and cut connections for a whole run
                                Defaults: all runtimes, 200000 records, 3 kills every 10 s. Exits
                                non-zero on any non-zero figure or a peak RSS above
                                buffer.memory + 64 MiB

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-//!       [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
+//!       [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
 //!       [--collect ordered|unordered]
+//!       [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
+//!       [--net-records N] [--no-idempotence]
 //! ```
 //!
 //! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
@@ -16,6 +18,34 @@
 //! producer's request timeout instead, then resumes it (a zombie leader). `--stop-runs
 //! mio,...` adds one such SIGSTOP run per runtime listed after the main runs, on the same
 //! cluster (what `cargo xtask test` does, to start the cluster once).
+//!
+//! Network faults (`--blackhole-runs`, `--stall-runs`, `--lossy-runs`, each a list of runtimes or `all`; they
+//! need root): every broker then also listens behind a TCP proxy of this process
+//! (`odradek_tests::kafka::Proxy`) that it advertises on a listener of its own, the producer
+//! bootstraps through the proxies and runs as its own user (`odradek-chaos`), and iptables
+//! rules that match that user (or the proxies' ports) hit only its traffic (see
+//! `odradek_tests::netfault`; the rules are removed at the end, even on a panic, and a killed
+//! run's are removed by the next run). `--net-records` records each (default `--records`):
+//!
+//! - **blackhole**: once, halfway, every packet between the producer and the leader of a
+//!   partition being written is dropped (not refused) for [`BLACKHOLE`], longer than the
+//!   producer's request timeout, while the brokers still see that leader alive (checked:
+//!   it still leads its partitions when the blackhole is healed);
+//! - **stall**: once, halfway, the proxy of the leader of a partition being written holds
+//!   back every answer to the producer for [`STALL`] while the requests still reach the
+//!   broker (half-open connections: the broker appends batches whose acknowledgements the
+//!   producer never gets, times out on and sends again once healed: the broker's idempotence
+//!   check must turn those into duplicates acknowledged, not appended twice);
+//! - **lossy**: for the whole run, each proxy delays every chunk by [`LOSSY_DELAY`] plus up
+//!   to [`LOSSY_JITTER`], [`LOSSY_LOSS`] of the packets either way are dropped, a fraction
+//!   [`LOSSY_RESET`] of the producer's data packets get a TCP reset (mid-request), and a
+//!   proxy connection is cut every [`CUT_EVERY`].
+//!
+//! Both run the producer idempotent (the default), so the broker rejects the copies that
+//! retries after a timeout or a reset send: duplicated must be 0. Without idempotence a
+//! request whose answer is lost after the broker appended it is sent again and appended
+//! twice, which no client can avoid, so `cargo xtask test` makes no non-idempotent
+//! network-fault run; `--no-idempotence` shows it (duplicates are then reported, not fatal).
 //!
 //! Pacing: the producer sends at about `N / ((K + 1) · S)` records per second and is gated
 //! through its stdin (`allow <n>`): kill `i` happens once `i · N / (K + 1)` records were sent,
@@ -38,7 +68,8 @@
 
 use odradek_core::{Acks, Config, Record};
 use odradek_tests::chaos::{self, Outcome};
-use odradek_tests::kafka::{KafkaCluster, StartOptions, Version};
+use odradek_tests::kafka::{Faults, KafkaCluster, StartOptions, Version};
+use odradek_tests::netfault::{self, NetLab};
 use odradek_tests::Runtime;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -52,8 +83,10 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--kill-every S]
-             [--mode kill|stop] [--stop-runs RUNTIMES] [--value-size B]
-             [--collect ordered|unordered]";
+             [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
+             [--collect ordered|unordered]
+             [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
+             [--net-records N] [--no-idempotence]";
 
 /// Partitions of each chaos topic.
 const PARTITIONS: i32 = 6;
@@ -63,11 +96,49 @@ const FREEZE: Duration = Duration::from_secs(8);
 const STOP_MODE_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Allowed RSS above `buffer.memory`.
 const RSS_SLACK: u64 = 64 << 20;
+/// How long the producer's traffic to one leader is dropped in a blackhole run (longer than
+/// [`STOP_MODE_REQUEST_TIMEOUT`], the producer's request timeout there).
+const BLACKHOLE: Duration = Duration::from_secs(10);
+/// How long the answers of one leader are held back in a stall run (longer than the
+/// producer's request timeout there).
+const STALL: Duration = Duration::from_secs(10);
+/// Lossy runs: delay of every chunk in each proxy, each way.
+const LOSSY_DELAY: Duration = Duration::from_millis(15);
+/// Lossy runs: further random delay per chunk, up to this.
+const LOSSY_JITTER: Duration = Duration::from_millis(30);
+/// Lossy runs: fraction of packets dropped, each way.
+const LOSSY_LOSS: f64 = 0.03;
+/// Lossy runs: fraction of the producer's data packets answered with a TCP reset.
+const LOSSY_RESET: f64 = 0.003;
+/// Lossy runs: how often a proxy connection is cut.
+const CUT_EVERY: Duration = Duration::from_secs(3);
+/// How long a lossy run produces.
+const LOSSY_RUN: Duration = Duration::from_secs(15);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Kill,
     Stop,
+    Blackhole,
+    Stall,
+    Lossy,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Kill => "kill",
+            Mode::Stop => "stop",
+            Mode::Blackhole => "blackhole",
+            Mode::Stall => "stall",
+            Mode::Lossy => "lossy",
+        }
+    }
+
+    /// Whether the producer goes through the proxies, as its own user.
+    fn network(self) -> bool {
+        matches!(self, Mode::Blackhole | Mode::Stall | Mode::Lossy)
+    }
 }
 
 /// Options shared by both roles.
@@ -80,6 +151,16 @@ struct Options {
     mode: Mode,
     /// One extra SIGSTOP run (one freeze) per runtime, after the main runs.
     stop_runs: Vec<Runtime>,
+    /// One blackhole run per runtime, after those.
+    blackhole_runs: Vec<Runtime>,
+    /// One half-open (answers withheld) run per runtime, after those.
+    stall_runs: Vec<Runtime>,
+    /// One slow and lossy run per runtime, after those.
+    lossy_runs: Vec<Runtime>,
+    /// Records of each network-fault run.
+    net_records: Option<u64>,
+    /// Run the producer without idempotence (duplicates are then reported, not fatal).
+    no_idempotence: bool,
     value_size: usize,
     /// `true`: outcomes are collected as they come (the async `for_each_concurrent`, the
     /// blocking producer's channel shape); `false`: in send order, as the demo does.
@@ -100,6 +181,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         kill_every: Duration::from_secs(10),
         mode: Mode::Kill,
         stop_runs: Vec::new(),
+        blackhole_runs: Vec::new(),
+        stall_runs: Vec::new(),
+        lossy_runs: Vec::new(),
+        net_records: None,
+        no_idempotence: false,
         value_size: 100,
         unordered: true,
         bootstrap: String::new(),
@@ -120,15 +206,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 .map_err(|_| format!("{flag}: not a number: {v:?}"))
         };
         match flag.as_str() {
-            "--runtime" => {
-                o.runtimes = match value()? {
-                    "all" => Runtime::ALL.to_vec(),
-                    list => list
-                        .split(',')
-                        .map(Runtime::parse)
-                        .collect::<Result<_, _>>()?,
-                }
-            }
+            "--runtime" => o.runtimes = runtimes(value()?)?,
             "--records" => o.records = num(value()?)?,
             "--kills" => o.kills = num(value()?)? as u32,
             "--kill-every" => o.kill_every = Duration::from_secs(num(value()?)?),
@@ -136,15 +214,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 o.mode = match value()? {
                     "kill" => Mode::Kill,
                     "stop" => Mode::Stop,
+                    "blackhole" => Mode::Blackhole,
+                    "stall" => Mode::Stall,
+                    "lossy" => Mode::Lossy,
                     m => return Err(format!("unknown mode {m:?}\n{USAGE}")),
                 }
             }
-            "--stop-runs" => {
-                o.stop_runs = value()?
-                    .split(',')
-                    .map(Runtime::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--stop-runs" => o.stop_runs = runtimes(value()?)?,
+            "--blackhole-runs" => o.blackhole_runs = runtimes(value()?)?,
+            "--stall-runs" => o.stall_runs = runtimes(value()?)?,
+            "--lossy-runs" => o.lossy_runs = runtimes(value()?)?,
+            "--net-records" => o.net_records = Some(num(value()?)?),
+            "--no-idempotence" => o.no_idempotence = true,
             "--value-size" => o.value_size = num(value()?)? as usize,
             "--collect" => {
                 o.unordered = match value()? {
@@ -171,6 +252,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         return Err(format!("nothing to do\n{USAGE}"));
     }
     Ok(o)
+}
+
+/// `all` or a comma-separated list of runtimes.
+fn runtimes(list: &str) -> Result<Vec<Runtime>, String> {
+    match list {
+        "all" => Ok(Runtime::ALL.to_vec()),
+        list => list.split(',').map(Runtime::parse).collect(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -208,6 +297,25 @@ fn orchestrate(o: &Options) -> Result<(), String> {
     ] {
         start.extra_properties.push((k.into(), v.into()));
     }
+    // Network faults: proxies and the firewall chain first (fails early without root).
+    let net = if o.mode.network()
+        || !o.blackhole_runs.is_empty()
+        || !o.stall_runs.is_empty()
+        || !o.lossy_runs.is_empty()
+    {
+        let net = NetLab::prepare(3)?;
+        start.node_listeners = net.listeners();
+        eprintln!(
+            "chaos: network faults: proxies at {}, iptables chain {}, producer as user {} (uid {})",
+            net.bootstrap(),
+            net.firewall.chain(),
+            netfault::USER,
+            net.uid
+        );
+        Some(net)
+    } else {
+        None
+    };
     let mut cluster =
         KafkaCluster::start_with(start).map_err(|e| format!("starting the cluster: {e}"))?;
     eprintln!(
@@ -217,19 +325,53 @@ fn orchestrate(o: &Options) -> Result<(), String> {
     );
     let mut failures = Vec::new();
     let mut lines = Vec::new();
+    // A lossy run is one stretch of faults, without kills.
+    let main_mode = Options {
+        kills: if o.mode == Mode::Lossy { 0 } else { o.kills },
+        ..o.clone()
+    };
+    let o = &main_mode;
     let stop_mode = Options {
         mode: Mode::Stop,
         kills: 1,
+        ..o.clone()
+    };
+    let net_records = o.net_records.unwrap_or(o.records);
+    let blackhole_mode = Options {
+        mode: Mode::Blackhole,
+        kills: 1,
+        records: net_records,
+        ..o.clone()
+    };
+    let stall_mode = Options {
+        mode: Mode::Stall,
+        ..blackhole_mode.clone()
+    };
+    let lossy_mode = Options {
+        mode: Mode::Lossy,
+        kills: 0,
+        records: net_records,
+        kill_every: LOSSY_RUN,
         ..o.clone()
     };
     let runs = o
         .runtimes
         .iter()
         .map(|&rt| (rt, o))
-        .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)));
+        .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)))
+        .chain(o.blackhole_runs.iter().map(|&rt| (rt, &blackhole_mode)))
+        .chain(o.stall_runs.iter().map(|&rt| (rt, &stall_mode)))
+        .chain(o.lossy_runs.iter().map(|&rt| (rt, &lossy_mode)));
     for (rt, o) in runs {
         let t = Instant::now();
-        match run_one(&mut cluster, rt, o) {
+        let result = run_one(&mut cluster, net.as_ref(), rt, o);
+        // Whatever happened, the next run starts without faults.
+        if let Some(net) = &net {
+            if let Err(e) = net.heal() {
+                failures.push(format!("healing the network: {e}"));
+            }
+        }
+        match result {
             Ok((line, problems)) => {
                 println!("{line}");
                 lines.push(line);
@@ -304,12 +446,15 @@ impl Drop for ProducerProcess {
 /// One runtime's run: returns its chaos line and what makes it fail.
 fn run_one(
     cluster: &mut KafkaCluster,
+    net: Option<&NetLab>,
     rt: Runtime,
     o: &Options,
 ) -> Result<(String, Vec<String>), String> {
-    let mode = match o.mode {
-        Mode::Kill => "kill",
-        Mode::Stop => "stop",
+    let mode = o.mode.name();
+    let net = match (o.mode.network(), net) {
+        (false, _) => None,
+        (true, Some(net)) => Some(net),
+        (true, None) => return Err(format!("{mode} needs the network-fault setup")),
     };
     let topic = format!("chaos-{}-{mode}-{}", rt.name(), std::process::id());
     cluster
@@ -320,8 +465,18 @@ fn run_one(
     let chunk = (o.records / chunks).max(1);
     let rate = o.records as f64 / (chunks as f64 * o.kill_every.as_secs_f64().max(0.1));
 
-    let mut producer = start_producer(cluster, rt, o, &topic, &out, rate)?;
+    // The faults of a lossy run last the whole run, from before the producer connects.
+    let lossy = Faults {
+        delay: LOSSY_DELAY,
+        jitter: LOSSY_JITTER,
+        ..Faults::default()
+    };
+    if let (Mode::Lossy, Some(net)) = (o.mode, net) {
+        net.slow_and_lossy(lossy, LOSSY_LOSS, LOSSY_RESET)?;
+    }
+    let mut producer = start_producer(cluster, net, rt, o, &topic, &out, rate)?;
     let ahead = chunk / 2;
+    let mut faults = String::new();
     producer.allow(if o.kills == 0 {
         o.records
     } else {
@@ -374,6 +529,80 @@ fn run_one(
                     .signal_node(victim, "CONT")
                     .map_err(|e| e.to_string())?;
             }
+            Mode::Blackhole => {
+                let net = net.ok_or("no network-fault setup")?;
+                let led: Vec<i32> = parts
+                    .iter()
+                    .filter(|p| p.leader == victim as i32)
+                    .map(|p| p.index)
+                    .collect();
+                net.blackhole(victim)?;
+                eprintln!(
+                    "chaos: {} blackhole {i}: dropping the producer's packets to and from node \
+                     {victim} (leader of partitions {led:?}) for {BLACKHOLE:?} at {} records sent",
+                    rt.name(),
+                    producer.sent.load(Ordering::Relaxed)
+                );
+                std::thread::sleep(BLACKHOLE);
+                let dropped: u64 = net.firewall.counters()?.iter().sum();
+                // The brokers must have seen the victim alive all along: it still leads.
+                let after = cluster
+                    .partitions(&topic, None)
+                    .map_err(|e| format!("metadata after blackhole {i}: {e}"))?;
+                let still: Vec<i32> = after
+                    .iter()
+                    .filter(|p| p.leader == victim as i32 && led.contains(&p.index))
+                    .map(|p| p.index)
+                    .collect();
+                net.heal()?;
+                eprintln!(
+                    "chaos: {} blackhole {i} healed: {dropped} packets dropped; node {victim} \
+                     still leads {still:?}",
+                    rt.name()
+                );
+                if dropped == 0 {
+                    return Err(format!("blackhole {i} dropped no packet"));
+                }
+                if still != led {
+                    return Err(format!(
+                        "node {victim} lost leadership of {led:?} during the blackhole (leads \
+                         {still:?}): the cluster did not see it alive"
+                    ));
+                }
+                let _ = write!(
+                    faults,
+                    "{}node {victim} blackholed {BLACKHOLE:?} ({dropped} packets dropped)",
+                    if faults.is_empty() { "" } else { "; " }
+                );
+            }
+            Mode::Stall => {
+                let net = net.ok_or("no network-fault setup")?;
+                let held_before = net.stalled(victim)?;
+                net.stall(victim)?;
+                eprintln!(
+                    "chaos: {} stall {i}: node {victim}'s answers to the producer held back \
+                     for {STALL:?} (requests still reach it) at {} records sent",
+                    rt.name(),
+                    producer.sent.load(Ordering::Relaxed)
+                );
+                std::thread::sleep(STALL);
+                let held = net.stalled(victim)? - held_before;
+                net.heal()?;
+                eprintln!(
+                    "chaos: {} stall {i} healed: {held} chunks of answers were read from the \
+                     broker while held",
+                    rt.name()
+                );
+                if held == 0 {
+                    return Err(format!("stall {i} held no answer"));
+                }
+                let _ = write!(
+                    faults,
+                    "{}node {victim} answers held {STALL:?} ({held} chunks held)",
+                    if faults.is_empty() { "" } else { "; " }
+                );
+            }
+            Mode::Lossy => return Err("a lossy run has no kills".into()),
         }
         cluster
             .wait_for_full_isr(&topic, Duration::from_secs(180))
@@ -388,36 +617,90 @@ fn run_one(
     }
     producer.allow(o.records);
     let deadline = Instant::now() + chunk_time * 2 + Duration::from_secs(300);
-    let status = loop {
+    let mut wait_exit = || loop {
         if let Ok(Some(status)) = producer.child.try_wait() {
-            break status;
+            return Ok(status);
         }
         if Instant::now() >= deadline {
-            return Err("the producer did not finish".into());
+            return Err(format!(
+                "the producer did not finish ({} records sent)",
+                producer.sent.load(Ordering::Relaxed)
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = match (o.mode, net) {
+        (Mode::Lossy, Some(net)) => {
+            // Cut a connection every CUT_EVERY while the producer runs (and closes).
+            let cuts_before = net.cuts();
+            let done = AtomicBool::new(false);
+            let status = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut rng = seed();
+                    let mut next_cut = Instant::now() + CUT_EVERY;
+                    while !done.load(Ordering::Relaxed) {
+                        if Instant::now() >= next_cut {
+                            net.cut_one(next(&mut rng) as usize);
+                            next_cut += CUT_EVERY;
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                });
+                let status = wait_exit();
+                done.store(true, Ordering::Relaxed);
+                status
+            });
+            let counters = net.firewall.counters()?;
+            net.heal()?;
+            let [resets, dropped_out, dropped_in] = counters[..] else {
+                return Err(format!("unexpected iptables counters {counters:?}"));
+            };
+            faults = format!(
+                "delay {:?} + jitter {:?}, loss {}% ({} packets dropped), {resets} resets, \
+                 {} cuts",
+                LOSSY_DELAY,
+                LOSSY_JITTER,
+                LOSSY_LOSS * 100.0,
+                dropped_out + dropped_in,
+                net.cuts() - cuts_before
+            );
+            eprintln!("chaos: {} lossy run healed: {faults}", rt.name());
+            if resets == 0 || dropped_out + dropped_in == 0 || net.cuts() == cuts_before {
+                return Err(format!("the faults did not hit: {faults}"));
+            }
+            status?
+        }
+        _ => wait_exit()?,
     };
     if !status.success() {
         return Err(format!("the producer exited with {status}"));
     }
-    verdict(cluster, rt, o, &topic, &out, kills)
+    verdict(cluster, rt, o, &topic, &out, kills, &faults)
 }
 
 /// Starts the producer process (this binary's `produce`) for one run, paced at `rate`
 /// records/s; it writes its outcomes to `out`.
 fn start_producer(
     cluster: &KafkaCluster,
+    net: Option<&NetLab>,
     rt: Runtime,
     o: &Options,
     topic: &str,
     out: &std::path::Path,
     rate: f64,
 ) -> Result<ProducerProcess, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let exe = match net {
+        // Run as another user: a copy it can read, wherever this checkout is.
+        Some(net) => net.exe.clone(),
+        None => std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
+    };
     let mut cmd = Command::new(exe);
     cmd.arg("produce")
         .args(["--runtime", rt.name()])
-        .args(["--bootstrap", &cluster.bootstrap()])
+        .args([
+            "--bootstrap",
+            &net.map_or_else(|| cluster.bootstrap(), NetLab::bootstrap),
+        ])
         .args(["--topic", topic])
         .args(["--records", &o.records.to_string()])
         .args(["--value-size", &o.value_size.to_string()])
@@ -431,7 +714,19 @@ fn start_producer(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    if o.mode == Mode::Stop {
+    if let Some(net) = net {
+        // Its own user, so that iptables' owner match hits only its packets; the outcome
+        // file made beforehand and handed over, wherever the temp folder is.
+        use std::os::unix::process::CommandExt;
+        std::fs::File::create(out).map_err(|e| format!("creating {out:?}: {e}"))?;
+        std::os::unix::fs::chown(out, Some(net.uid), Some(net.gid))
+            .map_err(|e| format!("chown {out:?}: {e}"))?;
+        cmd.uid(net.uid).gid(net.gid).current_dir("/");
+    }
+    if o.no_idempotence {
+        cmd.arg("--no-idempotence");
+    }
+    if o.mode != Mode::Kill {
         cmd.args([
             "--request-timeout-ms",
             &STOP_MODE_REQUEST_TIMEOUT.as_millis().to_string(),
@@ -469,6 +764,7 @@ fn verdict(
     topic: &str,
     out: &std::path::Path,
     kills: u32,
+    faults: &str,
 ) -> Result<(String, Vec<String>), String> {
     let text = std::fs::read_to_string(out).map_err(|e| format!("reading {out:?}: {e}"))?;
     let _ = std::fs::remove_file(out);
@@ -491,9 +787,15 @@ fn verdict(
     let label = match o.mode {
         Mode::Kill => rt.name().to_owned(),
         Mode::Stop => format!("{}+sigstop", rt.name()),
+        m => format!("{}+{}", rt.name(), m.name()),
+    };
+    let what = if faults.is_empty() {
+        format!("{kills} kills")
+    } else {
+        faults.to_owned()
     };
     let line = format!(
-        "chaos: {label} {} records, {kills} kills, {fig}, peak rss {} MiB",
+        "chaos: {label} {} records, {what}, {fig}, peak rss {} MiB",
         o.records,
         peak.div_ceil(1 << 20)
     );
@@ -670,8 +972,8 @@ fn produce(o: &Options) -> Result<(), String> {
     config.client_id = "odradek-chaos".into();
     config.acks = Acks::All;
     config.linger = Duration::from_millis(5);
-    // Left unset on purpose: the Java default, idempotent with acks=all once supported.
-    config.enable_idempotence = None;
+    // Left unset on purpose (the Java default, idempotent with acks=all) unless asked.
+    config.enable_idempotence = if o.no_idempotence { Some(false) } else { None };
     if let Some(t) = o.request_timeout {
         config.request_timeout = t;
     }
@@ -765,6 +1067,23 @@ fn produce(o: &Options) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", o.out))
 }
 
+/// What the faults did to the producer, as its stats count it (the channel shape of
+/// odradek-mio has no stats).
+fn print_retries(stats: &odradek_core::Stats) {
+    let r = &stats.retries;
+    let disconnects: u64 = stats.brokers.iter().map(|b| b.disconnects).sum();
+    eprintln!(
+        "chaos produce: {} batches retried (connection lost {}, request timeout {}, bad \
+         response {}, sequence reset {}, broker errors {:?}), {disconnects} disconnects",
+        r.total(),
+        r.connection_lost,
+        r.request_timeout,
+        r.bad_response,
+        r.sequence_reset,
+        r.broker_errors
+    );
+}
+
 /// VmHWM (peak resident set) of this process, in KiB.
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -839,6 +1158,7 @@ async fn produce_async<R: odradek_driver::Runtime>(
         }
     };
     futures_util::future::join(sender, collector).await;
+    print_retries(&producer.stats());
     let report = producer.close().await;
     eprintln!(
         "chaos produce: close: {} delivered, {} failed",
@@ -951,6 +1271,7 @@ fn produce_mio_receipts(config: Config, o: &Options, pace: &Pace) -> Result<Slot
     });
     drop(tx);
     collector.join().map_err(|_| "collector thread panicked")?;
+    print_retries(&producer.stats());
     let report = producer.close();
     eprintln!(
         "chaos produce: close: {} delivered, {} failed",
