@@ -1,0 +1,31 @@
+//! The whole ProducerCore: a fuzzed configuration, then arbitrary sequences of send, connect,
+//! answers (honest, with fuzzed fields, corrupted, replayed, raw garbage), disconnects, time,
+//! flush and close, against a broker that decodes the core's own requests. Checks exactly one
+//! outcome per accepted record, bounded memory, and that close ends (see
+//! `odradek_fuzz::broker`).
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use odradek_fuzz::broker::{Action, Setup, World};
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::arbitrary(&mut u) else {
+        return;
+    };
+    let Some(mut world) = World::new(&setup) else {
+        return;
+    };
+    // At most 500 actions: long enough for deep states, short enough to stay fast.
+    for _ in 0..500 {
+        if u.is_empty() {
+            break;
+        }
+        let Ok(action) = Action::arbitrary(&mut u) else {
+            break;
+        };
+        world.act(&action);
+    }
+    world.finish();
+});
