@@ -14,6 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(setup) = Setup::arbitrary(&mut u) else {
         return;
     };
+    // ODRADEK_FUZZ_TRACE=1 prints the run, to read a crash (`cargo fuzz run core <file>`).
+    let trace = std::env::var_os("ODRADEK_FUZZ_TRACE").is_some();
+    if trace {
+        eprintln!("{setup:?}");
+    }
     let Some(mut world) = World::new(&setup) else {
         return;
     };
@@ -25,6 +30,9 @@ fuzz_target!(|data: &[u8]| {
         let Ok(action) = Action::arbitrary(&mut u) else {
             break;
         };
+        if trace {
+            eprintln!("{action:?}");
+        }
         world.act(&action);
     }
     world.finish();
