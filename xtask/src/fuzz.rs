@@ -148,7 +148,7 @@ pub fn fuzz(root: &Path, seconds: u64, only: &[&str]) -> Result<(), String> {
             .args(["-rss_limit_mb=2048", "-print_final_stats=1"]);
         if target == "core" {
             // Whole runs of actions need room from the start.
-            c.args(["-max_len=4096", "-len_control=20"]);
+            c.args(["-max_len=4096", "-len_control=0"]);
         }
         let t = Instant::now();
         let out = c
