@@ -756,6 +756,9 @@ impl World {
                     }
                 }
                 Output::Disconnect { conn } => {
+                    if self.trace {
+                        eprintln!("  (connections known: {:?})", self.conns.keys());
+                    }
                     assert!(
                         self.conns.remove(&conn).is_some(),
                         "disconnect of unknown connection {conn:?}"
@@ -818,6 +821,9 @@ impl World {
     /// in time, once, with every record accounted for.
     pub fn finish(mut self) {
         let start = self.now;
+        if self.trace {
+            eprintln!("finish: close, then every connection fails");
+        }
         if !self.closed {
             self.core.close(self.now);
             self.drain();
@@ -834,9 +840,13 @@ impl World {
             if self.closed {
                 break;
             }
-            for c in std::mem::take(&mut self.conns).into_keys() {
-                self.core.handle_disconnected(c, self.now);
-                self.drain();
+            // One at a time: a disconnect may make the core close others itself.
+            let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+            for c in ids {
+                if self.conns.remove(&c).is_some() {
+                    self.core.handle_disconnected(c, self.now);
+                    self.drain();
+                }
             }
             if self.closed {
                 break;
