@@ -42,12 +42,14 @@ cargo xtask <command>
                                batch of each as its own process, best of R alternating runs
                                (default 3); needs Go; writes target/bench/codecs.md. Not part of
                                `test`
-  fuzz [--seconds N] [--target T]...
+  fuzz [--seconds N] [--target T]... [--dev]
                                build the cargo-fuzz targets of fuzz/ (nightly; installs the
                                nightly toolchain and cargo-fuzz when missing) and run each
                                (or only T) for N seconds (default 60), one at a time, from
                                fuzz/corpus/<T> and the seeds in fuzz/seeds/<T>; one line per
-                               target: seconds, executions, crash. `test` runs each for 3 s
+                               target: seconds, executions, crash. --dev: unoptimised build
+                               (cheaper to build, slower to run). `test` runs each for 3 s,
+                               --dev
   mutants [--seeds N] [--file F]
                                apply each mutation of xtask/mutants.txt (or F) in turn, run the
                                simulation suite (N seeds, default the suite's CI budget), expect
@@ -334,12 +336,13 @@ struct Step {
 
 /// `cargo xtask fuzz`.
 fn fuzz_cmd(args: &[&str]) -> Result<(), String> {
-    let o = Opts::parse(args, &["--seconds", "--target"], &[])?;
+    let o = Opts::parse(args, &["--seconds", "--target"], &["--dev"])?;
     if let Some(p) = o.positional.first() {
         return Err(format!("unexpected argument {p}"));
     }
     let seconds = o.num("--seconds", 60u64)?;
-    fuzz::fuzz(&kafka::workspace_root(), seconds, &o.all("--target"))
+    let dev = o.switches.contains(&"--dev");
+    fuzz::fuzz(&kafka::workspace_root(), seconds, &o.all("--target"), dev)
 }
 
 /// `cargo xtask mutants`.
@@ -449,12 +452,12 @@ fn test(args: &[&str]) -> Result<(), String> {
             status(c)
         },
     );
-    // A smoke run of every fuzz target (their build included); `cargo xtask fuzz` runs them
-    // longer.
+    // A smoke run of every fuzz target, unoptimised (the cheapest build); `cargo xtask fuzz`
+    // runs them longer, optimised.
     run_step(
         &mut steps,
-        &format!("cargo xtask fuzz --seconds {FUZZ_SMOKE_SECONDS} (smoke)"),
-        || fuzz::fuzz(&kafka::workspace_root(), FUZZ_SMOKE_SECONDS, &[]),
+        &format!("cargo xtask fuzz --dev --seconds {FUZZ_SMOKE_SECONDS} (smoke)"),
+        || fuzz::fuzz(&kafka::workspace_root(), FUZZ_SMOKE_SECONDS, &[], true),
     );
     if with_broker {
         let mut fetched = true;
