@@ -722,11 +722,8 @@ impl World {
                 }
             }
             match out {
-                Output::Connect { conn, address } => {
-                    assert!(
-                        address.port == 9092 && address.host.starts_with('b'),
-                        "connect to an address no one gave: {address}"
-                    );
+                // Any address: a corrupted Metadata answer may name any host and port.
+                Output::Connect { conn, .. } => {
                     let fresh = Conn {
                         open: false,
                         out: FrameDecoder::new(usize::MAX),
