@@ -110,7 +110,7 @@ fn executions(log: &str) -> Option<u64> {
 
 /// `cargo xtask fuzz [--seconds N] [--target T]... [--dev]`: every target (or the named ones)
 /// for N seconds each (default 60). `dev` builds without optimisations (`cargo fuzz --dev`):
-/// a build about 40 % cheaper and runs 10-100x slower, for the smoke run of `cargo xtask test`.
+/// a build about 40 % cheaper, runs 10-100x slower (the core target: a few per second).
 pub fn fuzz(root: &Path, seconds: u64, only: &[&str], dev: bool) -> Result<(), String> {
     let profile: &[&str] = if dev { &["--dev"] } else { &[] };
     for t in only {
