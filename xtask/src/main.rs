@@ -6,6 +6,7 @@
 mod bench;
 mod chaos;
 mod codecs;
+mod fuzz;
 mod mutants;
 
 use odradek_kafka_harness as kafka;
@@ -21,7 +22,8 @@ cargo xtask <command>
                                with a progress bar, read them all back with Kafka's own Java
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)
-  test                         fmt check, clippy, unit + simulation tests, then the real-Kafka
+  test                         fmt check, clippy, unit + simulation tests, a 3 s smoke run of
+                               every fuzz target (`fuzz` below), then the real-Kafka
                                suites (Kafka 4.1 and 3.9, fetched if needed; the secured
                                SSL / SASL / SASL_SSL suites on one 4.1 broker) and a short chaos
                                run (below); exits non-zero on any failure and checks that no
@@ -40,6 +42,14 @@ cargo xtask <command>
                                batch of each as its own process, best of R alternating runs
                                (default 3); needs Go; writes target/bench/codecs.md. Not part of
                                `test`
+  fuzz [--seconds N] [--target T]... [--dev]
+                               build the cargo-fuzz targets of fuzz/ (nightly; installs the
+                               nightly toolchain and cargo-fuzz when missing) and run each
+                               (or only T) for N seconds (default 60), one at a time, from
+                               fuzz/corpus/<T> and the seeds in fuzz/seeds/<T>; one line per
+                               target: seconds, executions, crash. --dev: unoptimised build
+                               (cheaper to build, 10-100x slower to run). `test` runs each
+                               for 3 s
   mutants [--seeds N] [--file F]
                                apply each mutation of xtask/mutants.txt (or F) in turn, run the
                                simulation suite (N seeds, default the suite's CI budget), expect
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
         ["chaos", rest @ ..] => chaos_cmd(rest),
         ["kafka", rest @ ..] => kafka_cmd(rest),
         ["mutants", rest @ ..] => mutants_cmd(rest),
+        ["fuzz", rest @ ..] => fuzz_cmd(rest),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
             Ok(())
@@ -333,6 +344,17 @@ struct Step {
     took: Duration,
 }
 
+/// `cargo xtask fuzz`.
+fn fuzz_cmd(args: &[&str]) -> Result<(), String> {
+    let o = Opts::parse(args, &["--seconds", "--target"], &["--dev"])?;
+    if let Some(p) = o.positional.first() {
+        return Err(format!("unexpected argument {p}"));
+    }
+    let seconds = o.num("--seconds", 60u64)?;
+    let dev = o.switches.contains(&"--dev");
+    fuzz::fuzz(&kafka::workspace_root(), seconds, &o.all("--target"), dev)
+}
+
 /// `cargo xtask mutants`.
 fn mutants_cmd(args: &[&str]) -> Result<(), String> {
     let o = Opts::parse(args, &["--seeds", "--file"], &[])?;
@@ -399,6 +421,9 @@ fn demo(args: &[&str]) -> Result<(), String> {
     status(c)
 }
 
+/// Seconds per fuzz target in `cargo xtask test`.
+const FUZZ_SMOKE_SECONDS: u64 = 3;
+
 fn test(args: &[&str]) -> Result<(), String> {
     let o = Opts::parse(args, &[], &["--no-broker"])?;
     let with_broker = !o.switches.contains(&"--no-broker");
@@ -436,6 +461,14 @@ fn test(args: &[&str]) -> Result<(), String> {
                 .env_remove(kafka::ENABLE_ENV);
             status(c)
         },
+    );
+    // A smoke run of every fuzz target; `cargo xtask fuzz` runs them longer. Optimised: an
+    // unoptimised build (--dev) is cheaper, but its core target runs at a few executions a
+    // second, too few to be a test.
+    run_step(
+        &mut steps,
+        &format!("cargo xtask fuzz --seconds {FUZZ_SMOKE_SECONDS} (smoke)"),
+        || fuzz::fuzz(&kafka::workspace_root(), FUZZ_SMOKE_SECONDS, &[], false),
     );
     if with_broker {
         let mut fetched = true;

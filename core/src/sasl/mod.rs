@@ -172,9 +172,10 @@ pub enum SaslError {
     NoToken(String),
 }
 
-/// What to do after feeding the broker's bytes to a [`SaslSession`].
+/// What to do after feeding the broker's bytes to a SASL mechanism (the core's session, or a
+/// [`ScramClient`] stepped by hand with [`ScramClient::step`]).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// Send these bytes in another SaslAuthenticate.
     Send(Vec<u8>),
     /// The client side is satisfied: authenticated (if the broker's code said so too).

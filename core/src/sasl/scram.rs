@@ -143,8 +143,9 @@ impl ScramClient {
     }
 
     /// Feeds the server's message: server-first yields the client-final message,
-    /// server-final (once its signature checks out) finishes.
-    pub(crate) fn step(&mut self, server: &[u8]) -> Result<Step, SaslError> {
+    /// server-final (once its signature checks out) finishes. Any other message, or one more
+    /// after the exchange ended, is a typed error; no input panics.
+    pub fn step(&mut self, server: &[u8]) -> Result<Step, SaslError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::First => {
                 let (final_msg, expect) = self.client_final(server)?;
