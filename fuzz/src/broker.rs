@@ -742,7 +742,9 @@ impl World {
                         .get_mut(&conn)
                         .unwrap_or_else(|| panic!("transmit on unknown connection {conn:?}"));
                     assert!(c.open, "transmit on {conn:?} before it opened");
+                    let mut written = 0;
                     for chunk in data.drain(..) {
+                        written += chunk.len();
                         c.out.push(&chunk);
                     }
                     while let Some(frame) = c.out.next_frame().expect("the core frames requests") {
@@ -751,6 +753,8 @@ impl World {
                     if self.recycle {
                         self.core.recycle(Output::Transmit { conn, data });
                     }
+                    // The socket takes every byte at once (an acks=0 request ends here).
+                    self.core.handle_written(conn, written, self.now);
                 }
                 Output::Disconnect { conn } => {
                     if self.trace {
