@@ -117,14 +117,14 @@ pub struct Config {
     /// `None` disables it: a record then waits as long as it takes for metadata, a leader or
     /// a connection (it still fails after `retries` failed attempts). `close` stays bounded
     /// all the same: it waits as long as records keep being delivered, and once
-    /// `request.timeout.ms` passed since `close` or since the last record delivered after
-    /// it, every record not yet acknowledged and not in flight — waiting for metadata, a
-    /// leader or a connection, in a batch, or a sent batch waiting for its retry (even one
-    /// whose partition has no leader any more) — fails with
+    /// `request.timeout.ms` + `retry.backoff.max.ms` passed since `close` or since the last
+    /// record delivered after it, every record not yet acknowledged and not in flight —
+    /// waiting for metadata, a leader or a connection, in a batch, or a sent batch waiting
+    /// for its retry (even one whose partition has no leader any more) — fails with
     /// [`ProduceError::DeliveryTimeout`](crate::ProduceError), and one in flight fails the
     /// same way if its request fails instead of being retried, so a close that makes no
-    /// progress ends within about two request timeouts (the Java client, whose
-    /// `delivery.timeout.ms` cannot be turned off, bounds every record this way).
+    /// progress ends within about two request timeouts and a retry backoff (the Java client,
+    /// whose `delivery.timeout.ms` cannot be turned off, bounds every record this way).
     pub delivery_timeout: Option<Duration>,
     /// `metadata.max.age.ms`: metadata is refreshed at least this often.
     pub metadata_max_age: Duration,

@@ -640,7 +640,7 @@ impl Cluster {
     /// near `i64::MAX`.
     fn hostile_base_offset(&mut self, id: usize, topic: &str, partition: i32, base: i64) -> i64 {
         let rate = self.config.faults.hostile.base_offset_rate;
-        if !(rate > 0.0 && self.rng.unit() < rate) {
+        if !(rate > 0.0 && self.faults_active() && self.rng.unit() < rate) {
             return base;
         }
         let count = self.appends[id].count as i64;
@@ -1027,7 +1027,7 @@ impl Cluster {
     /// scripted one (drawn the same either way).
     fn hostile_throttle(&mut self) -> i32 {
         let rate = self.config.faults.hostile.throttle_rate;
-        let drawn = if rate > 0.0 && self.rng.unit() < rate {
+        let drawn = if rate > 0.0 && self.faults_active() && self.rng.unit() < rate {
             self.stats.throttled_responses += 1;
             1 + self.rng.below(2000) as i32
         } else {
@@ -1055,6 +1055,9 @@ impl Cluster {
     /// is no broker, a throttle time.
     fn hostile_metadata(&mut self, resp: &mut MetadataResponse) {
         resp.throttle_time_ms = self.hostile_throttle();
+        if !self.faults_active() {
+            return; // a healed cluster (FaultConfig::heal) answers straight
+        }
         let h = self.config.faults.hostile.clone();
         let with_parts: Vec<usize> = resp
             .topics

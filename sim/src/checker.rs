@@ -139,7 +139,9 @@ pub struct CheckOptions {
     /// that refused it (checked from [`History::client`]). `None`: not checked.
     pub retry_backoff: Option<(Duration, Duration)>,
     /// After a NOT_LEADER_OR_FOLLOWER answer, the client sends a Metadata request within this
-    /// long, and before it sends the refused records again. `None`: not checked.
+    /// long (the suite allows the refresh's backoff, a Metadata request in flight timing out
+    /// and a slow answer on a new connection), and before it sends the refused records again.
+    /// `None`: not checked.
     pub metadata_refresh_within: Option<Duration>,
     /// When brokers were down (crashed, back; `None`: never): a NOT_LEADER answer whose
     /// refresh window overlaps one is not held to [`metadata_refresh_within`]

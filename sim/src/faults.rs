@@ -101,8 +101,8 @@ pub struct FaultConfig {
     /// MESSAGE_TOO_LARGE.
     pub max_batch_bytes: Option<usize>,
     /// The cluster heals after the horizon: per-response faults (slow, lost, stalled,
-    /// injected errors, state losses, rollbacks, fencing) stop then too, not only the timed
-    /// ones. Records sent once it has healed and settled must be delivered.
+    /// injected errors, state losses, rollbacks, fencing, hostile values) stop then too, not
+    /// only the timed ones. Records sent once it has healed and settled must be delivered.
     pub heal: bool,
     /// One broker crashes at a time drawn within the horizon and never comes back (the
     /// partitions it led move to live brokers, if any).

@@ -198,6 +198,10 @@ struct Runner<'a> {
     closed: bool,
     close_called: bool,
     blocked: bool,
+    /// Since when `send` has refused the pending record for a full buffer.
+    blocked_since: Option<odradek_core::Instant>,
+    /// The user gave up on a record for a full buffer: it gives up on the next at once.
+    gave_up: bool,
     buffer_full: usize,
 }
 
@@ -226,6 +230,8 @@ impl<'a> Runner<'a> {
             closed: false,
             close_called: false,
             blocked: false,
+            blocked_since: None,
+            gave_up: false,
             buffer_full: 0,
         }
     }
@@ -245,6 +251,7 @@ impl<'a> Runner<'a> {
             let out = match out {
                 Output::Delivered(batch) => {
                     self.blocked = false;
+                    self.blocked_since = None;
                     for d in batch {
                         let (id, metadata) = (d.id, &d.metadata);
                         self.cluster.note(|| {
@@ -286,6 +293,7 @@ impl<'a> Runner<'a> {
                 Output::Delivered(_) => continue,
                 Output::Failed { id, error, record } => {
                     self.blocked = false;
+                    self.blocked_since = None;
                     self.cluster
                         .note(|| format!("core: Failed {id:?}: {error}"));
                     Observed::Failed {
@@ -326,6 +334,7 @@ impl<'a> Runner<'a> {
                     .note(|| "work: send refused, buffer full".to_owned());
                 self.buffer_full += 1;
                 self.blocked = true;
+                self.blocked_since.get_or_insert(now);
                 Some(e.record)
             }
             Err(e) => {
@@ -383,8 +392,20 @@ impl<'a> Runner<'a> {
                 self.livelock(msg);
                 break;
             }
+            // A user blocked on a full buffer gives up on the record after a while (as Java's
+            // `max.block.ms` would), so a producer whose records can never get an outcome
+            // (no delivery timeout, a broker down for good) still gets to `close`.
+            let give_up = if self.gave_up {
+                Duration::ZERO
+            } else {
+                config
+                    .producer
+                    .delivery_timeout
+                    .map_or(Duration::ZERO, |d| d + config.producer.request_timeout)
+                    + Duration::from_secs(60)
+            };
             let work_at = if self.blocked {
-                None
+                self.blocked_since.map(|t| t + give_up)
             } else if pending.is_some() {
                 Some(now)
             } else {
@@ -432,7 +453,22 @@ impl<'a> Runner<'a> {
                 },
                 Next::Work => {
                     self.cluster.advance_to(at);
-                    if let Some(record) = pending.take() {
+                    if self.blocked {
+                        // Gave up on the pending record (see `give_up`).
+                        self.blocked = false;
+                        self.blocked_since = None;
+                        self.gave_up = true;
+                        if let Some(record) = pending.take() {
+                            self.cluster
+                                .note(|| "work: gave up on a record, buffer full".to_owned());
+                            self.history.refused.push(RefusedRecord {
+                                record,
+                                kind: SendErrorKind::BufferFull,
+                                at,
+                                after_close: false,
+                            });
+                        }
+                    } else if let Some(record) = pending.take() {
                         pending = self.send(&mut core, record);
                     } else if let Some(step) = steps.next() {
                         match &step.action {
@@ -522,10 +558,13 @@ impl<'a> Runner<'a> {
                 config.producer.retry_backoff,
                 config.producer.retry_backoff_max,
             )),
+            // The refresh's backoff, a Metadata request already in flight timing out, a new
+            // connection's answers slowed by a latency spike.
             metadata_refresh_within: Some(
                 config.producer.retry_backoff
-                    + config.producer.request_timeout
-                    + 4 * config.cluster.network.latency_max
+                    + 2 * config.producer.request_timeout
+                    + config.cluster.faults.slow_extra.1
+                    + 8 * config.cluster.network.latency_max
                     + Duration::from_millis(1),
             ),
             broker_outages: self.cluster.stats().outages.clone(),
@@ -536,6 +575,7 @@ impl<'a> Runner<'a> {
             ),
             close_after_delivery_within: config.producer.delivery_timeout.is_none().then(|| {
                 2 * config.producer.request_timeout
+                    + config.producer.retry_backoff_max
                     + 4 * config.cluster.network.latency_max
                     + Duration::from_millis(1)
             }),

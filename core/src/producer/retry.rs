@@ -85,18 +85,22 @@ impl ProducerCore {
         term.mul_f64(jitter).min(max)
     }
 
-    /// When a close without a delivery timeout stops waiting: `request.timeout.ms` after
-    /// `close` or after the last record delivered since, whichever is later (see
-    /// [`Config::delivery_timeout`](crate::Config::delivery_timeout)): a close waits as long
-    /// as records keep being delivered. `None` when not closing, or when there is a delivery
+    /// When a close without a delivery timeout stops waiting: `request.timeout.ms` plus
+    /// `retry.backoff.max.ms` after `close` or after the last record delivered since,
+    /// whichever is later (see [`Config::delivery_timeout`](crate::Config::delivery_timeout)):
+    /// a close waits as long as records keep being delivered, and long enough for one request
+    /// and one retry at the longest backoff — a healthy cluster whose records are retrying
+    /// behind a backoff longer than the request timeout (the backoff grows to
+    /// `retry.backoff.max.ms`) must not see them given up (found by the simulator's
+    /// healed-cluster check: a close after a 1 s backoff with a 442 ms request timeout failed
+    /// records sent to a healed cluster). `None` when not closing, or when there is a delivery
     /// timeout.
     fn close_cutoff(&self) -> Option<Instant> {
         if self.config.delivery_timeout.is_some() {
             return None;
         }
-        self.metadata
-            .close_progress
-            .map(|t| t + self.config.request_timeout)
+        let wait = self.config.request_timeout + self.config.retry_backoff_max;
+        self.metadata.close_progress.map(|t| t + wait)
     }
 
     /// Fails records whose delivery deadline passed and that are not in flight. Without a
