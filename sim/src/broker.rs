@@ -856,7 +856,10 @@ impl Cluster {
             let part = self.partition_mut(topic, partition);
             if let Some(e) = part.producers.entries.get_mut(&pid) {
                 if !e.lost && e.epoch <= epoch {
-                    e.epoch = epoch.saturating_add(1);
+                    // Another instance took the producer id at a later epoch (as
+                    // InitProducerId would hand out): far enough ahead that this producer's
+                    // own epoch bumps (KIP-360, one at a time) never reach it.
+                    e.epoch = epoch.saturating_add(1000);
                     e.batches.clear();
                     self.stats.fenced += 1;
                     let now = self.now;

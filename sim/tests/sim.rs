@@ -260,7 +260,8 @@ impl Summary {
 /// million-seed soak's two, and the 51 of the first issue-21 soak's 200k seeds: a producer
 /// blocked on a full buffer forever, NOT_LEADER refreshes delayed by a stalled connection,
 /// and a close cut-off shorter than a retry backoff; and 414442, 446129 of the second:
-/// hostile answers after the cluster had healed).
+/// hostile answers after the cluster had healed; 595284: a fencing fault whose epoch the
+/// producer's own epoch bump could reach).
 const SOAK_FINDS: &[u64] = &[
     9164, 13239, 15508, 16095, 18400, 23167, 24235, 27199, 37163, 37568, 37994, 42256, 42689,
     44878, 45209, 45989, 46644, 47298, 50164, 50526, 53524, 54018, 55000, 56498, 81945, 82517,
@@ -268,7 +269,7 @@ const SOAK_FINDS: &[u64] = &[
     111005, 113594, 114493, 114526, 121769, 121832, 122108, 125520, 125812, 131177, 132287, 136290,
     139121, 140174, 145642, 148423, 150048, 150434, 151883, 154376, 159357, 161783, 163223, 163872,
     164335, 166812, 169882, 176224, 179595, 184104, 187646, 204045, 226769, 227910, 234488, 235287,
-    242287, 253863, 266482, 297653, 309185, 313902, 317627, 414442, 434002, 446129, 740472,
+    242287, 253863, 266482, 297653, 309185, 313902, 317627, 414442, 434002, 446129, 595284, 740472,
 ];
 
 /// Runs [`SOAK_FINDS`]; prints one line, and each failing seed with its replay command.
