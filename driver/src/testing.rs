@@ -268,6 +268,31 @@ impl FakeBroker {
             .collect()
     }
 
+    /// For records numbered by their value's first 4 bytes (big-endian): waits, at most
+    /// `timeout`, until the broker holds at least `expected` records, then checks that no
+    /// number is in `topic`/`partition`'s log twice (panics naming the first one that is),
+    /// and returns how many records the log holds.
+    pub fn numbered_records_once(
+        &self,
+        topic: &str,
+        partition: i32,
+        expected: usize,
+        timeout: Duration,
+    ) -> usize {
+        self.wait_for(timeout, |s| s.records >= expected);
+        let log = self.records(topic, partition);
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &log {
+            let v = r.value.as_deref().unwrap_or_default();
+            let n = v
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .expect("a numbered value");
+            assert!(seen.insert(n), "record {n} written twice");
+        }
+        log.len()
+    }
+
     /// Records appended over all partitions.
     pub fn total_records(&self) -> usize {
         self.shared

@@ -631,15 +631,8 @@ fn blocking_acks_none_stalled_broker_bounds_memory_and_writes_once() {
     let report = producer.close();
     assert_eq!(report.delivered + report.failed, sent as u64);
     let delivered = report.delivered as usize;
-    assert!(wait_for_records(&broker, delivered) >= delivered);
-    let log = broker.records("stall", 0);
-    let mut seen = HashSet::new();
-    for r in &log {
-        let v = r.value.as_deref().expect("a value");
-        let n = u32::from_be_bytes(v[..4].try_into().unwrap());
-        assert!(seen.insert(n), "record {n} written twice");
-    }
-    assert_eq!(log.len(), delivered);
+    let logged = broker.numbered_records_once("stall", 0, delivered, PATIENCE);
+    assert_eq!(logged, delivered);
 }
 
 #[test]
