@@ -569,6 +569,11 @@ impl Checker<'_> {
                             ProduceError::RetriesExhausted(_) | ProduceError::DeliveryTimeout => {
                                 true
                             }
+                            // A delivery timeout that names the malformed answer behind it
+                            // (hostile values in an answer make it malformed).
+                            ProduceError::Connection(c) => {
+                                c.kind == odradek_core::ConnectionErrorKind::MalformedResponse
+                            }
                             ProduceError::UnknownTopic(_) => known.is_none(),
                             // The brokers' cap refuses a batch of this record alone.
                             ProduceError::Broker(c) if *c == ErrorCode::MESSAGE_TOO_LARGE => {

@@ -256,6 +256,31 @@ fn failures_are_judged_by_what_could_explain_them() {
         kinds(&check(&h, &l2, &strict)),
         vec![ViolationKind::UnexpectedFailure]
     );
+    // A delivery timeout naming a malformed answer is one under faults; a failure to connect
+    // never is here (every broker takes connections in this history).
+    let connection = |kind| {
+        ProduceError::Connection(odradek_core::ConnectionError {
+            broker: "broker 1 (broker-1:9092)".into(),
+            kind,
+            detail: "base offset past i64::MAX".into(),
+        })
+    };
+    if let Observed::Failed { error, .. } = &mut h.outputs[2].1 {
+        *error = connection(odradek_core::ConnectionErrorKind::MalformedResponse);
+    }
+    let r = check(&h, &l2, &options());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(
+        kinds(&check(&h, &l2, &strict)),
+        vec![ViolationKind::UnexpectedFailure]
+    );
+    if let Observed::Failed { error, .. } = &mut h.outputs[2].1 {
+        *error = connection(odradek_core::ConnectionErrorKind::ConnectFailed);
+    }
+    assert_eq!(
+        kinds(&check(&h, &l2, &options())),
+        vec![ViolationKind::UnexpectedFailure]
+    );
     // A retriable code reported as a fatal broker error is a bug.
     if let Observed::Failed { error, .. } = &mut h.outputs[2].1 {
         *error = ProduceError::Broker(ErrorCode::NOT_LEADER_OR_FOLLOWER);
