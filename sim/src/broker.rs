@@ -860,6 +860,7 @@ impl Cluster {
                     // InitProducerId would hand out): far enough ahead that this producer's
                     // own epoch bumps (KIP-360, one at a time) never reach it.
                     e.epoch = epoch.saturating_add(1000);
+                    e.fenced = true;
                     e.batches.clear();
                     self.stats.fenced += 1;
                     let now = self.now;

@@ -51,6 +51,9 @@ pub(crate) struct ProducerEntry {
     /// that same epoch — which a long-lived producer reaches by wrapping — is not mistaken
     /// for a new producer's first batch. A newer epoch starting at 0 is accepted.
     pub lost: bool,
+    /// A fencing fault moved the epoch on (another instance took the id): an older epoch
+    /// is refused INVALID_PRODUCER_EPOCH even after the rest of the state is lost.
+    pub fenced: bool,
 }
 
 /// What to do with an idempotent batch.
@@ -98,6 +101,9 @@ impl ProducerStates {
             };
         };
         if e.lost {
+            if e.fenced && epoch < e.epoch {
+                return Verdict::Refuse(ErrorCode::INVALID_PRODUCER_EPOCH);
+            }
             return if first == 0 && epoch > e.epoch {
                 Verdict::Append
             } else {

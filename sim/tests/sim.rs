@@ -261,7 +261,11 @@ impl Summary {
 /// blocked on a full buffer forever, NOT_LEADER refreshes delayed by a stalled connection,
 /// and a close cut-off shorter than a retry backoff; and 414442, 446129 of the second:
 /// hostile answers after the cluster had healed; 595284: a fencing fault whose epoch the
-/// producer's own epoch bump could reach).
+/// producer's own epoch bump could reach; and of the third, on main after the issue-21
+/// merges: 601643, 658981, 701057 (a delivery timeout naming a malformed answer), 664872 (a
+/// fenced producer's state lost, then refused UNKNOWN_PRODUCER_ID forever), 703700, 712986,
+/// 716893, 726309, 740846, 793544, 839840, 841233 (acks=0 connections the broker closes never
+/// reset their reconnect backoff)).
 const SOAK_FINDS: &[u64] = &[
     9164, 13239, 15508, 16095, 18400, 23167, 24235, 27199, 37163, 37568, 37994, 42256, 42689,
     44878, 45209, 45989, 46644, 47298, 50164, 50526, 53524, 54018, 55000, 56498, 81945, 82517,
@@ -269,7 +273,8 @@ const SOAK_FINDS: &[u64] = &[
     111005, 113594, 114493, 114526, 121769, 121832, 122108, 125520, 125812, 131177, 132287, 136290,
     139121, 140174, 145642, 148423, 150048, 150434, 151883, 154376, 159357, 161783, 163223, 163872,
     164335, 166812, 169882, 176224, 179595, 184104, 187646, 204045, 226769, 227910, 234488, 235287,
-    242287, 253863, 266482, 297653, 309185, 313902, 317627, 414442, 434002, 446129, 595284, 740472,
+    242287, 253863, 266482, 297653, 309185, 313902, 317627, 414442, 434002, 446129, 595284, 601643,
+    658981, 664872, 701057, 703700, 712986, 716893, 726309, 740472, 740846, 793544, 839840, 841233,
 ];
 
 /// Runs [`SOAK_FINDS`]; prints one line, and each failing seed with its replay command.

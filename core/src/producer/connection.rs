@@ -514,8 +514,9 @@ impl ProducerCore {
         }
     }
 
-    /// An answer to a Metadata, Produce or InitProducerId request on `conn` decoded: the
-    /// connection works, and its target's reconnect backoff starts over.
+    /// An answer to a Metadata, Produce or InitProducerId request on `conn` decoded (or,
+    /// with acks=0, a Produce request was written): the connection works, and its target's
+    /// reconnect backoff starts over.
     pub(super) fn conn_proved(&mut self, conn: ConnId) {
         if let Some(target) = self.conns.conns.get(&conn).map(|c| c.target) {
             self.conns.backoff.remove(&target);
@@ -659,6 +660,9 @@ impl ProducerCore {
                 return any;
             };
             any = true;
+            // With acks=0 a written request is all the proof a connection gives that it
+            // works (no answer comes): its reconnect backoff starts over.
+            self.conn_proved(conn);
             if let RequestKind::Produce { mut batches, .. } = req.kind {
                 let rref = RequestRef {
                     conn,
