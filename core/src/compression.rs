@@ -102,6 +102,15 @@ impl CompressionLevels {
 }
 
 impl Compression {
+    /// Every codec, `None` first: for tests and tools that cover them all.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// The codec's id in a batch's attributes (low 3 bits): 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn attribute(self) -> u8 {
         match self {
@@ -666,13 +675,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    const CODECS: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    const CODECS: [Compression; 5] = Compression::ALL;
 
     fn inputs() -> Vec<Vec<u8>> {
         let mut pseudo = Vec::with_capacity(200_000);

@@ -9,13 +9,7 @@ use odradek_core::record::{
 };
 use odradek_core::{Compression, Header};
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 const FORMATS: [RecordFormat; 3] = [RecordFormat::V0, RecordFormat::V1, RecordFormat::V2];
 const LIMIT: usize = 16 << 20;
 

@@ -35,13 +35,7 @@ struct Input {
     fix_crc: bool,
 }
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 const LIMIT: usize = 1 << 16;
 
