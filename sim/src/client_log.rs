@@ -90,32 +90,13 @@ impl Cluster {
     }
 
     /// `data` reached the client on `conn`: each answer it completes is logged with its note.
-    pub(crate) fn client_received(&mut self, conn: ConnId, mut data: &[u8]) {
+    pub(crate) fn client_received(&mut self, conn: ConnId, data: &[u8]) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let mut done = Vec::new();
-        let (head, rest) = &mut c.inbound_frame;
-        while !data.is_empty() {
-            if head.len() < 8 {
-                let take = (8 - head.len()).min(data.len());
-                head.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if head.len() < 8 {
-                    break;
-                }
-                let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-                *rest = usize::try_from(size).unwrap_or(0).saturating_sub(4);
-            }
-            let take = (*rest).min(data.len());
-            *rest -= take;
-            data = &data[take..];
-            if *rest == 0 {
-                done.push(i32::from_be_bytes([head[4], head[5], head[6], head[7]]));
-                head.clear();
-            }
-        }
+        c.inbound_frame.feed(data, |corr| done.push(corr));
         for corr in done {
             let Some(pos) = c.notes.iter().position(|(k, _)| *k == corr) else {
                 continue;

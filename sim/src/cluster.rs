@@ -201,7 +201,7 @@ pub(crate) struct Conn {
     /// What the client learns with each answer still on its way (for the client log), by
     /// correlation id, in answer order; and the framing of the answers it receives.
     pub(crate) notes: VecDeque<(i32, crate::client_log::Note)>,
-    pub(crate) inbound_frame: (Vec<u8>, usize),
+    pub(crate) inbound_frame: crate::wire::AnswerFrames,
 }
 
 #[derive(Debug)]
@@ -801,7 +801,7 @@ impl Cluster {
                 sent_at: VecDeque::new(),
                 partial: 0,
                 notes: VecDeque::new(),
-                inbound_frame: (Vec::new(), 0),
+                inbound_frame: Default::default(),
             },
         );
         let at = now + self.latency();

@@ -70,7 +70,43 @@ pub(crate) struct WireLog {
     out: BTreeMap<ConnId, BytesMut>,
     /// Broker-to-client: per connection, the first bytes of the current frame (size and
     /// correlation id, up to 8) and how many bytes of it are still to come after those.
-    inbound: BTreeMap<ConnId, (Vec<u8>, usize)>,
+    inbound: BTreeMap<ConnId, AnswerFrames>,
+}
+
+/// Follows the broker-to-client byte stream of one connection and names each answer as its
+/// last byte arrives: the first bytes of the current frame (size and correlation id, up to 8)
+/// and how many bytes of it are still to come after those.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerFrames {
+    head: Vec<u8>,
+    rest: usize,
+}
+
+impl AnswerFrames {
+    /// Takes `data`, the next bytes of the stream; calls `answered` with the correlation id
+    /// of each frame it completes, in order.
+    pub(crate) fn feed(&mut self, mut data: &[u8], mut answered: impl FnMut(i32)) {
+        while !data.is_empty() {
+            let head = &mut self.head;
+            if head.len() < 8 {
+                let take = (8 - head.len()).min(data.len());
+                head.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if head.len() < 8 {
+                    return;
+                }
+                let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+                self.rest = usize::try_from(size).unwrap_or(0).saturating_sub(4);
+            }
+            let take = self.rest.min(data.len());
+            self.rest -= take;
+            data = &data[take..];
+            if self.rest == 0 {
+                answered(i32::from_be_bytes([head[4], head[5], head[6], head[7]]));
+                head.clear();
+            }
+        }
+    }
 }
 
 impl WireLog {
@@ -129,28 +165,14 @@ impl WireLog {
     }
 
     /// `data` on `conn` was handed to the core.
-    pub(crate) fn received(&mut self, conn: ConnId, mut data: &[u8]) {
-        let (head, rest) = self.inbound.entry(conn).or_default();
-        while !data.is_empty() {
-            if head.len() < 8 {
-                let take = (8 - head.len()).min(data.len());
-                head.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if head.len() < 8 {
-                    return;
-                }
-                let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-                *rest = usize::try_from(size).unwrap_or(0).saturating_sub(4);
-            }
-            let take = (*rest).min(data.len());
-            *rest -= take;
-            data = &data[take..];
-            if *rest == 0 {
-                let correlation = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-                self.events.push(WireEvent::Answered { conn, correlation });
-                head.clear();
-            }
-        }
+    pub(crate) fn received(&mut self, conn: ConnId, data: &[u8]) {
+        let events = &mut self.events;
+        self.inbound
+            .entry(conn)
+            .or_default()
+            .feed(data, |correlation| {
+                events.push(WireEvent::Answered { conn, correlation })
+            });
     }
 
     /// The broker refused `batch` of request `correlation` on `conn` with UNKNOWN_PRODUCER_ID.
