@@ -1,8 +1,10 @@
 //! # odradek-driver
 //!
-//! The runtime-agnostic async driver for [`odradek_core::ProducerCore`], shared by
-//! `odradek-tokio` and `odradek-async-std`. Users normally depend on one of those; this crate
-//! is for writing an adapter for another runtime.
+//! The runtime-agnostic driver for [`odradek_core::ProducerCore`], shared by
+//! `odradek-tokio`, `odradek-async-std` and `odradek-mio` (whose embedded producer polls the
+//! driver task from the user's own `mio::Poll` loop, and whose blocking producer runs it on a
+//! thread). Users normally depend on one of those; this crate is for writing an adapter for
+//! another runtime or event loop.
 //!
 //! ## Shape
 //!
@@ -18,10 +20,11 @@
 //!   changes, and yield after a capped amount of work per wake-up;
 //! * **handles** ([`Producer`], [`InputSender`]) that call the core directly under one mutex
 //!   (so refusals are the core's own typed [`SendError`]s, synchronously) and wake the task;
-//! * **outcomes** routed by [`outcomes::Router`] (the module odradek-mio's blocking producer
-//!   uses too) to a [`DeliveryFuture`], a callback ([`Producer::send_with`]), or the channel
-//!   shape's [`Successes`] / [`Errors`] streams, whose buffering policy is documented on
-//!   [`channels`]; none of them allocates per record.
+//! * **outcomes** routed by [`outcomes::Router`] to a [`DeliveryFuture`] (or the blocking
+//!   receipt made from its [`Ticket`](outcomes::Ticket)), a callback ([`Producer::send_with`]),
+//!   the channel shape's [`Successes`] / [`Errors`] streams, whose buffering policy is
+//!   documented on [`channels`], or an event queue a polling front end drains
+//!   ([`Producer::try_send_event`]); none of them allocates per record.
 //!
 //! Connections exist only here: the core asks with `Output::Connect { address }`, the runtime
 //! resolves `host:port` with its own resolver and connects with `TCP_NODELAY`, under a connect
@@ -103,7 +106,7 @@ pub use bootstrap::BootstrapError;
 pub use channels::{Errors, InputSender, Successes};
 pub use clock::Clock;
 pub use outcomes::DeliveryResult;
-pub use producer::{ConnectError, DeliveryFuture, Producer};
+pub use producer::{ConnectError, CoreRef, DeliveryFuture, Producer};
 pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};
 

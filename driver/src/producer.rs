@@ -3,20 +3,24 @@
 use crate::channels::{Errors, InputSender, Successes};
 use crate::clock::Clock;
 use crate::driver::Driver;
+use crate::outcomes::EventOutcome;
 use crate::outcomes::{ChannelQueues, DeliveryResult, Ticket};
 use crate::report::{ChannelOptions, CloseReport};
 use crate::runtime::Runtime;
-use crate::state::{Handle, Sender, Shared, WhenFull};
+use crate::state::{Handle, Sender, Shared, State, WhenFull};
 use odradek_core::{
-    Config, ConfigError, DeliveryError, ProducerCore, Record, RecordMetadata, SendError, TopicName,
+    Config, ConfigError, DeliveryError, Instant, ProducerCore, Record, RecordId, RecordMetadata,
+    SendError, TopicName,
 };
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::MutexGuard;
 use std::task::{Context, Poll};
 
 /// Why a producer could not be started.
@@ -67,11 +71,13 @@ impl<R> fmt::Debug for Producer<R> {
     }
 }
 
-/// Validates `config`, builds the core and spawns the driver task on `runtime`.
+/// Validates `config`, builds the core and spawns the driver task on `runtime`; the core's
+/// random choices come from `seed`, or from a fresh random seed.
 fn start<R: Runtime>(
     runtime: R,
     config: Config,
     channels: Option<ChannelQueues>,
+    seed: Option<u64>,
 ) -> Result<Arc<Shared>, ConnectError> {
     config.validate()?;
     let tls = if config.security_protocol.uses_tls() {
@@ -83,7 +89,7 @@ fn start<R: Runtime>(
     let now = clock.now();
     let mut h = RandomState::new().build_hasher();
     h.write_u64(now.as_unix_nanos());
-    let seed = h.finish();
+    let seed = seed.unwrap_or_else(|| h.finish());
     let request_timeout = config.request_timeout;
     let core = ProducerCore::new(config, seed, now)?;
     let shared = Arc::new(Shared::new(core, clock, channels));
@@ -117,7 +123,7 @@ impl<R: Runtime> Producer<R> {
     /// [`connect`](Self::connect) on a given runtime instance.
     pub async fn connect_with(runtime: R, config: Config) -> Result<Self, ConnectError> {
         crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
-        let shared = start(runtime, config, None)?;
+        let shared = start(runtime, config, None, None)?;
         Ok(Producer {
             handle: Handle::new(shared),
             _runtime: PhantomData,
@@ -131,7 +137,7 @@ impl<R: Runtime> Producer<R> {
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
         crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
-        let shared = start(runtime, config, Some(ChannelQueues::new(options)))?;
+        let shared = start(runtime, config, Some(ChannelQueues::new(options)), None)?;
         let successes = options
             .return_successes
             .then(|| Successes::new(shared.clone()));
@@ -236,6 +242,105 @@ impl<R: Runtime> Producer<R> {
     }
 }
 
+/// For front ends that poll the driver task themselves instead of awaiting (odradek-mio's
+/// `MioProducer`, inside the user's own `mio::Poll` loop): a start without the async
+/// bootstrap check, a send whose outcome is queued as an event, and flush and close that
+/// only begin.
+impl<R: Runtime> Producer<R> {
+    /// Validates `config` and starts the producer: the driver task goes to
+    /// [`Runtime::spawn`]. `seed` makes the core's random choices (partitioning, jitter)
+    /// reproducible; `None` picks a random one. Unlike [`connect_with`](Self::connect_with)
+    /// it does not resolve `bootstrap.servers` (see [`bootstrap::check_blocking`](crate::bootstrap::check_blocking)).
+    pub fn start_with_seed(
+        runtime: R,
+        config: Config,
+        seed: Option<u64>,
+    ) -> Result<Self, ConnectError> {
+        let shared = start(runtime, config, None, seed)?;
+        Ok(Producer {
+            handle: Handle::new(shared),
+            _runtime: PhantomData,
+        })
+    }
+
+    /// Sends a record without waiting (refusals as [`try_send`](Self::try_send)); its outcome
+    /// is queued for [`take_events`](Self::take_events) under the returned id.
+    pub fn try_send_event(&self, record: Record) -> Result<RecordId, SendError> {
+        let mut slot = Some(record);
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let mut st = self.handle.shared.lock();
+        match st.poll_send(&mut cx, &mut slot, WhenFull::Refuse, Sender::Producer) {
+            Poll::Ready(Ok(id)) => {
+                st.router.track_event(id);
+                Ok(id)
+            }
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => unreachable!("a refusing send does not wait"),
+        }
+    }
+
+    /// Moves the outcomes of records sent with [`try_send_event`](Self::try_send_event) that
+    /// came so far to the back of `into`.
+    pub fn take_events(&self, into: &mut VecDeque<EventOutcome>) {
+        self.handle.shared.lock().router.take_events(into);
+    }
+
+    /// Begins a flush (every buffered record is sent now, ignoring `linger`) and returns.
+    pub fn start_flush(&self) {
+        self.handle.shared.lock().start_flush();
+    }
+
+    /// Begins a graceful close and returns; [`is_finished`](Self::is_finished) tells when it
+    /// is done.
+    pub fn start_close(&self) {
+        self.handle.shared.lock().start_close();
+    }
+
+    /// Whether the driver finished: closed (every record has its outcome, every connection is
+    /// closed), or dropped.
+    pub fn is_finished(&self) -> bool {
+        self.handle.shared.lock().finished
+    }
+
+    /// Now, on the clock the producer feeds its core.
+    pub fn now(&self) -> Instant {
+        self.handle.shared.lock().clock.now()
+    }
+
+    /// The core, for inspection, under the producer's lock: drop the guard before calling
+    /// the producer again.
+    pub fn core(&self) -> CoreRef<'_> {
+        CoreRef(self.handle.shared.lock())
+    }
+
+    /// Sets the bytes charged against `buffer.memory` per pending record beside its encoded
+    /// size (1 KiB by default: the core's copy of the record and the outcome routing; a front
+    /// end that keeps less per record may charge less).
+    pub fn set_record_overhead(&self, bytes: usize) {
+        self.handle.shared.lock().record_overhead = bytes;
+    }
+}
+
+/// The producer's core under its lock ([`Producer::core`]): dereferences to the
+/// [`ProducerCore`].
+pub struct CoreRef<'a>(MutexGuard<'a, State>);
+
+impl std::ops::Deref for CoreRef<'_> {
+    type Target = ProducerCore;
+
+    fn deref(&self) -> &ProducerCore {
+        &self.0.core
+    }
+}
+
+impl fmt::Debug for CoreRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoreRef")
+            .field("pending_records", &self.0.core.pending_records())
+            .finish_non_exhaustive()
+    }
+}
+
 fn poll_send_future(
     shared: &Shared,
     cx: &mut Context<'_>,
@@ -247,6 +352,7 @@ fn poll_send_future(
     st.poll_send(cx, slot, when_full, Sender::Producer)
         .map(|r| {
             r.map(|id| DeliveryFuture {
+                id,
                 ticket: st.router.track_ticket(id, topic.clone()),
             })
         })
@@ -284,7 +390,21 @@ where
 /// the payload went down with the task.
 #[must_use = "a DeliveryFuture does nothing unless awaited; dropping it does not cancel the record"]
 pub struct DeliveryFuture {
+    id: RecordId,
     ticket: Ticket,
+}
+
+impl DeliveryFuture {
+    /// The record's id (the core's, given out in `send` order).
+    pub fn id(&self) -> RecordId {
+        self.id
+    }
+
+    /// The outcome slot behind the future, for a front end that waits by blocking
+    /// ([`Ticket::wait_outcome`]) rather than awaiting.
+    pub fn into_ticket(self) -> Ticket {
+        self.ticket
+    }
 }
 
 impl fmt::Debug for DeliveryFuture {

@@ -72,6 +72,9 @@ pub(crate) struct State {
     pub(crate) handles: usize,
     /// `Output::Closed` was seen and the driver finished (or the driver is gone).
     pub(crate) finished: bool,
+    /// Bytes charged per pending record beside its encoded size ([`RECORD_OVERHEAD`] unless
+    /// the front end says otherwise).
+    pub(crate) record_overhead: usize,
 }
 
 pub(crate) struct Shared {
@@ -93,6 +96,7 @@ impl Shared {
                 finish_waiters: Vec::new(),
                 handles: 1,
                 finished: false,
+                record_overhead: RECORD_OVERHEAD,
             }),
         }
     }
@@ -237,7 +241,7 @@ impl State {
         let held = self
             .core
             .buffered_bytes()
-            .saturating_add((pending + 1).saturating_mul(RECORD_OVERHEAD));
+            .saturating_add((pending + 1).saturating_mul(self.record_overhead));
         pending > 0 && held > self.core.config().buffer_memory
     }
 

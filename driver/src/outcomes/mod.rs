@@ -41,6 +41,7 @@ pub use channels::ChannelQueues;
 use odradek_core::{DeliveryError, ProduceError, Record, RecordId, RecordMetadata, TopicName};
 use slots::SlotResult;
 pub use slots::{Slots, Ticket};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -48,6 +49,10 @@ use window::{Route, Window};
 
 /// A record's outcome: where it was appended, or why it failed (with the record).
 pub type DeliveryResult = Result<RecordMetadata, DeliveryError>;
+
+/// A record's outcome as queued for a front end that polls for them
+/// ([`Router::track_event`]): its id, where it was appended or why it failed, the record.
+pub type EventOutcome = (RecordId, Result<RecordMetadata, ProduceError>, Record);
 
 /// How many unobserved failures (whose ticket, callback or errors stream was dropped) are
 /// kept with their records for the [`CloseReport`]; past this only the count grows.
@@ -95,6 +100,9 @@ pub struct Router {
     callbacks_out: usize,
     /// The channel shape's queues (`None` for the future / receipt shape).
     pub channels: Option<ChannelQueues>,
+    /// Outcomes of records tracked with [`track_event`](Router::track_event), in the order
+    /// they came, until [`take_events`](Router::take_events).
+    events: VecDeque<EventOutcome>,
     delivered: u64,
     failed: u64,
     unobserved: Unobserved,
@@ -127,6 +135,7 @@ impl Router {
             ready: ReadyCallbacks::default(),
             callbacks_out: 0,
             channels,
+            events: VecDeque::new(),
             delivered: 0,
             failed: 0,
             unobserved: Unobserved::default(),
@@ -152,6 +161,22 @@ impl Router {
         let index = self.free.pop().expect("refilled");
         self.window.push(id, Route::Slot(index));
         self.slots.ticket(index, topic)
+    }
+
+    /// Routes `id`'s outcome to the event queue, taken with
+    /// [`take_events`](Router::take_events) (a front end that polls for outcomes).
+    pub fn track_event(&mut self, id: RecordId) {
+        self.window.push(id, Route::Event);
+    }
+
+    /// Moves the queued event outcomes to the back of `into` (a swap when `into` is empty:
+    /// no copy, and the buffers are reused).
+    pub fn take_events(&mut self, into: &mut VecDeque<EventOutcome>) {
+        if into.is_empty() {
+            std::mem::swap(&mut self.events, into);
+        } else {
+            into.append(&mut self.events);
+        }
     }
 
     /// Routes `id`'s outcome to the channel queues.
@@ -210,6 +235,7 @@ impl Router {
                 let r = outcome.map_err(|error| Box::new(DeliveryError { error, record }));
                 self.ready.ready.push((p, i, Some(r)));
             }
+            Some(Route::Event) => self.events.push_back((id, outcome, record)),
             Some(Route::Channel) => {
                 let unobserved = match &mut self.channels {
                     Some(q) => q.push_outcome(outcome, record),
@@ -307,7 +333,8 @@ impl Router {
                     self.failed += 1;
                     self.ready.ready.push((p, i, None));
                 }
-                Route::Channel => {
+                // Nobody polls a dropped front end's events.
+                Route::Channel | Route::Event => {
                     self.failed += 1;
                     self.unobserved.count += 1;
                 }

@@ -26,6 +26,8 @@ pub(super) enum Route {
     Slot(usize),
     /// A callback: pool, index in the pool.
     Callback(u32, usize),
+    /// The event queue of a front end that polls for outcomes (odradek-mio's `MioProducer`).
+    Event,
 }
 
 /// The routes of the records waiting for their outcome.
