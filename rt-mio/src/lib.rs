@@ -17,22 +17,27 @@
 //!   deadlock on an unread channel: [`BlockingProducer::channels`].
 //!
 //! The API matches `odradek-tokio` and `odradek-async-std` (connect, send → receipt, try_send,
-//! flush, close → report, channels), with blocking calls in place of futures.
+//! flush, close → report, channels), with blocking calls in place of futures, and so does the
+//! code behind it: both layers run `odradek-driver`'s driver task (connections, TLS, write
+//! queues, the core's drive contract, outcome routing), the one odradek-tokio and
+//! odradek-async-std run, on a small mio runtime (non-blocking sockets under the
+//! [`TokenRange`]'s tokens, timers as deadlines for the poll timeout). A fix to the driver
+//! lands in every front end at once.
 //!
 //! Time: the core is fed nanoseconds since the UNIX epoch, read from the wall clock once at
 //! start and advanced with the monotonic [`std::time::Instant`].
 //!
-//! TLS (`security.protocol` `SSL` or `SASL_SSL`): each broker socket carries a rustls
-//! `ClientConnection` driven by hand (the client configuration is built by
-//! `odradek_driver::tls`, shared with the async adapters); the handshake runs after the TCP
-//! connect and before the core hears the connection is open, so the core only sees
+//! TLS (`security.protocol` `SSL` or `SASL_SSL`): each broker socket carries the driver's
+//! rustls stream (`odradek_driver::tls`, the async adapters' own); the handshake runs after
+//! the TCP connect and before the core hears the connection is open, so the core only sees
 //! plaintext (SASL included: it is the core's). TCP connect plus handshake get 10 s, capped by
 //! `request.timeout.ms`; a TLS failure reaches the core as a typed
 //! [`ConnectionError`], and records behind it fail with it.
 //!
-//! Work per wake-up is capped (1 MiB read and 1 MiB written per connection); what is left is
-//! resumed on the next [`after_poll`](MioProducer::after_poll), and
-//! [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight back.
+//! Work per wake-up is capped (the driver's 32 rounds, each at most 256 KiB read per
+//! connection); what is left is resumed on the next [`after_poll`](MioProducer::after_poll),
+//! and [`timeout`](MioProducer::timeout) returns zero meanwhile so the loop comes straight
+//! back.
 //!
 //! ## Embedding in your own mio loop
 //!
@@ -135,14 +140,20 @@
 #![allow(clippy::result_large_err)]
 
 mod blocking;
-mod clock;
-mod conn;
 mod embedded;
+mod runtime;
 
 pub use blocking::{
     BlockingProducer, ChannelOptions, CloseReport, Errors, InputSender, Receipt, Successes,
 };
 pub use embedded::{MioProducer, ProducerEvent, TokenRange};
+
+/// The driver's runtime on mio, for the driver's shared test scenarios (`tests/driver.rs`);
+/// not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::runtime::MioRuntime;
+}
 pub use odradek_driver::{observe, BootstrapError};
 
 /// The ready-made producer under the name the other adapters use (`odradek_tokio::Producer`,
@@ -158,6 +169,19 @@ pub use odradek_core::{
 pub use odradek_driver::tls::TlsError;
 
 use std::fmt;
+
+impl From<odradek_driver::ConnectError> for ConnectError {
+    fn from(e: odradek_driver::ConnectError) -> Self {
+        match e {
+            odradek_driver::ConnectError::Config(e) => ConnectError::Config(e),
+            odradek_driver::ConnectError::Tls(e) => ConnectError::Tls(e),
+            odradek_driver::ConnectError::Bootstrap(e) => ConnectError::Bootstrap(e),
+            // `ConnectError` is non-exhaustive; every variant today is above.
+            #[allow(unreachable_patterns)]
+            e => ConnectError::Io(std::io::Error::other(e.to_string())),
+        }
+    }
+}
 
 /// Why a producer could not be started.
 #[derive(Debug)]
