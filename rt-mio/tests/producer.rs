@@ -721,3 +721,68 @@ fn tls_handshake_that_never_finishes_fails_with_a_typed_cause() {
         Ok(_) => panic!("a missing CA file must be refused"),
     }
 }
+
+/// The embedded producer polled with nothing but its own [`MioProducer::timeout`] (no cap of
+/// the loop's own): more records than one wake-up's work cap takes, many partitions, sends
+/// between polls refused while the buffer is full. Every record must be delivered once, and
+/// no poll may sleep to the loop's safety limit while records wait: that would be a lost
+/// wake-up (work left behind a cap, a send that needed the driver, a timer not covered by
+/// `timeout()`) of the kind that made a 5,000-partition run idle for two minutes.
+#[test]
+fn embedded_loop_on_its_own_timeout_never_sleeps_with_work_left() {
+    const N: usize = 20_000;
+    const SAFETY: Duration = Duration::from_secs(10);
+    let broker = start_broker(64);
+    let mut c = config(&broker.address());
+    c.linger = Duration::from_millis(5);
+    c.buffer_memory = 1 << 20;
+    let mut poll = Poll::new().unwrap();
+    let mut producer = MioProducer::new(c, poll.registry(), TokenRange::new(10, 8)).unwrap();
+    let mut events = Events::with_capacity(64);
+    let (mut sent, mut delivered, mut stalls) = (0, 0, 0);
+    let mut seen = HashSet::new();
+    let give_up = Instant::now() + PATIENCE * 3;
+    while !producer.is_closed() {
+        assert!(
+            Instant::now() < give_up,
+            "timed out: {sent} sent, {delivered} delivered"
+        );
+        while sent < N {
+            let value = format!("{sent:08}{}", "v".repeat(200));
+            match producer.send(Record::new("many").key(format!("k{sent}")).value(value)) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind == SendErrorKind::BufferFull => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if sent == N && delivered == N && !producer.core().is_closing() {
+            producer.close();
+        }
+        let timeout = producer.timeout().map_or(SAFETY, |t| t.min(SAFETY));
+        let started = Instant::now();
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        if events.is_empty() && started.elapsed() >= SAFETY {
+            stalls += 1;
+        }
+        for event in events.iter() {
+            producer.handle_event(event);
+        }
+        producer.after_poll();
+        while let Some(event) = producer.poll_event() {
+            match event {
+                ProducerEvent::Delivered { record, .. } => {
+                    delivered += 1;
+                    assert!(seen.insert(record.key.unwrap()), "delivered twice");
+                }
+                ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
+                ProducerEvent::Closed => {}
+            }
+        }
+    }
+    assert_eq!(
+        stalls, 0,
+        "polls that slept to the safety limit with records waiting"
+    );
+    assert_eq!((sent, delivered), (N, N));
+    assert_eq!(broker.total_records(), N);
+}
