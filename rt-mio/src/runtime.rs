@@ -335,22 +335,26 @@ impl Runtime for MioRuntime {
     /// To the user's loop, or to a new producer thread. If the thread cannot be started the
     /// task is dropped, which resolves every record as aborted.
     fn spawn(&self, future: BoxFuture<()>) {
-        let mut inner = self.reactor.lock();
-        match &mut inner.home {
-            Home::Embedded { spawned } => *spawned = Some(future),
-            Home::Thread { poll, join } => {
-                let Some(poll) = poll.take() else {
-                    // One task per runtime: a second one has no poll to run on.
-                    return;
-                };
-                let reactor = Arc::clone(&self.reactor);
-                *join = std::thread::Builder::new()
-                    .name("odradek-mio".into())
-                    .spawn(move || run(reactor, poll, future))
-                    .ok();
+        let poll = match &mut self.reactor.lock().home {
+            Home::Embedded { spawned } => {
+                *spawned = Some(future);
+                None
+            }
+            // One task per runtime: a second one has no poll to run on (and is dropped).
+            Home::Thread { poll, .. } => poll.take().map(|poll| (poll, future)),
+        };
+        // Started without the reactor's lock: a task dropped here takes sockets and sleeps
+        // with it, whose drops take that lock.
+        if let Some((poll, future)) = poll {
+            let reactor = Arc::clone(&self.reactor);
+            let started = std::thread::Builder::new()
+                .name("odradek-mio".into())
+                .spawn(move || run(reactor, poll, future))
+                .ok();
+            if let Home::Thread { join, .. } = &mut self.reactor.lock().home {
+                *join = started;
             }
         }
-        drop(inner);
         self.reactor.wake();
     }
 }
