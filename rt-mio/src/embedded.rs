@@ -209,7 +209,7 @@ impl MioProducer {
     /// socket is read and written at the next [`after_poll`](MioProducer::after_poll).
     pub fn handle_event(&mut self, event: &Event) {
         if self.owns(event.token()) {
-            self.reactor.wake();
+            self.reactor.ready(event);
         }
     }
 

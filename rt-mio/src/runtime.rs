@@ -8,7 +8,9 @@
 //!
 //! * a broker socket is a [`mio::net::TcpStream`] registered for both readiness kinds (edge
 //!   triggered) under a token of the range; reads and writes go until the socket would block,
-//!   which is the driver's `Pending`;
+//!   which is the driver's `Pending`. Each socket keeps what its events said
+//!   ([`Readiness`]): a read or write is only tried while the socket may be ready, so the
+//!   driver's rounds over every connection cost no system call for a quiet one;
 //! * the driver is one task, so every waker is the same: any readiness event for one of the
 //!   range's tokens, a due timer or a handle's wake just sets [`Reactor::woken`] (and, for the
 //!   blocking producer, wakes its poll through a [`mio::Waker`]); the front end then polls the
@@ -26,12 +28,12 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use odradek_core::BrokerAddress;
 use odradek_driver::{AsyncIo, BoxFuture, Runtime};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
@@ -74,11 +76,32 @@ impl TokenPool {
     }
 }
 
+/// What a socket's readiness events said since it last would block: it may be readable
+/// ([`Readiness::READ`]), writable ([`Readiness::WRITE`]). Set by events, cleared just before a
+/// read or write is tried (and set again unless that one would block), so an event that comes
+/// at any point is never lost.
+#[derive(Debug)]
+struct Readiness(AtomicU8);
+
+impl Readiness {
+    const READ: u8 = 1;
+    const WRITE: u8 = 2;
+
+    /// Clears `bit`; whether it was set (the socket may be ready).
+    fn take(&self, bit: u8) -> bool {
+        self.0.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+
+    fn set(&self, bits: u8) {
+        self.0.fetch_or(bits, Ordering::AcqRel);
+    }
+}
+
 /// What the reactor keeps under its lock.
 struct Inner {
     tokens: TokenPool,
-    /// Sockets registered (connections open or opening).
-    sockets: usize,
+    /// Sockets registered (connections open or opening), by token.
+    sockets: HashMap<Token, Arc<Readiness>>,
     /// Pending sleeps: (id, deadline). A handful at most (the driver's timer and one connect
     /// timeout per connection being opened).
     timers: Vec<(u64, std::time::Instant)>,
@@ -133,7 +156,7 @@ impl Reactor {
             range,
             inner: Mutex::new(Inner {
                 tokens: TokenPool::new(range),
-                sockets: 0,
+                sockets: HashMap::new(),
                 timers: Vec::new(),
                 next_timer: 0,
                 home,
@@ -155,7 +178,24 @@ impl Reactor {
 
     /// Broker sockets registered now.
     pub(crate) fn sockets(&self) -> usize {
-        self.lock().sockets
+        self.lock().sockets.len()
+    }
+
+    /// A readiness event for `token`: the socket may be read or written again, and the task
+    /// must be polled. Events for tokens with no socket (closed meanwhile) only wake.
+    pub(crate) fn ready(&self, event: &mio::event::Event) {
+        // An error or a closed side shows on the next read or write.
+        let mut bits = 0;
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            bits |= Readiness::READ;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            bits |= Readiness::WRITE;
+        }
+        if let Some(r) = self.lock().sockets.get(&event.token()) {
+            r.set(bits);
+        }
+        self.wake();
     }
 
     /// The driver task [`Runtime::spawn`] handed over to the user's loop, once.
@@ -301,8 +341,8 @@ fn run(reactor: Arc<Reactor>, mut poll: mio::Poll, mut task: BoxFuture<()>) {
                 return;
             }
         }
-        if events.iter().any(|e| e.token() != WAKER) {
-            reactor.wake();
+        for event in events.iter().filter(|e| e.token() != WAKER) {
+            reactor.ready(event);
         }
     }
 }
@@ -364,6 +404,7 @@ impl Runtime for MioRuntime {
 struct Registered {
     stream: TcpStream,
     token: Token,
+    readiness: Arc<Readiness>,
     reactor: Arc<Reactor>,
 }
 
@@ -387,10 +428,14 @@ impl Registered {
         let mut inner = reactor.lock();
         match registered {
             Ok(stream) => {
-                inner.sockets += 1;
+                // Ready until a read or write says otherwise.
+                let readiness =
+                    Arc::new(Readiness(AtomicU8::new(Readiness::READ | Readiness::WRITE)));
+                inner.sockets.insert(token, Arc::clone(&readiness));
                 Ok(Registered {
                     stream,
                     token,
+                    readiness,
                     reactor: Arc::clone(reactor),
                 })
             }
@@ -406,7 +451,7 @@ impl Drop for Registered {
     fn drop(&mut self) {
         let _ = self.reactor.registry.deregister(&mut self.stream);
         let mut inner = self.reactor.lock();
-        inner.sockets -= 1;
+        inner.sockets.remove(&self.token);
         inner.tokens.release(self.token);
     }
 }
@@ -474,13 +519,20 @@ pub struct MioTcp {
 
 impl AsyncIo for MioTcp {
     fn poll_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        loop {
-            match self.socket.stream.read(buf) {
+        let socket = &mut self.socket;
+        while socket.readiness.take(Readiness::READ) {
+            match socket.stream.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return Poll::Ready(r),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    socket.readiness.set(Readiness::READ)
+                }
+                r => {
+                    socket.readiness.set(Readiness::READ);
+                    return Poll::Ready(r);
+                }
             }
         }
+        Poll::Pending
     }
 
     fn poll_write_vectored(
@@ -488,13 +540,20 @@ impl AsyncIo for MioTcp {
         _cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            match self.socket.stream.write_vectored(bufs) {
+        let socket = &mut self.socket;
+        while socket.readiness.take(Readiness::WRITE) {
+            match socket.stream.write_vectored(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return Poll::Ready(r),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    socket.readiness.set(Readiness::WRITE)
+                }
+                r => {
+                    socket.readiness.set(Readiness::WRITE);
+                    return Poll::Ready(r);
+                }
             }
         }
+        Poll::Pending
     }
 }
 
@@ -600,6 +659,50 @@ mod tests {
         let again = drive(&mut poll, &reactor, rt.connect(&address)).unwrap();
         assert_eq!(again.socket.token, Token(40));
         drop(listener);
+    }
+
+    /// A read is tried only while the socket may be readable: after it would block, bytes
+    /// that arrive are read once their event has been handed to the reactor, not before.
+    #[test]
+    fn reads_follow_the_readiness_events() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut poll = MioPoll::new().unwrap();
+        let rt = MioRuntime::embedded(poll.registry(), TokenRange::new(7, 2)).unwrap();
+        let reactor = Arc::clone(rt.reactor());
+        let address = BrokerAddress {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let mut tcp = drive(&mut poll, &reactor, rt.connect(&address)).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let waker = Waker::from(Arc::new(TaskWaker(Arc::clone(&reactor))));
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 16];
+        assert!(
+            tcp.poll_read(&mut cx, &mut buf).is_pending(),
+            "nothing sent yet"
+        );
+        peer.write_all(b"hello").unwrap();
+        // Not ready as far as the reactor knows: no read is tried.
+        assert!(tcp.poll_read(&mut cx, &mut buf).is_pending());
+        let mut events = Events::with_capacity(8);
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            assert!(std::time::Instant::now() < give_up, "the bytes never came");
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            for event in events.iter() {
+                reactor.ready(event);
+            }
+            while let Poll::Ready(n) = tcp.poll_read(&mut cx, &mut buf) {
+                let n = n.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(got, b"hello");
+        assert!(reactor.take_wake(), "the event woke the task");
     }
 
     #[test]
