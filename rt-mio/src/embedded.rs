@@ -163,7 +163,7 @@ impl MioProducer {
         registry: &Registry,
         tokens: TokenRange,
     ) -> Result<MioProducer, ConnectError> {
-        MioProducer::with_seed(config, registry, tokens, None)
+        MioProducer::start(config, registry, tokens, None)
     }
 
     /// Like [`new`](MioProducer::new), with the seed of the core's random choices given (for
@@ -172,12 +172,22 @@ impl MioProducer {
         config: Config,
         registry: &Registry,
         tokens: TokenRange,
-        seed: impl Into<Option<u64>>,
+        seed: u64,
+    ) -> Result<MioProducer, ConnectError> {
+        MioProducer::start(config, registry, tokens, Some(seed))
+    }
+
+    /// [`new`](MioProducer::new) with a given or (`None`) random seed.
+    fn start(
+        config: Config,
+        registry: &Registry,
+        tokens: TokenRange,
+        seed: Option<u64>,
     ) -> Result<MioProducer, ConnectError> {
         odradek_driver::bootstrap::check_blocking(&config)?;
         let runtime = MioRuntime::embedded(registry, tokens).map_err(ConnectError::Io)?;
         let reactor = Arc::clone(runtime.reactor());
-        let producer = odradek_driver::Producer::start_with_seed(runtime, config, seed.into())?;
+        let producer = odradek_driver::Producer::start_with_seed(runtime, config, seed)?;
         producer.set_record_overhead(CORE_RECORD_OVERHEAD);
         let task = reactor.take_task();
         let waker = Waker::from(Arc::new(TaskWaker(Arc::clone(&reactor))));
