@@ -115,6 +115,12 @@ pub struct PerfArgs {
     /// Seconds between progress lines.
     #[arg(long = "reporting-interval", default_value_t = 5.0)]
     pub reporting_interval: f64,
+    /// When no outcome has arrived for this many seconds while records are pending, print the
+    /// producer's state (its stats: connections, requests in flight, retries, the partitions
+    /// holding records) to stderr, and again every such period while it lasts; 0 (the
+    /// default) never does. A stall detector for `cargo xtask bench`.
+    #[arg(long = "stall-report", default_value_t = 0.0)]
+    pub stall_report: f64,
 }
 
 /// `odradek bench-chart` (hidden): `cargo xtask bench`'s chart.
@@ -223,6 +229,7 @@ mod tests {
         assert_eq!(p.runtime, RuntimeKind::AsyncStd);
         assert_eq!(p.reporting_interval, 5.0);
         assert_eq!(p.keys, 0);
+        assert_eq!(p.stall_report, 0.0);
 
         // `perf --topic t --num-records 1` and then `rest`.
         let perf = |rest: &[&'static str]| {

@@ -283,6 +283,9 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
     if args.reporting_interval <= 0.0 || !args.reporting_interval.is_finite() {
         return Err("--reporting-interval must be positive".into());
     }
+    if args.stall_report < 0.0 || !args.stall_report.is_finite() {
+        return Err("--stall-report must be 0 (off) or positive".into());
+    }
     let job = Job {
         topic: TopicName::new(args.topic.as_str()),
         records: args.num_records,
@@ -294,6 +297,7 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
         },
         throughput: args.throughput,
         interval: Duration::from_secs_f64(args.reporting_interval),
+        stall_report: (args.stall_report > 0.0).then(|| Duration::from_secs_f64(args.stall_report)),
     };
     match args.runtime {
         RuntimeKind::Tokio => {
@@ -332,6 +336,107 @@ struct Job {
     payloads: Vec<Bytes>,
     throughput: f64,
     interval: Duration,
+    /// `--stall-report`.
+    stall_report: Option<Duration>,
+}
+
+/// `--stall-report`'s text: what the producer holds and waits on after `quiet` without an
+/// outcome. Partitions are summarised (a 5,000-partition run would print pages): how many hold
+/// queued records or batches in flight, and the first few of each.
+pub fn stall_report(stats: &odradek_core::Stats, quiet: Duration) -> String {
+    use std::fmt::Write as _;
+    let mut r = format!(
+        "odradek perf: no outcome for {:.1} s: {} accepted, {} delivered, {} failed, {} pending; \
+         buffer {} of {} bytes; {} produce requests, {} in flight; retries {:?}",
+        quiet.as_secs_f64(),
+        stats.records_accepted,
+        stats.records_delivered,
+        stats.records_failed,
+        stats.pending_records,
+        stats.buffer_bytes,
+        stats.buffer_capacity,
+        stats.produce_requests,
+        stats.requests_in_flight,
+        stats.retries,
+    );
+    for b in &stats.brokers {
+        let addr = b.address.as_ref().map_or("?".into(), ToString::to_string);
+        let _ = write!(
+            r,
+            "\n  broker {} {addr}: connected {}, {} in flight, {} requests, {} disconnects",
+            b.node_id, b.connected, b.requests_in_flight, b.produce_requests, b.disconnects
+        );
+    }
+    let queued: Vec<_> = stats
+        .partitions
+        .iter()
+        .filter(|p| p.queued_records > 0)
+        .collect();
+    let flying: Vec<_> = stats
+        .partitions
+        .iter()
+        .filter(|p| p.batches_in_flight > 0)
+        .collect();
+    let no_leader = stats
+        .partitions
+        .iter()
+        .filter(|p| p.leader.is_none())
+        .count();
+    let _ = write!(
+        r,
+        "\n  {} partitions: {} with queued records, {} with batches in flight, {} without a leader",
+        stats.partitions.len(),
+        queued.len(),
+        flying.len(),
+        no_leader
+    );
+    for (what, list) in [("queued", &queued), ("in flight", &flying)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = write!(r, "\n  {what} (first 10):");
+        for p in list.iter().take(10) {
+            let _ = write!(
+                r,
+                " {}-{} (leader {:?}, {} queued, {} batches in flight, {} delivered)",
+                p.topic,
+                p.partition,
+                p.leader,
+                p.queued_records,
+                p.batches_in_flight,
+                p.records_delivered
+            );
+        }
+    }
+    r
+}
+
+/// Prints [`stall_report`] whenever no outcome has arrived for `quiet` (checked every 100 ms
+/// of wall time, on its own thread, until `done` is sent or dropped).
+fn watch_stalls(
+    stats: SharedStats,
+    quiet: Duration,
+    producer_stats: impl Fn() -> odradek_core::Stats + Send + 'static,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (done, rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let mut reported_at: Option<Stamp> = None;
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_millis(100))
+        {
+            let last = stats.lock().unwrap_or_else(PoisonError::into_inner).last;
+            let now = clock().now();
+            let since = now.saturating_duration_since(reported_at.map_or(last, |r| r.max(last)));
+            if since >= quiet {
+                let s = producer_stats();
+                if s.pending_records > 0 {
+                    eprintln!("{}", stall_report(&s, now.saturating_duration_since(last)));
+                }
+                reported_at = Some(now);
+            }
+        }
+    });
+    (done, thread)
 }
 
 /// The outcome counter shared with every record's callback. It lives as long as the process
@@ -400,8 +505,15 @@ impl Job {
         &self,
         producer: odradek_driver::Producer<R>,
         sleep: Sleep,
-    ) -> PerfResult {
+    ) -> PerfResult
+    where
+        odradek_driver::Producer<R>: Clone + Send + 'static,
+    {
         let (throttle, stats) = self.start();
+        let watch = self.stall_report.map(|quiet| {
+            let p = producer.clone();
+            watch_stalls(stats, quiet, move || p.stats())
+        });
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = clock().now();
@@ -417,6 +529,10 @@ impl Job {
         }
         // Every callback has run once flush returns.
         producer.flush().await;
+        if let Some((done, thread)) = watch {
+            drop(done);
+            let _ = thread.join();
+        }
         let result = finish(stats, refused);
         producer.close().await;
         result
@@ -424,6 +540,10 @@ impl Job {
 
     fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
         let (throttle, stats) = self.start();
+        let watch = self.stall_report.map(|quiet| {
+            let p = producer.clone();
+            watch_stalls(stats, quiet, move || p.stats())
+        });
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = clock().now();
@@ -435,6 +555,10 @@ impl Job {
             }
         }
         producer.flush();
+        if let Some((done, thread)) = watch {
+            drop(done);
+            let _ = thread.join();
+        }
         let result = finish(stats, refused);
         producer.close();
         result
@@ -496,6 +620,7 @@ mod tests {
             payloads: vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cde")],
             throughput: -1.0,
             interval: Duration::from_secs(5),
+            stall_report: None,
         }
     }
 
@@ -514,6 +639,53 @@ mod tests {
         assert_eq!(b.key.as_deref(), Some(&b"00000002"[..]));
         assert_eq!(j.record(3).key.as_deref(), Some(&b"00000000"[..]));
         assert_eq!(job(0).record(5).key, None);
+    }
+
+    #[test]
+    fn stall_report_names_what_holds_the_records() {
+        use odradek_core::stats::{BrokerStats, PartitionStats};
+        let part = |partition, queued, flying| PartitionStats {
+            topic: "t".into(),
+            partition,
+            leader: Some(1),
+            queued_records: queued,
+            batches_in_flight: flying,
+            ..Default::default()
+        };
+        let mut partitions: Vec<PartitionStats> = (0..5000).map(|p| part(p, 0, 0)).collect();
+        partitions[7] = part(7, 12, 0);
+        partitions[9] = part(9, 0, 2);
+        partitions[11].leader = None;
+        let stats = odradek_core::Stats {
+            records_accepted: 100,
+            records_delivered: 40,
+            pending_records: 60,
+            requests_in_flight: 1,
+            brokers: vec![BrokerStats {
+                node_id: 1,
+                connected: true,
+                requests_in_flight: 1,
+                ..Default::default()
+            }],
+            partitions,
+            ..Default::default()
+        };
+        let r = stall_report(&stats, Duration::from_millis(12_500));
+        assert!(r.starts_with("odradek perf: no outcome for 12.5 s: 100 accepted, 40 delivered, 0 failed, 60 pending"), "{r}");
+        assert!(r.contains("broker 1 ?: connected true, 1 in flight"), "{r}");
+        assert!(r.contains("5000 partitions: 1 with queued records, 1 with batches in flight, 1 without a leader"), "{r}");
+        assert!(
+            r.contains("queued (first 10): t-7 (leader Some(1), 12 queued"),
+            "{r}"
+        );
+        assert!(
+            r.contains("in flight (first 10): t-9 (leader Some(1), 0 queued, 2 batches in flight"),
+            "{r}"
+        );
+        assert!(
+            r.lines().count() < 10,
+            "one line per broker, not per partition: {r}"
+        );
     }
 
     #[test]
