@@ -77,8 +77,8 @@ pub struct PerfArgs {
     /// How many records to send.
     #[arg(long = "num-records")]
     pub num_records: u64,
-    /// The value size in bytes (keys are null): every record carries one payload of this many
-    /// random letters.
+    /// The value size in bytes: every record carries a copy of one payload of this many random
+    /// letters.
     #[arg(
         long = "record-size",
         required_unless_present = "payload_file",
@@ -89,6 +89,10 @@ pub struct PerfArgs {
     /// skipped) are sent in turn, from the first, wrapping around.
     #[arg(long = "payload-file", value_name = "FILE")]
     pub payload_file: Option<PathBuf>,
+    /// Keyed records (not in the Java tool): record `i` gets the key `i % KEYS` in decimal,
+    /// zero-padded to 8 digits (`00012345`); 0 (the default) sends null keys.
+    #[arg(long, default_value_t = 0)]
+    pub keys: u64,
     /// The delimiter of `--payload-file`'s entries.
     #[arg(long = "payload-delimiter", default_value = "\\n")]
     pub payload_delimiter: String,
@@ -111,6 +115,12 @@ pub struct PerfArgs {
     /// Seconds between progress lines.
     #[arg(long = "reporting-interval", default_value_t = 5.0)]
     pub reporting_interval: f64,
+    /// When no outcome has arrived for this many seconds while records are pending, print the
+    /// producer's state (its stats: connections, requests in flight, retries, the partitions
+    /// holding records) to stderr, and again every such period while it lasts; 0 (the
+    /// default) never does. A stall detector for `cargo xtask bench`.
+    #[arg(long = "stall-report", default_value_t = 0.0)]
+    pub stall_report: f64,
 }
 
 /// `odradek bench-chart` (hidden): `cargo xtask bench`'s chart.
@@ -218,6 +228,8 @@ mod tests {
         assert_eq!(p.producer_props[0].1, "h:9092");
         assert_eq!(p.runtime, RuntimeKind::AsyncStd);
         assert_eq!(p.reporting_interval, 5.0);
+        assert_eq!(p.keys, 0);
+        assert_eq!(p.stall_report, 0.0);
 
         // `perf --topic t --num-records 1` and then `rest`.
         let perf = |rest: &[&'static str]| {
@@ -240,6 +252,12 @@ mod tests {
             (None, Some("p.txt".into()))
         );
         assert_eq!(p.payload_delimiter, "\\n");
+        let keyed = perf(&[&file[..], &["--keys", "100000"]].concat()).unwrap();
+        let Command::Perf(p) = keyed.command else {
+            panic!("not perf")
+        };
+        assert_eq!(p.keys, 100_000);
+        assert!(perf(&[&file[..], &["--keys", "-1"]].concat()).is_err());
         // One or the other, as the Java tool.
         assert!(perf(&[&file[..], &["--record-size", "5"]].concat()).is_err());
         assert!(perf(&[]).is_err());

@@ -1,15 +1,21 @@
-//! `odradek perf`: Kafka's `ProducerPerformance` for odradek. Null keys, values of
-//! `--record-size` random letters (one payload, shared by every record, as the Java tool
-//! does) or the entries of `--payload-file` in turn, optional throttling, a progress line every `--reporting-interval` seconds and a final
-//! line in the Java tool's format:
+//! `odradek perf`: Kafka's `ProducerPerformance` for odradek. Values of `--record-size` random
+//! letters or the entries of `--payload-file` in turn; null keys, or with `--keys K` the key of
+//! record `i` is [`key_of`]`(i % K)` (an extension of the Java tool, for `cargo xtask bench`);
+//! optional throttling, a progress line every `--reporting-interval` seconds and a final line in
+//! the Java tool's format:
 //!
 //! ```text
 //! 1000000 records sent, 341234.5 records/sec (32.54 MB/sec), 45.31 ms avg latency, 512.00 ms max latency, 40.12 ms 50th, 90.40 ms 95th, 120.00 ms 99th, 150.20 ms 99.9th.
 //! ```
 //!
+//! Every record gets its own freshly allocated value (a copy of the payload) and key, as a
+//! producer that reads its records from anywhere must, and as `kcat -P` copies each input line:
+//! no buffer is shared between records, so the producer's per-record cost is measured with the
+//! allocation and copy a real caller pays (the Java tool shares one payload array instead).
+//!
 //! Latency runs from `send` to the moment the outcome reaches the record's callback
-//! (`send_with`, as the Java tool's per-record `Callback`): nothing is allocated or queued per
-//! record besides what the producer itself does. MB/sec counts value bytes (2^20).
+//! (`send_with`, as the Java tool's per-record `Callback`): nothing else is allocated or queued
+//! per record besides what the producer itself does. MB/sec counts value bytes (2^20).
 
 use crate::args::PerfArgs;
 use crate::histogram::Histogram;
@@ -205,6 +211,26 @@ pub fn payload(size: usize) -> Bytes {
         .into()
 }
 
+/// The key of the record numbered `n` (`i % --keys`): `n` in decimal, zero-padded to 8 digits
+/// (`00012345`). `cargo xtask bench` writes the same keys into kcat's `key:value` lines and its
+/// Java tool (`kafka/KeyedPerf.java`) builds the same bytes, so every producer sends the same
+/// key sequence. Freshly allocated, as every record's key is.
+pub fn key_of(n: u64) -> Vec<u8> {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    while n > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(digits.len() - KEY_WIDTH);
+    digits[start..].to_vec()
+}
+
+/// The minimum width of [`key_of`]'s keys.
+pub const KEY_WIDTH: usize = 8;
+
 /// The entries of a `--payload-file`, split at `delimiter` (`\n`, the Java tool's default
 /// spelling, means a newline), empty ones skipped; an error if there are none.
 pub fn read_payloads(path: &std::path::Path, delimiter: &str) -> Result<Vec<Bytes>, String> {
@@ -257,9 +283,13 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
     if args.reporting_interval <= 0.0 || !args.reporting_interval.is_finite() {
         return Err("--reporting-interval must be positive".into());
     }
+    if args.stall_report < 0.0 || !args.stall_report.is_finite() {
+        return Err("--stall-report must be 0 (off) or positive".into());
+    }
     let job = Job {
         topic: TopicName::new(args.topic.as_str()),
         records: args.num_records,
+        keys: args.keys,
         payloads: match (&args.payload_file, args.record_size) {
             (Some(file), _) => read_payloads(file, &args.payload_delimiter)?,
             (None, Some(size)) => vec![payload(size)],
@@ -267,6 +297,7 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
         },
         throughput: args.throughput,
         interval: Duration::from_secs_f64(args.reporting_interval),
+        stall_report: (args.stall_report > 0.0).then(|| Duration::from_secs_f64(args.stall_report)),
     };
     match args.runtime {
         RuntimeKind::Tokio => {
@@ -299,10 +330,113 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
 struct Job {
     topic: TopicName,
     records: u64,
+    /// Distinct keys ([`key_of`] of `i % keys`); 0 for null keys.
+    keys: u64,
     /// The values, sent in turn (one for `--record-size`).
     payloads: Vec<Bytes>,
     throughput: f64,
     interval: Duration,
+    /// `--stall-report`.
+    stall_report: Option<Duration>,
+}
+
+/// `--stall-report`'s text: what the producer holds and waits on after `quiet` without an
+/// outcome. Partitions are summarised (a 5,000-partition run would print pages): how many hold
+/// queued records or batches in flight, and the first few of each.
+pub fn stall_report(stats: &odradek_core::Stats, quiet: Duration) -> String {
+    use std::fmt::Write as _;
+    let mut r = format!(
+        "odradek perf: no outcome for {:.1} s: {} accepted, {} delivered, {} failed, {} pending; \
+         buffer {} of {} bytes; {} produce requests, {} in flight; retries {:?}",
+        quiet.as_secs_f64(),
+        stats.records_accepted,
+        stats.records_delivered,
+        stats.records_failed,
+        stats.pending_records,
+        stats.buffer_bytes,
+        stats.buffer_capacity,
+        stats.produce_requests,
+        stats.requests_in_flight,
+        stats.retries,
+    );
+    for b in &stats.brokers {
+        let addr = b.address.as_ref().map_or("?".into(), ToString::to_string);
+        let _ = write!(
+            r,
+            "\n  broker {} {addr}: connected {}, {} in flight, {} requests, {} disconnects",
+            b.node_id, b.connected, b.requests_in_flight, b.produce_requests, b.disconnects
+        );
+    }
+    let queued: Vec<_> = stats
+        .partitions
+        .iter()
+        .filter(|p| p.queued_records > 0)
+        .collect();
+    let flying: Vec<_> = stats
+        .partitions
+        .iter()
+        .filter(|p| p.batches_in_flight > 0)
+        .collect();
+    let no_leader = stats
+        .partitions
+        .iter()
+        .filter(|p| p.leader.is_none())
+        .count();
+    let _ = write!(
+        r,
+        "\n  {} partitions: {} with queued records, {} with batches in flight, {} without a leader",
+        stats.partitions.len(),
+        queued.len(),
+        flying.len(),
+        no_leader
+    );
+    for (what, list) in [("queued", &queued), ("in flight", &flying)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = write!(r, "\n  {what} (first 10):");
+        for p in list.iter().take(10) {
+            let _ = write!(
+                r,
+                " {}-{} (leader {:?}, {} queued, {} batches in flight, {} delivered)",
+                p.topic,
+                p.partition,
+                p.leader,
+                p.queued_records,
+                p.batches_in_flight,
+                p.records_delivered
+            );
+        }
+    }
+    r
+}
+
+/// Prints [`stall_report`] whenever no outcome has arrived for `quiet` (checked every 100 ms
+/// of wall time, on its own thread, until `done` is sent or dropped).
+fn watch_stalls(
+    stats: SharedStats,
+    quiet: Duration,
+    producer_stats: impl Fn() -> odradek_core::Stats + Send + 'static,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (done, rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let mut reported_at: Option<Stamp> = None;
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_millis(100))
+        {
+            let last = stats.lock().unwrap_or_else(PoisonError::into_inner).last;
+            let now = clock().now();
+            let since = now.saturating_duration_since(reported_at.map_or(last, |r| r.max(last)));
+            if since >= quiet {
+                let s = producer_stats();
+                if s.pending_records > 0 {
+                    eprintln!("{}", stall_report(&s, now.saturating_duration_since(last)));
+                }
+                reported_at = Some(now);
+            }
+        }
+    });
+    (done, thread)
 }
 
 /// The outcome counter shared with every record's callback. It lives as long as the process
@@ -333,10 +467,16 @@ fn finish(stats: SharedStats, refused: Vec<String>) -> PerfResult {
 }
 
 impl Job {
-    /// Record `i` of the run: the payloads in turn.
+    /// Record `i` of the run: the payloads in turn, each copied into a value of its own, and
+    /// its key, if any.
     fn record(&self, i: u64) -> Record {
-        let value = &self.payloads[(i % self.payloads.len() as u64) as usize];
-        Record::new(self.topic.clone()).value(value.clone())
+        let payload = &self.payloads[(i % self.payloads.len() as u64) as usize];
+        let record = Record::new(self.topic.clone()).value(payload.to_vec());
+        if self.keys == 0 {
+            record
+        } else {
+            record.key(key_of(i % self.keys))
+        }
     }
 
     /// The mean value size (for MB/sec).
@@ -365,8 +505,15 @@ impl Job {
         &self,
         producer: odradek_driver::Producer<R>,
         sleep: Sleep,
-    ) -> PerfResult {
+    ) -> PerfResult
+    where
+        odradek_driver::Producer<R>: Clone + Send + 'static,
+    {
         let (throttle, stats) = self.start();
+        let watch = self.stall_report.map(|quiet| {
+            let p = producer.clone();
+            watch_stalls(stats, quiet, move || p.stats())
+        });
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = clock().now();
@@ -382,6 +529,10 @@ impl Job {
         }
         // Every callback has run once flush returns.
         producer.flush().await;
+        if let Some((done, thread)) = watch {
+            drop(done);
+            let _ = thread.join();
+        }
         let result = finish(stats, refused);
         producer.close().await;
         result
@@ -389,6 +540,10 @@ impl Job {
 
     fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
         let (throttle, stats) = self.start();
+        let watch = self.stall_report.map(|quiet| {
+            let p = producer.clone();
+            watch_stalls(stats, quiet, move || p.stats())
+        });
         let mut refused = Vec::new();
         for i in 0..self.records {
             let at = clock().now();
@@ -400,6 +555,10 @@ impl Job {
             }
         }
         producer.flush();
+        if let Some((done, thread)) = watch {
+            drop(done);
+            let _ = thread.join();
+        }
         let result = finish(stats, refused);
         producer.close();
         result
@@ -442,6 +601,91 @@ mod tests {
             .contains("no payloads"));
         assert!(read_payloads(&dir.join("missing"), "\\n").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keys_are_zero_padded_decimals() {
+        assert_eq!(key_of(0), b"00000000");
+        assert_eq!(key_of(12_345), b"00012345");
+        assert_eq!(key_of(99_999_999), b"99999999");
+        assert_eq!(key_of(123_456_789), b"123456789");
+        assert_eq!(key_of(u64::MAX), u64::MAX.to_string().as_bytes());
+    }
+
+    fn job(keys: u64) -> Job {
+        Job {
+            topic: TopicName::new("t"),
+            records: 10,
+            keys,
+            payloads: vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cde")],
+            throughput: -1.0,
+            interval: Duration::from_secs(5),
+            stall_report: None,
+        }
+    }
+
+    #[test]
+    fn every_record_owns_its_value_and_key() {
+        let j = job(3);
+        let (a, b) = (j.record(0), j.record(2));
+        assert_eq!(a.value.as_deref(), Some(&b"ab"[..]));
+        assert_eq!(b.value.as_deref(), Some(&b"ab"[..]));
+        assert_eq!(j.record(1).value.as_deref(), Some(&b"cde"[..]));
+        // Not one buffer shared by the records nor with the payload list.
+        let (va, vb) = (a.value.as_ref().unwrap(), b.value.as_ref().unwrap());
+        assert_ne!(va.as_ptr(), vb.as_ptr());
+        assert_ne!(va.as_ptr(), j.payloads[0].as_ptr());
+        assert_eq!(a.key.as_deref(), Some(&b"00000000"[..]));
+        assert_eq!(b.key.as_deref(), Some(&b"00000002"[..]));
+        assert_eq!(j.record(3).key.as_deref(), Some(&b"00000000"[..]));
+        assert_eq!(job(0).record(5).key, None);
+    }
+
+    #[test]
+    fn stall_report_names_what_holds_the_records() {
+        use odradek_core::stats::{BrokerStats, PartitionStats};
+        let part = |partition, queued, flying| PartitionStats {
+            topic: "t".into(),
+            partition,
+            leader: Some(1),
+            queued_records: queued,
+            batches_in_flight: flying,
+            ..Default::default()
+        };
+        let mut partitions: Vec<PartitionStats> = (0..5000).map(|p| part(p, 0, 0)).collect();
+        partitions[7] = part(7, 12, 0);
+        partitions[9] = part(9, 0, 2);
+        partitions[11].leader = None;
+        let stats = odradek_core::Stats {
+            records_accepted: 100,
+            records_delivered: 40,
+            pending_records: 60,
+            requests_in_flight: 1,
+            brokers: vec![BrokerStats {
+                node_id: 1,
+                connected: true,
+                requests_in_flight: 1,
+                ..Default::default()
+            }],
+            partitions,
+            ..Default::default()
+        };
+        let r = stall_report(&stats, Duration::from_millis(12_500));
+        assert!(r.starts_with("odradek perf: no outcome for 12.5 s: 100 accepted, 40 delivered, 0 failed, 60 pending"), "{r}");
+        assert!(r.contains("broker 1 ?: connected true, 1 in flight"), "{r}");
+        assert!(r.contains("5000 partitions: 1 with queued records, 1 with batches in flight, 1 without a leader"), "{r}");
+        assert!(
+            r.contains("queued (first 10): t-7 (leader Some(1), 12 queued"),
+            "{r}"
+        );
+        assert!(
+            r.contains("in flight (first 10): t-9 (leader Some(1), 0 queued, 2 batches in flight"),
+            "{r}"
+        );
+        assert!(
+            r.lines().count() < 10,
+            "one line per broker, not per partition: {r}"
+        );
     }
 
     #[test]

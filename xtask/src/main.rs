@@ -28,14 +28,19 @@ cargo xtask <command>
                                SSL / SASL / SASL_SSL suites on one 4.1 broker) and a short chaos
                                run (below); exits non-zero on any failure and checks that no
                                broker is left running
-  bench [--records N] [--rounds R] [--compression C] [--record-size B] [--producers LIST]
-        [--bootstrap ADDR]
-                               odradek perf (tokio, async-std, mio) against Java's
-                               ProducerPerformance and kcat -P on a local Kafka 4.1 (topic of 6
-                               partitions; null keys, acks=all, linger 5 ms, batch 16384; default
-                               1000000 records of 100 B, 3 alternating rounds); CPU and peak RSS
-                               of each producer process; writes target/bench/report.md and
-                               chart.png. Not part of `test`
+  bench [--partitions P[,P...]] [--keys K[,K...]] [--records N] [--rounds R] [--warmup N]
+        [--compression C] [--record-size B] [--producers LIST] [--bootstrap ADDR]
+                               odradek perf (tokio, async-std, mio) against Kafka's Java client
+                               (kafka/KeyedPerf.java) and kcat -P on a local Kafka 4.1: one case
+                               per --partitions entry (default 6), each on a fresh topic; --keys
+                               one value or one per case (default 0 = null keys; K > 0: key
+                               i % K, the same for every producer); acks=all, idempotent, linger
+                               5 ms, batch 16384, buffer.memory 32 MiB; default 1000000 records
+                               of 100 B, 3 alternating rounds after an unmeasured warm-up of
+                               200000 (--warmup); CPU and peak RSS of each producer
+                               process, with issue 22's goal ratios, the RSS budget check and
+                               slow-run flags; writes target/bench/report.md, rounds-*.tsv,
+                               chart-*.png and logs/. Not part of `test`
   codecs [--rounds R] [--cases gzip-6,zstd-3,...]
                                odradek's codecs against the Go clients' (klauspost/compress,
                                pierrec/lz4) on the same 16 KiB batches, same levels: CPU per
