@@ -45,7 +45,7 @@ impl DirtySet {
     }
 
     /// Whether partition `at` is marked.
-    #[cfg(any(test, debug_assertions))]
+    #[inline]
     pub(crate) fn contains(&self, at: PartitionRef) -> bool {
         self.marked
             .get(at.topic.0)

@@ -91,10 +91,17 @@ impl ProducerCore {
     pub(super) fn rearm_marked(&mut self) {
         let mut work = std::mem::take(&mut self.work);
         let marked = std::mem::take(&mut self.dirty);
-        for &at in work.iter().chain(marked.marked()) {
+        // A partition of both lists (a request took its batch after the pass) once.
+        let mut n = 0;
+        for &at in work
+            .iter()
+            .filter(|&&at| !marked.contains(at))
+            .chain(marked.marked())
+        {
             self.rearm(at);
+            n += 1;
         }
-        self.visited += (work.len() + marked.marked().len()) as u64;
+        self.visited += n;
         work.clear();
         self.work = work;
         self.dirty = marked;
