@@ -206,10 +206,11 @@ criterion_group!(benches, throughput);
 ///   target/release/deps/core_throughput-*
 /// ```
 ///
-/// Ir collected / 21 000 is the core's instructions per record (the warm-up round is
-/// collected too). Only these public calls are collected; a wider pattern such as
-/// `ProducerCore::*` also matches calls nested in them (`ProducerCore::pump`), where
-/// callgrind's toggle switches collection off, and undercounts.
+/// Ir collected / 21 064 is the core's instructions per record for `None/100B` (the warm-up,
+/// 1000 records and one per key, is collected too; for `None/100B/5000p` it is 101 000
+/// records, so take the difference of two round counts). Only these public calls are
+/// collected; a wider pattern such as `ProducerCore::*` also matches calls nested in them
+/// (`ProducerCore::pump`), where callgrind's toggle switches collection off, and undercounts.
 fn rounds(n: usize) {
     let case = std::env::var("ODRADEK_CORE_CASE").unwrap_or_else(|_| "None/100B".into());
     let (case_only, partitions) = match case.strip_suffix("/5000p") {
