@@ -1,5 +1,8 @@
 //! Records per second through the real ProducerCore against an instantly answering simulated
-//! broker: 100 B and 1 KiB values, compression none / lz4 / zstd, linger 5 ms (virtual).
+//! broker: 100 B and 1 KiB values, compression none / lz4 / zstd, linger 5 ms (virtual), on a
+//! 4-partition topic with 64 keys; and 100 B uncompressed records with 100,000 distinct keys on a
+//! 5,000-partition topic (`None/100B/5000p`: the many-partition case of issue 22, where work per
+//! event must follow what changed, not the partition count).
 //!
 //! Only the time spent inside ProducerCore calls is measured (criterion's `iter_custom`): the
 //! simulated broker decodes, checks and stores every batch, and that cost is not the core's.
@@ -22,6 +25,8 @@ struct Rig {
     topic: TopicName,
     value: Bytes,
     keys: Vec<Bytes>,
+    /// The key of the next record: keys go round across rounds.
+    next_key: usize,
     /// The next round's records, built outside the timed span (capacity reused).
     records: Vec<Record>,
     /// Outputs taken from the core, before the broker applies them (capacity reused).
@@ -32,10 +37,12 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(size: usize, compression: Compression) -> Rig {
+    /// A rig producing `size`-byte values with `keys` distinct keys to a topic of
+    /// `partitions` partitions.
+    fn new(size: usize, compression: Compression, partitions: i32, keys: u32) -> Rig {
         let mut cc = ClusterConfig::new(1);
         cc.brokers = 1;
-        cc.topics = vec![TopicSpec::new("bench", 4)];
+        cc.topics = vec![TopicSpec::new("bench", partitions)];
         cc.network = NetworkConfig::instant();
         cc.keep_records = false;
         let cluster = Cluster::new(cc);
@@ -55,16 +62,19 @@ impl Rig {
             core,
             topic: TopicName::from("bench"),
             value,
-            keys: (0..64u32)
+            keys: (0..keys)
                 .map(|k| Bytes::copy_from_slice(&k.to_be_bytes()))
                 .collect(),
+            next_key: 0,
             records: Vec::with_capacity(BATCH),
             outputs: Vec::with_capacity(2 * BATCH),
             applied: Vec::with_capacity(2 * BATCH),
             in_core: Duration::ZERO,
         };
-        // Warm up: metadata, connections, first batches.
+        // Warm up: metadata, connections, first batches (every key once, so that every
+        // partition has had a batch).
         rig.run(BATCH);
+        rig.run(keys as usize);
         rig
     }
 
@@ -110,7 +120,9 @@ impl Rig {
     fn run(&mut self, n: usize) -> Duration {
         self.in_core = Duration::ZERO;
         let mut records = std::mem::take(&mut self.records);
-        records.extend((0..n).map(|i| Record {
+        let first = self.next_key;
+        self.next_key = (first + n) % self.keys.len();
+        records.extend((first..first + n).map(|i| Record {
             topic: self.topic.clone(),
             partition: None,
             key: Some(self.keys[i % self.keys.len()].clone()),
@@ -163,19 +175,25 @@ fn throughput(c: &mut Criterion) {
                 BenchmarkId::new(format!("{compression:?}"), format!("{size}B")),
                 &size,
                 |b, &size| {
-                    let rig = rig.get_or_insert_with(|| Rig::new(size, compression));
+                    let rig = rig.get_or_insert_with(|| Rig::new(size, compression, 4, 64));
                     b.iter_custom(|iters| (0..iters).map(|_| rig.run(BATCH)).sum())
                 },
             );
         }
     }
+    // Many partitions: 100 B, no compression, 100,000 keys over 5,000 partitions.
+    let mut rig = None;
+    group.bench_function(BenchmarkId::new("None", "100B/5000p"), |b| {
+        let rig = rig.get_or_insert_with(|| Rig::new(100, Compression::None, 5000, 100_000));
+        b.iter_custom(|iters| (0..iters).map(|_| rig.run(BATCH)).sum())
+    });
     group.finish();
 }
 
 criterion_group!(benches, throughput);
 
 /// `ODRADEK_CORE_ROUNDS=N` skips criterion and runs N rounds of 1000 records of one case
-/// (`ODRADEK_CORE_CASE`, default `None/100B`) after the warm-up, for an instruction count
+/// (`ODRADEK_CORE_CASE`, default `None/100B`; `None/100B/5000p` for the many-partition case) after the warm-up, for an instruction count
 /// that does not depend on the machine's load:
 ///
 /// ```sh
@@ -188,13 +206,21 @@ criterion_group!(benches, throughput);
 ///   target/release/deps/core_throughput-*
 /// ```
 ///
-/// Ir collected / 21 000 is the core's instructions per record (the warm-up round is
-/// collected too). Only these public calls are collected; a wider pattern such as
-/// `ProducerCore::*` also matches calls nested in them (`ProducerCore::pump`), where
-/// callgrind's toggle switches collection off, and undercounts.
+/// Ir collected / 21 064 is the core's instructions per record for `None/100B` (the warm-up,
+/// 1000 records and one per key, is collected too; for `None/100B/5000p` it is 101 000
+/// records, so take the difference of two round counts). Only these public calls are
+/// collected; a wider pattern such as `ProducerCore::*` also matches calls nested in them
+/// (`ProducerCore::pump`), where callgrind's toggle switches collection off, and undercounts.
 fn rounds(n: usize) {
     let case = std::env::var("ODRADEK_CORE_CASE").unwrap_or_else(|_| "None/100B".into());
-    let (codec, size) = case.split_once('/').expect("CODEC/SIZE, e.g. Lz4/1024B");
+    let (case_only, partitions) = match case.strip_suffix("/5000p") {
+        Some(c) => (c, 5000),
+        None => (case.as_str(), 4),
+    };
+    let keys = if partitions == 4 { 64 } else { 100_000 };
+    let (codec, size) = case_only
+        .split_once('/')
+        .expect("CODEC/SIZE[/5000p], e.g. Lz4/1024B");
     let compression = match codec {
         "None" => Compression::None,
         "Lz4" => Compression::Lz4,
@@ -202,7 +228,7 @@ fn rounds(n: usize) {
         other => panic!("codec {other}: None, Lz4 or Zstd"),
     };
     let size: usize = size.trim_end_matches('B').parse().expect("size in bytes");
-    let mut rig = Rig::new(size, compression);
+    let mut rig = Rig::new(size, compression, partitions, keys);
     let spent: Duration = (0..n).map(|_| rig.run(BATCH)).sum();
     let records = n * BATCH;
     println!(

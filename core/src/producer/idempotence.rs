@@ -208,13 +208,8 @@ impl ProducerCore {
         if !self.idem.on() {
             return;
         }
-        let mut lost = false;
-        for topic in &mut self.topics {
-            for part in &mut topic.partitions {
-                lost |= part.take_sequence_loss();
-            }
-        }
-        if lost {
+        // Noted by the pass over the partitions that changed (`expire_records`).
+        if std::mem::take(&mut self.sequence_lost) {
             self.idem.require_bump();
         }
         let PidState::Needed { bump } = self.idem.state else {
@@ -310,6 +305,9 @@ impl ProducerCore {
                 }
             }
         }
+        // A new generation changes which partitions may send (`PartitionState::ready`):
+        // the next pass looks at every one (a rare input, as the loop above).
+        self.mark_all();
     }
 
     /// The InitProducerId request `rref` got no answer (connection lost or timed out).

@@ -213,8 +213,13 @@ impl ProducerCore {
             if leaderless {
                 self.metadata.answer_incomplete = true;
             }
+            // The answer lists every partition of the topic; those whose leader changed are
+            // marked for the next pass (a partition waiting for a leader included).
+            self.visited += self.topics[t].partitions.len() as u64;
             for (index, leader) in changed {
-                self.count_leader_change(PartitionRef { topic: t, index }, leader);
+                let at = PartitionRef { topic: t, index };
+                self.dirty.mark(at);
+                self.count_leader_change(at, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {

@@ -16,9 +16,14 @@
 //!
 //! Every input ends with [`ProducerCore::advance`], which moves whatever can move: seals batches
 //! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
-//! leaders, sends requests, expires records, and finishes a close. `send`, the per-record
-//! input, takes a fast path instead ([`ProducerCore::advance_after_send`]) while no deadline is due:
-//! it looks only at the partition the record went to.
+//! leaders, sends requests, expires records, and finishes a close. It looks only at the
+//! partitions the input changed ([`dirty`]: a Produce response marks the partitions it names, a
+//! lost connection those whose batches it carried, a metadata answer those whose leader moved)
+//! and at those whose deadline is due ([`timers`]: a heap of each partition's next linger end,
+//! retry backoff end or delivery deadline), in [`pass`]; debug builds check after every input
+//! that nothing else had work and that the wake-up is not late (`check.rs`). `send`, the
+//! per-record input, takes a fast path instead ([`ProducerCore::advance_after_send`]) while no
+//! deadline is due: it looks only at the partition the record went to.
 //!
 //! ## The hot path
 //!
@@ -41,16 +46,21 @@
 mod accept;
 pub(crate) use accept::AcceptedRecord;
 mod broker;
+#[cfg(debug_assertions)]
+mod check;
 mod connection;
+mod dirty;
 mod idempotence;
 mod metadata;
 mod partition;
+mod pass;
 mod recycle;
 mod request;
 mod retry;
 mod sasl;
 mod shutdown;
 mod stats;
+mod timers;
 mod topic;
 
 use crate::config::{Config, ConfigError};
@@ -96,10 +106,12 @@ pub struct ProducerCore {
     limits: BatchLimits,
     /// The request header, reused (client id written once, not cloned per request).
     header: RequestHeader,
-    /// What [`poll_timeout`](Self::poll_timeout) answers: exact after a full
-    /// [`advance`](Self::advance), and after a [`send`](Self::send) on the fast path lowered by
-    /// whatever deadline that send created. It may be early (the record it was for is gone),
-    /// never late: an early `handle_timeout` runs a full advance, which recomputes it.
+    /// What [`poll_timeout`](Self::poll_timeout) answers: after an
+    /// [`advance`](Self::advance), the partition timers' top or an earlier per-broker deadline,
+    /// and after a [`send`](Self::send) on the fast path lowered by whatever deadline that send
+    /// created. It may be early (the record it was for is gone), never late (debug builds
+    /// check it after every input): an early `handle_timeout` finds nothing due and recomputes
+    /// it.
     wake: Option<(Instant, TimeoutReason)>,
     /// The idempotent producer's id, epoch and InitProducerId exchange.
     idem: idempotence::Idempotence,
@@ -110,8 +122,9 @@ pub struct ProducerCore {
     /// The ready queue: partitions that had a sealed batch to send when
     /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
     /// from it, so building one costs the ready partitions, not all of them. Entries are
-    /// checked when taken (a partition may have stopped being ready); a full advance queues
-    /// every ready partition not queued, and a `send` queues the one it sealed a batch in.
+    /// checked when taken (a partition may have stopped being ready); an advance queues every
+    /// partition it looks at that is ready and not queued, and a `send` queues the one it
+    /// sealed a batch in.
     ready: VecDeque<PartitionRef>,
     /// Scratch list of the connections `send_produce_requests` fills, kept between advances so
     /// that an advance allocates nothing.
@@ -135,6 +148,21 @@ pub struct ProducerCore {
     framing: bytes::BytesMut,
     /// The last Produce response decoded, kept so the next decodes into its lists.
     produce_response: crate::protocol::ProduceResponse,
+    /// Partitions looked at by inputs so far (each partition a pass over partitions touches
+    /// counts once per pass; [`stats`](Self::stats) and debug-build checks do not count):
+    /// what [`partitions_visited_for_testing`](Self::partitions_visited_for_testing) reports.
+    visited: u64,
+    /// Partitions changed since the last pass over partitions ([`dirty`]).
+    dirty: dirty::DirtySet,
+    /// Per-partition deadlines ([`timers`]).
+    timers: timers::PartitionTimers,
+    /// Scratch list of the partitions the current pass looks at (kept: no allocation).
+    work: Vec<PartitionRef>,
+    /// Closing without a delivery timeout: the close cutoff at which every partition was last
+    /// emptied of its unsent records ([`ProducerCore::expire_records`]).
+    swept_at: Option<Instant>,
+    /// A partition looked at in this pass had lost a sequence (idempotence).
+    sequence_lost: bool,
 }
 
 impl ProducerCore {
@@ -175,6 +203,12 @@ impl ProducerCore {
             recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes)),
             framing: bytes::BytesMut::new(),
             produce_response: Default::default(),
+            visited: 0,
+            dirty: Default::default(),
+            timers: Default::default(),
+            work: Vec::new(),
+            swept_at: None,
+            sequence_lost: false,
             config,
         };
         core.metadata.request_now(now);
@@ -278,6 +312,7 @@ impl ProducerCore {
     /// has its outcome.
     pub fn flush(&mut self, now: Instant) {
         self.flush_upto = self.next_record_id;
+        self.mark_open_batches();
         self.advance(now);
     }
 
@@ -337,7 +372,8 @@ impl ProducerCore {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when no
-    /// timer is needed. O(1): the answer is kept up to date by the inputs. It is never late,
+    /// timer is needed. O(1): the answer is kept up to date by the inputs (from a heap of the
+    /// partitions' deadlines, not a scan of them). It is never late,
     /// but may be early (the record or request it was for has gone since); a `handle_timeout`
     /// with nothing due just recomputes it.
     pub fn poll_timeout(&self) -> Option<(Instant, TimeoutReason)> {
@@ -347,8 +383,11 @@ impl ProducerCore {
         self.wake
     }
 
-    /// The exact next deadline (a scan of every partition; run at the end of a full advance).
-    fn compute_wake(&self) -> Option<(Instant, TimeoutReason)> {
+    /// The exact next deadline from a scan of every partition: what [`wake`](Self::wake) must
+    /// never be later than. Only debug builds run it, after every input, to check the fast
+    /// answer ([`next_wake`](Self::next_wake)).
+    #[cfg(debug_assertions)]
+    fn compute_wake_by_scan(&self) -> Option<(Instant, TimeoutReason)> {
         if self.closed {
             return None;
         }
@@ -378,7 +417,10 @@ impl ProducerCore {
                 TimeoutReason::MetadataRefresh,
             );
         }
-        consider(self.delivery_deadline(), TimeoutReason::DeliveryTimeout);
+        consider(
+            self.delivery_deadline_by_scan(),
+            TimeoutReason::DeliveryTimeout,
+        );
         consider(self.idem.deadline(), TimeoutReason::RetryBackoff);
         if !self.is_idle_closing() {
             for b in self.conns.backoff.values() {
@@ -445,29 +487,38 @@ impl ProducerCore {
         self.idem.first_seq = seq.max(0);
     }
 
-    /// Moves everything that can move at `now`.
+    /// **A testing hook.** How many partitions the inputs so far looked at (a partition counts
+    /// once per pass that touches it), so a test can show that an input costs work
+    /// proportional to what it changed, not to the number of partitions.
+    #[doc(hidden)]
+    pub fn partitions_visited_for_testing(&self) -> u64 {
+        self.visited
+    }
+
+    /// Moves everything that can move at `now`: the partitions changed since the last pass
+    /// ([`dirty`]) and those whose deadline is due ([`timers`]) drain their retry buffers,
+    /// apply the seal rule, join the ready queue and expire records; then the per-broker
+    /// steps run (request timeouts, re-authentication, idempotence, metadata, connections,
+    /// requests), and [`wake`](Self::wake) is recomputed from the timers. The work is
+    /// proportional to what changed, not to the number of partitions.
     fn advance(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         self.last_now = self.last_now.max(now);
         self.expire_conns(now);
-        for topic in (0..self.topics.len()).map(TopicIdx) {
-            for index in 0..self.topics[topic].partitions.len() {
-                let at = PartitionRef { topic, index };
-                self.drain_retry_buffers(at, now);
-                self.seal_partition(at, now);
-                self.queue_if_ready(at);
-            }
-        }
-        self.expire_records(now);
+        self.partition_pass();
+        self.expire_records(self.last_now);
         self.reauth_step(now);
         self.idempotence_step(now);
         self.metadata_step(now);
         self.connect_leaders(now);
         self.send_produce_requests(now);
         self.maybe_finish_close();
-        self.wake = self.compute_wake();
+        self.rearm_marked();
+        self.wake = self.next_wake();
+        #[cfg(debug_assertions)]
+        self.check_after_input(true);
     }
 
     /// The fast path after a `send`, when no deadline has passed and the producer is not
@@ -493,12 +544,10 @@ impl ProducerCore {
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.
             self.seal_partition(at, self.last_now);
-            let part = self.partition(at);
-            let linger_at = part.linger_deadline(linger);
-            let backoff_at = part.backoff_until.filter(|_| part.held() > 0);
-            let leader = part.leader;
-            self.lower_wake_opt(linger_at, TimeoutReason::Linger);
-            self.lower_wake_opt(backoff_at, TimeoutReason::RetryBackoff);
+            let leader = self.partition(at).leader;
+            if let Some((at, why)) = self.rearm(at) {
+                self.lower_wake(at, why);
+            }
             if self.enqueue_if_ready(at) {
                 if let Some(node) = leader {
                     self.send_to_node(node, now);
@@ -515,6 +564,11 @@ impl ProducerCore {
                 self.lower_wake_opt(at, TimeoutReason::MetadataRefresh);
             }
         }
+        // Requests built above marked the partitions they took batches from: those
+        // deadlines can only have moved later (an early wake-up is harmless); the next pass
+        // looks at them and re-arms them.
+        #[cfg(debug_assertions)]
+        self.check_after_input(false);
     }
 
     /// Applies the seal rule ([`PartitionState::seal_open`]) to partition `at`; a flush or
@@ -524,7 +578,7 @@ impl ProducerCore {
         let flush_upto = self.flush_upto;
         let limits = self.limits;
         let (closing, linger) = (self.closing, self.config.linger);
-        let part = self.partition_mut(at);
+        let part = &mut self.topics[at.topic].partitions[at.index];
         let force = closing
             || part
                 .batches
@@ -555,7 +609,7 @@ impl ProducerCore {
     #[inline]
     fn enqueue_if_ready(&mut self, at: PartitionRef) -> bool {
         let limits = self.limits;
-        let part = self.partition_mut(at);
+        let part = &mut self.topics[at.topic].partitions[at.index];
         let ready = part.ready(&limits);
         if ready && !part.queued {
             part.queued = true;
@@ -570,9 +624,11 @@ impl ProducerCore {
         &self.topics[at.topic].partitions[at.index]
     }
 
-    /// Partition `at`'s state, to change.
+    /// Partition `at`'s state, to change: marks it [`dirty`], so that the next pass over
+    /// partitions looks at it and its deadline is re-armed.
     #[inline]
     pub(super) fn partition_mut(&mut self, at: PartitionRef) -> &mut PartitionState {
+        self.dirty.mark(at);
         &mut self.topics[at.topic].partitions[at.index]
     }
 

@@ -657,7 +657,7 @@ impl PartitionState {
     /// Whether the partition could take one more request now (leader known, and the sealed
     /// batches already waiting plus those in flight leave room under the limit).
     #[inline]
-    fn can_take_request(&self, limits: &BatchLimits) -> bool {
+    pub(crate) fn can_take_request(&self, limits: &BatchLimits) -> bool {
         let waiting = self.batches.iter().filter(|b| b.sealed).count();
         self.leader.is_some() && self.in_flight.len() + waiting < limits.per_partition
     }

@@ -95,7 +95,7 @@ impl ProducerCore {
     /// healed-cluster check: a close after a 1 s backoff with a 442 ms request timeout failed
     /// records sent to a healed cluster). `None` when not closing, or when there is a delivery
     /// timeout.
-    fn close_cutoff(&self) -> Option<Instant> {
+    pub(super) fn close_cutoff(&self) -> Option<Instant> {
         if self.config.delivery_timeout.is_some() {
             return None;
         }
@@ -103,49 +103,92 @@ impl ProducerCore {
         self.metadata.close_progress.map(|t| t + wait)
     }
 
-    /// Fails records whose delivery deadline passed and that are not in flight. Without a
-    /// delivery timeout, records have no deadline, except during a close that stopped making
-    /// progress: once [`close_cutoff`](Self::close_cutoff) passed, every record not in
-    /// flight (waiting for
-    /// metadata, for a leader, for a connection, in a retry buffer or a batch) fails with
-    /// [`ProduceError::DeliveryTimeout`]; in-flight ones keep their outcome, or fail the same
-    /// way when they come back for a retry.
+    /// Fails records whose delivery deadline passed and that are not in flight, among the
+    /// records waiting for metadata (those in partitions expire in
+    /// [`partition_pass`](Self::partition_pass): a partition whose oldest record's deadline
+    /// passed is due there). Without a delivery timeout, records have no deadline, except
+    /// during a close that stopped making progress: once [`close_cutoff`](Self::close_cutoff)
+    /// passed, every record not in flight (waiting for metadata, for a leader, for a
+    /// connection, in a retry buffer or a batch) fails with [`ProduceError::DeliveryTimeout`]
+    /// — every partition is emptied once per cutoff, and after that only the partitions a
+    /// failed request gave records back to; in-flight ones keep their outcome, or fail the
+    /// same way when they come back for a retry.
+    ///
+    /// Then notes a lost sequence of a partition looked at (idempotence), for
+    /// [`idempotence_step`](Self::idempotence_step).
     pub(super) fn expire_records(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let work = std::mem::take(&mut self.work);
         if self.config.delivery_timeout.is_none() {
             if self.closing && self.metadata.close_progress.is_none() {
                 self.metadata.close_progress = Some(now);
             }
-            if self.close_cutoff().is_some_and(|c| now >= c) {
-                let mut expired = Vec::new();
-                for topic in &mut self.topics {
-                    topic.take_unsent(&mut expired);
+            if let Some(cutoff) = self.close_cutoff().filter(|&c| now >= c) {
+                if self.swept_at != Some(cutoff) {
+                    self.swept_at = Some(cutoff);
+                    for topic in &mut self.topics {
+                        self.visited += topic.partitions.len() as u64;
+                        topic.take_unsent(&mut expired);
+                        for part in &mut topic.partitions {
+                            self.sequence_lost |= part.take_sequence_loss();
+                        }
+                    }
+                } else {
+                    for topic in &mut self.topics {
+                        expired.extend(topic.waiting.drain(..));
+                    }
+                    for &at in &work {
+                        let part = &mut self.topics[at.topic].partitions[at.index];
+                        super::topic::take_unsent(part, &mut expired);
+                    }
                 }
-                let error = self.expiry_error();
-                self.fail_all(expired, &error);
             }
-            return;
+        } else {
+            for topic in &mut self.topics {
+                topic.take_expired_waiting(now, &mut expired);
+            }
         }
-        let mut expired = Vec::new();
-        for topic in &mut self.topics {
-            topic.take_expired(now, &mut expired);
+        if self.idem.on() {
+            for &at in &work {
+                let part = &mut self.topics[at.topic].partitions[at.index];
+                self.sequence_lost |= part.take_sequence_loss();
+            }
         }
-        let error = self.expiry_error();
-        self.fail_all(expired, &error);
+        self.work = work;
+        if !expired.is_empty() {
+            let error = self.expiry_error();
+            self.fail_all(expired, &error);
+        }
     }
 
     /// What a record that was never sent fails with at its deadline: the last connection
     /// error reported since no connection opened (for a malformed answer: since no answer
     /// decoded), else a plain delivery timeout.
-    fn expiry_error(&self) -> ProduceError {
+    pub(super) fn expiry_error(&self) -> ProduceError {
         match &self.conn_error {
             Some(e) => ProduceError::Connection(e.clone()),
             None => ProduceError::DeliveryTimeout,
         }
     }
 
+    /// The earliest delivery deadline of a record waiting for its topic's metadata (or,
+    /// closing without a delivery timeout, the [`close_cutoff`](Self::close_cutoff)); those of
+    /// records in partitions are armed in the partition timers.
+    pub(super) fn waiting_deadline(&self) -> Option<Instant> {
+        if self.config.delivery_timeout.is_none() {
+            return self.close_cutoff().filter(|_| self.pending_records > 0);
+        }
+        self.topics
+            .iter()
+            .filter_map(|t| t.waiting.front().and_then(|p| p.deadline))
+            .min()
+    }
+
     /// The earliest delivery deadline of a record not in flight (or, closing without a
-    /// delivery timeout, the [`close_cutoff`](Self::close_cutoff)).
-    pub(super) fn delivery_deadline(&self) -> Option<Instant> {
+    /// delivery timeout, the [`close_cutoff`](Self::close_cutoff)), from a scan of every
+    /// partition (debug builds' check of the fast wake-up).
+    #[cfg(debug_assertions)]
+    pub(super) fn delivery_deadline_by_scan(&self) -> Option<Instant> {
         if self.config.delivery_timeout.is_none() {
             return self.close_cutoff().filter(|_| self.pending_records > 0);
         }

@@ -220,10 +220,15 @@ impl ProducerCore {
         self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
         let mut failed = Vec::new();
         if let Target::Node(node) = target {
-            for topic in &mut self.topics {
-                for part in &mut topic.partitions {
+            for (t, topic) in self.topics.iter_mut().enumerate() {
+                self.visited += topic.partitions.len() as u64;
+                for (index, part) in topic.partitions.iter_mut().enumerate() {
                     if part.leader == Some(node) {
                         part.take_batches(&mut failed);
+                        self.dirty.mark(super::PartitionRef {
+                            topic: super::topic::TopicIdx(t),
+                            index,
+                        });
                     }
                 }
             }

@@ -14,6 +14,8 @@ impl ProducerCore {
         }
         self.closing = true;
         self.flush_upto = self.next_record_id;
+        // Every open batch seals now (as for a flush).
+        self.mark_open_batches();
         self.advance(now);
     }
 

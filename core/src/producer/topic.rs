@@ -112,6 +112,15 @@ impl std::fmt::Debug for TopicState {
     }
 }
 
+/// Moves every record of partition `part` not in flight (its batches, retry batches and retry
+/// buffers) to `out` (see [`TopicState::take_unsent`]).
+pub(crate) fn take_unsent(part: &mut PartitionState, out: &mut Vec<AcceptedRecord>) {
+    part.take_batches(out);
+    for level in &mut part.retry_state {
+        out.extend(level.buf.drain(..));
+    }
+}
+
 impl TopicState {
     /// Moves every record of the topic not in flight (waiting for metadata, in a partition's
     /// batches, retry batches or retry buffers) to `out`: a close without a delivery timeout
@@ -121,16 +130,13 @@ impl TopicState {
     pub(crate) fn take_unsent(&mut self, out: &mut Vec<AcceptedRecord>) {
         out.extend(self.waiting.drain(..));
         for part in &mut self.partitions {
-            part.take_batches(out);
-            for level in &mut part.retry_state {
-                out.extend(level.buf.drain(..));
-            }
+            take_unsent(part, out);
         }
     }
 
-    /// Moves the records of the topic whose delivery deadline passed at `now`, and that are
-    /// not in flight, to `out` (see [`PartitionState::take_expired`]).
-    pub(crate) fn take_expired(&mut self, now: Instant, out: &mut Vec<AcceptedRecord>) {
+    /// Moves the records waiting for the topic's metadata whose delivery deadline passed at
+    /// `now` to `out` (those in partitions: [`PartitionState::take_expired`]).
+    pub(crate) fn take_expired_waiting(&mut self, now: Instant, out: &mut Vec<AcceptedRecord>) {
         while self
             .waiting
             .front()
@@ -140,14 +146,11 @@ impl TopicState {
                 out.push(p);
             }
         }
-        for part in &mut self.partitions {
-            if part.earliest_deadline().is_some_and(|d| now >= d) {
-                out.extend(part.take_expired(now));
-            }
-        }
     }
 
-    /// The earliest delivery deadline of a record of the topic not in flight.
+    /// The earliest delivery deadline of a record of the topic not in flight (a scan of its
+    /// partitions, for debug builds' check of the fast wake-up).
+    #[cfg(debug_assertions)]
     pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
         self.waiting
             .front()
@@ -274,7 +277,11 @@ impl ProducerCore {
             match self.topics[t].meta {
                 TopicMeta::Known => {
                     while let Some(p) = self.topics[t].waiting.pop_front() {
+                        self.touched = None;
                         self.partition_and_accept(t, p, now);
+                        if let Some(at) = self.touched.take() {
+                            self.dirty.mark(at);
+                        }
                     }
                 }
                 TopicMeta::Unknown => {}

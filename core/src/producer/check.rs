@@ -1,0 +1,93 @@
+//! Debug builds only (and so the simulator and the fuzzers): after every input, checks that
+//! the work skipped by looking only at changed and due partitions ([`super::pass`]) was
+//! indeed nothing, with the slow scans the fast paths replaced. A failure here is a bug in the
+//! core (a change that did not mark its partition, a deadline not armed), never bad input.
+
+use super::{PartitionRef, ProducerCore};
+use crate::time::Instant;
+
+impl ProducerCore {
+    /// Panics if [`wake`](Self::wake) is later than the exact next deadline found by scanning
+    /// every partition (a late wake-up would leave the producer idle), and, after a full
+    /// advance (`full`), if a partition not marked for the next pass has work a pass would
+    /// do, or a deadline later than its armed one.
+    pub(super) fn check_after_input(&self, full: bool) {
+        let exact = self.compute_wake_by_scan();
+        if let Some((at, why)) = exact {
+            let fast = self.wake.map(|(t, _)| t);
+            assert!(
+                fast.is_some_and(|t| t <= at),
+                "late wake-up: poll_timeout says {fast:?}, the next deadline is {at:?} ({why:?})"
+            );
+        }
+        if !full || self.closed {
+            return;
+        }
+        for (t, topic) in self.topics.iter().enumerate() {
+            for index in 0..topic.partitions.len() {
+                let at = PartitionRef {
+                    topic: super::topic::TopicIdx(t),
+                    index,
+                };
+                if self.dirty.contains(at) {
+                    continue;
+                }
+                if let Some(work) = self.missed_work(at, self.last_now) {
+                    panic!("partition {at:?} not marked, but a pass would {work}");
+                }
+                if let Some((due, why)) = self.partition_deadline(at) {
+                    let armed = self.timers.armed(at).map(|(t, _)| t);
+                    assert!(
+                        armed.is_some_and(|a| a <= due),
+                        "partition {at:?}: deadline {due:?} ({why:?}) but {armed:?} armed"
+                    );
+                }
+            }
+        }
+    }
+
+    /// What a pass at `now` would do to partition `at`, if anything.
+    fn missed_work(&self, at: PartitionRef, now: Instant) -> Option<&'static str> {
+        let part = self.partition(at);
+        let limits = &self.limits;
+        let hwm = part.high_watermark as usize;
+        let level = part.retry_state.get(hwm);
+        let drains = part.gate_open(now)
+            && (part.retry_batches.is_empty() || part.chaser.is_empty())
+            && (!part.retry_batches.is_empty()
+                || level.is_some_and(|l| !l.buf.is_empty())
+                || (hwm > 0 && !level.is_some_and(|l| l.expect_chaser)));
+        if drains {
+            return Some("drain its retry buffers");
+        }
+        if let Some(open) = part
+            .batches
+            .back()
+            .filter(|b| !b.sealed && !b.records.is_empty())
+        {
+            let forced = self.closing || open.records[0].id.0 < self.flush_upto;
+            let lingered = forced || now >= open.linger_end(self.config.linger);
+            if open.full(0, limits) || (lingered && part.can_take_request(limits)) {
+                return Some("seal its open batch");
+            }
+        }
+        if part.ready(limits) && !part.queued {
+            return Some("queue it as ready");
+        }
+        if self.config.delivery_timeout.is_some()
+            && part.earliest_deadline().is_some_and(|d| now >= d)
+        {
+            return Some("expire records");
+        }
+        if self.config.delivery_timeout.is_none()
+            && self.close_cutoff().is_some_and(|c| now >= c)
+            && part.held() > 0
+        {
+            return Some("fail unsent records at the close cutoff");
+        }
+        if self.idem.on() && part.sequence_lost {
+            return Some("note a lost sequence");
+        }
+        None
+    }
+}
