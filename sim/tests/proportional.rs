@@ -172,3 +172,34 @@ fn one_partition_changed_costs_a_few_partitions_acks_leader() {
 fn one_partition_changed_costs_a_few_partitions_acks_none() {
     check(Acks::None, false);
 }
+
+/// A driver's timer may fire late, and a `send` may come first: that send takes the full pass
+/// (a deadline is due), which looks only at marked and due partitions, so it must mark the
+/// record's own partition. It once did not: the new batch's linger was never armed and the
+/// batch waited for an unrelated input or its delivery timeout (120 s), where it should go
+/// out after `linger.ms`. (Debug builds also panic in the core's own check.)
+#[test]
+fn a_send_after_a_missed_deadline_still_arms_its_linger() {
+    let mut rig = Rig::new(Acks::All, false);
+    rig.send_to(1);
+    rig.settle();
+    rig.send_to(2);
+    let (due, why) = rig.core.poll_timeout().expect("a deadline");
+    assert_eq!(why, TimeoutReason::Linger, "partition 2's batch lingers");
+    // The timer fires late: the deadline passes and a send comes before `handle_timeout`.
+    rig.cluster.advance_to(due + Duration::from_millis(1));
+    rig.send_to(3);
+    let now = rig.cluster.now();
+    let linger_end = now + Duration::from_millis(5);
+    let (next, why) = rig.core.poll_timeout().expect("a deadline");
+    assert!(
+        next <= linger_end,
+        "the new batch lingers until {linger_end:?}, but the next wake-up is {next:?} ({why:?})"
+    );
+    rig.settle();
+    assert!(
+        rig.cluster.now() <= now + Duration::from_secs(1),
+        "delivered at {:?}, sent at {now:?}",
+        rig.cluster.now()
+    );
+}

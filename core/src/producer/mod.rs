@@ -232,6 +232,11 @@ impl ProducerCore {
         let due_before = self.metadata.due;
         let id = self.accept_record(record, now)?;
         if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
+            // The full pass looks only at marked and due partitions: the record's partition
+            // is neither (its new open batch's linger is not armed yet).
+            if let Some(at) = self.touched {
+                self.dirty.mark(at);
+            }
             self.advance(now);
         } else {
             self.advance_after_send(id, now, self.metadata.due != due_before);
