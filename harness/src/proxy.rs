@@ -415,9 +415,16 @@ mod tests {
         s.read_exact(&mut back).unwrap();
         writer.join().unwrap();
         assert!(back == data, "bytes changed or reordered by the proxy");
+        // The proxy counts a chunk after writing it, so the client may hold the last bytes
+        // a moment before the count includes them: wait for it (bounded).
+        let want = 2 * data.len() as u64;
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while proxy.stats().bytes < want && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let st = proxy.stats();
         assert_eq!(st.accepted, 1);
-        assert_eq!(st.bytes, 2 * data.len() as u64, "both directions counted");
+        assert_eq!(st.bytes, want, "both directions counted");
     }
 
     #[test]

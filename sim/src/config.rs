@@ -193,6 +193,13 @@ pub struct SimConfig {
     pub max_virtual_time: Duration,
     /// Keep a human-readable trace of every event in the report.
     pub trace: bool,
+    /// The most a timer fires late: each deadline [`ProducerCore::poll_timeout`] names fires
+    /// this much later at most (drawn per deadline from the seed), as a real driver's timer
+    /// does (timer granularity, a busy thread), so that sends and network events meet
+    /// deadlines that are already due. Zero: timers fire on time.
+    ///
+    /// [`ProducerCore::poll_timeout`]: odradek_core::ProducerCore::poll_timeout
+    pub timer_lateness: Duration,
 }
 
 impl SimConfig {
@@ -215,6 +222,7 @@ impl SimConfig {
             max_steps: 500_000,
             max_virtual_time: Duration::from_secs(3600),
             trace: false,
+            timer_lateness: Duration::ZERO,
         }
     }
 

@@ -55,6 +55,9 @@ pub struct RunReport {
     pub metadata_checked: usize,
     /// Deliveries answered DUPLICATE_SEQUENCE_NUMBER, found in the log.
     pub duplicate_deliveries: usize,
+    /// Inputs (sends, network events) given to the core while a deadline it named was
+    /// already due: a late timer ([`SimConfig::timer_lateness`]) let them come first.
+    pub overdue_inputs: u64,
 }
 
 impl RunReport {
@@ -203,6 +206,12 @@ struct Runner<'a> {
     /// The user gave up on a record for a full buffer: it gives up on the next at once.
     gave_up: bool,
     buffer_full: usize,
+    /// Draws how late each deadline fires ([`SimConfig::timer_lateness`]).
+    late_rng: odradek_core::rng::Rng,
+    /// The deadline the core named last and when it fires (late by a draw).
+    late_timer: Option<(odradek_core::Instant, odradek_core::Instant)>,
+    /// Inputs that met a deadline already due (a late timer let them come first).
+    overdue_inputs: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -233,6 +242,9 @@ impl<'a> Runner<'a> {
             blocked_since: None,
             gave_up: false,
             buffer_full: 0,
+            late_rng: odradek_core::rng::Rng::new(config.seed ^ 0x1A7E_71E5_0000_0022),
+            late_timer: None,
+            overdue_inputs: 0,
         }
     }
 
@@ -309,6 +321,24 @@ impl<'a> Runner<'a> {
                 }
             };
             self.history.outputs.push((now, observed));
+        }
+    }
+
+    /// When the deadline `at` the core named fires: `at`, late by a draw of up to
+    /// [`SimConfig::timer_lateness`], the same draw for as long as the core names `at`.
+    fn fires_at(&mut self, at: odradek_core::Instant) -> odradek_core::Instant {
+        let max = self.config.timer_lateness;
+        if max.is_zero() {
+            return at;
+        }
+        match self.late_timer {
+            Some((named, fires)) if named == at => fires,
+            _ => {
+                let nanos = self.late_rng.below(max.as_nanos() as u64 + 1);
+                let fires = at + Duration::from_nanos(nanos);
+                self.late_timer = Some((at, fires));
+                fires
+            }
         }
     }
 
@@ -412,10 +442,11 @@ impl<'a> Runner<'a> {
                 steps.peek().map(|s| s.at.max(now))
             };
             let timer = core.poll_timeout();
+            let fires = timer.map(|(t, _)| self.fires_at(t).max(now));
             let candidates = [
                 (self.cluster.next_event_time(), Next::Net),
                 (work_at, Next::Work),
-                (timer.map(|(t, _)| t.max(now)), Next::Timer),
+                (fires, Next::Timer),
             ];
             let Some((at, next)) = candidates
                 .iter()
@@ -435,6 +466,9 @@ impl<'a> Runner<'a> {
                 break;
             };
             n += 1;
+            if next != Next::Timer && timer.is_some_and(|(t, _)| t <= at) {
+                self.overdue_inputs += 1;
+            }
             match next {
                 Next::Net => match self.cluster.step() {
                     Some(NetEvent::Connected(conn)) => {
@@ -616,6 +650,7 @@ impl<'a> Runner<'a> {
             backoff_checked: checked.backoff_checked,
             metadata_checked: checked.metadata_checked,
             duplicate_deliveries: checked.duplicate_deliveries,
+            overdue_inputs: self.overdue_inputs,
             history: self.history,
             logs,
         }

@@ -265,7 +265,25 @@ pub fn suite_config(seed: u64) -> SimConfig {
         w.oversize_bytes = config.producer.message_max_bytes + 1;
     }
     real_cluster_faults(seed, &mut config);
+    config.timer_lateness = timer_lateness_for(seed);
     config
+}
+
+/// How late seed `seed`'s timers may fire ([`SimConfig::timer_lateness`]): on time for two
+/// seeds in three, else up to 1, 5 or 20 ms. Drawn from a generator of its own, so every other
+/// choice of a seed stays what it was.
+///
+/// ```
+/// use odradek_sim::variation::timer_lateness_for;
+/// assert!((0..100).any(|s| !timer_lateness_for(s).is_zero()));
+/// assert!((0..100).all(|s| timer_lateness_for(s) <= std::time::Duration::from_millis(20)));
+/// ```
+pub fn timer_lateness_for(seed: u64) -> Duration {
+    let mut rng = Rng::new(seed ^ 0x7137_E1A7_E000_0022);
+    if rng.below(3) != 0 {
+        return Duration::ZERO;
+    }
+    ms(pick(&mut rng, &[1, 5, 20]))
 }
 
 /// The settling time after a healed cluster's last fault, before records sent must be

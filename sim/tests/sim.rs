@@ -58,6 +58,7 @@ struct Kinds {
     permanent_crash: u64,
     backoff_checks: u64,
     metadata_checks: u64,
+    overdue_inputs: u64,
 }
 
 impl Kinds {
@@ -74,6 +75,7 @@ impl Kinds {
             permanent_crash: b(s.permanent_crashes > 0),
             backoff_checks: b(r.backoff_checked > 0),
             metadata_checks: b(r.metadata_checked > 0),
+            overdue_inputs: b(r.overdue_inputs > 0),
         }
     }
 
@@ -87,6 +89,7 @@ impl Kinds {
         self.permanent_crash += o.permanent_crash;
         self.backoff_checks += o.backoff_checks;
         self.metadata_checks += o.metadata_checks;
+        self.overdue_inputs += o.overdue_inputs;
     }
 }
 
@@ -484,7 +487,7 @@ fn main() -> ExitCode {
     println!(
         "sim faults: seeds with wrap crossed {}, duplicate answers {}, state loss {}, splits {}, \
          fenced {}, healed-then-delivered checks {}, broker down for good {}, backoff checks {}, \
-         NOT_LEADER refresh checks {}",
+         NOT_LEADER refresh checks {}, inputs meeting a late timer {}",
         kinds.wrap_crossed,
         kinds.duplicate_answers,
         kinds.state_loss,
@@ -493,7 +496,8 @@ fn main() -> ExitCode {
         kinds.healed_checks,
         kinds.permanent_crash,
         kinds.backoff_checks,
-        kinds.metadata_checks
+        kinds.metadata_checks,
+        kinds.overdue_inputs
     );
     // Before the summary line: the mutants command reads the last `sim:` line.
     let found = soak_finds_hold();
