@@ -136,15 +136,16 @@ pub struct Config {
     ///
     /// What it covers: each held record's encoded size bound, plus what the batches holding
     /// them (open, sealed, in flight, awaiting retry) hold: their encode buffer's capacity and
-    /// their record list's (a slot of about 200 bytes per record, the record's handles and
+    /// their record list's (a slot of 184 bytes per record, the record's handles and
     /// bookkeeping). A batch's buffer starts at the smallest power of two (at least 256 bytes)
     /// holding the batch header and its first record and doubles up to `batch.size` as
     /// records join; its list starts at the last batch's length and doubles. Each is charged
     /// to the record that made it be taken or grow, and released with that record's outcome.
     /// A send is refused when the bytes in use plus the record's size would pass the budget;
     /// the growth an accepted record then causes is charged after, so the bytes in use can
-    /// pass `buffer.memory` by at most one growth (at most `batch.size`, or one record's size
-    /// when larger). A record that waited for metadata is charged when it joins a batch,
+    /// pass `buffer.memory` by at most one batch's growth: its buffer's (at most `batch.size`,
+    /// or one record's size when larger) and its list's (at most 184 bytes times the records
+    /// one batch holds). A record that waited for metadata is charged when it joins a batch,
     /// without a second check.
     ///
     /// What it does not cover (bounded apart): the buffers and lists kept for reuse (at most

@@ -22,7 +22,7 @@
 //! buffers and record lists holding them, which start small (a 256-byte or larger power of
 //! two) and double as records join, so 5,000 partitions with one record each hold a few
 //! hundred bytes apiece, not `batch.size`. The bytes in use pass the budget by at most one
-//! buffer growth (at most `batch.size`). Not covered, bounded apart: buffers kept for reuse
+//! batch's growth (its buffer's, at most `batch.size`, and its list's). Not covered, bounded apart: buffers kept for reuse
 //! (at most 4 MiB), about 600 bytes per partition with an open batch, compressed copies
 //! while a request is built, and connection buffers. The field's docs give the rule in full.
 //!

@@ -957,6 +957,53 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_buffer_starts_small_doubles_and_is_charged_to_its_records() {
+        let mut part = PartitionState::new(Some(1));
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut l = limits(Some(RecordFormat::V2));
+        l.batch_size = 64 * 1024;
+        let mut pool = Recycler::new(l.batch_size);
+        let slot = std::mem::size_of::<AcceptedRecord>();
+        let mut capacities = Vec::new();
+        for i in 0..40 {
+            let r = Record::new("t").key(format!("k{i}")).value(vec![b'x'; 100]);
+            assert_eq!(part.append(pending(i, r), &l, now, &mut pool), 0);
+            let open = part.batches.back().expect("one open batch");
+            let enc = open.enc.as_ref().expect("encoded");
+            assert!(enc.size() <= enc.capacity());
+            if capacities.last() != Some(&enc.capacity()) {
+                capacities.push(enc.capacity());
+            }
+            // Charged: exactly the buffer's and the list's capacity, spread over the records.
+            let held: usize = open.records.iter().map(|p| p.held).sum();
+            assert_eq!(held, enc.capacity() + open.records.capacity() * slot);
+            assert_eq!(pool.charged, held);
+        }
+        assert_eq!(
+            capacities,
+            vec![256, 512, 1024, 2048, 4096, 8192],
+            "a size class for the first record, then doubling; not batch.size at once"
+        );
+        // A retried record gives its share up when it joins a new batch.
+        let mut batch = part.batches.pop_back().expect("open batch");
+        let mut p = batch.records.remove(0);
+        let share = p.held;
+        assert!(share > 0);
+        pool.charged -= batch.records.iter().map(|p| p.held).sum::<usize>();
+        p.retries = 0;
+        let mut fresh = PartitionState::new(Some(1));
+        fresh.append(p, &l, now, &mut pool);
+        let joined = &fresh.batches[0];
+        let held = joined.records[0].held;
+        assert_eq!(
+            held,
+            joined.enc.as_ref().map_or(0, BatchBuilder::capacity)
+                + joined.records.capacity() * slot
+        );
+        assert_eq!(pool.charged, held, "the old share is not counted twice");
+    }
+
+    #[test]
     fn unknown_format_or_unencodable_record_falls_back_to_the_deferred_path() {
         let now = Instant::from_unix_millis(1_700_000_000_000);
         let mut part = PartitionState::new(Some(1));
