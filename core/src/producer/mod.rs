@@ -468,10 +468,9 @@ impl ProducerCore {
         self.pending_records
     }
 
-    /// Bytes of `buffer.memory` in use: the held records' size bounds plus the batch buffer
-    /// capacity charged to them (see [`Config::buffer_memory`](crate::Config::buffer_memory)).
+    /// Bytes of `buffer.memory` in use.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes + self.recycler.charged
+        self.buffered_bytes
     }
 
     /// Whether `close` was called.
