@@ -133,6 +133,26 @@ pub struct Config {
     pub max_in_flight_requests_per_connection: usize,
     /// `buffer.memory`: bytes of records held (buffered, in flight or awaiting retry); `send`
     /// beyond it is refused with [`SendErrorKind::BufferFull`](crate::SendErrorKind::BufferFull).
+    ///
+    /// What it covers: each held record's encoded size bound, plus what the batches holding
+    /// them (open, sealed, in flight, awaiting retry) hold: their encode buffer's capacity and
+    /// their record list's (a slot of 184 bytes per record, the record's handles and
+    /// bookkeeping). A batch's buffer starts at the smallest power of two (at least 256 bytes)
+    /// holding the batch header and its first record and doubles up to `batch.size` as
+    /// records join; its list starts at the last batch's length and doubles. Each is charged
+    /// to the record that made it be taken or grow, and released with that record's outcome.
+    /// A send is refused when the bytes in use plus the record's size would pass the budget;
+    /// the growth an accepted record then causes is charged after, so the bytes in use can
+    /// pass `buffer.memory` by at most one batch's growth: its buffer's (at most `batch.size`,
+    /// or one record's size when larger) and its list's (at most 184 bytes times the records
+    /// one batch holds). A record that waited for metadata is charged when it joins a batch,
+    /// without a second check.
+    ///
+    /// What it does not cover (bounded apart): the buffers and lists kept for reuse (at most
+    /// 4 MiB), per-partition state (about 600 bytes for a partition with an open batch:
+    /// measured by `sim/tests/buffer_memory.rs` at 5,000 partitions, 8 MiB in use, 11.2 MB
+    /// held), a batch's compressed copy while its request is built, and per-connection read
+    /// and write buffers (up to `max.response.size` while a response is read).
     pub buffer_memory: usize,
     /// The largest response frame accepted from a broker; a larger size prefix drops the
     /// connection before anything is allocated.

@@ -15,6 +15,17 @@
 //! flight, which keeps the order, but a retry after a lost answer may write a batch twice. The
 //! module docs of `producer::partition` and `producer::idempotence` say how.
 //!
+//! ## Memory
+//!
+//! [`buffer.memory`](Config::buffer_memory) bounds what the core holds for records between
+//! `send` and their outcome: each record's encoded size bound plus the capacity of the batch
+//! buffers and record lists holding them, which start small (a 256-byte or larger power of
+//! two) and double as records join, so 5,000 partitions with one record each hold a few
+//! hundred bytes apiece, not `batch.size`. The bytes in use pass the budget by at most one
+//! batch's growth (its buffer's, at most `batch.size`, and its list's). Not covered, bounded apart: buffers kept for reuse
+//! (at most 4 MiB), about 600 bytes per partition with an open batch, compressed copies
+//! while a request is built, and connection buffers. The field's docs give the rule in full.
+//!
 //! ## The drive contract
 //!
 //! * **Inputs** (each takes `now`): [`send`](ProducerCore::send) (fast refusals — too large,

@@ -72,9 +72,15 @@ impl Rig {
             in_core: Duration::ZERO,
         };
         // Warm up: metadata, connections, first batches (every key once, so that every
-        // partition has had a batch).
+        // partition has had a batch), `BATCH` at a time: 100,000 records sent undrained
+        // would pass `buffer.memory`, which charges their batches' buffers.
         rig.run(BATCH);
-        rig.run(keys as usize);
+        let mut left = keys as usize;
+        while left > 0 {
+            let n = left.min(BATCH);
+            rig.run(n);
+            left -= n;
+        }
         rig
     }
 

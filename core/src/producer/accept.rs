@@ -23,6 +23,11 @@ pub(crate) struct AcceptedRecord {
     pub timestamp: i64,
     /// Bytes charged against `buffer.memory` for this record (its encoded size bound).
     pub size: usize,
+    /// Bytes of batch buffer capacity charged to this record against `buffer.memory`
+    /// (besides `size`): what the buffer grew by, or was taken with, when the record joined
+    /// its batch ([`super::partition::PartitionState::append`]); 0 for most records. Counted
+    /// in [`Recycler::charged`](super::recycle::Recycler::charged) until the record's outcome.
+    pub held: usize,
     /// The record's **retry level** (Sarama's `msg.retries`): how many times it came back with
     /// a retriable error. A partition only lets records of its high watermark level through;
     /// see [`super::partition`].
@@ -118,7 +123,11 @@ impl ProducerCore {
             let max = self.config.message_max_bytes;
             return refuse(SendErrorKind::RecordTooLarge { size: encoded, max }, record);
         }
-        if self.buffered_bytes + size > self.config.buffer_memory {
+        // What batch buffers hold counts too (`Recycler::charged`); the growth this record
+        // causes is charged as it joins its batch, so the producer can pass `buffer.memory`
+        // by at most one buffer growth before sends are refused (see the crate docs).
+        let held = self.buffered_bytes + self.recycler.charged;
+        if held.saturating_add(size) > self.config.buffer_memory {
             return refuse(SendErrorKind::BufferFull, record);
         }
         if let Some(t) = known {
@@ -137,6 +146,7 @@ impl ProducerCore {
             timestamp: record.timestamp.unwrap_or_else(|| now.as_unix_millis()),
             record,
             size,
+            held: 0,
             retries: 0,
             deadline: self.config.delivery_timeout.map(|d| now + d),
         };
@@ -181,8 +191,11 @@ impl ProducerCore {
         if records.is_empty() {
             return;
         }
-        let bytes: usize = records.iter().map(|p| p.size).sum();
+        let (bytes, held) = records
+            .iter()
+            .fold((0, 0), |(b, h), p| (b + p.size, h + p.held));
         self.buffered_bytes -= bytes;
+        self.recycler.charged -= held;
         self.pending_records -= records.len();
         self.counters.records_delivered += records.len() as u64;
         if self.metadata.close_progress.is_some() {
@@ -222,6 +235,7 @@ impl ProducerCore {
 
     fn release(&mut self, p: &AcceptedRecord) {
         self.buffered_bytes -= p.size;
+        self.recycler.charged -= p.held;
         self.pending_records -= 1;
     }
 

@@ -9,6 +9,7 @@
 
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::partition::seq_batch_before;
+use super::recycle::class_size;
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
@@ -324,7 +325,12 @@ impl ProducerCore {
         // A compressed v2 batch is written into a kept buffer; the one left over (the
         // uncompressed records, or the unused spare) is kept for the next batch.
         let spare = if format == RecordFormat::V2 && compression != Compression::None {
-            self.recycler.buffer(builder.size())
+            // A size class (a kept buffer of that class serves it, and it comes back to the
+            // same class) with room for the worst case of every codec (snappy's
+            // `32 + n + n/6`), so the compressor never grows it.
+            let worst = builder.size() + builder.size() / 6 + 128;
+            self.recycler
+                .buffer(class_size(worst, usize::MAX).max(builder.capacity()))
         } else {
             BytesMut::new()
         };

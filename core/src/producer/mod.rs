@@ -468,9 +468,10 @@ impl ProducerCore {
         self.pending_records
     }
 
-    /// Bytes of `buffer.memory` in use.
+    /// Bytes of `buffer.memory` in use: the held records' size bounds plus the batch buffer
+    /// capacity charged to them (see [`Config::buffer_memory`](crate::Config::buffer_memory)).
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes
+        self.buffered_bytes + self.recycler.charged
     }
 
     /// Whether `close` was called.

@@ -70,7 +70,7 @@
 
 use super::accept::AcceptedRecord;
 use super::connection::RequestRef;
-use super::recycle::Recycler;
+use super::recycle::{class_size, Recycler};
 use super::topic::TopicIdx;
 use super::ProducerCore;
 use crate::message::RecordId;
@@ -534,37 +534,59 @@ impl PartitionState {
         now: Instant,
         pool: &mut Recycler,
     ) -> usize {
+        let mut p = p;
         let size = p.size;
+        // A record that was in a batch before (a retry) gave that buffer up with it.
+        pool.charged -= std::mem::take(&mut p.held);
         let sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
+        // The most a batch buffer grows to: the batch size limit, or one larger record.
+        let limit = limits
+            .batch_size
+            .min(limits.message_max_bytes)
+            .max(size + limits.overhead);
         if self.batches.back().map_or(true, |b| b.sealed) {
-            // Room for a full batch at once, from a finished batch's buffers when there is one
-            // (else one allocation per batch, not a doubling series).
-            let cap = limits
-                .batch_size
-                .min(limits.message_max_bytes)
-                .max(size + limits.overhead);
-            let records = match self.last_batch_len {
-                0 => limits.records_hint(size),
-                last => last.min(limits.records_fit(size)),
-            };
+            // A buffer of the smallest size class holding the header and this record (from a
+            // finished batch's buffers when there is one); it doubles as records join.
+            // The record list starts small too (what the last batch held, one for the first)
+            // and doubles as records join; its capacity is charged like the buffer's.
+            let records = pool.records(self.last_batch_len.clamp(1, limits.records_fit(size)));
+            p.held = records.capacity() * std::mem::size_of::<AcceptedRecord>();
+            let enc = limits.format.map(|f| {
+                BatchBuilder::with_buffer(f, pool.buffer(class_size(size + limits.overhead, limit)))
+            });
+            p.held += enc.as_ref().map_or(0, BatchBuilder::capacity);
             self.batches.push_back(Batch {
-                records: pool.records(records),
+                records,
                 bytes: limits.overhead,
                 created: now,
                 sealed: false,
-                enc: limits
-                    .format
-                    .map(|f| BatchBuilder::with_buffer(f, pool.buffer(cap))),
+                enc,
                 stamp: None,
             });
         }
         if let Some(open) = self.batches.back_mut() {
             if let Some(enc) = &mut open.enc {
+                let needed = enc.size() + size;
+                if needed > enc.capacity() {
+                    // The next size class up (at least double), the old buffer kept.
+                    let before = enc.capacity();
+                    let target = class_size(needed.max(before.saturating_mul(2)), limit);
+                    let old = enc.move_to(pool.buffer(target.max(needed)));
+                    pool.put_buffer(old);
+                    p.held += enc.capacity().saturating_sub(before);
+                }
                 if p.encode_into(enc).is_err() {
                     // The deferred path will fail this record alone, with the error.
                     open.enc = None;
                 }
             }
+            if open.records.len() == open.records.capacity() {
+                let before = open.records.capacity();
+                open.records.reserve(1);
+                let grown = open.records.capacity() - before;
+                p.held += grown * std::mem::size_of::<AcceptedRecord>();
+            }
+            pool.charged += p.held;
             open.records.push(p);
             open.bytes += size;
         }
@@ -849,19 +871,6 @@ impl BatchLimits {
             n => fit.min(n),
         }
     }
-
-    /// Records the first batch of a partition is likely to hold, given one record of `size`
-    /// bytes (capped, so a batch of tiny records does not reserve a huge vector up front;
-    /// later batches reserve what the one before them held).
-    fn records_hint(&self, size: usize) -> usize {
-        let by_size = self.batch_size / size.max(1);
-        let by_count = if self.batch_num_messages > 0 {
-            self.batch_num_messages
-        } else {
-            usize::MAX
-        };
-        by_size.min(by_count).clamp(1, 128)
-    }
 }
 
 #[cfg(test)]
@@ -878,6 +887,7 @@ mod tests {
             record,
             timestamp: 1_700_000_000_000 + id as i64,
             size,
+            held: 0,
             retries: 0,
             deadline: None,
         }
@@ -944,6 +954,53 @@ mod tests {
             .collect();
         assert_eq!(values[2].0, &b"v2"[..]);
         assert_eq!(values[1].1, 1_700_000_000_001);
+    }
+
+    #[test]
+    fn a_batch_buffer_starts_small_doubles_and_is_charged_to_its_records() {
+        let mut part = PartitionState::new(Some(1));
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut l = limits(Some(RecordFormat::V2));
+        l.batch_size = 64 * 1024;
+        let mut pool = Recycler::new(l.batch_size);
+        let slot = std::mem::size_of::<AcceptedRecord>();
+        let mut capacities = Vec::new();
+        for i in 0..40 {
+            let r = Record::new("t").key(format!("k{i}")).value(vec![b'x'; 100]);
+            assert_eq!(part.append(pending(i, r), &l, now, &mut pool), 0);
+            let open = part.batches.back().expect("one open batch");
+            let enc = open.enc.as_ref().expect("encoded");
+            assert!(enc.size() <= enc.capacity());
+            if capacities.last() != Some(&enc.capacity()) {
+                capacities.push(enc.capacity());
+            }
+            // Charged: exactly the buffer's and the list's capacity, spread over the records.
+            let held: usize = open.records.iter().map(|p| p.held).sum();
+            assert_eq!(held, enc.capacity() + open.records.capacity() * slot);
+            assert_eq!(pool.charged, held);
+        }
+        assert_eq!(
+            capacities,
+            vec![256, 512, 1024, 2048, 4096, 8192],
+            "a size class for the first record, then doubling; not batch.size at once"
+        );
+        // A retried record gives its share up when it joins a new batch.
+        let mut batch = part.batches.pop_back().expect("open batch");
+        let mut p = batch.records.remove(0);
+        let share = p.held;
+        assert!(share > 0);
+        pool.charged -= batch.records.iter().map(|p| p.held).sum::<usize>();
+        p.retries = 0;
+        let mut fresh = PartitionState::new(Some(1));
+        fresh.append(p, &l, now, &mut pool);
+        let joined = &fresh.batches[0];
+        let held = joined.records[0].held;
+        assert_eq!(
+            held,
+            joined.enc.as_ref().map_or(0, BatchBuilder::capacity)
+                + joined.records.capacity() * slot
+        );
+        assert_eq!(pool.charged, held, "the old share is not counted twice");
     }
 
     #[test]

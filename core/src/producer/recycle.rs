@@ -12,8 +12,16 @@
 //!   dropped costs one allocation later);
 //! * the lists a Produce request is built from, which stay in the core.
 //!
-//! Memory stays bounded: at most [`KEEP`] of each kind and [`KEEP_BYTES`] of capacity in all
-//! are kept; a buffer grown past twice the batch size (a batch of one large record) is let go.
+//! Batch buffers are kept by **size class** (their capacity rounded up to a power of two): a
+//! batch opens with a buffer of the smallest class that holds its header and first record
+//! ([`class_size`], at least [`MIN_BUFFER`] bytes) and moves to the next class up (doubling,
+//! up to the batch size limit) when a record does not fit, so a partition that sees one
+//! record per linger holds a few hundred bytes, not `batch.size`.
+//!
+//! Memory stays bounded: at most [`KEEP`] of each kind (of each class, for buffers) and
+//! [`KEEP_BYTES`] of capacity in all are kept; a buffer grown past twice the batch size (a
+//! batch of one large record) is let go. What is kept here is not charged to
+//! `buffer.memory`; what batches hold is ([`Recycler::charged`]).
 //!
 //! [`BatchBuilder`]: crate::record::BatchBuilder
 
@@ -22,8 +30,37 @@ use super::connection::InFlightBatch;
 use super::PartitionRef;
 use bytes::{Bytes, BytesMut};
 
-/// At most this many of each kind are kept.
-const KEEP: usize = 64;
+/// At most this many of each kind (of each size class, for batch buffers) are kept: enough
+/// for the batches of one drain at thousands of partitions; [`KEEP_BYTES`] bounds the bytes.
+const KEEP: usize = 4096;
+
+/// The smallest batch buffer taken (bytes): a v2 header (61) and a record of up to ~190
+/// bytes.
+pub(crate) const MIN_BUFFER: usize = 256;
+
+/// Size classes (powers of two) a kept buffer can fall in.
+const CLASSES: usize = usize::BITS as usize;
+
+/// The capacity to take for a batch buffer that must hold `needed` bytes, when a batch may
+/// grow to `limit` bytes: `needed` rounded up to a power of two (at least [`MIN_BUFFER`]),
+/// but no more than `limit` unless `needed` itself is more.
+#[inline]
+pub(crate) fn class_size(needed: usize, limit: usize) -> usize {
+    needed
+        .max(MIN_BUFFER)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
+        .min(limit)
+        .max(needed)
+}
+
+/// The class (index into [`Recycler`]'s buffer lists) of a buffer of `capacity` bytes.
+#[inline]
+fn class_of(capacity: usize) -> usize {
+    capacity
+        .checked_next_power_of_two()
+        .map_or(CLASSES - 1, |c| c.trailing_zeros() as usize)
+}
 
 /// At most this much capacity (bytes of buffers and lists) is kept in all.
 pub(crate) const KEEP_BYTES: usize = 4 << 20;
@@ -31,7 +68,8 @@ pub(crate) const KEEP_BYTES: usize = 4 << 20;
 /// The kept buffers and lists, all empty.
 #[derive(Debug, Default)]
 pub(crate) struct Recycler {
-    buffers: Vec<BytesMut>,
+    /// Kept batch buffers by size class ([`class_of`]).
+    buffers: Vec<Vec<BytesMut>>,
     record_lists: Vec<Vec<AcceptedRecord>>,
     chunk_lists: Vec<Vec<Bytes>>,
     batch_lists: Vec<Vec<InFlightBatch>>,
@@ -41,6 +79,11 @@ pub(crate) struct Recycler {
     kept_bytes: usize,
     /// Largest buffer worth keeping.
     max_buffer: usize,
+    /// Bytes of batch buffer capacity charged to `buffer.memory`: the sum of the
+    /// [`AcceptedRecord::held`] of every record the producer holds. The partition stage
+    /// charges a buffer's capacity when a batch takes or grows it; a record's share is
+    /// released with its outcome.
+    pub(crate) charged: usize,
 }
 
 /// `b` in the bytes crate's shared form, in which a buffer goes round `freeze` → `Bytes` (and
@@ -58,13 +101,16 @@ impl Recycler {
     pub(crate) fn new(batch_capacity: usize) -> Self {
         Recycler {
             max_buffer: batch_capacity.saturating_mul(2),
+            buffers: (0..CLASSES).map(|_| Vec::new()).collect(),
             ..Default::default()
         }
     }
 
-    /// An empty buffer with room for at least `capacity` bytes.
+    /// An empty buffer with room for at least `capacity` bytes: a kept one of its size class,
+    /// else a new one of exactly `capacity`.
     pub(crate) fn buffer(&mut self, capacity: usize) -> BytesMut {
-        match self.buffers.pop() {
+        // (A recycler made by `Default` has no class lists yet and keeps nothing.)
+        match self.buffers.get_mut(class_of(capacity)).and_then(Vec::pop) {
             Some(mut b) => {
                 self.kept_bytes -= b.capacity();
                 b.reserve(capacity);
@@ -88,9 +134,14 @@ impl Recycler {
     pub(crate) fn put_buffer(&mut self, mut b: BytesMut) {
         b.clear();
         let cap = b.capacity();
-        if cap > 0 && cap <= self.max_buffer && admit(self.buffers.len(), &mut self.kept_bytes, cap)
-        {
-            self.buffers.push(shared(b));
+        if cap == 0 || cap > self.max_buffer {
+            return;
+        }
+        let Some(class) = self.buffers.get_mut(class_of(cap)) else {
+            return;
+        };
+        if admit(class.len(), &mut self.kept_bytes, cap) {
+            class.push(shared(b));
         }
     }
 
@@ -124,6 +175,12 @@ impl Recycler {
     /// Keeps a list of in-flight batches (emptied first).
     pub(crate) fn put_batch_list(&mut self, v: Vec<InFlightBatch>) {
         keep_list(&mut self.batch_lists, &mut self.kept_bytes, v);
+    }
+
+    /// Batch buffers kept, of every class (for tests).
+    #[cfg(test)]
+    pub(crate) fn kept_buffers(&self) -> usize {
+        self.buffers.iter().map(Vec::len).sum()
     }
 
     /// Capacity kept, in bytes (for tests).
@@ -177,12 +234,12 @@ mod tests {
         let held = wire.clone(); // the driver's chunk, not written yet
         r.put_wire(wire);
         assert_eq!(
-            r.buffers.len(),
+            r.kept_buffers(),
             0,
             "a buffer still held elsewhere is not taken"
         );
         r.put_wire(held); // the last handle
-        assert_eq!(r.buffers.len(), 1);
+        assert_eq!(r.kept_buffers(), 1);
         let again = r.buffer(1000);
         assert_eq!(
             again.as_ptr(),
@@ -197,12 +254,12 @@ mod tests {
     fn oversized_buffers_and_the_byte_budget_bound_what_is_kept() {
         let mut r = Recycler::new(1024);
         r.put_wire(Bytes::from(vec![0u8; 4096]));
-        assert_eq!(r.buffers.len(), 0, "past twice the batch size: let go");
+        assert_eq!(r.kept_buffers(), 0, "past twice the batch size: let go");
         let mut big = Recycler::new(KEEP_BYTES);
         big.put_wire(Bytes::from(vec![0u8; KEEP_BYTES / 2 + 1]));
         big.put_wire(Bytes::from(vec![0u8; KEEP_BYTES / 2 + 1]));
         assert_eq!(
-            big.buffers.len(),
+            big.kept_buffers(),
             1,
             "the second would pass the byte budget"
         );
@@ -212,5 +269,34 @@ mod tests {
         assert_eq!(r.chunk_lists.len(), KEEP);
         r.put_chunks(Vec::new());
         assert_eq!(r.chunk_lists.len(), KEEP, "an unallocated list is not kept");
+    }
+
+    #[test]
+    fn buffers_are_kept_and_handed_out_by_size_class() {
+        assert_eq!(class_size(1, 65536), MIN_BUFFER);
+        assert_eq!(class_size(300, 65536), 512);
+        assert_eq!(class_size(40_000, 50_000), 50_000, "capped at the limit");
+        assert_eq!(
+            class_size(70_000, 50_000),
+            70_000,
+            "a record larger than the limit"
+        );
+        let mut r = Recycler::new(65536);
+        let small = r.buffer(256);
+        let large = r.buffer(4096);
+        let (small_ptr, large_ptr) = (small.as_ptr(), large.as_ptr());
+        r.put_buffer(large);
+        r.put_buffer(small);
+        let b = r.buffer(4096);
+        assert_eq!(
+            b.as_ptr(),
+            large_ptr,
+            "the 4 KiB class, not the last one kept"
+        );
+        assert_eq!(b.capacity(), 4096);
+        let s = r.buffer(200);
+        assert_eq!(s.as_ptr(), small_ptr);
+        assert_eq!(r.kept_buffers(), 0);
+        assert_eq!(r.kept_bytes(), 0);
     }
 }

@@ -211,6 +211,21 @@ impl BatchBuilder {
         self.len() == 0
     }
 
+    /// Bytes the builder's buffer can hold before it must grow.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Moves the bytes written so far into `larger` (cleared first) and returns the buffer
+    /// used until now, emptied, for reuse: how a batch moves to a larger buffer.
+    pub fn move_to(&mut self, mut larger: BytesMut) -> BytesMut {
+        larger.clear();
+        larger.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, larger);
+        old.clear();
+        old
+    }
+
     /// Uncompressed size of the finished batch so far, in bytes: for v2 the header and the
     /// records; for v0/v1 the message set (compressed, it gains a wrapper message).
     pub fn size(&self) -> usize {
