@@ -139,14 +139,20 @@ pub struct Config {
     /// their record list's (a slot of 184 bytes per record, the record's handles and
     /// bookkeeping). A batch's buffer starts at the smallest power of two (at least 256 bytes)
     /// holding the batch header and its first record and doubles up to `batch.size` as
-    /// records join; its list starts at the last batch's length and doubles. Each is charged
-    /// to the record that made it be taken or grow, and released with that record's outcome.
-    /// A send is refused when the bytes in use plus the record's size would pass the budget;
-    /// the growth an accepted record then causes is charged after, so the bytes in use can
-    /// pass `buffer.memory` by at most one batch's growth: its buffer's (at most `batch.size`,
-    /// or one record's size when larger) and its list's (at most 184 bytes times the records
-    /// one batch holds). A record that waited for metadata is charged when it joins a batch,
-    /// without a second check.
+    /// records join; its list starts at the last batch's length and doubles. Each record is
+    /// charged, from `send` to its outcome, the larger of its **reserve** (what a batch of it
+    /// alone takes: the smallest buffer holding the header and the record, and one list slot;
+    /// 440 bytes for a record of up to 195 bytes) and what its joining made its batch take or
+    /// grow by; so the count may exceed what batches really hold, never fall short of it.
+    ///
+    /// The rule: `send` refuses a record when the bytes in use plus its size and reserve would
+    /// pass `buffer.memory`, and a record joining a batch (at `send`, after waiting for
+    /// metadata or a leader, or again after a retry) takes more than it already holds only
+    /// within the budget: when growing the open batch would pass it, that batch is sealed
+    /// as it is and the record starts a new one of the smallest size, which its reserve
+    /// covers. So [`buffered_bytes`](crate::ProducerCore::buffered_bytes) never passes
+    /// `buffer.memory`, with one exception: a record is always accepted when nothing else is
+    /// held, so one record alone (at most `message.max.bytes` plus its reserve) may.
     ///
     /// What it does not cover (bounded apart): the buffers and lists kept for reuse (at most
     /// 4 MiB), per-partition state (about 600 bytes for a partition with an open batch:

@@ -21,10 +21,12 @@
 //! `send` and their outcome: each record's encoded size bound plus the capacity of the batch
 //! buffers and record lists holding them, which start small (a 256-byte or larger power of
 //! two) and double as records join, so 5,000 partitions with one record each hold a few
-//! hundred bytes apiece, not `batch.size`. The bytes in use pass the budget by at most one
-//! batch's growth (its buffer's, at most `batch.size`, and its list's). Not covered, bounded apart: buffers kept for reuse
-//! (at most 4 MiB), about 600 bytes per partition with an open batch, compressed copies
-//! while a request is built, and connection buffers. The field's docs give the rule in full.
+//! hundred bytes apiece, not `batch.size`. Each record is charged at least what a batch of it
+//! alone would take, so a record can always join a batch within what it was charged at
+//! `send`: the bytes in use never pass the budget, except by one record sent when nothing
+//! else was held. Not covered, bounded apart: buffers kept for reuse (at most 4 MiB), about
+//! 600 bytes per partition with an open batch, compressed copies while a request is built,
+//! and connection buffers. The field's docs give the rule in full.
 //!
 //! ## The drive contract
 //!

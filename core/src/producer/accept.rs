@@ -23,10 +23,12 @@ pub(crate) struct AcceptedRecord {
     pub timestamp: i64,
     /// Bytes charged against `buffer.memory` for this record (its encoded size bound).
     pub size: usize,
-    /// Bytes of batch buffer capacity charged to this record against `buffer.memory`
-    /// (besides `size`): what the buffer grew by, or was taken with, when the record joined
-    /// its batch ([`super::partition::PartitionState::append`]); 0 for most records. Counted
-    /// in [`Recycler::charged`](super::recycle::Recycler::charged) until the record's outcome.
+    /// Bytes of batch capacity charged to this record against `buffer.memory` (besides
+    /// `size`): at least [`BatchLimits::reserve`](super::partition::BatchLimits::reserve)
+    /// (what a batch of this record alone takes), or what its batch's buffer and record list
+    /// grew by, or were taken with, when it joined ([`super::partition::PartitionState::append`])
+    /// if that is more. Counted in [`Recycler::charged`](super::recycle::Recycler::charged)
+    /// until the record's outcome.
     pub held: usize,
     /// The record's **retry level** (Sarama's `msg.retries`): how many times it came back with
     /// a retriable error. A partition only lets records of its high watermark level through;
@@ -123,11 +125,16 @@ impl ProducerCore {
             let max = self.config.message_max_bytes;
             return refuse(SendErrorKind::RecordTooLarge { size: encoded, max }, record);
         }
-        // What batch buffers hold counts too (`Recycler::charged`); the growth this record
-        // causes is charged as it joins its batch, so the producer can pass `buffer.memory`
-        // by at most one buffer growth before sends are refused (see the crate docs).
-        let held = self.buffered_bytes + self.recycler.charged;
-        if held.saturating_add(size) > self.config.buffer_memory {
+        // Each record is charged at least the smallest batch it could need on its own (a
+        // buffer of the smallest size class holding the header and the record, and one list
+        // slot), from here to its outcome; joining a batch never raises the bytes in use past
+        // the budget (`PartitionState::append`), so this check keeps them within it. The one
+        // exception: a record is always accepted when nothing else is held.
+        let reserve = self.limits.reserve(size);
+        let cost = size.saturating_add(reserve);
+        if self.pending_records > 0
+            && self.recycler.in_use().saturating_add(cost) > self.recycler.budget
+        {
             return refuse(SendErrorKind::BufferFull, record);
         }
         if let Some(t) = known {
@@ -139,14 +146,15 @@ impl ProducerCore {
         // Accepted: from here on the record has exactly one outcome.
         let id = RecordId(self.next_record_id);
         self.next_record_id += 1;
-        self.buffered_bytes += size;
+        self.recycler.sized += size;
+        self.recycler.charged += reserve;
         self.pending_records += 1;
         let pending = AcceptedRecord {
             id,
             timestamp: record.timestamp.unwrap_or_else(|| now.as_unix_millis()),
             record,
             size,
-            held: 0,
+            held: reserve,
             retries: 0,
             deadline: self.config.delivery_timeout.map(|d| now + d),
         };
@@ -194,7 +202,7 @@ impl ProducerCore {
         let (bytes, held) = records
             .iter()
             .fold((0, 0), |(b, h), p| (b + p.size, h + p.held));
-        self.buffered_bytes -= bytes;
+        self.recycler.sized -= bytes;
         self.recycler.charged -= held;
         self.pending_records -= records.len();
         self.counters.records_delivered += records.len() as u64;
@@ -234,7 +242,7 @@ impl ProducerCore {
     }
 
     fn release(&mut self, p: &AcceptedRecord) {
-        self.buffered_bytes -= p.size;
+        self.recycler.sized -= p.size;
         self.recycler.charged -= p.held;
         self.pending_records -= 1;
     }

@@ -95,7 +95,6 @@ pub struct ProducerCore {
     conns: Connections,
     next_record_id: u64,
     pending_records: usize,
-    buffered_bytes: usize,
     /// Open batches holding a record with an id below this are sealed now (`flush`/`close`).
     flush_upto: u64,
     closing: bool,
@@ -179,7 +178,6 @@ impl ProducerCore {
             conns: Connections::default(),
             next_record_id: 0,
             pending_records: 0,
-            buffered_bytes: 0,
             flush_upto: 0,
             closing: false,
             closed: false,
@@ -200,7 +198,8 @@ impl ProducerCore {
             ready: VecDeque::new(),
             ready_conns: Vec::new(),
             conn_error: None,
-            recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes)),
+            recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes))
+                .with_budget(config.buffer_memory),
             framing: bytes::BytesMut::new(),
             produce_response: Default::default(),
             visited: 0,
@@ -469,9 +468,10 @@ impl ProducerCore {
     }
 
     /// Bytes of `buffer.memory` in use: the held records' size bounds plus the batch buffer
-    /// capacity charged to them (see [`Config::buffer_memory`](crate::Config::buffer_memory)).
+    /// and list capacity charged to them. At most `buffer.memory`, but for one record held
+    /// alone (see [`Config::buffer_memory`](crate::Config::buffer_memory)).
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes + self.recycler.charged
+        self.recycler.in_use()
     }
 
     /// Whether `close` was called.

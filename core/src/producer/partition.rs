@@ -76,7 +76,7 @@ use super::ProducerCore;
 use crate::message::RecordId;
 use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -160,6 +160,9 @@ pub(crate) fn seq_distance(from: i32, to: i32) -> u32 {
     let m = i64::from(i32::MAX) + 1;
     (i64::from(to) - i64::from(from)).rem_euclid(m) as u32
 }
+
+/// Bytes of one record list slot.
+const SLOT: usize = std::mem::size_of::<AcceptedRecord>();
 
 /// Half of Kafka's sequence space: a sequence less than this far ahead of another is after
 /// it; further is before it (a producer never has that many records unacknowledged).
@@ -536,25 +539,94 @@ impl PartitionState {
     ) -> usize {
         let mut p = p;
         let size = p.size;
-        // A record that was in a batch before (a retry) gave that buffer up with it.
-        pool.charged -= std::mem::take(&mut p.held);
-        let sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
-        // The most a batch buffer grows to: the batch size limit, or one larger record.
-        let limit = limits
-            .batch_size
-            .min(limits.message_max_bytes)
-            .max(size + limits.overhead);
+        // What the record held (its reserve from `send`, or its share of the batch it was in
+        // before a retry) is given up, and its charge is worked out anew: at least its
+        // reserve, or what its joining makes the batch take or grow by. The charge may rise
+        // only within the budget; when it would not fit, the record starts a batch of its
+        // own of the smallest size, which its reserve covers.
+        let credit = std::mem::take(&mut p.held);
+        pool.charged -= credit;
+        let floor = limits.reserve(size);
+        let room = credit.max(pool.budget.saturating_sub(pool.in_use()));
+        let mut sealed = usize::from(self.seal_open(now, limits, SealTrigger::Room(size)));
+        let limit = limits.buffer_limit(size);
+        let open = self.batches.back_mut().filter(|b| !b.sealed);
+        let mut fallback = None;
+        if let Some(open) = open {
+            // The buffer's growth: the next size class up (at least double).
+            let mut grown = None;
+            if let Some(enc) = &open.enc {
+                let needed = enc.size() + size;
+                if needed > enc.capacity() {
+                    let before = enc.capacity();
+                    let target = class_size(needed.max(before.saturating_mul(2)), limit);
+                    let buf = pool.buffer(target.max(needed));
+                    grown = Some((buf.capacity().saturating_sub(before), buf));
+                }
+            }
+            // The list's growth: it doubles when full.
+            let list = if open.records.len() == open.records.capacity() {
+                open.records.capacity().max(1) * SLOT
+            } else {
+                0
+            };
+            let growth = grown.as_ref().map_or(0, |(g, _)| *g) + list;
+            if growth.max(floor) <= room {
+                if let (Some((_, buf)), Some(enc)) = (grown, &mut open.enc) {
+                    let old = enc.move_to(buf);
+                    pool.put_buffer(old);
+                }
+                if list > 0 {
+                    open.records.reserve_exact(open.records.capacity().max(1));
+                }
+                p.held = growth.max(floor);
+            } else {
+                // No room to grow it: the batch is sealed as it is.
+                if let Some((_, buf)) = grown {
+                    pool.put_buffer(buf);
+                }
+                open.sealed = true;
+                fallback = Some(open.records.len());
+            }
+        }
+        if let Some(len) = fallback {
+            self.last_batch_len = len;
+            sealed += 1;
+        }
         if self.batches.back().map_or(true, |b| b.sealed) {
             // A buffer of the smallest size class holding the header and this record (from a
             // finished batch's buffers when there is one); it doubles as records join.
             // The record list starts small too (what the last batch held, one for the first)
-            // and doubles as records join; its capacity is charged like the buffer's.
-            let records = pool.records(self.last_batch_len.clamp(1, limits.records_fit(size)));
-            p.held = records.capacity() * std::mem::size_of::<AcceptedRecord>();
-            let enc = limits.format.map(|f| {
-                BatchBuilder::with_buffer(f, pool.buffer(class_size(size + limits.overhead, limit)))
-            });
-            p.held += enc.as_ref().map_or(0, BatchBuilder::capacity);
+            // and doubles as records join. Past the budget, both are new and of exactly the
+            // smallest size: what the record's reserve covers.
+            let class = class_size(size + limits.overhead, limit);
+            let mut records = None;
+            let mut buffer = None;
+            if fallback.is_none() {
+                let r = pool.records(self.last_batch_len.clamp(1, limits.records_fit(size)));
+                let b = limits.format.map(|_| pool.buffer(class));
+                let taken = r.capacity() * SLOT + b.as_ref().map_or(0, BytesMut::capacity);
+                if taken.max(floor) <= room {
+                    records = Some(r);
+                    buffer = b;
+                } else {
+                    pool.put_records(r);
+                    if let Some(b) = b {
+                        pool.put_buffer(b);
+                    }
+                }
+            }
+            let records = records.unwrap_or_else(|| Vec::with_capacity(1));
+            let buffer = match buffer {
+                Some(b) => Some(b),
+                None => limits.format.map(|_| Recycler::exact_buffer(class)),
+            };
+            let enc = limits
+                .format
+                .zip(buffer)
+                .map(|(f, b)| BatchBuilder::with_buffer(f, b));
+            let taken = records.capacity() * SLOT + enc.as_ref().map_or(0, BatchBuilder::capacity);
+            p.held = taken.max(floor);
             self.batches.push_back(Batch {
                 records,
                 bytes: limits.overhead,
@@ -566,25 +638,10 @@ impl PartitionState {
         }
         if let Some(open) = self.batches.back_mut() {
             if let Some(enc) = &mut open.enc {
-                let needed = enc.size() + size;
-                if needed > enc.capacity() {
-                    // The next size class up (at least double), the old buffer kept.
-                    let before = enc.capacity();
-                    let target = class_size(needed.max(before.saturating_mul(2)), limit);
-                    let old = enc.move_to(pool.buffer(target.max(needed)));
-                    pool.put_buffer(old);
-                    p.held += enc.capacity().saturating_sub(before);
-                }
                 if p.encode_into(enc).is_err() {
                     // The deferred path will fail this record alone, with the error.
                     open.enc = None;
                 }
-            }
-            if open.records.len() == open.records.capacity() {
-                let before = open.records.capacity();
-                open.records.reserve(1);
-                let grown = open.records.capacity() - before;
-                p.held += grown * std::mem::size_of::<AcceptedRecord>();
             }
             pool.charged += p.held;
             open.records.push(p);
@@ -848,6 +905,24 @@ impl ProducerCore {
 }
 
 impl BatchLimits {
+    /// The most a batch buffer holding a record of `size` bytes grows to: the batch size
+    /// limit, or the one record when it is larger.
+    #[inline]
+    pub(crate) fn buffer_limit(&self, size: usize) -> usize {
+        self.batch_size
+            .min(self.message_max_bytes)
+            .max(size + self.overhead)
+    }
+
+    /// The least a record of `size` bytes is charged besides its size, from `send` to its
+    /// outcome: what a batch of it alone takes (a buffer of the smallest size class holding
+    /// the header and the record, and a record list of one slot). A record can always join
+    /// its partition for this much ([`PartitionState::append`]).
+    #[inline]
+    pub(crate) fn reserve(&self, size: usize) -> usize {
+        class_size(size + self.overhead, self.buffer_limit(size)) + SLOT
+    }
+
     /// The limits `config` sets; no encode format yet.
     pub(crate) fn new(config: &crate::config::Config) -> Self {
         let format = super::accept::sizing_format(config.message_format);
@@ -938,7 +1013,7 @@ mod tests {
         for i in 0..3 {
             let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
             assert_eq!(
-                part.append(pending(i, r), &l, now, &mut Recycler::default()),
+                part.append(pending(i, r), &l, now, &mut Recycler::new(1 << 20)),
                 0
             );
         }
@@ -974,9 +1049,11 @@ mod tests {
             if capacities.last() != Some(&enc.capacity()) {
                 capacities.push(enc.capacity());
             }
-            // Charged: exactly the buffer's and the list's capacity, spread over the records.
+            // Charged: the buffer's and the list's capacity, spread over the records, each
+            // record at least its reserve (a batch of it alone).
             let held: usize = open.records.iter().map(|p| p.held).sum();
-            assert_eq!(held, enc.capacity() + open.records.capacity() * slot);
+            assert!(held >= enc.capacity() + open.records.capacity() * slot);
+            assert!(open.records.iter().all(|p| p.held >= l.reserve(p.size)));
             assert_eq!(pool.charged, held);
         }
         assert_eq!(
@@ -997,8 +1074,9 @@ mod tests {
         let held = joined.records[0].held;
         assert_eq!(
             held,
-            joined.enc.as_ref().map_or(0, BatchBuilder::capacity)
-                + joined.records.capacity() * slot
+            (joined.enc.as_ref().map_or(0, BatchBuilder::capacity)
+                + joined.records.capacity() * slot)
+                .max(l.reserve(joined.records[0].size))
         );
         assert_eq!(pool.charged, held, "the old share is not counted twice");
     }
@@ -1011,7 +1089,7 @@ mod tests {
             pending(0, Record::new("t").value("a")),
             &limits(None),
             now,
-            &mut Recycler::default(),
+            &mut Recycler::new(1 << 20),
         );
         assert!(part.batches[0].enc.is_none(), "format not known yet");
 
@@ -1021,12 +1099,74 @@ mod tests {
             pending(0, Record::new("t").value("a")),
             &l,
             now,
-            &mut Recycler::default(),
+            &mut Recycler::new(1 << 20),
         );
         assert!(part.batches[0].enc.is_some());
         let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
-        part.append(pending(1, with_header), &l, now, &mut Recycler::default());
+        part.append(
+            pending(1, with_header),
+            &l,
+            now,
+            &mut Recycler::new(1 << 20),
+        );
         assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
         assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
+    }
+    #[test]
+    fn past_the_budget_a_record_starts_a_smallest_batch_its_reserve_covers() {
+        let now = Instant::from_unix_millis(1_700_000_000_000);
+        let mut l = limits(Some(RecordFormat::V2));
+        l.batch_size = 64 * 1024;
+        // Records as `send` admits them (charged their size and reserve), each with the
+        // budget just big enough for it: no room for any growth past the reserve.
+        let mut pool = Recycler::new(l.batch_size);
+        let mut part = PartitionState::new(Some(1));
+        let mut appended = 0;
+        for i in 0..40 {
+            let mut p = pending(
+                i,
+                Record::new("t").key(format!("k{i}")).value(vec![b'x'; 100]),
+            );
+            p.held = l.reserve(p.size);
+            pool.budget = pool.in_use() + p.size + p.held;
+            pool.sized += p.size;
+            pool.charged += p.held;
+            part.append(p, &l, now, &mut pool);
+            appended += 1;
+            assert!(
+                pool.in_use() <= pool.budget,
+                "{} > {}",
+                pool.in_use(),
+                pool.budget
+            );
+            let charged: usize = part
+                .batches
+                .iter()
+                .flat_map(|b| b.records.iter())
+                .map(|p| p.held)
+                .sum();
+            assert_eq!(pool.charged, charged);
+            let capacity: usize = part
+                .batches
+                .iter()
+                .map(|b| {
+                    b.enc.as_ref().map_or(0, BatchBuilder::capacity) + b.records.capacity() * SLOT
+                })
+                .sum();
+            assert!(
+                capacity <= pool.charged,
+                "every byte batches take is charged"
+            );
+        }
+        assert!(appended > 5);
+        // Growing the open batch would have passed the budget at some point: it was sealed
+        // and the record that did not fit started a batch of one slot and the smallest buffer.
+        assert!(part.batches.len() > 1, "{} batches", part.batches.len());
+        assert!(part.batches.iter().rev().skip(1).all(|b| b.sealed));
+        let last = part.batches.back().expect("a batch");
+        assert_eq!(
+            last.enc.as_ref().map_or(0, BatchBuilder::capacity) + last.records.capacity() * SLOT,
+            l.reserve(last.records[0].size)
+        );
     }
 }

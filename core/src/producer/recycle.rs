@@ -84,6 +84,12 @@ pub(crate) struct Recycler {
     /// charges a buffer's capacity when a batch takes or grows it; a record's share is
     /// released with its outcome.
     pub(crate) charged: usize,
+    /// Bytes of the held records' encoded size bounds, charged to `buffer.memory` beside
+    /// [`charged`](Self::charged).
+    pub(crate) sized: usize,
+    /// `buffer.memory`: what [`in_use`](Self::in_use) may reach (see
+    /// [`Config::buffer_memory`](crate::Config::buffer_memory) for the one exception).
+    pub(crate) budget: usize,
 }
 
 /// `b` in the bytes crate's shared form, in which a buffer goes round `freeze` → `Bytes` (and
@@ -102,8 +108,27 @@ impl Recycler {
         Recycler {
             max_buffer: batch_capacity.saturating_mul(2),
             buffers: (0..CLASSES).map(|_| Vec::new()).collect(),
+            budget: usize::MAX,
             ..Default::default()
         }
+    }
+
+    /// The same, with `buffer.memory` = `budget`.
+    pub(crate) fn with_budget(mut self, budget: usize) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Bytes of `buffer.memory` in use: [`sized`](Self::sized) + [`charged`](Self::charged).
+    #[inline]
+    pub(crate) fn in_use(&self) -> usize {
+        self.sized + self.charged
+    }
+
+    /// A new empty buffer of exactly `capacity` bytes (not a kept one, whose capacity may be
+    /// larger than asked).
+    pub(crate) fn exact_buffer(capacity: usize) -> BytesMut {
+        shared(BytesMut::with_capacity(capacity))
     }
 
     /// An empty buffer with room for at least `capacity` bytes: a kept one of its size class,

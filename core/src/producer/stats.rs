@@ -231,7 +231,7 @@ impl ProducerCore {
             records_delivered: c.records_delivered,
             records_failed: c.records_failed,
             pending_records: self.pending_records,
-            buffer_bytes: self.buffered_bytes + self.recycler.charged,
+            buffer_bytes: self.recycler.in_use(),
             buffer_capacity: self.config.buffer_memory,
             produce_requests: c.produce_requests,
             request_bytes: c.request_bytes,
