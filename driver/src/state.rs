@@ -92,7 +92,7 @@ pub(crate) struct State {
     pub(crate) handles: usize,
     /// `Output::Closed` was seen and the driver finished (or the driver is gone).
     pub(crate) finished: bool,
-    /// Bytes charged per pending record beside its encoded size ([`RECORD_OVERHEAD`] unless
+    /// Bytes charged per pending record beside what the core charges ([`RECORD_OVERHEAD`] unless
     /// the front end says otherwise).
     pub(crate) record_overhead: usize,
 }
