@@ -109,6 +109,7 @@ pub use outcomes::DeliveryResult;
 pub use producer::{ConnectError, CoreRef, DeliveryFuture, Producer};
 pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};
+pub use state::{RECORD_OVERHEAD, TRANSIT_OVERHEAD};
 
 /// The names every async adapter (odradek-tokio, odradek-async-std) re-exports beside its
 /// `Producer` and its runtime, kept in one list: `pub use odradek_driver::adapter_exports::*;`.

@@ -313,9 +313,11 @@ impl<R: Runtime> Producer<R> {
         CoreRef(self.handle.shared.lock())
     }
 
-    /// Sets the bytes charged against `buffer.memory` per pending record beside its encoded
-    /// size (1 KiB by default: the core's copy of the record and the outcome routing; a front
-    /// end that keeps less per record may charge less).
+    /// Sets the bytes charged against `buffer.memory` per pending record beside what the
+    /// core charges ([`RECORD_OVERHEAD`](crate::RECORD_OVERHEAD) = 128 by default: the route
+    /// of its outcome and its outcome slot; a front end that keeps less per record may charge
+    /// less). Records whose outcome left the core but is not routed yet are charged
+    /// [`TRANSIT_OVERHEAD`](crate::TRANSIT_OVERHEAD) more, whatever this is.
     pub fn set_record_overhead(&self, bytes: usize) {
         self.handle.shared.lock().record_overhead = bytes;
     }

@@ -14,15 +14,35 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// What one pending record costs in memory beyond the bytes the core counts against
-/// `buffer.memory` (its encoded size): the core's copy of the record, kept for the outcome,
-/// and its state (~250-400 bytes), plus the router's window entry and the delivery future's
-/// slot: about 1 KiB in all, measured with `tests/tests/memory_tokio.rs` (a broker
-/// holding every Produce, 100-byte records until the buffer refused). Charged against
-/// `buffer.memory` by `State::poll_send`: counting encoded bytes alone, a 16 MiB buffer
-/// held 132 MiB of such records once a broker stopped answering (8x; the 894 MB of issue 6
-/// under SIGKILL).
-pub(crate) const RECORD_OVERHEAD: usize = 1024;
+/// What one pending record costs the driver in memory, beyond what the core charges to
+/// `buffer.memory` itself ([`ProducerCore::buffered_bytes`]): the route of its outcome in the
+/// router's window, its outcome slot and its place on the free list (the delivery future or
+/// receipt that the caller holds is the caller's). 128 bytes just after those vectors
+/// doubled, 87 between two doublings. Charged against `buffer.memory` by
+/// `State::poll_send`, beside what the core charges.
+///
+/// What the core holds for a pending record and does not charge one by one (the caller's
+/// [`Record`] kept for its outcome, with its key and value allocations) the core covers with
+/// what it charges beyond that: each record at least a batch of it alone (a 256-byte buffer
+/// and a 184-byte record list slot, which holds the `Record` inline). Measured by
+/// `cargo test -p odradek-tests --test record_cost --release -- --nocapture` (a counting
+/// allocator; records with their own key and value allocations until the buffer refuses,
+/// 16 MiB buffer): at 10 B, 100 B and 1 KiB values and 6, 1,000 and 5,000 partitions the core
+/// holds 165 to 1,590 bytes per record *less* than it charges, the whole process (core and
+/// driver behind a broker holding every Produce) 123 to 1,460 bytes less. Until the core
+/// charged every record its batch share (issue 22) this was 1 KiB, which capped a 32 MiB
+/// buffer at ~29,000 records of 100 B: 6 per partition at 5,000 partitions, one-record batches.
+pub const RECORD_OVERHEAD: usize = 128;
+
+/// What a record costs while its outcome is on its way from the core to its route (in an
+/// output queued here or in the core, not yet [`Router::complete`]d): the core no longer
+/// charges it, but the output still holds the whole record (128 bytes inline, its key and
+/// value: 176 bytes of heap at 100-byte values). Charged beside [`RECORD_OVERHEAD`], only for
+/// such records: a sender that outran a busy driver task piled up delivered records in the
+/// queued outputs (95 MB after 100,000 records in `tests/tests/memory_tokio.rs`'s unpaced
+/// sender before they were charged). Records are in transit only briefly while the driver
+/// keeps up, so this does not cap what the buffer holds in steady state.
+pub const TRANSIT_OVERHEAD: usize = 1024;
 
 /// What the driver task is doing, as far as a handle needs to know to decide whether a
 /// `send` must wake it.
@@ -72,7 +92,7 @@ pub(crate) struct State {
     pub(crate) handles: usize,
     /// `Output::Closed` was seen and the driver finished (or the driver is gone).
     pub(crate) finished: bool,
-    /// Bytes charged per pending record beside its encoded size ([`RECORD_OVERHEAD`] unless
+    /// Bytes charged per pending record beside what the core charges ([`RECORD_OVERHEAD`] unless
     /// the front end says otherwise).
     pub(crate) record_overhead: usize,
 }
@@ -228,8 +248,10 @@ impl State {
     }
 
     /// Whether one more record would take the records held, with their bookkeeping
-    /// ([`RECORD_OVERHEAD`] each), past `buffer.memory`. One record is always taken, so the
-    /// overhead can never stall a producer with a tiny buffer.
+    /// (`record_overhead` each, [`RECORD_OVERHEAD`] by default, and [`TRANSIT_OVERHEAD`]
+    /// more for each whose outcome left the core but is not routed yet), past
+    /// `buffer.memory`. One record is always taken, so the overhead can never stall a
+    /// producer with a tiny buffer.
     ///
     /// A record counts from `send` until its outcome is routed ([`Router::complete`]), not only
     /// until the core emits it: the core frees its share of `buffer.memory` when it queues the
@@ -237,11 +259,14 @@ impl State {
     /// driver task takes it. Counting only the core's records let a sender that outran a busy
     /// driver task pile up delivered records without bound.
     fn over_budget(&self) -> bool {
-        let pending = self.core.pending_records().max(self.router.pending());
+        let in_core = self.core.pending_records();
+        let pending = in_core.max(self.router.pending());
+        let in_transit = pending - in_core;
         let held = self
             .core
             .buffered_bytes()
-            .saturating_add((pending + 1).saturating_mul(self.record_overhead));
+            .saturating_add((pending + 1).saturating_mul(self.record_overhead))
+            .saturating_add(in_transit.saturating_mul(TRANSIT_OVERHEAD));
         pending > 0 && held > self.core.config().buffer_memory
     }
 

@@ -15,14 +15,16 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-/// What one accepted record costs in memory beyond the bytes the core counts against
-/// `buffer.memory` (its encoded size): the core's copy of the [`Record`] it hands back with
-/// the outcome (struct, key and value allocations) and its per-record state, about 250-400
-/// bytes as measured with `tests/memory.rs`. [`MioProducer::send`] charges it too, so that
-/// `buffer.memory` bounds what a full buffer really holds: with 100-byte records the core's
-/// count alone let the process hold 3x more than `buffer.memory` once a broker stopped
-/// answering. (The blocking producer charges the driver's 1 KiB, receipts included.)
-const CORE_RECORD_OVERHEAD: usize = 512;
+/// What one pending record costs [`MioProducer`] in memory beyond what the core charges to
+/// `buffer.memory` itself: the route of its outcome in the router's window (16 bytes; 32 just
+/// after the window doubled). The core's own charge (each record at least a batch of it alone)
+/// covers the [`Record`] it keeps for the outcome, key and value included, with room to spare;
+/// records whose outcome left the core but is not routed yet are charged
+/// [`odradek_driver::TRANSIT_OVERHEAD`] more. Measured by
+/// `cargo test -p odradek-tests --test record_cost --release -- --nocapture`. (Until the core
+/// charged every record its batch share this was 512 bytes; the blocking producer charges the
+/// driver's [`odradek_driver::RECORD_OVERHEAD`], outcome slots included.)
+const EVENT_RECORD_OVERHEAD: usize = 32;
 
 /// The block of [`mio::Token`]s the user reserves for a [`MioProducer`]: `start .. start + len`.
 ///
@@ -188,7 +190,7 @@ impl MioProducer {
         let runtime = MioRuntime::embedded(registry, tokens).map_err(ConnectError::Io)?;
         let reactor = Arc::clone(runtime.reactor());
         let producer = odradek_driver::Producer::start_with_seed(runtime, config, seed)?;
-        producer.set_record_overhead(CORE_RECORD_OVERHEAD);
+        producer.set_record_overhead(EVENT_RECORD_OVERHEAD);
         let task = reactor.take_task();
         let waker = Waker::from(Arc::new(TaskWaker(Arc::clone(&reactor))));
         let mut this = MioProducer {

@@ -517,22 +517,35 @@ pub struct MioTcp {
     socket: Registered,
 }
 
-impl AsyncIo for MioTcp {
-    fn poll_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let socket = &mut self.socket;
-        while socket.readiness.take(Readiness::READ) {
-            match socket.stream.read(buf) {
+impl Registered {
+    /// Tries `op` on the stream while the socket may be ready for `bit`
+    /// ([`Readiness::READ`] or [`Readiness::WRITE`]): `WouldBlock` leaves the bit cleared
+    /// and is `Pending` (the next readiness event sets it and wakes the task); `Interrupted`
+    /// tries again; any other answer sets the bit again (the socket may still be ready) and
+    /// is returned.
+    fn poll_io<T>(
+        &mut self,
+        bit: u8,
+        mut op: impl FnMut(&mut TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        while self.readiness.take(bit) {
+            match op(&mut self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    socket.readiness.set(Readiness::READ)
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.readiness.set(bit),
                 r => {
-                    socket.readiness.set(Readiness::READ);
+                    self.readiness.set(bit);
                     return Poll::Ready(r);
                 }
             }
         }
         Poll::Pending
+    }
+}
+
+impl AsyncIo for MioTcp {
+    fn poll_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.socket
+            .poll_io(Readiness::READ, |stream| stream.read(buf))
     }
 
     fn poll_write_vectored(
@@ -540,20 +553,8 @@ impl AsyncIo for MioTcp {
         _cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let socket = &mut self.socket;
-        while socket.readiness.take(Readiness::WRITE) {
-            match socket.stream.write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    socket.readiness.set(Readiness::WRITE)
-                }
-                r => {
-                    socket.readiness.set(Readiness::WRITE);
-                    return Poll::Ready(r);
-                }
-            }
-        }
-        Poll::Pending
+        self.socket
+            .poll_io(Readiness::WRITE, |stream| stream.write_vectored(bufs))
     }
 }
 

@@ -72,3 +72,36 @@ pub fn feed(core: &mut ProducerCore, event: NetEvent, now: Instant) {
         NetEvent::Written(c, n) => core.handle_written(c, n, now),
     }
 }
+
+/// What a front end charges per pending record on top of the core's own count, as
+/// odradek-driver's producers do before each `send`: `record_overhead` bytes per record (their
+/// outcome routing; odradek-driver's `RECORD_OVERHEAD`, odradek-mio's `MioProducer` less).
+/// A simulated producer that sends until this answers `true` (or `send` answers `BufferFull`)
+/// keeps the buffer as full as a real front end does, so the batches the cluster sees have
+/// the shape they have behind one.
+///
+/// `true` when one more record would take the bytes in use
+/// ([`buffered_bytes`](ProducerCore::buffered_bytes)) plus the records' overhead, that
+/// record's included, past `buffer.memory`; never while nothing is pending (a front end always
+/// takes one record).
+///
+/// ```
+/// use odradek_core::{Config, ProducerCore, Record};
+/// use odradek_sim::{front_end_full, Cluster, ClusterConfig};
+/// let cluster = Cluster::new(ClusterConfig::new(3));
+/// let mut config = Config::new(cluster.config().bootstrap_servers());
+/// config.buffer_memory = 4096;
+/// config.message_max_bytes = 4096;
+/// let mut core = ProducerCore::new(config, 3, cluster.now()).unwrap();
+/// assert!(!front_end_full(&core, 1024));
+/// core.send(Record::new("b").value("v"), cluster.now()).unwrap();
+/// assert!(front_end_full(&core, 4096));
+/// assert!(!front_end_full(&core, 0));
+/// ```
+pub fn front_end_full(core: &ProducerCore, record_overhead: usize) -> bool {
+    let pending = core.pending_records();
+    let held = core
+        .buffered_bytes()
+        .saturating_add((pending + 1).saturating_mul(record_overhead));
+    pending > 0 && held > core.config().buffer_memory
+}

@@ -146,7 +146,7 @@ pub use config::{
     broker_host, replay_command, BrokerVersions, ClusterConfig, NetworkConfig, SimConfig,
     TopicSpec, BROKER_PORT, SIM_EPOCH,
 };
-pub use driver::{drain, feed, step};
+pub use driver::{drain, feed, front_end_full, step};
 pub use faults::{
     Fault, FaultConfig, FaultKind, FaultSchedule, HostileConfig, ScheduledFault,
     RETRIABLE_PRODUCE_ERRORS,
