@@ -1,5 +1,5 @@
-//! Compression codecs: none, gzip (levels 2 to 6 by odradek's own deflate encoder, the others by
-//! libdeflate; decoded by flate2), snappy (snap; raw, and xerial-framed on decode),
+//! Compression codecs: none, gzip (every level by libdeflate, or by flate2's backend without the
+//! `gzip-libdeflate` feature; decoded by flate2), snappy (snap; raw, and xerial-framed on decode),
 //! lz4 (LZ4 frame format; blocks compressed by the reference liblz4 through the `lz4` crate,
 //! decoded by lz4_flex) and zstd.
 
@@ -193,11 +193,7 @@ impl Compression {
                     None | Some(GZIP_DEFAULT_LEVEL) => ZLIB_DEFAULT_LEVEL,
                     Some(l) => l.clamp(0, 9) as u32,
                 };
-                if FAST_GZIP_LEVELS.contains(&level) {
-                    crate::deflate::gzip(level, input, out);
-                } else {
-                    gzip_compress(level, input, out).map_err(io_err)?;
-                }
+                gzip_compress(level, input, out).map_err(io_err)?;
             }
             Compression::Snappy => {
                 let bound = snap::raw::max_compress_len(input.len());
@@ -487,12 +483,6 @@ fn check_lz4_frames(input: &[u8]) -> Result<(), &'static str> {
         }
     }
 }
-
-/// The gzip levels compressed by odradek's own deflate encoder (`crate::deflate`: hash tables
-/// without chains, like the Go clients' levels 1 to 6), where it was faster than klauspost's
-/// deflate at the same level and libdeflate was not; the others by [`gzip_compress`]
-/// (libdeflate's level 1 is both faster than klauspost's and smaller).
-const FAST_GZIP_LEVELS: std::ops::RangeInclusive<u32> = 2..=6;
 
 /// gzip-compresses `input` at zlib `level` (0 to 9) into one gzip member appended to `out`:
 /// libdeflate (whole buffer, one call) with the `gzip-libdeflate` feature, flate2 otherwise.
