@@ -82,6 +82,49 @@ fn round_trip_every_codec() {
 }
 
 #[test]
+fn every_gzip_level_reads_back_and_higher_levels_do_not_grow() {
+    let text = b"{\"id\":42,\"name\":\"odradek\",\"event\":\"view\"} ".repeat(500);
+    let mut rng = crate::rng::Rng::new(3);
+    let noise: Vec<u8> = (0..20_000).map(|_| rng.next_u64() as u8).collect();
+    for input in [&text[..], &noise[..], b"", b"a"] {
+        let mut sizes = Vec::new();
+        // Levels in an order that switches the per-thread compressor back and forth.
+        for level in [9, 1, 5, 2, 8, 3, 7, 4, 6, -1] {
+            let mut out = b"prefix".to_vec();
+            Compression::Gzip
+                .compress(Some(level), input, &mut out)
+                .unwrap();
+            assert_eq!(&out[..6], b"prefix", "appended, not overwritten");
+            let member = &out[6..];
+            assert_eq!(&member[..3], &[0x1f, 0x8b, 8], "a gzip member (deflate)");
+            assert_eq!(
+                Compression::Gzip.decompress(member, input.len()).unwrap(),
+                input,
+                "level {level}, {} bytes",
+                input.len()
+            );
+            // Kafka's level N is the compressor's level N (-1: 6), whatever ran before.
+            #[cfg(feature = "gzip-libdeflate")]
+            {
+                let lvl =
+                    libdeflater::CompressionLvl::new(if level == -1 { 6 } else { level }).unwrap();
+                let mut fresh = libdeflater::Compressor::new(lvl);
+                let mut theirs = vec![0; fresh.gzip_compress_bound(input.len())];
+                let n = fresh.gzip_compress(input, &mut theirs).unwrap();
+                assert_eq!(member, &theirs[..n], "level {level}");
+            }
+            sizes.push((level, member.len()));
+        }
+        let size = |l: i32| sizes.iter().find(|(level, _)| *level == l).unwrap().1;
+        assert_eq!(size(-1), size(6));
+        assert!(size(9) <= size(6) && size(6) <= size(1), "{sizes:?}");
+        if input.len() == text.len() {
+            assert!(size(1) < text.len() / 10, "{sizes:?}");
+        }
+    }
+}
+
+#[test]
 fn round_trip_with_levels() {
     let input = b"level level level level level".repeat(100);
     for (codec, level) in [
