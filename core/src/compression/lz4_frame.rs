@@ -3,9 +3,10 @@
 
 use super::{append_bounded, CompressSink};
 
-/// The header of every LZ4 frame [`Compression::compress`] writes: magic, FLG `0x60` (version
-/// 01, independent blocks, no block or content checksum, no content size), BD `0x40` (64 KiB
-/// blocks) and the header checksum (byte 1 of the xxHash32 of FLG and BD).
+/// The header of every LZ4 frame [`Compression::compress`](super::Compression::compress)
+/// writes: magic, FLG `0x60` (version 01, independent blocks, no block or content checksum, no
+/// content size), BD `0x40` (64 KiB blocks) and the header checksum (byte 1 of the xxHash32 of
+/// FLG and BD).
 pub(super) const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
 
 /// The largest block of an LZ4 frame with BD `0x40`.
