@@ -215,15 +215,16 @@ fn bench(c: &mut Criterion) {
 }
 
 /// `ODRADEK_CODEC_ROUNDS=N` skips criterion and compresses one case
-/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip, flate2-gzip or zstd level) N times, for an instruction count
-/// (callgrind) or a CPU time (`/usr/bin/time`) that depends less on the machine's load than
-/// criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
+/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip, flate2-gzip or zstd level)
+/// N times, for an instruction count (callgrind) or a CPU time (`/usr/bin/time`) that depends
+/// less on the machine's load than criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
 /// clients' codecs on the same bytes). With `ODRADEK_CODEC_INPUT=DIR` it also writes the
 /// case's input to `DIR/records-SIZE.bin`:
 ///
 /// ```sh
 /// ODRADEK_CODEC_ROUNDS=50 ODRADEK_CODEC_CASE=gzip-6/100B valgrind --tool=callgrind \
-///   --toggle-collect='odradek_core::compression::Compression::compress' target/release/deps/codecs-*
+///   --toggle-collect='odradek_core::compression::Compression::compress' \
+///   --toggle-collect='codecs::flate2_gzip' target/release/deps/codecs-*
 /// ```
 fn rounds(n: usize) {
     let case = std::env::var("ODRADEK_CODEC_CASE").unwrap_or_else(|_| "gzip-6/100B".into());
