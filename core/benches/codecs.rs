@@ -102,7 +102,7 @@ fn flate2_backend() -> &'static str {
 enum Codec {
     /// `Compression::compress`: what the producer runs.
     Odradek(Compression, Option<i32>),
-    /// gzip at a level by flate2's backend directly, the way compression.rs calls it without
+    /// gzip at a level by flate2's backend directly, the way compression/gzip.rs calls it without
     /// the gzip-libdeflate feature: so that one build measures both gzip compressors (the
     /// features cannot be switched in a `cargo bench -p odradek-core` of the workspace:
     /// odradek-sim, a dev-dependency, turns odradek-core's default features back on).
