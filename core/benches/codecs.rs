@@ -1,16 +1,15 @@
 //! Compression of a realistic batch: 16 KiB of RecordBatch v2 records (the Java client's
 //! default `batch.size`) with 100 B and 1 KiB JSON-like values, per codec and level.
 //!
-//! `cargo bench -p odradek-core --bench codecs` measures the gzip compressor in use
-//! (libdeflate); `--no-default-features --features gzip-zlib-rs` zlib-rs,
-//! `--no-default-features` miniz_oxide (flate2's own default), `--no-default-features
-//! --features gzip-zlib-ng` zlib-ng (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the
-//! two uncompressed inputs are also written to `DIR/records-100.bin` and `DIR/records-1024.bin`, so that other clients'
+//! `cargo bench -p odradek-core --bench codecs` measures every codec as the producer runs it
+//! (gzip by libdeflate, feature gzip-libdeflate) and, beside it, gzip by flate2's backend
+//! (zlib-rs; the `flate2-gzip-N` cases), which compresses gzip in a build without that feature
+//! (see README, "The codecs"). With `ODRADEK_CODEC_INPUT=DIR` set, the two uncompressed inputs
+//! are also written to `DIR/records-100.bin` and `DIR/records-1024.bin`, so that other clients'
 //! codecs can be timed on the very same bytes.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use odradek_core::compression::{GZIP_DEFAULT_LEVEL, ZSTD_DEFAULT_LEVEL};
 use odradek_core::record::{batch::HEADER_LEN, BatchBuilder, RecordFormat};
 use odradek_core::Compression;
 use std::hint::black_box;
@@ -76,13 +75,20 @@ fn records(size: usize) -> Vec<u8> {
     batch[HEADER_LEN..].to_vec()
 }
 
-/// The gzip compressor in this build for levels 1 and 7 to 9 (2 to 6 are odradek's own
-/// deflate encoder): libdeflate (feature gzip-libdeflate, the default), else flate2's backend
-/// (a C zlib wins over zlib-rs over miniz_oxide when several are enabled).
+/// The gzip compressor in this build, for every level: libdeflate (feature gzip-libdeflate,
+/// the default), else flate2's backend.
 fn backend() -> &'static str {
     if cfg!(feature = "gzip-libdeflate") {
         "libdeflate"
-    } else if cfg!(feature = "gzip-zlib-ng") {
+    } else {
+        flate2_backend()
+    }
+}
+
+/// flate2's gzip backend in this build (a C zlib wins over zlib-rs over miniz_oxide when
+/// several are enabled): what compresses gzip without the gzip-libdeflate feature.
+fn flate2_backend() -> &'static str {
+    if cfg!(feature = "gzip-zlib-ng") {
         "zlib-ng"
     } else if cfg!(feature = "gzip-zlib-rs") {
         "zlib-rs"
@@ -91,15 +97,82 @@ fn backend() -> &'static str {
     }
 }
 
+/// What one case compresses with.
+#[derive(Clone, Copy)]
+enum Codec {
+    /// `Compression::compress`: what the producer runs.
+    Odradek(Compression, Option<i32>),
+    /// gzip at a level by flate2's backend directly, the way compression/gzip.rs calls it without
+    /// the gzip-libdeflate feature: so that one build measures both gzip compressors (the
+    /// features cannot be switched in a `cargo bench -p odradek-core` of the workspace:
+    /// odradek-sim, a dev-dependency, turns odradek-core's default features back on).
+    Flate2Gzip(u32),
+}
+
+impl Codec {
+    /// The case named `name` (`gzip-6`, `zstd-3`, `lz4`, `snappy`, `flate2-gzip-6`).
+    fn parse(name: &str) -> Codec {
+        let level = |l: &str| l.parse::<i32>().expect("a level, e.g. gzip-6");
+        match name.split_once('-') {
+            Some(("gzip", l)) => Codec::Odradek(Compression::Gzip, Some(level(l))),
+            Some(("zstd", l)) => Codec::Odradek(Compression::Zstd, Some(level(l))),
+            Some(("flate2", rest)) => match rest.split_once('-') {
+                Some(("gzip", l)) => Codec::Flate2Gzip(level(l).clamp(0, 9) as u32),
+                _ => panic!("case {name}: flate2-gzip-LEVEL"),
+            },
+            None if name == "lz4" => Codec::Odradek(Compression::Lz4, None),
+            None if name == "snappy" => Codec::Odradek(Compression::Snappy, None),
+            _ => panic!("case {name}: gzip-LEVEL, flate2-gzip-LEVEL, zstd-LEVEL, lz4 or snappy"),
+        }
+    }
+
+    /// Which library compresses: the gzip backend, or the codec's name.
+    fn library(self) -> &'static str {
+        match self {
+            Codec::Odradek(Compression::Gzip, _) => backend(),
+            Codec::Odradek(_, _) => "odradek",
+            Codec::Flate2Gzip(_) => flate2_backend(),
+        }
+    }
+
+    /// Appends the compressed `input` to `out`.
+    fn compress(self, input: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Codec::Odradek(codec, level) => codec.compress(level, input, out).unwrap(),
+            Codec::Flate2Gzip(level) => flate2_gzip(level, input, out),
+        }
+    }
+
+    /// The codec that reads the output back.
+    fn decoder(self) -> Compression {
+        match self {
+            Codec::Odradek(codec, _) => codec,
+            Codec::Flate2Gzip(_) => Compression::Gzip,
+        }
+    }
+}
+
+/// One gzip member of `input` at `level` by flate2's backend, appended to `out` (not inlined,
+/// so that callgrind can collect it: `--toggle-collect='codecs::flate2_gzip'`).
+#[inline(never)]
+fn flate2_gzip(level: u32, input: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+    enc.write_all(input).unwrap();
+    enc.finish().unwrap();
+}
+
 fn bench(c: &mut Criterion) {
     let dump = std::env::var_os("ODRADEK_CODEC_INPUT").map(std::path::PathBuf::from);
     let backend = backend();
     let cases = [
-        (Compression::Gzip, Some(GZIP_DEFAULT_LEVEL), "gzip-6"),
-        (Compression::Gzip, Some(1), "gzip-1"),
-        (Compression::Zstd, Some(ZSTD_DEFAULT_LEVEL), "zstd-3"),
-        (Compression::Lz4, None, "lz4"),
-        (Compression::Snappy, None, "snappy"),
+        "gzip-6",
+        "gzip-1",
+        "flate2-gzip-6",
+        "flate2-gzip-1",
+        "zstd-3",
+        "lz4",
+        "snappy",
     ];
     let mut g = c.benchmark_group(format!("compress_16KiB/{backend}"));
     for size in [100usize, 1024] {
@@ -109,24 +182,29 @@ fn bench(c: &mut Criterion) {
             std::fs::write(dir.join(format!("records-{size}.bin")), &input).unwrap();
         }
         g.throughput(Throughput::Bytes(input.len() as u64));
-        for (codec, level, name) in cases {
+        for name in cases {
+            let codec = Codec::parse(name);
             let mut out = Vec::with_capacity(input.len() + 1024);
-            codec.compress(level, &input, &mut out).unwrap();
+            codec.compress(&input, &mut out);
             // The ratio, once per case, for the README (criterion prints the speed).
             println!(
-                "{backend} {name} {size} B records: {} -> {} bytes ({:.2}x)",
+                "{} {name} {size} B records: {} -> {} bytes ({:.2}x)",
+                codec.library(),
                 input.len(),
                 out.len(),
                 input.len() as f64 / out.len() as f64
             );
-            assert_eq!(codec.decompress(&out, input.len()).unwrap(), input);
+            assert_eq!(
+                codec.decoder().decompress(&out, input.len()).unwrap(),
+                input
+            );
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{size}B")),
                 &input,
                 |b, input| {
                     b.iter(|| {
                         out.clear();
-                        codec.compress(level, black_box(input), &mut out).unwrap();
+                        codec.compress(black_box(input), &mut out);
                         black_box(out.len())
                     })
                 },
@@ -137,28 +215,22 @@ fn bench(c: &mut Criterion) {
 }
 
 /// `ODRADEK_CODEC_ROUNDS=N` skips criterion and compresses one case
-/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip or zstd level) N times, for an instruction count
-/// (callgrind) or a CPU time (`/usr/bin/time`) that depends less on the machine's load than
-/// criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
+/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip, flate2-gzip or zstd level)
+/// N times, for an instruction count (callgrind) or a CPU time (`/usr/bin/time`) that depends
+/// less on the machine's load than criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
 /// clients' codecs on the same bytes). With `ODRADEK_CODEC_INPUT=DIR` it also writes the
 /// case's input to `DIR/records-SIZE.bin`:
 ///
 /// ```sh
 /// ODRADEK_CODEC_ROUNDS=50 ODRADEK_CODEC_CASE=gzip-6/100B valgrind --tool=callgrind \
-///   --toggle-collect='odradek_core::compression::Compression::compress' target/release/deps/codecs-*
+///   --toggle-collect='odradek_core::compression::Compression::compress' \
+///   --toggle-collect='codecs::flate2_gzip' target/release/deps/codecs-*
 /// ```
 fn rounds(n: usize) {
     let case = std::env::var("ODRADEK_CODEC_CASE").unwrap_or_else(|_| "gzip-6/100B".into());
     let (name, size) = case.split_once('/').expect("NAME/SIZE, e.g. gzip-6/1024B");
     let size: usize = size.trim_end_matches('B').parse().expect("size in bytes");
-    let level = |l: &str| Some(l.parse::<i32>().expect("a level, e.g. gzip-6"));
-    let (codec, level) = match name.split_once('-') {
-        Some(("gzip", l)) => (Compression::Gzip, level(l)),
-        Some(("zstd", l)) => (Compression::Zstd, level(l)),
-        None if name == "lz4" => (Compression::Lz4, None),
-        None if name == "snappy" => (Compression::Snappy, None),
-        _ => panic!("case {name}: gzip-LEVEL, zstd-LEVEL, lz4 or snappy"),
-    };
+    let codec = Codec::parse(name);
     let input = records(size);
     if let Some(dir) = std::env::var_os("ODRADEK_CODEC_INPUT").map(std::path::PathBuf::from) {
         std::fs::create_dir_all(&dir).unwrap();
@@ -167,16 +239,12 @@ fn rounds(n: usize) {
     let mut out = Vec::with_capacity(input.len() + 1024);
     for _ in 0..n {
         out.clear();
-        codec.compress(level, black_box(&input), &mut out).unwrap();
+        codec.compress(black_box(&input), &mut out);
         black_box(out.len());
     }
-    // gzip levels 2 to 6 are odradek's own encoder whatever the features (compression.rs).
-    let encoder = match (codec, level) {
-        (Compression::Gzip, Some(2..=6)) => "odradek-deflate",
-        _ => backend(),
-    };
     println!(
-        "{encoder} {case}: {n} x {} bytes -> {} bytes",
+        "{} {case}: {n} x {} bytes -> {} bytes",
+        codec.library(),
         input.len(),
         out.len()
     );

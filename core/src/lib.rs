@@ -127,7 +127,6 @@
 
 pub mod compression;
 pub mod config;
-mod deflate;
 pub mod error;
 pub mod message;
 pub mod output;

@@ -1,7 +1,7 @@
 //! Independent oracle: the `kafka-protocol` crate (generated from Kafka's message schemas).
 //! Bytes we encode must decode with it to the same field values, and bytes it encodes must
 //! decode with ours. kafka-protocol 0.18 speaks Produce 3–13 only, so Produce v0–v2 are
-//! covered by the round-trip and golden tests in `core/src/protocol/tests.rs` instead.
+//! covered by the round-trip and golden tests in `core/src/protocol/tests/` instead.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{

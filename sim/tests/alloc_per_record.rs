@@ -252,7 +252,7 @@ fn main() {
         (1024, Compression::None, linger, FEW, 0.0),
         (1024, Compression::Lz4, linger, FEW, 0.0),
         (1024, Compression::Zstd, linger, FEW, 0.0),
-        // gzip at its default level (odradek's deflate encoder) and snappy.
+        // gzip at its default level (libdeflate's compressor, kept per thread) and snappy.
         (100, Compression::Gzip, linger, FEW, 0.0),
         (100, Compression::Snappy, linger, FEW, 0.0),
         // linger.ms=0 seals a batch as soon as a request can go, so batches are small.
