@@ -24,7 +24,7 @@ pub(crate) struct AcceptedRecord {
     /// Bytes charged against `buffer.memory` for this record (its encoded size bound).
     pub size: usize,
     /// Bytes of batch capacity charged to this record against `buffer.memory` (besides
-    /// `size`): at least [`BatchLimits::reserve`](super::partition::BatchLimits::reserve)
+    /// `size`): at least [`BatchLimits::reserve`](super::batch::BatchLimits::reserve)
     /// (what a batch of this record alone takes), or what its batch's buffer and record list
     /// grew by, or were taken with, when it joined ([`super::partition::PartitionState::append`])
     /// if that is more. Counted in [`Recycler::charged`](super::recycle::Recycler::charged)
@@ -205,12 +205,12 @@ impl ProducerCore {
         self.recycler.sized -= bytes;
         self.recycler.charged -= held;
         self.pending_records -= records.len();
-        self.counters.records_delivered += records.len() as u64;
+        self.outbox.counters.records_delivered += records.len() as u64;
         if self.metadata.close_progress.is_some() {
             // A close without a delivery timeout waits while records keep being delivered.
             self.metadata.close_progress = Some(self.last_now);
         }
-        self.outputs.push_back(Output::Delivered(Delivery {
+        self.outbox.push(Output::Delivered(Delivery {
             topic: self.topics[at.topic].name.clone(),
             partition: at.number(),
             base_offset,
@@ -222,8 +222,8 @@ impl ProducerCore {
     /// The record failed for good: emit `Failed` and release its memory.
     pub(super) fn fail(&mut self, p: AcceptedRecord, error: ProduceError) {
         self.release(&p);
-        self.count_failed(&p.record.topic, &error);
-        self.outputs.push_back(Output::Failed {
+        self.outbox.count_failed(&p.record.topic, &error);
+        self.outbox.push(Output::Failed {
             id: p.id,
             error,
             record: p.record,
@@ -250,6 +250,36 @@ impl ProducerCore {
     /// The error for a record whose topic the cluster does not know.
     pub(super) fn unknown_topic(topic: &TopicName) -> ProduceError {
         ProduceError::UnknownTopic(topic.clone())
+    }
+}
+
+impl ProducerCore {
+    /// A record handed to partition `at` (Sarama's `partitionProducer.dispatch` for one
+    /// message).
+    #[inline]
+    pub(super) fn accept_into_partition(
+        &mut self,
+        at: PartitionRef,
+        p: AcceptedRecord,
+        now: Instant,
+    ) {
+        let limits = self.limits;
+        let part = &mut self.topics[at.topic].partitions[at.index];
+        let sealed = if part.must_buffer(p.retries, now) {
+            part.buffer(p);
+            0
+        } else {
+            part.append(p, &limits, now, &mut self.recycler)
+        };
+        // Only a buffered record can find the partition without a leader (the gate is shut).
+        let leaderless = part.leader.is_none();
+        self.touched = Some(at);
+        if leaderless {
+            // Re-resolve the leader.
+            self.metadata
+                .request_after_backoff(now, self.config.retry_backoff);
+        }
+        self.batches_sealed(at, sealed);
     }
 }
 

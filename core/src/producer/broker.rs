@@ -7,8 +7,8 @@
 //! the negotiated format (stamping each batch's sequence with idempotence), and parse the
 //! answers per partition.
 
+use super::batch::seq_batch_before;
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
-use super::partition::seq_batch_before;
 use super::recycle::class_size;
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
@@ -213,7 +213,8 @@ impl ProducerCore {
         self.header.api_key = api_key::PRODUCE;
         self.header.api_version = version;
         self.header.correlation_id = correlation_id;
-        self.count_batches(node, &sent);
+        let topics = &self.topics;
+        self.outbox.count_batches(node, &sent, |t| &topics[t].name);
         let mut data = self.recycler.chunks();
         let topics = &self.topics;
         produce_chunks(
@@ -225,7 +226,8 @@ impl ProducerCore {
             &mut self.framing,
             &mut data,
         );
-        self.count_request(node, data.iter().map(|d| d.len()).sum());
+        self.outbox
+            .count_request(node, data.iter().map(|d| d.len()).sum());
         let rref = RequestRef {
             conn,
             correlation_id,
@@ -469,7 +471,9 @@ impl ProducerCore {
                 if let Some(stamp) = b.stamp.take() {
                     self.recycler.put_wire(stamp.wire);
                 }
-                self.count_acked(b.partition, b.records.len(), base);
+                let name = &self.topics[b.partition.topic].name;
+                self.outbox
+                    .count_acked(b.partition, name, b.records.len(), base);
                 let base = if base >= 0 { base } else { -1 };
                 self.deliver_batch(b.records, b.partition, base, block.log_append_time_ms);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE
@@ -482,7 +486,7 @@ impl ProducerCore {
             {
                 let part = self.partition(b.partition);
                 let n = b.records.len();
-                let same = |st: &super::partition::Stamp| st.generation == part.generation;
+                let same = |st: &super::batch::Stamp| st.generation == part.generation;
                 let first_in_flight = b
                     .stamp
                     .as_ref()

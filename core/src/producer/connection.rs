@@ -6,7 +6,7 @@
 
 use super::accept::AcceptedRecord;
 use super::ProducerCore;
-use crate::config::{parse_host_port, MessageFormat};
+use crate::config::{parse_host_port, Config, MessageFormat};
 use crate::error::RetryCause;
 use crate::output::{BrokerAddress, ConnId, Output};
 use crate::protocol::{
@@ -81,7 +81,7 @@ pub(crate) struct InFlightBatch {
     /// The finished batch bytes, between encoding and writing the request (then empty).
     pub wire: bytes::Bytes,
     /// Idempotence: the batch's sequence and finished bytes, kept for a retry.
-    pub stamp: Option<super::partition::Stamp>,
+    pub stamp: Option<super::batch::Stamp>,
 }
 
 /// What a request was, so its response can be decoded and applied.
@@ -358,19 +358,19 @@ pub(crate) fn negotiate_versions(
     })
 }
 
-impl ProducerCore {
-    /// The address of bootstrap server `i`.
-    pub(super) fn bootstrap_address(&self, i: usize) -> Option<BrokerAddress> {
-        let s = self.config.bootstrap_servers.get(i)?;
-        let (host, port) = parse_host_port(s).ok()?;
-        Some(BrokerAddress { host, port })
-    }
+/// The address of bootstrap server `i` of `config`.
+pub(crate) fn bootstrap_address(config: &Config, i: usize) -> Option<BrokerAddress> {
+    let s = config.bootstrap_servers.get(i)?;
+    let (host, port) = parse_host_port(s).ok()?;
+    Some(BrokerAddress { host, port })
+}
 
+impl ProducerCore {
     /// Asks the driver for a connection to `target`. Returns its id, or `None` when the target
     /// has no address.
     pub(super) fn open_conn(&mut self, target: Target, now: Instant) -> Option<ConnId> {
         let address = match target {
-            Target::Bootstrap(i) => self.bootstrap_address(i)?,
+            Target::Bootstrap(i) => bootstrap_address(&self.config, i)?,
             Target::Node(n) => self.metadata.brokers.get(&n)?.clone(),
         };
         let deadline = now + self.config.request_timeout;
@@ -378,8 +378,7 @@ impl ProducerCore {
             .conns
             .open(target, deadline, self.config.max_response_size);
         self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
-        self.outputs
-            .push_back(Output::Connect { conn: id, address });
+        self.outbox.push(Output::Connect { conn: id, address });
         Some(id)
     }
 
@@ -427,7 +426,7 @@ impl ProducerCore {
             );
             self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         }
-        self.outputs.push_back(Output::Transmit { conn, data });
+        self.outbox.push(Output::Transmit { conn, data });
         Some(RequestRef {
             conn,
             correlation_id,
@@ -510,7 +509,12 @@ impl ProducerCore {
         if let Some(c) = self.conns.conns.get_mut(&conn) {
             c.phase = ConnPhase::Ready(versions);
             c.draining = false;
-            self.count_connected(conn);
+            let target = c.target;
+            let (config, brokers) = (&self.config, &self.metadata.brokers);
+            self.outbox.count_connected(conn, || match target {
+                Target::Node(n) => (Some(n), brokers.get(&n).cloned()),
+                Target::Bootstrap(i) => (None, bootstrap_address(config, i)),
+            });
         }
     }
 
@@ -563,7 +567,12 @@ impl ProducerCore {
             };
             if matches!(req.kind, RequestKind::Produce { .. }) {
                 let left = req.deadline.saturating_duration_since(now);
-                self.count_response(conn, self.config.request_timeout.saturating_sub(left));
+                let node = match c.target {
+                    Target::Node(n) => Some(n),
+                    Target::Bootstrap(_) => None,
+                };
+                let latency = self.config.request_timeout.saturating_sub(left);
+                self.outbox.count_response(node, latency);
             }
             let rref = RequestRef {
                 conn,
@@ -602,9 +611,9 @@ impl ProducerCore {
         let Some(c) = self.conns.remove(conn) else {
             return;
         };
-        self.count_disconnected(conn, c.target, &cause);
+        self.outbox.count_disconnected(conn, c.target, &cause);
         if report == Report::Emit {
-            self.outputs.push_back(Output::Disconnect { conn });
+            self.outbox.push(Output::Disconnect { conn });
         }
         let backoff = self.conns.backoff.entry(c.target).or_default();
         backoff.failed(now, self.config.retry_backoff);
@@ -673,7 +682,8 @@ impl ProducerCore {
                     self.recycler.put_wire(std::mem::take(&mut b.wire));
                     let n = b.records.len();
                     self.partition_mut(b.partition).batch_acked(rref, None, n);
-                    self.count_acked(b.partition, n, -1);
+                    let name = &self.topics[b.partition.topic].name;
+                    self.outbox.count_acked(b.partition, name, n, -1);
                     self.deliver_batch(b.records, b.partition, -1, -1);
                 }
                 self.recycler.put_batch_list(batches);
@@ -689,7 +699,7 @@ impl ProducerCore {
                 Some(addr) => format!("broker {id} ({addr})"),
                 None => format!("broker {id}"),
             },
-            Some(Target::Bootstrap(i)) => match self.bootstrap_address(i) {
+            Some(Target::Bootstrap(i)) => match bootstrap_address(&self.config, i) {
                 Some(addr) => format!("bootstrap server {addr}"),
                 None => format!("bootstrap server {i}"),
             },

@@ -40,8 +40,9 @@
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every
 //!   record with [`ProduceError::IdempotenceUnavailable`].
 
+use super::batch::{seq_add, Batch, Stamp};
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Versions};
-use super::partition::{seq_add, Batch, PartitionState, Stamp};
+use super::partition::PartitionState;
 use super::{PartitionRef, ProducerCore};
 use crate::error::{ProduceError, RetryCause};
 use crate::output::TimeoutReason;

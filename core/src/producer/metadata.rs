@@ -219,7 +219,8 @@ impl ProducerCore {
             for (index, leader) in changed {
                 let at = PartitionRef { topic: t, index };
                 self.dirty.mark(at);
-                self.count_leader_change(at, leader);
+                let name = &self.topics[t].name;
+                self.outbox.count_leader_change(at, name, leader);
             }
         }
         if std::mem::take(&mut self.metadata.answer_incomplete) {

@@ -32,7 +32,7 @@
 //! * the topic is found by comparing the record's `TopicName` pointer with the last one seen
 //!   (no hashing per record), the partition by index;
 //! * the record is encoded once, at `send`, into the open batch's [`BatchBuilder`]
-//!   (`partition::Batch::enc`) in the record format the brokers negotiated; before any
+//!   (`batch::Batch::enc`) in the record format the brokers negotiated; before any
 //!   broker has, or for a record the format cannot carry, the batch keeps only its records
 //!   and is encoded when its request is built (the deferred path), as is a batch that goes to
 //!   a broker speaking another format (a retry after a leader move);
@@ -45,6 +45,7 @@
 
 mod accept;
 pub(crate) use accept::AcceptedRecord;
+mod batch;
 mod broker;
 #[cfg(debug_assertions)]
 mod check;
@@ -52,14 +53,14 @@ mod connection;
 mod dirty;
 mod idempotence;
 mod metadata;
+mod order;
+mod outbox;
 mod partition;
 mod pass;
 mod recycle;
 mod request;
 mod retry;
 mod sasl;
-mod shutdown;
-mod stats;
 mod timers;
 mod topic;
 
@@ -70,10 +71,11 @@ use crate::output::{ConnId, Output, TimeoutReason};
 use crate::protocol::RequestHeader;
 use crate::rng::Rng;
 use crate::time::Instant;
+use batch::{BatchLimits, SealTrigger};
 use connection::{ConnPhase, Connections, Report};
 use metadata::MetadataState;
 pub(crate) use partition::PartitionRef;
-use partition::{BatchLimits, PartitionState, SealTrigger};
+use partition::PartitionState;
 use std::collections::{HashMap, VecDeque};
 use topic::{TopicIdx, TopicState};
 
@@ -88,7 +90,8 @@ use topic::{TopicIdx, TopicState};
 pub struct ProducerCore {
     config: Config,
     rng: Rng,
-    outputs: VecDeque<Output>,
+    /// Outputs, counters and events ([`outbox`]).
+    outbox: outbox::Outbox,
     topics: Vec<TopicState>,
     topic_index: HashMap<TopicName, TopicIdx>,
     metadata: MetadataState,
@@ -135,11 +138,6 @@ pub struct ProducerCore {
     ///
     /// [`ProduceError::Connection`]: crate::ProduceError::Connection
     conn_error: Option<crate::error::ConnectionError>,
-    /// Running counters for [`stats`](Self::stats).
-    counters: crate::stats::Counters,
-    /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
-    /// is on.
-    events: Option<VecDeque<crate::stats::Event>>,
     /// Buffers of finished batches and requests, for the next ones ([`recycle`]).
     recycler: recycle::Recycler,
     /// Where Produce request framing is written: each request's framing is split off it,
@@ -171,7 +169,7 @@ impl ProducerCore {
         config.validate()?;
         let mut core = ProducerCore {
             rng: Rng::new(seed),
-            outputs: VecDeque::new(),
+            outbox: Default::default(),
             topics: Vec::new(),
             topic_index: HashMap::new(),
             metadata: MetadataState::default(),
@@ -192,8 +190,6 @@ impl ProducerCore {
             wake: None,
             idem: idempotence::Idempotence::new(config.idempotence_enabled()),
             touched: None,
-            counters: Default::default(),
-            events: None,
             last_topic: None,
             ready: VecDeque::new(),
             ready_conns: Vec::new(),
@@ -330,13 +326,25 @@ impl ProducerCore {
     /// partition without a leader included — and those in flight when their request ends,
     /// so the close always ends, even when a broker never comes back. (The Java client's
     /// `close()` waits without bound; here the promise is that close ends.)
+    ///
+    /// Shutdown follows Sarama's `shutdown` and the dispatcher's `shuttingDown`: new records
+    /// are refused, every open batch seals, everything accepted reaches its outcome (retries
+    /// still apply), then every connection is disconnected and [`Output::Closed`] comes
+    /// exactly once, last ([`maybe_finish_close`](Self::maybe_finish_close)).
     pub fn close(&mut self, now: Instant) {
-        self.begin_close(now);
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.flush_upto = self.next_record_id;
+        // Every open batch seals now (as for a flush).
+        self.mark_open_batches();
+        self.advance(now);
     }
 
     /// The next output, or `None` when there is nothing to do until the next input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.outbox.outputs.pop_front()
     }
 
     /// Hands an output back once the driver is done with it, so that its lists serve later
@@ -437,16 +445,26 @@ impl ProducerCore {
     /// A snapshot of what the producer did and holds: counters since it started, and the
     /// gauges of now (see [`crate::stats`]). Costs a walk over brokers and partitions.
     pub fn stats(&self) -> crate::stats::Stats {
-        self.stats_snapshot()
+        self.outbox.snapshot(outbox::Gauges {
+            records_accepted: self.next_record_id,
+            pending_records: self.pending_records,
+            buffer_bytes: self.recycler.in_use(),
+            buffer_capacity: self.config.buffer_memory,
+            batch_size: self.config.batch_size,
+            conns: &self.conns,
+            brokers: &self.metadata.brokers,
+            topics: &self.topics,
+        })
     }
 
     /// Turns the [`Event`](crate::stats::Event) queue on or off (off at start: nothing is
     /// built). While on, drain it with [`poll_event`](Self::poll_event) after each input, as
     /// with [`poll_output`](Self::poll_output); turning it off drops what was queued.
     pub fn set_events(&mut self, on: bool) {
-        match (on, self.events.is_some()) {
-            (true, false) => self.events = Some(VecDeque::new()),
-            (false, true) => self.events = None,
+        let events = &mut self.outbox.events;
+        match (on, events.is_some()) {
+            (true, false) => *events = Some(VecDeque::new()),
+            (false, true) => *events = None,
             _ => {}
         }
     }
@@ -454,12 +472,12 @@ impl ProducerCore {
     /// Whether the [`Event`](crate::stats::Event) queue is on (see
     /// [`set_events`](Self::set_events)).
     pub fn events_enabled(&self) -> bool {
-        self.events.is_some()
+        self.outbox.events.is_some()
     }
 
     /// The next event, while [`set_events`](Self::set_events) is on.
     pub fn poll_event(&mut self) -> Option<crate::stats::Event> {
-        self.events.as_mut()?.pop_front()
+        self.outbox.events.as_mut()?.pop_front()
     }
 
     /// Records accepted and not yet given an outcome.

@@ -10,7 +10,7 @@
 //! (every unsent record fails). [`ProducerCore::stats`] walks everything too.
 
 use super::{PartitionRef, ProducerCore};
-use crate::output::TimeoutReason;
+use crate::output::{ConnId, Output, TimeoutReason};
 use crate::time::Instant;
 
 impl ProducerCore {
@@ -172,5 +172,38 @@ impl ProducerCore {
             }
             self.visited += topic.partitions.len() as u64;
         }
+    }
+
+    /// Sarama's `flushRetryBuffers` for partition `at`
+    /// ([`PartitionState::drain_retry_buffers`]).
+    pub(super) fn drain_retry_buffers(&mut self, at: PartitionRef, now: Instant) {
+        let limits = self.limits;
+        let sealed = self.topics[at.topic].partitions[at.index].drain_retry_buffers(
+            &limits,
+            now,
+            &mut self.recycler,
+        );
+        self.batches_sealed(at, sealed);
+    }
+
+    /// Closing with nothing left: no more metadata, connections or requests are needed.
+    pub(super) fn is_idle_closing(&self) -> bool {
+        self.closing && self.pending_records == 0
+    }
+
+    /// Finishes the close once every record has its outcome.
+    pub(super) fn maybe_finish_close(&mut self) {
+        if !self.is_idle_closing() || self.closed {
+            return;
+        }
+        let conns: Vec<ConnId> = self.conns.conns.keys().copied().collect();
+        for conn in conns {
+            self.conns.conns.remove(&conn);
+            self.outbox.push(Output::Disconnect { conn });
+        }
+        self.conns.by_target.clear();
+        self.metadata.in_flight = None;
+        self.closed = true;
+        self.outbox.push(Output::Closed);
     }
 }

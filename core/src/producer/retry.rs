@@ -37,7 +37,9 @@ impl ProducerCore {
         cause: RetryCause,
         now: Instant,
     ) {
-        self.count_retry(b.partition, b.records.len(), &cause);
+        let name = &self.topics[b.partition.topic].name;
+        self.outbox
+            .count_retry(b.partition, name, b.records.len(), &cause);
         if b.stamp.is_some() {
             // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
             return self.sequenced_batch_failed(b, rref, cause, now);
