@@ -3,15 +3,20 @@
 //! `stats`, and the optional [`Event`] queue behind `poll_event` — and the [`Stats`]
 //! snapshot built from it (see [`crate::stats`]).
 //!
-//! It owns no producer state besides these; stages hand it names and numbers explicitly.
+//! Every record's outcome goes through it ([`Outbox::deliver`], [`Outbox::fail`]): it counts
+//! the records still owed one, and releases their `buffer.memory` from the pool the caller
+//! hands it. It owns no other producer state; stages hand it names and numbers explicitly.
 
+use super::accept::AcceptedRecord;
 use super::connection::{ConnPhase, Connections, InFlightBatch, Target};
+use super::recycle::Recycler;
 use super::topic::{TopicIdx, TopicState};
 use super::PartitionRef;
 use crate::error::{ProduceError, RetryCause};
 use crate::message::TopicName;
-use crate::output::{BrokerAddress, ConnId, Output};
+use crate::output::{BrokerAddress, ConnId, Delivery, Output};
 use crate::stats::{BrokerStats, Counters, Event, PartitionStats, Stats};
+use crate::time::Instant;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -25,6 +30,13 @@ pub(crate) struct Outbox {
     /// Events for [`poll_event`](super::ProducerCore::poll_event), while
     /// [`set_events`](super::ProducerCore::set_events) is on.
     pub events: Option<VecDeque<Event>>,
+    /// Records accepted and not yet given their outcome.
+    pub pending: usize,
+    /// Closing without a delivery timeout: when `close` began or, if later, when a record
+    /// was last delivered since. Records still waiting (for metadata, a leader, a
+    /// connection) once `request.timeout.ms` passed from it fail, so that a close that makes
+    /// no progress ends (see [`ProducerCore::expire_records`](super::ProducerCore::expire_records)).
+    pub close_progress: Option<Instant>,
 }
 
 /// The gauges of now that a [`Stats`] snapshot reports beside the counters.
@@ -44,6 +56,67 @@ impl Outbox {
     #[inline]
     pub(crate) fn push(&mut self, output: Output) {
         self.outputs.push_back(output);
+    }
+
+    /// The records of one batch were appended to partition `at` of `topic` from
+    /// `base_offset` on (`-1`: no offsets, `acks=0`), at the broker's `log_append` time
+    /// (`-1`: `CreateTime`), seen at `now`: emit one `Delivered` for them all and release
+    /// their memory from `pool`.
+    pub(crate) fn deliver(
+        &mut self,
+        pool: &mut Recycler,
+        topic: &TopicName,
+        at: PartitionRef,
+        records: Vec<AcceptedRecord>,
+        (base_offset, log_append): (i64, i64),
+        now: Instant,
+    ) {
+        if records.is_empty() {
+            return;
+        }
+        let (bytes, held) = records
+            .iter()
+            .fold((0, 0), |(b, h), p| (b + p.size, h + p.held));
+        pool.sized -= bytes;
+        pool.charged -= held;
+        self.pending -= records.len();
+        self.counters.records_delivered += records.len() as u64;
+        if self.close_progress.is_some() {
+            // A close without a delivery timeout waits while records keep being delivered.
+            self.close_progress = Some(now);
+        }
+        self.push(Output::Delivered(Delivery {
+            topic: topic.clone(),
+            partition: at.number(),
+            base_offset,
+            log_append_time: log_append,
+            records,
+        }));
+    }
+
+    /// The record failed for good: emit `Failed` and release its memory from `pool`.
+    pub(crate) fn fail(&mut self, pool: &mut Recycler, p: AcceptedRecord, error: ProduceError) {
+        pool.sized -= p.size;
+        pool.charged -= p.held;
+        self.pending -= 1;
+        self.count_failed(&p.record.topic, &error);
+        self.push(Output::Failed {
+            id: p.id,
+            error,
+            record: p.record,
+        });
+    }
+
+    /// Fails every record in `records` with `error`.
+    pub(crate) fn fail_all(
+        &mut self,
+        pool: &mut Recycler,
+        records: impl IntoIterator<Item = AcceptedRecord>,
+        error: &ProduceError,
+    ) {
+        for p in records {
+            self.fail(pool, p, error.clone());
+        }
     }
 
     /// Queues `make()` when events are on.
