@@ -147,6 +147,7 @@ impl Accept {
     /// `send`'s checks and acceptance; see [`ProducerCore::send`].
     // The error hands the record back by value: that is the point of it.
     #[allow(clippy::result_large_err)]
+    #[inline]
     pub(crate) fn accept(
         &mut self,
         record: Record,
@@ -321,6 +322,7 @@ impl Accept {
     /// round-robin and sticky partitioners) is placed among the partitions that have a leader
     /// ([`TopicState::writable`]), so it neither waits on a leaderless partition nor keeps the
     /// sticky partitioner there; the partitioner picks an index among those.
+    #[inline]
     fn partition_and_accept(
         &mut self,
         t: TopicIdx,
