@@ -6,6 +6,11 @@
 //! given to [`ProducerCore::new`], and everything the core wants done comes out as [`Output`]
 //! values.
 //!
+//! Inside, the producer is a set of stages (accept, accumulator, sender, responses, metadata,
+//! connections, idempotence, outbox); `ARCHITECTURE.md` in this crate is their map: each
+//! stage's file and state, the order of work per input, and where the 2015 Sarama
+//! AsyncProducer's stages live now.
+//!
 //! ## Delivery guarantees
 //!
 //! With idempotence (on by default with acks=all, see [`Config::enable_idempotence`]) each

@@ -8,6 +8,7 @@ mod chaos;
 mod codecs;
 mod fuzz;
 mod mutants;
+mod structure;
 
 use odradek_kafka_harness as kafka;
 use odradek_kafka_harness::{KafkaCluster, Lifetime, StartOptions, Version};
@@ -47,6 +48,10 @@ cargo xtask <command>
                                batch of each as its own process, best of R alternating runs
                                (default 3); needs Go; writes target/bench/codecs.md. Not part of
                                `test`
+  structure                    the shape rules of core/src (issue 22): no file over 800 lines
+                               (but an allow-list of files being split), no type whose inherent
+                               methods are in more than 3 files. Not part of `test` until
+                               ProducerCore passes it (see core/ARCHITECTURE.md)
   fuzz [--seconds N] [--target T]... [--dev]
                                build the cargo-fuzz targets of fuzz/ (nightly; installs the
                                nightly toolchain and cargo-fuzz when missing) and run each
@@ -108,6 +113,13 @@ fn main() -> ExitCode {
         ["kafka", rest @ ..] => kafka_cmd(rest),
         ["mutants", rest @ ..] => mutants_cmd(rest),
         ["fuzz", rest @ ..] => fuzz_cmd(rest),
+        ["structure"] => structure::check(&kafka::workspace_root()).map(|()| {
+            eprintln!(
+                "core/src: no file over {} lines, no type's methods in more than {} files",
+                structure::MAX_LINES,
+                structure::MAX_IMPL_FILES
+            );
+        }),
         [] | ["help" | "--help" | "-h", ..] => {
             print!("{HELP}");
             Ok(())

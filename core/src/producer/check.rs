@@ -7,14 +7,14 @@ use super::{PartitionRef, ProducerCore};
 use crate::time::Instant;
 
 impl ProducerCore {
-    /// Panics if [`wake`](Self::wake) is later than the exact next deadline found by scanning
+    /// Panics if [`wake`](Clock::wake) is later than the exact next deadline found by scanning
     /// every partition (a late wake-up would leave the producer idle), and, after a full
     /// advance (`full`), if a partition not marked for the next pass has work a pass would
     /// do, or a deadline later than its armed one.
     pub(super) fn check_after_input(&self, full: bool) {
         let exact = self.compute_wake_by_scan();
         if let Some((at, why)) = exact {
-            let fast = self.wake.map(|(t, _)| t);
+            let fast = self.clock.wake.map(|(t, _)| t);
             assert!(
                 fast.is_some_and(|t| t <= at),
                 "late wake-up: poll_timeout says {fast:?}, the next deadline is {at:?} ({why:?})"
@@ -32,7 +32,7 @@ impl ProducerCore {
                 if self.dirty.contains(at) {
                     continue;
                 }
-                if let Some(work) = self.missed_work(at, self.last_now) {
+                if let Some(work) = self.missed_work(at, self.clock.last_now) {
                     panic!("partition {at:?} not marked, but a pass would {work}");
                 }
                 if let Some((due, why)) = self.partition_deadline(at) {

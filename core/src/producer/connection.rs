@@ -5,13 +5,15 @@
 //! connection's requests when it ends.
 
 use super::accept::AcceptedRecord;
-use super::ProducerCore;
-use crate::config::{parse_host_port, MessageFormat};
+use super::outbox::Outbox;
+use super::Clock;
+use crate::config::{parse_host_port, Config, MessageFormat};
 use crate::error::RetryCause;
 use crate::output::{BrokerAddress, ConnId, Output};
 use crate::protocol::{
     self, api_key, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, FrameDecoder,
-    InitProducerIdRequest, MetadataRequest, ProduceRequest, Request, SaslAuthenticateRequest,
+    InitProducerIdRequest, MetadataRequest, ProduceRequest, Request, RequestHeader,
+    SaslAuthenticateRequest,
 };
 use crate::record::RecordFormat;
 use crate::time::Instant;
@@ -81,7 +83,7 @@ pub(crate) struct InFlightBatch {
     /// The finished batch bytes, between encoding and writing the request (then empty).
     pub wire: bytes::Bytes,
     /// Idempotence: the batch's sequence and finished bytes, kept for a retry.
-    pub stamp: Option<super::partition::Stamp>,
+    pub stamp: Option<super::batch::Stamp>,
 }
 
 /// What a request was, so its response can be decoded and applied.
@@ -176,7 +178,7 @@ impl Backoff {
 }
 
 /// All connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Connections {
     pub conns: BTreeMap<ConnId, Conn>,
     pub by_target: BTreeMap<Target, ConnId>,
@@ -185,6 +187,15 @@ pub(crate) struct Connections {
     next_correlation_id: i32,
     /// Rotation point for choosing where to fetch metadata from.
     pub rotation: usize,
+    /// The request header, reused (client id written once, not cloned per request).
+    pub header: RequestHeader,
+    /// The last connection failure the adapter reported with
+    /// [`handle_connection_error`](super::ProducerCore::handle_connection_error), until a connection
+    /// opens, or the last malformed answer, until an answer decodes: records expiring
+    /// meanwhile fail with it ([`ProduceError::Connection`]).
+    ///
+    /// [`ProduceError::Connection`]: crate::ProduceError::Connection
+    pub error: Option<crate::error::ConnectionError>,
 }
 
 impl Connections {
@@ -358,65 +369,123 @@ pub(crate) fn negotiate_versions(
     })
 }
 
-impl ProducerCore {
-    /// The address of bootstrap server `i`.
-    pub(super) fn bootstrap_address(&self, i: usize) -> Option<BrokerAddress> {
-        let s = self.config.bootstrap_servers.get(i)?;
-        let (host, port) = parse_host_port(s).ok()?;
-        Some(BrokerAddress { host, port })
+/// The address of bootstrap server `i` of `config`.
+pub(crate) fn bootstrap_address(config: &Config, i: usize) -> Option<BrokerAddress> {
+    let s = config.bootstrap_servers.get(i)?;
+    let (host, port) = parse_host_port(s).ok()?;
+    Some(BrokerAddress { host, port })
+}
+
+/// What a stage needs besides its own state to send a request or tell the driver something:
+/// a short-lived bundle of split borrows of [`ProducerCore`]'s fields.
+pub(crate) struct Io<'a> {
+    /// Where outputs, counters and events go.
+    pub out: &'a mut Outbox,
+    /// The wake-up, lowered to each new request's deadline.
+    pub clock: &'a mut Clock,
+    /// The configuration in force.
+    pub config: &'a Config,
+}
+
+/// What an ApiVersions answer leads to.
+pub(crate) enum Negotiation {
+    /// Nothing more now (ApiVersions v0 was sent again).
+    Pending,
+    /// The answer does not decode (`detail`): the connection is malformed.
+    Malformed(String),
+    /// The broker refused, or we share no usable versions: the connection ends.
+    Refused,
+    /// Agreed: the connection goes on to SASL or is ready.
+    Agreed(Versions),
+}
+
+/// What the frames received on a connection hold next.
+pub(crate) enum Received {
+    /// Nothing complete yet (or the connection is gone).
+    Nothing,
+    /// Bytes that are not a valid answer (`detail` says how).
+    Malformed(String),
+    /// An answer to `rref`, awaited as `kind`.
+    Answer(RequestRef, RequestKind, bytes::Bytes),
+}
+
+impl Connections {
+    /// The connections, with the request header our client id is written from.
+    pub(crate) fn new(client_id: String) -> Self {
+        Connections {
+            conns: BTreeMap::new(),
+            by_target: BTreeMap::new(),
+            backoff: BTreeMap::new(),
+            next_id: 0,
+            next_correlation_id: 0,
+            rotation: 0,
+            header: RequestHeader {
+                api_key: 0,
+                api_version: 0,
+                correlation_id: 0,
+                client_id: Some(client_id),
+            },
+            error: None,
+        }
     }
 
-    /// Asks the driver for a connection to `target`. Returns its id, or `None` when the target
-    /// has no address.
-    pub(super) fn open_conn(&mut self, target: Target, now: Instant) -> Option<ConnId> {
+    /// Asks the driver for a connection to `target` (its address from `brokers` or the
+    /// bootstrap list). Returns its id, or `None` when the target has no address.
+    pub(crate) fn connect(
+        &mut self,
+        target: Target,
+        brokers: &BTreeMap<i32, BrokerAddress>,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) -> Option<ConnId> {
         let address = match target {
-            Target::Bootstrap(i) => self.bootstrap_address(i)?,
-            Target::Node(n) => self.metadata.brokers.get(&n)?.clone(),
+            Target::Bootstrap(i) => bootstrap_address(io.config, i)?,
+            Target::Node(n) => brokers.get(&n)?.clone(),
         };
-        let deadline = now + self.config.request_timeout;
-        let id = self
-            .conns
-            .open(target, deadline, self.config.max_response_size);
-        self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
-        self.outputs
-            .push_back(Output::Connect { conn: id, address });
+        let deadline = now + io.config.request_timeout;
+        let id = self.open(target, deadline, io.config.max_response_size);
+        io.clock
+            .lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
+        io.out.push(Output::Connect { conn: id, address });
         Some(id)
     }
 
     /// Encodes and transmits a request on `conn`, awaiting its response as `kind` (none for
     /// `None`). Returns its reference.
-    pub(super) fn transmit<R: Request>(
+    pub(crate) fn transmit<R: Request>(
         &mut self,
         conn: ConnId,
         version: i16,
         body: &R,
         kind: Option<RequestKind>,
+        io: &mut Io<'_>,
         now: Instant,
     ) -> Option<RequestRef> {
-        let correlation_id = self.conns.next_correlation();
+        let correlation_id = self.next_correlation();
         self.header.api_key = R::API_KEY;
         self.header.api_version = version;
         self.header.correlation_id = correlation_id;
         let mut buf = BytesMut::new();
         protocol::encode_request(&self.header, body, &mut buf);
-        self.transmit_chunks(conn, correlation_id, vec![buf.freeze()], kind, now)
+        self.transmit_chunks(conn, correlation_id, vec![buf.freeze()], kind, io, now)
     }
 
     /// Transmits an already encoded request (`data`, correlation id `correlation_id`) on
     /// `conn`, awaiting its response as `kind` unless that is `None` (acks=0 Produce).
-    pub(super) fn transmit_chunks(
+    pub(crate) fn transmit_chunks(
         &mut self,
         conn: ConnId,
         correlation_id: i32,
         data: Vec<bytes::Bytes>,
         kind: Option<RequestKind>,
+        io: &mut Io<'_>,
         now: Instant,
     ) -> Option<RequestRef> {
-        let c = self.conns.conns.get_mut(&conn)?;
+        let c = self.conns.get_mut(&conn)?;
         let len: usize = data.iter().map(|d| d.len()).sum();
         c.transmitted += len as u64;
         if let Some(kind) = kind {
-            let deadline = now + self.config.request_timeout;
+            let deadline = now + io.config.request_timeout;
             c.outstanding.insert(
                 correlation_id,
                 OutstandingRequest {
@@ -425,9 +494,10 @@ impl ProducerCore {
                     written_at: None,
                 },
             );
-            self.lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
+            io.clock
+                .lower_wake(deadline, crate::output::TimeoutReason::RequestTimeout);
         }
-        self.outputs.push_back(Output::Transmit { conn, data });
+        io.out.push(Output::Transmit { conn, data });
         Some(RequestRef {
             conn,
             correlation_id,
@@ -435,26 +505,33 @@ impl ProducerCore {
     }
 
     /// Sends ApiVersions in `version` (3 first; 0 when the broker does not speak 3).
-    pub(super) fn send_api_versions(&mut self, conn: ConnId, version: i16, now: Instant) {
+    pub(crate) fn send_api_versions(
+        &mut self,
+        conn: ConnId,
+        version: i16,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) {
         let body = ApiVersionsRequest {
             client_software_name: "odradek".to_owned(),
             client_software_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        if let Some(c) = self.conns.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = ConnPhase::Negotiating;
         }
         let kind = RequestKind::ApiVersions { version };
-        self.transmit(conn, version, &body, Some(kind), now);
+        self.transmit(conn, version, &body, Some(kind), io, now);
     }
 
     /// The ApiVersions answer: fall back to v0 on UNSUPPORTED_VERSION, else agree versions.
-    pub(super) fn on_api_versions(
+    pub(crate) fn on_api_versions(
         &mut self,
         conn: ConnId,
         version: i16,
         frame: &[u8],
+        io: &mut Io<'_>,
         now: Instant,
-    ) {
+    ) -> Negotiation {
         let decoded = protocol::decode_response::<ApiVersionsRequest>(version, frame)
             .map(|(_, b)| b)
             .or_else(|e| {
@@ -468,267 +545,187 @@ impl ProducerCore {
         let resp = match decoded {
             Ok(r) => r,
             Err(e) => {
-                let detail = format!("ApiVersions v{version} answer does not decode: {e}");
-                return self.malformed(conn, detail, now);
+                return Negotiation::Malformed(format!(
+                    "ApiVersions v{version} answer does not decode: {e}"
+                ))
             }
         };
         let code = ErrorCode(resp.error_code);
         if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
-            return self.send_api_versions(conn, 0, now);
+            self.send_api_versions(conn, 0, io, now);
+            return Negotiation::Pending;
         }
         if !code.is_ok() {
-            return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
+            return Negotiation::Refused;
         }
-        let Some(versions) = negotiate_versions(&resp, self.config.message_format) else {
-            return self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
-        };
-        if let (Target::Node(_), Ok((_, format))) = (
-            self.conns
-                .conns
-                .get(&conn)
-                .map(|c| c.target)
-                .unwrap_or(Target::Bootstrap(0)),
-            &versions.produce,
-        ) {
-            // Records are encoded at `send` in the format brokers last agreed to.
-            self.limits.format = Some(*format);
+        match negotiate_versions(&resp, io.config.message_format) {
+            Some(versions) => Negotiation::Agreed(versions),
+            None => Negotiation::Refused,
         }
-        self.decide_idempotence(&versions);
-        if self.config.sasl.is_some() {
-            // Authenticate before anything else goes out; the backoff is cleared only once
-            // that succeeded, so a refused login is not retried in a hot loop.
-            return self.begin_auth(conn, versions, now);
-        }
-        self.conn_ready(conn, versions);
     }
 
     /// `conn` negotiated (and authenticated, with SASL): it takes requests now. Its target's
     /// reconnect backoff stays until an answer to a real request decodes
-    /// ([`conn_proved`](Self::conn_proved)): a broker that negotiates and then answers
-    /// garbage would otherwise be reconnected to without backoff, over and over.
-    pub(super) fn conn_ready(&mut self, conn: ConnId, versions: Versions) {
-        if let Some(c) = self.conns.conns.get_mut(&conn) {
+    /// ([`proved`](Self::proved)): a broker that negotiates and then answers garbage would
+    /// otherwise be reconnected to without backoff, over and over.
+    pub(crate) fn ready(
+        &mut self,
+        conn: ConnId,
+        versions: Versions,
+        brokers: &BTreeMap<i32, BrokerAddress>,
+        io: &mut Io<'_>,
+    ) {
+        if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = ConnPhase::Ready(versions);
             c.draining = false;
-            self.count_connected(conn);
+            let target = c.target;
+            let config = io.config;
+            io.out.count_connected(conn, || match target {
+                Target::Node(n) => (Some(n), brokers.get(&n).cloned()),
+                Target::Bootstrap(i) => (None, bootstrap_address(config, i)),
+            });
         }
     }
 
     /// An answer to a Metadata, Produce or InitProducerId request on `conn` decoded (or,
     /// with acks=0, a Produce request was written): the connection works, and its target's
     /// reconnect backoff starts over.
-    pub(super) fn conn_proved(&mut self, conn: ConnId) {
-        if let Some(target) = self.conns.conns.get(&conn).map(|c| c.target) {
-            self.conns.backoff.remove(&target);
-            self.conn_error = None;
+    pub(crate) fn proved(&mut self, conn: ConnId) {
+        if let Some(target) = self.conns.get(&conn).map(|c| c.target) {
+            self.backoff.remove(&target);
+            self.error = None;
         }
     }
 
-    /// Frames the bytes received on `conn` and hands each answer to its request's handler.
-    pub(super) fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let Some(c) = self.conns.conns.get_mut(&conn) else {
-            return;
-        };
-        c.decoder.push(data);
-        loop {
-            let Some(c) = self.conns.conns.get_mut(&conn) else {
-                return;
-            };
-            let frame = match c.decoder.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => return,
-                Err(e) => return self.malformed(conn, format!("bad frame: {e}"), now),
-            };
-            let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
-                let detail = format!("a frame of {} bytes, too short for a header", frame.len());
-                return self.malformed(conn, detail, now);
-            };
-            let awaited = c
-                .outstanding
-                .get(&correlation_id)
-                .map(|r| r.written_at.is_none());
-            if awaited != Some(true) {
-                // Nothing awaits it, or it answers an acks=0 request (which a broker never
-                // answers): any such request stays, and goes down the retry path with the
-                // connection.
-                let detail = if awaited.is_some() {
-                    format!("an answer to the acks=0 request {correlation_id}")
-                } else {
-                    format!("an answer to correlation id {correlation_id}, which no request awaits")
-                };
-                return self.malformed(conn, detail, now);
-            }
-            let Some(req) = c.outstanding.remove(&correlation_id) else {
-                return;
-            };
-            if matches!(req.kind, RequestKind::Produce { .. }) {
-                let left = req.deadline.saturating_duration_since(now);
-                self.count_response(conn, self.config.request_timeout.saturating_sub(left));
-            }
-            let rref = RequestRef {
-                conn,
-                correlation_id,
-            };
-            match req.kind {
-                RequestKind::ApiVersions { version } => {
-                    self.on_api_versions(conn, version, &frame, now)
-                }
-                RequestKind::Metadata { version } => self.on_metadata(rref, version, &frame, now),
-                RequestKind::Produce { version, batches } => {
-                    self.on_produce_response(rref, version, batches, &frame, now)
-                }
-                RequestKind::InitProducerId { version } => {
-                    self.on_init_producer_id(rref, version, &frame, now)
-                }
-                RequestKind::SaslHandshake { version } => {
-                    self.on_sasl_handshake(conn, version, &frame, now)
-                }
-                RequestKind::SaslAuthenticate { version } => {
-                    self.on_sasl_authenticate(conn, version, &frame, now)
-                }
-            }
+    /// Feeds bytes received on `conn` to its frame decoder.
+    pub(crate) fn push_received(&mut self, conn: ConnId, data: &[u8]) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.decoder.push(data);
         }
     }
 
-    /// Ends a connection: forgets it, tells the driver as `report` says, backs off
-    /// reconnecting, and sends its outstanding requests down the retry path.
-    pub(super) fn drop_conn(
+    /// The next answer framed on `conn`, taken from the requests awaiting one.
+    pub(crate) fn next_answer(
         &mut self,
         conn: ConnId,
-        cause: RetryCause,
-        report: Report,
+        out: &mut Outbox,
+        config: &Config,
         now: Instant,
-    ) {
-        let Some(c) = self.conns.remove(conn) else {
-            return;
+    ) -> Received {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Received::Nothing;
         };
-        self.count_disconnected(conn, c.target, &cause);
-        if report == Report::Emit {
-            self.outputs.push_back(Output::Disconnect { conn });
-        }
-        let backoff = self.conns.backoff.entry(c.target).or_default();
-        backoff.failed(now, self.config.retry_backoff);
-        for (correlation_id, req) in c.outstanding {
-            let rref = RequestRef {
-                conn,
-                correlation_id,
+        let frame = match c.decoder.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Received::Nothing,
+            Err(e) => return Received::Malformed(format!("bad frame: {e}")),
+        };
+        let Ok(correlation_id) = protocol::peek_correlation_id(&frame) else {
+            let detail = format!("a frame of {} bytes, too short for a header", frame.len());
+            return Received::Malformed(detail);
+        };
+        let awaited = c
+            .outstanding
+            .get(&correlation_id)
+            .map(|r| r.written_at.is_none());
+        if awaited != Some(true) {
+            // Nothing awaits it, or it answers an acks=0 request (which a broker never
+            // answers): any such request stays, and goes down the retry path with the
+            // connection.
+            let detail = if awaited.is_some() {
+                format!("an answer to the acks=0 request {correlation_id}")
+            } else {
+                format!("an answer to correlation id {correlation_id}, which no request awaits")
             };
-            match req.kind {
-                RequestKind::ApiVersions { .. }
-                | RequestKind::SaslHandshake { .. }
-                | RequestKind::SaslAuthenticate { .. } => {}
-                RequestKind::Metadata { .. } => self.metadata_failed(rref, now),
-                RequestKind::InitProducerId { .. } => self.init_producer_id_failed(rref, now),
-                RequestKind::Produce { batches, .. } => {
-                    for b in batches {
-                        self.batch_failed(b, rref, cause.clone(), now);
-                    }
-                }
-            }
+            return Received::Malformed(detail);
         }
-        // Leaders may have moved: refresh after the metadata backoff as it stands (the
-        // retry backoff, or longer while metadata keeps failing), so a connection that keeps
-        // failing does not pull refreshes in every `retry.backoff.ms`.
-        if !self.is_idle_closing() {
-            let backoff = self.retry_backoff_for(self.metadata.failures.max(1));
-            self.metadata.request_after_backoff(now, backoff);
+        let Some(req) = c.outstanding.remove(&correlation_id) else {
+            return Received::Nothing;
+        };
+        if matches!(req.kind, RequestKind::Produce { .. }) {
+            let left = req.deadline.saturating_duration_since(now);
+            let node = match c.target {
+                Target::Node(n) => Some(n),
+                Target::Bootstrap(_) => None,
+            };
+            let latency = config.request_timeout.saturating_sub(left);
+            out.count_response(node, latency);
         }
+        let rref = RequestRef {
+            conn,
+            correlation_id,
+        };
+        Received::Answer(rref, req.kind, frame)
     }
 
-    /// The driver wrote `bytes` more of `conn`'s transmitted bytes: `acks=0` Produce requests
-    /// now wholly written are done, and their records delivered. Whether any was.
-    pub(super) fn written(&mut self, conn: ConnId, bytes: usize) -> bool {
-        let Some(c) = self.conns.conns.get_mut(&conn) else {
+    /// Ends connection `conn`: forgets it, tells the driver as `report` says, and backs off
+    /// reconnecting. Returns it, with the requests it still owed answers to.
+    pub(crate) fn end(
+        &mut self,
+        conn: ConnId,
+        cause: &RetryCause,
+        report: Report,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) -> Option<Conn> {
+        let c = self.remove(conn)?;
+        io.out.count_disconnected(conn, c.target, cause);
+        if report == Report::Emit {
+            io.out.push(Output::Disconnect { conn });
+        }
+        let backoff = self.backoff.entry(c.target).or_default();
+        backoff.failed(now, io.config.retry_backoff);
+        Some(c)
+    }
+
+    /// The driver wrote `bytes` more of `conn`'s transmitted bytes.
+    pub(crate) fn add_written(&mut self, conn: ConnId, bytes: usize) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
         c.written = c.written.saturating_add(bytes as u64).min(c.transmitted);
-        let mut any = false;
-        loop {
-            let Some(c) = self.conns.conns.get_mut(&conn) else {
-                return any;
-            };
-            let written = c.written;
-            let Some(correlation_id) = c
-                .outstanding
-                .iter()
-                .find(|(_, r)| r.written_at.is_some_and(|at| at <= written))
-                .map(|(&id, _)| id)
-            else {
-                return any;
-            };
-            let Some(req) = c.outstanding.remove(&correlation_id) else {
-                return any;
-            };
-            any = true;
-            // With acks=0 a written request is all the proof a connection gives that it
-            // works (no answer comes): its reconnect backoff starts over.
-            self.conn_proved(conn);
-            if let RequestKind::Produce { mut batches, .. } = req.kind {
-                let rref = RequestRef {
-                    conn,
-                    correlation_id,
-                };
-                for mut b in batches.drain(..) {
-                    // Written: the driver holds no chunk of it any more.
-                    self.recycler.put_wire(std::mem::take(&mut b.wire));
-                    let n = b.records.len();
-                    self.partition_mut(b.partition).batch_acked(rref, None, n);
-                    self.count_acked(b.partition, n, -1);
-                    self.deliver_batch(b.records, b.partition, -1, -1);
-                }
-                self.recycler.put_batch_list(batches);
-            }
-        }
+        true
+    }
+
+    /// An `acks=0` request on `conn` whose bytes are now all written, taken from the
+    /// outstanding ones: it is done (and proves the connection works).
+    pub(crate) fn next_written(&mut self, conn: ConnId) -> Option<(RequestRef, RequestKind)> {
+        let c = self.conns.get_mut(&conn)?;
+        let written = c.written;
+        let correlation_id = c
+            .outstanding
+            .iter()
+            .find(|(_, r)| r.written_at.is_some_and(|at| at <= written))
+            .map(|(&id, _)| id)?;
+        let req = c.outstanding.remove(&correlation_id)?;
+        // With acks=0 a written request is all the proof a connection gives that it
+        // works (no answer comes): its reconnect backoff starts over.
+        self.proved(conn);
+        let rref = RequestRef {
+            conn,
+            correlation_id,
+        };
+        Some((rref, req.kind))
     }
 
     /// Names the broker at the other end of `conn` for errors: `broker 2 (host:port)`, or
     /// the bootstrap address.
-    pub(super) fn broker_label(&self, conn: ConnId) -> String {
-        match self.conns.conns.get(&conn).map(|c| c.target) {
-            Some(Target::Node(id)) => match self.metadata.brokers.get(&id) {
+    pub(crate) fn label(
+        &self,
+        conn: ConnId,
+        brokers: &BTreeMap<i32, BrokerAddress>,
+        config: &Config,
+    ) -> String {
+        match self.conns.get(&conn).map(|c| c.target) {
+            Some(Target::Node(id)) => match brokers.get(&id) {
                 Some(addr) => format!("broker {id} ({addr})"),
                 None => format!("broker {id}"),
             },
-            Some(Target::Bootstrap(i)) => match self.bootstrap_address(i) {
+            Some(Target::Bootstrap(i)) => match bootstrap_address(config, i) {
                 Some(addr) => format!("bootstrap server {addr}"),
                 None => format!("bootstrap server {i}"),
             },
             None => format!("connection {}", conn.0),
-        }
-    }
-
-    /// The retry cause for a malformed answer on `conn`: which broker, and what was wrong.
-    pub(super) fn malformed_cause(&self, conn: ConnId, detail: String) -> RetryCause {
-        RetryCause::MalformedResponse {
-            broker: self.broker_label(conn),
-            detail,
-        }
-    }
-
-    /// `conn` carried bytes that are not a valid answer (`detail` says how): it is dropped,
-    /// its requests retried, and the cause kept for records that expire before a
-    /// connection works again.
-    pub(super) fn malformed(&mut self, conn: ConnId, detail: String, now: Instant) {
-        let cause = self.malformed_cause(conn, detail);
-        self.drop_malformed(conn, cause, now);
-    }
-
-    /// [`malformed`](Self::malformed) with its cause built already.
-    pub(super) fn drop_malformed(&mut self, conn: ConnId, cause: RetryCause, now: Instant) {
-        if let RetryCause::MalformedResponse { broker, detail } = &cause {
-            self.conn_error = Some(crate::error::ConnectionError {
-                broker: broker.clone(),
-                kind: crate::error::ConnectionErrorKind::MalformedResponse,
-                detail: detail.clone(),
-            });
-        }
-        self.drop_conn(conn, cause, Report::Emit, now);
-    }
-
-    /// Connections whose connect or request deadline passed are dropped.
-    pub(super) fn expire_conns(&mut self, now: Instant) {
-        for id in self.conns.expired(now) {
-            self.drop_conn(id, RetryCause::RequestTimeout, Report::Emit, now);
         }
     }
 }

@@ -40,13 +40,16 @@
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every
 //!   record with [`ProduceError::IdempotenceUnavailable`].
 
-use super::connection::{InFlightBatch, RequestKind, RequestRef, Versions};
-use super::partition::{seq_add, Batch, PartitionState, Stamp};
-use super::{PartitionRef, ProducerCore};
+use super::connection::{Connections, Io, RequestKind, RequestRef, Versions};
+use super::partition::PartitionState;
+use super::responses::retry_backoff;
+use super::Clock;
+use crate::config::Config;
 use crate::error::{ProduceError, RetryCause};
 use crate::output::TimeoutReason;
 use crate::protocol::{self, ErrorCode, InitProducerIdRequest};
-use crate::record::{batch, BatchBuilder, ProducerFields, RecordFormat};
+use crate::record::{ProducerFields, RecordFormat};
+use crate::rng::Rng;
 use crate::time::Instant;
 
 /// Where the producer id stands.
@@ -171,11 +174,30 @@ impl PartitionState {
     }
 }
 
-impl ProducerCore {
+/// What an InitProducerId answer leads to.
+pub(crate) enum PidAnswer {
+    /// Nothing more for the router (not the request awaited, or a backoff started, or the
+    /// producer is fenced or refused for good).
+    Done,
+    /// The answer does not decode (`detail` says how): the request failed.
+    Malformed(String),
+    /// A producer id and epoch were granted, sequences to start at `start`.
+    Granted {
+        /// The producer id.
+        producer_id: i64,
+        /// Its epoch.
+        epoch: i16,
+        /// The first sequence under it.
+        start: i32,
+    },
+}
+
+impl Idempotence {
     /// Decides idempotence on the first negotiated connection (see the module docs).
-    pub(super) fn decide_idempotence(&mut self, versions: &Versions) {
-        if self.idem.state != PidState::Undecided {
-            return;
+    /// Returns how many batches of one partition may then be in flight, when it is on.
+    pub(crate) fn decide(&mut self, versions: &Versions, config: &Config) -> Option<usize> {
+        if self.state != PidState::Undecided {
+            return None;
         }
         let v2 = matches!(versions.produce, Ok((_, RecordFormat::V2)));
         let why = if !v2 {
@@ -187,396 +209,142 @@ impl ProducerCore {
         };
         match why {
             None => {
-                self.idem.state = PidState::Needed { bump: false };
-                self.limits.per_partition = self
-                    .config
-                    .max_in_flight_requests_per_connection
-                    .clamp(1, 5);
+                self.state = PidState::Needed { bump: false };
+                return Some(config.max_in_flight_requests_per_connection.clamp(1, 5));
             }
-            Some(_) if self.config.enable_idempotence != Some(true) => {
-                self.idem.state = PidState::Off;
+            Some(_) if config.enable_idempotence != Some(true) => {
+                self.state = PidState::Off;
             }
-            Some(why) => {
-                self.idem.state = PidState::Fatal(ProduceError::IdempotenceUnavailable(why))
-            }
+            Some(why) => self.state = PidState::Fatal(ProduceError::IdempotenceUnavailable(why)),
         }
+        None
     }
 
-    /// Part of every advance: turns lost sequences into an epoch bump, and sends InitProducerId
-    /// when one is needed and may go.
-    pub(super) fn idempotence_step(&mut self, now: Instant) {
-        if !self.idem.on() {
-            return;
+    /// Part of every advance while on: a lost sequence (`lost`) becomes an epoch bump, and
+    /// InitProducerId goes out when one is needed and may go. Returns the id and epoch of a
+    /// local epoch bump, which needs no request.
+    pub(crate) fn step(
+        &mut self,
+        lost: bool,
+        idle_closing: bool,
+        conns: &mut Connections,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) -> Option<(i64, i16)> {
+        if lost {
+            self.require_bump();
         }
-        // Noted by the pass over the partitions that changed (`expire_records`).
-        if std::mem::take(&mut self.sequence_lost) {
-            self.idem.require_bump();
-        }
-        let PidState::Needed { bump } = self.idem.state else {
-            return;
+        let PidState::Needed { bump } = self.state else {
+            return None;
         };
-        if self.idem.not_before.is_some_and(|t| now < t) || self.is_idle_closing() {
-            return;
+        if self.not_before.is_some_and(|t| now < t) || idle_closing {
+            return None;
         }
         // An epoch is bumped only once nothing of the old one is in flight.
-        if bump && self.conns.conns.values().any(|c| c.produce_in_flight() > 0) {
-            return;
+        if bump && conns.conns.values().any(|c| c.produce_in_flight() > 0) {
+            return None;
         }
-        if bump && self.idem.producer_id >= 0 && self.idem.epoch < i16::MAX {
+        if bump && self.producer_id >= 0 && self.epoch < i16::MAX {
             // The Java client's `bumpIdempotentProducerEpoch`: the same id, epoch + 1, no
             // request (a non-transactional InitProducerId always answers a fresh id).
-            let (pid, epoch) = (self.idem.producer_id, self.idem.epoch + 1);
-            self.grant(pid, epoch, 0);
-            return;
+            return Some((self.producer_id, self.epoch + 1));
         }
-        let Some((conn, version)) = self.conns.ready_for(|v| v.init_producer_id) else {
-            return;
-        };
+        let (conn, version) = conns.ready_for(|v| v.init_producer_id)?;
         let body = InitProducerIdRequest {
             producer_id: -1,
             producer_epoch: -1,
             ..InitProducerIdRequest::default()
         };
         let kind = RequestKind::InitProducerId { version };
-        if let Some(req) = self.transmit(conn, version, &body, Some(kind), now) {
-            self.idem.state = PidState::Requesting { req, bump };
+        if let Some(req) = conns.transmit(conn, version, &body, Some(kind), io, now) {
+            self.state = PidState::Requesting { req, bump };
         }
+        None
     }
 
-    /// The InitProducerId answer.
-    pub(super) fn on_init_producer_id(
+    /// The InitProducerId answer to `rref`.
+    pub(crate) fn on_answer(
         &mut self,
         rref: RequestRef,
         version: i16,
         frame: &[u8],
+        conns: &mut Connections,
+        (config, rng, clock): (&Config, &mut Rng, &mut Clock),
         now: Instant,
-    ) {
-        let PidState::Requesting { req, bump } = self.idem.state.clone() else {
-            return;
+    ) -> PidAnswer {
+        let PidState::Requesting { req, bump } = self.state.clone() else {
+            return PidAnswer::Done;
         };
         if req != rref {
-            return;
+            return PidAnswer::Done;
         }
         let resp = match protocol::decode_response::<InitProducerIdRequest>(version, frame) {
             Ok((_, r)) => {
-                self.conn_proved(rref.conn);
+                conns.proved(rref.conn);
                 r
             }
             Err(e) => {
-                self.init_producer_id_failed(rref, now);
+                self.failed(rref, (config, rng, clock), now);
                 let detail = format!("InitProducerId v{version} answer does not decode: {e}");
-                return self.malformed(rref.conn, detail, now);
+                return PidAnswer::Malformed(detail);
             }
         };
         let code = ErrorCode(resp.error_code);
         if code.is_ok() && resp.producer_id >= 0 && resp.producer_epoch >= 0 {
-            let start = self.idem.first_seq;
-            self.grant(resp.producer_id, resp.producer_epoch, start);
+            return PidAnswer::Granted {
+                producer_id: resp.producer_id,
+                epoch: resp.producer_epoch,
+                start: self.first_seq,
+            };
         } else if code.is_ok() || code.is_retriable() || is_coordinator_retriable(code) {
-            self.idem.state = PidState::Needed { bump };
-            self.backoff_init(now);
+            self.state = PidState::Needed { bump };
+            self.backoff((config, rng, clock), now);
         } else if code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED {
-            self.idem.state = PidState::Fatal(ProduceError::ProducerFenced(code));
+            self.state = PidState::Fatal(ProduceError::ProducerFenced(code));
         } else {
-            self.idem.state = PidState::Fatal(ProduceError::ProducerIdRefused(code));
+            self.state = PidState::Fatal(ProduceError::ProducerIdRefused(code));
         }
+        PidAnswer::Done
     }
 
-    /// A new producer id or epoch is held (granted by InitProducerId, or bumped locally).
-    /// The partitions that lost their state restart at sequence 0 under it; every other
-    /// keeps its stamped batches on the old id/epoch until they resolve (the broker can still
-    /// tell whether they were written) and moves to the new one after, whether the epoch was
-    /// bumped or the id is new: re-stamping a batch that may have been written could store it
-    /// twice. Sequences under the new id/epoch start at `start`.
-    fn grant(&mut self, producer_id: i64, epoch: i16, start: i32) {
-        self.idem.producer_id = producer_id;
-        self.idem.generation_start = start;
-        self.idem.epoch = epoch;
-        self.idem.generation = self.idem.generation.wrapping_add(1);
-        self.idem.not_before = None;
-        self.idem.failures = 0;
-        self.idem.state = PidState::Ready;
-        let generation = self.idem.generation;
-        self.limits.generation = generation;
-        for topic in &mut self.topics {
-            for part in &mut topic.partitions {
-                if std::mem::take(&mut part.reset_needed) {
-                    part.sync_generation(generation, start);
-                }
-            }
-        }
-        // A new generation changes which partitions may send (`PartitionState::ready`):
-        // the next pass looks at every one (a rare input, as the loop above).
-        self.mark_all();
+    /// A new producer id or epoch is held (granted by InitProducerId, or bumped locally),
+    /// sequences under it starting at `start`. Returns the new generation.
+    pub(crate) fn grant(&mut self, producer_id: i64, epoch: i16, start: i32) -> u32 {
+        self.producer_id = producer_id;
+        self.generation_start = start;
+        self.epoch = epoch;
+        self.generation = self.generation.wrapping_add(1);
+        self.not_before = None;
+        self.failures = 0;
+        self.state = PidState::Ready;
+        self.generation
     }
 
     /// The InitProducerId request `rref` got no answer (connection lost or timed out).
-    pub(super) fn init_producer_id_failed(&mut self, rref: RequestRef, now: Instant) {
-        if let PidState::Requesting { req, bump } = self.idem.state {
+    pub(crate) fn failed(
+        &mut self,
+        rref: RequestRef,
+        cx: (&Config, &mut Rng, &mut Clock),
+        now: Instant,
+    ) {
+        if let PidState::Requesting { req, bump } = self.state {
             if req == rref {
-                self.idem.state = PidState::Needed { bump };
-                self.backoff_init(now);
+                self.state = PidState::Needed { bump };
+                self.backoff(cx, now);
             }
         }
     }
 
-    fn backoff_init(&mut self, now: Instant) {
-        self.idem.failures = self.idem.failures.saturating_add(1);
-        let at = now + self.retry_backoff_for(self.idem.failures);
-        self.idem.not_before = Some(at);
-        self.lower_wake(at, TimeoutReason::RetryBackoff);
-    }
-
-    /// Gives a batch about to be sent its sequence: a fresh one for a new batch (its
-    /// producer fields go into `finish`), or, for a stamped batch of an older generation, a
-    /// re-stamp at the partition's next sequence. Returns the fields for a new batch (`None`
-    /// without idempotence); [`Self::commit_stamp`] advances the counter once the bytes exist.
-    pub(super) fn next_fields(&mut self, at: PartitionRef) -> Option<(ProducerFields, u32)> {
-        if !self.idem.on() {
-            return None;
-        }
-        let (generation, start) = (self.idem.generation, self.idem.generation_start);
-        let part = self.partition_mut(at);
-        part.sync_generation(generation, start);
-        let seq = part.next_seq;
-        Some((self.idem.fields(seq), generation))
-    }
-
-    /// The batch finished as `wire` with the fields from [`Self::next_fields`]: its sequences
-    /// are taken.
-    pub(super) fn commit_stamp(
-        &mut self,
-        b: &mut InFlightBatch,
-        fields: ProducerFields,
-        generation: u32,
-        wire: &bytes::Bytes,
-    ) {
-        let part = self.partition_mut(b.partition);
-        part.next_seq = seq_add(fields.base_sequence, b.records.len());
-        b.stamp = Some(Stamp {
-            generation,
-            base_seq: fields.base_sequence,
-            wire: wire.clone(),
-            maybe_written: None,
-        });
-    }
-
-    /// A stamped batch about to be sent again: the same bytes, or re-stamped from the
-    /// partition's next sequence when the epoch was bumped since. Fails when the batch may
-    /// already be in the log (an earlier send got no definitive answer: re-stamping it could
-    /// store it twice; the broker can no longer tell under the new epoch), or when the bytes
-    /// are not a v2 batch (cannot happen for a batch this core stamped).
-    pub(super) fn refresh_stamp(
-        &mut self,
-        at: PartitionRef,
-        stamp: Stamp,
-        n: usize,
-    ) -> Result<Stamp, ProduceError> {
-        let (generation, start) = (self.idem.generation, self.idem.generation_start);
-        let part = self.partition_mut(at);
-        if stamp.generation == generation || stamp.generation == part.generation {
-            // Current, or the partition still runs under the stamp's (older) epoch: the
-            // broker can still tell whether it was written.
-            return Ok(stamp);
-        }
-        if let Some(cause) = stamp.maybe_written {
-            return Err(ProduceError::RetriesExhausted(cause));
-        }
-        part.sync_generation(generation, start);
-        let seq = part.next_seq;
-        let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
-            ProduceError::IdempotenceUnavailable(
-                "a batch with a sequence met a broker without RecordBatch v2",
-            ),
-        )?;
-        self.partition_mut(at).next_seq = seq_add(seq, n);
-        Ok(Stamp {
-            generation,
-            base_seq: seq,
-            wire,
-            maybe_written: None,
-        })
-    }
-
-    /// A stamped batch came back with a retriable cause: it is retried whole, keeping its
-    /// sequence, in sequence order ahead of everything newer of its partition (see
-    /// [`super::partition`]); past its delivery deadline or `retries` it fails, and its
-    /// sequence leaves a hole that an epoch bump closes (as the Java client does).
-    pub(super) fn sequenced_batch_failed(
-        &mut self,
-        mut b: InFlightBatch,
-        rref: RequestRef,
-        cause: RetryCause,
-        now: Instant,
-    ) {
-        if outcome_unknown(&cause) {
-            if let Some(st) = &mut b.stamp {
-                st.maybe_written = Some(cause.clone());
-            }
-        }
-        let level = b.records.iter().map(|p| p.retries).max().unwrap_or(0);
-        // OUT_OF_ORDER_SEQUENCE_NUMBER behind an earlier batch that failed is that batch's
-        // failure, not an attempt of this one; a lost producer state is fixed by the epoch
-        // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
-        // them).
-        let not_an_attempt = cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            || matches!(cause, RetryCause::SequenceReset(_));
-        let level = if not_an_attempt {
-            level.max(1)
-        } else {
-            level.saturating_add(1)
-        };
-        let expired = b
-            .records
-            .first()
-            .is_some_and(|p| p.deadline.is_some_and(|d| now >= d));
-        let max_retries = self.config.retries;
-        let part = self.partition_mut(b.partition);
-        part.request_resolved(rref);
-        // Not an attempt, so never past `retries` either: a batch whose level rose with
-        // splits (MESSAGE_TOO_LARGE) would otherwise fail with RetriesExhausted(OUT_OF_ORDER)
-        // while merely waiting behind another (found by the simulator with broker caps).
-        if expired || (!not_an_attempt && level > max_retries) {
-            part.sequence_lost = true;
-            let e = if expired {
-                ProduceError::DeliveryTimeout
-            } else {
-                ProduceError::RetriesExhausted(cause)
-            };
-            self.fail_all(b.records, &e);
-            return;
-        }
-        // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
-        // jitter, up to `retry.backoff.max.ms`; issue 21, bug 6).
-        let backoff_until = now + self.retry_backoff_for(level.max(1));
-        self.requeue_stamped(vec![b], level, Some(backoff_until), now);
-        self.metadata
-            .request_after_backoff(now, self.config.retry_backoff);
-    }
-
-    /// Puts stamped batches (of one partition, oldest first) back for a retry at `level`:
-    /// into the partition's retry batches in sequence order, the old path pulled back behind
-    /// them, the watermark raised with a chaser for everything still in flight. With
-    /// `backoff_until` the leader is abandoned too (a failure); without (a split) it is kept.
-    pub(super) fn requeue_stamped(
-        &mut self,
-        batches: Vec<InFlightBatch>,
-        level: u32,
-        backoff_until: Option<Instant>,
-        now: Instant,
-    ) {
-        let overhead = self.limits.overhead;
-        let Some(first) = batches.first() else {
-            return;
-        };
-        let part = self.partition_mut(first.partition);
-        for b in batches {
-            let mut records = b.records;
-            for p in &mut records {
-                p.retries = level;
-            }
-            part.insert_retry_batch(Batch::sealed(records, overhead, now, b.stamp));
-        }
-        part.begin_batch_retry(level, backoff_until);
-    }
-
-    /// MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE for `b`: split it in two and retry the
-    /// halves in order (with idempotence they take the batch's own sequences, the second
-    /// half right after the first, as Java re-splits and re-stamps); a single record that is
-    /// too large fails.
-    pub(super) fn split_batch(
-        &mut self,
-        b: InFlightBatch,
-        rref: RequestRef,
-        code: ErrorCode,
-        now: Instant,
-    ) {
-        let at = b.partition;
-        self.partition_mut(at).request_resolved(rref);
-        if b.records.len() <= 1 {
-            if b.stamp.is_some() {
-                self.partition_mut(at).sequence_lost = true;
-            }
-            self.fail_all(b.records, &ProduceError::Broker(code));
-            self.queue_if_ready(at);
-            return;
-        }
-        let mut front = b.records;
-        let back = front.split_off(front.len() / 2);
-        let overhead = self.limits.overhead;
-        let Some(stamp) = b.stamp else {
-            // No sequence: the halves go back at the front of the broker path (the batch was
-            // the partition's only one in flight, older than everything held), sealed, to be
-            // encoded again when their requests are built.
-            self.partition_mut(at)
-                .push_front_halves(front, back, overhead, now);
-            self.queue_if_ready(at);
-            return;
-        };
-        let second_seq = seq_add(stamp.base_seq, front.len());
-        // The halves keep the batch's producer id and epoch (its partition may still run
-        // under an older one than the producer's current).
-        let (pid, epoch) =
-            stamp_producer(&stamp.wire).unwrap_or((self.idem.producer_id, self.idem.epoch));
-        let mut halves = Vec::with_capacity(2);
-        for (records, seq) in [(front, stamp.base_seq), (back, second_seq)] {
-            let fields = ProducerFields {
-                producer_id: pid,
-                producer_epoch: epoch,
-                base_sequence: seq,
-                transactional: false,
-            };
-            match self.encode_stamped(&records, fields) {
-                Ok(wire) => halves.push(InFlightBatch {
-                    partition: at,
-                    records,
-                    enc: None,
-                    wire: bytes::Bytes::new(),
-                    stamp: Some(Stamp {
-                        generation: stamp.generation,
-                        base_seq: seq,
-                        wire,
-                        maybe_written: stamp.maybe_written.clone(),
-                    }),
-                }),
-                Err(e) => {
-                    self.partition_mut(at).sequence_lost = true;
-                    self.fail_all(records, &e);
-                }
-            }
-        }
-        let level = halves
-            .iter()
-            .flat_map(|h| h.records.iter().map(|p| p.retries))
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        self.requeue_stamped(halves, level, None, now);
-    }
-
-    /// Encodes `records` as a v2 batch stamped at `seq`.
-    fn encode_stamped(
-        &self,
-        records: &[super::accept::AcceptedRecord],
-        fields: ProducerFields,
-    ) -> Result<bytes::Bytes, ProduceError> {
-        let mut builder = BatchBuilder::new(RecordFormat::V2);
-        for p in records {
-            p.encode_into(&mut builder)
-                .map_err(|e| ProduceError::Encoding(e.to_string()))?;
-        }
-        builder
-            .finish_with(
-                self.config.compression,
-                self.config.effective_compression_level(),
-                fields,
-            )
-            .map_err(|e| ProduceError::Encoding(e.to_string()))
+    fn backoff(&mut self, (config, rng, clock): (&Config, &mut Rng, &mut Clock), now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        let at = now + retry_backoff(config, rng, self.failures);
+        self.not_before = Some(at);
+        clock.lower_wake(at, TimeoutReason::RetryBackoff);
     }
 }
 
 /// The producer id and epoch written in a finished v2 batch.
-fn stamp_producer(wire: &[u8]) -> Option<(i64, i16)> {
+pub(crate) fn stamp_producer(wire: &[u8]) -> Option<(i64, i16)> {
     let pid = wire.get(43..51)?;
     let epoch = wire.get(51..53)?;
     Some((
@@ -587,7 +355,7 @@ fn stamp_producer(wire: &[u8]) -> Option<(i64, i16)> {
 
 /// Whether a send that failed with `cause` may still have been written (no answer, or an
 /// error the broker gives after appending).
-fn outcome_unknown(cause: &RetryCause) -> bool {
+pub(crate) fn outcome_unknown(cause: &RetryCause) -> bool {
     match cause {
         RetryCause::ConnectionLost
         | RetryCause::RequestTimeout

@@ -8,14 +8,16 @@
 //! nothing changes for it and metadata is asked again after a backoff — and a leader id that
 //! names no broker of the answer makes its partition leaderless.
 
-use super::connection::{RequestKind, RequestRef, Target};
-use super::partition::{PartitionRef, PartitionState};
-use super::topic::{TopicIdx, TopicMeta, TopicState};
-use super::ProducerCore;
+use super::connection::{Connections, Io, RequestKind, RequestRef, Target};
+use super::partition::PartitionState;
+use super::responses::retry_backoff;
+use super::topic::{TopicMeta, TopicState};
+use crate::config::Config;
 use crate::output::BrokerAddress;
 use crate::protocol::{self, ErrorCode, MetadataRequest, MetadataResponse};
+use crate::rng::Rng;
 use crate::time::Instant;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The metadata stage's state.
@@ -30,18 +32,13 @@ pub(crate) struct MetadataState {
     /// When the last answer arrived.
     pub last_refresh: Option<Instant>,
     /// Metadata attempts in a row that failed or left something to find; sets the
-    /// exponential refresh backoff ([`ProducerCore::metadata_backoff`]).
+    /// exponential refresh backoff ([`MetadataState::backoff`]).
     pub failures: u32,
     /// How many topics (the first ones of `ProducerCore::topics`) the Metadata request in
     /// flight asked about.
     pub asked: usize,
     /// Set while an answer is applied when it left something to find.
     pub answer_incomplete: bool,
-    /// Closing without a delivery timeout: when `close` began or, if later, when a record
-    /// was last delivered since. Records still waiting (for metadata, a leader, a
-    /// connection) once `request.timeout.ms` passed from it fail, so that a close that makes
-    /// no progress ends (see the retry stage's `expire_records`).
-    pub close_progress: Option<Instant>,
 }
 
 impl MetadataState {
@@ -66,95 +63,127 @@ impl MetadataState {
     }
 }
 
-impl ProducerCore {
-    /// Sends a Metadata request if one is due and a connection is ready; opens a connection
-    /// (to a known broker, else a bootstrap address, in rotation, honouring reconnect backoff)
-    /// if none is.
-    pub(super) fn metadata_step(&mut self, now: Instant) {
-        if self.metadata.in_flight.is_some() || self.is_idle_closing() {
+/// What a Metadata answer says about one topic, for the router to act on.
+pub(crate) enum TopicAnswer {
+    /// Nothing to act on now (asked again, or left for a later answer).
+    Skipped,
+    /// The topic is not usable (`code` says why): its waiting records may fail.
+    Unknown(ErrorCode),
+    /// The topic's partitions and leaders were applied; these partitions' leaders changed.
+    Leaders(Vec<(usize, Option<i32>)>),
+}
+
+impl MetadataState {
+    /// Sends a Metadata request for `topics` if one is due and a connection is ready; opens
+    /// a connection (to a known broker, else a bootstrap address, in rotation, honouring
+    /// reconnect backoff) if none is. Nothing while a request is out or the producer is
+    /// closing with nothing left (`idle_closing`).
+    pub(crate) fn step(
+        &mut self,
+        conns: &mut Connections,
+        topics: &[TopicState],
+        idle_closing: bool,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) {
+        if self.in_flight.is_some() || idle_closing {
             return;
         }
         let due = self
-            .metadata
-            .next_refresh(self.config.metadata_max_age)
+            .next_refresh(io.config.metadata_max_age)
             .is_some_and(|t| now >= t);
         if !due {
             return;
         }
-        if let Some((conn, version)) = self.conns.ready_for_metadata() {
+        if let Some((conn, version)) = conns.ready_for_metadata() {
             let body = MetadataRequest {
-                topics: Some(self.topics.iter().map(|t| t.name.to_string()).collect()),
-                allow_auto_topic_creation: self.config.allow_auto_create_topics,
+                topics: Some(topics.iter().map(|t| t.name.to_string()).collect()),
+                allow_auto_topic_creation: io.config.allow_auto_create_topics,
             };
             let kind = RequestKind::Metadata { version };
-            self.metadata.asked = self.topics.len();
-            self.metadata.in_flight = self.transmit(conn, version, &body, Some(kind), now);
-            self.metadata.due = None;
+            self.asked = topics.len();
+            self.in_flight = conns.transmit(conn, version, &body, Some(kind), io, now);
+            self.due = None;
             return;
         }
-        if self.conns.any_opening() {
+        if conns.any_opening() {
             return; // wait for it
         }
-        let mut targets: Vec<Target> = self
-            .metadata
-            .brokers
-            .keys()
-            .map(|n| Target::Node(*n))
-            .collect();
-        targets.extend((0..self.config.bootstrap_servers.len()).map(Target::Bootstrap));
+        let mut targets: Vec<Target> = self.brokers.keys().map(|n| Target::Node(*n)).collect();
+        targets.extend((0..io.config.bootstrap_servers.len()).map(Target::Bootstrap));
         let n = targets.len();
         for i in 0..n {
-            let target = targets[(self.conns.rotation + i) % n];
-            if self.conns.may_connect(target, now) {
-                self.conns.rotation = (self.conns.rotation + i + 1) % n;
-                if self.open_conn(target, now).is_some() {
+            let target = targets[(conns.rotation + i) % n];
+            if conns.may_connect(target, now) {
+                conns.rotation = (conns.rotation + i + 1) % n;
+                if conns.connect(target, &self.brokers, io, now).is_some() {
                     return;
                 }
             }
         }
     }
 
-    /// The Metadata request failed (its connection ended): try again after the backoff.
-    pub(super) fn metadata_failed(&mut self, rref: RequestRef, now: Instant) {
-        if self.metadata.in_flight == Some(rref) {
-            self.metadata.in_flight = None;
+    /// The Metadata request `rref` failed (its connection ended): try again after the
+    /// backoff.
+    pub(crate) fn failed(
+        &mut self,
+        rref: RequestRef,
+        config: &Config,
+        rng: &mut Rng,
+        now: Instant,
+    ) {
+        if self.in_flight == Some(rref) {
+            self.in_flight = None;
         }
-        let backoff = self.metadata_backoff();
-        self.metadata.request_after_backoff(now, backoff);
+        let backoff = self.backoff(config, rng);
+        self.request_after_backoff(now, backoff);
     }
 
-    /// A Metadata answer arrived.
-    pub(super) fn on_metadata(
+    /// The backoff before the next metadata refresh after an answer that failed or left
+    /// something to find (a missing topic, a leaderless partition holding records, a
+    /// malformed topic): exponential in the failures in a row, capped at
+    /// `retry.backoff.max.ms`, with jitter ([`retry_backoff`]). A complete answer resets the
+    /// count.
+    pub(crate) fn backoff(&mut self, config: &Config, rng: &mut Rng) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        retry_backoff(config, rng, self.failures)
+    }
+
+    /// A Metadata answer to `rref` arrived: decoded, with how many of the producer's topics
+    /// it was asked about (the first `asked`: topics are only ever appended; none we can be
+    /// sure of when it answers a request we do not know). An answer that does not decode
+    /// fails the request and says how (`Err`).
+    pub(crate) fn decode(
         &mut self,
         rref: RequestRef,
         version: i16,
         frame: &[u8],
+        conns: &mut Connections,
+        (config, rng): (&Config, &mut Rng),
         now: Instant,
-    ) {
+    ) -> Result<(MetadataResponse, usize), String> {
         let resp = match protocol::decode_response::<MetadataRequest>(version, frame) {
             Ok((_, r)) => {
-                self.conn_proved(rref.conn);
+                conns.proved(rref.conn);
                 r
             }
             Err(e) => {
-                self.metadata_failed(rref, now);
-                let detail = format!("Metadata v{version} answer does not decode: {e}");
-                return self.malformed(rref.conn, detail, now);
+                self.failed(rref, config, rng, now);
+                return Err(format!("Metadata v{version} answer does not decode: {e}"));
             }
         };
-        // The topics this answer was asked about: the first `asked` (topics are only ever
-        // appended), when it answers the request we know; none we can be sure of otherwise.
-        let asked = if self.metadata.in_flight == Some(rref) {
-            self.metadata.in_flight = None;
-            self.metadata.asked
+        let asked = if self.in_flight == Some(rref) {
+            self.in_flight = None;
+            self.asked
         } else {
             0
         };
-        self.metadata.last_refresh = Some(now);
-        self.apply_metadata(resp, asked, now);
+        self.last_refresh = Some(now);
+        Ok((resp, asked))
     }
 
-    fn apply_metadata(&mut self, resp: MetadataResponse, asked: usize, now: Instant) {
+    /// The brokers an answer names (those with a usable port).
+    pub(crate) fn set_brokers(&mut self, resp: &MetadataResponse) {
         let mut brokers = BTreeMap::new();
         for b in &resp.brokers {
             if let Ok(port) = u16::try_from(b.port) {
@@ -165,80 +194,65 @@ impl ProducerCore {
                 brokers.insert(b.node_id, address);
             }
         }
-        self.metadata.brokers = brokers;
-        let by_name: HashMap<&str, usize> = resp
-            .topics
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.as_str(), i))
-            .collect();
-        for i in 0..self.topics.len() {
-            let t = TopicIdx(i);
-            let found = by_name
-                .get(self.topics[t].name.as_str())
-                .map(|&i| &resp.topics[i]);
-            let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
-            let Some(m) = usable else {
-                if found.is_none() && self.topics[t].meta == TopicMeta::Unknown && i >= asked {
-                    // Not in the answer at all: the request went out before this topic was
-                    // seen (Kafka answers every topic it is asked about, with an error when
-                    // it does not exist). Ask again rather than count it as unknown.
-                    self.metadata.request_now(now);
-                } else if self.topics[t].meta == TopicMeta::Unknown {
-                    // With an error, or left out of an answer that was asked about it (a
-                    // broker that does that every time must not make us ask in a loop).
-                    // No error but no partitions either: not usable yet, as
-                    // LEADER_NOT_AVAILABLE would say (never "failed with NONE").
-                    let code = match found {
-                        None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        Some(m) if m.error_code == 0 => ErrorCode::LEADER_NOT_AVAILABLE,
-                        Some(m) => ErrorCode(m.error_code),
-                    };
-                    self.topic_unknown(t, code);
-                } else {
-                    // A topic we knew went missing from the answer: find the leaders again soon.
-                    self.metadata.answer_incomplete = true;
-                }
-                continue;
-            };
-            let Some(count) = checked_partition_count(m) else {
-                // Malformed for this topic (sparse, duplicate, negative or huge indices):
-                // like an undecodable answer, change nothing and ask again after a backoff.
-                self.metadata.answer_incomplete = true;
-                continue;
-            };
-            let brokers = &self.metadata.brokers;
-            let (leaderless, changed) = self.topics[t]
-                .apply_answer(m, count, |node| node >= 0 && brokers.contains_key(&node));
-            if leaderless {
-                self.metadata.answer_incomplete = true;
-            }
-            // The answer lists every partition of the topic; those whose leader changed are
-            // marked for the next pass (a partition waiting for a leader included).
-            self.visited += self.topics[t].partitions.len() as u64;
-            for (index, leader) in changed {
-                let at = PartitionRef { topic: t, index };
-                self.dirty.mark(at);
-                self.count_leader_change(at, leader);
-            }
-        }
-        if std::mem::take(&mut self.metadata.answer_incomplete) {
-            let backoff = self.metadata_backoff();
-            self.metadata.request_after_backoff(now, backoff);
-        } else {
-            self.metadata.failures = 0;
-        }
-        self.release_waiting(now);
+        self.brokers = brokers;
     }
 
-    /// The backoff before the next metadata refresh after an answer that failed or left
-    /// something to find (a missing topic, a leaderless partition holding records, a
-    /// malformed topic): exponential in the failures in a row, capped at
-    /// `retry.backoff.max.ms`, with jitter ([`ProducerCore::retry_backoff_for`]). A complete
-    /// answer resets the count.
-    pub(super) fn metadata_backoff(&mut self) -> Duration {
-        self.metadata.failures = self.metadata.failures.saturating_add(1);
-        self.retry_backoff_for(self.metadata.failures)
+    /// Applies an answer's entry `found` for `topic` (`unasked`: the request went out
+    /// before the topic was seen).
+    pub(crate) fn apply_topic(
+        &mut self,
+        topic: &mut TopicState,
+        found: Option<&protocol::MetadataTopic>,
+        unasked: bool,
+        now: Instant,
+    ) -> TopicAnswer {
+        let usable = found.filter(|m| m.error_code == 0 && !m.partitions.is_empty());
+        let Some(m) = usable else {
+            if found.is_none() && topic.meta == TopicMeta::Unknown && unasked {
+                // Not in the answer at all: the request went out before this topic was
+                // seen (Kafka answers every topic it is asked about, with an error when
+                // it does not exist). Ask again rather than count it as unknown.
+                self.request_now(now);
+            } else if topic.meta == TopicMeta::Unknown {
+                // With an error, or left out of an answer that was asked about it (a
+                // broker that does that every time must not make us ask in a loop).
+                // No error but no partitions either: not usable yet, as
+                // LEADER_NOT_AVAILABLE would say (never "failed with NONE").
+                return TopicAnswer::Unknown(match found {
+                    None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(m) if m.error_code == 0 => ErrorCode::LEADER_NOT_AVAILABLE,
+                    Some(m) => ErrorCode(m.error_code),
+                });
+            } else {
+                // A topic we knew went missing from the answer: find the leaders again soon.
+                self.answer_incomplete = true;
+            }
+            return TopicAnswer::Skipped;
+        };
+        let Some(count) = checked_partition_count(m) else {
+            // Malformed for this topic (sparse, duplicate, negative or huge indices):
+            // like an undecodable answer, change nothing and ask again after a backoff.
+            self.answer_incomplete = true;
+            return TopicAnswer::Skipped;
+        };
+        let brokers = &self.brokers;
+        let (leaderless, changed) =
+            topic.apply_answer(m, count, |node| node >= 0 && brokers.contains_key(&node));
+        if leaderless {
+            self.answer_incomplete = true;
+        }
+        TopicAnswer::Leaders(changed)
+    }
+
+    /// Every topic of an answer was applied: if it left something to find, ask again after
+    /// the backoff; else the failures in a row are over.
+    pub(crate) fn answer_applied(&mut self, config: &Config, rng: &mut Rng, now: Instant) {
+        if std::mem::take(&mut self.answer_incomplete) {
+            let backoff = self.backoff(config, rng);
+            self.request_after_backoff(now, backoff);
+        } else {
+            self.failures = 0;
+        }
     }
 }
 

@@ -1,18 +1,25 @@
 //! [`ProducerCore`]: the whole producer pipeline as plain state.
 //!
-//! The stages of Sarama's 2015 AsyncProducer, each in its own module:
+//! The stages, each in its own module (Sarama's 2015 AsyncProducer names beside them). The
+//! ones marked *owned* are structs with their own state that take the rest as explicit
+//! borrows; [`pass`] routes between them. The others are still methods of `ProducerCore`.
 //!
 //! | module | original | here |
 //! |---|---|---|
-//! | [`accept`] | `dispatcher` | topic validation, fast refusals, `buffer.memory`, outcomes |
-//! | [`topic`] | `topicProducer` | waiting for metadata, partitioning, circuit breaker |
-//! | [`partition`] | `partitionProducer` | leader, retry levels, high watermark, retry buffers, chaser |
-//! | [`broker`] | `aggregator` + `flusher` | batching per partition, Produce requests per broker, responses |
-//! | [`retry`] | `retryMessages` / `retryHandler` | retry counts, backoff, exhaustion, delivery timeout |
-//! | [`metadata`] | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
-//! | [`connection`] | `Broker` | connection ids, framing, pending requests, ApiVersions |
-//! | [`sasl`] | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
-//! | [`shutdown`] | `shutdown` | graceful close |
+//! | [`accept`] (owned: `Accept`) | `dispatcher` + `topicProducer` | topic validation, fast refusals, `buffer.memory`, waiting for metadata, partitioning |
+//! | [`topic`] | `topicProducer` | a topic's state and circuit breaker |
+//! | [`partition`], [`batch`] (owned) | `partitionProducer` + `aggregator` | leader, batch queue, seal rule, readiness, expiry |
+//! | [`order`] (owned) | `partitionProducer` | retry levels, high watermark, retry buffers, chaser |
+//! | [`sender`] | `aggregator` + `flusher` | Produce requests per broker, in-flight limits, encoding, sequence stamps |
+//! | [`responses`] | `flusher.parseResponse`, `retryHandler` | answers, retries, backoff, exhaustion, sequenced retries and splits |
+//! | [`outbox`] (owned: `Outbox`) | the output channels | outputs, outcomes, counters, events, stats |
+//! | [`metadata`] (owned: `MetadataState`) | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
+//! | [`connection`] (owned: `Connections`) | `Broker` | connection ids, framing, pending requests, ApiVersions |
+//! | [`sasl`] (owned: `Connections`) | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
+//! | [`idempotence`] (owned: `Idempotence`) | — (KIP-98, KIP-360) | producer id and epoch, InitProducerId, epoch bumps |
+//! | [`pass`] | — | routing each input and answer over the stages, expiry, close |
+//!
+//! `core/ARCHITECTURE.md` has the stage map.
 //!
 //! Every input ends with [`ProducerCore::advance`], which moves whatever can move: seals batches
 //! whose linger ran out, flushes retry buffers whose gate opened, fetches metadata, connects to
@@ -32,7 +39,7 @@
 //! * the topic is found by comparing the record's `TopicName` pointer with the last one seen
 //!   (no hashing per record), the partition by index;
 //! * the record is encoded once, at `send`, into the open batch's [`BatchBuilder`]
-//!   (`partition::Batch::enc`) in the record format the brokers negotiated; before any
+//!   (`batch::Batch::enc`) in the record format the brokers negotiated; before any
 //!   broker has, or for a record the format cannot carry, the batch keeps only its records
 //!   and is encoded when its request is built (the deferred path), as is a batch that goes to
 //!   a broker speaking another format (a retry after a leader move);
@@ -43,39 +50,69 @@
 //!
 //! [`BatchBuilder`]: crate::record::BatchBuilder
 
+/// The split borrows a stage needs to send a request or emit an output
+/// ([`connection::Io`]), taken from the producer's fields.
+/// The split borrows the accept stage works with ([`accept::AcceptCx`]).
+macro_rules! accept_cx {
+    ($core:ident) => {
+        $crate::producer::accept::AcceptCx {
+            topics: &mut $core.topics,
+            config: &$core.config,
+            limits: &$core.limits,
+            pool: &mut $core.recycler,
+            out: &mut $core.outbox,
+            metadata: &mut $core.metadata,
+            rng: &mut $core.rng,
+            dirty: &mut $core.dirty,
+            closing: $core.closing,
+        }
+    };
+}
+
+macro_rules! io {
+    ($core:ident) => {
+        $crate::producer::connection::Io {
+            out: &mut $core.outbox,
+            clock: &mut $core.clock,
+            config: &$core.config,
+        }
+    };
+}
+
 mod accept;
 pub(crate) use accept::AcceptedRecord;
-mod broker;
+mod batch;
 #[cfg(debug_assertions)]
 mod check;
 mod connection;
 mod dirty;
 mod idempotence;
 mod metadata;
+mod order;
+mod outbox;
 mod partition;
 mod pass;
 mod recycle;
 mod request;
-mod retry;
+mod responses;
 mod sasl;
-mod shutdown;
-mod stats;
+mod sender;
 mod timers;
 mod topic;
 
 use crate::config::{Config, ConfigError};
 use crate::error::SendError;
-use crate::message::{Record, RecordId, TopicName};
+use crate::message::{Record, RecordId};
 use crate::output::{ConnId, Output, TimeoutReason};
-use crate::protocol::RequestHeader;
 use crate::rng::Rng;
 use crate::time::Instant;
+use batch::{BatchLimits, SealTrigger};
 use connection::{ConnPhase, Connections, Report};
 use metadata::MetadataState;
 pub(crate) use partition::PartitionRef;
-use partition::{BatchLimits, PartitionState, SealTrigger};
-use std::collections::{HashMap, VecDeque};
-use topic::{TopicIdx, TopicState};
+use partition::PartitionState;
+use std::collections::VecDeque;
+use topic::TopicState;
 
 /// The sans-IO producer. See the crate docs for the drive contract.
 ///
@@ -88,36 +125,24 @@ use topic::{TopicIdx, TopicState};
 pub struct ProducerCore {
     config: Config,
     rng: Rng,
-    outputs: VecDeque<Output>,
+    /// Outputs, counters and events ([`outbox`]).
+    outbox: outbox::Outbox,
+    /// The topic table: each topic's state and partitions ([`topic`], [`partition`]).
     topics: Vec<TopicState>,
-    topic_index: HashMap<TopicName, TopicIdx>,
+    /// The accept stage's own state ([`accept`]).
+    accept: accept::Accept,
     metadata: MetadataState,
     conns: Connections,
-    next_record_id: u64,
-    pending_records: usize,
     /// Open batches holding a record with an id below this are sealed now (`flush`/`close`).
     flush_upto: u64,
     closing: bool,
     closed: bool,
-    /// The latest `now` seen (deadlines at or before it are already acted on).
-    last_now: Instant,
     /// Batch limits, and the record format to encode into at `send`.
     limits: BatchLimits,
-    /// The request header, reused (client id written once, not cloned per request).
-    header: RequestHeader,
-    /// What [`poll_timeout`](Self::poll_timeout) answers: after an
-    /// [`advance`](Self::advance), the partition timers' top or an earlier per-broker deadline,
-    /// and after a [`send`](Self::send) on the fast path lowered by whatever deadline that send
-    /// created. It may be early (the record it was for is gone), never late (debug builds
-    /// check it after every input): an early `handle_timeout` finds nothing due and recomputes
-    /// it.
-    wake: Option<(Instant, TimeoutReason)>,
+    /// The latest `now` seen and the wake-up ([`Clock`]).
+    clock: Clock,
     /// The idempotent producer's id, epoch and InitProducerId exchange.
     idem: idempotence::Idempotence,
-    /// The partition the current `send` handed its record to, if any.
-    touched: Option<PartitionRef>,
-    /// The last topic `send` looked up, to skip hashing its name for the next record.
-    last_topic: Option<(TopicName, TopicIdx)>,
     /// The ready queue: partitions that had a sealed batch to send when
     /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
     /// from it, so building one costs the ready partitions, not all of them. Entries are
@@ -128,18 +153,6 @@ pub struct ProducerCore {
     /// Scratch list of the connections `send_produce_requests` fills, kept between advances so
     /// that an advance allocates nothing.
     ready_conns: Vec<(ConnId, i32)>,
-    /// The last connection failure the adapter reported with
-    /// [`handle_connection_error`](Self::handle_connection_error), until a connection
-    /// opens, or the last malformed answer, until an answer decodes: records expiring
-    /// meanwhile fail with it ([`ProduceError::Connection`]).
-    ///
-    /// [`ProduceError::Connection`]: crate::ProduceError::Connection
-    conn_error: Option<crate::error::ConnectionError>,
-    /// Running counters for [`stats`](Self::stats).
-    counters: crate::stats::Counters,
-    /// Events for [`poll_event`](Self::poll_event), while [`set_events`](Self::set_events)
-    /// is on.
-    events: Option<VecDeque<crate::stats::Event>>,
     /// Buffers of finished batches and requests, for the next ones ([`recycle`]).
     recycler: recycle::Recycler,
     /// Where Produce request framing is written: each request's framing is split off it,
@@ -171,33 +184,22 @@ impl ProducerCore {
         config.validate()?;
         let mut core = ProducerCore {
             rng: Rng::new(seed),
-            outputs: VecDeque::new(),
+            outbox: Default::default(),
             topics: Vec::new(),
-            topic_index: HashMap::new(),
+            accept: Default::default(),
             metadata: MetadataState::default(),
-            conns: Connections::default(),
-            next_record_id: 0,
-            pending_records: 0,
+            conns: Connections::new(config.client_id.clone()),
             flush_upto: 0,
             closing: false,
             closed: false,
-            last_now: now,
-            limits: BatchLimits::new(&config),
-            header: RequestHeader {
-                api_key: 0,
-                api_version: 0,
-                correlation_id: 0,
-                client_id: Some(config.client_id.clone()),
+            clock: Clock {
+                last_now: now,
+                wake: None,
             },
-            wake: None,
+            limits: BatchLimits::new(&config),
             idem: idempotence::Idempotence::new(config.idempotence_enabled()),
-            touched: None,
-            counters: Default::default(),
-            events: None,
-            last_topic: None,
             ready: VecDeque::new(),
             ready_conns: Vec::new(),
-            conn_error: None,
             recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes))
                 .with_budget(config.buffer_memory),
             framing: bytes::BytesMut::new(),
@@ -227,13 +229,13 @@ impl ProducerCore {
     // The error hands the record back by value, so it is as large as a record.
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
-        self.touched = None;
+        self.accept.touched = None;
         let due_before = self.metadata.due;
-        let id = self.accept_record(record, now)?;
-        if self.closing || self.wake.is_some_and(|(at, _)| now >= at) {
+        let id = self.accept.accept(record, &mut accept_cx!(self), now)?;
+        if self.closing || self.clock.wake.is_some_and(|(at, _)| now >= at) {
             // The full pass looks only at marked and due partitions: the record's partition
             // is neither (its new open batch's linger is not armed yet).
-            if let Some(at) = self.touched {
+            if let Some(at) = self.accept.touched {
                 self.dirty.mark(at);
             }
             self.advance(now);
@@ -252,22 +254,23 @@ impl ProducerCore {
             .is_some_and(|c| matches!(c.phase, ConnPhase::Connecting { .. }));
         if connecting {
             // A connection opened: a failure to connect is over. A malformed answer is over
-            // only once an answer decodes (`conn_proved`).
+            // only once an answer decodes (`Connections::proved`).
             if self
-                .conn_error
+                .conns
+                .error
                 .as_ref()
                 .is_some_and(|e| e.kind != crate::error::ConnectionErrorKind::MalformedResponse)
             {
-                self.conn_error = None;
+                self.conns.error = None;
             }
-            self.send_api_versions(conn, 3, now);
+            self.conns.send_api_versions(conn, 3, &mut io!(self), now);
         }
         self.advance(now);
     }
 
     /// Bytes arrived on a connection. The core does the framing.
     pub fn handle_received(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        self.last_now = self.last_now.max(now);
+        self.clock.last_now = self.clock.last_now.max(now);
         self.receive(conn, data, now);
         self.advance(now);
     }
@@ -302,7 +305,7 @@ impl ProducerCore {
         error: crate::error::ConnectionError,
         now: Instant,
     ) {
-        self.conn_error = Some(error);
+        self.conns.error = Some(error);
         self.handle_disconnected(conn, now);
     }
 
@@ -315,7 +318,7 @@ impl ProducerCore {
     /// Seals every open batch now, ignoring `linger.ms`, until everything sent before this call
     /// has its outcome.
     pub fn flush(&mut self, now: Instant) {
-        self.flush_upto = self.next_record_id;
+        self.flush_upto = self.accept.next_record_id;
         self.mark_open_batches();
         self.advance(now);
     }
@@ -330,13 +333,25 @@ impl ProducerCore {
     /// partition without a leader included — and those in flight when their request ends,
     /// so the close always ends, even when a broker never comes back. (The Java client's
     /// `close()` waits without bound; here the promise is that close ends.)
+    ///
+    /// Shutdown follows Sarama's `shutdown` and the dispatcher's `shuttingDown`: new records
+    /// are refused, every open batch seals, everything accepted reaches its outcome (retries
+    /// still apply), then every connection is disconnected and [`Output::Closed`] comes
+    /// exactly once, last ([`maybe_finish_close`](Self::maybe_finish_close)).
     pub fn close(&mut self, now: Instant) {
-        self.begin_close(now);
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.flush_upto = self.accept.next_record_id;
+        // Every open batch seals now (as for a flush).
+        self.mark_open_batches();
+        self.advance(now);
     }
 
     /// The next output, or `None` when there is nothing to do until the next input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.outbox.outputs.pop_front()
     }
 
     /// Hands an output back once the driver is done with it, so that its lists serve later
@@ -384,10 +399,10 @@ impl ProducerCore {
         if self.closed {
             return None;
         }
-        self.wake
+        self.clock.wake
     }
 
-    /// The exact next deadline from a scan of every partition: what [`wake`](Self::wake) must
+    /// The exact next deadline from a scan of every partition: what [`wake`](Clock::wake) must
     /// never be later than. Only debug builds run it, after every input, to check the fast
     /// answer ([`next_wake`](Self::next_wake)).
     #[cfg(debug_assertions)]
@@ -397,7 +412,7 @@ impl ProducerCore {
         }
         let mut best: Option<(Instant, TimeoutReason)> = None;
         let mut consider = |at: Option<Instant>, why: TimeoutReason| {
-            if let Some(at) = at.filter(|&at| at > self.last_now) {
+            if let Some(at) = at.filter(|&at| at > self.clock.last_now) {
                 if best.map_or(true, |(b, _)| at < b) {
                     best = Some((at, why));
                 }
@@ -437,16 +452,26 @@ impl ProducerCore {
     /// A snapshot of what the producer did and holds: counters since it started, and the
     /// gauges of now (see [`crate::stats`]). Costs a walk over brokers and partitions.
     pub fn stats(&self) -> crate::stats::Stats {
-        self.stats_snapshot()
+        self.outbox.snapshot(outbox::Gauges {
+            records_accepted: self.accept.next_record_id,
+            pending_records: self.outbox.pending,
+            buffer_bytes: self.recycler.in_use(),
+            buffer_capacity: self.config.buffer_memory,
+            batch_size: self.config.batch_size,
+            conns: &self.conns,
+            brokers: &self.metadata.brokers,
+            topics: &self.topics,
+        })
     }
 
     /// Turns the [`Event`](crate::stats::Event) queue on or off (off at start: nothing is
     /// built). While on, drain it with [`poll_event`](Self::poll_event) after each input, as
     /// with [`poll_output`](Self::poll_output); turning it off drops what was queued.
     pub fn set_events(&mut self, on: bool) {
-        match (on, self.events.is_some()) {
-            (true, false) => self.events = Some(VecDeque::new()),
-            (false, true) => self.events = None,
+        let events = &mut self.outbox.events;
+        match (on, events.is_some()) {
+            (true, false) => *events = Some(VecDeque::new()),
+            (false, true) => *events = None,
             _ => {}
         }
     }
@@ -454,17 +479,17 @@ impl ProducerCore {
     /// Whether the [`Event`](crate::stats::Event) queue is on (see
     /// [`set_events`](Self::set_events)).
     pub fn events_enabled(&self) -> bool {
-        self.events.is_some()
+        self.outbox.events.is_some()
     }
 
     /// The next event, while [`set_events`](Self::set_events) is on.
     pub fn poll_event(&mut self) -> Option<crate::stats::Event> {
-        self.events.as_mut()?.pop_front()
+        self.outbox.events.as_mut()?.pop_front()
     }
 
     /// Records accepted and not yet given an outcome.
     pub fn pending_records(&self) -> usize {
-        self.pending_records
+        self.outbox.pending
     }
 
     /// Bytes of `buffer.memory` in use: the held records' size bounds plus the batch buffer
@@ -505,16 +530,16 @@ impl ProducerCore {
     /// ([`dirty`]) and those whose deadline is due ([`timers`]) drain their retry buffers,
     /// apply the seal rule, join the ready queue and expire records; then the per-broker
     /// steps run (request timeouts, re-authentication, idempotence, metadata, connections,
-    /// requests), and [`wake`](Self::wake) is recomputed from the timers. The work is
+    /// requests), and [`wake`](Clock::wake) is recomputed from the timers. The work is
     /// proportional to what changed, not to the number of partitions.
     fn advance(&mut self, now: Instant) {
         if self.closed {
             return;
         }
-        self.last_now = self.last_now.max(now);
+        self.clock.last_now = self.clock.last_now.max(now);
         self.expire_conns(now);
         self.partition_pass();
-        self.expire_records(self.last_now);
+        self.expire_records(self.clock.last_now);
         self.reauth_step(now);
         self.idempotence_step(now);
         self.metadata_step(now);
@@ -522,7 +547,7 @@ impl ProducerCore {
         self.send_produce_requests(now);
         self.maybe_finish_close();
         self.rearm_marked();
-        self.wake = self.next_wake();
+        self.clock.wake = self.next_wake();
         #[cfg(debug_assertions)]
         self.check_after_input(true);
     }
@@ -532,16 +557,16 @@ impl ProducerCore {
     /// looked at (work proportional to what changed, not to the number of partitions). What
     /// the full [`advance`](Self::advance) would do besides is either timer-driven (linger, retry
     /// backoff, delivery and request timeouts, reconnect backoff — none due, as `now` is before
-    /// [`wake`](Self::wake)) or follows inputs other than `send` (responses, connections).
+    /// [`wake`](Clock::wake)) or follows inputs other than `send` (responses, connections).
     /// Metadata is looked at only if this send asked for a refresh (`metadata_asked`: a new
     /// topic, or a partition without a leader): otherwise nothing a send changes can make a
     /// refresh due, and the periodic one is already in `wake`.
     fn advance_after_send(&mut self, id: RecordId, now: Instant, metadata_asked: bool) {
-        self.last_now = self.last_now.max(now);
+        self.clock.last_now = self.clock.last_now.max(now);
         // Most sends join an open batch and change nothing else: skip the seal rule and the
         // ready queue for them.
         let (linger, flush_upto) = (self.config.linger, self.flush_upto);
-        let changed = self.touched.filter(|&at| {
+        let changed = self.accept.touched.filter(|&at| {
             !self
                 .partition(at)
                 .appended_quietly(id, now, linger, flush_upto, &self.limits)
@@ -549,10 +574,10 @@ impl ProducerCore {
         if let Some(at) = changed {
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.
-            self.seal_partition(at, self.last_now);
+            self.seal_partition(at, self.clock.last_now);
             let leader = self.partition(at).leader;
             if let Some((at, why)) = self.rearm(at) {
-                self.lower_wake(at, why);
+                self.clock.lower_wake(at, why);
             }
             if self.enqueue_if_ready(at) {
                 if let Some(node) = leader {
@@ -561,7 +586,8 @@ impl ProducerCore {
             }
         }
         if let Some(d) = self.config.delivery_timeout {
-            self.lower_wake(now + d, TimeoutReason::DeliveryTimeout);
+            self.clock
+                .lower_wake(now + d, TimeoutReason::DeliveryTimeout);
         }
         if metadata_asked {
             self.metadata_step(now);
@@ -606,7 +632,7 @@ impl ProducerCore {
     pub(super) fn queue_if_ready(&mut self, at: PartitionRef) -> bool {
         // The partition may just have become able to send: an open batch past its linger
         // seals now (no timer is armed for a linger that already passed).
-        self.seal_partition(at, self.last_now);
+        self.seal_partition(at, self.clock.last_now);
         self.enqueue_if_ready(at)
     }
 
@@ -647,18 +673,36 @@ impl ProducerCore {
         }
     }
 
-    /// Lowers [`wake`](Self::wake) to `at` if that is sooner (and still ahead).
-    #[inline]
-    pub(super) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
-        if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
-            self.wake = Some((at, why));
-        }
-    }
-
     #[inline]
     fn lower_wake_opt(&mut self, at: Option<Instant>, why: TimeoutReason) {
         if let Some(at) = at {
-            self.lower_wake(at, why);
+            self.clock.lower_wake(at, why);
+        }
+    }
+}
+
+/// The producer's sense of time: the latest `now` an input brought, and the wake-up
+/// [`poll_timeout`](ProducerCore::poll_timeout) answers. Stages that create a deadline lower
+/// the wake-up through it.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    /// The latest `now` seen (deadlines at or before it are already acted on).
+    pub last_now: Instant,
+    /// What [`poll_timeout`](Self::poll_timeout) answers: after an
+    /// [`advance`](Self::advance), the partition timers' top or an earlier per-broker deadline,
+    /// and after a [`send`](Self::send) on the fast path lowered by whatever deadline that send
+    /// created. It may be early (the record it was for is gone), never late (debug builds
+    /// check it after every input): an early `handle_timeout` finds nothing due and recomputes
+    /// it.
+    pub wake: Option<(Instant, TimeoutReason)>,
+}
+
+impl Clock {
+    /// Lowers the wake-up to `at` if that is sooner (and still ahead).
+    #[inline]
+    pub(crate) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
+        if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
+            self.wake = Some((at, why));
         }
     }
 }

@@ -1,86 +1,29 @@
-//! The partition stage (Sarama's `partitionProducer`): one per partition. It knows the
-//! partition's leader, and it keeps the partition's records in send order across retries and
-//! leader changes with the 2015 design, made explicit:
+//! One partition's batch queue (the per-partition half of Sarama's aggregator): its leader,
+//! the broker path of sealed batches with at most one open batch at the back, the seal rule
+//! ([`PartitionState::seal_open`]), readiness for a request, and delivery-timeout expiry.
+//! Its retry levels, high watermark, retry buffers and chaser (the order across retries)
+//! are in [`super::order`]; the batch type and its limits in [`super::batch`].
 //!
-//! * **retry level** — every record carries one ([`AcceptedRecord::retries`]): how many times it came
-//!   back with a retriable error.
-//! * **high watermark** ([`PartitionState::high_watermark`]) — the retry level currently let
-//!   through to the broker path. Records of a lower level arriving meanwhile are newer than
-//!   everything at the watermark, so they wait.
-//! * **retry buffers** ([`PartitionState::retry_state`], one [`RetryLevel`] per level) — where
-//!   those records wait, FIFO per level. Invariant: a record in a higher level's buffer is
-//!   older than every record in a lower level's buffer, and everything on the broker path
-//!   (`batches`, `in_flight`) is older than everything in any buffer.
-//! * **chaser** ([`PartitionState::chaser`], [`RetryLevel::expect_chaser`]) — when the
-//!   watermark is raised, a marker is sent down the old leader path; it "comes back" once
-//!   everything handed to the old leader before the retry began has come back. Only then may
-//!   the lower levels be flushed. Here the chaser is concretely the set of this partition's
-//!   requests in flight when the watermark was raised ([`PartitionState::chaser`]); it is back
-//!   when every one of them has resolved. Without idempotence a partition has at most one
-//!   batch in flight (records of a partition keep their send order across retries: a second
-//!   batch in flight could be written before a failed first one is retried), and that batch
-//!   is the one whose failure raised the watermark, so the chaser is back at once. With idempotence up to five are in flight: when
-//!   the 2nd fails, the 3rd..5th are still out (the broker will refuse them as out of order),
-//!   and the chaser keeps every newer record out of the broker path until they are all back
-//!   and requeued behind the 2nd.
-//!
-//! ## Where this follows Sarama's 2015 seed, and where it had to differ
-//!
-//! * **Follows:** retry levels on records, one high watermark per partition, FIFO retry
-//!   buffers per level, the chaser raised with the watermark and gating the lower levels, and
-//!   flushing from the watermark downwards. Without idempotence this is the whole mechanism,
-//!   plus the rule of one batch per partition in flight (the seed's later per-partition
-//!   muting), because no client can undo an append that overtook a failed batch.
-//! * **Differs — the unit of retry.** The seed retries single messages and re-batches them.
-//!   With idempotence a batch is given its sequence when it first goes into a request, and
-//!   the broker's duplicate and order checks work per batch and sequence, so from then on the
-//!   batch is the unit: a failed one keeps its records, bytes and sequence and waits, whole,
-//!   in [`PartitionState::retry_batches`] — in sequence order (Java's
-//!   `insertInSequenceOrder`), ahead of every record in the level buffers, which were never
-//!   sent and so are newer. Re-batching would give records new sequences and turn a retry of
-//!   a written batch into a duplicate.
-//! * **Differs — the chaser also holds the retried batches.** In the seed the records at the
-//!   watermark go at once and the chaser holds only the lower levels. With several batches
-//!   in flight that would resend the failed batch while the ones behind it are still out, on
-//!   the old leader's connection or a new one, so here the retry batches, too, enter the
-//!   broker path only once the chaser is back; then they go in sequence order, ahead of
-//!   everything newer, pipelined up to the in-flight limit. This is the rule of Java's
-//!   `shouldStopDrainBatchesForPartition` (a retry goes only when it is the first in flight)
-//!   said with the seed's chaser.
-//! * **Differs — the epoch.** The seed has no producer state on the broker. When the broker
-//!   lost it (UNKNOWN_PRODUCER_ID, or OUT_OF_ORDER_SEQUENCE_NUMBER on the first batch in
-//!   flight) or a batch with a sequence failed without an answer (delivery timeout), the epoch
-//!   is bumped (KIP-360, see [`super::idempotence`]) and each waiting batch is re-stamped, in
-//!   order, from sequence 0 when it next goes out.
-//! * **Differs — sealing.** The seed flushed per broker on a timer; here an open batch is
-//!   sealed when full, or when its linger passed **and** the partition can take another
-//!   request ([`PartitionState::seal_open`], Java's accumulator), so a slow round trip grows
-//!   batches instead of queueing many tiny ones.
-//!
-//! Flushing ([`PartitionState::drain_retry_buffers`], Sarama's `flushRetryBuffers`) goes from the
-//! watermark downwards: the watermark's buffer enters the broker path, and while no chaser is
-//! expected at that level the watermark drops by one and the next buffer follows, down to 0
-//! (the normal state).
-//!
-//! The broker path itself is the per-partition half of Sarama's aggregator: `batches` holds
+//! The broker path is the per-partition half of Sarama's aggregator: `batches` holds
 //! sealed batches oldest first and at most one open batch at the back. Invariant, with
 //! idempotence: everything on the path and in flight is older than the retry batches only if
 //! it has a sequence; `begin_retry` pulls the path back (stamped batches whole, the rest as
 //! records) so the order holds across every retry.
 
 use super::accept::AcceptedRecord;
+use super::batch::{Batch, BatchLimits, SealTrigger, SLOT};
 use super::connection::RequestRef;
+use super::order::RetryLevel;
 use super::recycle::{class_size, Recycler};
 use super::topic::TopicIdx;
-use super::ProducerCore;
 use crate::message::RecordId;
-use crate::record::{BatchBuilder, RecordFormat};
+use crate::record::BatchBuilder;
 use crate::time::Instant;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Names one partition of the producer: the topic's index in [`ProducerCore`]'s topics and
+/// Names one partition of the producer: the topic's index in [`ProducerCore`](super::ProducerCore)'s topics and
 /// the partition's index (its Kafka partition number) within the topic. Ordered by topic,
 /// then partition, as a Produce request groups its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,162 +40,6 @@ impl PartitionRef {
     pub(crate) fn number(self) -> i32 {
         self.index as i32
     }
-}
-
-/// One retry level's buffer (Sarama's `partitionRetryState`).
-#[derive(Debug, Default)]
-pub(crate) struct RetryLevel {
-    /// Records of this level waiting for the watermark to come down to them, in send order.
-    pub buf: VecDeque<AcceptedRecord>,
-    /// Whether a chaser sent when the watermark was raised to this level is still out.
-    pub expect_chaser: bool,
-}
-
-/// A batch of one partition's records on its way to the leader.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    /// The records, in send order.
-    pub records: Vec<AcceptedRecord>,
-    /// Estimated encoded size: format overhead plus each record's size bound.
-    pub bytes: usize,
-    /// When the first record went in (`linger.ms` counts from here).
-    pub created: Instant,
-    /// Whether the batch takes no more records.
-    pub sealed: bool,
-    /// The records already encoded, when the record format was known as the batch opened
-    /// ([`BatchLimits::format`]): each record is encoded once, at `send`. `None` (format not
-    /// known yet, or a record the format could not carry) means the deferred path: the batch
-    /// is encoded from `records` when its request is built. A batch whose format differs
-    /// from the one its broker negotiated is re-encoded there the same way.
-    pub enc: Option<BatchBuilder>,
-    /// Idempotence: the sequence the batch was given when it first went into a request, and
-    /// its finished bytes. From then on the batch is the unit of retry: it keeps its records,
-    /// bytes and sequence (re-stamped only after an epoch bump or a split).
-    pub stamp: Option<Stamp>,
-}
-
-/// A batch's place in its partition's sequence space (idempotence).
-#[derive(Debug, Clone)]
-pub(crate) struct Stamp {
-    /// The producer id and epoch it was stamped under ([`super::idempotence::Idempotence::generation`]).
-    pub generation: u32,
-    /// The sequence of its first record.
-    pub base_seq: i32,
-    /// The finished batch, producer fields and CRC written.
-    pub wire: Bytes,
-    /// An earlier send got no definitive answer (connection lost, request timeout, an error
-    /// after the append): the broker may hold it. Such a batch is never re-stamped under a
-    /// new epoch (that could store it twice); it fails with this cause instead.
-    pub maybe_written: Option<crate::error::RetryCause>,
-}
-
-/// `seq + n` in Kafka's sequence space (wraps from `i32::MAX` to 0).
-pub(crate) fn seq_add(seq: i32, n: usize) -> i32 {
-    let m = i64::from(i32::MAX) + 1;
-    ((i64::from(seq) + (n as i64 % m)) % m) as i32
-}
-
-/// How far `to` is ahead of `from` in Kafka's sequence space, going forward through the
-/// wrap-around (`i32::MAX` to 0): in `0..2^31`. Sequences are compared only through this
-/// (serial-number arithmetic, RFC 1982): never with `<` on the raw values, which reads every
-/// sequence after a wrap as older than every one before it (issue 21, bug 1).
-pub(crate) fn seq_distance(from: i32, to: i32) -> u32 {
-    let m = i64::from(i32::MAX) + 1;
-    (i64::from(to) - i64::from(from)).rem_euclid(m) as u32
-}
-
-/// Bytes of one record list slot.
-const SLOT: usize = std::mem::size_of::<AcceptedRecord>();
-
-/// Half of Kafka's sequence space: a sequence less than this far ahead of another is after
-/// it; further is before it (a producer never has that many records unacknowledged).
-const HALF_SEQ_SPACE: u32 = 1 << 30;
-
-/// Whether sequence `a` comes after `b` (see [`seq_distance`]).
-pub(crate) fn seq_after(a: i32, b: i32) -> bool {
-    (1..HALF_SEQ_SPACE).contains(&seq_distance(b, a))
-}
-
-/// Whether a batch of `n` records starting at sequence `base` lies wholly before `acked`, the
-/// sequence the broker expects next (see [`seq_distance`]).
-pub(crate) fn seq_batch_before(base: i32, n: usize, acked: i32) -> bool {
-    let d = seq_distance(base, acked);
-    n > 0 && (n as u64) <= u64::from(d) && d < HALF_SEQ_SPACE
-}
-
-impl Batch {
-    /// Whether the batch is full: at `batch.num.messages` records, at `batch.size` bytes, or
-    /// with no room for a record of `incoming` bytes (0: no record waiting).
-    #[inline]
-    pub(crate) fn full(&self, incoming: usize, limits: &BatchLimits) -> bool {
-        (limits.batch_num_messages > 0 && self.records.len() >= limits.batch_num_messages)
-            || self.bytes >= limits.batch_size
-            || (incoming > 0
-                && (self.bytes + incoming > limits.message_max_bytes
-                    || self.bytes + incoming > limits.batch_size))
-    }
-
-    /// A sealed batch of `records` (encoded when its request is built, or already stamped).
-    pub(crate) fn sealed(
-        records: Vec<AcceptedRecord>,
-        overhead: usize,
-        now: Instant,
-        stamp: Option<Stamp>,
-    ) -> Batch {
-        let bytes = overhead + records.iter().map(|p| p.size).sum::<usize>();
-        Batch {
-            records,
-            bytes,
-            created: now,
-            sealed: true,
-            enc: None,
-            stamp,
-        }
-    }
-
-    /// When the batch's `linger.ms` (`linger`) runs out.
-    #[inline]
-    pub(crate) fn linger_end(&self, linger: Duration) -> Instant {
-        self.created + linger
-    }
-
-    /// The send order of the batch: its first record's id (ids grow in `send` order).
-    pub(crate) fn order(&self) -> u64 {
-        self.records.first().map_or(u64::MAX, |p| p.id.0)
-    }
-}
-
-/// What besides being full may seal an open batch: what [`PartitionState::seal_open`], the
-/// seal rule, is asked about.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum SealTrigger {
-    /// Nothing: a record of this many bytes is about to be appended, and the batch is sealed
-    /// only if it is full or has no room for it.
-    Room(usize),
-    /// Its `linger.ms` ([`Config::linger`](crate::Config::linger), the one place it is kept)
-    /// having passed.
-    Linger(Duration),
-    /// A flush or close covering it: its linger counts as passed.
-    Flush,
-}
-
-/// Size limits of the aggregator, copied from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BatchLimits {
-    pub batch_size: usize,
-    pub batch_num_messages: usize,
-    pub message_max_bytes: usize,
-    pub overhead: usize,
-    /// The record format to encode into at `send`: the one the last broker connection
-    /// negotiated, `None` before any has.
-    pub format: Option<RecordFormat>,
-    /// How many batches of one partition may be in flight: 1 without idempotence (so a retry
-    /// can never land behind a newer batch: per-partition order across retries),
-    /// `max.in.flight.requests.per.connection` (at most 5) with it (the broker's sequence
-    /// checks keep the order).
-    pub per_partition: usize,
-    /// Idempotence: the current producer id/epoch generation.
-    pub generation: u32,
 }
 
 /// One partition's state.
@@ -294,7 +81,7 @@ pub(crate) struct PartitionState {
     pub reset_needed: bool,
     /// No records enter the broker path before this (retry backoff).
     pub backoff_until: Option<Instant>,
-    /// Whether this partition is in [`ProducerCore`]'s ready queue.
+    /// Whether this partition is in [`ProducerCore`](super::ProducerCore)'s ready queue.
     pub queued: bool,
     /// Records in the batch sealed last: the next batch reserves room for as many, so in
     /// steady state a batch's record list never grows (each growth copies the whole list).
@@ -322,36 +109,6 @@ impl PartitionState {
         }
     }
 
-    fn level_mut(&mut self, level: u32) -> &mut RetryLevel {
-        let level = level as usize;
-        if self.retry_state.len() <= level {
-            self.retry_state.resize_with(level + 1, RetryLevel::default);
-        }
-        &mut self.retry_state[level]
-    }
-
-    /// Whether records may enter the broker path now: a leader is known and no backoff runs.
-    #[inline]
-    pub(crate) fn gate_open(&self, now: Instant) -> bool {
-        self.leader.is_some() && self.backoff_until.map_or(true, |b| now >= b)
-    }
-
-    /// Whether a record of retry `level` must wait in its retry buffer rather than enter the
-    /// broker path. **This is the ordering rule**: a level below the watermark, a closed gate,
-    /// or older records still buffered at this level or above all mean "wait".
-    #[inline(always)]
-    pub(crate) fn must_buffer(&self, level: u32, now: Instant) -> bool {
-        level < self.high_watermark
-            || !self.gate_open(now)
-            || !self.retry_batches.is_empty()
-            || self
-                .retry_state
-                .iter()
-                .skip(level as usize)
-                .any(|l| !l.buf.is_empty())
-    }
-
-    /// Records held anywhere in this partition (buffers and broker path, not in flight).
     #[inline]
     pub(crate) fn held(&self) -> usize {
         self.retry_state.iter().map(|l| l.buf.len()).sum::<usize>()
@@ -361,52 +118,6 @@ impl PartitionState {
                 .iter()
                 .map(|b| b.records.len())
                 .sum::<usize>()
-    }
-
-    /// Sarama's `newHighWatermark`: raise the watermark and send a chaser down the old path.
-    fn new_high_watermark(&mut self, hwm: u32) {
-        self.high_watermark = hwm;
-        self.level_mut(hwm).expect_chaser = true;
-        self.chaser.clone_from(&self.in_flight);
-        if self.chaser.is_empty() {
-            // Nothing of the old path is out: the chaser is back at once.
-            self.chaser_returned();
-        }
-    }
-
-    /// The chaser came back: every level's wait for the old path is over.
-    pub(crate) fn chaser_returned(&mut self) {
-        self.chaser.clear();
-        for level in &mut self.retry_state {
-            level.expect_chaser = false;
-        }
-    }
-
-    /// A request carrying this partition's batch resolved (any outcome).
-    pub(crate) fn request_resolved(&mut self, req: RequestRef) {
-        self.in_flight.retain(|r| *r != req);
-        let waiting = !self.chaser.is_empty();
-        self.chaser.retain(|r| *r != req);
-        if waiting && self.chaser.is_empty() {
-            self.chaser_returned();
-        }
-    }
-
-    /// A request carrying this partition's batch `stamp` (if it had one) of `records`
-    /// records was answered with success: it resolved, and with idempotence the sequence
-    /// the broker expects next moves past it.
-    pub(crate) fn batch_acked(&mut self, req: RequestRef, stamp: Option<&Stamp>, records: usize) {
-        self.request_resolved(req);
-        if let Some(st) = stamp {
-            if st.generation == self.generation {
-                // Monotonic: a late duplicate's answer does not move it back (compared
-                // through the wrap-around, as Kafka does).
-                let end = seq_add(st.base_seq, records);
-                if seq_after(end, self.acked_seq) {
-                    self.acked_seq = end;
-                }
-            }
-        }
     }
 
     /// A batch without a sequence split in two (`front`, then `back`): both halves go back to
@@ -434,100 +145,10 @@ impl PartitionState {
         }
     }
 
-    /// Idempotence: `batch` (it has a sequence) goes back into the retry batches, in
-    /// sequence order (Java's `insertInSequenceOrder`).
-    pub(crate) fn insert_retry_batch(&mut self, batch: Batch) {
-        let order = batch.order();
-        let at = self.retry_batches.partition_point(|b| b.order() < order);
-        self.retry_batches.insert(at, batch);
-    }
-
-    /// The retry path for this partition: `survivors` (the failed batch's records, their
-    /// levels already raised, oldest first) go to the front of their level buffers, and so do
-    /// the unsent batches of the old leader path (older than anything buffered); the watermark
-    /// rises to the highest level, a chaser goes out, the leader is abandoned and a backoff
-    /// starts.
-    pub(crate) fn begin_retry(&mut self, survivors: Vec<AcceptedRecord>, backoff_until: Instant) {
-        let mut old_path: Vec<AcceptedRecord> = Vec::new();
-        for b in std::mem::take(&mut self.batches) {
-            if b.stamp.is_some() {
-                // A batch with a sequence stays whole (idempotence).
-                self.insert_retry_batch(b);
-            } else {
-                old_path.extend(b.records);
-            }
-        }
-        // The watermark must cover the old path's records too: a record of a higher level
-        // pulled back when the failed batch left no survivor (retries exhausted) would
-        // otherwise wait below the watermark while newer ones go (found by the simulator,
-        // seed 232).
-        let mut top = self.high_watermark;
-        for p in old_path.into_iter().rev() {
-            top = top.max(p.retries);
-            self.level_mut(p.retries).buf.push_front(p);
-        }
-        for survivor in survivors.into_iter().rev() {
-            top = top.max(survivor.retries);
-            self.level_mut(survivor.retries).buf.push_front(survivor);
-        }
-        if top > self.high_watermark {
-            self.new_high_watermark(top);
-        }
-        self.leader = None;
-        // Never shortened: a batch failing later with a shorter backoff (a first attempt, or
-        // one refused as out of order behind it) must not cut short the backoff of an earlier
-        // failure whose retry goes with it (found by the simulator's backoff check, seed 74).
-        self.backoff_until = Some(
-            self.backoff_until
-                .map_or(backoff_until, |b| b.max(backoff_until)),
-        );
-    }
-
-    /// Idempotence: the retry path for stamped batches already put in
-    /// [`retry_batches`](Self::retry_batches): the old path is pulled back (stamped batches
-    /// whole, the rest as records to the front of their level buffers), the watermark rises
-    /// to `level` with a chaser for every request of this partition still in flight (the
-    /// batches behind the failed one, which the broker will refuse as out of order, must all
-    /// be back before anything newer enters the broker path), and with `backoff_until` the
-    /// leader is abandoned and a backoff starts.
-    pub(crate) fn begin_batch_retry(&mut self, level: u32, backoff_until: Option<Instant>) {
-        let leader = self.leader;
-        let backoff = self.backoff_until;
-        self.begin_retry(
-            Vec::new(),
-            backoff_until.unwrap_or(Instant::from_unix_millis(0)),
-        );
-        if level > self.high_watermark {
-            self.new_high_watermark(level);
-        } else {
-            // The watermark stays: the chaser also waits for whatever is in flight now.
-            for r in &self.in_flight {
-                if !self.chaser.contains(r) {
-                    self.chaser.push(*r);
-                }
-            }
-            if !self.chaser.is_empty() {
-                let hwm = self.high_watermark;
-                self.level_mut(hwm).expect_chaser = true;
-            }
-        }
-        if backoff_until.is_none() {
-            self.leader = leader;
-            self.backoff_until = backoff;
-        }
-    }
-
-    /// Puts `p` at the back of its retry level's buffer, to wait there
-    /// ([`must_buffer`](Self::must_buffer)).
-    #[inline]
-    pub(crate) fn buffer(&mut self, p: AcceptedRecord) {
-        self.level_mut(p.retries).buf.push_back(p);
-    }
-
     /// The aggregator: appends `p` to the open batch, first sealing it if it has no room for
     /// `p` ([`seal_open`](Self::seal_open) with [`SealTrigger::Room`]) and opening a new one.
     /// Returns how many batches were sealed. The linger half of the seal rule is the caller's:
-    /// it is applied once after all appends of a call ([`ProducerCore::seal_partition`]), not
+    /// it is applied once after all appends of a call ([`ProducerCore::seal_partition`](super::ProducerCore::seal_partition)), not
     /// per record.
     #[inline]
     pub(crate) fn append(
@@ -646,48 +267,6 @@ impl PartitionState {
             pool.charged += p.held;
             open.records.push(p);
             open.bytes += size;
-        }
-        sealed
-    }
-
-    /// Sarama's `flushRetryBuffers`: if the gate is open, move buffered records onto the broker
-    /// path from the watermark downwards, stopping at a level still expecting its chaser.
-    /// Returns how many batches were sealed.
-    pub(crate) fn drain_retry_buffers(
-        &mut self,
-        limits: &BatchLimits,
-        now: Instant,
-        pool: &mut Recycler,
-    ) -> usize {
-        let mut sealed = 0;
-        if !self.gate_open(now) {
-            return 0;
-        }
-        self.backoff_until = None;
-        // Batches with a sequence are older than every buffered record: they go first, whole,
-        // in sequence order — but only once the chaser is back: every request of this
-        // partition in flight when the failure happened has been answered (the batches behind
-        // the failed one come back refused as out of order, and join the retry batches in
-        // order). Until then nothing of this partition enters the broker path.
-        if !self.retry_batches.is_empty() {
-            let chaser_out = !self.chaser.is_empty();
-            if chaser_out {
-                return 0;
-            }
-            while let Some(b) = self.retry_batches.pop_back() {
-                self.batches.push_front(b);
-            }
-        }
-        loop {
-            let hwm = self.high_watermark;
-            let buf = std::mem::take(&mut self.level_mut(hwm).buf);
-            for p in buf {
-                sealed += self.append(p, limits, now, pool);
-            }
-            if self.level_mut(hwm).expect_chaser || hwm == 0 {
-                break;
-            }
-            self.high_watermark -= 1;
         }
         sealed
     }
@@ -862,98 +441,15 @@ impl PartitionState {
     }
 }
 
-impl ProducerCore {
-    /// A record handed to partition `at` (Sarama's `partitionProducer.dispatch` for one
-    /// message).
-    #[inline]
-    pub(super) fn accept_into_partition(
-        &mut self,
-        at: PartitionRef,
-        p: AcceptedRecord,
-        now: Instant,
-    ) {
-        let limits = self.limits;
-        let part = &mut self.topics[at.topic].partitions[at.index];
-        let sealed = if part.must_buffer(p.retries, now) {
-            part.buffer(p);
-            0
-        } else {
-            part.append(p, &limits, now, &mut self.recycler)
-        };
-        // Only a buffered record can find the partition without a leader (the gate is shut).
-        let leaderless = part.leader.is_none();
-        self.touched = Some(at);
-        if leaderless {
-            // Re-resolve the leader.
-            self.metadata
-                .request_after_backoff(now, self.config.retry_backoff);
-        }
-        self.batches_sealed(at, sealed);
-    }
-
-    /// Sarama's `flushRetryBuffers` for partition `at`
-    /// ([`PartitionState::drain_retry_buffers`]).
-    pub(super) fn drain_retry_buffers(&mut self, at: PartitionRef, now: Instant) {
-        let limits = self.limits;
-        let sealed = self.topics[at.topic].partitions[at.index].drain_retry_buffers(
-            &limits,
-            now,
-            &mut self.recycler,
-        );
-        self.batches_sealed(at, sealed);
-    }
-}
-
-impl BatchLimits {
-    /// The most a batch buffer holding a record of `size` bytes grows to: the batch size
-    /// limit, or the one record when it is larger.
-    #[inline]
-    pub(crate) fn buffer_limit(&self, size: usize) -> usize {
-        self.batch_size
-            .min(self.message_max_bytes)
-            .max(size + self.overhead)
-    }
-
-    /// The least a record of `size` bytes is charged besides its size, from `send` to its
-    /// outcome: what a batch of it alone takes (a buffer of the smallest size class holding
-    /// the header and the record, and a record list of one slot). A record can always join
-    /// its partition for this much ([`PartitionState::append`]).
-    #[inline]
-    pub(crate) fn reserve(&self, size: usize) -> usize {
-        class_size(size + self.overhead, self.buffer_limit(size)) + SLOT
-    }
-
-    /// The limits `config` sets; no encode format yet.
-    pub(crate) fn new(config: &crate::config::Config) -> Self {
-        let format = super::accept::sizing_format(config.message_format);
-        BatchLimits {
-            batch_size: config.batch_size,
-            batch_num_messages: config.batch_num_messages,
-            message_max_bytes: config.message_max_bytes,
-            overhead: BatchBuilder::overhead(format),
-            format: None,
-            per_partition: 1,
-            generation: 0,
-        }
-    }
-
-    /// The most records of `size` bytes (their size bound) one batch can take before it is
-    /// full: what the record list of a batch may reserve at most.
-    fn records_fit(&self, size: usize) -> usize {
-        let fit = self.batch_size.saturating_sub(self.overhead) / size.max(1) + 1;
-        match self.batch_num_messages {
-            0 => fit,
-            n => fit.min(n),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::{Header, Record, RecordId};
+    use crate::producer::batch::{seq_after, seq_batch_before, seq_distance, Stamp};
     use crate::record::decode_records;
+    use crate::record::RecordFormat;
     use crate::Compression;
+    use bytes::Bytes;
 
     fn pending(id: u64, record: Record) -> AcceptedRecord {
         let size = super::super::accept::record_bound(RecordFormat::V2, &record);

@@ -12,14 +12,15 @@
 //! growing (it is cleared only by a successful authentication), so a refused login is not
 //! retried in a hot loop.
 
-use super::connection::{ConnPhase, Report, RequestKind, Target, Versions};
-use super::ProducerCore;
-use crate::error::{ProduceError, RetryCause};
-use crate::output::ConnId;
+use super::connection::{ConnPhase, Connections, Io, RequestKind, Target, Versions};
+use crate::config::Config;
+use crate::output::{BrokerAddress, ConnId};
 use crate::protocol::{self, ErrorCode, SaslAuthenticateRequest, SaslHandshakeRequest};
+use crate::rng::Rng;
 use crate::sasl::{SaslSession, Step};
 use crate::time::Instant;
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The state of one connection's SASL exchange.
@@ -40,22 +41,39 @@ fn clip(s: &str) -> String {
     s.chars().take(300).collect()
 }
 
-impl ProducerCore {
+/// What a step of the SASL exchange leads to.
+pub(crate) enum AuthStep {
+    /// A request went out; the exchange goes on when its answer comes.
+    Pending,
+    /// Nothing to do (the connection is gone, or the answer was for no exchange).
+    Nothing,
+    /// Authenticated (or no SASL configured): the connection is ready with these versions.
+    Ready(Versions),
+    /// The exchange failed (`message` says why): the connection ends and the records
+    /// waiting for its broker fail.
+    Failed(String),
+}
+
+impl Connections {
     /// Starts (or restarts, to re-authenticate) the SASL exchange on `conn`.
-    pub(super) fn begin_auth(&mut self, conn: ConnId, versions: Versions, now: Instant) {
-        let Some(sasl) = &self.config.sasl else {
-            return self.conn_ready(conn, versions);
+    pub(crate) fn begin_auth(
+        &mut self,
+        conn: ConnId,
+        versions: Versions,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) -> AuthStep {
+        let Some(sasl) = &io.config.sasl else {
+            return AuthStep::Ready(versions);
         };
         let mechanism = sasl.mechanism.name().to_owned();
         let Some((handshake_version, authenticate_version)) = versions.sasl else {
-            return self.auth_failed(
-                conn,
+            return AuthStep::Failed(
                 "the broker does not speak SaslHandshake v1 and SaslAuthenticate (Kafka 1.0+)"
                     .to_owned(),
-                now,
             );
         };
-        if let Some(c) = self.conns.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(&conn) {
             c.reauth_at = None;
             c.phase = ConnPhase::Authenticating(Box::new(Auth {
                 versions,
@@ -68,58 +86,65 @@ impl ProducerCore {
         let kind = RequestKind::SaslHandshake {
             version: handshake_version,
         };
-        self.transmit(conn, handshake_version, &body, Some(kind), now);
+        self.transmit(conn, handshake_version, &body, Some(kind), io, now);
+        AuthStep::Pending
     }
 
     fn auth_mut(&mut self, conn: ConnId) -> Option<&mut Auth> {
-        match self.conns.conns.get_mut(&conn).map(|c| &mut c.phase) {
+        match self.conns.get_mut(&conn).map(|c| &mut c.phase) {
             Some(ConnPhase::Authenticating(a)) => Some(a),
             _ => None,
         }
     }
 
     /// The SaslHandshake answer: the broker enables our mechanism, or the exchange fails.
-    pub(super) fn on_sasl_handshake(
+    pub(crate) fn on_sasl_handshake(
         &mut self,
         conn: ConnId,
         version: i16,
         frame: &[u8],
+        rng: &mut Rng,
+        io: &mut Io<'_>,
         now: Instant,
-    ) {
+    ) -> AuthStep {
         let resp = match protocol::decode_response::<SaslHandshakeRequest>(version, frame) {
             Ok((_, r)) => r,
-            Err(e) => {
-                return self.auth_failed(conn, format!("malformed SaslHandshake answer: {e}"), now)
-            }
+            Err(e) => return AuthStep::Failed(format!("malformed SaslHandshake answer: {e}")),
         };
         let code = ErrorCode(resp.error_code);
         if !code.is_ok() {
             let offered: Vec<String> = resp.mechanisms.iter().take(16).map(|m| clip(m)).collect();
-            let mechanism = self.config.sasl.as_ref().map_or("", |s| s.mechanism.name());
+            let mechanism = io.config.sasl.as_ref().map_or("", |s| s.mechanism.name());
             let message = if code == ErrorCode::UNSUPPORTED_SASL_MECHANISM {
                 format!("{code}: {mechanism} is not enabled; the broker offers {offered:?}")
             } else {
                 format!("{code} in SaslHandshake")
             };
-            return self.auth_failed(conn, message, now);
+            return AuthStep::Failed(message);
         }
-        let Some(sasl) = self.config.sasl.as_ref() else {
-            return;
+        let Some(sasl) = io.config.sasl.as_ref() else {
+            return AuthStep::Nothing;
         };
-        let (session, first) = match SaslSession::start(sasl, &mut self.rng) {
+        let (session, first) = match SaslSession::start(sasl, rng) {
             Ok(started) => started,
-            Err(e) => return self.auth_failed(conn, e.to_string(), now),
+            Err(e) => return AuthStep::Failed(e.to_string()),
         };
         let Some(auth) = self.auth_mut(conn) else {
-            return;
+            return AuthStep::Nothing;
         };
         auth.session = Some(session);
-        self.send_authenticate(conn, first, now);
+        self.send_authenticate(conn, first, io, now)
     }
 
-    fn send_authenticate(&mut self, conn: ConnId, bytes: Vec<u8>, now: Instant) {
+    fn send_authenticate(
+        &mut self,
+        conn: ConnId,
+        bytes: Vec<u8>,
+        io: &mut Io<'_>,
+        now: Instant,
+    ) -> AuthStep {
         let Some(auth) = self.auth_mut(conn) else {
-            return;
+            return AuthStep::Nothing;
         };
         auth.sent_at = now;
         let version = auth.authenticate_version;
@@ -127,29 +152,27 @@ impl ProducerCore {
             auth_bytes: Bytes::from(bytes),
         };
         let kind = RequestKind::SaslAuthenticate { version };
-        self.transmit(conn, version, &body, Some(kind), now);
+        self.transmit(conn, version, &body, Some(kind), io, now);
+        AuthStep::Pending
     }
 
-    /// A SaslAuthenticate answer: the next round, success, or failure.
-    pub(super) fn on_sasl_authenticate(
+    /// A SaslAuthenticate answer: the next round, success, or failure. On success the
+    /// connection's re-authentication is scheduled (KIP-368).
+    pub(crate) fn on_sasl_authenticate(
         &mut self,
         conn: ConnId,
         version: i16,
         frame: &[u8],
+        rng: &mut Rng,
+        io: &mut Io<'_>,
         now: Instant,
-    ) {
+    ) -> AuthStep {
         let resp = match protocol::decode_response::<SaslAuthenticateRequest>(version, frame) {
             Ok((_, r)) => r,
-            Err(e) => {
-                return self.auth_failed(
-                    conn,
-                    format!("malformed SaslAuthenticate answer: {e}"),
-                    now,
-                )
-            }
+            Err(e) => return AuthStep::Failed(format!("malformed SaslAuthenticate answer: {e}")),
         };
         let Some(auth) = self.auth_mut(conn) else {
-            return;
+            return AuthStep::Nothing;
         };
         let code = ErrorCode(resp.error_code);
         if !code.is_ok() {
@@ -160,93 +183,57 @@ impl ProducerCore {
             if let Some(e) = auth.session.as_ref().and_then(|s| s.server_error()) {
                 message = format!("{message} ({})", clip(e));
             }
-            return self.auth_failed(conn, message, now);
+            return AuthStep::Failed(message);
         }
         let Some(session) = auth.session.as_mut() else {
-            return self.auth_failed(
-                conn,
-                "SaslAuthenticate answered before the handshake".into(),
-                now,
-            );
+            return AuthStep::Failed("SaslAuthenticate answered before the handshake".into());
         };
         match session.step(&resp.auth_bytes) {
-            Err(e) => self.auth_failed(conn, e.to_string(), now),
-            Ok(Step::Send(next)) => self.send_authenticate(conn, next, now),
+            Err(e) => AuthStep::Failed(e.to_string()),
+            Ok(Step::Send(next)) => self.send_authenticate(conn, next, io, now),
             Ok(Step::Done) => {
                 let sent_at = auth.sent_at;
                 let lifetime = u64::try_from(resp.session_lifetime_ms).unwrap_or(0);
-                let Some(c) = self.conns.conns.get_mut(&conn) else {
-                    return;
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return AuthStep::Nothing;
                 };
                 let ConnPhase::Authenticating(auth) =
                     std::mem::replace(&mut c.phase, ConnPhase::Negotiating)
                 else {
-                    return;
+                    return AuthStep::Nothing;
                 };
-                let reauth_at = (lifetime > 0).then(|| {
-                    let fraction = 0.85 + 0.10 * self.rng.unit();
+                c.reauth_at = (lifetime > 0).then(|| {
+                    let fraction = 0.85 + 0.10 * rng.unit();
                     let ms = (lifetime as f64 * fraction) as u64;
                     // At least a millisecond on, so a tiny lifetime cannot spin.
                     sent_at + Duration::from_millis(ms.max(1))
                 });
-                self.conn_ready(conn, auth.versions);
-                if let Some(c) = self.conns.conns.get_mut(&conn) {
-                    c.reauth_at = reauth_at;
-                }
+                AuthStep::Ready(auth.versions)
             }
         }
     }
 
-    /// The exchange on `conn` failed: close it (its backoff grows) and fail the records that
-    /// were waiting for its broker.
-    pub(super) fn auth_failed(&mut self, conn: ConnId, message: String, now: Instant) {
-        let Some(target) = self.conns.conns.get(&conn).map(|c| c.target) else {
-            return;
-        };
+    /// The broker `conn` authenticates with, for an authentication error.
+    pub(crate) fn auth_broker(
+        &self,
+        conn: ConnId,
+        brokers: &BTreeMap<i32, BrokerAddress>,
+        config: &Config,
+    ) -> Option<(Target, String)> {
+        let target = self.conns.get(&conn).map(|c| c.target)?;
         let broker = match target {
-            Target::Bootstrap(i) => self
-                .config
-                .bootstrap_servers
-                .get(i)
-                .cloned()
-                .unwrap_or_default(),
-            Target::Node(n) => self
-                .metadata
-                .brokers
+            Target::Bootstrap(i) => config.bootstrap_servers.get(i).cloned().unwrap_or_default(),
+            Target::Node(n) => brokers
                 .get(&n)
                 .map_or_else(|| format!("node {n}"), |a| a.to_string()),
         };
-        let error = ProduceError::Authentication { broker, message };
-        self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
-        let mut failed = Vec::new();
-        if let Target::Node(node) = target {
-            for (t, topic) in self.topics.iter_mut().enumerate() {
-                self.visited += topic.partitions.len() as u64;
-                for (index, part) in topic.partitions.iter_mut().enumerate() {
-                    if part.leader == Some(node) {
-                        part.take_batches(&mut failed);
-                        self.dirty.mark(super::PartitionRef {
-                            topic: super::topic::TopicIdx(t),
-                            index,
-                        });
-                    }
-                }
-            }
-        }
-        if self.conns.ready_for_metadata().is_none() {
-            // No broker to ask for metadata: records waiting for it would wait in vain.
-            for topic in &mut self.topics {
-                failed.extend(topic.waiting.drain(..));
-            }
-        }
-        self.fail_all(failed, &error);
+        Some((target, broker))
     }
 
-    /// KIP-368: connections whose session is due for renewal stop taking requests, and those
-    /// with nothing in flight re-authenticate.
-    pub(super) fn reauth_step(&mut self, now: Instant) {
+    /// KIP-368: connections whose session is due for renewal stop taking requests; those
+    /// with nothing in flight are returned, their phase reset, to re-authenticate.
+    pub(crate) fn due_for_reauth(&mut self, now: Instant) -> Vec<(ConnId, Versions)> {
         let due: Vec<ConnId> = self
-            .conns
             .conns
             .iter()
             .filter(|(_, c)| {
@@ -254,8 +241,9 @@ impl ProducerCore {
             })
             .map(|(id, _)| *id)
             .collect();
+        let mut out = Vec::new();
         for conn in due {
-            let Some(c) = self.conns.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
             c.draining = true;
@@ -267,7 +255,8 @@ impl ProducerCore {
             else {
                 continue;
             };
-            self.begin_auth(conn, versions, now);
+            out.push((conn, versions));
         }
+        out
     }
 }

@@ -1,15 +1,13 @@
-//! The topic stage (Sarama's `topicProducer`): one per topic. It waits for the topic's metadata,
-//! partitions each record, and hands it to its partition. A circuit breaker on injected time
-//! (`Config::breaker_*`) counts consecutive partitioner errors and, while open, makes `send`
-//! refuse the topic.
+//! A topic's state (Sarama's `topicProducer`): one per topic, with its partitions, the
+//! records waiting for its metadata, its partitioner, and a circuit breaker on injected time
+//! (`Config::breaker_*`) that counts consecutive partitioner errors and, while open, makes
+//! `send` refuse the topic. The accept stage ([`super::accept`]) drives it.
 
 use super::accept::AcceptedRecord;
-use super::partition::{PartitionRef, PartitionState};
-use super::ProducerCore;
+use super::partition::PartitionState;
 use crate::error::ProduceError;
 use crate::message::{Record, TopicName};
 use crate::partitioner::Partitioner;
-use crate::protocol::ErrorCode;
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -164,7 +162,11 @@ impl TopicState {
     /// partitioner's, placed among [`writable`](Self::writable) when it need not map to a
     /// fixed partition), as an index into [`partitions`](Self::partitions). The breaker counts
     /// the partitioner's errors.
-    fn choose_partition(&mut self, record: &Record, now: Instant) -> Result<usize, ProduceError> {
+    pub(crate) fn choose_partition(
+        &mut self,
+        record: &Record,
+        now: Instant,
+    ) -> Result<usize, ProduceError> {
         let count = self.partitions.len() as i32;
         let chosen = match record.partition {
             Some(partition) if partition >= count => Err(ProduceError::PartitionOutOfRange {
@@ -202,114 +204,5 @@ impl TopicState {
             }
         };
         chosen.map(|partition| partition as usize)
-    }
-}
-
-impl ProducerCore {
-    /// The topic's index, creating its state (and asking for its metadata) on first use.
-    pub(super) fn topic_for(&mut self, name: &TopicName, now: Instant) -> TopicIdx {
-        if let Some(&t) = self.topic_index.get(name) {
-            return t;
-        }
-        let seed = self.rng.next_u64();
-        let state = TopicState {
-            name: name.clone(),
-            partitioner: self.config.partitioner.build(name, seed),
-            breaker: Breaker::new(
-                self.config.breaker_error_threshold,
-                self.config.breaker_timeout,
-            ),
-            meta: TopicMeta::Unknown,
-            waiting: VecDeque::new(),
-            unknown_answers: 0,
-            partitions: Vec::new(),
-            writable: Vec::new(),
-        };
-        self.topics.push(state);
-        let t = TopicIdx(self.topics.len() - 1);
-        self.topic_index.insert(name.clone(), t);
-        // A new topic needs metadata now, without backoff.
-        self.metadata.request_now(now);
-        t
-    }
-
-    /// A freshly accepted record: partition it if the topic's metadata is known, else wait.
-    ///
-    /// A record that starts a wait for an unknown topic asks for metadata (unless a refresh is
-    /// already due or out): the topic may have been given up on as unknown before, which left
-    /// no refresh pending but the periodic one.
-    #[inline]
-    pub(super) fn route_new(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
-        if self.topics[t].meta == TopicMeta::Unknown || !self.topics[t].waiting.is_empty() {
-            let topic = &mut self.topics[t];
-            if topic.meta == TopicMeta::Unknown
-                && topic.waiting.is_empty()
-                && self.metadata.due.is_none()
-                && self.metadata.in_flight.is_none()
-            {
-                self.metadata.request_now(now);
-            }
-            topic.waiting.push_back(p);
-            return;
-        }
-        self.partition_and_accept(t, p, now);
-    }
-
-    /// Sarama's `partitionMessage`: choose the partition (the record's own, or the
-    /// partitioner's), then hand the record to that partition's stage.
-    ///
-    /// A record that need not map to a fixed partition
-    /// ([`Partitioner::requires_consistency_for`] is false: keyless records, the random,
-    /// round-robin and sticky partitioners) is placed among the partitions that have a leader
-    /// ([`TopicState::writable`]), so it neither waits on a leaderless partition nor keeps the
-    /// sticky partitioner there; the partitioner picks an index among those.
-    pub(super) fn partition_and_accept(&mut self, t: TopicIdx, p: AcceptedRecord, now: Instant) {
-        match self.topics[t].choose_partition(&p.record, now) {
-            Ok(index) => self.accept_into_partition(PartitionRef { topic: t, index }, p, now),
-            Err(e) => self.fail(p, e),
-        }
-    }
-
-    /// After a metadata answer: hand each known topic's waiting records on, in send order, and
-    /// fail those of topics the cluster still does not know after `retries` answers.
-    pub(super) fn release_waiting(&mut self, now: Instant) {
-        for t in (0..self.topics.len()).map(TopicIdx) {
-            match self.topics[t].meta {
-                TopicMeta::Known => {
-                    while let Some(p) = self.topics[t].waiting.pop_front() {
-                        self.touched = None;
-                        self.partition_and_accept(t, p, now);
-                        if let Some(at) = self.touched.take() {
-                            self.dirty.mark(at);
-                        }
-                    }
-                }
-                TopicMeta::Unknown => {}
-            }
-        }
-    }
-
-    /// The cluster answered that topic `t` does not exist (or could not be described, `code`).
-    pub(super) fn topic_unknown(&mut self, t: TopicIdx, code: ErrorCode) {
-        let topic = &mut self.topics[t];
-        let retriable = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            || code == ErrorCode::LEADER_NOT_AVAILABLE
-            || code.is_retriable();
-        topic.unknown_answers += 1;
-        if retriable && topic.unknown_answers <= self.config.retries {
-            if !topic.waiting.is_empty() {
-                // Asked again after the metadata backoff, once the whole answer is applied.
-                self.metadata.answer_incomplete = true;
-            }
-            return;
-        }
-        let error = if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
-            Self::unknown_topic(&topic.name)
-        } else {
-            ProduceError::Broker(code)
-        };
-        topic.unknown_answers = 0;
-        let waiting: Vec<AcceptedRecord> = topic.waiting.drain(..).collect();
-        self.fail_all(waiting, &error);
     }
 }

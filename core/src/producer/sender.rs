@@ -1,23 +1,23 @@
-//! The broker stage (Sarama's aggregator + flusher per broker): connect lazily to leaders
+//! The sender (Sarama's aggregator + flusher per broker, the request side): connect lazily to leaders
 //! with data, collect sealed batches of the broker's partitions into Produce requests (up to
 //! `max.request.size` bytes, `max_request_records` records, `max.in.flight.requests.per.connection`
 //! requests, one batch per partition per request, and per partition at most one batch in
 //! flight without idempotence, up to `max.in.flight.requests.per.connection` (≤ 5) with it —
 //! see [`PartitionState::ready`](super::partition::PartitionState::ready)), encode them in
-//! the negotiated format (stamping each batch's sequence with idempotence), and parse the
-//! answers per partition.
+//! the negotiated format (stamping each batch's sequence with idempotence), and hand them to
+//! their connection. Answers are read in [`super::responses`].
 
+use super::batch::{seq_add, Stamp};
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
-use super::partition::seq_batch_before;
 use super::recycle::class_size;
 use super::request::produce_chunks;
 use super::{PartitionRef, ProducerCore};
 use crate::compression::Compression;
 use crate::config::Acks;
-use crate::error::{ProduceError, RetryCause};
+use crate::error::ProduceError;
 use crate::output::ConnId;
-use crate::protocol::{self, api_key, ErrorCode, ProduceRequest};
-use crate::record::{BatchBuilder, RecordFormat};
+use crate::protocol::{api_key, ErrorCode};
+use crate::record::{batch, BatchBuilder, ProducerFields, RecordFormat};
 use crate::time::Instant;
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeSet;
@@ -169,7 +169,7 @@ impl ProducerCore {
         if let Err(e) = gate {
             for b in batches {
                 let at = b.partition;
-                self.fail_all(b.records, &e);
+                self.outbox.fail_all(&mut self.recycler, b.records, &e);
                 self.queue_if_ready(at);
             }
             return true;
@@ -186,7 +186,7 @@ impl ProducerCore {
                 };
                 for b in batches {
                     let at = b.partition;
-                    self.fail_all(b.records, &e);
+                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
                     self.queue_if_ready(at);
                 }
                 return true;
@@ -210,14 +210,16 @@ impl ProducerCore {
         let acks = self.config.acks.as_i16();
         let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
         let correlation_id = self.conns.next_correlation();
-        self.header.api_key = api_key::PRODUCE;
-        self.header.api_version = version;
-        self.header.correlation_id = correlation_id;
-        self.count_batches(node, &sent);
+        let header = &mut self.conns.header;
+        header.api_key = api_key::PRODUCE;
+        header.api_version = version;
+        header.correlation_id = correlation_id;
+        let topics = &self.topics;
+        self.outbox.count_batches(node, &sent, |t| &topics[t].name);
         let mut data = self.recycler.chunks();
         let topics = &self.topics;
         produce_chunks(
-            &self.header,
+            &self.conns.header,
             acks,
             timeout_ms,
             &mut sent,
@@ -225,7 +227,8 @@ impl ProducerCore {
             &mut self.framing,
             &mut data,
         );
-        self.count_request(node, data.iter().map(|d| d.len()).sum());
+        self.outbox
+            .count_request(node, data.iter().map(|d| d.len()).sum());
         let rref = RequestRef {
             conn,
             correlation_id,
@@ -237,7 +240,8 @@ impl ProducerCore {
             version,
             batches: sent,
         };
-        self.transmit_chunks(conn, correlation_id, data, Some(kind), now);
+        self.conns
+            .transmit_chunks(conn, correlation_id, data, Some(kind), &mut io!(self), now);
         if self.config.acks == Acks::None {
             // No answer will come: the request is done once the driver has written it
             // (`handle_written`). Until then its records hold their `buffer.memory`, and its
@@ -292,12 +296,12 @@ impl ProducerCore {
                 Err(e @ ProduceError::RetriesExhausted(_)) => {
                     // Maybe written under the old epoch: failed, not re-stamped (no hole:
                     // the partition already runs under the new epoch).
-                    self.fail_all(b.records, &e);
+                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
                     return None;
                 }
                 Err(e) => {
                     self.partition_mut(at).sequence_lost = true;
-                    self.fail_all(b.records, &e);
+                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
                     return None;
                 }
             };
@@ -310,7 +314,7 @@ impl ProducerCore {
                 broker: self.broker_label(conn),
                 reason: "zstd needs Produce v7+; the broker is older",
             };
-            self.fail_all(b.records, &e);
+            self.outbox.fail_all(&mut self.recycler, b.records, &e);
             return None;
         }
         let (builder, mut b) = match b.enc.take() {
@@ -351,14 +355,14 @@ impl ProducerCore {
                     // Compressed past message.max.bytes: split in two and send the halves
                     // (no sequence was taken yet).
                     let overhead = self.limits.overhead;
-                    let last_now = self.last_now;
+                    let last_now = self.clock.last_now;
                     let mut front = b.records;
                     let back = front.split_off(front.len() / 2);
                     self.partition_mut(b.partition)
                         .push_front_halves(front, back, overhead, last_now);
                 } else {
                     let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                    self.fail_all(b.records, &e);
+                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
                 }
                 None
             }
@@ -370,7 +374,11 @@ impl ProducerCore {
                 Some(b)
             }
             Err(e) => {
-                self.fail_all(b.records, &ProduceError::Encoding(e.to_string()));
+                self.outbox.fail_all(
+                    &mut self.recycler,
+                    b.records,
+                    &ProduceError::Encoding(e.to_string()),
+                );
                 None
             }
         }
@@ -396,7 +404,7 @@ impl ProducerCore {
         }
         self.recycler.put_records(records);
         for (p, e) in refused {
-            self.fail(p, e);
+            self.outbox.fail(&mut self.recycler, p, e);
         }
         if kept.is_empty() {
             return None;
@@ -404,137 +412,74 @@ impl ProducerCore {
         Some((builder, InFlightBatch { records: kept, ..b }))
     }
 
-    /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,
-    /// not the response, so a partition missing from it is noticed.
-    pub(super) fn on_produce_response(
+    /// Gives a batch about to be sent its sequence: a fresh one for a new batch (its
+    /// producer fields go into `finish`), or, for a stamped batch of an older generation, a
+    /// re-stamp at the partition's next sequence. Returns the fields for a new batch (`None`
+    /// without idempotence); [`Self::commit_stamp`] advances the counter once the bytes exist.
+    pub(super) fn next_fields(&mut self, at: PartitionRef) -> Option<(ProducerFields, u32)> {
+        if !self.idem.on() {
+            return None;
+        }
+        let (generation, start) = (self.idem.generation, self.idem.generation_start);
+        let part = self.partition_mut(at);
+        part.sync_generation(generation, start);
+        let seq = part.next_seq;
+        Some((self.idem.fields(seq), generation))
+    }
+
+    /// The batch finished as `wire` with the fields from [`Self::next_fields`]: its sequences
+    /// are taken.
+    pub(super) fn commit_stamp(
         &mut self,
-        rref: RequestRef,
-        version: i16,
-        mut batches: Vec<InFlightBatch>,
-        frame: &[u8],
-        now: Instant,
+        b: &mut InFlightBatch,
+        fields: ProducerFields,
+        generation: u32,
+        wire: &bytes::Bytes,
     ) {
-        // Decoded into the kept response, whose lists are reused.
-        let mut resp = std::mem::take(&mut self.produce_response);
-        if let Err(e) = protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp)
-        {
-            self.produce_response = resp;
-            // Undecodable: the outcome is unknown, as after a lost connection.
-            let detail = format!("Produce v{version} answer does not decode: {e}");
-            let cause = self.malformed_cause(rref.conn, detail);
-            for b in batches {
-                self.batch_failed(b, rref, cause.clone(), now);
-            }
-            return self.drop_malformed(rref.conn, cause, now);
+        let part = self.partition_mut(b.partition);
+        part.next_seq = seq_add(fields.base_sequence, b.records.len());
+        b.stamp = Some(Stamp {
+            generation,
+            base_seq: fields.base_sequence,
+            wire: wire.clone(),
+            maybe_written: None,
+        });
+    }
+
+    /// A stamped batch about to be sent again: the same bytes, or re-stamped from the
+    /// partition's next sequence when the epoch was bumped since. Fails when the batch may
+    /// already be in the log (an earlier send got no definitive answer: re-stamping it could
+    /// store it twice; the broker can no longer tell under the new epoch), or when the bytes
+    /// are not a v2 batch (cannot happen for a batch this core stamped).
+    pub(super) fn refresh_stamp(
+        &mut self,
+        at: PartitionRef,
+        stamp: Stamp,
+        n: usize,
+    ) -> Result<Stamp, ProduceError> {
+        let (generation, start) = (self.idem.generation, self.idem.generation_start);
+        let part = self.partition_mut(at);
+        if stamp.generation == generation || stamp.generation == part.generation {
+            // Current, or the partition still runs under the stamp's (older) epoch: the
+            // broker can still tell whether it was written.
+            return Ok(stamp);
         }
-        self.conn_proved(rref.conn);
-        let mut malformed = None;
-        for mut b in batches.drain(..) {
-            // An answer came, so the request was written: the driver holds no chunk of it any
-            // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
-            // retry, shares it: that one comes back below, once acknowledged).
-            self.recycler.put_wire(std::mem::take(&mut b.wire));
-            let name = self.topics[b.partition.topic].name.as_str();
-            let block = resp
-                .topics
-                .iter()
-                .filter(|t| t.name == name)
-                .flat_map(|t| t.partitions.iter())
-                .find(|p| p.index == b.partition.number())
-                .cloned();
-            let Some(block) = block else {
-                self.batch_failed(b, rref, RetryCause::IncompleteResponse, now);
-                continue;
-            };
-            let code = ErrorCode(block.error_code);
-            let sequenced = b.stamp.is_some();
-            if code.is_ok() || (sequenced && code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER) {
-                // DUPLICATE_SEQUENCE_NUMBER: the batch was already written (a success).
-                let n = b.records.len() as i64;
-                let base = block.base_offset;
-                if base >= 0 && base.checked_add(n.saturating_sub(1)).is_none() {
-                    // Offsets past i64::MAX: a malformed answer, the outcome is unknown.
-                    let detail = format!(
-                        "base offset {base} for {n} records of {name}-{} runs past i64::MAX",
-                        b.partition.number()
-                    );
-                    let cause = self.malformed_cause(rref.conn, detail);
-                    malformed = Some(cause.clone());
-                    self.batch_failed(b, rref, cause, now);
-                    continue;
-                }
-                let n = b.records.len();
-                self.partition_mut(b.partition)
-                    .batch_acked(rref, b.stamp.as_ref(), n);
-                if let Some(stamp) = b.stamp.take() {
-                    self.recycler.put_wire(stamp.wire);
-                }
-                self.count_acked(b.partition, b.records.len(), base);
-                let base = if base >= 0 { base } else { -1 };
-                self.deliver_batch(b.records, b.partition, base, block.log_append_time_ms);
-            } else if code == ErrorCode::MESSAGE_TOO_LARGE
-                || code == ErrorCode::RECORD_LIST_TOO_LARGE
-            {
-                self.split_batch(b, rref, code, now);
-            } else if sequenced
-                && (code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-                    || code == ErrorCode::UNKNOWN_PRODUCER_ID)
-            {
-                let part = self.partition(b.partition);
-                let n = b.records.len();
-                let same = |st: &super::partition::Stamp| st.generation == part.generation;
-                let first_in_flight = b
-                    .stamp
-                    .as_ref()
-                    .is_some_and(|st| same(st) && st.base_seq == part.acked_seq);
-                // A later sequence was acknowledged: most likely an old duplicate the broker no
-                // longer remembers (outside its last five batches), but only the broker can
-                // say a batch is a duplicate (DUPLICATE_SEQUENCE_NUMBER, or success with an
-                // offset).
-                let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-                    && b.stamp.as_ref().is_some_and(|st| {
-                        same(st) && seq_batch_before(st.base_seq, n, part.acked_seq)
-                    });
-                if written {
-                    // Not a duplicate the broker vouches for: without its offset it cannot be
-                    // reported delivered, and sending it again under any sequence could store
-                    // it twice. It fails with the cause that left its outcome unknown.
-                    self.partition_mut(b.partition).request_resolved(rref);
-                    let cause = b
-                        .stamp
-                        .as_ref()
-                        .and_then(|st| st.maybe_written.clone())
-                        .unwrap_or(RetryCause::Broker(code));
-                    self.fail_all(b.records, &ProduceError::RetriesExhausted(cause));
-                } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
-                    // The broker lost our state (KIP-360): bump the epoch, restart sequences.
-                    self.partition_mut(b.partition).sequence_lost = true;
-                    self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
-                } else {
-                    // An earlier batch failed: this one is retried after it, in order.
-                    self.batch_failed(b, rref, RetryCause::Broker(code), now);
-                }
-            } else if sequenced
-                && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
-            {
-                let e = ProduceError::ProducerFenced(code);
-                self.idem.state = super::idempotence::PidState::Fatal(e.clone());
-                self.partition_mut(b.partition).request_resolved(rref);
-                self.fail_all(b.records, &e);
-            } else if code.is_retriable() {
-                self.batch_failed(b, rref, RetryCause::Broker(code), now);
-            } else {
-                let part = self.partition_mut(b.partition);
-                part.request_resolved(rref);
-                // A refused batch leaves a hole in the sequence space.
-                part.sequence_lost |= sequenced;
-                self.fail_all(b.records, &ProduceError::Broker(code));
-            }
+        if let Some(cause) = stamp.maybe_written {
+            return Err(ProduceError::RetriesExhausted(cause));
         }
-        self.recycler.put_batch_list(batches);
-        self.produce_response = resp;
-        if let Some(cause) = malformed {
-            self.drop_malformed(rref.conn, cause, now);
-        }
+        part.sync_generation(generation, start);
+        let seq = part.next_seq;
+        let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
+            ProduceError::IdempotenceUnavailable(
+                "a batch with a sequence met a broker without RecordBatch v2",
+            ),
+        )?;
+        self.partition_mut(at).next_seq = seq_add(seq, n);
+        Ok(Stamp {
+            generation,
+            base_seq: seq,
+            wire,
+            maybe_written: None,
+        })
     }
 }

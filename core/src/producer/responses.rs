@@ -1,0 +1,432 @@
+//! In flight and outcomes: the Produce answers (Sarama's `flusher.parseResponse`), read per
+//! partition — delivered, split, or sent down the retry path — and that retry path.
+//!
+//! The retry path (Sarama's `retryMessages` and `retryHandler`): a batch that came back with a
+//! retriable error, a lost connection or a timeout has each record's retry level raised; a
+//! record past `retries` fails with [`ProduceError::RetriesExhausted`], one past its delivery
+//! deadline with [`ProduceError::DeliveryTimeout`] (the Java client's answer to an ambiguous
+//! outcome), and the rest go back to their partition, ahead of every newer record, to be
+//! resent after a backoff to the leader the next metadata names.
+//!
+//! The backoff follows KIP-580 ([`ProducerCore::retry_backoff_for`]): `retry.backoff.ms ×
+//! 2^(attempt − 1)`, capped at `retry.backoff.max.ms`, with ±20 % jitter drawn from the
+//! core's seeded [`Rng`](crate::rng::Rng) — so retries of many producers (or partitions) do
+//! not fire in lockstep, and a run is still reproducible from its seed. The attempt of a
+//! batch retry is the highest retry level among its surviving records.
+
+use super::batch::{seq_add, seq_batch_before, Batch, Stamp};
+use super::connection::{InFlightBatch, RequestRef};
+use super::idempotence::{outcome_unknown, stamp_producer};
+use super::ProducerCore;
+use crate::config::Config;
+use crate::error::{ProduceError, RetryCause};
+use crate::protocol::{self, ErrorCode, ProduceRequest};
+use crate::record::{BatchBuilder, ProducerFields, RecordFormat};
+use crate::rng::Rng;
+use crate::time::Instant;
+use std::time::Duration;
+
+/// The retry attempt a batch's survivors are at: the highest retry level among them (1 after
+/// the first failure), at least 1.
+fn max_attempt(survivors: &[super::accept::AcceptedRecord]) -> u32 {
+    survivors
+        .iter()
+        .map(|p| p.retries)
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The backoff before retry `attempt` with `config`'s settings, its jitter drawn from `rng`
+/// (see [`ProducerCore::retry_backoff_for`]).
+pub(crate) fn retry_backoff(config: &Config, rng: &mut Rng, attempt: u32) -> Duration {
+    let base = config.retry_backoff;
+    let max = config.retry_backoff_max;
+    let shift = attempt.saturating_sub(1).min(63);
+    let term = base
+        .checked_mul(1u32.checked_shl(shift).unwrap_or(u32::MAX))
+        .unwrap_or(max)
+        .min(max);
+    let jitter = 0.8 + 0.4 * rng.unit();
+    term.mul_f64(jitter).min(max)
+}
+
+impl ProducerCore {
+    /// `b`, carried by request `rref`, failed with a retriable `cause`.
+    pub(super) fn batch_failed(
+        &mut self,
+        b: InFlightBatch,
+        rref: RequestRef,
+        cause: RetryCause,
+        now: Instant,
+    ) {
+        let name = &self.topics[b.partition.topic].name;
+        self.outbox
+            .count_retry(b.partition, name, b.records.len(), &cause);
+        if b.stamp.is_some() {
+            // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
+            return self.sequenced_batch_failed(b, rref, cause, now);
+        }
+        let max_retries = self.config.retries;
+        let mut survivors = Vec::with_capacity(b.records.len());
+        let mut failed = Vec::new();
+        for mut p in b.records {
+            p.retries = p.retries.saturating_add(1);
+            if p.deadline.is_some_and(|d| now >= d) {
+                failed.push((p, ProduceError::DeliveryTimeout));
+            } else if p.retries > max_retries {
+                failed.push((p, ProduceError::RetriesExhausted(cause.clone())));
+            } else {
+                survivors.push(p);
+            }
+        }
+        for (p, e) in failed {
+            self.outbox.fail(&mut self.recycler, p, e);
+        }
+        let backoff_until = now + self.retry_backoff_for(max_attempt(&survivors));
+        let part = self.partition_mut(b.partition);
+        part.request_resolved(rref);
+        part.begin_retry(survivors, backoff_until);
+        self.metadata
+            .request_after_backoff(now, self.config.retry_backoff);
+    }
+
+    /// The backoff before retry `attempt` (1 for the first retry), as KIP-580 and the Java
+    /// client compute it: `retry.backoff.ms × 2^(attempt − 1)`, capped at
+    /// `retry.backoff.max.ms`, times a jitter factor drawn uniformly from `[0.8, 1.2)` with
+    /// the seeded RNG, and capped at `retry.backoff.max.ms` again after the jitter. When
+    /// `retry.backoff.ms` is above `retry.backoff.max.ms`, the maximum is used as a constant
+    /// backoff (as in the Java client). Never panics: the settings are bounded by
+    /// [`Config::validate`](crate::Config::validate) and the arithmetic saturates.
+    pub(super) fn retry_backoff_for(&mut self, attempt: u32) -> Duration {
+        retry_backoff(&self.config, &mut self.rng, attempt)
+    }
+
+    /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,
+    /// not the response, so a partition missing from it is noticed.
+    pub(super) fn on_produce_response(
+        &mut self,
+        rref: RequestRef,
+        version: i16,
+        mut batches: Vec<InFlightBatch>,
+        frame: &[u8],
+        now: Instant,
+    ) {
+        // Decoded into the kept response, whose lists are reused.
+        let mut resp = std::mem::take(&mut self.produce_response);
+        if let Err(e) = protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp)
+        {
+            self.produce_response = resp;
+            // Undecodable: the outcome is unknown, as after a lost connection.
+            let detail = format!("Produce v{version} answer does not decode: {e}");
+            let cause = self.malformed_cause(rref.conn, detail);
+            for b in batches {
+                self.batch_failed(b, rref, cause.clone(), now);
+            }
+            return self.drop_malformed(rref.conn, cause, now);
+        }
+        self.conns.proved(rref.conn);
+        let mut malformed = None;
+        for mut b in batches.drain(..) {
+            // An answer came, so the request was written: the driver holds no chunk of it any
+            // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
+            // retry, shares it: that one comes back below, once acknowledged).
+            self.recycler.put_wire(std::mem::take(&mut b.wire));
+            let name = self.topics[b.partition.topic].name.as_str();
+            let block = resp
+                .topics
+                .iter()
+                .filter(|t| t.name == name)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.index == b.partition.number())
+                .cloned();
+            let Some(block) = block else {
+                self.batch_failed(b, rref, RetryCause::IncompleteResponse, now);
+                continue;
+            };
+            let code = ErrorCode(block.error_code);
+            let sequenced = b.stamp.is_some();
+            if code.is_ok() || (sequenced && code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER) {
+                // DUPLICATE_SEQUENCE_NUMBER: the batch was already written (a success).
+                let n = b.records.len() as i64;
+                let base = block.base_offset;
+                if base >= 0 && base.checked_add(n.saturating_sub(1)).is_none() {
+                    // Offsets past i64::MAX: a malformed answer, the outcome is unknown.
+                    let detail = format!(
+                        "base offset {base} for {n} records of {name}-{} runs past i64::MAX",
+                        b.partition.number()
+                    );
+                    let cause = self.malformed_cause(rref.conn, detail);
+                    malformed = Some(cause.clone());
+                    self.batch_failed(b, rref, cause, now);
+                    continue;
+                }
+                let n = b.records.len();
+                self.partition_mut(b.partition)
+                    .batch_acked(rref, b.stamp.as_ref(), n);
+                if let Some(stamp) = b.stamp.take() {
+                    self.recycler.put_wire(stamp.wire);
+                }
+                let name = &self.topics[b.partition.topic].name;
+                self.outbox
+                    .count_acked(b.partition, name, b.records.len(), base);
+                let base = if base >= 0 { base } else { -1 };
+                let name = &self.topics[b.partition.topic].name;
+                let offsets = (base, block.log_append_time_ms);
+                let now = self.clock.last_now;
+                self.outbox.deliver(
+                    &mut self.recycler,
+                    name,
+                    b.partition,
+                    b.records,
+                    offsets,
+                    now,
+                );
+            } else if code == ErrorCode::MESSAGE_TOO_LARGE
+                || code == ErrorCode::RECORD_LIST_TOO_LARGE
+            {
+                self.split_batch(b, rref, code, now);
+            } else if sequenced
+                && (code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    || code == ErrorCode::UNKNOWN_PRODUCER_ID)
+            {
+                let part = self.partition(b.partition);
+                let n = b.records.len();
+                let same = |st: &super::batch::Stamp| st.generation == part.generation;
+                let first_in_flight = b
+                    .stamp
+                    .as_ref()
+                    .is_some_and(|st| same(st) && st.base_seq == part.acked_seq);
+                // A later sequence was acknowledged: most likely an old duplicate the broker no
+                // longer remembers (outside its last five batches), but only the broker can
+                // say a batch is a duplicate (DUPLICATE_SEQUENCE_NUMBER, or success with an
+                // offset).
+                let written = code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    && b.stamp.as_ref().is_some_and(|st| {
+                        same(st) && seq_batch_before(st.base_seq, n, part.acked_seq)
+                    });
+                if written {
+                    // Not a duplicate the broker vouches for: without its offset it cannot be
+                    // reported delivered, and sending it again under any sequence could store
+                    // it twice. It fails with the cause that left its outcome unknown.
+                    self.partition_mut(b.partition).request_resolved(rref);
+                    let cause = b
+                        .stamp
+                        .as_ref()
+                        .and_then(|st| st.maybe_written.clone())
+                        .unwrap_or(RetryCause::Broker(code));
+                    self.outbox.fail_all(
+                        &mut self.recycler,
+                        b.records,
+                        &ProduceError::RetriesExhausted(cause),
+                    );
+                } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
+                    // The broker lost our state (KIP-360): bump the epoch, restart sequences.
+                    self.partition_mut(b.partition).sequence_lost = true;
+                    self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
+                } else {
+                    // An earlier batch failed: this one is retried after it, in order.
+                    self.batch_failed(b, rref, RetryCause::Broker(code), now);
+                }
+            } else if sequenced
+                && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
+            {
+                let e = ProduceError::ProducerFenced(code);
+                self.idem.state = super::idempotence::PidState::Fatal(e.clone());
+                self.partition_mut(b.partition).request_resolved(rref);
+                self.outbox.fail_all(&mut self.recycler, b.records, &e);
+            } else if code.is_retriable() {
+                self.batch_failed(b, rref, RetryCause::Broker(code), now);
+            } else {
+                let part = self.partition_mut(b.partition);
+                part.request_resolved(rref);
+                // A refused batch leaves a hole in the sequence space.
+                part.sequence_lost |= sequenced;
+                self.outbox
+                    .fail_all(&mut self.recycler, b.records, &ProduceError::Broker(code));
+            }
+        }
+        self.recycler.put_batch_list(batches);
+        self.produce_response = resp;
+        if let Some(cause) = malformed {
+            self.drop_malformed(rref.conn, cause, now);
+        }
+    }
+
+    /// A stamped batch came back with a retriable cause: it is retried whole, keeping its
+    /// sequence, in sequence order ahead of everything newer of its partition (see
+    /// [`super::partition`]); past its delivery deadline or `retries` it fails, and its
+    /// sequence leaves a hole that an epoch bump closes (as the Java client does).
+    pub(super) fn sequenced_batch_failed(
+        &mut self,
+        mut b: InFlightBatch,
+        rref: RequestRef,
+        cause: RetryCause,
+        now: Instant,
+    ) {
+        if outcome_unknown(&cause) {
+            if let Some(st) = &mut b.stamp {
+                st.maybe_written = Some(cause.clone());
+            }
+        }
+        let level = b.records.iter().map(|p| p.retries).max().unwrap_or(0);
+        // OUT_OF_ORDER_SEQUENCE_NUMBER behind an earlier batch that failed is that batch's
+        // failure, not an attempt of this one; a lost producer state is fixed by the epoch
+        // bump, not by retrying: neither uses up `retries` (the delivery timeout still bounds
+        // them).
+        let not_an_attempt = cause == RetryCause::Broker(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            || matches!(cause, RetryCause::SequenceReset(_));
+        let level = if not_an_attempt {
+            level.max(1)
+        } else {
+            level.saturating_add(1)
+        };
+        let expired = b
+            .records
+            .first()
+            .is_some_and(|p| p.deadline.is_some_and(|d| now >= d));
+        let max_retries = self.config.retries;
+        let part = self.partition_mut(b.partition);
+        part.request_resolved(rref);
+        // Not an attempt, so never past `retries` either: a batch whose level rose with
+        // splits (MESSAGE_TOO_LARGE) would otherwise fail with RetriesExhausted(OUT_OF_ORDER)
+        // while merely waiting behind another (found by the simulator with broker caps).
+        if expired || (!not_an_attempt && level > max_retries) {
+            part.sequence_lost = true;
+            let e = if expired {
+                ProduceError::DeliveryTimeout
+            } else {
+                ProduceError::RetriesExhausted(cause)
+            };
+            self.outbox.fail_all(&mut self.recycler, b.records, &e);
+            return;
+        }
+        // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
+        // jitter, up to `retry.backoff.max.ms`; issue 21, bug 6).
+        let backoff_until = now + self.retry_backoff_for(level.max(1));
+        self.requeue_stamped(vec![b], level, Some(backoff_until), now);
+        self.metadata
+            .request_after_backoff(now, self.config.retry_backoff);
+    }
+
+    /// Puts stamped batches (of one partition, oldest first) back for a retry at `level`:
+    /// into the partition's retry batches in sequence order, the old path pulled back behind
+    /// them, the watermark raised with a chaser for everything still in flight. With
+    /// `backoff_until` the leader is abandoned too (a failure); without (a split) it is kept.
+    pub(super) fn requeue_stamped(
+        &mut self,
+        batches: Vec<InFlightBatch>,
+        level: u32,
+        backoff_until: Option<Instant>,
+        now: Instant,
+    ) {
+        let overhead = self.limits.overhead;
+        let Some(first) = batches.first() else {
+            return;
+        };
+        let part = self.partition_mut(first.partition);
+        for b in batches {
+            let mut records = b.records;
+            for p in &mut records {
+                p.retries = level;
+            }
+            part.insert_retry_batch(Batch::sealed(records, overhead, now, b.stamp));
+        }
+        part.begin_batch_retry(level, backoff_until);
+    }
+
+    /// MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE for `b`: split it in two and retry the
+    /// halves in order (with idempotence they take the batch's own sequences, the second
+    /// half right after the first, as Java re-splits and re-stamps); a single record that is
+    /// too large fails.
+    pub(super) fn split_batch(
+        &mut self,
+        b: InFlightBatch,
+        rref: RequestRef,
+        code: ErrorCode,
+        now: Instant,
+    ) {
+        let at = b.partition;
+        self.partition_mut(at).request_resolved(rref);
+        if b.records.len() <= 1 {
+            if b.stamp.is_some() {
+                self.partition_mut(at).sequence_lost = true;
+            }
+            self.outbox
+                .fail_all(&mut self.recycler, b.records, &ProduceError::Broker(code));
+            self.queue_if_ready(at);
+            return;
+        }
+        let mut front = b.records;
+        let back = front.split_off(front.len() / 2);
+        let overhead = self.limits.overhead;
+        let Some(stamp) = b.stamp else {
+            // No sequence: the halves go back at the front of the broker path (the batch was
+            // the partition's only one in flight, older than everything held), sealed, to be
+            // encoded again when their requests are built.
+            self.partition_mut(at)
+                .push_front_halves(front, back, overhead, now);
+            self.queue_if_ready(at);
+            return;
+        };
+        let second_seq = seq_add(stamp.base_seq, front.len());
+        // The halves keep the batch's producer id and epoch (its partition may still run
+        // under an older one than the producer's current).
+        let (pid, epoch) =
+            stamp_producer(&stamp.wire).unwrap_or((self.idem.producer_id, self.idem.epoch));
+        let mut halves = Vec::with_capacity(2);
+        for (records, seq) in [(front, stamp.base_seq), (back, second_seq)] {
+            let fields = ProducerFields {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: seq,
+                transactional: false,
+            };
+            match self.encode_stamped(&records, fields) {
+                Ok(wire) => halves.push(InFlightBatch {
+                    partition: at,
+                    records,
+                    enc: None,
+                    wire: bytes::Bytes::new(),
+                    stamp: Some(Stamp {
+                        generation: stamp.generation,
+                        base_seq: seq,
+                        wire,
+                        maybe_written: stamp.maybe_written.clone(),
+                    }),
+                }),
+                Err(e) => {
+                    self.partition_mut(at).sequence_lost = true;
+                    self.outbox.fail_all(&mut self.recycler, records, &e);
+                }
+            }
+        }
+        let level = halves
+            .iter()
+            .flat_map(|h| h.records.iter().map(|p| p.retries))
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.requeue_stamped(halves, level, None, now);
+    }
+
+    /// Encodes `records` as a v2 batch stamped at `seq`.
+    fn encode_stamped(
+        &self,
+        records: &[super::accept::AcceptedRecord],
+        fields: ProducerFields,
+    ) -> Result<bytes::Bytes, ProduceError> {
+        let mut builder = BatchBuilder::new(RecordFormat::V2);
+        for p in records {
+            p.encode_into(&mut builder)
+                .map_err(|e| ProduceError::Encoding(e.to_string()))?;
+        }
+        builder
+            .finish_with(
+                self.config.compression,
+                self.config.effective_compression_level(),
+                fields,
+            )
+            .map_err(|e| ProduceError::Encoding(e.to_string()))
+    }
+}
