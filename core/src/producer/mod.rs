@@ -1,8 +1,8 @@
 //! [`ProducerCore`]: the whole producer pipeline as plain state.
 //!
-//! The stages, each in its own module (Sarama's 2015 AsyncProducer names beside them). The
-//! ones marked *owned* are structs with their own state that take the rest as explicit
-//! borrows; [`pass`] routes between them. The others are still methods of `ProducerCore`.
+//! The stages, each in its own module (Sarama's 2015 AsyncProducer names beside them), are
+//! structs with their own state that take the rest as explicit borrows (the sender and
+//! responses as a [`stage_cx::StageCx`]); [`pass`] routes between them.
 //!
 //! | module | original | here |
 //! |---|---|---|
@@ -10,8 +10,8 @@
 //! | [`topic`] | `topicProducer` | a topic's state and circuit breaker |
 //! | [`partition`], [`batch`] (owned) | `partitionProducer` + `aggregator` | leader, batch queue, seal rule, readiness, expiry |
 //! | [`order`] (owned) | `partitionProducer` | retry levels, high watermark, retry buffers, chaser |
-//! | [`sender`] | `aggregator` + `flusher` | Produce requests per broker, in-flight limits, encoding, sequence stamps |
-//! | [`responses`] | `flusher.parseResponse`, `retryHandler` | answers, retries, backoff, exhaustion, sequenced retries and splits |
+//! | [`sender`] (owned: `Sender`) | `aggregator` + `flusher` | Produce requests per broker, in-flight limits, encoding, sequence stamps |
+//! | [`responses`] (owned: `Responses`) | `flusher.parseResponse`, `retryHandler` | answers, retries, backoff, exhaustion, sequenced retries and splits |
 //! | [`outbox`] (owned: `Outbox`) | the output channels | outputs, outcomes, counters, events, stats |
 //! | [`metadata`] (owned: `MetadataState`) | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
 //! | [`connection`] (owned: `Connections`) | `Broker` | connection ids, framing, pending requests, ApiVersions |
