@@ -111,6 +111,7 @@ impl Responses {
     /// not the response, so a partition missing from it is noticed. Partitions a split left
     /// able to send are put in [`requeue`](Self::requeue); a malformed answer's cause is
     /// returned, for the router to queue those first and then drop the connection.
+    #[inline]
     pub(crate) fn on_produce_response(
         &mut self,
         cx: &mut StageCx<'_>,

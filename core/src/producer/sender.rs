@@ -77,6 +77,7 @@ impl Sender {
     }
 
     /// Opens connections to leaders that have sealed batches waiting.
+    #[inline]
     pub(super) fn connect_leaders(&mut self, cx: &mut StageCx<'_>, now: Instant) {
         let mut wanted = BTreeSet::new();
         let limits = cx.limits;
@@ -99,6 +100,7 @@ impl Sender {
     }
 
     /// Builds Produce requests on every ready broker connection while there is room.
+    #[inline]
     pub(super) fn send_produce_requests(&mut self, cx: &mut StageCx<'_>, now: Instant) {
         let mut ready = std::mem::take(&mut self.ready_conns);
         ready.extend(
