@@ -11,15 +11,9 @@ pub const MAX_LINES: usize = 800;
 /// The most files one type's inherent methods may be spread over.
 pub const MAX_IMPL_FILES: usize = 3;
 
-/// Files (relative to `core/src`) still over [`MAX_LINES`] while another change splits them;
-/// to be emptied once it is merged.
-const LONG_FILES_ALLOWED: &[&str] = &[
-    "compression.rs",
-    "deflate.rs",
-    "properties.rs",
-    "protocol/primitives.rs",
-    "protocol/tests.rs",
-];
+/// Files (relative to `core/src`) allowed over [`MAX_LINES`] while a change in flight splits
+/// them. Empty: every file is under the limit, and the check is a step of `cargo xtask test`.
+const LONG_FILES_ALLOWED: &[&str] = &[];
 
 /// Checks the rules under `root/core/src`; the error lists every breach.
 pub fn check(root: &Path) -> Result<(), String> {

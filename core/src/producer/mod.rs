@@ -1,8 +1,8 @@
 //! [`ProducerCore`]: the whole producer pipeline as plain state.
 //!
-//! The stages, each in its own module (Sarama's 2015 AsyncProducer names beside them). The
-//! ones marked *owned* are structs with their own state that take the rest as explicit
-//! borrows; [`pass`] routes between them. The others are still methods of `ProducerCore`.
+//! The stages, each in its own module (Sarama's 2015 AsyncProducer names beside them), are
+//! structs with their own state that take the rest as explicit borrows (the sender and
+//! responses as a [`stage_cx::StageCx`]); [`pass`] routes between them.
 //!
 //! | module | original | here |
 //! |---|---|---|
@@ -10,8 +10,8 @@
 //! | [`topic`] | `topicProducer` | a topic's state and circuit breaker |
 //! | [`partition`], [`batch`] (owned) | `partitionProducer` + `aggregator` | leader, batch queue, seal rule, readiness, expiry |
 //! | [`order`] (owned) | `partitionProducer` | retry levels, high watermark, retry buffers, chaser |
-//! | [`sender`] | `aggregator` + `flusher` | Produce requests per broker, in-flight limits, encoding, sequence stamps |
-//! | [`responses`] | `flusher.parseResponse`, `retryHandler` | answers, retries, backoff, exhaustion, sequenced retries and splits |
+//! | [`sender`] (owned: `Sender`) | `aggregator` + `flusher` | Produce requests per broker, in-flight limits, encoding, sequence stamps |
+//! | [`responses`] (owned: `Responses`) | `flusher.parseResponse`, `retryHandler` | answers, retries, backoff, exhaustion, sequenced retries and splits |
 //! | [`outbox`] (owned: `Outbox`) | the output channels | outputs, outcomes, counters, events, stats |
 //! | [`metadata`] (owned: `MetadataState`) | `client.RefreshMetadata` | bootstrap, Metadata requests, leaders, refresh |
 //! | [`connection`] (owned: `Connections`) | `Broker` | connection ids, framing, pending requests, ApiVersions |
@@ -69,6 +69,27 @@ macro_rules! accept_cx {
     };
 }
 
+/// The split borrows the sender and responses stages work with ([`stage_cx::StageCx`]).
+macro_rules! stage_cx {
+    ($core:ident) => {
+        $crate::producer::stage_cx::StageCx {
+            topics: &mut $core.topics,
+            dirty: &mut $core.dirty,
+            config: &$core.config,
+            limits: &$core.limits,
+            recycler: &mut $core.recycler,
+            outbox: &mut $core.outbox,
+            clock: &mut $core.clock,
+            rng: &mut $core.rng,
+            idem: &mut $core.idem,
+            metadata: &mut $core.metadata,
+            conns: &mut $core.conns,
+            flush_upto: $core.flush_upto,
+            closing: $core.closing,
+        }
+    };
+}
+
 macro_rules! io {
     ($core:ident) => {
         $crate::producer::connection::Io {
@@ -97,6 +118,7 @@ mod request;
 mod responses;
 mod sasl;
 mod sender;
+mod stage_cx;
 mod timers;
 mod topic;
 
@@ -106,7 +128,7 @@ use crate::message::{Record, RecordId};
 use crate::output::{ConnId, Output, TimeoutReason};
 use crate::rng::Rng;
 use crate::time::Instant;
-use batch::{BatchLimits, SealTrigger};
+use batch::BatchLimits;
 use connection::{ConnPhase, Connections, Report};
 use metadata::MetadataState;
 pub(crate) use partition::PartitionRef;
@@ -143,23 +165,12 @@ pub struct ProducerCore {
     clock: Clock,
     /// The idempotent producer's id, epoch and InitProducerId exchange.
     idem: idempotence::Idempotence,
-    /// The ready queue: partitions that had a sealed batch to send when
-    /// queued, each at most once ([`partition::PartitionState::queued`]). Requests are built
-    /// from it, so building one costs the ready partitions, not all of them. Entries are
-    /// checked when taken (a partition may have stopped being ready); an advance queues every
-    /// partition it looks at that is ready and not queued, and a `send` queues the one it
-    /// sealed a batch in.
-    ready: VecDeque<PartitionRef>,
-    /// Scratch list of the connections `send_produce_requests` fills, kept between advances so
-    /// that an advance allocates nothing.
-    ready_conns: Vec<(ConnId, i32)>,
+    /// The sender's own state: the ready queue, the framing buffer ([`sender`]).
+    sender: sender::Sender,
     /// Buffers of finished batches and requests, for the next ones ([`recycle`]).
     recycler: recycle::Recycler,
-    /// Where Produce request framing is written: each request's framing is split off it,
-    /// and its allocation is reused once the driver has dropped the chunks it gave out.
-    framing: bytes::BytesMut,
-    /// The last Produce response decoded, kept so the next decodes into its lists.
-    produce_response: crate::protocol::ProduceResponse,
+    /// The responses stage's own state: the kept Produce answer ([`responses`]).
+    responses: responses::Responses,
     /// Partitions looked at by inputs so far (each partition a pass over partitions touches
     /// counts once per pass; [`stats`](Self::stats) and debug-build checks do not count):
     /// what [`partitions_visited_for_testing`](Self::partitions_visited_for_testing) reports.
@@ -198,12 +209,10 @@ impl ProducerCore {
             },
             limits: BatchLimits::new(&config),
             idem: idempotence::Idempotence::new(config.idempotence_enabled()),
-            ready: VecDeque::new(),
-            ready_conns: Vec::new(),
+            sender: Default::default(),
             recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes))
                 .with_budget(config.buffer_memory),
-            framing: bytes::BytesMut::new(),
-            produce_response: Default::default(),
+            responses: Default::default(),
             visited: 0,
             dirty: Default::default(),
             timers: Default::default(),
@@ -543,8 +552,8 @@ impl ProducerCore {
         self.reauth_step(now);
         self.idempotence_step(now);
         self.metadata_step(now);
-        self.connect_leaders(now);
-        self.send_produce_requests(now);
+        self.sender.connect_leaders(&mut stage_cx!(self), now);
+        self.sender.send_produce_requests(&mut stage_cx!(self), now);
         self.maybe_finish_close();
         self.rearm_marked();
         self.clock.wake = self.next_wake();
@@ -574,14 +583,19 @@ impl ProducerCore {
         if let Some(at) = changed {
             // Sealed at `last_now`, as `queue_if_ready` would: nothing changes the partition
             // in between, so the enqueue below need not apply the seal rule a second time.
-            self.seal_partition(at, self.clock.last_now);
+            let last_now = self.clock.last_now;
+            self.seal_partition(at, last_now);
             let leader = self.partition(at).leader;
             if let Some((at, why)) = self.rearm(at) {
                 self.clock.lower_wake(at, why);
             }
-            if self.enqueue_if_ready(at) {
+            if self.sender.enqueue_if_ready(
+                &mut self.topics[at.topic].partitions[at.index],
+                &self.limits,
+                at,
+            ) {
                 if let Some(node) = leader {
-                    self.send_to_node(node, now);
+                    self.sender.send_to_node(&mut stage_cx!(self), node, now);
                 }
             }
         }
@@ -603,51 +617,17 @@ impl ProducerCore {
         self.check_after_input(false);
     }
 
-    /// Applies the seal rule ([`PartitionState::seal_open`]) to partition `at`; a flush or
-    /// close covering the open batch stands in for its linger.
+    /// Applies the seal rule to partition `at` ([`stage_cx::StageCx::seal_partition`]).
     #[inline]
     fn seal_partition(&mut self, at: PartitionRef, now: Instant) {
-        let flush_upto = self.flush_upto;
-        let limits = self.limits;
-        let (closing, linger) = (self.closing, self.config.linger);
-        let part = &mut self.topics[at.topic].partitions[at.index];
-        let force = closing
-            || part
-                .batches
-                .back()
-                .and_then(|b| b.records.first())
-                .is_some_and(|p| p.id.0 < flush_upto);
-        let why = if force {
-            SealTrigger::Flush
-        } else {
-            SealTrigger::Linger(linger)
-        };
-        if part.seal_open(now, &limits, why) {
-            self.batches_sealed(at, 1);
-        }
+        stage_cx!(self).seal_partition(at, now);
     }
 
-    /// Puts partition `at` in the ready queue if it is ready and not queued yet. Returns
-    /// whether it is ready.
-    pub(super) fn queue_if_ready(&mut self, at: PartitionRef) -> bool {
-        // The partition may just have become able to send: an open batch past its linger
-        // seals now (no timer is armed for a linger that already passed).
-        self.seal_partition(at, self.clock.last_now);
-        self.enqueue_if_ready(at)
-    }
-
-    /// [`queue_if_ready`](Self::queue_if_ready) without the seal rule, for a partition the
-    /// rule was just applied to.
+    /// Puts partition `at` in the ready queue if it is ready and not queued yet
+    /// ([`sender::Sender::queue_if_ready`]). Returns whether it is ready.
     #[inline]
-    fn enqueue_if_ready(&mut self, at: PartitionRef) -> bool {
-        let limits = self.limits;
-        let part = &mut self.topics[at.topic].partitions[at.index];
-        let ready = part.ready(&limits);
-        if ready && !part.queued {
-            part.queued = true;
-            self.ready.push_back(at);
-        }
-        ready
+    pub(super) fn queue_if_ready(&mut self, at: PartitionRef) -> bool {
+        self.sender.queue_if_ready(&mut stage_cx!(self), at)
     }
 
     /// Partition `at`'s state.

@@ -13,6 +13,7 @@ use super::connection::Versions;
 use super::connection::{Negotiation, Received, Report, RequestKind, RequestRef, Target};
 use super::idempotence::PidAnswer;
 use super::metadata::TopicAnswer;
+use super::responses::{retry_backoff, Responses};
 use super::sasl::AuthStep;
 use super::topic::TopicIdx;
 use super::{PartitionRef, ProducerCore};
@@ -329,17 +330,6 @@ impl ProducerCore {
             .min()
     }
 
-    /// Asks the connections stage for a connection to `target`.
-    pub(super) fn open_conn(&mut self, target: Target, now: Instant) -> Option<ConnId> {
-        let brokers = &self.metadata.brokers;
-        self.conns.connect(target, brokers, &mut io!(self), now)
-    }
-
-    /// Names the broker at the other end of `conn` for errors.
-    pub(super) fn broker_label(&self, conn: ConnId) -> String {
-        self.conns.label(conn, &self.metadata.brokers, &self.config)
-    }
-
     /// Frames the bytes received on `conn` and routes each answer to its request's stage.
     pub(super) fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         self.conns.push_received(conn, data);
@@ -367,7 +357,24 @@ impl ProducerCore {
             }
             RequestKind::Metadata { version } => self.on_metadata(rref, version, frame, now),
             RequestKind::Produce { version, batches } => {
-                self.on_produce_response(rref, version, batches, frame, now)
+                let malformed = self.responses.on_produce_response(
+                    &mut stage_cx!(self),
+                    rref,
+                    version,
+                    batches,
+                    frame,
+                    now,
+                );
+                // Split partitions queue before a malformed answer drops the connection (its
+                // other requests may hold their later batches).
+                let mut requeue = std::mem::take(&mut self.responses.requeue);
+                for at in requeue.drain(..) {
+                    self.queue_if_ready(at);
+                }
+                self.responses.requeue = requeue;
+                if let Some(cause) = malformed {
+                    self.drop_malformed(rref.conn, cause, now);
+                }
             }
             RequestKind::InitProducerId { version } => {
                 self.on_init_producer_id(rref, version, frame, now)
@@ -509,7 +516,7 @@ impl ProducerCore {
                 RequestKind::InitProducerId { .. } => self.init_producer_id_failed(rref, now),
                 RequestKind::Produce { batches, .. } => {
                     for b in batches {
-                        self.batch_failed(b, rref, cause.clone(), now);
+                        Responses::batch_failed(&mut stage_cx!(self), b, rref, cause.clone(), now);
                     }
                 }
             }
@@ -518,7 +525,7 @@ impl ProducerCore {
         // retry backoff, or longer while metadata keeps failing), so a connection that keeps
         // failing does not pull refreshes in every `retry.backoff.ms`.
         if !self.is_idle_closing() {
-            let backoff = self.retry_backoff_for(self.metadata.failures.max(1));
+            let backoff = retry_backoff(&self.config, &mut self.rng, self.metadata.failures.max(1));
             self.metadata.request_after_backoff(now, backoff);
         }
     }
@@ -551,19 +558,11 @@ impl ProducerCore {
         any
     }
 
-    /// The retry cause for a malformed answer on `conn`: which broker, and what was wrong.
-    pub(super) fn malformed_cause(&self, conn: ConnId, detail: String) -> RetryCause {
-        RetryCause::MalformedResponse {
-            broker: self.broker_label(conn),
-            detail,
-        }
-    }
-
     /// `conn` carried bytes that are not a valid answer (`detail` says how): it is dropped,
     /// its requests retried, and the cause kept for records that expire before a
     /// connection works again.
     pub(super) fn malformed(&mut self, conn: ConnId, detail: String, now: Instant) {
-        let cause = self.malformed_cause(conn, detail);
+        let cause = stage_cx!(self).malformed_cause(conn, detail);
         self.drop_malformed(conn, cause, now);
     }
 

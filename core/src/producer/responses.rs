@@ -8,7 +8,7 @@
 //! outcome), and the rest go back to their partition, ahead of every newer record, to be
 //! resent after a backoff to the leader the next metadata names.
 //!
-//! The backoff follows KIP-580 ([`ProducerCore::retry_backoff_for`]): `retry.backoff.ms ×
+//! The backoff follows KIP-580 ([`retry_backoff`]): `retry.backoff.ms ×
 //! 2^(attempt − 1)`, capped at `retry.backoff.max.ms`, with ±20 % jitter drawn from the
 //! core's seeded [`Rng`](crate::rng::Rng) — so retries of many producers (or partitions) do
 //! not fire in lockstep, and a run is still reproducible from its seed. The attempt of a
@@ -17,7 +17,8 @@
 use super::batch::{seq_add, seq_batch_before, Batch, Stamp};
 use super::connection::{InFlightBatch, RequestRef};
 use super::idempotence::{outcome_unknown, stamp_producer};
-use super::ProducerCore;
+use super::stage_cx::StageCx;
+use super::PartitionRef;
 use crate::config::Config;
 use crate::error::{ProduceError, RetryCause};
 use crate::protocol::{self, ErrorCode, ProduceRequest};
@@ -37,8 +38,13 @@ fn max_attempt(survivors: &[super::accept::AcceptedRecord]) -> u32 {
         .max(1)
 }
 
-/// The backoff before retry `attempt` with `config`'s settings, its jitter drawn from `rng`
-/// (see [`ProducerCore::retry_backoff_for`]).
+/// The backoff before retry `attempt` (1 for the first retry) with `config`'s settings, as KIP-580 and the Java
+/// client compute it: `retry.backoff.ms × 2^(attempt − 1)`, capped at
+/// `retry.backoff.max.ms`, times a jitter factor drawn uniformly from `[0.8, 1.2)` with
+/// the seeded RNG, and capped at `retry.backoff.max.ms` again after the jitter. When
+/// `retry.backoff.ms` is above `retry.backoff.max.ms`, the maximum is used as a constant
+/// backoff (as in the Java client). Never panics: the settings are bounded by
+/// [`Config::validate`](crate::Config::validate) and the arithmetic saturates.
 pub(crate) fn retry_backoff(config: &Config, rng: &mut Rng, attempt: u32) -> Duration {
     let base = config.retry_backoff;
     let max = config.retry_backoff_max;
@@ -51,23 +57,33 @@ pub(crate) fn retry_backoff(config: &Config, rng: &mut Rng, attempt: u32) -> Dur
     term.mul_f64(jitter).min(max)
 }
 
-impl ProducerCore {
+/// The responses stage's own state: the Produce answer kept for reuse, and the partitions a
+/// split left able to send at once, for the router to queue.
+#[derive(Debug, Default)]
+pub(crate) struct Responses {
+    /// The last Produce response decoded, kept so the next decodes into its lists.
+    produce_response: protocol::ProduceResponse,
+    /// Partitions to queue as ready after an answer (kept: no allocation).
+    pub requeue: Vec<PartitionRef>,
+}
+
+impl Responses {
     /// `b`, carried by request `rref`, failed with a retriable `cause`.
-    pub(super) fn batch_failed(
-        &mut self,
+    pub(crate) fn batch_failed(
+        cx: &mut StageCx<'_>,
         b: InFlightBatch,
         rref: RequestRef,
         cause: RetryCause,
         now: Instant,
     ) {
-        let name = &self.topics[b.partition.topic].name;
-        self.outbox
+        let name = &cx.topics[b.partition.topic].name;
+        cx.outbox
             .count_retry(b.partition, name, b.records.len(), &cause);
         if b.stamp.is_some() {
             // Idempotence: a batch with a sequence is retried whole (idempotence.rs).
-            return self.sequenced_batch_failed(b, rref, cause, now);
+            return Self::sequenced_batch_failed(cx, b, rref, cause, now);
         }
-        let max_retries = self.config.retries;
+        let max_retries = cx.config.retries;
         let mut survivors = Vec::with_capacity(b.records.len());
         let mut failed = Vec::new();
         for mut p in b.records {
@@ -81,37 +97,30 @@ impl ProducerCore {
             }
         }
         for (p, e) in failed {
-            self.outbox.fail(&mut self.recycler, p, e);
+            cx.outbox.fail(cx.recycler, p, e);
         }
-        let backoff_until = now + self.retry_backoff_for(max_attempt(&survivors));
-        let part = self.partition_mut(b.partition);
+        let backoff_until = now + cx.retry_backoff_for(max_attempt(&survivors));
+        let part = cx.partition_mut(b.partition);
         part.request_resolved(rref);
         part.begin_retry(survivors, backoff_until);
-        self.metadata
-            .request_after_backoff(now, self.config.retry_backoff);
-    }
-
-    /// The backoff before retry `attempt` (1 for the first retry), as KIP-580 and the Java
-    /// client compute it: `retry.backoff.ms × 2^(attempt − 1)`, capped at
-    /// `retry.backoff.max.ms`, times a jitter factor drawn uniformly from `[0.8, 1.2)` with
-    /// the seeded RNG, and capped at `retry.backoff.max.ms` again after the jitter. When
-    /// `retry.backoff.ms` is above `retry.backoff.max.ms`, the maximum is used as a constant
-    /// backoff (as in the Java client). Never panics: the settings are bounded by
-    /// [`Config::validate`](crate::Config::validate) and the arithmetic saturates.
-    pub(super) fn retry_backoff_for(&mut self, attempt: u32) -> Duration {
-        retry_backoff(&self.config, &mut self.rng, attempt)
+        cx.metadata
+            .request_after_backoff(now, cx.config.retry_backoff);
     }
 
     /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,
-    /// not the response, so a partition missing from it is noticed.
-    pub(super) fn on_produce_response(
+    /// not the response, so a partition missing from it is noticed. Partitions a split left
+    /// able to send are put in [`requeue`](Self::requeue); a malformed answer's cause is
+    /// returned, for the router to queue those first and then drop the connection.
+    #[inline]
+    pub(crate) fn on_produce_response(
         &mut self,
+        cx: &mut StageCx<'_>,
         rref: RequestRef,
         version: i16,
         mut batches: Vec<InFlightBatch>,
         frame: &[u8],
         now: Instant,
-    ) {
+    ) -> Option<RetryCause> {
         // Decoded into the kept response, whose lists are reused.
         let mut resp = std::mem::take(&mut self.produce_response);
         if let Err(e) = protocol::decode_response_into::<ProduceRequest>(version, frame, &mut resp)
@@ -119,20 +128,20 @@ impl ProducerCore {
             self.produce_response = resp;
             // Undecodable: the outcome is unknown, as after a lost connection.
             let detail = format!("Produce v{version} answer does not decode: {e}");
-            let cause = self.malformed_cause(rref.conn, detail);
+            let cause = cx.malformed_cause(rref.conn, detail);
             for b in batches {
-                self.batch_failed(b, rref, cause.clone(), now);
+                Self::batch_failed(cx, b, rref, cause.clone(), now);
             }
-            return self.drop_malformed(rref.conn, cause, now);
+            return Some(cause);
         }
-        self.conns.proved(rref.conn);
+        cx.conns.proved(rref.conn);
         let mut malformed = None;
         for mut b in batches.drain(..) {
             // An answer came, so the request was written: the driver holds no chunk of it any
             // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
             // retry, shares it: that one comes back below, once acknowledged).
-            self.recycler.put_wire(std::mem::take(&mut b.wire));
-            let name = self.topics[b.partition.topic].name.as_str();
+            cx.recycler.put_wire(std::mem::take(&mut b.wire));
+            let name = cx.topics[b.partition.topic].name.as_str();
             let block = resp
                 .topics
                 .iter()
@@ -141,7 +150,7 @@ impl ProducerCore {
                 .find(|p| p.index == b.partition.number())
                 .cloned();
             let Some(block) = block else {
-                self.batch_failed(b, rref, RetryCause::IncompleteResponse, now);
+                Self::batch_failed(cx, b, rref, RetryCause::IncompleteResponse, now);
                 continue;
             };
             let code = ErrorCode(block.error_code);
@@ -156,41 +165,35 @@ impl ProducerCore {
                         "base offset {base} for {n} records of {name}-{} runs past i64::MAX",
                         b.partition.number()
                     );
-                    let cause = self.malformed_cause(rref.conn, detail);
+                    let cause = cx.malformed_cause(rref.conn, detail);
                     malformed = Some(cause.clone());
-                    self.batch_failed(b, rref, cause, now);
+                    Self::batch_failed(cx, b, rref, cause, now);
                     continue;
                 }
                 let n = b.records.len();
-                self.partition_mut(b.partition)
+                cx.partition_mut(b.partition)
                     .batch_acked(rref, b.stamp.as_ref(), n);
                 if let Some(stamp) = b.stamp.take() {
-                    self.recycler.put_wire(stamp.wire);
+                    cx.recycler.put_wire(stamp.wire);
                 }
-                let name = &self.topics[b.partition.topic].name;
-                self.outbox
+                let name = &cx.topics[b.partition.topic].name;
+                cx.outbox
                     .count_acked(b.partition, name, b.records.len(), base);
                 let base = if base >= 0 { base } else { -1 };
-                let name = &self.topics[b.partition.topic].name;
+                let name = &cx.topics[b.partition.topic].name;
                 let offsets = (base, block.log_append_time_ms);
-                let now = self.clock.last_now;
-                self.outbox.deliver(
-                    &mut self.recycler,
-                    name,
-                    b.partition,
-                    b.records,
-                    offsets,
-                    now,
-                );
+                let now = cx.clock.last_now;
+                cx.outbox
+                    .deliver(cx.recycler, name, b.partition, b.records, offsets, now);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE
                 || code == ErrorCode::RECORD_LIST_TOO_LARGE
             {
-                self.split_batch(b, rref, code, now);
+                self.split_batch(cx, b, rref, code, now);
             } else if sequenced
                 && (code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                     || code == ErrorCode::UNKNOWN_PRODUCER_ID)
             {
-                let part = self.partition(b.partition);
+                let part = cx.partition(b.partition);
                 let n = b.records.len();
                 let same = |st: &super::batch::Stamp| st.generation == part.generation;
                 let first_in_flight = b
@@ -209,56 +212,54 @@ impl ProducerCore {
                     // Not a duplicate the broker vouches for: without its offset it cannot be
                     // reported delivered, and sending it again under any sequence could store
                     // it twice. It fails with the cause that left its outcome unknown.
-                    self.partition_mut(b.partition).request_resolved(rref);
+                    cx.partition_mut(b.partition).request_resolved(rref);
                     let cause = b
                         .stamp
                         .as_ref()
                         .and_then(|st| st.maybe_written.clone())
                         .unwrap_or(RetryCause::Broker(code));
-                    self.outbox.fail_all(
-                        &mut self.recycler,
+                    cx.outbox.fail_all(
+                        cx.recycler,
                         b.records,
                         &ProduceError::RetriesExhausted(cause),
                     );
                 } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
                     // The broker lost our state (KIP-360): bump the epoch, restart sequences.
-                    self.partition_mut(b.partition).sequence_lost = true;
-                    self.batch_failed(b, rref, RetryCause::SequenceReset(code), now);
+                    cx.partition_mut(b.partition).sequence_lost = true;
+                    Self::batch_failed(cx, b, rref, RetryCause::SequenceReset(code), now);
                 } else {
                     // An earlier batch failed: this one is retried after it, in order.
-                    self.batch_failed(b, rref, RetryCause::Broker(code), now);
+                    Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
                 }
             } else if sequenced
                 && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
             {
                 let e = ProduceError::ProducerFenced(code);
-                self.idem.state = super::idempotence::PidState::Fatal(e.clone());
-                self.partition_mut(b.partition).request_resolved(rref);
-                self.outbox.fail_all(&mut self.recycler, b.records, &e);
+                cx.idem.state = super::idempotence::PidState::Fatal(e.clone());
+                cx.partition_mut(b.partition).request_resolved(rref);
+                cx.outbox.fail_all(cx.recycler, b.records, &e);
             } else if code.is_retriable() {
-                self.batch_failed(b, rref, RetryCause::Broker(code), now);
+                Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
             } else {
-                let part = self.partition_mut(b.partition);
+                let part = cx.partition_mut(b.partition);
                 part.request_resolved(rref);
                 // A refused batch leaves a hole in the sequence space.
                 part.sequence_lost |= sequenced;
-                self.outbox
-                    .fail_all(&mut self.recycler, b.records, &ProduceError::Broker(code));
+                cx.outbox
+                    .fail_all(cx.recycler, b.records, &ProduceError::Broker(code));
             }
         }
-        self.recycler.put_batch_list(batches);
+        cx.recycler.put_batch_list(batches);
         self.produce_response = resp;
-        if let Some(cause) = malformed {
-            self.drop_malformed(rref.conn, cause, now);
-        }
+        malformed
     }
 
     /// A stamped batch came back with a retriable cause: it is retried whole, keeping its
     /// sequence, in sequence order ahead of everything newer of its partition (see
     /// [`super::partition`]); past its delivery deadline or `retries` it fails, and its
     /// sequence leaves a hole that an epoch bump closes (as the Java client does).
-    pub(super) fn sequenced_batch_failed(
-        &mut self,
+    fn sequenced_batch_failed(
+        cx: &mut StageCx<'_>,
         mut b: InFlightBatch,
         rref: RequestRef,
         cause: RetryCause,
@@ -285,8 +286,8 @@ impl ProducerCore {
             .records
             .first()
             .is_some_and(|p| p.deadline.is_some_and(|d| now >= d));
-        let max_retries = self.config.retries;
-        let part = self.partition_mut(b.partition);
+        let max_retries = cx.config.retries;
+        let part = cx.partition_mut(b.partition);
         part.request_resolved(rref);
         // Not an attempt, so never past `retries` either: a batch whose level rose with
         // splits (MESSAGE_TOO_LARGE) would otherwise fail with RetriesExhausted(OUT_OF_ORDER)
@@ -298,33 +299,33 @@ impl ProducerCore {
             } else {
                 ProduceError::RetriesExhausted(cause)
             };
-            self.outbox.fail_all(&mut self.recycler, b.records, &e);
+            cx.outbox.fail_all(cx.recycler, b.records, &e);
             return;
         }
         // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
         // jitter, up to `retry.backoff.max.ms`; issue 21, bug 6).
-        let backoff_until = now + self.retry_backoff_for(level.max(1));
-        self.requeue_stamped(vec![b], level, Some(backoff_until), now);
-        self.metadata
-            .request_after_backoff(now, self.config.retry_backoff);
+        let backoff_until = now + cx.retry_backoff_for(level.max(1));
+        Self::requeue_stamped(cx, vec![b], level, Some(backoff_until), now);
+        cx.metadata
+            .request_after_backoff(now, cx.config.retry_backoff);
     }
 
     /// Puts stamped batches (of one partition, oldest first) back for a retry at `level`:
     /// into the partition's retry batches in sequence order, the old path pulled back behind
     /// them, the watermark raised with a chaser for everything still in flight. With
     /// `backoff_until` the leader is abandoned too (a failure); without (a split) it is kept.
-    pub(super) fn requeue_stamped(
-        &mut self,
+    fn requeue_stamped(
+        cx: &mut StageCx<'_>,
         batches: Vec<InFlightBatch>,
         level: u32,
         backoff_until: Option<Instant>,
         now: Instant,
     ) {
-        let overhead = self.limits.overhead;
+        let overhead = cx.limits.overhead;
         let Some(first) = batches.first() else {
             return;
         };
-        let part = self.partition_mut(first.partition);
+        let part = cx.partition_mut(first.partition);
         for b in batches {
             let mut records = b.records;
             for p in &mut records {
@@ -339,41 +340,42 @@ impl ProducerCore {
     /// halves in order (with idempotence they take the batch's own sequences, the second
     /// half right after the first, as Java re-splits and re-stamps); a single record that is
     /// too large fails.
-    pub(super) fn split_batch(
+    fn split_batch(
         &mut self,
+        cx: &mut StageCx<'_>,
         b: InFlightBatch,
         rref: RequestRef,
         code: ErrorCode,
         now: Instant,
     ) {
         let at = b.partition;
-        self.partition_mut(at).request_resolved(rref);
+        cx.partition_mut(at).request_resolved(rref);
         if b.records.len() <= 1 {
             if b.stamp.is_some() {
-                self.partition_mut(at).sequence_lost = true;
+                cx.partition_mut(at).sequence_lost = true;
             }
-            self.outbox
-                .fail_all(&mut self.recycler, b.records, &ProduceError::Broker(code));
-            self.queue_if_ready(at);
+            cx.outbox
+                .fail_all(cx.recycler, b.records, &ProduceError::Broker(code));
+            self.requeue.push(at);
             return;
         }
         let mut front = b.records;
         let back = front.split_off(front.len() / 2);
-        let overhead = self.limits.overhead;
+        let overhead = cx.limits.overhead;
         let Some(stamp) = b.stamp else {
             // No sequence: the halves go back at the front of the broker path (the batch was
             // the partition's only one in flight, older than everything held), sealed, to be
             // encoded again when their requests are built.
-            self.partition_mut(at)
+            cx.partition_mut(at)
                 .push_front_halves(front, back, overhead, now);
-            self.queue_if_ready(at);
+            self.requeue.push(at);
             return;
         };
         let second_seq = seq_add(stamp.base_seq, front.len());
         // The halves keep the batch's producer id and epoch (its partition may still run
         // under an older one than the producer's current).
         let (pid, epoch) =
-            stamp_producer(&stamp.wire).unwrap_or((self.idem.producer_id, self.idem.epoch));
+            stamp_producer(&stamp.wire).unwrap_or((cx.idem.producer_id, cx.idem.epoch));
         let mut halves = Vec::with_capacity(2);
         for (records, seq) in [(front, stamp.base_seq), (back, second_seq)] {
             let fields = ProducerFields {
@@ -382,7 +384,7 @@ impl ProducerCore {
                 base_sequence: seq,
                 transactional: false,
             };
-            match self.encode_stamped(&records, fields) {
+            match Self::encode_stamped(cx.config, &records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {
                     partition: at,
                     records,
@@ -396,8 +398,8 @@ impl ProducerCore {
                     }),
                 }),
                 Err(e) => {
-                    self.partition_mut(at).sequence_lost = true;
-                    self.outbox.fail_all(&mut self.recycler, records, &e);
+                    cx.partition_mut(at).sequence_lost = true;
+                    cx.outbox.fail_all(cx.recycler, records, &e);
                 }
             }
         }
@@ -407,12 +409,12 @@ impl ProducerCore {
             .max()
             .unwrap_or(0)
             .saturating_add(1);
-        self.requeue_stamped(halves, level, None, now);
+        Self::requeue_stamped(cx, halves, level, None, now);
     }
 
     /// Encodes `records` as a v2 batch stamped at `seq`.
     fn encode_stamped(
-        &self,
+        config: &Config,
         records: &[super::accept::AcceptedRecord],
         fields: ProducerFields,
     ) -> Result<bytes::Bytes, ProduceError> {
@@ -423,8 +425,8 @@ impl ProducerCore {
         }
         builder
             .finish_with(
-                self.config.compression,
-                self.config.effective_compression_level(),
+                config.compression,
+                config.effective_compression_level(),
                 fields,
             )
             .map_err(|e| ProduceError::Encoding(e.to_string()))

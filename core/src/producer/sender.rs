@@ -7,11 +7,14 @@
 //! the negotiated format (stamping each batch's sequence with idempotence), and hand them to
 //! their connection. Answers are read in [`super::responses`].
 
+use super::batch::BatchLimits;
 use super::batch::{seq_add, Stamp};
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
+use super::partition::PartitionState;
 use super::recycle::class_size;
 use super::request::produce_chunks;
-use super::{PartitionRef, ProducerCore};
+use super::stage_cx::StageCx;
+use super::PartitionRef;
 use crate::compression::Compression;
 use crate::config::Acks;
 use crate::error::ProduceError;
@@ -20,45 +23,97 @@ use crate::protocol::{api_key, ErrorCode};
 use crate::record::{batch, BatchBuilder, ProducerFields, RecordFormat};
 use crate::time::Instant;
 use bytes::{Bytes, BytesMut};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Room kept for the request header and topic/partition framing in `max.request.size`.
 const REQUEST_OVERHEAD: usize = 512;
 
-impl ProducerCore {
+/// The sender's own state: the ready queue, the scratch list of connections to fill, and the
+/// framing buffer. The rest comes as a [`StageCx`] per call.
+#[derive(Debug, Default)]
+pub(crate) struct Sender {
+    /// The ready queue: partitions that had a sealed batch to send when queued, each at most
+    /// once ([`PartitionState::queued`](super::partition::PartitionState::queued)). Requests
+    /// are built from it, so building one costs the ready partitions, not all of them.
+    /// Entries are checked when taken (a partition may have stopped being ready); an advance
+    /// queues every partition it looks at that is ready and not queued, and a `send` queues
+    /// the one it sealed a batch in.
+    pub ready: VecDeque<PartitionRef>,
+    /// Scratch list of the connections `send_produce_requests` fills, kept between advances
+    /// so that an advance allocates nothing.
+    ready_conns: Vec<(ConnId, i32)>,
+    /// Where Produce request framing is written: each request's framing is split off it, and
+    /// its allocation is reused once the driver has dropped the chunks it gave out.
+    framing: BytesMut,
+}
+
+impl Sender {
+    /// Puts partition `at` in the ready queue if it is ready and not queued yet, after the
+    /// seal rule (the partition may just have become able to send: an open batch past its
+    /// linger seals now, as no timer is armed for a linger that already passed). Returns
+    /// whether it is ready.
+    #[inline]
+    pub(crate) fn queue_if_ready(&mut self, cx: &mut StageCx<'_>, at: PartitionRef) -> bool {
+        cx.seal_partition(at, cx.clock.last_now);
+        let part = &mut cx.topics[at.topic].partitions[at.index];
+        self.enqueue_if_ready(part, cx.limits, at)
+    }
+
+    /// [`queue_if_ready`](Self::queue_if_ready) without the seal rule, for a partition the
+    /// rule was just applied to.
+    #[inline]
+    pub(crate) fn enqueue_if_ready(
+        &mut self,
+        part: &mut PartitionState,
+        limits: &BatchLimits,
+        at: PartitionRef,
+    ) -> bool {
+        let ready = part.ready(limits);
+        if ready && !part.queued {
+            part.queued = true;
+            self.ready.push_back(at);
+        }
+        ready
+    }
+
     /// Opens connections to leaders that have sealed batches waiting.
-    pub(super) fn connect_leaders(&mut self, now: Instant) {
+    #[inline]
+    pub(super) fn connect_leaders(&mut self, cx: &mut StageCx<'_>, now: Instant) {
         let mut wanted = BTreeSet::new();
-        let limits = self.limits;
+        let limits = cx.limits;
         for &at in &self.ready {
-            let part = self.partition(at);
-            if let (Some(node), true) = (part.leader, part.ready(&limits)) {
+            let part = cx.partition(at);
+            if let (Some(node), true) = (part.leader, part.ready(limits)) {
                 // A leader already connected needs nothing here (and the set allocates only
                 // on insert, so the steady state allocates nothing).
-                if !self.conns.by_target.contains_key(&Target::Node(node)) {
+                if !cx.conns.by_target.contains_key(&Target::Node(node)) {
                     wanted.insert(node);
                 }
             }
         }
         for node in wanted {
             let target = Target::Node(node);
-            if self.conns.may_connect(target, now) {
-                self.open_conn(target, now);
+            if cx.conns.may_connect(target, now) {
+                cx.open_conn(target, now);
             }
         }
     }
 
     /// Builds Produce requests on every ready broker connection while there is room.
-    pub(super) fn send_produce_requests(&mut self, now: Instant) {
+    #[inline]
+    pub(super) fn send_produce_requests(&mut self, cx: &mut StageCx<'_>, now: Instant) {
         let mut ready = std::mem::take(&mut self.ready_conns);
-        ready.extend(self.conns.conns.iter().filter_map(|(id, c)| {
-            match (c.target, c.versions()) {
-                (Target::Node(n), Some(_)) => Some((*id, n)),
-                _ => None,
-            }
-        }));
+        ready.extend(
+            cx.conns
+                .conns
+                .iter()
+                .filter_map(|(id, c)| match (c.target, c.versions()) {
+                    (Target::Node(n), Some(_)) => Some((*id, n)),
+                    _ => None,
+                }),
+        );
         for &(conn, node) in &ready {
-            self.fill_conn(conn, node, now);
+            self.fill_conn(cx, conn, node, now);
         }
         ready.clear();
         self.ready_conns = ready;
@@ -66,56 +121,56 @@ impl ProducerCore {
 
     /// `node` has a partition with a sealed batch ready to go: connect to it, or send on its
     /// ready connection while there is room.
-    pub(super) fn send_to_node(&mut self, node: i32, now: Instant) {
+    pub(super) fn send_to_node(&mut self, cx: &mut StageCx<'_>, node: i32, now: Instant) {
         let target = Target::Node(node);
-        match self.conns.by_target.get(&target).copied() {
+        match cx.conns.by_target.get(&target).copied() {
             None => {
-                if self.conns.may_connect(target, now) {
-                    self.open_conn(target, now);
+                if cx.conns.may_connect(target, now) {
+                    cx.open_conn(target, now);
                 }
             }
             Some(conn) => {
-                if self
+                if cx
                     .conns
                     .conns
                     .get(&conn)
                     .is_some_and(|c| c.versions().is_some())
                 {
-                    self.fill_conn(conn, node, now);
+                    self.fill_conn(cx, conn, node, now);
                 }
             }
         }
     }
 
     /// Sends Produce requests on `conn` (to `node`) while it has room and batches are ready.
-    fn fill_conn(&mut self, conn: ConnId, node: i32, now: Instant) {
-        while self.conns.conns.get(&conn).is_some_and(|c| {
-            c.produce_in_flight() < self.config.max_in_flight_requests_per_connection
+    fn fill_conn(&mut self, cx: &mut StageCx<'_>, conn: ConnId, node: i32, now: Instant) {
+        while cx.conns.conns.get(&conn).is_some_and(|c| {
+            c.produce_in_flight() < cx.config.max_in_flight_requests_per_connection
         }) {
-            if !self.send_one_request(conn, node, now) {
+            if !self.send_one_request(cx, conn, node, now) {
                 break;
             }
         }
     }
 
     /// Collects the sealed front batches of `node`'s partitions that have nothing in flight.
-    fn collect_batches(&mut self, node: i32) -> Vec<InFlightBatch> {
-        let mut out = self.recycler.batch_list();
+    fn collect_batches(&mut self, cx: &mut StageCx<'_>, node: i32) -> Vec<InFlightBatch> {
+        let mut out = cx.recycler.batch_list();
         let mut bytes = REQUEST_OVERHEAD;
         let mut records = 0usize;
-        let max_records = self.config.max_request_records;
-        let limits = self.limits;
+        let max_records = cx.config.max_request_records;
+        let limits = cx.limits;
         // Each queued partition is looked at once; those for other brokers, or that do not
         // fit this request, go back to the end of the queue in order.
         for _ in 0..self.ready.len() {
             let Some(at) = self.ready.pop_front() else {
                 break;
             };
-            let max_request_size = self.config.max_request_size;
-            let part = self.partition_mut(at);
+            let max_request_size = cx.config.max_request_size;
+            let part = cx.partition_mut(at);
             // One batch per partition in flight without idempotence (per-partition order across
             // retries), up to the limit with it (sequence numbers keep the order).
-            if !part.ready(&limits) {
+            if !part.ready(limits) {
                 part.queued = false;
                 continue;
             }
@@ -151,75 +206,81 @@ impl ProducerCore {
 
     /// Builds and transmits one Produce request on `conn`; `false` when there was nothing to
     /// send.
-    fn send_one_request(&mut self, conn: ConnId, node: i32, now: Instant) -> bool {
-        let Some(versions) = self.conns.conns.get(&conn).and_then(|c| c.versions()) else {
+    fn send_one_request(
+        &mut self,
+        cx: &mut StageCx<'_>,
+        conn: ConnId,
+        node: i32,
+        now: Instant,
+    ) -> bool {
+        let Some(versions) = cx.conns.conns.get(&conn).and_then(|c| c.versions()) else {
             return false;
         };
         let produce = versions.produce;
-        let gate = self.idem.gate();
+        let gate = cx.idem.gate();
         if gate == Ok(false) {
             // Waiting for a producer id or an epoch bump.
             return false;
         }
-        let mut batches = self.collect_batches(node);
+        let mut batches = self.collect_batches(cx, node);
         if batches.is_empty() {
-            self.recycler.put_batch_list(batches);
+            cx.recycler.put_batch_list(batches);
             return false;
         }
         if let Err(e) = gate {
             for b in batches {
                 let at = b.partition;
-                self.outbox.fail_all(&mut self.recycler, b.records, &e);
-                self.queue_if_ready(at);
+                cx.outbox.fail_all(cx.recycler, b.records, &e);
+                self.queue_if_ready(cx, at);
             }
             return true;
         }
-        let mut touched = std::mem::take(&mut self.recycler.touched);
+        let mut touched = std::mem::take(&mut cx.recycler.touched);
         touched.clear();
         touched.extend(batches.iter().map(|b| b.partition));
         let (version, format) = match produce {
             Ok(vf) => vf,
             Err(reason) => {
                 let e = ProduceError::UnsupportedVersion {
-                    broker: self.broker_label(conn),
+                    broker: cx.broker_label(conn),
                     reason,
                 };
                 for b in batches {
                     let at = b.partition;
-                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
-                    self.queue_if_ready(at);
+                    cx.outbox.fail_all(cx.recycler, b.records, &e);
+                    self.queue_if_ready(cx, at);
                 }
                 return true;
             }
         };
         // Encode (or finish) each batch; those that fail leave the request.
-        let mut sent = self.recycler.batch_list();
+        let mut sent = cx.recycler.batch_list();
         sent.reserve(batches.len());
         for b in batches.drain(..) {
-            if let Some(b) = self.encode_batch(b, conn, version, format) {
+            if let Some(b) = Self::encode_batch(cx, b, conn, version, format) {
                 sent.push(b);
             }
         }
-        self.recycler.put_batch_list(batches);
+        cx.recycler.put_batch_list(batches);
         if sent.is_empty() {
-            self.recycler.put_batch_list(sent);
+            cx.recycler.put_batch_list(sent);
             // A partition whose batch failed or was split here may send its next one at once.
-            self.requeue_touched(touched);
+            self.requeue_touched(cx, touched);
             return true;
         }
-        let acks = self.config.acks.as_i16();
-        let timeout_ms = i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
-        let correlation_id = self.conns.next_correlation();
-        let header = &mut self.conns.header;
+        let acks = cx.config.acks.as_i16();
+        let timeout_ms = i32::try_from(cx.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let correlation_id = cx.conns.next_correlation();
+        let header = &mut cx.conns.header;
         header.api_key = api_key::PRODUCE;
         header.api_version = version;
         header.correlation_id = correlation_id;
-        let topics = &self.topics;
-        self.outbox.count_batches(node, &sent, |t| &topics[t].name);
-        let mut data = self.recycler.chunks();
-        let topics = &self.topics;
+        let topics = &cx.topics;
+        cx.outbox.count_batches(node, &sent, |t| &topics[t].name);
+        let mut data = cx.recycler.chunks();
+        let topics = &cx.topics;
         produce_chunks(
-            &self.conns.header,
+            &cx.conns.header,
             acks,
             timeout_ms,
             &mut sent,
@@ -227,27 +288,27 @@ impl ProducerCore {
             &mut self.framing,
             &mut data,
         );
-        self.outbox
+        cx.outbox
             .count_request(node, data.iter().map(|d| d.len()).sum());
         let rref = RequestRef {
             conn,
             correlation_id,
         };
         for b in &sent {
-            self.partition_mut(b.partition).in_flight.push(rref);
+            cx.partition_mut(b.partition).in_flight.push(rref);
         }
         let kind = RequestKind::Produce {
             version,
             batches: sent,
         };
-        self.conns
-            .transmit_chunks(conn, correlation_id, data, Some(kind), &mut io!(self), now);
-        if self.config.acks == Acks::None {
+        cx.conns
+            .transmit_chunks(conn, correlation_id, data, Some(kind), &mut io!(cx), now);
+        if cx.config.acks == Acks::None {
             // No answer will come: the request is done once the driver has written it
             // (`handle_written`). Until then its records hold their `buffer.memory`, and its
             // request timeout runs as for any request, so a broker that stops reading cannot
             // make unwritten requests pile up.
-            if let Some(c) = self.conns.conns.get_mut(&conn) {
+            if let Some(c) = cx.conns.conns.get_mut(&conn) {
                 let end = c.transmitted;
                 if let Some(r) = c.outstanding.get_mut(&correlation_id) {
                     r.written_at = Some(end);
@@ -256,17 +317,17 @@ impl ProducerCore {
         }
         // With idempotence a partition may have room for its next batch in the next request;
         // and one whose batch failed or was split here may send at once.
-        self.requeue_touched(touched);
+        self.requeue_touched(cx, touched);
         true
     }
 
     /// Queues each partition of `touched` that is ready again, then keeps the list.
-    fn requeue_touched(&mut self, mut touched: Vec<PartitionRef>) {
+    fn requeue_touched(&mut self, cx: &mut StageCx<'_>, mut touched: Vec<PartitionRef>) {
         for &at in &touched {
-            self.queue_if_ready(at);
+            self.queue_if_ready(cx, at);
         }
         touched.clear();
-        self.recycler.touched = touched;
+        cx.recycler.touched = touched;
     }
 
     /// Finishes one batch in `format`: the batch encoded at `send` (`enc`) when it is in
@@ -274,18 +335,18 @@ impl ProducerCore {
     /// cannot carry, and batches that cannot be encoded or exceed `message.max.bytes`, fail
     /// here.
     fn encode_batch(
-        &mut self,
+        cx: &mut StageCx<'_>,
         mut b: InFlightBatch,
         conn: ConnId,
         version: i16,
         format: RecordFormat,
     ) -> Option<InFlightBatch> {
-        let compression = self.config.compression;
+        let compression = cx.config.compression;
         if let Some(stamp) = b.stamp.take() {
             // A retry with a sequence: the same bytes (re-stamped after an epoch bump).
             let (at, n) = (b.partition, b.records.len());
             let refreshed = if format == RecordFormat::V2 {
-                self.refresh_stamp(at, stamp, n)
+                Self::refresh_stamp(cx, at, stamp, n)
             } else {
                 Err(ProduceError::IdempotenceUnavailable(
                     "a batch with a sequence met a broker without RecordBatch v2",
@@ -296,12 +357,12 @@ impl ProducerCore {
                 Err(e @ ProduceError::RetriesExhausted(_)) => {
                     // Maybe written under the old epoch: failed, not re-stamped (no hole:
                     // the partition already runs under the new epoch).
-                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
+                    cx.outbox.fail_all(cx.recycler, b.records, &e);
                     return None;
                 }
                 Err(e) => {
-                    self.partition_mut(at).sequence_lost = true;
-                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
+                    cx.partition_mut(at).sequence_lost = true;
+                    cx.outbox.fail_all(cx.recycler, b.records, &e);
                     return None;
                 }
             };
@@ -311,18 +372,18 @@ impl ProducerCore {
         }
         if compression == Compression::Zstd && version < 7 {
             let e = ProduceError::UnsupportedVersion {
-                broker: self.broker_label(conn),
+                broker: cx.broker_label(conn),
                 reason: "zstd needs Produce v7+; the broker is older",
             };
-            self.outbox.fail_all(&mut self.recycler, b.records, &e);
+            cx.outbox.fail_all(cx.recycler, b.records, &e);
             return None;
         }
         let (builder, mut b) = match b.enc.take() {
             Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
-            _ => self.encode_deferred(b, format)?,
+            _ => Self::encode_deferred(cx, b, format)?,
         };
         let stamp = match format {
-            RecordFormat::V2 => self.next_fields(b.partition),
+            RecordFormat::V2 => Self::next_fields(cx, b.partition),
             _ => None,
         };
         let fields = stamp.map_or_else(Default::default, |(f, _)| f);
@@ -333,7 +394,7 @@ impl ProducerCore {
             // same class) with room for the worst case of every codec (snappy's
             // `32 + n + n/6`), so the compressor never grows it.
             let worst = builder.size() + builder.size() / 6 + 128;
-            self.recycler
+            cx.recycler
                 .buffer(class_size(worst, usize::MAX).max(builder.capacity()))
         } else {
             BytesMut::new()
@@ -341,41 +402,41 @@ impl ProducerCore {
         let finished = builder
             .finish_reusing(
                 compression,
-                self.config.effective_compression_level(),
+                cx.config.effective_compression_level(),
                 fields,
                 spare,
             )
             .map(|(bytes, left)| {
-                self.recycler.put_buffer(left);
+                cx.recycler.put_buffer(left);
                 bytes
             });
         match finished {
-            Ok(bytes) if bytes.len() > self.config.message_max_bytes => {
+            Ok(bytes) if bytes.len() > cx.config.message_max_bytes => {
                 if b.records.len() > 1 {
                     // Compressed past message.max.bytes: split in two and send the halves
                     // (no sequence was taken yet).
-                    let overhead = self.limits.overhead;
-                    let last_now = self.clock.last_now;
+                    let overhead = cx.limits.overhead;
+                    let last_now = cx.clock.last_now;
                     let mut front = b.records;
                     let back = front.split_off(front.len() / 2);
-                    self.partition_mut(b.partition)
+                    cx.partition_mut(b.partition)
                         .push_front_halves(front, back, overhead, last_now);
                 } else {
                     let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                    self.outbox.fail_all(&mut self.recycler, b.records, &e);
+                    cx.outbox.fail_all(cx.recycler, b.records, &e);
                 }
                 None
             }
             Ok(bytes) => {
                 if let Some((fields, generation)) = stamp {
-                    self.commit_stamp(&mut b, fields, generation, &bytes);
+                    Self::commit_stamp(cx, &mut b, fields, generation, &bytes);
                 }
                 b.wire = bytes;
                 Some(b)
             }
             Err(e) => {
-                self.outbox.fail_all(
-                    &mut self.recycler,
+                cx.outbox.fail_all(
+                    cx.recycler,
                     b.records,
                     &ProduceError::Encoding(e.to_string()),
                 );
@@ -387,13 +448,13 @@ impl ProducerCore {
     /// The deferred path: encodes `b`'s records in `format` now, failing those it cannot
     /// carry; `None` when none is left.
     fn encode_deferred(
-        &mut self,
+        cx: &mut StageCx<'_>,
         b: InFlightBatch,
         format: RecordFormat,
     ) -> Option<(BatchBuilder, InFlightBatch)> {
         let bytes: usize = b.records.iter().map(|p| p.size).sum();
-        let mut builder = BatchBuilder::with_buffer(format, self.recycler.buffer(bytes));
-        let mut kept = self.recycler.records(b.records.len());
+        let mut builder = BatchBuilder::with_buffer(format, cx.recycler.buffer(bytes));
+        let mut kept = cx.recycler.records(b.records.len());
         let mut refused = Vec::new();
         let mut records = b.records;
         for p in records.drain(..) {
@@ -402,9 +463,9 @@ impl ProducerCore {
                 Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
             }
         }
-        self.recycler.put_records(records);
+        cx.recycler.put_records(records);
         for (p, e) in refused {
-            self.outbox.fail(&mut self.recycler, p, e);
+            cx.outbox.fail(cx.recycler, p, e);
         }
         if kept.is_empty() {
             return None;
@@ -416,27 +477,27 @@ impl ProducerCore {
     /// producer fields go into `finish`), or, for a stamped batch of an older generation, a
     /// re-stamp at the partition's next sequence. Returns the fields for a new batch (`None`
     /// without idempotence); [`Self::commit_stamp`] advances the counter once the bytes exist.
-    pub(super) fn next_fields(&mut self, at: PartitionRef) -> Option<(ProducerFields, u32)> {
-        if !self.idem.on() {
+    fn next_fields(cx: &mut StageCx<'_>, at: PartitionRef) -> Option<(ProducerFields, u32)> {
+        if !cx.idem.on() {
             return None;
         }
-        let (generation, start) = (self.idem.generation, self.idem.generation_start);
-        let part = self.partition_mut(at);
+        let (generation, start) = (cx.idem.generation, cx.idem.generation_start);
+        let part = cx.partition_mut(at);
         part.sync_generation(generation, start);
         let seq = part.next_seq;
-        Some((self.idem.fields(seq), generation))
+        Some((cx.idem.fields(seq), generation))
     }
 
     /// The batch finished as `wire` with the fields from [`Self::next_fields`]: its sequences
     /// are taken.
-    pub(super) fn commit_stamp(
-        &mut self,
+    fn commit_stamp(
+        cx: &mut StageCx<'_>,
         b: &mut InFlightBatch,
         fields: ProducerFields,
         generation: u32,
         wire: &bytes::Bytes,
     ) {
-        let part = self.partition_mut(b.partition);
+        let part = cx.partition_mut(b.partition);
         part.next_seq = seq_add(fields.base_sequence, b.records.len());
         b.stamp = Some(Stamp {
             generation,
@@ -451,14 +512,14 @@ impl ProducerCore {
     /// already be in the log (an earlier send got no definitive answer: re-stamping it could
     /// store it twice; the broker can no longer tell under the new epoch), or when the bytes
     /// are not a v2 batch (cannot happen for a batch this core stamped).
-    pub(super) fn refresh_stamp(
-        &mut self,
+    fn refresh_stamp(
+        cx: &mut StageCx<'_>,
         at: PartitionRef,
         stamp: Stamp,
         n: usize,
     ) -> Result<Stamp, ProduceError> {
-        let (generation, start) = (self.idem.generation, self.idem.generation_start);
-        let part = self.partition_mut(at);
+        let (generation, start) = (cx.idem.generation, cx.idem.generation_start);
+        let part = cx.partition_mut(at);
         if stamp.generation == generation || stamp.generation == part.generation {
             // Current, or the partition still runs under the stamp's (older) epoch: the
             // broker can still tell whether it was written.
@@ -469,12 +530,12 @@ impl ProducerCore {
         }
         part.sync_generation(generation, start);
         let seq = part.next_seq;
-        let wire = batch::restamp(&stamp.wire, self.idem.fields(seq)).ok_or(
+        let wire = batch::restamp(&stamp.wire, cx.idem.fields(seq)).ok_or(
             ProduceError::IdempotenceUnavailable(
                 "a batch with a sequence met a broker without RecordBatch v2",
             ),
         )?;
-        self.partition_mut(at).next_seq = seq_add(seq, n);
+        cx.partition_mut(at).next_seq = seq_add(seq, n);
         Ok(Stamp {
             generation,
             base_seq: seq,
