@@ -116,9 +116,9 @@ pub struct Config {
     ///
     /// `None` disables it: a record then waits as long as it takes for metadata, a leader or
     /// a connection (it still fails after `retries` failed attempts). `close` stays bounded
-    /// all the same: it waits as long as records keep being delivered, and once
+    /// all the same: it waits as long as records keep getting outcomes, and once
     /// `request.timeout.ms` + `retry.backoff.max.ms` passed since `close` or since the last
-    /// record delivered after it, every record not yet acknowledged and not in flight —
+    /// outcome after it (a delivery or a failure), every record not yet acknowledged and not in flight —
     /// waiting for metadata, a leader or a connection, in a batch, or a sent batch waiting
     /// for its retry (even one whose partition has no leader any more) — fails with
     /// [`ProduceError::DeliveryTimeout`](crate::ProduceError), and one in flight fails the

@@ -153,7 +153,8 @@ pub struct CheckOptions {
     /// it (the last progress), even when a fault never heals. `None`: not checked.
     pub close_within: Option<Duration>,
     /// Without a delivery timeout: `Closed` comes within this long of the later of `close`
-    /// and the last delivery before it. `None`: not checked.
+    /// and the last progress before it: a delivery, or a failure other than the close
+    /// cut-off's (a delivery timeout or a connection error). `None`: not checked.
     pub close_after_delivery_within: Option<Duration>,
     /// The brokers may answer a recognised retry DUPLICATE_SEQUENCE_NUMBER without an offset:
     /// a record delivered with offset -1 (acks != 0) is then looked up in its partition's log.

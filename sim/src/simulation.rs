@@ -578,10 +578,11 @@ impl<'a> Runner<'a> {
                 PartitionerConfig::Murmur2 | PartitionerConfig::Fnv1a
             ),
             message_max_bytes: config.producer.message_max_bytes,
+            // A late timer (the driver's) delays the timeout that ends a record by as much.
             outcome_deadline: config
                 .producer
                 .delivery_timeout
-                .map(|d| d + config.producer.request_timeout),
+                .map(|d| d + config.producer.request_timeout + config.timer_lateness),
             idempotent: config.producer.idempotence_enabled(),
             write_deadline: config
                 .producer

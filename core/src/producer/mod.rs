@@ -337,7 +337,7 @@ impl ProducerCore {
     ///
     /// Records wait at most their delivery timeout; with none
     /// ([`Config::delivery_timeout`] = `None`), once `request.timeout.ms` +
-    /// `retry.backoff.max.ms` passed after this call (or after the last delivery since) every record not acknowledged and not in
+    /// `retry.backoff.max.ms` passed after this call (or after the last outcome since) every record not acknowledged and not in
     /// flight fails with a delivery timeout — sent batches waiting for a retry on a
     /// partition without a leader included — and those in flight when their request ends,
     /// so the close always ends, even when a broker never comes back. (The Java client's

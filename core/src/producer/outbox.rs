@@ -33,10 +33,16 @@ pub(crate) struct Outbox {
     /// Records accepted and not yet given their outcome.
     pub pending: usize,
     /// Closing without a delivery timeout: when `close` began or, if later, when a record
-    /// was last delivered since. Records still waiting (for metadata, a leader, a
-    /// connection) once `request.timeout.ms` passed from it fail, so that a close that makes
-    /// no progress ends (see [`ProducerCore::expire_records`](super::ProducerCore::expire_records)).
+    /// last got its outcome since (delivered, or failed other than by the close's cutoff).
+    /// Records still waiting (for metadata, a leader, a connection, a retry) once
+    /// [`close_cutoff`](super::ProducerCore::close_cutoff) passed from it fail, so that a
+    /// close that makes no progress ends (see
+    /// [`ProducerCore::expire_records`](super::ProducerCore::expire_records)).
     pub close_progress: Option<Instant>,
+    /// A record failed while closing without a delivery timeout, since the last pass moved
+    /// [`close_progress`](Self::close_progress) (the pass moves it to its `now`: a failure is
+    /// progress too, as a delivery is).
+    pub failed_while_closing: bool,
 }
 
 /// The gauges of now that a [`Stats`] snapshot reports beside the counters.
@@ -82,7 +88,7 @@ impl Outbox {
         self.pending -= records.len();
         self.counters.records_delivered += records.len() as u64;
         if self.close_progress.is_some() {
-            // A close without a delivery timeout waits while records keep being delivered.
+            // A close without a delivery timeout waits while records keep getting outcomes.
             self.close_progress = Some(now);
         }
         self.push(Output::Delivered(Delivery {
@@ -99,6 +105,7 @@ impl Outbox {
         pool.sized -= p.size;
         pool.charged -= p.held;
         self.pending -= 1;
+        self.failed_while_closing |= self.close_progress.is_some();
         self.count_failed(&p.record.topic, &error);
         self.push(Output::Failed {
             id: p.id,

@@ -218,9 +218,10 @@ impl ProducerCore {
     }
 
     /// When a close without a delivery timeout stops waiting: `request.timeout.ms` plus
-    /// `retry.backoff.max.ms` after `close` or after the last record delivered since,
+    /// `retry.backoff.max.ms` after `close` or after the last outcome since (a delivery, or
+    /// a failure other than the cutoff's own),
     /// whichever is later (see [`Config::delivery_timeout`](crate::Config::delivery_timeout)):
-    /// a close waits as long as records keep being delivered, and long enough for one request
+    /// a close waits as long as records keep getting outcomes, and long enough for one request
     /// and one retry at the longest backoff — a healthy cluster whose records are retrying
     /// behind a backoff longer than the request timeout (the backoff grows to
     /// `retry.backoff.max.ms`) must not see them given up (found by the simulator's
@@ -254,6 +255,17 @@ impl ProducerCore {
         if self.config.delivery_timeout.is_none() {
             if self.closing && self.outbox.close_progress.is_none() {
                 self.outbox.close_progress = Some(now);
+            }
+            // A record that failed since (too large, retries exhausted, ...) is progress: the
+            // records behind it may need another round (an epoch bump, a retry after its
+            // backoff) before they are delivered (found by the soak: a record too large for
+            // the broker's cap failed, the batches behind it came back OUT_OF_ORDER and waited
+            // out their backoff, and the cutoff, counted from the last delivery before, failed
+            // them on a healthy cluster).
+            if std::mem::take(&mut self.outbox.failed_while_closing) {
+                if let Some(p) = &mut self.outbox.close_progress {
+                    *p = now;
+                }
             }
             if let Some(cutoff) = self.close_cutoff().filter(|&c| now >= c) {
                 if self.swept_at != Some(cutoff) {
@@ -290,6 +302,8 @@ impl ProducerCore {
         if !expired.is_empty() {
             let error = self.expiry_error();
             self.outbox.fail_all(&mut self.recycler, expired, &error);
+            // The cutoff's own failures are not progress.
+            self.outbox.failed_while_closing = false;
         }
     }
 

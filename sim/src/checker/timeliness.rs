@@ -233,7 +233,8 @@ impl Checker<'_> {
     /// Promise: `close` ends within the request timeout of the last progress (the later of
     /// the `close` call and the last outcome before `Closed`), even when a fault never heals;
     /// without a delivery timeout, also within two request timeouts and the longest retry
-    /// backoff of the last delivery (the producer's close cut-off, then one request).
+    /// backoff of the last delivery or failure not caused by the cut-off (the producer's close
+    /// cut-off, then one request).
     pub(super) fn close_ends_in_time(&mut self) {
         let Some(close_at) = self.history.close_at else {
             return;
@@ -246,14 +247,22 @@ impl Checker<'_> {
         else {
             return; // reported by closed_once_and_last
         };
-        let last = |delivered_only: bool| {
+        // `progress_only`: the outcomes that move the producer's close cut-off (a delivery,
+        // or a failure the cut-off did not cause).
+        let last = |progress_only: bool| {
             outputs
                 .iter()
                 .filter(|(t, o)| {
                     *t <= closed
                         && match o {
                             Observed::Delivered { .. } => true,
-                            Observed::Failed { .. } => !delivered_only,
+                            Observed::Failed { error, .. } => {
+                                !progress_only
+                                    || !matches!(
+                                        error,
+                                        ProduceError::DeliveryTimeout | ProduceError::Connection(_)
+                                    )
+                            }
                             _ => false,
                         }
                 })
@@ -266,7 +275,7 @@ impl Checker<'_> {
             (
                 self.options.close_after_delivery_within,
                 last(true),
-                "delivery",
+                "progress",
             ),
         ];
         for (bound, from, what) in bounds {
