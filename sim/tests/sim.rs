@@ -268,10 +268,12 @@ impl Summary {
 /// merges: 601643, 658981, 701057 (a delivery timeout naming a malformed answer), 664872 (a
 /// fenced producer's state lost, then refused UNKNOWN_PRODUCER_ID forever), 703700, 712986,
 /// 716893, 726309, 740846, 793544, 839840, 841233 (acks=0 connections the broker closes never
-/// reset their reconnect backoff)); and of the issue-22 core's soak: 1146236 (the outcome
+/// reset their reconnect backoff); and of the issue-22 core's soak: 1146236 (the outcome
 /// bound ignored a late timer: the checker's) and 1190921 (a close without a delivery timeout
 /// counted only deliveries as progress: a record too large for the broker's cap failed, the
-/// batches behind it waited out a backoff, and the cut-off failed them on a healthy cluster).
+/// batches behind it waited out a backoff, and the cut-off failed them on a healthy cluster);
+/// and of the soak after that fix: 1320061, 1338266 (a failure while building requests moved
+/// the close cut-off only at the next input, so the close ended up to 0.5 s late)).
 const SOAK_FINDS: &[u64] = &[
     9164, 13239, 15508, 16095, 18400, 23167, 24235, 27199, 37163, 37568, 37994, 42256, 42689,
     44878, 45209, 45989, 46644, 47298, 50164, 50526, 53524, 54018, 55000, 56498, 81945, 82517,
@@ -281,7 +283,7 @@ const SOAK_FINDS: &[u64] = &[
     164335, 166812, 169882, 176224, 179595, 184104, 187646, 204045, 226769, 227910, 234488, 235287,
     242287, 253863, 266482, 297653, 309185, 313902, 317627, 414442, 434002, 446129, 595284, 601643,
     658981, 664872, 701057, 703700, 712986, 716893, 726309, 740472, 740846, 793544, 839840, 841233,
-    1146236, 1190921,
+    1146236, 1190921, 1320061, 1338266,
 ];
 
 /// Runs [`SOAK_FINDS`]; prints one line, and each failing seed with its replay command.

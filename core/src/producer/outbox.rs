@@ -100,6 +100,16 @@ impl Outbox {
         }));
     }
 
+    /// Closing without a delivery timeout: a record that failed since the last call is
+    /// progress, at `now` (the input it failed at): moves [`close_progress`](Self::close_progress).
+    pub(crate) fn note_close_progress(&mut self, now: Instant) {
+        if std::mem::take(&mut self.failed_while_closing) {
+            if let Some(p) = &mut self.close_progress {
+                *p = (*p).max(now);
+            }
+        }
+    }
+
     /// The record failed for good: emit `Failed` and release its memory from `pool`.
     pub(crate) fn fail(&mut self, pool: &mut Recycler, p: AcceptedRecord, error: ProduceError) {
         pool.sized -= p.size;

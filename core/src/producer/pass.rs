@@ -262,11 +262,7 @@ impl ProducerCore {
             // the broker's cap failed, the batches behind it came back OUT_OF_ORDER and waited
             // out their backoff, and the cutoff, counted from the last delivery before, failed
             // them on a healthy cluster).
-            if std::mem::take(&mut self.outbox.failed_while_closing) {
-                if let Some(p) = &mut self.outbox.close_progress {
-                    *p = now;
-                }
-            }
+            self.outbox.note_close_progress(now);
             if let Some(cutoff) = self.close_cutoff().filter(|&c| now >= c) {
                 if self.swept_at != Some(cutoff) {
                     self.swept_at = Some(cutoff);

@@ -103,8 +103,9 @@ impl Responses {
         let part = cx.partition_mut(b.partition);
         part.request_resolved(rref);
         part.begin_retry(survivors, backoff_until);
-        cx.metadata
-            .request_after_backoff(now, cx.config.retry_backoff);
+        // A NOT_LEADER answer (or a lost connection) may mean the leader moved: refresh.
+        let refresh_after = cx.config.retry_backoff;
+        cx.metadata.request_after_backoff(now, refresh_after);
     }
 
     /// A Produce answer (Sarama's `flusher.parseResponse`): walk the batches of the request,
