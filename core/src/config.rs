@@ -193,6 +193,13 @@ pub struct Config {
     /// how connections authenticate when [`Config::security_protocol`] is `SASL_PLAINTEXT` or
     /// `SASL_SSL`. `Debug` of the configuration redacts the password.
     pub sasl: Option<SaslConfig>,
+    /// Sarama's `Producer.Return.Successes`: hand each delivered record back in its
+    /// [`DeliveredRecord`](crate::DeliveredRecord) (`record`). Off by default: a record
+    /// encoded into its batch (RecordBatch v2) is then let go at `send`, and only a failure
+    /// hands one back, rebuilt from the batch's bytes. On, every record is kept whole beside
+    /// its encoded bytes until its outcome, and charged to `buffer.memory` for it. The
+    /// runtime adapters turn it on for a successes stream that asks for records.
+    pub return_successes: bool,
 }
 
 impl Config {
@@ -238,6 +245,7 @@ impl Config {
             security_protocol: SecurityProtocol::Plaintext,
             tls: TlsConfig::default(),
             sasl: None,
+            return_successes: false,
         }
     }
 

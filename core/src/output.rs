@@ -2,7 +2,7 @@
 
 use crate::error::ProduceError;
 use crate::message::{Record, RecordId, RecordMetadata, TopicName};
-use crate::producer::AcceptedRecord;
+use crate::producer::Slot;
 use bytes::Bytes;
 
 /// A connection the core asked for; the driver maps it to a socket.
@@ -92,7 +92,7 @@ pub struct Delivery {
     pub(crate) base_offset: i64,
     /// The broker's `LogAppendTime` for the batch, `-1` for `CreateTime` topics.
     pub(crate) log_append_time: i64,
-    pub(crate) records: Vec<AcceptedRecord>,
+    pub(crate) records: Vec<Slot>,
 }
 
 impl Delivery {
@@ -132,11 +132,6 @@ impl Delivery {
             .iter()
             .enumerate()
             .map(|(i, p)| (p.id, self.metadata_of(i, p.timestamp)))
-    }
-
-    /// The records, in send order.
-    pub fn records(&self) -> impl ExactSizeIterator<Item = &Record> + '_ {
-        self.records.iter().map(|p| &p.record)
     }
 
     #[inline]
@@ -209,11 +204,11 @@ impl Head<'_> {
 
     /// The outcome of `p`, the batch's record number `index`.
     #[inline]
-    fn deliver(&self, index: usize, p: AcceptedRecord) -> DeliveredRecord {
+    fn deliver(&self, index: usize, p: Slot) -> DeliveredRecord {
         DeliveredRecord {
             id: p.id,
             metadata: self.metadata(index, p.timestamp),
-            record: p.record,
+            record: p.body.map(|b| *b),
         }
     }
 }
@@ -222,7 +217,7 @@ impl Head<'_> {
 #[derive(Debug)]
 pub struct DeliveryDrain<'a> {
     head: Head<'a>,
-    records: std::vec::Drain<'a, AcceptedRecord>,
+    records: std::vec::Drain<'a, Slot>,
     next: usize,
 }
 
@@ -243,22 +238,25 @@ impl Iterator for DeliveryDrain<'_> {
 
 impl ExactSizeIterator for DeliveryDrain<'_> {}
 
-/// One record of a [`Delivery`]: its id, where and when it was appended, and the record.
+/// One record of a [`Delivery`]: its id, where and when it was appended, and the record
+/// itself only when [`Config::return_successes`](crate::Config::return_successes) asked for
+/// it (by default the core lets a record go once it is encoded into its batch; a failure,
+/// [`Output::Failed`], always hands the record back).
 #[derive(Debug)]
 pub struct DeliveredRecord {
     /// The id `send` returned.
     pub id: RecordId,
     /// Where and when.
     pub metadata: RecordMetadata,
-    /// The record, handed back.
-    pub record: Record,
+    /// The record, with [`Config::return_successes`](crate::Config::return_successes).
+    pub record: Option<Record>,
 }
 
 /// The records of a [`Delivery`], by value; see [`Delivery::into_iter`].
 #[derive(Debug)]
 pub struct DeliveryIter {
     head: Delivery,
-    records: std::vec::IntoIter<AcceptedRecord>,
+    records: std::vec::IntoIter<Slot>,
     next: usize,
 }
 

@@ -430,7 +430,7 @@ impl<R: Runtime> Driver<R> {
                     outcomes = true;
                 }
                 Output::Failed { id, error, record } => {
-                    st.router.complete(id, Err(error), record);
+                    st.router.complete(id, error, record);
                     outcomes = true;
                 }
                 Output::Closed => {

@@ -133,9 +133,11 @@ impl<R: Runtime> Producer<R> {
     /// [`channels`](Self::channels) on a given runtime instance.
     pub async fn channels_with(
         runtime: R,
-        config: Config,
+        mut config: Config,
         options: ChannelOptions,
     ) -> Result<(InputSender, Option<Successes>, Errors), ConnectError> {
+        // Successes carry their records: the core keeps them until delivered.
+        config.return_successes |= options.return_successes;
         crate::bootstrap::resolve_at_connect(&runtime, &config).await?;
         let shared = start(runtime, config, Some(ChannelQueues::new(options)), None)?;
         let successes = options

@@ -127,11 +127,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Output::Delivered(batch) => {
                     for d in batch {
                         println!(
-                            "{} -> {} partition {} offset {}",
-                            String::from_utf8_lossy(d.record.value.as_deref().unwrap_or_default()),
-                            d.metadata.topic,
-                            d.metadata.partition,
-                            d.metadata.offset
+                            "{:?} -> {} partition {} offset {}",
+                            d.id, d.metadata.topic, d.metadata.partition, d.metadata.offset
                         )
                     }
                 }

@@ -144,16 +144,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         while let Some(outcome) = producer.poll_event() {
             match outcome {
-                ProducerEvent::Delivered {
-                    metadata, record, ..
-                } => {
+                ProducerEvent::Delivered { id, metadata, .. } => {
                     delivered += 1;
                     println!(
-                        "{} = {} -> partition {} offset {}",
-                        String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()),
-                        String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()),
-                        metadata.partition,
-                        metadata.offset
+                        "{id:?} -> partition {} offset {}",
+                        metadata.partition, metadata.offset
                     );
                 }
                 ProducerEvent::Failed { id, error } => {

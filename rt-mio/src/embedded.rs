@@ -86,8 +86,10 @@ pub enum ProducerEvent {
         id: RecordId,
         /// Where and when it was appended.
         metadata: RecordMetadata,
-        /// The record, handed back.
-        record: Record,
+        /// The record, handed back only with
+        /// [`Config::return_successes`](odradek_core::Config::return_successes) (by default
+        /// the producer lets it go once it is encoded into its batch).
+        record: Option<Record>,
     },
     /// The record failed for good.
     Failed {
@@ -287,17 +289,14 @@ impl MioProducer {
         if self.events.is_empty() {
             self.producer.take_events(&mut self.events);
         }
-        if let Some((id, result, record)) = self.events.pop_front() {
+        if let Some((id, result)) = self.events.pop_front() {
             return Some(match result {
-                Ok(metadata) => ProducerEvent::Delivered {
+                Ok((metadata, record)) => ProducerEvent::Delivered {
                     id,
                     metadata,
                     record,
                 },
-                Err(error) => ProducerEvent::Failed {
-                    id,
-                    error: DeliveryError { error, record },
-                },
+                Err(error) => ProducerEvent::Failed { id, error },
             });
         }
         if !self.closed && self.producer.is_finished() {

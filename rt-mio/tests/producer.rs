@@ -10,7 +10,7 @@ use mio::{Events, Interest, Poll, Token};
 use odradek_driver::testing::{
     refused_address, test_ca_pem, FakeBroker, FakeBrokerOptions, SilentBroker,
 };
-use odradek_mio::odradek_core::ConnectionErrorKind;
+use odradek_mio::odradek_core::{ConnectionErrorKind, RecordId};
 use odradek_mio::{
     BlockingProducer, ChannelOptions, Config, MioProducer, ProduceError, ProducerEvent, Record,
     RecordMetadata, SendErrorKind, TokenRange,
@@ -65,12 +65,18 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
 
     const N: usize = 20;
     let mut values = HashSet::new();
+    let mut by_id = std::collections::HashMap::new();
     for i in 0..N {
         let value = format!("embedded {i}");
         values.insert(value.clone());
-        producer
-            .send(Record::new("events").key(format!("k{i}")).value(value))
+        let id = producer
+            .send(
+                Record::new("events")
+                    .key(format!("k{i}"))
+                    .value(value.clone()),
+            )
             .unwrap();
+        by_id.insert(id, value);
     }
 
     let mut events = Events::with_capacity(64);
@@ -101,8 +107,13 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
         while let Some(event) = producer.poll_event() {
             match event {
                 ProducerEvent::Delivered {
-                    metadata, record, ..
-                } => delivered.push((metadata, record)),
+                    id,
+                    metadata,
+                    record,
+                } => {
+                    assert!(record.is_none(), "no record handed back by default");
+                    delivered.push((metadata, by_id[&id].clone()));
+                }
                 ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
                 ProducerEvent::Closed => closed = true,
             }
@@ -113,13 +124,10 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
     }
 
     assert_eq!(delivered.len(), N);
-    let got: HashSet<String> = delivered
-        .iter()
-        .map(|(_, r)| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
-        .collect();
+    let got: HashSet<String> = delivered.iter().map(|(_, value)| value.clone()).collect();
     assert_eq!(got, values, "each record delivered exactly once");
-    for (metadata, record) in &delivered {
-        assert_stored(&broker, metadata, record.value.as_ref().unwrap());
+    for (metadata, value) in &delivered {
+        assert_stored(&broker, metadata, value.as_bytes());
     }
     assert_eq!(broker.total_records(), N);
     assert!(
@@ -788,12 +796,12 @@ fn embedded_loop_on_its_own_timeout_never_sleeps_with_work_left() {
 }
 
 /// Takes every outcome the producer has, checking each record is delivered once.
-fn drain(producer: &mut MioProducer, delivered: &mut usize, seen: &mut HashSet<Bytes>) {
+fn drain(producer: &mut MioProducer, delivered: &mut usize, seen: &mut HashSet<RecordId>) {
     while let Some(event) = producer.poll_event() {
         match event {
-            ProducerEvent::Delivered { record, .. } => {
+            ProducerEvent::Delivered { id, .. } => {
                 *delivered += 1;
-                assert!(seen.insert(record.key.unwrap()), "delivered twice");
+                assert!(seen.insert(id), "delivered twice");
             }
             ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
             ProducerEvent::Closed => {}

@@ -48,8 +48,8 @@ pub enum Observed {
         id: RecordId,
         /// Where.
         metadata: RecordMetadata,
-        /// The record handed back.
-        record: Record,
+        /// The record handed back (with `return_successes`).
+        record: Option<Record>,
     },
     /// `Output::Failed`.
     Failed {
@@ -306,6 +306,7 @@ fn same_record(a: &Record, b: &Record) -> bool {
         && a.key == b.key
         && a.value == b.value
         && a.headers == b.headers
+        && a.timestamp == b.timestamp
 }
 
 fn short(r: &Record) -> String {
@@ -382,8 +383,9 @@ impl Checker<'_> {
         self.options.acks == Acks::None
     }
 
-    /// Promise: every accepted record gets exactly one outcome, for an id `send` returned,
-    /// with the record handed back unchanged. Returns the outcome per sent index.
+    /// Promise: every accepted record gets exactly one outcome, for an id `send` returned;
+    /// a failure hands the record back unchanged (rebuilt from its batch's bytes when it was
+    /// encoded). Returns the outcome per sent index.
     fn exactly_one_outcome(&mut self) -> Vec<Outcome> {
         let history = self.history;
         let index: BTreeMap<RecordId, usize> = history
@@ -399,8 +401,8 @@ impl Checker<'_> {
                     id,
                     metadata,
                     record,
-                } => (id, record, Ok(metadata.clone())),
-                Observed::Failed { id, error, record } => (id, record, Err(error.clone())),
+                } => (id, record.as_ref(), Ok(metadata.clone())),
+                Observed::Failed { id, error, record } => (id, Some(record), Err(error.clone())),
                 Observed::Closed | Observed::Network => continue,
             };
             let Some(&i) = index.get(id) else {
@@ -410,7 +412,9 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            if !same_record(record, &history.sent[i].record) {
+            // A failure hands back the record as sent, and so does a delivery with
+            // `return_successes` (without, it hands none back).
+            if let Some(record) = record.filter(|r| !same_record(r, &history.sent[i].record)) {
                 self.v(
                     ViolationKind::RecordChanged,
                     format!(

@@ -43,7 +43,7 @@ fn append(partition: i32, base: i64, count: usize, fate: AppendFate) -> AppendIn
     }
 }
 
-fn delivered(id: u64, r: &Record, partition: i32, offset: i64) -> (Instant, Observed) {
+fn delivered(id: u64, partition: i32, offset: i64) -> (Instant, Observed) {
     (
         t(2),
         Observed::Delivered {
@@ -54,7 +54,7 @@ fn delivered(id: u64, r: &Record, partition: i32, offset: i64) -> (Instant, Obse
                 offset,
                 timestamp: 1000 + offset,
             },
-            record: r.clone(),
+            record: None,
         },
     )
 }
@@ -97,9 +97,9 @@ fn good() -> (History, LogSnapshot) {
         refused: Vec::new(),
         outputs: vec![
             (t(0), Observed::Network),
-            delivered(0, &rs[0], 0, 0),
-            delivered(2, &rs[2], 1, 0),
-            delivered(1, &rs[1], 0, 1),
+            delivered(0, 0, 0),
+            delivered(2, 1, 0),
+            delivered(1, 0, 1),
             (t(3), Observed::Closed),
         ],
         wire: Vec::new(),
@@ -141,8 +141,8 @@ fn out_of_order_delivery_is_reported() {
         ("a".into(), 0),
         vec![stored(&rs[1], 0, 0), stored(&rs[0], 1, 0)],
     );
-    h.outputs[1] = delivered(0, &rs[0], 0, 1);
-    h.outputs[3] = delivered(1, &rs[1], 0, 0);
+    h.outputs[1] = delivered(0, 0, 1);
+    h.outputs[3] = delivered(1, 0, 0);
     let r = check(&h, &l, &options());
     assert_eq!(
         kinds(&r),
@@ -194,7 +194,7 @@ fn duplicates_are_counted_and_must_be_explained() {
     l.logs
         .insert(("a".into(), 1), vec![stored(&r2, 0, 2), stored(&r2, 1, 1)]);
     l.appends.push(append(1, 0, 1, AppendFate::ResponseLost));
-    h.outputs[2] = delivered(2, &r2, 1, 1);
+    h.outputs[2] = delivered(2, 1, 1);
     let r = check(&h, &l, &options());
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     assert_eq!(r.duplicates, 1);
@@ -310,7 +310,7 @@ fn keys_must_stay_on_one_partition_and_records_come_back_unchanged() {
     let mut r2 = rec(2);
     r2.key = rec(0).key;
     h.sent[2].record = r2.clone();
-    h.outputs[2] = delivered(2, &r2, 1, 0);
+    h.outputs[2] = delivered(2, 1, 0);
     l.logs.insert(("a".into(), 1), vec![stored(&r2, 0, 1)]);
     assert_eq!(
         kinds(&check(&h, &l, &options())),
@@ -321,10 +321,30 @@ fn keys_must_stay_on_one_partition_and_records_come_back_unchanged() {
         ..options()
     };
     assert!(check(&h, &l, &relaxed).violations.is_empty());
-    // The record handed back must be the one sent.
-    if let Observed::Delivered { record, .. } = &mut h.outputs[2].1 {
-        record.value = Some(Bytes::from_static(b"other"));
+    // A record handed back (with a failure) must be the one sent, timestamp included.
+    let mut changed = r2.clone();
+    changed.value = Some(Bytes::from_static(b"other"));
+    let failed = |record| Observed::Failed {
+        id: RecordId(2),
+        error: ProduceError::DeliveryTimeout,
+        record,
+    };
+    h.outputs[2] = (t(2), failed(changed));
+    assert!(kinds(&check(&h, &l, &relaxed)).contains(&ViolationKind::RecordChanged));
+    let mut stamped = r2.clone();
+    stamped.timestamp = Some(7);
+    h.outputs[2] = (t(2), failed(stamped));
+    assert!(kinds(&check(&h, &l, &relaxed)).contains(&ViolationKind::RecordChanged));
+    h.outputs[2] = (t(2), failed(r2.clone()));
+    assert!(!kinds(&check(&h, &l, &relaxed)).contains(&ViolationKind::RecordChanged));
+    // So must a delivered record handed back (`return_successes`).
+    let mut d = delivered(2, 1, 0);
+    if let Observed::Delivered { record, .. } = &mut d.1 {
+        let mut other = r2.clone();
+        other.value = Some(Bytes::from_static(b"other"));
+        *record = Some(other);
     }
+    h.outputs[2] = d;
     assert!(kinds(&check(&h, &l, &relaxed)).contains(&ViolationKind::RecordChanged));
 }
 
@@ -458,7 +478,7 @@ fn with_idempotence_no_duplicate_is_explained() {
 fn offsets_from_a_hostile_answer_are_not_held_against_the_producer() {
     let (mut h, mut l) = good();
     // #2's append was answered with a base offset near i64::MAX, and reported so.
-    h.outputs[2] = delivered(2, &rec(2), 1, i64::MAX - 5000);
+    h.outputs[2] = delivered(2, 1, i64::MAX - 5000);
     assert_eq!(
         kinds(&check(&h, &l, &options())),
         vec![ViolationKind::NotInLog, ViolationKind::UnexplainedDuplicate]
@@ -796,7 +816,7 @@ fn close_must_end_soon_after_the_last_progress() {
 fn a_duplicate_sequence_answer_is_found_in_the_log() {
     let (mut h, l) = good();
     // #1 delivered without an offset (DUPLICATE_SEQUENCE_NUMBER answer).
-    let mut d = delivered(1, &rec(1), 0, -1);
+    let mut d = delivered(1, 0, -1);
     if let Observed::Delivered { metadata, .. } = &mut d.1 {
         metadata.timestamp = 1001; // the log's (offset 1)
     }

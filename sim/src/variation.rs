@@ -226,6 +226,9 @@ pub fn suite_config(seed: u64) -> SimConfig {
             PartitionerConfig::Sticky,
         ],
     );
+    // Successes hand records back in about a quarter of the seeds: tied to a draw already
+    // made, so every earlier seed keeps its shape (and the soak finds stay what they were).
+    p.return_successes = p.batch_num_messages == 50;
     let small = rng.below(6) == 0;
     if small {
         p.max_request_size = 16 * 1024;

@@ -3,17 +3,169 @@
 //! limits of batches ([`BatchLimits`]): the data the accumulator ([`super::partition`]) works on.
 
 use super::accept::AcceptedRecord;
-use super::recycle::class_size;
-use crate::record::{BatchBuilder, RecordFormat};
+use super::recycle::{class_size, Recycler};
+use crate::message::{Record, RecordId, TopicName};
+use crate::record::{batch, BatchBuilder, DecodedRecord, RecordFormat};
 use crate::time::Instant;
 use bytes::Bytes;
 use std::time::Duration;
+
+/// One record of a batch: what its outcome needs. Once the record is encoded into its
+/// batch (RecordBatch v2) the caller's [`Record`] is let go (`body` is `None`): its key,
+/// value and headers live only in the batch's bytes, from which [`take_records`] rebuilds
+/// it if it leaves the batch without being delivered (a failure, a retry, a split). A
+/// record not encoded yet (the record format unknown, a legacy format, a batch that will be
+/// encoded when its request is built) keeps its `Record` in `body`.
+///
+/// Charged to `buffer.memory`: `held` always; `size` only while `body` holds the record
+/// (once encoded, the batch buffer `held` pays for carries its bytes).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The id `send` returned.
+    pub id: RecordId,
+    /// The timestamp written to the batch.
+    pub timestamp: i64,
+    /// The record's encoded size bound.
+    pub size: usize,
+    /// Bytes of batch capacity charged to this record (see [`AcceptedRecord::held`]).
+    pub held: usize,
+    /// The record's retry level (see [`AcceptedRecord::retries`]).
+    pub retries: u32,
+    /// Whether the caller chose the partition (`Record::partition`), to hand it back so.
+    pub given_partition: bool,
+    /// Whether the caller set the timestamp (`Record::timestamp`), to hand it back so.
+    pub given_timestamp: bool,
+    /// When `delivery.timeout.ms` runs out for it, if configured.
+    pub deadline: Option<Instant>,
+    /// The record, while it is not encoded (see above).
+    pub body: Option<Box<Record>>,
+}
+
+impl Slot {
+    /// `p` as a slot whose record is encoded in its batch: the `Record` is dropped here.
+    #[inline]
+    pub(crate) fn encoded(p: AcceptedRecord) -> Slot {
+        Slot {
+            id: p.id,
+            timestamp: p.timestamp,
+            size: p.size,
+            held: p.held,
+            retries: p.retries,
+            given_partition: p.record.partition.is_some(),
+            given_timestamp: p.record.timestamp.is_some(),
+            deadline: p.deadline,
+            body: None,
+        }
+    }
+
+    /// `p` as a slot keeping its record whole.
+    pub(crate) fn whole(p: AcceptedRecord) -> Slot {
+        Slot {
+            id: p.id,
+            timestamp: p.timestamp,
+            size: p.size,
+            held: p.held,
+            retries: p.retries,
+            given_partition: p.record.partition.is_some(),
+            given_timestamp: p.record.timestamp.is_some(),
+            deadline: p.deadline,
+            body: Some(Box::new(p.record)),
+        }
+    }
+
+    /// Bytes of `buffer.memory` the slot's record takes besides `held`.
+    #[inline]
+    pub(crate) fn sized(&self) -> usize {
+        if self.body.is_some() {
+            self.size
+        } else {
+            0
+        }
+    }
+
+    /// The slot as a record on its own again, with `record` (its body, or rebuilt).
+    fn with_record(self, record: Record) -> AcceptedRecord {
+        AcceptedRecord {
+            id: self.id,
+            record,
+            timestamp: self.timestamp,
+            size: self.size,
+            held: self.held,
+            retries: self.retries,
+            deadline: self.deadline,
+        }
+    }
+}
+
+/// Where the bytes of a batch's encoded records are: the open batch's builder, or the
+/// finished batch (compressed or not).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// Not encoded: every slot keeps its record.
+    None,
+    /// Encoded at `send`, not finished yet.
+    Builder(&'a BatchBuilder),
+    /// Finished (a v2 batch as sent).
+    Wire(&'a Bytes),
+}
+
+/// Takes `slots` (a batch's records, in batch order) out of their batch as records on their
+/// own again: a slot whose record is encoded gets it rebuilt from `source`, and its size is
+/// charged to `pool` again (the batch buffer that carried it goes with the batch).
+///
+/// The bytes are the producer's own, so they always decode; if they did not, the record
+/// would come back with no key, value or headers (and a debug build stops).
+pub(crate) fn take_records(
+    slots: Vec<Slot>,
+    source: Source<'_>,
+    topic: &TopicName,
+    partition: i32,
+    pool: &mut Recycler,
+) -> Vec<AcceptedRecord> {
+    let mut decoded: Vec<DecodedRecord> = Vec::new();
+    if slots.iter().any(|s| s.body.is_none()) {
+        let result = match source {
+            Source::None => None,
+            Source::Builder(b) => b.decode_appended(),
+            Source::Wire(w) => Some(batch::decode(w, usize::MAX).map(|d| d.records)),
+        };
+        let encoded = slots.iter().filter(|s| s.body.is_none()).count();
+        match result {
+            Some(Ok(records)) if records.len() == encoded => decoded = records,
+            other => debug_assert!(false, "a batch's own records do not decode: {other:?}"),
+        }
+    }
+    // The encoded records, in order, are the slots without a body (a record kept whole is
+    // not among them).
+    let mut decoded = decoded.into_iter();
+    let mut out = Vec::with_capacity(slots.len());
+    for mut slot in slots {
+        let record = match slot.body.take() {
+            Some(body) => *body,
+            None => {
+                let d = decoded.next();
+                pool.sized += slot.size;
+                let mut r = Record::new(topic.clone());
+                if let Some(d) = d {
+                    r.key = d.key;
+                    r.value = d.value;
+                    r.headers = d.headers;
+                }
+                r.partition = slot.given_partition.then_some(partition);
+                r.timestamp = slot.given_timestamp.then_some(slot.timestamp);
+                r
+            }
+        };
+        out.push(slot.with_record(record));
+    }
+    out
+}
 
 /// A batch of one partition's records on its way to the leader.
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// The records, in send order.
-    pub records: Vec<AcceptedRecord>,
+    pub records: Vec<Slot>,
     /// Estimated encoded size: format overhead plus each record's size bound.
     pub bytes: usize,
     /// When the first record went in (`linger.ms` counts from here).
@@ -63,7 +215,7 @@ pub(crate) fn seq_distance(from: i32, to: i32) -> u32 {
 }
 
 /// Bytes of one record list slot.
-pub(crate) const SLOT: usize = std::mem::size_of::<AcceptedRecord>();
+pub(crate) const SLOT: usize = std::mem::size_of::<Slot>();
 
 /// Half of Kafka's sequence space: a sequence less than this far ahead of another is after
 /// it; further is before it (a producer never has that many records unacknowledged).
@@ -95,7 +247,7 @@ impl Batch {
 
     /// A sealed batch of `records` (encoded when its request is built, or already stamped).
     pub(crate) fn sealed(
-        records: Vec<AcceptedRecord>,
+        records: Vec<Slot>,
         overhead: usize,
         now: Instant,
         stamp: Option<Stamp>,
@@ -120,6 +272,31 @@ impl Batch {
     /// The send order of the batch: its first record's id (ids grow in `send` order).
     pub(crate) fn order(&self) -> u64 {
         self.records.first().map_or(u64::MAX, |p| p.id.0)
+    }
+
+    /// Where the bytes of the batch's encoded records are.
+    pub(crate) fn source(&self) -> Source<'_> {
+        match (&self.stamp, &self.enc) {
+            (Some(st), _) => Source::Wire(&st.wire),
+            (None, Some(enc)) => Source::Builder(enc),
+            (None, None) => Source::None,
+        }
+    }
+
+    /// The batch's records as records on their own again ([`take_records`]); the batch
+    /// goes (its buffer back to `pool`).
+    pub(crate) fn into_records(
+        mut self,
+        topic: &TopicName,
+        partition: i32,
+        pool: &mut Recycler,
+    ) -> Vec<AcceptedRecord> {
+        let slots = std::mem::take(&mut self.records);
+        let out = take_records(slots, self.source(), topic, partition, pool);
+        if let Some(enc) = self.enc.take() {
+            pool.put_buffer(enc.into_buffer());
+        }
+        out
     }
 }
 
@@ -147,6 +324,9 @@ pub(crate) struct BatchLimits {
     /// The record format to encode into at `send`: the one the last broker connection
     /// negotiated, `None` before any has.
     pub format: Option<RecordFormat>,
+    /// [`Config::return_successes`](crate::Config::return_successes): records are kept
+    /// whole beside their encoded bytes, to be handed back when delivered.
+    pub keep_records: bool,
     /// How many batches of one partition may be in flight: 1 without idempotence (so a retry
     /// can never land behind a newer batch: per-partition order across retries),
     /// `max.in.flight.requests.per.connection` (at most 5) with it (the broker's sequence
@@ -184,6 +364,7 @@ impl BatchLimits {
             message_max_bytes: config.message_max_bytes,
             overhead: BatchBuilder::overhead(format),
             format: None,
+            keep_records: config.return_successes,
             per_partition: 1,
             generation: 0,
         }

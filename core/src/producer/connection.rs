@@ -4,7 +4,6 @@
 //! request when configured ([`super::sasl`]), reconnect backoff, and what happens to a
 //! connection's requests when it ends.
 
-use super::accept::AcceptedRecord;
 use super::outbox::Outbox;
 use super::Clock;
 use crate::config::{parse_host_port, Config, MessageFormat};
@@ -77,13 +76,48 @@ pub(crate) struct InFlightBatch {
     /// Whose batch it is.
     pub partition: super::PartitionRef,
     /// The records actually encoded, in batch order (offset = base + index).
-    pub records: Vec<AcceptedRecord>,
+    pub records: Vec<super::batch::Slot>,
     /// The batch as encoded at `send`, if it was (taken when the request is built).
     pub enc: Option<crate::record::BatchBuilder>,
     /// The finished batch bytes, between encoding and writing the request (then empty).
     pub wire: bytes::Bytes,
     /// Idempotence: the batch's sequence and finished bytes, kept for a retry.
     pub stamp: Option<super::batch::Stamp>,
+}
+
+impl InFlightBatch {
+    /// Where the bytes of the batch's encoded records are: its finished bytes (the stamp's
+    /// with idempotence), or the builder before it is finished.
+    fn source(&self) -> super::batch::Source<'_> {
+        use super::batch::Source;
+        match (&self.stamp, &self.enc) {
+            (Some(st), _) => Source::Wire(&st.wire),
+            (None, Some(enc)) => Source::Builder(enc),
+            (None, None) if !self.wire.is_empty() => Source::Wire(&self.wire),
+            (None, None) => Source::None,
+        }
+    }
+
+    /// The batch's records as records on their own again
+    /// ([`take_records`](super::batch::take_records)), for a failure or a retry; its bytes go
+    /// back to the pool (kept if nothing else holds them).
+    pub(crate) fn into_records(
+        mut self,
+        topic: &crate::message::TopicName,
+        pool: &mut super::recycle::Recycler,
+    ) -> Vec<super::accept::AcceptedRecord> {
+        let slots = std::mem::take(&mut self.records);
+        let number = self.partition.number();
+        let out = super::batch::take_records(slots, self.source(), topic, number, pool);
+        pool.put_wire(std::mem::take(&mut self.wire));
+        if let Some(st) = self.stamp.take() {
+            pool.put_wire(st.wire);
+        }
+        if let Some(enc) = self.enc.take() {
+            pool.put_buffer(enc.into_buffer());
+        }
+        out
+    }
 }
 
 /// What a request was, so its response can be decoded and applied.

@@ -43,6 +43,12 @@
 //!   broker has, or for a record the format cannot carry, the batch keeps only its records
 //!   and is encoded when its request is built (the deferred path), as is a batch that goes to
 //!   a broker speaking another format (a retry after a leader move);
+//! * once encoded (RecordBatch v2), the caller's `Record` is let go: the batch keeps a
+//!   64-byte `batch::Slot` per record (id, timestamp, charge, retry level, deadline), and a
+//!   record that leaves its batch undelivered (a failure, a retry without idempotence, a
+//!   split) is rebuilt from the batch's bytes (`batch::take_records`).
+//!   [`Config::return_successes`](crate::Config::return_successes) keeps records whole, to
+//!   hand them back with their delivery;
 //! * a Produce request is written as chunks (`request::produce_chunks`): one small framing
 //!   buffer, and each batch's bytes as its own `Bytes`, never copied;
 //! * requests are built from the ready queue (partitions with a sealed batch), and
@@ -101,7 +107,7 @@ macro_rules! io {
 }
 
 mod accept;
-pub(crate) use accept::AcceptedRecord;
+pub(crate) use batch::Slot;
 mod batch;
 #[cfg(debug_assertions)]
 mod check;
@@ -643,8 +649,7 @@ impl ProducerCore {
     /// partitions looks at it and its deadline is re-armed.
     #[inline]
     pub(super) fn partition_mut(&mut self, at: PartitionRef) -> &mut PartitionState {
-        self.dirty.mark(at);
-        &mut self.topics[at.topic].partitions[at.index]
+        partition::partition_mut(&mut self.topics, &mut self.dirty, at)
     }
 
     /// `sealed` batches of partition `at` were just sealed: its topic's partitioner hears

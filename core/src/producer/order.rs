@@ -69,7 +69,7 @@
 use super::accept::AcceptedRecord;
 use super::batch::{seq_add, seq_after, Batch, BatchLimits, Stamp};
 use super::connection::RequestRef;
-use super::partition::PartitionState;
+use super::partition::{Owner, PartitionState};
 use super::recycle::Recycler;
 use crate::time::Instant;
 use std::collections::VecDeque;
@@ -172,14 +172,19 @@ impl PartitionState {
     /// the unsent batches of the old leader path (older than anything buffered); the watermark
     /// rises to the highest level, a chaser goes out, the leader is abandoned and a backoff
     /// starts.
-    pub(crate) fn begin_retry(&mut self, survivors: Vec<AcceptedRecord>, backoff_until: Instant) {
+    pub(crate) fn begin_retry(
+        &mut self,
+        survivors: Vec<AcceptedRecord>,
+        backoff_until: Instant,
+        owner: &mut Owner<'_>,
+    ) {
         let mut old_path: Vec<AcceptedRecord> = Vec::new();
         for b in std::mem::take(&mut self.batches) {
             if b.stamp.is_some() {
                 // A batch with a sequence stays whole (idempotence).
                 self.insert_retry_batch(b);
             } else {
-                old_path.extend(b.records);
+                old_path.extend(owner.unbatch(b));
             }
         }
         // The watermark must cover the old path's records too: a record of a higher level
@@ -215,12 +220,18 @@ impl PartitionState {
     /// batches behind the failed one, which the broker will refuse as out of order, must all
     /// be back before anything newer enters the broker path), and with `backoff_until` the
     /// leader is abandoned and a backoff starts.
-    pub(crate) fn begin_batch_retry(&mut self, level: u32, backoff_until: Option<Instant>) {
+    pub(crate) fn begin_batch_retry(
+        &mut self,
+        level: u32,
+        backoff_until: Option<Instant>,
+        owner: &mut Owner<'_>,
+    ) {
         let leader = self.leader;
         let backoff = self.backoff_until;
         self.begin_retry(
             Vec::new(),
             backoff_until.unwrap_or(Instant::from_unix_millis(0)),
+            owner,
         );
         if level > self.high_watermark {
             self.new_high_watermark(level);

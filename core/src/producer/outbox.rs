@@ -8,6 +8,7 @@
 //! hands it. It owns no other producer state; stages hand it names and numbers explicitly.
 
 use super::accept::AcceptedRecord;
+use super::batch::Slot;
 use super::connection::{ConnPhase, Connections, InFlightBatch, Target};
 use super::recycle::Recycler;
 use super::topic::{TopicIdx, TopicState};
@@ -73,7 +74,7 @@ impl Outbox {
         pool: &mut Recycler,
         topic: &TopicName,
         at: PartitionRef,
-        records: Vec<AcceptedRecord>,
+        records: Vec<Slot>,
         (base_offset, log_append): (i64, i64),
         now: Instant,
     ) {
@@ -82,7 +83,7 @@ impl Outbox {
         }
         let (bytes, held) = records
             .iter()
-            .fold((0, 0), |(b, h), p| (b + p.size, h + p.held));
+            .fold((0, 0), |(b, h), p| (b + p.sized(), h + p.held));
         pool.sized -= bytes;
         pool.charged -= held;
         self.pending -= records.len();

@@ -11,13 +11,14 @@
 //! records) so the order holds across every retry.
 
 use super::accept::AcceptedRecord;
-use super::batch::{Batch, BatchLimits, SealTrigger, SLOT};
+use super::batch::{Batch, BatchLimits, SealTrigger, Slot, SLOT};
 use super::connection::RequestRef;
+use super::dirty::DirtySet;
 use super::order::RetryLevel;
 use super::recycle::{class_size, Recycler};
-use super::topic::TopicIdx;
-use crate::message::RecordId;
-use crate::record::BatchBuilder;
+use super::topic::{TopicIdx, TopicState};
+use crate::message::{RecordId, TopicName};
+use crate::record::{BatchBuilder, RecordFormat};
 use crate::time::Instant;
 use bytes::BytesMut;
 use std::collections::VecDeque;
@@ -40,6 +41,56 @@ impl PartitionRef {
     pub(crate) fn number(self) -> i32 {
         self.index as i32
     }
+}
+
+/// Whose records leave a partition's batches, for [`Batch::into_records`] to rebuild them:
+/// the topic's name and the partition's number, and the pool their sizes are charged to
+/// again.
+pub(crate) struct Owner<'a> {
+    /// The topic's name.
+    pub topic: &'a TopicName,
+    /// The Kafka partition number.
+    pub number: i32,
+    /// Buffers, and the `buffer.memory` charge.
+    pub pool: &'a mut Recycler,
+}
+
+impl Owner<'_> {
+    /// `batch`'s records as records on their own again.
+    pub(crate) fn unbatch(&mut self, batch: Batch) -> Vec<AcceptedRecord> {
+        batch.into_records(self.topic, self.number, self.pool)
+    }
+}
+
+/// Partition `at` of `topics`, to change: marks it in `dirty`, so that the next pass over
+/// partitions looks at it and its deadline is re-armed. The one place that rule is written:
+/// `ProducerCore::partition_mut` and `StageCx::partition_mut` call it.
+#[inline]
+pub(crate) fn partition_mut<'t>(
+    topics: &'t mut [TopicState],
+    dirty: &mut DirtySet,
+    at: PartitionRef,
+) -> &'t mut PartitionState {
+    dirty.mark(at);
+    &mut topics[at.topic.0].partitions[at.index]
+}
+
+/// [`partition_mut`], with the [`Owner`] its records leave under (`pool` lent to it).
+#[inline]
+pub(crate) fn partition_and_owner<'t>(
+    topics: &'t mut [TopicState],
+    dirty: &mut DirtySet,
+    pool: &'t mut Recycler,
+    at: PartitionRef,
+) -> (&'t mut PartitionState, Owner<'t>) {
+    dirty.mark(at);
+    let topic = &mut topics[at.topic.0];
+    let owner = Owner {
+        topic: &topic.name,
+        number: at.number(),
+        pool,
+    };
+    (&mut topic.partitions[at.index], owner)
 }
 
 /// One partition's state.
@@ -130,18 +181,19 @@ impl PartitionState {
         overhead: usize,
         now: Instant,
     ) {
+        let whole = |v: Vec<AcceptedRecord>| v.into_iter().map(Slot::whole).collect();
         self.batches
-            .push_front(Batch::sealed(back, overhead, now, None));
+            .push_front(Batch::sealed(whole(back), overhead, now, None));
         self.batches
-            .push_front(Batch::sealed(front, overhead, now, None));
+            .push_front(Batch::sealed(whole(front), overhead, now, None));
     }
 
     /// Moves the records of every batch waiting here (retry batches, then the broker path) to
     /// `out`; a batch with a sequence leaves a hole an epoch bump closes.
-    pub(crate) fn take_batches(&mut self, out: &mut Vec<AcceptedRecord>) {
+    pub(crate) fn take_batches(&mut self, out: &mut Vec<AcceptedRecord>, owner: &mut Owner<'_>) {
         for b in self.retry_batches.drain(..).chain(self.batches.drain(..)) {
             self.sequence_lost |= b.stamp.is_some();
-            out.extend(b.records);
+            out.extend(owner.unbatch(b));
         }
     }
 
@@ -258,14 +310,23 @@ impl PartitionState {
             });
         }
         if let Some(open) = self.batches.back_mut() {
-            if let Some(enc) = &mut open.enc {
-                if p.encode_into(enc).is_err() {
-                    // The deferred path will fail this record alone, with the error.
-                    open.enc = None;
-                }
-            }
-            pool.charged += p.held;
-            open.records.push(p);
+            // Encoded once, here: in RecordBatch v2 the record itself goes (its bytes are in
+            // the batch, which is what a failure rebuilds it from). A legacy format keeps it
+            // whole, and so does a record the format cannot carry: the batch is then encoded
+            // again when its request is built (the deferred path), which fails that record
+            // alone, with the error.
+            let slot = match &mut open.enc {
+                Some(enc) => match p.encode_into(enc) {
+                    Ok(()) if enc.format() == RecordFormat::V2 && !limits.keep_records => {
+                        pool.sized -= p.size;
+                        Slot::encoded(p)
+                    }
+                    _ => Slot::whole(p),
+                },
+                None => Slot::whole(p),
+            };
+            pool.charged += slot.held;
+            open.records.push(slot);
             open.bytes += size;
         }
         sealed
@@ -410,18 +471,27 @@ impl PartitionState {
     /// Removes and returns records whose delivery deadline passed: whole batches on the broker
     /// path (a batch expires with its first record, as in the Java client), single records in
     /// the retry buffers.
-    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<AcceptedRecord> {
+    pub(crate) fn take_expired(
+        &mut self,
+        now: Instant,
+        owner: &mut Owner<'_>,
+    ) -> Vec<AcceptedRecord> {
         let mut out = Vec::new();
-        let expired = |p: &AcceptedRecord| p.deadline.is_some_and(|d| now >= d);
+        let due = |d: Option<Instant>| d.is_some_and(|d| now >= d);
+        let expired = |p: &AcceptedRecord| due(p.deadline);
+        let slot_expired = |p: &Slot| due(p.deadline);
         for queue in [&mut self.retry_batches, &mut self.batches] {
-            if queue.iter().any(|b| b.records.first().is_some_and(expired)) {
+            if queue
+                .iter()
+                .any(|b| b.records.first().is_some_and(slot_expired))
+            {
                 let mut kept = VecDeque::with_capacity(queue.len());
                 for b in queue.drain(..) {
-                    if b.records.first().is_some_and(expired) {
+                    if b.records.first().is_some_and(slot_expired) {
                         // A batch with a sequence may have been written: its sequence cannot
                         // simply leave the sequence space (an epoch bump follows).
                         self.sequence_lost |= b.stamp.is_some();
-                        out.extend(b.records);
+                        out.extend(owner.unbatch(b));
                     } else {
                         kept.push_back(b);
                     }
@@ -462,6 +532,14 @@ mod tests {
             retries: 0,
             deadline: None,
         }
+    }
+
+    /// A pool charged as `send` would have charged the records the tests append directly
+    /// (their sizes; an encoded record gives its size back).
+    fn charged_pool() -> Recycler {
+        let mut pool = Recycler::new(1 << 20);
+        pool.sized = 1 << 30;
+        pool
     }
 
     fn limits(format: Option<RecordFormat>) -> BatchLimits {
@@ -508,10 +586,7 @@ mod tests {
         let l = limits(Some(RecordFormat::V2));
         for i in 0..3 {
             let r = Record::new("t").key(format!("k{i}")).value(format!("v{i}"));
-            assert_eq!(
-                part.append(pending(i, r), &l, now, &mut Recycler::new(1 << 20)),
-                0
-            );
+            assert_eq!(part.append(pending(i, r), &l, now, &mut charged_pool()), 0);
         }
         let batch = part.batches.pop_front().expect("an open batch");
         let enc = batch.enc.expect("encoded at send");
@@ -534,7 +609,8 @@ mod tests {
         let mut l = limits(Some(RecordFormat::V2));
         l.batch_size = 64 * 1024;
         let mut pool = Recycler::new(l.batch_size);
-        let slot = std::mem::size_of::<AcceptedRecord>();
+        pool.sized = 1 << 30; // the records' sizes, as `send` charges them
+        let slot = std::mem::size_of::<Slot>();
         let mut capacities = Vec::new();
         for i in 0..40 {
             let r = Record::new("t").key(format!("k{i}")).value(vec![b'x'; 100]);
@@ -558,11 +634,14 @@ mod tests {
             "a size class for the first record, then doubling; not batch.size at once"
         );
         // A retried record gives its share up when it joins a new batch.
-        let mut batch = part.batches.pop_back().expect("open batch");
-        let mut p = batch.records.remove(0);
+        let batch = part.batches.pop_back().expect("open batch");
+        let mut records = batch.into_records(&"t".into(), 0, &mut pool);
+        let mut p = records.remove(0);
+        assert_eq!(p.record.value.as_deref(), Some(&[b'x'; 100][..]), "rebuilt");
+        assert_eq!(p.record.key.as_deref(), Some(&b"k0"[..]));
         let share = p.held;
         assert!(share > 0);
-        pool.charged -= batch.records.iter().map(|p| p.held).sum::<usize>();
+        pool.charged -= records.iter().map(|p| p.held).sum::<usize>();
         p.retries = 0;
         let mut fresh = PartitionState::new(Some(1));
         fresh.append(p, &l, now, &mut pool);
@@ -585,7 +664,7 @@ mod tests {
             pending(0, Record::new("t").value("a")),
             &limits(None),
             now,
-            &mut Recycler::new(1 << 20),
+            &mut charged_pool(),
         );
         assert!(part.batches[0].enc.is_none(), "format not known yet");
 
@@ -595,18 +674,22 @@ mod tests {
             pending(0, Record::new("t").value("a")),
             &l,
             now,
-            &mut Recycler::new(1 << 20),
+            &mut charged_pool(),
         );
         assert!(part.batches[0].enc.is_some());
         let with_header = Record::new("t").value("b").header(Header::new("h", "x"));
-        part.append(
-            pending(1, with_header),
-            &l,
-            now,
-            &mut Recycler::new(1 << 20),
+        part.append(pending(1, with_header), &l, now, &mut charged_pool());
+        let batch = &part.batches[0];
+        assert_eq!(
+            batch.enc.as_ref().map(BatchBuilder::len),
+            Some(1),
+            "v1 cannot carry headers: the record is not encoded"
         );
-        assert!(part.batches[0].enc.is_none(), "v1 cannot carry headers");
-        assert_eq!(part.batches[0].records.len(), 2, "the records are all kept");
+        assert_eq!(batch.records.len(), 2, "the records are all kept");
+        assert!(
+            batch.records.iter().all(|p| p.body.is_some()),
+            "kept whole (a legacy format, and a record it cannot carry)"
+        );
     }
     #[test]
     fn past_the_budget_a_record_starts_a_smallest_batch_its_reserve_covers() {

@@ -13,6 +13,7 @@ use super::connection::Versions;
 use super::connection::{Negotiation, Received, Report, RequestKind, RequestRef, Target};
 use super::idempotence::PidAnswer;
 use super::metadata::TopicAnswer;
+use super::partition::Owner;
 use super::responses::{retry_backoff, Responses};
 use super::sasl::AuthStep;
 use super::topic::TopicIdx;
@@ -45,9 +46,15 @@ impl ProducerCore {
             // Expired records leave first (a batch expires with its first record), so that
             // the seal rule sees what stays.
             if self.config.delivery_timeout.is_some() {
-                let part = &mut self.topics[at.topic].partitions[at.index];
+                let topic = &mut self.topics[at.topic];
+                let part = &mut topic.partitions[at.index];
                 if part.earliest_deadline().is_some_and(|d| now >= d) {
-                    expired.extend(part.take_expired(now));
+                    let mut owner = Owner {
+                        topic: &topic.name,
+                        number: at.number(),
+                        pool: &mut self.recycler,
+                    };
+                    expired.extend(part.take_expired(now, &mut owner));
                 }
             }
             self.seal_partition(at, now);
@@ -268,7 +275,7 @@ impl ProducerCore {
                     self.swept_at = Some(cutoff);
                     for topic in &mut self.topics {
                         self.visited += topic.partitions.len() as u64;
-                        topic.take_unsent(&mut expired);
+                        topic.take_unsent(&mut expired, &mut self.recycler);
                         for part in &mut topic.partitions {
                             self.sequence_lost |= part.take_sequence_loss();
                         }
@@ -278,8 +285,14 @@ impl ProducerCore {
                         expired.extend(topic.waiting.drain(..));
                     }
                     for &at in &work {
-                        let part = &mut self.topics[at.topic].partitions[at.index];
-                        super::topic::take_unsent(part, &mut expired);
+                        let topic = &mut self.topics[at.topic];
+                        let mut owner = Owner {
+                            topic: &topic.name,
+                            number: at.number(),
+                            pool: &mut self.recycler,
+                        };
+                        let part = &mut topic.partitions[at.index];
+                        super::topic::take_unsent(part, &mut expired, &mut owner);
                     }
                 }
             }
@@ -473,7 +486,12 @@ impl ProducerCore {
                 self.visited += topic.partitions.len() as u64;
                 for (index, part) in topic.partitions.iter_mut().enumerate() {
                     if part.leader == Some(node) {
-                        part.take_batches(&mut failed);
+                        let mut owner = Owner {
+                            topic: &topic.name,
+                            number: index as i32,
+                            pool: &mut self.recycler,
+                        };
+                        part.take_batches(&mut failed, &mut owner);
                         self.dirty.mark(PartitionRef {
                             topic: super::topic::TopicIdx(t),
                             index,

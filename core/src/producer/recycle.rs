@@ -25,7 +25,7 @@
 //!
 //! [`BatchBuilder`]: crate::record::BatchBuilder
 
-use super::accept::AcceptedRecord;
+use super::batch::Slot;
 use super::connection::InFlightBatch;
 use super::PartitionRef;
 use bytes::{Bytes, BytesMut};
@@ -70,7 +70,7 @@ pub(crate) const KEEP_BYTES: usize = 4 << 20;
 pub(crate) struct Recycler {
     /// Kept batch buffers by size class ([`class_of`]).
     buffers: Vec<Vec<BytesMut>>,
-    record_lists: Vec<Vec<AcceptedRecord>>,
+    record_lists: Vec<Vec<Slot>>,
     chunk_lists: Vec<Vec<Bytes>>,
     batch_lists: Vec<Vec<InFlightBatch>>,
     /// Scratch list of the partitions one request touches.
@@ -171,14 +171,14 @@ impl Recycler {
     }
 
     /// An empty record list with room for at least `capacity` records.
-    pub(crate) fn records(&mut self, capacity: usize) -> Vec<AcceptedRecord> {
+    pub(crate) fn records(&mut self, capacity: usize) -> Vec<Slot> {
         let mut v = take_list(&mut self.record_lists, &mut self.kept_bytes);
         v.reserve(capacity);
         v
     }
 
     /// Keeps a record list (emptied first).
-    pub(crate) fn put_records(&mut self, v: Vec<AcceptedRecord>) {
+    pub(crate) fn put_records(&mut self, v: Vec<Slot>) {
         keep_list(&mut self.record_lists, &mut self.kept_bytes, v);
     }
 

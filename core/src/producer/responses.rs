@@ -14,7 +14,7 @@
 //! not fire in lockstep, and a run is still reproducible from its seed. The attempt of a
 //! batch retry is the highest retry level among its surviving records.
 
-use super::batch::{seq_add, seq_batch_before, Batch, Stamp};
+use super::batch::{seq_add, seq_batch_before, Batch, Slot, Stamp};
 use super::connection::{InFlightBatch, RequestRef};
 use super::idempotence::{outcome_unknown, stamp_producer};
 use super::stage_cx::StageCx;
@@ -86,7 +86,8 @@ impl Responses {
         let max_retries = cx.config.retries;
         let mut survivors = Vec::with_capacity(b.records.len());
         let mut failed = Vec::new();
-        for mut p in b.records {
+        let at = b.partition;
+        for mut p in cx.unbatch(b) {
             p.retries = p.retries.saturating_add(1);
             if p.deadline.is_some_and(|d| now >= d) {
                 failed.push((p, ProduceError::DeliveryTimeout));
@@ -100,9 +101,9 @@ impl Responses {
             cx.outbox.fail(cx.recycler, p, e);
         }
         let backoff_until = now + cx.retry_backoff_for(max_attempt(&survivors));
-        let part = cx.partition_mut(b.partition);
+        let (part, mut owner) = cx.partition_and_owner(at);
         part.request_resolved(rref);
-        part.begin_retry(survivors, backoff_until);
+        part.begin_retry(survivors, backoff_until, &mut owner);
         // A NOT_LEADER answer (or a lost connection) may mean the leader moved: refresh.
         let refresh_after = cx.config.retry_backoff;
         cx.metadata.request_after_backoff(now, refresh_after);
@@ -139,9 +140,9 @@ impl Responses {
         let mut malformed = None;
         for mut b in batches.drain(..) {
             // An answer came, so the request was written: the driver holds no chunk of it any
-            // more, and the batch's buffer can serve a new batch (unless a stamp, kept for a
-            // retry, shares it: that one comes back below, once acknowledged).
-            cx.recycler.put_wire(std::mem::take(&mut b.wire));
+            // more, and the batch's buffer can serve a new batch once its records no longer
+            // need it (delivered; or rebuilt from it for a failure or retry, which gives it
+            // back too).
             let name = cx.topics[b.partition.topic].name.as_str();
             let block = resp
                 .topics
@@ -174,6 +175,7 @@ impl Responses {
                 let n = b.records.len();
                 cx.partition_mut(b.partition)
                     .batch_acked(rref, b.stamp.as_ref(), n);
+                cx.recycler.put_wire(std::mem::take(&mut b.wire));
                 if let Some(stamp) = b.stamp.take() {
                     cx.recycler.put_wire(stamp.wire);
                 }
@@ -219,9 +221,10 @@ impl Responses {
                         .as_ref()
                         .and_then(|st| st.maybe_written.clone())
                         .unwrap_or(RetryCause::Broker(code));
+                    let records = cx.unbatch(b);
                     cx.outbox.fail_all(
                         cx.recycler,
-                        b.records,
+                        records,
                         &ProduceError::RetriesExhausted(cause),
                     );
                 } else if code == ErrorCode::UNKNOWN_PRODUCER_ID || first_in_flight {
@@ -238,7 +241,8 @@ impl Responses {
                 let e = ProduceError::ProducerFenced(code);
                 cx.idem.state = super::idempotence::PidState::Fatal(e.clone());
                 cx.partition_mut(b.partition).request_resolved(rref);
-                cx.outbox.fail_all(cx.recycler, b.records, &e);
+                let records = cx.unbatch(b);
+                cx.outbox.fail_all(cx.recycler, records, &e);
             } else if code.is_retriable() {
                 Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
             } else {
@@ -246,8 +250,9 @@ impl Responses {
                 part.request_resolved(rref);
                 // A refused batch leaves a hole in the sequence space.
                 part.sequence_lost |= sequenced;
+                let records = cx.unbatch(b);
                 cx.outbox
-                    .fail_all(cx.recycler, b.records, &ProduceError::Broker(code));
+                    .fail_all(cx.recycler, records, &ProduceError::Broker(code));
             }
         }
         cx.recycler.put_batch_list(batches);
@@ -300,7 +305,8 @@ impl Responses {
             } else {
                 ProduceError::RetriesExhausted(cause)
             };
-            cx.outbox.fail_all(cx.recycler, b.records, &e);
+            let records = cx.unbatch(b);
+            cx.outbox.fail_all(cx.recycler, records, &e);
             return;
         }
         // The same backoff policy as every other retry (KIP-580: doubling per attempt, with
@@ -326,15 +332,17 @@ impl Responses {
         let Some(first) = batches.first() else {
             return;
         };
-        let part = cx.partition_mut(first.partition);
+        let (part, mut owner) = cx.partition_and_owner(first.partition);
         for b in batches {
             let mut records = b.records;
             for p in &mut records {
                 p.retries = level;
             }
+            // The stamp's bytes carry the records (`b.wire`, the same bytes, goes).
+            owner.pool.put_wire(b.wire);
             part.insert_retry_batch(Batch::sealed(records, overhead, now, b.stamp));
         }
-        part.begin_batch_retry(level, backoff_until);
+        part.begin_batch_retry(level, backoff_until, &mut owner);
     }
 
     /// MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE for `b`: split it in two and retry the
@@ -355,15 +363,17 @@ impl Responses {
             if b.stamp.is_some() {
                 cx.partition_mut(at).sequence_lost = true;
             }
+            let records = cx.unbatch(b);
             cx.outbox
-                .fail_all(cx.recycler, b.records, &ProduceError::Broker(code));
+                .fail_all(cx.recycler, records, &ProduceError::Broker(code));
             self.requeue.push(at);
             return;
         }
-        let mut front = b.records;
+        let stamp = b.stamp.clone();
+        let mut front = cx.unbatch(b);
         let back = front.split_off(front.len() / 2);
         let overhead = cx.limits.overhead;
-        let Some(stamp) = b.stamp else {
+        let Some(stamp) = stamp else {
             // No sequence: the halves go back at the front of the broker path (the batch was
             // the partition's only one in flight, older than everything held), sealed, to be
             // encoded again when their requests are built.
@@ -388,7 +398,7 @@ impl Responses {
             match Self::encode_stamped(cx.config, &records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {
                     partition: at,
-                    records,
+                    records: records.into_iter().map(Slot::whole).collect(),
                     enc: None,
                     wire: bytes::Bytes::new(),
                     stamp: Some(Stamp {

@@ -8,7 +8,7 @@
 //! their connection. Answers are read in [`super::responses`].
 
 use super::batch::BatchLimits;
-use super::batch::{seq_add, Stamp};
+use super::batch::{seq_add, Slot, Stamp};
 use super::connection::{InFlightBatch, RequestKind, RequestRef, Target};
 use super::partition::PartitionState;
 use super::recycle::class_size;
@@ -230,7 +230,8 @@ impl Sender {
         if let Err(e) = gate {
             for b in batches {
                 let at = b.partition;
-                cx.outbox.fail_all(cx.recycler, b.records, &e);
+                let records = cx.unbatch(b);
+                cx.outbox.fail_all(cx.recycler, records, &e);
                 self.queue_if_ready(cx, at);
             }
             return true;
@@ -247,7 +248,8 @@ impl Sender {
                 };
                 for b in batches {
                     let at = b.partition;
-                    cx.outbox.fail_all(cx.recycler, b.records, &e);
+                    let records = cx.unbatch(b);
+                    cx.outbox.fail_all(cx.recycler, records, &e);
                     self.queue_if_ready(cx, at);
                 }
                 return true;
@@ -345,6 +347,8 @@ impl Sender {
         if let Some(stamp) = b.stamp.take() {
             // A retry with a sequence: the same bytes (re-stamped after an epoch bump).
             let (at, n) = (b.partition, b.records.len());
+            // (A failure hands the records back, rebuilt from the stamp's bytes.)
+            b.stamp = Some(stamp.clone());
             let refreshed = if format == RecordFormat::V2 {
                 Self::refresh_stamp(cx, at, stamp, n)
             } else {
@@ -357,12 +361,14 @@ impl Sender {
                 Err(e @ ProduceError::RetriesExhausted(_)) => {
                     // Maybe written under the old epoch: failed, not re-stamped (no hole:
                     // the partition already runs under the new epoch).
-                    cx.outbox.fail_all(cx.recycler, b.records, &e);
+                    let records = cx.unbatch(b);
+                    cx.outbox.fail_all(cx.recycler, records, &e);
                     return None;
                 }
                 Err(e) => {
                     cx.partition_mut(at).sequence_lost = true;
-                    cx.outbox.fail_all(cx.recycler, b.records, &e);
+                    let records = cx.unbatch(b);
+                    cx.outbox.fail_all(cx.recycler, records, &e);
                     return None;
                 }
             };
@@ -375,12 +381,13 @@ impl Sender {
                 broker: cx.broker_label(conn),
                 reason: "zstd needs Produce v7+; the broker is older",
             };
-            cx.outbox.fail_all(cx.recycler, b.records, &e);
+            let records = cx.unbatch(b);
+            cx.outbox.fail_all(cx.recycler, records, &e);
             return None;
         }
         let (builder, mut b) = match b.enc.take() {
             Some(enc) if enc.format() == format && enc.len() == b.records.len() => (enc, b),
-            _ => Self::encode_deferred(cx, b, format)?,
+            enc => Self::encode_deferred(cx, b, enc, format)?,
         };
         let stamp = match format {
             RecordFormat::V2 => Self::next_fields(cx, b.partition),
@@ -400,7 +407,7 @@ impl Sender {
             BytesMut::new()
         };
         let finished = builder
-            .finish_reusing(
+            .finish_keeping(
                 compression,
                 cx.config.effective_compression_level(),
                 fields,
@@ -412,18 +419,21 @@ impl Sender {
             });
         match finished {
             Ok(bytes) if bytes.len() > cx.config.message_max_bytes => {
+                b.wire = bytes;
                 if b.records.len() > 1 {
                     // Compressed past message.max.bytes: split in two and send the halves
                     // (no sequence was taken yet).
                     let overhead = cx.limits.overhead;
                     let last_now = cx.clock.last_now;
-                    let mut front = b.records;
+                    let at = b.partition;
+                    let mut front = cx.unbatch(b);
                     let back = front.split_off(front.len() / 2);
-                    cx.partition_mut(b.partition)
+                    cx.partition_mut(at)
                         .push_front_halves(front, back, overhead, last_now);
                 } else {
                     let e = ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE);
-                    cx.outbox.fail_all(cx.recycler, b.records, &e);
+                    let records = cx.unbatch(b);
+                    cx.outbox.fail_all(cx.recycler, records, &e);
                 }
                 None
             }
@@ -434,12 +444,11 @@ impl Sender {
                 b.wire = bytes;
                 Some(b)
             }
-            Err(e) => {
-                cx.outbox.fail_all(
-                    cx.recycler,
-                    b.records,
-                    &ProduceError::Encoding(e.to_string()),
-                );
+            Err((e, builder)) => {
+                b.enc = Some(builder);
+                let records = cx.unbatch(b);
+                cx.outbox
+                    .fail_all(cx.recycler, records, &ProduceError::Encoding(e.to_string()));
                 None
             }
         }
@@ -449,28 +458,44 @@ impl Sender {
     /// carry; `None` when none is left.
     fn encode_deferred(
         cx: &mut StageCx<'_>,
-        b: InFlightBatch,
+        mut b: InFlightBatch,
+        enc: Option<BatchBuilder>,
         format: RecordFormat,
     ) -> Option<(BatchBuilder, InFlightBatch)> {
-        let bytes: usize = b.records.iter().map(|p| p.size).sum();
+        // The records as they were given (rebuilt from `enc` where encoded at `send`).
+        b.enc = enc;
+        let partition = b.partition;
+        let records = cx.unbatch(b);
+        let bytes: usize = records.iter().map(|p| p.size).sum();
         let mut builder = BatchBuilder::with_buffer(format, cx.recycler.buffer(bytes));
-        let mut kept = cx.recycler.records(b.records.len());
+        let mut kept = cx.recycler.records(records.len());
         let mut refused = Vec::new();
-        let mut records = b.records;
-        for p in records.drain(..) {
+        for p in records {
             match p.encode_into(&mut builder) {
-                Ok(()) => kept.push(p),
+                Ok(()) if format == RecordFormat::V2 && !cx.limits.keep_records => {
+                    cx.recycler.sized -= p.size;
+                    kept.push(Slot::encoded(p));
+                }
+                Ok(()) => kept.push(Slot::whole(p)),
                 Err(e) => refused.push((p, ProduceError::Encoding(e.to_string()))),
             }
         }
-        cx.recycler.put_records(records);
         for (p, e) in refused {
             cx.outbox.fail(cx.recycler, p, e);
         }
         if kept.is_empty() {
+            cx.recycler.put_records(kept);
+            cx.recycler.put_buffer(builder.into_buffer());
             return None;
         }
-        Some((builder, InFlightBatch { records: kept, ..b }))
+        let b = InFlightBatch {
+            partition,
+            records: kept,
+            enc: None,
+            wire: Bytes::new(),
+            stamp: None,
+        };
+        Some((builder, b))
     }
 
     /// Gives a batch about to be sent its sequence: a fresh one for a new batch (its

@@ -4,13 +4,15 @@
 //! helpers they share (the seal rule, marking a partition changed) live here, so that the
 //! stages and the router (`pass.rs`) apply them the same way.
 
+use super::accept::AcceptedRecord;
 use super::batch::{BatchLimits, SealTrigger};
+use super::connection::InFlightBatch;
 use super::connection::{Connections, Target};
 use super::dirty::DirtySet;
 use super::idempotence::Idempotence;
 use super::metadata::MetadataState;
 use super::outbox::Outbox;
-use super::partition::{PartitionRef, PartitionState};
+use super::partition::{partition_and_owner, partition_mut, Owner, PartitionRef, PartitionState};
 use super::recycle::Recycler;
 use super::responses::retry_backoff;
 use super::topic::TopicState;
@@ -64,8 +66,24 @@ impl StageCx<'_> {
     /// partitions looks at it and its deadline is re-armed.
     #[inline]
     pub(crate) fn partition_mut(&mut self, at: PartitionRef) -> &mut PartitionState {
-        self.dirty.mark(at);
-        &mut self.topics[at.topic].partitions[at.index]
+        partition_mut(self.topics, self.dirty, at)
+    }
+
+    /// Partition `at`'s state to change ([`partition_mut`](Self::partition_mut)), with the
+    /// [`Owner`] its records leave batches under.
+    #[inline]
+    pub(crate) fn partition_and_owner(
+        &mut self,
+        at: PartitionRef,
+    ) -> (&mut PartitionState, Owner<'_>) {
+        partition_and_owner(self.topics, self.dirty, self.recycler, at)
+    }
+
+    /// The records of in-flight batch `b` as records on their own again, for a failure or a
+    /// retry ([`InFlightBatch::into_records`]).
+    pub(crate) fn unbatch(&mut self, b: InFlightBatch) -> Vec<AcceptedRecord> {
+        let topic = b.partition.topic;
+        b.into_records(&self.topics[topic].name, self.recycler)
     }
 
     /// Applies the seal rule ([`PartitionState::seal_open`]) to partition `at`; a flush or

@@ -4,7 +4,8 @@
 //! `send` refuse the topic. The accept stage ([`super::accept`]) drives it.
 
 use super::accept::AcceptedRecord;
-use super::partition::PartitionState;
+use super::partition::{Owner, PartitionState};
+use super::recycle::Recycler;
 use crate::error::ProduceError;
 use crate::message::{Record, TopicName};
 use crate::partitioner::Partitioner;
@@ -112,8 +113,12 @@ impl std::fmt::Debug for TopicState {
 
 /// Moves every record of partition `part` not in flight (its batches, retry batches and retry
 /// buffers) to `out` (see [`TopicState::take_unsent`]).
-pub(crate) fn take_unsent(part: &mut PartitionState, out: &mut Vec<AcceptedRecord>) {
-    part.take_batches(out);
+pub(crate) fn take_unsent(
+    part: &mut PartitionState,
+    out: &mut Vec<AcceptedRecord>,
+    owner: &mut Owner<'_>,
+) {
+    part.take_batches(out, owner);
     for level in &mut part.retry_state {
         out.extend(level.buf.drain(..));
     }
@@ -125,10 +130,15 @@ impl TopicState {
     /// gave up on them. That includes the retry batches (stamped, idempotence) — a sent batch
     /// waiting for a leader that may never come back would otherwise keep the close from
     /// ending (issue 21, bug 3); their sequences leave a hole, closed by an epoch bump.
-    pub(crate) fn take_unsent(&mut self, out: &mut Vec<AcceptedRecord>) {
+    pub(crate) fn take_unsent(&mut self, out: &mut Vec<AcceptedRecord>, pool: &mut Recycler) {
         out.extend(self.waiting.drain(..));
-        for part in &mut self.partitions {
-            take_unsent(part, out);
+        for (number, part) in self.partitions.iter_mut().enumerate() {
+            let mut owner = Owner {
+                topic: &self.name,
+                number: number as i32,
+                pool,
+            };
+            take_unsent(part, out, &mut owner);
         }
     }
 

@@ -278,8 +278,34 @@ pub(crate) fn decode(data: &[u8], max_decompressed: usize) -> Result<DecodedBatc
     } else {
         Bytes::from(compression.decompress(raw, max_decompressed)?)
     };
-    let mut r = Cursor::new(&records_bytes);
-    let count = count as usize;
+    let records = decode_bodies(&records_bytes, count as usize, |delta| {
+        if log_append_time {
+            max_timestamp
+        } else {
+            base_timestamp.wrapping_add(delta)
+        }
+    })?;
+    Ok(DecodedBatch {
+        format: RecordFormat::V2,
+        base_offset,
+        compression,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        log_append_time,
+        records,
+    })
+}
+
+/// Decodes the `count` records of a v2 batch's records section (`records_bytes`, after the
+/// header and any decompression), each key and value a slice of `records_bytes`, each
+/// timestamp `timestamp_of(timestampDelta)`. Never panics on any input.
+pub(crate) fn decode_bodies(
+    records_bytes: &Bytes,
+    count: usize,
+    timestamp_of: impl Fn(i64) -> i64,
+) -> Result<Vec<DecodedRecord>, RecordError> {
+    let mut r = Cursor::new(records_bytes);
     if count > r.remaining() / MIN_RECORD_LEN {
         return Err(DecodeError::Invalid("recordCount larger than the records").into());
     }
@@ -322,11 +348,7 @@ pub(crate) fn decode(data: &[u8], max_decompressed: usize) -> Result<DecodedBatc
         if b.remaining() != 0 {
             return Err(DecodeError::Trailing(b.remaining()).into());
         }
-        let timestamp = if log_append_time {
-            max_timestamp
-        } else {
-            base_timestamp.wrapping_add(timestamp_delta)
-        };
+        let timestamp = timestamp_of(timestamp_delta);
         records.push(DecodedRecord {
             offset_delta: i64::from(offset_delta),
             timestamp,
@@ -338,16 +360,7 @@ pub(crate) fn decode(data: &[u8], max_decompressed: usize) -> Result<DecodedBatc
     if r.remaining() != 0 {
         return Err(DecodeError::Trailing(r.remaining()).into());
     }
-    Ok(DecodedBatch {
-        format: RecordFormat::V2,
-        base_offset,
-        compression,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        log_append_time,
-        records,
-    })
+    Ok(records)
 }
 
 #[cfg(test)]

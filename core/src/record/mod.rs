@@ -226,6 +226,27 @@ impl BatchBuilder {
         old
     }
 
+    /// The builder's buffer, emptied, for reuse.
+    pub(crate) fn into_buffer(self) -> BytesMut {
+        let mut b = self.buf;
+        b.clear();
+        b
+    }
+
+    /// The records appended so far, decoded again: what a record that leaves its batch
+    /// before the batch is finished is rebuilt from. v2 only (`None` for v0/v1, whose
+    /// records the producer keeps whole). One copy of the records backs every key and value.
+    pub(crate) fn decode_appended(&self) -> Option<Result<Vec<DecodedRecord>, RecordError>> {
+        if self.format != RecordFormat::V2 {
+            return None;
+        }
+        let raw = Bytes::copy_from_slice(self.buf.get(batch::HEADER_LEN..).unwrap_or_default());
+        let base = self.base_timestamp;
+        Some(batch::decode_bodies(&raw, self.count, |delta| {
+            base.wrapping_add(delta)
+        }))
+    }
+
     /// Uncompressed size of the finished batch so far, in bytes: for v2 the header and the
     /// records; for v0/v1 the message set (compressed, it gains a wrapper message).
     pub fn size(&self) -> usize {
@@ -282,11 +303,24 @@ impl BatchBuilder {
         compression: Compression,
         level: Option<i32>,
         producer: ProducerFields,
-        mut spare: BytesMut,
+        spare: BytesMut,
     ) -> Result<(Bytes, BytesMut), RecordError> {
+        self.finish_keeping(compression, level, producer, spare)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`finish_reusing`](Self::finish_reusing), handing the builder back untouched on an
+    /// error: the producer rebuilds the records of a batch it could not finish from it.
+    pub(crate) fn finish_keeping(
+        mut self,
+        compression: Compression,
+        level: Option<i32>,
+        producer: ProducerFields,
+        mut spare: BytesMut,
+    ) -> Result<(Bytes, BytesMut), (RecordError, BatchBuilder)> {
         spare.clear();
         if self.format != RecordFormat::V2 && compression == Compression::Zstd {
-            return Err(RecordError::CompressionNotSupported(compression));
+            return Err((RecordError::CompressionNotSupported(compression), self));
         }
         if self.count == 0 {
             return Ok((Bytes::new(), spare));
@@ -301,16 +335,22 @@ impl BatchBuilder {
                     producer,
                 };
                 if compression == Compression::None {
-                    let mut buf = self.buf;
-                    batch::write_header(&mut buf, &fields)?;
-                    Ok((buf.freeze(), spare))
+                    // The header is written over its reserved bytes; the records stay.
+                    if let Err(e) = batch::write_header(&mut self.buf, &fields) {
+                        return Err((e, self));
+                    }
+                    Ok((self.buf.freeze(), spare))
                 } else {
-                    let mut buf = self.buf;
-                    let records = &buf[batch::HEADER_LEN..];
+                    let records = &self.buf[batch::HEADER_LEN..];
                     spare.reserve(batch::HEADER_LEN + records.len() / 2 + 64);
                     spare.resize(batch::HEADER_LEN, 0);
-                    compression.compress(level, records, &mut spare)?;
-                    batch::write_header(&mut spare, &fields)?;
+                    if let Err(e) = compression.compress(level, records, &mut spare) {
+                        return Err((e.into(), self));
+                    }
+                    if let Err(e) = batch::write_header(&mut spare, &fields) {
+                        return Err((e, self));
+                    }
+                    let mut buf = self.buf;
                     buf.clear();
                     Ok((spare.freeze(), buf))
                 }
@@ -319,14 +359,17 @@ impl BatchBuilder {
                 if compression == Compression::None {
                     Ok((self.buf.freeze(), spare))
                 } else {
-                    let wrapped = legacy::wrap(
+                    let wrapped = match legacy::wrap(
                         self.format,
                         &self.buf,
                         self.count,
                         self.max_timestamp,
                         compression,
                         level,
-                    )?;
+                    ) {
+                        Ok(w) => w,
+                        Err(e) => return Err((e, self)),
+                    };
                     let mut buf = self.buf;
                     buf.clear();
                     Ok((wrapped, buf))

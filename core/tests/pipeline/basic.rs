@@ -27,12 +27,49 @@ fn happy_path_bootstrap_negotiate_metadata_produce_with_offsets() {
             "offset = base + index within batch"
         );
         assert_eq!(md.timestamp, 1_700_000_000_000);
-        assert_eq!(rec.value.as_deref(), Some(vals[i].as_bytes()));
+        assert!(rec.is_none(), "a delivery hands no record back by default");
     }
     assert_eq!(h.log("t", 0), vec!["v-0", "v-2", "v-4", "v-6", "v-8"]);
     assert_eq!(h.produce_versions(), BTreeSet::from([12]));
     assert_eq!(h.record_formats(), BTreeSet::from([2]));
     assert_eq!(h.core.buffered_bytes(), 0);
+}
+
+/// Encode once: the record's key and value are let go at `send` (only its batch's bytes
+/// carry them); with `return_successes` they are kept and handed back when delivered.
+#[test]
+fn a_record_is_let_go_at_send_unless_successes_return_it() {
+    for keep in [false, true] {
+        let mut config = Harness::config();
+        config.return_successes = keep;
+        config.linger = Duration::from_millis(50);
+        let mut h = Harness::new(config, &[1], &[("t", &[1])]);
+        h.drain();
+        h.send("t", Some(0), "warm");
+        h.settle();
+        let value = bytes::Bytes::from(b"payload".to_vec());
+        let key = bytes::Bytes::from(b"k".to_vec());
+        let record = Record::new("t").key(key.clone()).value(value.clone());
+        let id = h.core.send(record, h.now).expect("accepted");
+        h.drain();
+        assert_eq!(
+            (value.is_unique(), key.is_unique()),
+            (!keep, !keep),
+            "return_successes = {keep}: the caller's value and key held by the core"
+        );
+        h.settle();
+        let (_, handed_back) = &h.delivered[&id];
+        match handed_back {
+            Some(r) => {
+                assert!(keep);
+                assert_eq!(r.value.as_ref(), Some(&value));
+                assert_eq!(r.key.as_ref(), Some(&key));
+            }
+            None => assert!(!keep, "return_successes hands the record back"),
+        }
+        assert_eq!(h.log("t", 0), vec!["warm", "payload"]);
+        assert_eq!(h.core.buffered_bytes(), 0);
+    }
 }
 
 #[test]

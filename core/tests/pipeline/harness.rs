@@ -27,7 +27,7 @@ pub struct Harness {
     produce_max: i16,
     api_versions_max: i16,
     idempotent: bool,
-    pub delivered: BTreeMap<RecordId, (RecordMetadata, Record)>,
+    pub delivered: BTreeMap<RecordId, (RecordMetadata, Option<Record>)>,
     pub failed: BTreeMap<RecordId, (ProduceError, Record)>,
     pub outcomes: usize,
     pub closed: usize,

@@ -1,7 +1,7 @@
 //! The queues behind the channel shape's streams (async) or receivers (odradek-mio).
 
 use crate::report::ChannelOptions;
-use odradek_core::{DeliveryError, ProduceError, Record, RecordMetadata};
+use odradek_core::{DeliveryError, Record, RecordMetadata};
 use std::collections::VecDeque;
 use std::task::Waker;
 
@@ -55,14 +55,13 @@ impl ChannelQueues {
 
     /// Queues one record's outcome for the streams or receivers that are open, waking the
     /// one waiting. Returns a failure nobody can observe (the errors side is closed).
-    pub(super) fn push_outcome(
-        &mut self,
-        outcome: Result<RecordMetadata, ProduceError>,
-        record: Record,
-    ) -> Option<DeliveryError> {
+    pub(super) fn push_outcome(&mut self, outcome: super::Outcome) -> Option<DeliveryError> {
         match outcome {
-            Ok(metadata) => {
-                if self.return_successes && self.successes_open {
+            Ok((metadata, record)) => {
+                // The record is there: a successes stream turns on `return_successes`.
+                if let Some(record) =
+                    record.filter(|_| self.return_successes && self.successes_open)
+                {
                     self.successes.push_back((metadata, record));
                     if let Some(w) = self.successes_waker.take() {
                         w.wake();
@@ -70,8 +69,7 @@ impl ChannelQueues {
                 }
                 None
             }
-            Err(error) => {
-                let e = DeliveryError { error, record };
+            Err(e) => {
                 if !self.errors_open {
                     return Some(e);
                 }

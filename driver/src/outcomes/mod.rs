@@ -52,7 +52,12 @@ pub type DeliveryResult = Result<RecordMetadata, DeliveryError>;
 
 /// A record's outcome as queued for a front end that polls for them
 /// ([`Router::track_event`]): its id, where it was appended or why it failed, the record.
-pub type EventOutcome = (RecordId, Result<RecordMetadata, ProduceError>, Record);
+pub type EventOutcome = (RecordId, Outcome);
+
+/// One record's outcome as the router hands it on: delivered (with the record only when
+/// [`Config::return_successes`](odradek_core::Config::return_successes) kept it), or failed
+/// with the record handed back.
+pub type Outcome = Result<(RecordMetadata, Option<Record>), DeliveryError>;
 
 /// How many unobserved failures (whose ticket, callback or errors stream was dropped) are
 /// kept with their records for the [`CloseReport`]; past this only the count grows.
@@ -202,19 +207,20 @@ impl Router {
         batch: impl IntoIterator<Item = odradek_core::DeliveredRecord>,
     ) {
         for d in batch {
-            self.complete(d.id, Ok(d.metadata), d.record);
+            self.route(d.id, Ok((d.metadata, d.record)));
         }
+    }
+
+    /// Routes a failed record's outcome from the core (`Failed`), with the record handed
+    /// back (see [`route`](Self::route)).
+    pub fn complete(&mut self, id: RecordId, error: ProduceError, record: Record) {
+        self.route(id, Err(DeliveryError { error, record }));
     }
 
     /// Routes one record's outcome from the core (`Delivered` or `Failed`) to wherever it
     /// goes. Tickets get it at the next [`settle`](Router::settle); callbacks run at the next
     /// [`take_callbacks`](Router::take_callbacks).
-    pub fn complete(
-        &mut self,
-        id: RecordId,
-        outcome: Result<RecordMetadata, ProduceError>,
-        record: Record,
-    ) {
+    fn route(&mut self, id: RecordId, outcome: Outcome) {
         self.routed = true;
         match &outcome {
             Ok(_) => self.delivered += 1,
@@ -223,23 +229,23 @@ impl Router {
         match self.window.take(id) {
             // An id never tracked (or routed twice): count it, lose nothing silently.
             None | Some(Route::Done) => {
-                if let Err(error) = outcome {
-                    self.unobserved.push(DeliveryError { error, record });
+                if let Err(e) = outcome {
+                    self.unobserved.push(e);
                 }
             }
             Some(Route::Slot(i)) => {
-                let r = outcome.map_err(|error| Box::new(DeliveryError { error, record }));
+                let r = outcome.map(|(m, _)| m).map_err(Box::new);
                 self.fills.push((i, r));
             }
             Some(Route::Callback(p, i)) => {
-                let r = outcome.map_err(|error| Box::new(DeliveryError { error, record }));
+                let r = outcome.map(|(m, _)| m).map_err(Box::new);
                 self.ready.ready.push((p, i, Some(r)));
             }
-            Some(Route::Event) => self.events.push_back((id, outcome, record)),
+            Some(Route::Event) => self.events.push_back((id, outcome)),
             Some(Route::Channel) => {
                 let unobserved = match &mut self.channels {
-                    Some(q) => q.push_outcome(outcome, record),
-                    None => outcome.err().map(|error| DeliveryError { error, record }),
+                    Some(q) => q.push_outcome(outcome),
+                    None => outcome.err(),
                 };
                 if let Some(e) = unobserved {
                     self.unobserved.push(e);
@@ -379,13 +385,13 @@ mod test_support {
 
     /// Routes a delivery of `id` at offset `id`.
     pub(super) fn ok(router: &mut Router, id: u64) {
-        router.complete(RecordId(id), Ok(meta(id as i64)), Record::new("t"));
+        router.route(RecordId(id), Ok((meta(id as i64), Some(Record::new("t")))));
     }
 
     /// Routes a failure of `id` (a record with value `v`).
     pub(super) fn fail(router: &mut Router, id: u64) {
         let error = ProduceError::Aborted;
-        router.complete(RecordId(id), Err(error), Record::new("t").value("v"));
+        router.complete(RecordId(id), error, Record::new("t").value("v"));
     }
 
     /// A waker that counts its wakes.
