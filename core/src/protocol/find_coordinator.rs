@@ -1,11 +1,12 @@
-//! FindCoordinator (key 10), versions 0–4: which broker coordinates a transactional id (key
+//! FindCoordinator (key 10), versions 0–6: which broker coordinates a transactional id (key
 //! type 1) or a consumer group (key type 0).
 //!
 //! v0 has no key type (it finds group coordinators only), so a transaction coordinator needs
 //! v1+. v3+ is flexible. v4 (KIP-699) batches: the request carries `CoordinatorKeys` and the
 //! answer one entry per key, each with its own error; v0–v3 carry one key and answer with one
 //! top-level node, host, port and error. [`FindCoordinatorResponse::coordinator`] reads either
-//! shape.
+//! shape. v5 (KIP-890: the broker may answer TRANSACTION_ABORTABLE) and v6 (KIP-932: key type
+//! 2, share groups) are v4 on the wire.
 
 /// Coordinator key types (`KeyType`, v1+).
 pub mod key_type {
@@ -13,6 +14,8 @@ pub mod key_type {
     pub const GROUP: i8 = 0;
     /// A transactional id (`transactional.id`).
     pub const TRANSACTION: i8 = 1;
+    /// A share-group partition (`groupId:topicId:partition`, v6+; KIP-932).
+    pub const SHARE: i8 = 2;
 }
 
 /// FindCoordinator request.
@@ -89,7 +92,7 @@ fn check_version(version: i16) -> Result<(), DecodeError> {
 impl Request for FindCoordinatorRequest {
     const API_KEY: i16 = api_key::FIND_COORDINATOR;
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 4;
+    const MAX_VERSION: i16 = 6;
     const FIRST_FLEXIBLE: i16 = FIRST_FLEXIBLE;
     type Response = FindCoordinatorResponse;
 

@@ -26,13 +26,15 @@ fn valid_bodies() -> Vec<(i16, i16, bool, Vec<u8>)> {
         }
         push(0, v, true, &|b| produce_response().encode(v, b));
     }
-    for v in 0..=4 {
+    for v in 0..=6 {
         for m in txn::find_coordinator_requests() {
             push(10, v, false, &|b| m.encode(v, b));
         }
         for m in txn::find_coordinator_responses() {
             push(10, v, true, &|b| m.encode(v, b));
         }
+    }
+    for v in 0..=4 {
         push(25, v, false, &|b| txn::add_offsets_request().encode(v, b));
         let resp = AddOffsetsToTxnResponse {
             throttle_time_ms: 1,
