@@ -5,7 +5,10 @@
 #![allow(unsafe_code)]
 
 use bytes::{BufMut, BytesMut};
-use odradek_core::protocol::{decode_response, MetadataRequest, ProduceRequest, Reader};
+use odradek_core::protocol::{
+    decode_response, AddPartitionsToTxnRequest, MetadataRequest, ProduceRequest, Reader,
+    TxnOffsetCommitRequest,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -96,6 +99,24 @@ fn a_huge_metadata_broker_count_reserves_almost_nothing() {
         assert!(decode_response::<MetadataRequest>(1, &frame).is_err());
     });
     assert!(peak <= 16 * 1024, "decoding reserved {peak} bytes");
+}
+
+#[test]
+fn huge_transactional_answer_topic_counts_reserve_almost_nothing() {
+    // AddPartitionsToTxn v2 and TxnOffsetCommit v2 responses: throttle, then the topics
+    // array; 200,000 topics of at least 6 bytes fit in the padding.
+    let frame = hostile_frame(&[0, 0, 0, 0], 200_000, 6);
+    let peak = peak_during(|| {
+        assert!(decode_response::<AddPartitionsToTxnRequest>(2, &frame).is_err());
+    });
+    assert!(
+        peak <= 16 * 1024,
+        "AddPartitionsToTxn reserved {peak} bytes"
+    );
+    let peak = peak_during(|| {
+        assert!(decode_response::<TxnOffsetCommitRequest>(2, &frame).is_err());
+    });
+    assert!(peak <= 16 * 1024, "TxnOffsetCommit reserved {peak} bytes");
 }
 
 #[test]

@@ -153,6 +153,7 @@ fn api_versions_response_matches_kafka_protocol() {
             },
         ],
         throttle_time_ms: 9,
+        ..ApiVersionsResponse::default()
     };
     for v in 0..=3 {
         // The ApiVersions response header is always v0.

@@ -193,6 +193,7 @@ impl Broker {
                         range(36, 2),
                     ],
                     throttle_time_ms: 0,
+                    ..ApiVersionsResponse::default()
                 };
                 protocol::encode_response::<ApiVersionsRequest>(corr, v, &resp, &mut out);
             }
@@ -511,6 +512,7 @@ fn the_nonce_comes_from_the_seed() {
                 })
                 .to_vec(),
             throttle_time_ms: 0,
+            ..ApiVersionsResponse::default()
         };
         protocol::encode_response::<ApiVersionsRequest>(0, 3, &resp, &mut out);
         core.handle_received(conn, &out, now);

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, frame)) = data.split_first() else {
         return;
     };
-    let version = i16::from(sel & 0x7f) % (4 + 1);
+    let version = i16::from(sel & 0x7f) % (5 + 1);
     if sel & 0x80 != 0 {
         request_round_trip::<InitProducerIdRequest>(version, frame);
     } else {

@@ -527,6 +527,7 @@ impl World {
                     error_code: code,
                     api_keys: keys,
                     throttle_time_ms: i32::from(a.throttle),
+                    ..ApiVersionsResponse::default()
                 };
                 // Kafka answers an unsupported version in v0.
                 let v = if code == ErrorCode::UNSUPPORTED_VERSION.0 {

@@ -44,6 +44,7 @@ fn advertised_versions(versions: &BrokerVersions) -> ApiVersionsResponse {
             },
         ],
         throttle_time_ms: 0,
+        ..ApiVersionsResponse::default()
     };
     if let Some((min, max)) = versions.init_producer_id {
         resp.api_keys.push(ApiVersionRange {

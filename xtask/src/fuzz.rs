@@ -14,12 +14,13 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Every target, in the order they run (the decoders first, the whole core last).
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 12] = [
     "frame",
     "api_versions",
     "metadata",
     "produce",
     "init_producer_id",
+    "txn",
     "sasl",
     "scram",
     "records",

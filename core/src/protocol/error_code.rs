@@ -407,6 +407,77 @@ impl ErrorCode {
     }
 }
 
+/// What the transactional producer does with an error code on the transaction path, after
+/// KIP-1050 (consistent error handling for transactions): retriable, abortable, or fatal, and
+/// of the fatal ones, whether the application recovers by starting a new producer.
+///
+/// The table follows the Java client's `TransactionManager` (Kafka 4.x) for the answers of the
+/// transaction coordinator (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn), the
+/// group coordinator (TxnOffsetCommit) and the partition leaders (Produce inside a
+/// transaction), and Kafka's exception classes for the fatal split (the classes extending
+/// `ApplicationRecoverableException`, against `InvalidConfigurationException`, the
+/// authorization failures and the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxnErrorCategory {
+    /// `NONE`: not an error.
+    NoError,
+    /// The producer retries on its own (after finding the coordinator again or refreshing
+    /// metadata where the code says so); the application sees it only if its timeout runs out.
+    Retriable,
+    /// The transaction cannot commit: the application must abort it, and the producer stays
+    /// usable afterwards (on an abortable error the producer bumps its epoch where it can).
+    Abortable,
+    /// Fatal to this producer instance (fenced: a newer instance owns the transactional id,
+    /// or this epoch is stale); the application closes it and may start a new one, which
+    /// recovers ("application-recoverable" in KIP-1050).
+    FatalRecoverable,
+    /// Fatal, and a new producer would fail the same way until the configuration, the ACLs
+    /// or the cluster change (authorization of the transactional id or cluster, unsupported
+    /// versions, invalid transaction state or timeout, unknown codes).
+    Fatal,
+}
+
+/// Codes that abort the transaction but leave the producer usable. Per-record failures of a
+/// Produce inside a transaction (too large, invalid record or timestamp, invalid topic) and
+/// the authorization of a topic or group (the Java client's `abortableError` for
+/// AddPartitionsToTxn and AddOffsetsToTxn / TxnOffsetCommit); the consumer-group answers to
+/// TxnOffsetCommit (stale generation or member, fenced static member, rebalance: the
+/// application aborts and rejoins its group); a lost producer state (UNKNOWN_PRODUCER_ID,
+/// OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_ID_MAPPING: KIP-360, the epoch is bumped
+/// on abort); TRANSACTION_ABORTABLE (KIP-890). REBALANCE_IN_PROGRESS, OFFSET_METADATA_TOO_LARGE
+/// and INVALID_COMMIT_OFFSET_SIZE in a TxnOffsetCommit answer are "unexpected" (fatal) to the
+/// Java client; here they abort only the transaction, since the producer's own state is intact.
+const TXN_ABORTABLE: &[i16] = &[
+    10, 12, 17, 18, 22, 25, 27, 28, 29, 30, 32, 45, 49, 59, 82, 87, 120,
+];
+
+/// Codes that fence this producer instance: PRODUCER_FENCED, INVALID_PRODUCER_EPOCH (from a
+/// coordinator; the Java client maps it to `ProducerFencedException`), and
+/// TRANSACTION_COORDINATOR_FENCED.
+const TXN_FENCED: &[i16] = &[47, 52, 90];
+
+impl ErrorCode {
+    /// The code's [`TxnErrorCategory`] on the transaction path. Codes this crate does not name
+    /// are fatal, as the Java client fails on an unexpected error.
+    ///
+    /// One caveat for the stage: INVALID_PRODUCER_EPOCH in a **Produce** answer is not a
+    /// fence in the Java client (KIP-588: the epoch is bumped and the transaction aborted);
+    /// this function gives the coordinator's meaning.
+    pub fn txn_category(self) -> TxnErrorCategory {
+        if self.is_ok() {
+            TxnErrorCategory::NoError
+        } else if self.is_retriable() {
+            TxnErrorCategory::Retriable
+        } else if TXN_ABORTABLE.contains(&self.0) {
+            TxnErrorCategory::Abortable
+        } else if TXN_FENCED.contains(&self.0) {
+            TxnErrorCategory::FatalRecoverable
+        } else {
+            TxnErrorCategory::Fatal
+        }
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.name(), self.0)
@@ -480,5 +551,73 @@ mod tests {
             format!("{:?}", ErrorCode(47)),
             "ErrorCode(47: INVALID_PRODUCER_EPOCH)"
         );
+    }
+
+    #[test]
+    fn txn_categories_table() {
+        use TxnErrorCategory::*;
+        // Every code the transactional producer meets, with what it must do (KIP-1050).
+        let table: &[(ErrorCode, TxnErrorCategory)] = &[
+            (ErrorCode::NONE, NoError),
+            // Retried by the producer (coordinator lookups, loading, concurrent transactions,
+            // metadata, timeouts).
+            (ErrorCode::NOT_COORDINATOR, Retriable),
+            (ErrorCode::COORDINATOR_NOT_AVAILABLE, Retriable),
+            (ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, Retriable),
+            (ErrorCode::CONCURRENT_TRANSACTIONS, Retriable),
+            (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Retriable),
+            (ErrorCode::NOT_LEADER_OR_FOLLOWER, Retriable),
+            (ErrorCode::REQUEST_TIMED_OUT, Retriable),
+            (ErrorCode::NOT_ENOUGH_REPLICAS, Retriable),
+            (ErrorCode::UNSTABLE_OFFSET_COMMIT, Retriable),
+            // The application aborts; the producer stays usable.
+            (ErrorCode::TRANSACTION_ABORTABLE, Abortable),
+            (ErrorCode::UNKNOWN_PRODUCER_ID, Abortable),
+            (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, Abortable),
+            (ErrorCode::INVALID_PRODUCER_ID_MAPPING, Abortable),
+            (ErrorCode::TOPIC_AUTHORIZATION_FAILED, Abortable),
+            (ErrorCode::GROUP_AUTHORIZATION_FAILED, Abortable),
+            (ErrorCode::UNKNOWN_MEMBER_ID, Abortable),
+            (ErrorCode::ILLEGAL_GENERATION, Abortable),
+            (ErrorCode::FENCED_INSTANCE_ID, Abortable),
+            (ErrorCode::REBALANCE_IN_PROGRESS, Abortable),
+            (ErrorCode::OFFSET_METADATA_TOO_LARGE, Abortable),
+            (ErrorCode::INVALID_COMMIT_OFFSET_SIZE, Abortable),
+            (ErrorCode::MESSAGE_TOO_LARGE, Abortable),
+            (ErrorCode::RECORD_LIST_TOO_LARGE, Abortable),
+            (ErrorCode::INVALID_RECORD, Abortable),
+            (ErrorCode::INVALID_TIMESTAMP, Abortable),
+            (ErrorCode::INVALID_TOPIC_EXCEPTION, Abortable),
+            // This instance is fenced; a new one recovers.
+            (ErrorCode::PRODUCER_FENCED, FatalRecoverable),
+            (ErrorCode::INVALID_PRODUCER_EPOCH, FatalRecoverable),
+            (ErrorCode::TRANSACTION_COORDINATOR_FENCED, FatalRecoverable),
+            // Fatal: configuration, authorization, versions, state, anything unexpected.
+            (ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Fatal),
+            (ErrorCode::CLUSTER_AUTHORIZATION_FAILED, Fatal),
+            (ErrorCode::INVALID_TXN_STATE, Fatal),
+            (ErrorCode::INVALID_TRANSACTION_TIMEOUT, Fatal),
+            (ErrorCode::UNSUPPORTED_VERSION, Fatal),
+            (ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT, Fatal),
+            (ErrorCode::INVALID_REQUIRED_ACKS, Fatal),
+            (ErrorCode::TRANSACTIONAL_ID_NOT_FOUND, Fatal),
+            (ErrorCode::UNKNOWN_SERVER_ERROR, Fatal),
+            (ErrorCode::DUPLICATE_SEQUENCE_NUMBER, Fatal),
+            (ErrorCode(121), Fatal),
+            (ErrorCode(-2), Fatal),
+            (ErrorCode(i16::MAX), Fatal),
+        ];
+        for &(code, want) in table {
+            assert_eq!(code.txn_category(), want, "{code}");
+        }
+        // The abortable and fenced lists name only non-retriable codes, so every retriable
+        // code is retried, and each listed code lands in its own category.
+        for c in -1..=120 {
+            let code = ErrorCode(c);
+            let cat = code.txn_category();
+            assert_eq!(cat == Retriable, code.is_retriable(), "{code}");
+            assert_eq!(cat == Abortable, TXN_ABORTABLE.contains(&c), "{code}");
+            assert_eq!(cat == FatalRecoverable, TXN_FENCED.contains(&c), "{code}");
+        }
     }
 }

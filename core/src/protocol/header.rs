@@ -22,8 +22,9 @@ pub struct ResponseHeader {
 
 use super::primitives::{DecodeError, Reader, WireWrite};
 use super::{
-    api_key, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
-    SaslAuthenticateRequest, SaslHandshakeRequest,
+    api_key, AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiVersionsRequest, EndTxnRequest,
+    FindCoordinatorRequest, InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TxnOffsetCommitRequest,
 };
 use bytes::BufMut;
 
@@ -37,6 +38,11 @@ pub fn is_flexible(api_key: i16, version: i16) -> bool {
         api_key::INIT_PRODUCER_ID => InitProducerIdRequest::FIRST_FLEXIBLE,
         api_key::SASL_HANDSHAKE => SaslHandshakeRequest::FIRST_FLEXIBLE,
         api_key::SASL_AUTHENTICATE => SaslAuthenticateRequest::FIRST_FLEXIBLE,
+        api_key::FIND_COORDINATOR => FindCoordinatorRequest::FIRST_FLEXIBLE,
+        api_key::ADD_PARTITIONS_TO_TXN => AddPartitionsToTxnRequest::FIRST_FLEXIBLE,
+        api_key::ADD_OFFSETS_TO_TXN => AddOffsetsToTxnRequest::FIRST_FLEXIBLE,
+        api_key::END_TXN => EndTxnRequest::FIRST_FLEXIBLE,
+        api_key::TXN_OFFSET_COMMIT => TxnOffsetCommitRequest::FIRST_FLEXIBLE,
         _ => return false,
     };
     version >= first

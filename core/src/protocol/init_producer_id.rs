@@ -1,10 +1,17 @@
-//! InitProducerId (key 22), versions 0–4: the idempotent producer's id and epoch.
+//! InitProducerId (key 22), versions 0–5: the producer's id and epoch.
 //!
 //! A producer without a transactional id sends it to any broker; the broker answers with a
-//! fresh producer id and epoch 0. From v3 the producer may send the id and epoch it holds,
-//! asking for that id's epoch to be bumped (KIP-360: after UNKNOWN_PRODUCER_ID or an
-//! out-of-order sequence the producer keeps its id and resets its sequences under a new
-//! epoch). v4 lets the broker answer PRODUCER_FENCED. v2+ is flexible.
+//! fresh producer id and epoch 0. A transactional producer sends it, with its transactional id
+//! and transaction timeout, to its transaction coordinator, which fences older instances by
+//! bumping the id's epoch. From v3 the producer may send the id and epoch it holds, asking for
+//! that id's epoch to be bumped (KIP-360: after UNKNOWN_PRODUCER_ID or an out-of-order
+//! sequence the producer keeps its id and resets its sequences under a new epoch). v4 lets the
+//! broker answer PRODUCER_FENCED, v5 TRANSACTION_ABORTABLE (KIP-890); v5 is v4 on the wire.
+//! v2+ is flexible.
+//!
+//! Not spoken: v6 (KIP-939, two-phase commit), which adds `Enable2Pc` and `KeepPreparedTxn`
+//! to the request and `OngoingTxnProducerId` / `OngoingTxnProducerEpoch` to the answer; they
+//! matter only to a producer taking part in an external two-phase commit.
 
 /// InitProducerId request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +68,7 @@ fn check_version(version: i16) -> Result<(), DecodeError> {
 impl Request for InitProducerIdRequest {
     const API_KEY: i16 = api_key::INIT_PRODUCER_ID;
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 4;
+    const MAX_VERSION: i16 = 5;
     const FIRST_FLEXIBLE: i16 = FIRST_FLEXIBLE;
     type Response = InitProducerIdResponse;
 
@@ -145,7 +152,7 @@ mod tests {
             producer_epoch: 3,
             ..Default::default()
         };
-        for v in 0..=4 {
+        for v in 0..=5 {
             let mut buf = BytesMut::new();
             encode_request(&header(v), &req, &mut buf);
             let (h, body) = decode_request_header(&buf[4..]).expect("header");
@@ -168,7 +175,7 @@ mod tests {
             producer_id: 1000,
             producer_epoch: 2,
         };
-        for v in 0..=4 {
+        for v in 0..=5 {
             let mut buf = BytesMut::new();
             encode_response::<InitProducerIdRequest>(9, v, &resp, &mut buf);
             let (h, back) = decode_response::<InitProducerIdRequest>(v, &buf[4..]).expect("ok");
@@ -180,6 +187,6 @@ mod tests {
                 );
             }
         }
-        assert!(decode_response::<InitProducerIdRequest>(5, &[0; 32]).is_err());
+        assert!(decode_response::<InitProducerIdRequest>(6, &[0; 32]).is_err());
     }
 }

@@ -1,14 +1,20 @@
 //! The Kafka wire protocol, as far as a producer needs it: framing, request and response
 //! headers, ApiVersions, Metadata, Produce, InitProducerId, SaslHandshake and SaslAuthenticate in every
-//! version real brokers speak, and the error codes.
+//! version real brokers speak; the transactional producer's FindCoordinator,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn in the versions a client
+//! sends; and the error codes.
 //!
 //! Every message has `encode(version, buf)` and `decode(version, reader)` for both directions,
 //! so the simulator can decode what the core sends and answer like a broker. Decoders never
 //! panic, never allocate more than the frame holds, and frames above a maximum are refused from
 //! their size prefix alone ([`FrameDecoder`]).
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
 pub mod error_code;
+pub mod find_coordinator;
 pub mod frame;
 pub mod header;
 pub mod init_producer_id;
@@ -16,9 +22,24 @@ pub mod metadata;
 pub mod primitives;
 pub mod produce;
 pub mod sasl;
+pub mod txn_offset_commit;
 
-pub use api_versions::{ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse};
-pub use error_code::ErrorCode;
+pub use add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+pub use add_partitions_to_txn::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTopicResult,
+};
+pub use end_txn::{EndTxnRequest, EndTxnResponse};
+pub use find_coordinator::{Coordinator, FindCoordinatorRequest, FindCoordinatorResponse};
+pub use txn_offset_commit::{
+    TxnOffsetCommitPartition, TxnOffsetCommitPartitionResult, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse, TxnOffsetCommitTopic, TxnOffsetCommitTopicResult,
+};
+
+pub use api_versions::{
+    ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
+};
+pub use error_code::{ErrorCode, TxnErrorCategory};
 pub use frame::{FrameDecoder, FrameError};
 pub use header::{is_flexible, response_header_has_tags};
 pub use header::{RequestHeader, ResponseHeader};
@@ -43,12 +64,22 @@ pub mod api_key {
     pub const PRODUCE: i16 = 0;
     /// Metadata.
     pub const METADATA: i16 = 3;
+    /// FindCoordinator.
+    pub const FIND_COORDINATOR: i16 = 10;
     /// ApiVersions.
     pub const API_VERSIONS: i16 = 18;
     /// SaslHandshake.
     pub const SASL_HANDSHAKE: i16 = 17;
     /// InitProducerId.
     pub const INIT_PRODUCER_ID: i16 = 22;
+    /// AddPartitionsToTxn.
+    pub const ADD_PARTITIONS_TO_TXN: i16 = 24;
+    /// AddOffsetsToTxn.
+    pub const ADD_OFFSETS_TO_TXN: i16 = 25;
+    /// EndTxn.
+    pub const END_TXN: i16 = 26;
+    /// TxnOffsetCommit.
+    pub const TXN_OFFSET_COMMIT: i16 = 28;
     /// SaslAuthenticate.
     pub const SASL_AUTHENTICATE: i16 = 36;
 }

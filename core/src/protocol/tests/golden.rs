@@ -52,6 +52,7 @@ fn golden_api_versions_responses() {
             max_version: 9,
         }],
         throttle_time_ms: 0x10,
+        ..ApiVersionsResponse::default()
     };
     let mut buf = BytesMut::new();
     encode_response::<ApiVersionsRequest>(7, 0, &m, &mut buf);
@@ -79,6 +80,7 @@ fn api_versions_unsupported_version_falls_back_to_v0_body() {
             max_version: 2,
         }],
         throttle_time_ms: 0,
+        ..ApiVersionsResponse::default()
     };
     let mut buf = BytesMut::new();
     encode_response::<ApiVersionsRequest>(5, 0, &v0_body, &mut buf);

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 mod golden;
 mod robustness;
+mod txn;
 
 fn api_versions_request() -> ApiVersionsRequest {
     ApiVersionsRequest {
@@ -35,6 +36,24 @@ fn api_versions_response() -> ApiVersionsResponse {
             },
         ],
         throttle_time_ms: 25,
+        supported_features: vec![
+            SupportedFeature {
+                name: "transaction.version".into(),
+                min_version: 0,
+                max_version: 2,
+            },
+            SupportedFeature {
+                name: "metadata.version".into(),
+                min_version: 7,
+                max_version: 27,
+            },
+        ],
+        finalized_features_epoch: 1_234_567,
+        finalized_features: vec![FinalizedFeature {
+            name: "transaction.version".into(),
+            max_version_level: 2,
+            min_version_level: 2,
+        }],
     }
 }
 
@@ -187,6 +206,11 @@ fn norm_api_versions_request(v: i16, mut m: ApiVersionsRequest) -> ApiVersionsRe
 fn norm_api_versions_response(v: i16, mut m: ApiVersionsResponse) -> ApiVersionsResponse {
     if v < 1 {
         m.throttle_time_ms = 0;
+    }
+    if v < 3 {
+        m.supported_features.clear();
+        m.finalized_features_epoch = -1;
+        m.finalized_features.clear();
     }
     m
 }

@@ -26,6 +26,54 @@ fn valid_bodies() -> Vec<(i16, i16, bool, Vec<u8>)> {
         }
         push(0, v, true, &|b| produce_response().encode(v, b));
     }
+    for v in 0..=6 {
+        for m in txn::find_coordinator_requests() {
+            push(10, v, false, &|b| m.encode(v, b));
+        }
+        for m in txn::find_coordinator_responses() {
+            push(10, v, true, &|b| m.encode(v, b));
+        }
+    }
+    for v in 0..=4 {
+        push(25, v, false, &|b| txn::add_offsets_request().encode(v, b));
+        let resp = AddOffsetsToTxnResponse {
+            throttle_time_ms: 1,
+            error_code: 90,
+        };
+        push(25, v, true, &|b| resp.encode(v, b));
+    }
+    for v in 0..=3 {
+        push(24, v, false, &|b| {
+            txn::add_partitions_request().encode(v, b)
+        });
+        push(24, v, true, &|b| {
+            txn::add_partitions_response().encode(v, b)
+        });
+    }
+    for v in 0..=5 {
+        push(26, v, false, &|b| txn::end_txn_request().encode(v, b));
+        push(26, v, true, &|b| txn::end_txn_response().encode(v, b));
+        push(28, v, false, &|b| {
+            txn::txn_offset_commit_request().encode(v, b)
+        });
+        push(28, v, true, &|b| {
+            txn::txn_offset_commit_response().encode(v, b)
+        });
+        let init = InitProducerIdRequest {
+            transactional_id: Some("txn-1".into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: 4,
+            producer_epoch: 2,
+        };
+        push(22, v, false, &|b| init.encode(v, b));
+        let resp = InitProducerIdResponse {
+            throttle_time_ms: 0,
+            error_code: 0,
+            producer_id: 4,
+            producer_epoch: 3,
+        };
+        push(22, v, true, &|b| resp.encode(v, b));
+    }
     out
 }
 
@@ -38,6 +86,18 @@ fn decode_any(k: i16, v: i16, resp: bool, bytes: &[u8]) -> bool {
         (3, true) => MetadataResponse::decode(v, &mut r).is_ok(),
         (0, false) => ProduceRequest::decode(v, &mut r).is_ok(),
         (0, true) => ProduceResponse::decode(v, &mut r).is_ok(),
+        (10, false) => FindCoordinatorRequest::decode(v, &mut r).is_ok(),
+        (10, true) => FindCoordinatorResponse::decode(v, &mut r).is_ok(),
+        (22, false) => InitProducerIdRequest::decode(v, &mut r).is_ok(),
+        (22, true) => InitProducerIdResponse::decode(v, &mut r).is_ok(),
+        (24, false) => AddPartitionsToTxnRequest::decode(v, &mut r).is_ok(),
+        (24, true) => AddPartitionsToTxnResponse::decode(v, &mut r).is_ok(),
+        (25, false) => AddOffsetsToTxnRequest::decode(v, &mut r).is_ok(),
+        (25, true) => AddOffsetsToTxnResponse::decode(v, &mut r).is_ok(),
+        (26, false) => EndTxnRequest::decode(v, &mut r).is_ok(),
+        (26, true) => EndTxnResponse::decode(v, &mut r).is_ok(),
+        (28, false) => TxnOffsetCommitRequest::decode(v, &mut r).is_ok(),
+        (28, true) => TxnOffsetCommitResponse::decode(v, &mut r).is_ok(),
         _ => unreachable!(),
     };
     ok && r.remaining() == 0
@@ -61,7 +121,7 @@ fn every_truncation_of_every_body_fails() {
 fn random_and_mutated_bytes_never_panic() {
     let mut rng = crate::rng::Rng::new(0x0dd_2a0e);
     let bodies = valid_bodies();
-    for _ in 0..4000 {
+    for _ in 0..8000 {
         // Pure noise.
         let len = rng.below(64) as usize;
         let noise: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
