@@ -88,10 +88,14 @@ pub(crate) struct Idempotence {
     /// Where sequences start under the current id and epoch: [`first_seq`](Self::first_seq)
     /// under a freshly granted id, 0 after a local epoch bump (a new epoch starts at 0).
     pub generation_start: i32,
+    /// A transactional producer: its batches carry the transactional bit, and its producer id
+    /// comes from the transaction stage ([`super::txn`]), which also bumps the epoch
+    /// (KIP-360 through InitProducerId, or EndTxn v5), never locally.
+    pub transactional: bool,
 }
 
 impl Idempotence {
-    pub(crate) fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool, transactional: bool) -> Self {
         Idempotence {
             state: if enabled {
                 PidState::Undecided
@@ -105,6 +109,7 @@ impl Idempotence {
             failures: 0,
             first_seq: 0,
             generation_start: 0,
+            transactional,
         }
     }
 
@@ -149,7 +154,7 @@ impl Idempotence {
             producer_id: self.producer_id,
             producer_epoch: self.epoch,
             base_sequence: seq,
-            transactional: false,
+            transactional: self.transactional,
         }
     }
 }
@@ -233,6 +238,10 @@ impl Idempotence {
     ) -> Option<(i64, i16)> {
         if lost {
             self.require_bump();
+        }
+        if self.transactional {
+            // The transaction stage asks its coordinator (and bumps with the abort).
+            return None;
         }
         let PidState::Needed { bump } = self.state else {
             return None;

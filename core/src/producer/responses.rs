@@ -393,7 +393,7 @@ impl Responses {
                 producer_id: pid,
                 producer_epoch: epoch,
                 base_sequence: seq,
-                transactional: false,
+                transactional: cx.idem.transactional,
             };
             match Self::encode_stamped(cx.config, &records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {
