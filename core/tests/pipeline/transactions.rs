@@ -461,3 +461,45 @@ fn offsets_join_the_transaction_v1_and_v2() {
         }
     }
 }
+
+#[test]
+fn lost_producer_state_makes_the_transaction_abortable_and_the_abort_bumps_the_epoch() {
+    // KIP-360 (v1): UNKNOWN_PRODUCER_ID inside a transaction cannot be fixed by a local
+    // bump; the transaction is abortable, and the abort is followed by InitProducerId with
+    // the current id and epoch, which bumps it. The next transaction starts at sequence 0.
+    let mut h = ready(false);
+    one_transaction(&mut h, 1, "a");
+    h.lose_producer_state("t", 0);
+    h.core.begin_transaction().unwrap();
+    h.send("t", Some(0), "b");
+    for _ in 0..50 {
+        if matches!(
+            h.core.transaction_state(),
+            TransactionState::AbortableError(_)
+        ) {
+            break;
+        }
+        assert!(h.tick());
+    }
+    let TransactionState::AbortableError(e) = h.core.transaction_state() else {
+        panic!("{:?}", h.core.transaction_state());
+    };
+    assert_eq!(e.class(), TxnErrorClass::Abortable, "{e}");
+    assert!(h.core.commit_transaction(h.now).is_err());
+    h.core.abort_transaction(h.now).unwrap();
+    until_results(&mut h, 3);
+    assert_eq!(h.txn_results[2], (TxnOp::Abort, Ok(())));
+    let c = h.coord.as_ref().unwrap();
+    assert_eq!(
+        c.seen("InitProducerId"),
+        ["InitProducerId(-1,-1)", "InitProducerId(5000,0)"],
+        "{:?}",
+        c.log
+    );
+    assert_eq!(c.epoch, 1);
+    assert_eq!(h.core.pending_records(), 0);
+    one_transaction(&mut h, 1, "c");
+    h.settle();
+    assert_eq!(h.log("t", 0), ["a-0-0", "c-0-0"]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 1, 0, 1)));
+}
