@@ -17,6 +17,7 @@
 //! | [`connection`] (owned: `Connections`) | `Broker` | connection ids, framing, pending requests, ApiVersions |
 //! | [`sasl`] (owned: `Connections`) | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
 //! | [`idempotence`] (owned: `Idempotence`) | — (KIP-98, KIP-360) | producer id and epoch, InitProducerId, epoch bumps |
+//! | [`txn`] (owned: `Transactions`) | — (KIP-98, KIP-890) | transactions: coordinators, enrolment, EndTxn, error classes |
 //! | [`pass`] | — | routing each input and answer over the stages, expiry, close |
 //!
 //! `core/ARCHITECTURE.md` has the stage map.
