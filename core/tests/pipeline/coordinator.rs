@@ -28,6 +28,8 @@ pub enum Act {
     Error(i16),
     /// Apply it, but never answer (the answer is lost).
     Swallow,
+    /// Apply it, and answer these bytes after the correlation id instead (a malformed answer).
+    Garbage(&'static [u8]),
 }
 
 /// The coordinator's state and log.
@@ -277,8 +279,15 @@ impl FakeCoordinator {
                 last.push_str(&format!(" !{err}"));
             }
         }
-        if act == Some(Act::Swallow) {
-            return Some(None);
+        match act {
+            Some(Act::Swallow) => return Some(None),
+            Some(Act::Garbage(bytes)) => {
+                let mut g = ((4 + bytes.len()) as i32).to_be_bytes().to_vec();
+                g.extend_from_slice(&corr.to_be_bytes());
+                g.extend_from_slice(bytes);
+                return Some(Some(g));
+            }
+            _ => {}
         }
         Some(Some(out.to_vec()))
     }

@@ -503,3 +503,50 @@ fn lost_producer_state_makes_the_transaction_abortable_and_the_abort_bumps_the_e
     assert_eq!(h.log("t", 0), ["a-0-0", "c-0-0"]);
     assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 1, 0, 1)));
 }
+
+#[test]
+fn malformed_coordinator_answers_drop_the_connection_and_are_retried_without_panic() {
+    for v2 in [false, true] {
+        let mut h = ready(v2);
+        // Every transaction answer the stage reads, cut short or garbled once.
+        for (key, garbage) in [
+            (api_key::ADD_PARTITIONS_TO_TXN, &[0u8, 0, 0][..]),
+            (api_key::ADD_OFFSETS_TO_TXN, &[0xff; 40][..]),
+            (
+                api_key::TXN_OFFSET_COMMIT,
+                &[0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff][..],
+            ),
+            (api_key::END_TXN, &[][..]),
+        ] {
+            coord(&mut h).script(key, Act::Garbage(garbage));
+        }
+        h.core.begin_transaction().unwrap();
+        h.send("t", Some(0), "x");
+        let offsets = vec![TxnOffset {
+            topic: "in".to_owned(),
+            partition: 0,
+            offset: 1,
+            leader_epoch: None,
+            metadata: None,
+        }];
+        h.core
+            .send_offsets_to_transaction(offsets, GroupMetadata::new("g"), h.now)
+            .unwrap();
+        until_results(&mut h, 2);
+        assert_eq!(h.txn_results[1], (TxnOp::SendOffsets, Ok(())), "v2={v2}");
+        h.core.commit_transaction(h.now).unwrap();
+        until_results(&mut h, 3);
+        assert_eq!(h.txn_results[2], (TxnOp::Commit, Ok(())), "v2={v2}");
+        let c = h.coord.as_ref().unwrap();
+        assert_eq!(c.ended, [(true, 0)], "committed once: {:?}", c.log);
+        assert_eq!(c.seen("EndTxn").len(), 2, "{:?}", c.log);
+        assert!(
+            h.disconnects >= if v2 { 2 } else { 4 },
+            "each malformed answer dropped its connection: {} {:?}",
+            h.disconnects,
+            c.log
+        );
+        h.settle();
+        assert_eq!(h.log("t", 0), ["x"]);
+    }
+}
