@@ -34,7 +34,10 @@
 //!   but neither its offset nor that is certain: it fails (with the cause that left its
 //!   outcome unknown), is never reported delivered, and is not sent again.
 //! * **Fencing.** INVALID_PRODUCER_EPOCH or PRODUCER_FENCED is fatal for the producer id:
-//!   the batch and every later one fail with [`ProduceError::ProducerFenced`].
+//!   the batch and every later one fail with [`ProduceError::ProducerFenced`]. A
+//!   transactional producer's INVALID_PRODUCER_EPOCH from a partition leader only fails its
+//!   batch and loses the sequence (KIP-588, as the Java client: the transaction becomes
+//!   abortable, and the abort bumps the epoch); PRODUCER_FENCED stays fatal.
 //! * **Brokers that cannot.** Idempotence is decided on the first negotiated connection: a
 //!   legacy message format (Produce below v3) or no InitProducerId turns a defaulted
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every

@@ -236,7 +236,8 @@ impl Responses {
                     Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
                 }
             } else if sequenced
-                && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
+                && (code == ErrorCode::PRODUCER_FENCED
+                    || code == ErrorCode::INVALID_PRODUCER_EPOCH && !cx.idem.transactional)
             {
                 let e = ProduceError::ProducerFenced(code);
                 cx.idem.state = super::idempotence::PidState::Fatal(e.clone());

@@ -550,3 +550,27 @@ fn malformed_coordinator_answers_drop_the_connection_and_are_retried_without_pan
         assert_eq!(h.log("t", 0), ["x"]);
     }
 }
+
+#[test]
+fn invalid_producer_epoch_from_a_leader_is_abortable_not_fatal_for_a_transactional_producer() {
+    let mut h = ready(false);
+    h.core.begin_transaction().unwrap();
+    h.fault("t", 0, Fault::Error(ErrorCode::INVALID_PRODUCER_EPOCH));
+    let id = h.send("t", Some(0), "x");
+    h.settle();
+    assert!(matches!(
+        h.failed.get(&id),
+        Some((ProduceError::Broker(ErrorCode::INVALID_PRODUCER_EPOCH), _))
+    ));
+    let TransactionState::AbortableError(e) = h.core.transaction_state() else {
+        panic!("{:?}", h.core.transaction_state());
+    };
+    assert_eq!(e.class(), TxnErrorClass::Abortable);
+    h.core.abort_transaction(h.now).unwrap();
+    until_results(&mut h, 2);
+    assert_eq!(h.txn_results[1], (TxnOp::Abort, Ok(())));
+    // The abort bumped the epoch (KIP-360), and the producer goes on under it.
+    assert_eq!(h.coord.as_ref().unwrap().epoch, 1);
+    one_transaction(&mut h, 1, "after");
+    assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 1, 0, 1)));
+}
