@@ -574,3 +574,39 @@ fn invalid_producer_epoch_from_a_leader_is_abortable_not_fatal_for_a_transaction
     one_transaction(&mut h, 1, "after");
     assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 1, 0, 1)));
 }
+
+#[test]
+fn v2_lost_producer_state_is_aborted_and_the_end_txn_epoch_restarts_the_sequences() {
+    let mut h = ready(true);
+    one_transaction(&mut h, 1, "a");
+    h.core.begin_transaction().unwrap();
+    // Each v2 transaction starts a new epoch at sequence 0: the state is lost mid-way.
+    h.send("t", Some(0), "b");
+    h.settle();
+    h.lose_producer_state("t", 0);
+    h.send("t", Some(0), "b2");
+    for _ in 0..50 {
+        if matches!(
+            h.core.transaction_state(),
+            TransactionState::AbortableError(_)
+        ) {
+            break;
+        }
+        assert!(h.tick());
+    }
+    h.core.abort_transaction(h.now).unwrap();
+    until_results(&mut h, 3);
+    assert_eq!(h.txn_results[2], (TxnOp::Abort, Ok(())));
+    let c = h.coord.as_ref().unwrap();
+    // v2: EndTxn(abort) v5 bumps the epoch; no InitProducerId is needed for it.
+    assert_eq!(c.seen("InitProducerId").len(), 1, "{:?}", c.log);
+    assert_eq!(
+        c.seen("EndTxn").last().map(String::as_str),
+        Some("EndTxn v5 (abort,e1)")
+    );
+    one_transaction(&mut h, 1, "c");
+    h.settle();
+    // "b" is in the log (aborted: a read_committed consumer skips it), "b2" never was.
+    assert_eq!(h.log("t", 0), ["a-0-0", "b", "c-0-0"]);
+    assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 2, 0, 1)));
+}
