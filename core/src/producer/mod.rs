@@ -112,7 +112,6 @@ macro_rules! txn_cx {
     ($core:ident) => {
         $crate::producer::txn::TxnCx {
             pending: $core.outbox.pending,
-            failure: $core.outbox.txn_failure.as_mut().and_then(Option::take),
             conns: &mut $core.conns,
             io: io!($core),
             rng: &mut $core.rng,

@@ -110,8 +110,6 @@ pub(crate) struct Transactions {
 pub(crate) struct TxnCx<'a> {
     /// Records of the transaction not yet given an outcome.
     pub pending: usize,
-    /// A record that failed since the last step (a transaction with one cannot commit).
-    pub failure: Option<ProduceError>,
     pub conns: &'a mut Connections,
     pub io: Io<'a>,
     pub rng: &'a mut Rng,
@@ -343,7 +341,8 @@ impl Transactions {
     /// Part of every advance: notes failures and lost sequences, and sends the next
     /// coordinator request when one is due.
     pub(crate) fn step(&mut self, cx: &mut TxnCx<'_>, now: Instant) -> TxnAnswer {
-        if let Some(e) = cx.failure.take() {
+        // A record of the transaction failed since the last step: it cannot commit.
+        if let Some(e) = cx.io.out.txn_failure.as_mut().and_then(Option::take) {
             self.abortable(TransactionError::RecordFailed(e), cx.io.out);
         }
         match &cx.idem.state {
