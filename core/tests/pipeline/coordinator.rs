@@ -307,6 +307,8 @@ impl FakeCoordinator {
             min_version,
             max_version,
         };
+        // The same version ranges either way (EndTxn v5, Produce v12): only the finalized
+        // feature level decides v1 or v2, as KIP-890 says.
         let tv = if self.v2 { 2 } else { 0 };
         ApiVersionsResponse {
             api_keys: vec![
