@@ -200,6 +200,15 @@ pub struct Config {
     /// its encoded bytes until its outcome, and charged to `buffer.memory` for it. The
     /// runtime adapters turn it on for a successes stream that asks for records.
     pub return_successes: bool,
+    /// `transactional.id`: makes the producer transactional (see
+    /// [`ProducerCore::init_transactions`](crate::ProducerCore::init_transactions)). It
+    /// implies idempotence: with it, `enable.idempotence=false` and the settings idempotence
+    /// rules out (acks other than all, more than 5 in flight, no retries, a legacy message
+    /// format) are a [`ConfigError`], as in the Java client. An empty id counts as none.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms` (default 60 s): how long the transaction coordinator lets a
+    /// transaction stay open before it aborts it. Sent with InitProducerId.
+    pub transaction_timeout: Duration,
 }
 
 impl Config {
@@ -246,6 +255,8 @@ impl Config {
             tls: TlsConfig::default(),
             sasl: None,
             return_successes: false,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -254,10 +265,20 @@ impl Config {
     /// [`Config::enable_idempotence`]). A configuration that validates with `Some(true)`
     /// always answers `true`.
     pub fn idempotence_enabled(&self) -> bool {
+        if self.is_transactional() {
+            return true;
+        }
         match self.enable_idempotence {
             Some(on) => on,
             None => self.idempotence_conflict().is_none(),
         }
+    }
+
+    /// Whether a (non-empty) `transactional.id` is set.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional_id
+            .as_deref()
+            .is_some_and(|id| !id.is_empty())
     }
 
     /// The first setting that rules idempotence out, if any: Java's rules (acks=all, at most
@@ -351,9 +372,24 @@ impl Config {
                 reason: "must be at most one day",
             });
         }
-        if self.enable_idempotence == Some(true) {
+        if self.enable_idempotence == Some(true) || self.is_transactional() {
             if let Some((name, reason)) = self.idempotence_conflict() {
                 return Err(ConfigError::Invalid { name, reason });
+            }
+        }
+        if self.is_transactional() {
+            if self.enable_idempotence == Some(false) {
+                return Err(ConfigError::Invalid {
+                    name: "enable.idempotence",
+                    reason: "a transactional.id needs idempotence",
+                });
+            }
+            let ms = self.transaction_timeout.as_millis();
+            if ms == 0 || ms > i32::MAX as u128 {
+                return Err(ConfigError::Invalid {
+                    name: "transaction.timeout.ms",
+                    reason: "must be from 1 to 2147483647 ms",
+                });
             }
         }
         if self.compression == Compression::Zstd

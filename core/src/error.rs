@@ -46,6 +46,11 @@ pub enum SendErrorKind {
     /// The topic's partitioning circuit breaker is open after repeated errors.
     #[error("the circuit breaker for topic {0} is open")]
     BreakerOpen(TopicName),
+    /// A transactional producer takes records only inside a transaction
+    /// (`begin_transaction`), and not once the transaction hit an error (abortable: abort it;
+    /// fatal: close the producer).
+    #[error("transactional producer: {0}")]
+    Transaction(crate::transaction::TransactionError),
 }
 
 /// Why a record that was accepted by `send` failed.
@@ -128,6 +133,10 @@ pub enum ProduceError {
     /// were never sent.
     #[error("delivery timed out: {0}")]
     Connection(ConnectionError),
+    /// The record's transaction was aborted (`abort_transaction`, or a fatal transaction
+    /// error) before it was sent.
+    #[error("the transaction was aborted before this record was sent")]
+    TransactionAborted,
 }
 
 /// Why a broker connection could not be used, as the adapter saw it (the core does no I/O:

@@ -115,6 +115,7 @@
 //!                 }
 //!                 Output::Failed { id, error, .. } => eprintln!("#{} failed: {error}", ids[&id]),
 //!                 Output::Closed => return Ok(()),
+//!                 Output::Transaction { .. } => {} // only with a transactional.id
 //!             }
 //!         }
 //!         // 2. Re-arm the one timer and wait for I/O or the deadline.
@@ -145,6 +146,7 @@ pub mod sasl;
 pub mod security;
 pub mod stats;
 pub mod time;
+pub mod transaction;
 
 pub use compression::Compression;
 pub use config::{Acks, Config, ConfigError, MessageFormat};
@@ -164,3 +166,6 @@ pub use sasl::{SaslConfig, SaslMechanism};
 pub use security::{Pem, SecurityProtocol, TlsConfig};
 pub use stats::{Event, Stats};
 pub use time::Instant;
+pub use transaction::{
+    GroupMetadata, TransactionError, TransactionState, TxnErrorClass, TxnOffset, TxnOp,
+};

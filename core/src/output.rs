@@ -67,6 +67,20 @@ pub enum Output {
     /// `close` finished: every record has its outcome and every connection was disconnected.
     /// Nothing comes after this.
     Closed,
+    /// A transaction operation ended (only with a `transactional.id`): exactly one for each
+    /// operation the core accepted ([`ProducerCore::init_transactions`],
+    /// [`send_offsets_to_transaction`](crate::ProducerCore::send_offsets_to_transaction),
+    /// [`commit_transaction`](crate::ProducerCore::commit_transaction),
+    /// [`abort_transaction`](crate::ProducerCore::abort_transaction)). A commit is `Ok` only when the
+    /// transaction coordinator said it committed.
+    ///
+    /// [`ProducerCore::init_transactions`]: crate::ProducerCore::init_transactions
+    Transaction {
+        /// Which operation.
+        op: crate::transaction::TxnOp,
+        /// How it ended; see [`TransactionError::class`](crate::TransactionError::class).
+        result: Result<(), crate::transaction::TransactionError>,
+    },
 }
 
 /// The records of one batch, appended to one partition together: what

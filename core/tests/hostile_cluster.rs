@@ -166,6 +166,7 @@ impl Cluster {
                 assert!(!self.closed, "closed twice");
                 self.closed = true;
             }
+            Output::Transaction { .. } => panic!("no transactional.id, no transaction output"),
         }
     }
     /// Fires timers until `until` (virtual), or until nothing is armed.

@@ -139,7 +139,7 @@ impl Broker {
                 Output::Failed { id, error, .. } => {
                     assert!(self.failed.insert(id, (error, self.now)).is_none());
                 }
-                Output::Closed => {}
+                Output::Closed | Output::Transaction { .. } => {}
             }
         }
     }

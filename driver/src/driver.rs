@@ -437,6 +437,8 @@ impl<R: Runtime> Driver<R> {
                     let grace = st.core.config().request_timeout;
                     self.closed_deadline = Some(now + grace);
                 }
+                // The adapters do not drive transactions yet.
+                Output::Transaction { .. } => {}
             }
         }
         if outcomes {

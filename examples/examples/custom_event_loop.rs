@@ -137,6 +137,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("closed");
                     return Ok(());
                 }
+                Output::Transaction { .. } => {} // only with a transactional.id
             }
         }
 

@@ -778,6 +778,7 @@ impl World {
                 Output::Closed => {
                     self.closed = true;
                 }
+                Output::Transaction { .. } => {}
             }
         }
         self.check();

@@ -302,7 +302,7 @@ impl<'a> Runner<'a> {
                     self.cluster.apply(&out);
                     Observed::Network
                 }
-                Output::Delivered(_) => continue,
+                Output::Delivered(_) | Output::Transaction { .. } => continue,
                 Output::Failed { id, error, record } => {
                     self.blocked = false;
                     self.blocked_since = None;

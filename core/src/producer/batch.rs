@@ -334,6 +334,13 @@ pub(crate) struct BatchLimits {
     pub per_partition: usize,
     /// Idempotence: the current producer id/epoch generation.
     pub generation: u32,
+    /// Transactions v1: the open transaction's number; a partition whose own
+    /// (`PartitionState::txn_epoch`) differs is not enrolled in it and does not send. 0
+    /// without transactions (and with v2), as every partition's.
+    pub txn_epoch: u32,
+    /// The highest Produce version to send: 11 for transactions v1 (v12 enrolls partitions
+    /// implicitly, KIP-890), else unbounded.
+    pub produce_cap: i16,
 }
 
 impl BatchLimits {
@@ -367,6 +374,8 @@ impl BatchLimits {
             keep_records: config.return_successes,
             per_partition: 1,
             generation: 0,
+            txn_epoch: 0,
+            produce_cap: i16::MAX,
         }
     }
 

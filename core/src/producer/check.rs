@@ -4,6 +4,7 @@
 //! core (a change that did not mark its partition, a deadline not armed), never bad input.
 
 use super::{PartitionRef, ProducerCore};
+use crate::output::TimeoutReason;
 use crate::time::Instant;
 
 impl ProducerCore {
@@ -89,5 +90,67 @@ impl ProducerCore {
             return Some("note a lost sequence");
         }
         None
+    }
+
+    /// The exact next deadline from a scan of every partition: what [`wake`](Clock::wake) must
+    /// never be later than. Only debug builds run it, after every input, to check the fast
+    /// answer ([`next_wake`](Self::next_wake)).
+    #[cfg(debug_assertions)]
+    fn compute_wake_by_scan(&self) -> Option<(Instant, TimeoutReason)> {
+        if self.closed {
+            return None;
+        }
+        let mut best: Option<(Instant, TimeoutReason)> = None;
+        let mut consider = |at: Option<Instant>, why: TimeoutReason| {
+            if let Some(at) = at.filter(|&at| at > self.clock.last_now) {
+                if best.map_or(true, |(b, _)| at < b) {
+                    best = Some((at, why));
+                }
+            }
+        };
+        let linger = self.config.linger;
+        for topic in &self.topics {
+            for part in &topic.partitions {
+                consider(part.linger_deadline(linger), TimeoutReason::Linger);
+                if part.held() > 0 {
+                    consider(part.backoff_until, TimeoutReason::RetryBackoff);
+                }
+            }
+        }
+        consider(self.conns.deadline(), TimeoutReason::RequestTimeout);
+        consider(self.conns.reauth_deadline(), TimeoutReason::Reauthenticate);
+        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
+            let max_age = self.config.metadata_max_age;
+            consider(
+                self.metadata.next_refresh(max_age),
+                TimeoutReason::MetadataRefresh,
+            );
+        }
+        consider(
+            self.delivery_deadline_by_scan(),
+            TimeoutReason::DeliveryTimeout,
+        );
+        consider(self.idem.deadline(), TimeoutReason::RetryBackoff);
+        let txn = self.txn.as_ref().and_then(|t| t.deadline());
+        consider(txn, TimeoutReason::RetryBackoff);
+        if !self.is_idle_closing() {
+            for b in self.conns.backoff.values() {
+                consider(b.not_before, TimeoutReason::ReconnectBackoff);
+            }
+        }
+        best
+    }
+
+    /// The earliest delivery deadline of a record not in flight (or, closing without a
+    /// delivery timeout, the [`close_cutoff`](Self::close_cutoff)), from a scan of every
+    /// partition (debug builds' check of the fast wake-up).
+    pub(super) fn delivery_deadline_by_scan(&self) -> Option<Instant> {
+        if self.config.delivery_timeout.is_none() {
+            return self.close_cutoff().filter(|_| self.outbox.pending > 0);
+        }
+        self.topics
+            .iter()
+            .filter_map(|t| t.earliest_deadline())
+            .min()
     }
 }

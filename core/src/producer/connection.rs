@@ -54,6 +54,8 @@ pub(crate) struct Versions {
     /// SaslHandshake (v1 only: tokens then travel in SaslAuthenticate) and SaslAuthenticate
     /// versions, when the broker speaks them.
     pub sasl: Option<(i16, i16)>,
+    /// The transaction APIs' versions and the finalized `transaction.version`.
+    pub txn: super::txn::TxnVersions,
 }
 
 /// A connection's life.
@@ -140,6 +142,11 @@ pub(crate) enum RequestKind {
         version: i16,
     },
     SaslAuthenticate {
+        version: i16,
+    },
+    /// A request of the transaction stage ([`super::txn`]).
+    Txn {
+        api: super::txn::TxnApi,
         version: i16,
     },
 }
@@ -400,6 +407,7 @@ pub(crate) fn negotiate_versions(
         produce,
         init_producer_id,
         sasl,
+        txn: super::txn::TxnVersions::negotiate(resp),
     })
 }
 

@@ -34,7 +34,10 @@
 //!   but neither its offset nor that is certain: it fails (with the cause that left its
 //!   outcome unknown), is never reported delivered, and is not sent again.
 //! * **Fencing.** INVALID_PRODUCER_EPOCH or PRODUCER_FENCED is fatal for the producer id:
-//!   the batch and every later one fail with [`ProduceError::ProducerFenced`].
+//!   the batch and every later one fail with [`ProduceError::ProducerFenced`]. A
+//!   transactional producer's INVALID_PRODUCER_EPOCH from a partition leader only fails its
+//!   batch and loses the sequence (KIP-588, as the Java client: the transaction becomes
+//!   abortable, and the abort bumps the epoch); PRODUCER_FENCED stays fatal.
 //! * **Brokers that cannot.** Idempotence is decided on the first negotiated connection: a
 //!   legacy message format (Produce below v3) or no InitProducerId turns a defaulted
 //!   (`enable_idempotence = None`) idempotence off; a required one (`Some(true)`) fails every
@@ -88,10 +91,14 @@ pub(crate) struct Idempotence {
     /// Where sequences start under the current id and epoch: [`first_seq`](Self::first_seq)
     /// under a freshly granted id, 0 after a local epoch bump (a new epoch starts at 0).
     pub generation_start: i32,
+    /// A transactional producer: its batches carry the transactional bit, and its producer id
+    /// comes from the transaction stage ([`super::txn`]), which also bumps the epoch
+    /// (KIP-360 through InitProducerId, or EndTxn v5), never locally.
+    pub transactional: bool,
 }
 
 impl Idempotence {
-    pub(crate) fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool, transactional: bool) -> Self {
         Idempotence {
             state: if enabled {
                 PidState::Undecided
@@ -105,6 +112,7 @@ impl Idempotence {
             failures: 0,
             first_seq: 0,
             generation_start: 0,
+            transactional,
         }
     }
 
@@ -149,7 +157,7 @@ impl Idempotence {
             producer_id: self.producer_id,
             producer_epoch: self.epoch,
             base_sequence: seq,
-            transactional: false,
+            transactional: self.transactional,
         }
     }
 }
@@ -233,6 +241,10 @@ impl Idempotence {
     ) -> Option<(i64, i16)> {
         if lost {
             self.require_bump();
+        }
+        if self.transactional {
+            // The transaction stage asks its coordinator (and bumps with the abort).
+            return None;
         }
         let PidState::Needed { bump } = self.state else {
             return None;

@@ -17,6 +17,7 @@
 //! | [`connection`] (owned: `Connections`) | `Broker` | connection ids, framing, pending requests, ApiVersions |
 //! | [`sasl`] (owned: `Connections`) | `Broker.authenticateViaSASL` | SaslHandshake, SaslAuthenticate, re-authentication |
 //! | [`idempotence`] (owned: `Idempotence`) | — (KIP-98, KIP-360) | producer id and epoch, InitProducerId, epoch bumps |
+//! | [`txn`] (owned: `Transactions`) | — (KIP-98, KIP-890) | transactions: coordinators, enrolment, EndTxn, error classes |
 //! | [`pass`] | — | routing each input and answer over the stages, expiry, close |
 //!
 //! `core/ARCHITECTURE.md` has the stage map.
@@ -106,6 +107,21 @@ macro_rules! io {
     };
 }
 
+/// The split borrows the transaction stage works with ([`txn::TxnCx`]).
+macro_rules! txn_cx {
+    ($core:ident) => {
+        $crate::producer::txn::TxnCx {
+            pending: $core.outbox.pending,
+            conns: &mut $core.conns,
+            io: io!($core),
+            rng: &mut $core.rng,
+            brokers: &mut $core.metadata.brokers,
+            topics: &$core.topics,
+            idem: &mut $core.idem,
+        }
+    };
+}
+
 mod accept;
 pub(crate) use batch::Slot;
 mod batch;
@@ -127,6 +143,8 @@ mod sender;
 mod stage_cx;
 mod timers;
 mod topic;
+mod txn;
+mod txn_wire;
 
 use crate::config::{Config, ConfigError};
 use crate::error::SendError;
@@ -134,6 +152,7 @@ use crate::message::{Record, RecordId};
 use crate::output::{ConnId, Output, TimeoutReason};
 use crate::rng::Rng;
 use crate::time::Instant;
+use crate::transaction::{GroupMetadata, TransactionError, TransactionState, TxnOffset};
 use batch::BatchLimits;
 use connection::{ConnPhase, Connections, Report};
 use metadata::MetadataState;
@@ -192,6 +211,8 @@ pub struct ProducerCore {
     swept_at: Option<Instant>,
     /// A partition looked at in this pass had lost a sequence (idempotence).
     sequence_lost: bool,
+    /// The transaction stage, with a `transactional.id` ([`txn`]).
+    txn: Option<txn::Transactions>,
 }
 
 impl ProducerCore {
@@ -214,7 +235,10 @@ impl ProducerCore {
                 wake: None,
             },
             limits: BatchLimits::new(&config),
-            idem: idempotence::Idempotence::new(config.idempotence_enabled()),
+            idem: idempotence::Idempotence::new(
+                config.idempotence_enabled(),
+                config.is_transactional(),
+            ),
             sender: Default::default(),
             recycler: recycle::Recycler::new(config.batch_size.min(config.message_max_bytes))
                 .with_budget(config.buffer_memory),
@@ -225,8 +249,16 @@ impl ProducerCore {
             work: Vec::new(),
             swept_at: None,
             sequence_lost: false,
+            txn: config
+                .transactional_id
+                .clone()
+                .filter(|_| config.is_transactional())
+                .map(|id| txn::Transactions::new(id, config.transaction_timeout)),
             config,
         };
+        if core.txn.is_some() {
+            core.outbox.txn_failure = Some(None);
+        }
         core.metadata.request_now(now);
         core.advance(now);
         Ok(core)
@@ -244,6 +276,9 @@ impl ProducerCore {
     // The error hands the record back by value, so it is as large as a record.
     #[allow(clippy::result_large_err)]
     pub fn send(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+        if self.txn.is_some() {
+            return self.send_in_transaction(record, now);
+        }
         self.accept.touched = None;
         let due_before = self.metadata.due;
         let id = self.accept.accept(record, &mut accept_cx!(self), now)?;
@@ -258,6 +293,107 @@ impl ProducerCore {
             self.advance_after_send(id, now, self.metadata.due != due_before);
         }
         Ok(id)
+    }
+
+    /// `send` with a `transactional.id`: only inside a transaction
+    /// ([`begin_transaction`](Self::begin_transaction)), else refused with
+    /// [`SendErrorKind::Transaction`](crate::SendErrorKind::Transaction). Each record gets the
+    /// full pass (its partition may first need to join the transaction).
+    #[allow(clippy::result_large_err)]
+    fn send_in_transaction(&mut self, record: Record, now: Instant) -> Result<RecordId, SendError> {
+        let txn = self.txn.as_mut().expect("transactional");
+        if let Err(e) = txn.may_send() {
+            let kind = crate::error::SendErrorKind::Transaction(e);
+            return Err(SendError { kind, record });
+        }
+        self.accept.touched = None;
+        let id = self.accept.accept(record, &mut accept_cx!(self), now)?;
+        txn.sent();
+        if let Some(at) = self.accept.touched {
+            self.dirty.mark(at);
+        }
+        self.advance(now);
+        Ok(id)
+    }
+
+    /// Java's `initTransactions`: finds the transaction coordinator and gets the producer id
+    /// and epoch for `transactional.id` from it, fencing any older producer with the same id
+    /// (and aborting its open transaction). Ends with [`Output::Transaction`] for
+    /// [`TxnOp::Init`](crate::TxnOp::Init). Refused without a `transactional.id` or when
+    /// called twice.
+    pub fn init_transactions(&mut self, now: Instant) -> Result<(), TransactionError> {
+        self.txn_op(now, |txn, _| txn.init())
+    }
+
+    /// Java's `beginTransaction`: opens a transaction (local: no request, no output). Needs
+    /// an initialized producer with no transaction open.
+    pub fn begin_transaction(&mut self) -> Result<(), TransactionError> {
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or(TransactionError::NotTransactional)?;
+        self.limits.txn_epoch = txn.begin()?;
+        Ok(())
+    }
+
+    /// Java's `sendOffsetsToTransaction`: commits `offsets` of the consumer group in `group`
+    /// as part of the open transaction (visible when it commits). Ends with
+    /// [`Output::Transaction`] for [`TxnOp::SendOffsets`](crate::TxnOp::SendOffsets).
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: GroupMetadata,
+        now: Instant,
+    ) -> Result<(), TransactionError> {
+        self.txn_op(now, |txn, _| txn.send_offsets(offsets, group))
+    }
+
+    /// Java's `commitTransaction`: flushes (every record of the transaction gets its
+    /// outcome), then asks the coordinator to commit. Ends with [`Output::Transaction`] for
+    /// [`TxnOp::Commit`](crate::TxnOp::Commit): `Ok` only once the coordinator committed; a
+    /// failed record makes it an abortable error instead. A lost answer is retried until the
+    /// coordinator answers ([`TransactionState::Committing`] says `outcome_unknown`).
+    pub fn commit_transaction(&mut self, now: Instant) -> Result<(), TransactionError> {
+        self.txn_op(now, |txn, _| txn.commit())?;
+        self.flush(now);
+        Ok(())
+    }
+
+    /// Java's `abortTransaction`: records of the transaction not sent yet fail with
+    /// [`ProduceError::TransactionAborted`](crate::ProduceError::TransactionAborted), those in
+    /// flight get their outcome, then the coordinator aborts the transaction. Ends with
+    /// [`Output::Transaction`] for [`TxnOp::Abort`](crate::TxnOp::Abort). Refused while a
+    /// commit is in progress, as its outcome may be unknown (KAFKA-17754).
+    pub fn abort_transaction(&mut self, now: Instant) -> Result<(), TransactionError> {
+        self.txn_op(now, |txn, out| txn.abort(out))?;
+        self.fail_unsent(&crate::ProduceError::TransactionAborted);
+        self.advance(now);
+        Ok(())
+    }
+
+    /// Where the transactional producer stands.
+    pub fn transaction_state(&self) -> TransactionState {
+        self.txn
+            .as_ref()
+            .map_or(TransactionState::NotTransactional, |t| t.state())
+    }
+
+    /// Starts a transaction operation with `start`, then advances.
+    fn txn_op(
+        &mut self,
+        now: Instant,
+        start: impl FnOnce(&mut txn::Transactions, &mut outbox::Outbox) -> Result<(), TransactionError>,
+    ) -> Result<(), TransactionError> {
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or(TransactionError::NotTransactional)?;
+        if self.closing {
+            return Err(TransactionError::Closed);
+        }
+        start(txn, &mut self.outbox)?;
+        self.advance(now);
+        Ok(())
     }
 
     /// A connection asked for by [`Output::Connect`] is open.
@@ -417,53 +553,6 @@ impl ProducerCore {
         self.clock.wake
     }
 
-    /// The exact next deadline from a scan of every partition: what [`wake`](Clock::wake) must
-    /// never be later than. Only debug builds run it, after every input, to check the fast
-    /// answer ([`next_wake`](Self::next_wake)).
-    #[cfg(debug_assertions)]
-    fn compute_wake_by_scan(&self) -> Option<(Instant, TimeoutReason)> {
-        if self.closed {
-            return None;
-        }
-        let mut best: Option<(Instant, TimeoutReason)> = None;
-        let mut consider = |at: Option<Instant>, why: TimeoutReason| {
-            if let Some(at) = at.filter(|&at| at > self.clock.last_now) {
-                if best.map_or(true, |(b, _)| at < b) {
-                    best = Some((at, why));
-                }
-            }
-        };
-        let linger = self.config.linger;
-        for topic in &self.topics {
-            for part in &topic.partitions {
-                consider(part.linger_deadline(linger), TimeoutReason::Linger);
-                if part.held() > 0 {
-                    consider(part.backoff_until, TimeoutReason::RetryBackoff);
-                }
-            }
-        }
-        consider(self.conns.deadline(), TimeoutReason::RequestTimeout);
-        consider(self.conns.reauth_deadline(), TimeoutReason::Reauthenticate);
-        if !self.is_idle_closing() && self.metadata.in_flight.is_none() {
-            let max_age = self.config.metadata_max_age;
-            consider(
-                self.metadata.next_refresh(max_age),
-                TimeoutReason::MetadataRefresh,
-            );
-        }
-        consider(
-            self.delivery_deadline_by_scan(),
-            TimeoutReason::DeliveryTimeout,
-        );
-        consider(self.idem.deadline(), TimeoutReason::RetryBackoff);
-        if !self.is_idle_closing() {
-            for b in self.conns.backoff.values() {
-                consider(b.not_before, TimeoutReason::ReconnectBackoff);
-            }
-        }
-        best
-    }
-
     /// A snapshot of what the producer did and holds: counters since it started, and the
     /// gauges of now (see [`crate::stats`]). Costs a walk over brokers and partitions.
     pub fn stats(&self) -> crate::stats::Stats {
@@ -557,6 +646,7 @@ impl ProducerCore {
         self.expire_records(self.clock.last_now);
         self.reauth_step(now);
         self.idempotence_step(now);
+        self.txn_step(now);
         self.metadata_step(now);
         self.sender.connect_leaders(&mut stage_cx!(self), now);
         self.sender.send_produce_requests(&mut stage_cx!(self), now);

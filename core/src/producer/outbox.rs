@@ -44,6 +44,9 @@ pub(crate) struct Outbox {
     /// [`close_progress`](Self::close_progress) (the pass moves it to its `now`: a failure is
     /// progress too, as a delivery is).
     pub failed_while_closing: bool,
+    /// Transactional producer: the first record failure since the transaction stage last
+    /// looked (a transaction with a failed record cannot commit). `None` otherwise.
+    pub txn_failure: Option<Option<ProduceError>>,
 }
 
 /// The gauges of now that a [`Stats`] snapshot reports beside the counters.
@@ -246,6 +249,9 @@ impl Outbox {
     /// error make one event).
     pub(crate) fn count_failed(&mut self, topic: &str, error: &ProduceError) {
         self.counters.records_failed += 1;
+        if let Some(first @ None) = &mut self.txn_failure {
+            *first = Some(error.clone());
+        }
         if let Some(q) = &mut self.events {
             if let Some(Event::Failed {
                 topic: last,

@@ -137,6 +137,9 @@ pub(crate) struct PartitionState {
     /// Records in the batch sealed last: the next batch reserves room for as many, so in
     /// steady state a batch's record list never grows (each growth copies the whole list).
     pub last_batch_len: usize,
+    /// Transactions v1: the transaction this partition is enrolled in (see
+    /// [`BatchLimits::txn_epoch`]).
+    pub txn_epoch: u32,
 }
 
 impl PartitionState {
@@ -157,6 +160,7 @@ impl PartitionState {
             backoff_until: None,
             queued: false,
             last_batch_len: 0,
+            txn_epoch: 0,
         }
     }
 
@@ -348,6 +352,7 @@ impl PartitionState {
     #[inline]
     pub(crate) fn ready(&self, limits: &BatchLimits) -> bool {
         self.leader.is_some()
+            && self.txn_epoch == limits.txn_epoch
             && self.in_flight.len() < limits.per_partition
             && self.batches.front().is_some_and(|b| {
                 b.sealed

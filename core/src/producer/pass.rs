@@ -17,6 +17,7 @@ use super::partition::Owner;
 use super::responses::{retry_backoff, Responses};
 use super::sasl::AuthStep;
 use super::topic::TopicIdx;
+use super::txn::{Transactions, TxnAnswer, TxnCx};
 use super::{PartitionRef, ProducerCore};
 use crate::error::ProduceError;
 use crate::error::RetryCause;
@@ -59,6 +60,11 @@ impl ProducerCore {
             }
             self.seal_partition(at, now);
             self.queue_if_ready(at);
+            if let Some(txn) = &mut self.txn {
+                let part = &self.topics[at.topic].partitions[at.index];
+                let enrolled = part.txn_epoch == self.limits.txn_epoch;
+                txn.note_partition(at, enrolled, !part.batches.is_empty());
+            }
         }
         if !expired.is_empty() {
             let error = self.expiry_error();
@@ -156,6 +162,8 @@ impl ProducerCore {
         }
         consider(self.waiting_deadline(), TimeoutReason::DeliveryTimeout);
         consider(self.idem.deadline(), TimeoutReason::RetryBackoff);
+        let txn = self.txn.as_ref().and_then(|t| t.deadline());
+        consider(txn, TimeoutReason::RetryBackoff);
         if !self.is_idle_closing() {
             for b in self.conns.backoff.values() {
                 consider(b.not_before, TimeoutReason::ReconnectBackoff);
@@ -339,20 +347,6 @@ impl ProducerCore {
             .min()
     }
 
-    /// The earliest delivery deadline of a record not in flight (or, closing without a
-    /// delivery timeout, the [`close_cutoff`](Self::close_cutoff)), from a scan of every
-    /// partition (debug builds' check of the fast wake-up).
-    #[cfg(debug_assertions)]
-    pub(super) fn delivery_deadline_by_scan(&self) -> Option<Instant> {
-        if self.config.delivery_timeout.is_none() {
-            return self.close_cutoff().filter(|_| self.outbox.pending > 0);
-        }
-        self.topics
-            .iter()
-            .filter_map(|t| t.earliest_deadline())
-            .min()
-    }
-
     /// Frames the bytes received on `conn` and routes each answer to its request's stage.
     pub(super) fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         self.conns.push_received(conn, data);
@@ -401,6 +395,11 @@ impl ProducerCore {
             }
             RequestKind::InitProducerId { version } => {
                 self.on_init_producer_id(rref, version, frame, now)
+            }
+            RequestKind::Txn { api, version } => {
+                let answer =
+                    self.txn_answer(|txn, cx| txn.on_answer(rref, (api, version), frame, cx, now));
+                self.txn_follow(answer, rref, now);
             }
             RequestKind::SaslHandshake { version } => {
                 let step = self.conns.on_sasl_handshake(
@@ -482,23 +481,8 @@ impl ProducerCore {
         self.drop_conn(conn, RetryCause::ConnectionLost, Report::Emit, now);
         let mut failed = Vec::new();
         if let Target::Node(node) = target {
-            for (t, topic) in self.topics.iter_mut().enumerate() {
-                self.visited += topic.partitions.len() as u64;
-                for (index, part) in topic.partitions.iter_mut().enumerate() {
-                    if part.leader == Some(node) {
-                        let mut owner = Owner {
-                            topic: &topic.name,
-                            number: index as i32,
-                            pool: &mut self.recycler,
-                        };
-                        part.take_batches(&mut failed, &mut owner);
-                        self.dirty.mark(PartitionRef {
-                            topic: super::topic::TopicIdx(t),
-                            index,
-                        });
-                    }
-                }
-            }
+            let (topics, pool, dirty) = (&mut self.topics, &mut self.recycler, &mut self.dirty);
+            self.visited += super::topic::take_led_by(topics, node, &mut failed, pool, dirty);
         }
         if self.conns.ready_for_metadata().is_none() {
             // No broker to ask for metadata: records waiting for it would wait in vain.
@@ -542,6 +526,12 @@ impl ProducerCore {
                 | RequestKind::SaslAuthenticate { .. } => {}
                 RequestKind::Metadata { .. } => self.metadata_failed(rref, now),
                 RequestKind::InitProducerId { .. } => self.init_producer_id_failed(rref, now),
+                RequestKind::Txn { .. } => {
+                    self.txn_answer(|txn, cx| {
+                        txn.failed(rref, cx, now);
+                        super::txn::TxnAnswer::Done
+                    });
+                }
                 RequestKind::Produce { batches, .. } => {
                     for b in batches {
                         Responses::batch_failed(&mut stage_cx!(self), b, rref, cause.clone(), now);
@@ -750,5 +740,61 @@ impl ProducerCore {
         // A new generation changes which partitions may send (`PartitionState::ready`):
         // the next pass looks at every one (a rare input, as the loop above).
         self.mark_all();
+    }
+
+    /// The transaction stage's step ([`Transactions::step`](super::txn::Transactions::step)).
+    pub(super) fn txn_step(&mut self, now: Instant) {
+        if self.txn.is_some() && !self.is_idle_closing() {
+            let answer = self.txn_answer(|txn, cx| txn.step(cx, now));
+            self.txn_follow(answer, None, now);
+        }
+    }
+
+    /// Runs `f` on the transaction stage with its context of split borrows.
+    fn txn_answer(
+        &mut self,
+        f: impl FnOnce(&mut Transactions, &mut TxnCx<'_>) -> TxnAnswer,
+    ) -> TxnAnswer {
+        match self.txn.as_mut() {
+            Some(txn) => f(txn, &mut txn_cx!(self)),
+            None => TxnAnswer::Done,
+        }
+    }
+
+    /// What a transaction answer leads to: a grant to every partition, enrolled partitions
+    /// free to send, a fatal error to the records not sent, a malformed answer's connection
+    /// dropped.
+    fn txn_follow(&mut self, answer: TxnAnswer, rref: impl Into<Option<RequestRef>>, now: Instant) {
+        match answer {
+            TxnAnswer::Done => {}
+            TxnAnswer::Malformed(detail) => {
+                if let Some(rref) = rref.into() {
+                    self.malformed(rref.conn, detail, now);
+                }
+            }
+            TxnAnswer::Granted { pid, epoch, start } => {
+                let v1 = self.txn.as_ref().is_some_and(|t| !t.v2);
+                self.limits.produce_cap = if v1 { 11 } else { i16::MAX };
+                self.granted(pid, epoch, start);
+            }
+            TxnAnswer::Enrolled(parts) => {
+                let txn_epoch = self.limits.txn_epoch;
+                parts
+                    .into_iter()
+                    .for_each(|at| self.partition_mut(at).txn_epoch = txn_epoch);
+            }
+            TxnAnswer::Fatal(error) => self.fail_unsent(&error),
+        }
+    }
+
+    /// Fails every record not sent yet with `error` (an aborted transaction, a fatal
+    /// transaction error); a stamped batch among them leaves a sequence hole, noted for an
+    /// epoch bump.
+    pub(super) fn fail_unsent(&mut self, error: &ProduceError) {
+        let mut failed = Vec::new();
+        self.sequence_lost |=
+            super::topic::take_all_unsent(&mut self.topics, &mut failed, &mut self.recycler);
+        self.mark_all();
+        self.outbox.fail_all(&mut self.recycler, failed, error);
     }
 }

@@ -25,7 +25,7 @@ const FRAMING_BLOCK: usize = 8 << 10;
 /// before are dropped.
 pub(crate) fn produce_chunks<'a>(
     header: &RequestHeader,
-    acks: i16,
+    (transactional_id, acks): (Option<&str>, i16),
     timeout_ms: i32,
     batches: &mut [InFlightBatch],
     name: impl Fn(TopicIdx) -> &'a str,
@@ -41,7 +41,7 @@ pub(crate) fn produce_chunks<'a>(
         .count();
     let client_id = header.client_id.as_ref().map_or(0, String::len);
     let names: usize = batches.iter().map(|b| name(b.partition.topic).len()).sum();
-    let need = 40 + client_id + names + batches.len() * 16;
+    let need = 40 + client_id + names + batches.len() * 16 + transactional_id.map_or(0, str::len);
     framing.clear();
     if framing.capacity() < need {
         framing.reserve(need.max(FRAMING_BLOCK));
@@ -49,7 +49,7 @@ pub(crate) fn produce_chunks<'a>(
     framing.put_i32(0); // size, filled in below
     header.encode(flexible, framing);
     if version >= 3 {
-        framing.put_nullable_string_flex(flexible, None);
+        framing.put_nullable_string_flex(flexible, transactional_id);
     }
     framing.put_i16(acks);
     framing.put_i32(timeout_ms);
@@ -158,7 +158,7 @@ mod tests {
             let mut chunks = Vec::new();
             produce_chunks(
                 &header(version),
-                -1,
+                (None, -1),
                 30_000,
                 &mut batches,
                 |t| names[t.0],
@@ -200,7 +200,15 @@ mod tests {
     fn a_request_without_batches_is_still_well_framed() {
         let mut chunks = Vec::new();
         let mut framing = BytesMut::new();
-        produce_chunks(&header(9), 1, 5, &mut [], |_| "", &mut framing, &mut chunks);
+        produce_chunks(
+            &header(9),
+            (None, 1),
+            5,
+            &mut [],
+            |_| "",
+            &mut framing,
+            &mut chunks,
+        );
         let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
         let body = ProduceRequest {
             transactional_id: None,

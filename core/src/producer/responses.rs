@@ -236,7 +236,8 @@ impl Responses {
                     Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
                 }
             } else if sequenced
-                && (code == ErrorCode::INVALID_PRODUCER_EPOCH || code == ErrorCode::PRODUCER_FENCED)
+                && (code == ErrorCode::PRODUCER_FENCED
+                    || code == ErrorCode::INVALID_PRODUCER_EPOCH && !cx.idem.transactional)
             {
                 let e = ProduceError::ProducerFenced(code);
                 cx.idem.state = super::idempotence::PidState::Fatal(e.clone());
@@ -393,7 +394,7 @@ impl Responses {
                 producer_id: pid,
                 producer_epoch: epoch,
                 base_sequence: seq,
-                transactional: false,
+                transactional: cx.idem.transactional,
             };
             match Self::encode_stamped(cx.config, &records, fields) {
                 Ok(wire) => halves.push(InFlightBatch {

@@ -240,7 +240,7 @@ impl Sender {
         touched.clear();
         touched.extend(batches.iter().map(|b| b.partition));
         let (version, format) = match produce {
-            Ok(vf) => vf,
+            Ok((v, f)) => (v.min(cx.limits.produce_cap), f),
             Err(reason) => {
                 let e = ProduceError::UnsupportedVersion {
                     broker: cx.broker_label(conn),
@@ -281,9 +281,10 @@ impl Sender {
         cx.outbox.count_batches(node, &sent, |t| &topics[t].name);
         let mut data = cx.recycler.chunks();
         let topics = &cx.topics;
+        let txn_id = cx.config.transactional_id.as_deref();
         produce_chunks(
             &cx.conns.header,
-            acks,
+            (txn_id.filter(|id| !id.is_empty()), acks),
             timeout_ms,
             &mut sent,
             |t| topics[t].name.as_str(),

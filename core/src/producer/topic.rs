@@ -216,3 +216,50 @@ impl TopicState {
         chosen.map(|partition| partition as usize)
     }
 }
+
+/// Moves the batches of every partition led by `node` to `out` and marks those partitions
+/// (an authentication failure with the leader). Returns how many partitions it looked at.
+pub(crate) fn take_led_by(
+    topics: &mut [TopicState],
+    node: i32,
+    out: &mut Vec<AcceptedRecord>,
+    pool: &mut Recycler,
+    dirty: &mut super::dirty::DirtySet,
+) -> u64 {
+    let mut visited = 0;
+    for (t, topic) in topics.iter_mut().enumerate() {
+        visited += topic.partitions.len() as u64;
+        for (index, part) in topic.partitions.iter_mut().enumerate() {
+            if part.leader == Some(node) {
+                let mut owner = Owner {
+                    topic: &topic.name,
+                    number: index as i32,
+                    pool,
+                };
+                part.take_batches(out, &mut owner);
+                dirty.mark(super::PartitionRef {
+                    topic: TopicIdx(t),
+                    index,
+                });
+            }
+        }
+    }
+    visited
+}
+
+/// Moves every record not in flight of every topic to `out` ([`TopicState::take_unsent`]);
+/// returns whether a partition lost a sequence by it (idempotence: an epoch bump is needed).
+pub(crate) fn take_all_unsent(
+    topics: &mut [TopicState],
+    out: &mut Vec<AcceptedRecord>,
+    pool: &mut Recycler,
+) -> bool {
+    let mut lost = false;
+    for topic in topics {
+        topic.take_unsent(out, pool);
+        for part in &mut topic.partitions {
+            lost |= part.take_sequence_loss();
+        }
+    }
+    lost
+}

@@ -106,6 +106,8 @@ pub(super) fn apply_one(
         "buffer.memory" => c.buffer_memory = size()?,
         "metadata.max.age.ms" => c.metadata_max_age = ms()?,
         "enable.idempotence" => c.enable_idempotence = Some(boolean()?),
+        "transactional.id" => c.transactional_id = Some(value.to_owned()).filter(|v| !v.is_empty()),
+        "transaction.timeout.ms" => c.transaction_timeout = ms()?,
         "allow.auto.create.topics" => c.allow_auto_create_topics = boolean()?,
         "partitioner" => {
             c.partitioner = match value.to_ascii_lowercase().as_str() {

@@ -478,3 +478,42 @@ empty=
     let c = Config::from_properties(parse(text).unwrap().into_iter().take(3)).unwrap();
     assert_eq!(c.bootstrap_servers, ["a:1", "b:2"]);
 }
+
+#[test]
+fn transactional_keys_and_their_rules() {
+    let c = Config::from_properties([
+        ("bootstrap.servers", "h:1"),
+        ("transactional.id", "tx-1"),
+        ("transaction.timeout.ms", "15000"),
+    ])
+    .unwrap();
+    assert_eq!(c.transactional_id.as_deref(), Some("tx-1"));
+    assert_eq!(c.transaction_timeout, Duration::from_secs(15));
+    assert!(c.is_transactional() && c.idempotence_enabled());
+    c.validate().unwrap();
+    // Java: a transactional id with idempotence turned off is a configuration error.
+    let mut off = c.clone();
+    off.enable_idempotence = Some(false);
+    assert!(matches!(
+        off.validate(),
+        Err(ConfigError::Invalid {
+            name: "enable.idempotence",
+            ..
+        })
+    ));
+    // ... as is a setting idempotence rules out, even with enable.idempotence unset.
+    let mut acks = c.clone();
+    acks.acks = Acks::Leader;
+    assert!(matches!(
+        acks.validate(),
+        Err(ConfigError::Invalid { name: "acks", .. })
+    ));
+    let mut zero = c.clone();
+    zero.transaction_timeout = Duration::ZERO;
+    assert!(zero.validate().is_err());
+    // An empty id is none; the default timeout is 60 s.
+    let d =
+        Config::from_properties([("bootstrap.servers", "h:1"), ("transactional.id", "")]).unwrap();
+    assert!(!d.is_transactional());
+    assert_eq!(d.transaction_timeout, Duration::from_secs(60));
+}

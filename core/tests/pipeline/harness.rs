@@ -2,11 +2,13 @@
 //! [`Cluster`] (zero latency, whole responses) in virtual time, with the cluster's scripted
 //! faults for what each test needs, and every outcome collected.
 
+pub use crate::coordinator::{Act, FakeCoordinator};
 use bytes::Bytes;
 use odradek_core::protocol::ErrorCode;
 use odradek_core::record::RecordFormat;
 use odradek_core::{
     Config, ConnId, Instant, Output, ProduceError, ProducerCore, Record, RecordId, RecordMetadata,
+    TransactionError, TxnOp,
 };
 pub use odradek_sim::ScriptedFault as Fault;
 use odradek_sim::{BrokerVersions, Cluster, ClusterConfig, NetworkConfig, ProduceAnswers};
@@ -34,6 +36,10 @@ pub struct Harness {
     pub after_closed: usize,
     pub connects: usize,
     pub disconnects: usize,
+    /// The scripted transaction coordinator, for a transactional producer.
+    pub coord: Option<FakeCoordinator>,
+    /// Every `Output::Transaction`, in order.
+    pub txn_results: Vec<(TxnOp, Result<(), TransactionError>)>,
 }
 
 impl Harness {
@@ -65,6 +71,8 @@ impl Harness {
             after_closed: 0,
             connects: 0,
             disconnects: 0,
+            coord: None,
+            txn_results: Vec::new(),
         };
         h.apply_versions();
         h
@@ -74,6 +82,19 @@ impl Harness {
     pub fn idempotent(config: Config, nodes: &[i32], topics: &[(&str, &[i32])]) -> Self {
         let mut h = Harness::new(config, nodes, topics);
         h.set_idempotent(true);
+        h
+    }
+
+    /// A transactional producer against an idempotent cluster and a scripted coordinator
+    /// (transactions v2 when `v2`) on node 1.
+    pub fn transactional(
+        config: Config,
+        v2: bool,
+        nodes: &[i32],
+        topics: &[(&str, &[i32])],
+    ) -> Self {
+        let mut h = Harness::idempotent(config, nodes, topics);
+        h.coord = Some(FakeCoordinator::new(v2));
         h
     }
 
@@ -275,6 +296,24 @@ impl Harness {
         }
         match out {
             Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
+                if let Some(coord) = &mut self.coord {
+                    match &out {
+                        Output::Connect { conn, address } => {
+                            let node = address.host.trim_start_matches("broker-").parse();
+                            coord.conn_node.insert(conn.0, node.unwrap_or(-1));
+                        }
+                        Output::Transmit { conn, data } => {
+                            let bytes: Vec<u8> = data.iter().flat_map(|c| c.to_vec()).collect();
+                            if let Some(answer) = coord.handle(conn.0, &bytes) {
+                                if let Some(answer) = answer {
+                                    self.core.handle_received(*conn, &answer, self.now);
+                                }
+                                return;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 match out {
                     Output::Connect { .. } => self.connects += 1,
                     Output::Disconnect { .. } => self.disconnects += 1,
@@ -303,6 +342,7 @@ impl Harness {
                 assert!(!self.delivered.contains_key(&id), "two outcomes for {id:?}");
             }
             Output::Closed => self.closed += 1,
+            Output::Transaction { op, result } => self.txn_results.push((op, result)),
         }
     }
 

@@ -2,9 +2,11 @@
 //! frames with the crate's codecs and answers like a broker, with scripted faults. Virtual
 //! time only.
 
+mod coordinator;
 mod harness;
 
 mod audit;
 mod basic;
 mod idempotence;
 mod observability;
+mod transactions;
