@@ -133,10 +133,16 @@ pub mod faults;
 mod idempotence;
 pub mod script;
 pub mod simulation;
+pub mod txn_coordinator;
+mod txn_markers;
+mod txn_requests;
 pub mod variation;
 pub mod wire;
 pub mod workload;
 
+pub use checker::transactions::{
+    check_transactions, read_committed, ClientTxn, ClientTxnOutcome, ReadCommitted, TxnHistory,
+};
 pub use checker::{
     check, CheckOptions, CheckReport, History, LogSnapshot, Observed, RefusedRecord, SentRecord,
     Violation, ViolationKind,
@@ -153,5 +159,8 @@ pub use faults::{
 };
 pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
+pub use txn_coordinator::{
+    CommittedOffset, FenceEvent, Marker, TxnConfig, TxnOutcome, TxnRecord, TxnSnapshot,
+};
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};
