@@ -359,6 +359,7 @@ impl Cluster {
             produce_txn_id: None,
         };
         cluster.txn = crate::txn_coordinator::Coordinators::new(&cluster.config).map(Box::new);
+        cluster.schedule_txn_faults(true, true);
         for fault in schedule.entries() {
             cluster.schedule_at(fault.at, Event::Timed(fault.clone()));
         }

@@ -160,7 +160,7 @@ pub use faults::{
 pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
 pub use txn_coordinator::{
-    CommittedOffset, FenceEvent, Marker, TxnConfig, TxnOutcome, TxnRecord, TxnSnapshot,
+    CommittedOffset, FenceEvent, Marker, TxnConfig, TxnFaults, TxnOutcome, TxnRecord, TxnSnapshot,
 };
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};

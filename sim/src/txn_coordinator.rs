@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// The transactional side of the simulated cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TxnConfig {
     /// Coordinators answer, and the brokers advertise FindCoordinator, AddPartitionsToTxn,
     /// AddOffsetsToTxn, EndTxn, TxnOffsetCommit and InitProducerId up to v5.
@@ -69,6 +69,52 @@ pub struct TxnConfig {
     pub max_timeout: Duration,
     /// Partitions of `__transaction_state` and `__consumer_offsets` (Kafka's default is 50).
     pub state_partitions: u32,
+    /// Coordinator faults drawn from a generator of their own (none by default).
+    pub faults: TxnFaults,
+}
+
+/// Faults of the transaction coordinators, drawn from the cluster's seed through a generator
+/// of their own (so a run without transactions draws nothing more), while the cluster's
+/// faults are active ([`FaultConfig::heal`](crate::FaultConfig::heal) stops them too).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxnFaults {
+    /// The coordinator of a transactional id in use moves to another broker, at intervals
+    /// drawn from this range.
+    pub move_every: Option<(Duration, Duration)>,
+    /// The broker coordinating a transactional id in use crashes, at intervals drawn from
+    /// this range, for a downtime drawn from [`crash_downtime`](Self::crash_downtime).
+    pub crash_every: Option<(Duration, Duration)>,
+    /// How long a crashed coordinator stays down.
+    pub crash_downtime: (Duration, Duration),
+    /// The share of EndTxn answers lost after the coordinator acted on the request (the
+    /// connection drops; the producer must retry to learn the outcome).
+    pub lost_end_txn_rate: f64,
+    /// Moves and crashes happen only this long after the cluster starts.
+    pub horizon: Duration,
+}
+
+impl TxnFaults {
+    /// No coordinator faults.
+    pub fn none() -> Self {
+        TxnFaults {
+            move_every: None,
+            crash_every: None,
+            crash_downtime: (Duration::from_millis(100), Duration::from_secs(2)),
+            lost_end_txn_rate: 0.0,
+            horizon: Duration::from_secs(30),
+        }
+    }
+
+    /// Moves every 0.5–5 s, crashes every 2–20 s (down 0.1–2 s), one EndTxn answer in ten
+    /// lost.
+    pub fn chaos() -> Self {
+        TxnFaults {
+            move_every: Some((Duration::from_millis(500), Duration::from_secs(5))),
+            crash_every: Some((Duration::from_secs(2), Duration::from_secs(20))),
+            lost_end_txn_rate: 0.1,
+            ..TxnFaults::none()
+        }
+    }
 }
 
 impl TxnConfig {
@@ -99,6 +145,35 @@ impl TxnConfig {
             marker_retry: Duration::from_millis(100),
             max_timeout: Duration::from_secs(15 * 60),
             state_partitions: 50,
+            faults: TxnFaults::none(),
+        }
+    }
+
+    /// The transactional cluster of a suite seed: transactions v2 in `v2_share` of seeds
+    /// (v1 otherwise), with [`TxnFaults::chaos`] when `chaos`. Drawn from a generator of its
+    /// own, so the seed's other draws are unchanged.
+    ///
+    /// ```
+    /// use odradek_sim::TxnConfig;
+    /// let all_v2 = (0..20).all(|s| TxnConfig::for_seed(s, 1.0, false).is_v2());
+    /// let none_v2 = (0..20).all(|s| !TxnConfig::for_seed(s, 0.0, false).is_v2());
+    /// assert!(all_v2 && none_v2);
+    /// assert_eq!(TxnConfig::for_seed(7, 0.5, true), TxnConfig::for_seed(7, 0.5, true));
+    /// ```
+    pub fn for_seed(seed: u64, v2_share: f64, chaos: bool) -> Self {
+        let mut rng = odradek_core::rng::Rng::new(seed ^ 0x7A5C_0000_0000_0023);
+        let base = if rng.unit() < v2_share {
+            TxnConfig::v2()
+        } else {
+            TxnConfig::v1()
+        };
+        TxnConfig {
+            faults: if chaos {
+                TxnFaults::chaos()
+            } else {
+                TxnFaults::none()
+            },
+            ..base
         }
     }
 
@@ -232,6 +307,10 @@ pub(crate) enum TxnTimer {
     Markers(String),
     /// The transaction (index) of this id times out, if it is still open.
     Timeout(String, usize),
+    /// A coordinator fault: move one.
+    MoveFault,
+    /// A coordinator fault: crash the broker of one.
+    CrashFault,
 }
 
 /// The two coordinator roles and their state.
@@ -246,6 +325,8 @@ pub(crate) struct Coordinators {
     pub loading: BTreeMap<(bool, usize), Instant>,
     pub entries: BTreeMap<String, TxnEntry>,
     pub snapshot: TxnSnapshot,
+    /// The coordinators' own generator (faults only).
+    pub rng: odradek_core::rng::Rng,
 }
 
 impl Coordinators {
@@ -264,6 +345,7 @@ impl Coordinators {
             loading: BTreeMap::new(),
             entries: BTreeMap::new(),
             snapshot: TxnSnapshot::default(),
+            rng: odradek_core::rng::Rng::new(config.seed ^ 0x7A5C_C00D_0000_0023),
         })
     }
 }

@@ -172,6 +172,27 @@ impl Cluster {
     pub(crate) fn txn_timer(&mut self, timer: TxnTimer) {
         match timer {
             TxnTimer::Markers(id) => self.write_markers(&id),
+            TxnTimer::MoveFault => {
+                if let Some(id) = self.txn_fault_target() {
+                    self.move_txn_coordinator(&id);
+                }
+                self.schedule_txn_faults(true, false);
+            }
+            TxnTimer::CrashFault => {
+                if let Some(id) = self.txn_fault_target() {
+                    let node = self.coordinator_of(false, &id);
+                    let c = self.txn.as_mut().expect("on");
+                    let down = crate::faults::uniform(&mut c.rng, c.config.faults.crash_downtime);
+                    if let Some(node) = node {
+                        self.note(|| format!("txn fault: coordinator of {id} crashes"));
+                        self.inject(crate::Fault::CrashBroker {
+                            node,
+                            downtime: down,
+                        });
+                    }
+                }
+                self.schedule_txn_faults(false, true);
+            }
             TxnTimer::Timeout(id, index) => {
                 let Some(c) = &self.txn else {
                     return;
@@ -198,6 +219,57 @@ impl Cluster {
         }
     }
 
+    /// Schedules the next coordinator move and/or crash fault, when configured.
+    pub(crate) fn schedule_txn_faults(&mut self, moves: bool, crashes: bool) {
+        let now = self.now;
+        let Some(c) = self.txn.as_mut() else {
+            return;
+        };
+        let f = c.config.faults.clone();
+        let mut next = Vec::new();
+        if let (true, Some(range)) = (moves, f.move_every) {
+            next.push((
+                now + crate::faults::uniform(&mut c.rng, range),
+                TxnTimer::MoveFault,
+            ));
+        }
+        if let (true, Some(range)) = (crashes, f.crash_every) {
+            next.push((
+                now + crate::faults::uniform(&mut c.rng, range),
+                TxnTimer::CrashFault,
+            ));
+        }
+        let end = self.start_instant() + f.horizon;
+        for (at, t) in next.into_iter().filter(|(at, _)| *at < end) {
+            self.schedule_at(at, Event::Txn(t));
+        }
+    }
+
+    /// A transactional id in use to aim a coordinator fault at (none while the cluster's
+    /// faults are not active).
+    fn txn_fault_target(&mut self) -> Option<String> {
+        if !self.faults_active() {
+            return None;
+        }
+        let c = self.txn.as_mut()?;
+        let n = c.entries.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let i = c.rng.below(n) as usize;
+        c.entries.keys().nth(i).cloned()
+    }
+
+    /// Whether a drawn fault loses this EndTxn answer.
+    pub(crate) fn txn_fault_loses_answer(&mut self) -> bool {
+        let active = self.faults_active();
+        let Some(c) = self.txn.as_mut() else {
+            return false;
+        };
+        let rate = c.config.faults.lost_end_txn_rate;
+        active && rate > 0.0 && c.rng.unit() < rate
+    }
+
     /// Writes the pending markers of `id` whose partition leaders are up; retries the rest
     /// later; completes the transaction when none is left.
     fn write_markers(&mut self, id: &str) {
@@ -212,7 +284,12 @@ impl Cluster {
         let (pid, epoch) = (e.producer_id, e.marker_epoch);
         let pending: Vec<(String, i32)> = e.pending_markers.iter().cloned().collect();
         // A coordinator that is down fails over; one that loads resumes afterwards.
-        self.coordinator_of(false, id);
+        if self.coordinator_of(false, id).is_none() {
+            let retry = self.txn.as_ref().expect("on").config.marker_retry;
+            let at = self.now + retry;
+            self.schedule_at(at, Event::Txn(TxnTimer::Markers(id.to_owned())));
+            return;
+        }
         if let Some(until) = self.loading_until(false, id) {
             self.schedule_at(until, Event::Txn(TxnTimer::Markers(id.to_owned())));
             return;

@@ -85,8 +85,9 @@ impl Cluster {
                     )
                 });
                 protocol::encode_response::<EndTxnRequest>(corr, v, &resp, &mut out);
-                if self.script.lose_end_txn_answers > 0 {
-                    self.script.lose_end_txn_answers -= 1;
+                if self.script.lose_end_txn_answers > 0 || self.txn_fault_loses_answer() {
+                    self.script.lose_end_txn_answers =
+                        self.script.lose_end_txn_answers.saturating_sub(1);
                     self.note(|| {
                         format!("script: EndTxn answer corr {corr} lost, {conn:?} dropped")
                     });

@@ -580,3 +580,84 @@ fn an_end_txn_retried_after_its_answer_was_lost_gets_the_same_outcome() {
     assert_eq!(c.markers("a", 0), vec![(pid, 1, Marker::Commit)]);
     assert_eq!(c.visible("a", 0), vec![Bytes::from("v1")]);
 }
+
+#[test]
+fn a_leader_move_mid_transaction_sends_the_marker_to_the_new_leader() {
+    let mut c = Client::new(TxnConfig::v2());
+    let conn = c.coordinator();
+    let pid = c.init(conn, 5, 60_000).producer_id;
+    assert_eq!(c.produce(12, (pid, 0, 0), "a", 1, &[&rec("a", 1)]), OK);
+    let old = c.cluster.leader("a", 1).unwrap();
+    let to = 1 + old % 3;
+    c.cluster.inject(Fault::MoveLeader {
+        topic: "a".into(),
+        partition: 1,
+        to,
+    });
+    // The transaction goes on at the new leader (the producer state moved with the log).
+    assert_eq!(c.produce(12, (pid, 0, 1), "a", 1, &[&rec("a", 2)]), OK);
+    assert_eq!(c.end(conn, 5, pid, 0, true).error_code, OK);
+    c.wait(Duration::from_millis(50));
+    let log = c.cluster.log("a", 1).unwrap();
+    let marker = c.cluster.appends()[log[2].append].clone();
+    assert_eq!((log[2].control, marker.broker), (Some(Marker::Commit), to));
+    assert_eq!(
+        c.visible("a", 1),
+        vec![Bytes::from("v1"), Bytes::from("v2")]
+    );
+}
+
+#[test]
+fn drawn_coordinator_faults_move_and_crash_coordinators_and_lose_end_txn_answers() {
+    let chaos = TxnConfig {
+        faults: odradek_sim::TxnFaults {
+            move_every: Some((Duration::from_millis(200), Duration::from_millis(400))),
+            crash_every: Some((Duration::from_millis(700), Duration::from_millis(900))),
+            crash_downtime: (Duration::from_millis(100), Duration::from_millis(100)),
+            lost_end_txn_rate: 1.0,
+            horizon: Duration::from_secs(3),
+        },
+        ..TxnConfig::v2()
+    };
+    let run = |txn: TxnConfig| {
+        let mut c = Client::new(txn);
+        let conn = c.coordinator();
+        c.init(conn, 5, 60_000);
+        let mut seen = vec![c.cluster.txn_coordinator(TXN).unwrap()];
+        for _ in 0..40 {
+            c.wait(Duration::from_millis(100));
+            let now = c.cluster.txn_coordinator(TXN).unwrap();
+            if seen.last() != Some(&now) {
+                seen.push(now);
+            }
+        }
+        (seen, c.cluster.stats().crashes, c)
+    };
+    let (moves, crashes, mut c) = run(chaos.clone());
+    assert!(moves.len() >= 5, "coordinator history {moves:?}");
+    assert!(crashes >= 2, "{crashes} crashes");
+    // Past the horizon nothing moves any more, and the same seed replays the same story.
+    assert_eq!(run(chaos.clone()).0, moves);
+    let settled = c.cluster.txn_coordinator(TXN);
+    c.wait(Duration::from_secs(5));
+    assert_eq!(c.cluster.txn_coordinator(TXN), settled);
+    // Every EndTxn answer is lost at rate 1.
+    let conn = c.coordinator();
+    c.wait(chaos.load_time);
+    let (pid, epoch) = c.cluster.txn_producer(TXN).unwrap();
+    let req = EndTxnRequest {
+        transactional_id: TXN.into(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        committed: false,
+    };
+    assert!(c.try_roundtrip(conn, 5, &req).is_none());
+    assert_eq!(
+        c.cluster.txn_producer(TXN),
+        Some((pid, epoch + 1)),
+        "acted on"
+    );
+    // Without faults, nothing moves.
+    let (still, crashes, _) = run(TxnConfig::v2());
+    assert_eq!((still.len(), crashes), (1, 0));
+}
