@@ -576,6 +576,11 @@ impl Cluster {
             TxnState::PrepareAbort
         };
         e.marker_epoch = e.epoch;
+        if fence {
+            // A fence is no retry of anything: no older epoch may pass as one (Kafka resets
+            // lastProducerEpoch when it fences).
+            e.last_epoch = -1;
+        }
         let partitions = e
             .current
             .map(|i| c.snapshot.transactions[i].partitions.clone())

@@ -32,7 +32,11 @@ struct Client {
 
 impl Client {
     fn new(txn: TxnConfig) -> Self {
-        let mut config = ClusterConfig::new(11);
+        Client::seeded(11, txn)
+    }
+
+    fn seeded(seed: u64, txn: TxnConfig) -> Self {
+        let mut config = ClusterConfig::new(seed);
         config.transactions = txn;
         Client {
             cluster: Cluster::new(config),
@@ -51,8 +55,14 @@ impl Client {
             port: 9092,
         };
         self.cluster.connect(ConnId(conn), &addr);
-        let ev = self.next_event().expect("connect result");
-        (conn, ev == NetEvent::Connected(ConnId(conn)))
+        loop {
+            match self.next_event().expect("connect result") {
+                NetEvent::Connected(c) if c == ConnId(conn) => return (conn, true),
+                NetEvent::Disconnected(c) if c == ConnId(conn) => return (conn, false),
+                NetEvent::Disconnected(_) => {} // an older connection, closed by a fault
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     fn next_event(&mut self) -> Option<NetEvent> {
@@ -88,7 +98,11 @@ impl Client {
             }
             match self.next_event()? {
                 NetEvent::Received(_, data) => self.frames.push(&data),
-                NetEvent::Disconnected(c) if c == ConnId(conn) => return None,
+                NetEvent::Disconnected(c) if c == ConnId(conn) => {
+                    // A frame cut short by the drop must not confuse the next one.
+                    self.frames = FrameDecoder::new(1 << 20);
+                    return None;
+                }
                 NetEvent::Disconnected(_) => {} // an older connection, closed by a fault
                 other => panic!("unexpected {other:?}"),
             }
@@ -113,14 +127,22 @@ impl Client {
 
     /// The coordinator FindCoordinator names, asked at broker `at`.
     fn find(&mut self, at: i32, kind: i8, key: &str) -> (i32, i16) {
-        let (conn, _) = self.connect(at);
+        self.try_find(at, kind, key).expect("an answer")
+    }
+
+    /// [`find`](Self::find), or `None` when the broker went away meanwhile.
+    fn try_find(&mut self, at: i32, kind: i8, key: &str) -> Option<(i32, i16)> {
+        let (conn, up) = self.connect(at);
+        if !up {
+            return None;
+        }
         let req = FindCoordinatorRequest {
             key_type: kind,
             keys: vec![key.into()],
         };
-        let resp = self.roundtrip(conn, 4, &req);
+        let resp = self.try_roundtrip(conn, 4, &req)?;
         let (node, _, _, code) = resp.coordinator(key).expect("an entry");
-        (node, code)
+        Some((node, code))
     }
 
     /// A connection to the transaction coordinator of [`TXN`].
@@ -159,7 +181,7 @@ impl Client {
     }
 
     /// Produces `records` to `topic`/`partition` at its leader, transactional, and returns
-    /// the partition's error code.
+    /// the partition's error code ([`LOST`] when the connection failed).
     #[allow(clippy::too_many_arguments)]
     fn produce(
         &mut self,
@@ -170,7 +192,10 @@ impl Client {
         records: &[&Record],
     ) -> i16 {
         let leader = self.cluster.leader(topic, partition).unwrap();
-        let (conn, _) = self.connect(leader);
+        let (conn, up) = self.connect(leader);
+        if !up {
+            return LOST;
+        }
         let mut b = BatchBuilder::new(RecordFormat::V2);
         for r in records {
             b.append(1_000, r.key.as_deref(), r.value.as_deref(), &[])
@@ -195,8 +220,10 @@ impl Client {
                 }],
             }],
         };
-        let resp = self.roundtrip(conn, v, &req);
-        resp.topics[0].partitions[0].error_code
+        match self.try_roundtrip(conn, v, &req) {
+            Some(resp) => resp.topics[0].partitions[0].error_code,
+            None => LOST,
+        }
     }
 
     fn end(&mut self, conn: u64, v: i16, pid: i64, epoch: i16, commit: bool) -> EndTxnResponse {
@@ -235,6 +262,8 @@ fn rec(topic: &str, n: u64) -> Record {
 }
 
 const OK: i16 = 0;
+/// No answer: the connection failed.
+const LOST: i16 = i16::MIN;
 
 #[test]
 fn a_v1_transaction_commits_then_one_aborts_with_markers_and_offsets() {
@@ -660,4 +689,189 @@ fn drawn_coordinator_faults_move_and_crash_coordinators_and_lose_end_txn_answers
     // Without faults, nothing moves.
     let (still, crashes, _) = run(TxnConfig::v2());
     assert_eq!((still.len(), crashes), (1, 0));
+}
+
+/// Errors a transactional client retries (after finding the coordinator again).
+fn retriable(code: i16) -> bool {
+    [
+        ErrorCode::NOT_COORDINATOR,
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::CONCURRENT_TRANSACTIONS,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER,
+    ]
+    .contains(&ErrorCode(code))
+        || code == LOST
+}
+
+/// A minimal transactional client on raw requests, retrying through coordinator moves,
+/// crashes and lost EndTxn answers: `txns` transactions of two records each (on `a-n%3` and
+/// `b-0`), every third aborted; returns its history, the cluster, and how many coordinator
+/// requests went unanswered and how many were answered with a retriable error.
+fn raw_transactional_run(
+    seed: u64,
+    txn: TxnConfig,
+    txns: u64,
+) -> (TxnHistory, Cluster, (usize, usize)) {
+    let mut stats = (0, 0);
+    let v2 = txn.is_v2();
+    let (init_v, end_v, produce_v) = if v2 { (5, 5, 12) } else { (4, 4, 11) };
+    let mut c = Client::seeded(seed, txn);
+    let backoff = Duration::from_millis(50);
+    // A request to the coordinator, retried until it is not a coordinator error.
+    let mut conn = 0;
+    macro_rules! to_coordinator {
+        ($call:expr) => {
+            loop {
+                if conn == 0 {
+                    let live = (1..=3).find(|n| c.cluster.is_up(*n)).unwrap();
+                    let found = c.try_find(live, key_type::TRANSACTION, TXN);
+                    let (k, ok) = match found {
+                        Some((node, OK)) => c.connect(node),
+                        _ => (0, false),
+                    };
+                    if !ok {
+                        c.wait(backoff);
+                        continue;
+                    }
+                    conn = k;
+                }
+                match $call {
+                    None => {
+                        conn = 0;
+                        stats.0 += 1;
+                    }
+                    Some(code) if retriable(code) => {
+                        stats.1 += 1;
+                        conn = 0;
+                        c.wait(backoff);
+                    }
+                    Some(code) => break code,
+                }
+            }
+        };
+    }
+    let mut producer = (0, 0);
+    let code = to_coordinator!({
+        let req = InitProducerIdRequest {
+            transactional_id: Some(TXN.into()),
+            transaction_timeout_ms: 600_000,
+            producer_id: -1,
+            producer_epoch: -1,
+        };
+        c.try_roundtrip(conn, init_v, &req).map(|r| {
+            producer = (r.producer_id, r.producer_epoch);
+            r.error_code
+        })
+    });
+    assert_eq!(code, OK);
+    let mut seqs: std::collections::BTreeMap<(String, i32), i32> = Default::default();
+    let mut recorder = odradek_sim::TxnRecorder::default();
+    for n in 0..txns {
+        recorder.begin();
+        let (pid, epoch) = producer;
+        let targets = [("a", (n % 3) as i32), ("b", 0)];
+        if !v2 {
+            let code = to_coordinator!({
+                let req = AddPartitionsToTxnRequest {
+                    transactional_id: TXN.into(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    topics: targets
+                        .iter()
+                        .map(|(t, p)| AddPartitionsToTxnTopic {
+                            name: (*t).into(),
+                            partitions: vec![*p],
+                        })
+                        .collect(),
+                };
+                c.try_roundtrip(conn, 3, &req)
+                    .map(|r| r.errors().map(|e| e.2).max_by_key(|e| *e != OK).unwrap())
+            });
+            assert_eq!(code, OK);
+        }
+        for (i, (topic, partition)) in targets.into_iter().enumerate() {
+            let r = rec(topic, n * 10 + i as u64);
+            let seq = *seqs.entry((topic.into(), partition)).or_insert(0);
+            loop {
+                let code = c.produce(produce_v, (pid, epoch, seq), topic, partition, &[&r]);
+                if code == OK {
+                    break;
+                }
+                assert!(retriable(code), "produce: {}", ErrorCode(code));
+                c.wait(backoff);
+            }
+            seqs.insert((topic.into(), partition), seq + 1);
+            recorder.sent(r);
+        }
+        let commit = n % 3 != 0;
+        let mut next = producer;
+        let code = to_coordinator!({
+            let req = EndTxnRequest {
+                transactional_id: TXN.into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                committed: commit,
+            };
+            c.try_roundtrip(conn, end_v, &req).map(|r| {
+                if v2 && r.error_code == OK {
+                    next = (r.producer_id, r.producer_epoch);
+                }
+                r.error_code
+            })
+        });
+        assert_eq!(code, OK, "transaction {n}");
+        recorder.ended(if commit {
+            ClientTxnOutcome::Committed
+        } else {
+            ClientTxnOutcome::Aborted
+        });
+        if next != producer {
+            producer = next;
+            seqs.clear(); // a new epoch starts every partition at 0
+        }
+    }
+    c.wait(Duration::from_secs(10));
+    (recorder.finish(), c.cluster, stats)
+}
+
+#[test]
+fn transactions_through_coordinator_moves_crashes_and_lost_answers_pass_the_checker() {
+    let faults = odradek_sim::TxnFaults {
+        move_every: Some((Duration::from_millis(20), Duration::from_millis(80))),
+        crash_every: Some((Duration::from_millis(100), Duration::from_millis(300))),
+        crash_downtime: (Duration::from_millis(50), Duration::from_millis(200)),
+        lost_end_txn_rate: 0.3,
+        horizon: Duration::from_secs(3),
+    };
+    let (mut unanswered, mut retried) = (0, 0);
+    for seed in 0..6 {
+        let base = if seed % 2 == 0 {
+            TxnConfig::v2()
+        } else {
+            TxnConfig::v1()
+        };
+        let txn = TxnConfig {
+            faults: faults.clone(),
+            ..base
+        };
+        let (history, cluster, (lost, retries)) = raw_transactional_run(seed, txn, 30);
+        unanswered += lost;
+        retried += retries;
+        let snap = cluster.txn_snapshot();
+        let logs = LogSnapshot::of(&cluster);
+        let violations = check_transactions(&history, &logs, &snap);
+        assert_eq!(violations, vec![], "seed {seed}");
+        assert_eq!(snap.transactions.len(), 30, "seed {seed}");
+        assert!(cluster.stats().crashes > 0, "seed {seed}");
+        // Committed transactions are visible, aborted ones are in the logs but not visible.
+        let visible: usize = logs
+            .logs
+            .values()
+            .map(|l| read_committed(l).visible.len())
+            .sum();
+        assert_eq!(visible, 2 * 20, "seed {seed}");
+    }
+    // The faults did reach the client: answers lost, coordinators moved or loading.
+    assert!(unanswered > 0 && retried > 0, "{unanswered} {retried}");
 }

@@ -59,6 +59,77 @@ pub struct TxnHistory {
     pub transactions: Vec<ClientTxn>,
 }
 
+/// Builds a [`TxnHistory`] as a driver sees the producer's calls: where the producer side
+/// plugs in (call [`begin`](Self::begin) at `begin_transaction`, [`sent`](Self::sent) for each
+/// record `send` accepted inside it, [`offsets`](Self::offsets) at
+/// `send_offsets_to_transaction`, [`ended`](Self::ended) when `commit_transaction` or
+/// `abort_transaction` resolves). A transaction still open at [`finish`](Self::finish), or
+/// whose end the producer never learned, is [`ClientTxnOutcome::Unknown`].
+///
+/// ```
+/// use odradek_core::Record;
+/// use odradek_sim::{ClientTxnOutcome, TxnRecorder};
+/// let mut r = TxnRecorder::default();
+/// r.begin();
+/// r.sent(Record::new("a").value("x"));
+/// r.ended(ClientTxnOutcome::Committed);
+/// r.begin();
+/// r.offsets("g", "in", 0, 7);
+/// let h = r.finish();
+/// assert_eq!(h.transactions.len(), 2);
+/// assert_eq!(h.transactions[1].outcome, ClientTxnOutcome::Unknown);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TxnRecorder {
+    history: TxnHistory,
+    open: Option<ClientTxn>,
+}
+
+impl TxnRecorder {
+    /// A transaction begins (one still open is ended as [`ClientTxnOutcome::Unknown`]).
+    pub fn begin(&mut self) {
+        self.close(ClientTxnOutcome::Unknown);
+        self.open = Some(ClientTxn {
+            records: Vec::new(),
+            offsets: Vec::new(),
+            outcome: ClientTxnOutcome::Unknown,
+        });
+    }
+
+    /// `send` accepted `record` inside the open transaction (ignored outside one).
+    pub fn sent(&mut self, record: Record) {
+        if let Some(t) = &mut self.open {
+            t.records.push(record);
+        }
+    }
+
+    /// Offsets sent to the open transaction (ignored outside one).
+    pub fn offsets(&mut self, group: &str, topic: &str, partition: i32, offset: i64) {
+        if let Some(t) = &mut self.open {
+            t.offsets
+                .push((group.to_owned(), topic.to_owned(), partition, offset));
+        }
+    }
+
+    /// The open transaction ended so for the producer.
+    pub fn ended(&mut self, outcome: ClientTxnOutcome) {
+        self.close(outcome);
+    }
+
+    fn close(&mut self, outcome: ClientTxnOutcome) {
+        if let Some(mut t) = self.open.take() {
+            t.outcome = outcome;
+            self.history.transactions.push(t);
+        }
+    }
+
+    /// The history (an open transaction counts as [`ClientTxnOutcome::Unknown`]).
+    pub fn finish(mut self) -> TxnHistory {
+        self.close(ClientTxnOutcome::Unknown);
+        self.history
+    }
+}
+
 /// What a `read_committed` consumer reads of one partition.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadCommitted {
