@@ -8,8 +8,9 @@
 //! transaction — else INVALID_TXN_STATE, as Kafka's partition verification (KIP-890 part 1)
 //! answers — except with transactions v2 and Produce v12, which enrol it (beginning the
 //! transaction). While the markers of the previous transaction are being written it gets
-//! CONCURRENT_TRANSACTIONS. A batch without the bit from a producer id handed to a
-//! transactional id is refused INVALID_TXN_STATE (the checker also reports it).
+//! NOT_ENOUGH_REPLICAS (Kafka's ReplicaManager turns the verification's
+//! CONCURRENT_TRANSACTIONS into that retriable error for Produce). A batch without the bit
+//! from a producer id handed to a transactional id is refused INVALID_TXN_STATE (the checker also reports it).
 //!
 //! A marker is a control record appended to the partition's log (one offset, the producer id
 //! and the marker's epoch, [`StoredRecord::control`]); it moves the partition's producer state
@@ -134,7 +135,9 @@ impl Cluster {
             });
         match e.state {
             _ if enrolled => ErrorCode::NONE,
-            TxnState::PrepareCommit | TxnState::PrepareAbort => ErrorCode::CONCURRENT_TRANSACTIONS,
+            // Kafka's ReplicaManager answers a Produce whose verification met
+            // CONCURRENT_TRANSACTIONS (or a coordinator error) NOT_ENOUGH_REPLICAS: retriable.
+            TxnState::PrepareCommit | TxnState::PrepareAbort => ErrorCode::NOT_ENOUGH_REPLICAS,
             _ if v2 && v >= 12 => {
                 self.enrol_partition(&id, topic, partition);
                 ErrorCode::NONE

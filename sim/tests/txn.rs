@@ -699,6 +699,7 @@ fn retriable(code: i16) -> bool {
         ErrorCode::COORDINATOR_NOT_AVAILABLE,
         ErrorCode::CONCURRENT_TRANSACTIONS,
         ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        ErrorCode::NOT_ENOUGH_REPLICAS,
     ]
     .contains(&ErrorCode(code))
         || code == LOST
@@ -874,4 +875,35 @@ fn transactions_through_coordinator_moves_crashes_and_lost_answers_pass_the_chec
     }
     // The faults did reach the client: answers lost, coordinators moved or loading.
     assert!(unanswered > 0 && retried > 0, "{unanswered} {retried}");
+}
+
+#[test]
+fn produce_while_the_markers_are_written_is_retriable_and_then_goes_through() {
+    let slow_markers = TxnConfig {
+        marker_delay: Duration::from_millis(500),
+        ..TxnConfig::v2()
+    };
+    let mut c = Client::new(slow_markers);
+    let conn = c.coordinator();
+    let pid = c.init(conn, 5, 60_000).producer_id;
+    assert_eq!(c.produce(12, (pid, 0, 0), "a", 0, &[&rec("a", 1)]), OK);
+    assert_eq!(c.end(conn, 5, pid, 0, true).producer_epoch, 1);
+    // The next transaction's first record, before the markers of the last one are written:
+    // refused retriably (Kafka turns CONCURRENT_TRANSACTIONS into NOT_ENOUGH_REPLICAS).
+    let r2 = rec("a", 2);
+    assert_eq!(
+        c.produce(12, (pid, 1, 0), "a", 0, &[&r2]),
+        ErrorCode::NOT_ENOUGH_REPLICAS.0
+    );
+    assert_eq!(
+        c.end(conn, 5, pid, 1, false).error_code,
+        ErrorCode::INVALID_TXN_STATE.0,
+        "an abort while the commit's markers are written, as Kafka answers it"
+    );
+    c.wait(Duration::from_millis(600));
+    assert_eq!(c.produce(12, (pid, 1, 0), "a", 0, &[&r2]), OK);
+    assert_eq!(c.markers("a", 0), vec![(pid, 1, Marker::Commit)]);
+    // The open transaction holds the last stable offset at its first record.
+    let log = c.cluster.log("a", 0).unwrap();
+    assert_eq!(read_committed(log).last_stable_offset, 2);
 }
