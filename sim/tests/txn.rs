@@ -907,3 +907,20 @@ fn produce_while_the_markers_are_written_is_retriable_and_then_goes_through() {
     let log = c.cluster.log("a", 0).unwrap();
     assert_eq!(read_committed(log).last_stable_offset, 2);
 }
+
+#[test]
+fn producers_without_transactions_run_unchanged_against_a_transactional_cluster() {
+    for seed in 0..40 {
+        let mut config = odradek_sim::suite_config(seed);
+        config.cluster.transactions = TxnConfig::for_seed(seed, 0.5, true);
+        let report = odradek_sim::Simulation::new(config).run();
+        assert!(
+            report.passed(),
+            "seed {seed}: {:#?}",
+            &report.violations[..report.violations.len().min(5)]
+        );
+        let (history, snapshot) = report.transactions.expect("checked");
+        assert!(history.transactions.is_empty());
+        assert!(snapshot.transactions.is_empty() && snapshot.fences.is_empty());
+    }
+}
