@@ -298,6 +298,9 @@ pub(crate) struct TxnEntry {
     /// Partitions still waiting for their marker, and the marker's epoch.
     pub pending_markers: BTreeSet<(String, i32)>,
     pub marker_epoch: i16,
+    /// The producer id the markers carry: the transaction's, which is no longer the entry's
+    /// when the epoch bump that ended it overflowed to a new id.
+    pub marker_pid: i64,
 }
 
 /// Timed work of the coordinators.
@@ -575,7 +578,17 @@ impl Cluster {
         } else {
             TxnState::PrepareAbort
         };
-        e.marker_epoch = e.epoch;
+        let txn_pid = e
+            .current
+            .map_or(e.producer_id, |i| c.snapshot.transactions[i].producer_id);
+        // An epoch bump that overflowed to a new producer id: Kafka writes the markers for
+        // the old id at the last epoch, fencing it for good.
+        e.marker_epoch = if txn_pid == e.producer_id {
+            e.epoch
+        } else {
+            i16::MAX
+        };
+        e.marker_pid = txn_pid;
         if fence {
             // A fence is no retry of anything: no older epoch may pass as one (Kafka resets
             // lastProducerEpoch when it fences).

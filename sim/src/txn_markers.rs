@@ -284,7 +284,7 @@ impl Cluster {
             TxnState::PrepareAbort => Marker::Abort,
             _ => return,
         };
-        let (pid, epoch) = (e.producer_id, e.marker_epoch);
+        let (pid, epoch) = (e.marker_pid, e.marker_epoch);
         let pending: Vec<(String, i32)> = e.pending_markers.iter().cloned().collect();
         // A coordinator that is down fails over; one that loads resumes afterwards.
         if self.coordinator_of(false, id).is_none() {

@@ -211,6 +211,7 @@ impl Cluster {
                     pending_offsets: BTreeMap::new(),
                     pending_markers: BTreeSet::new(),
                     marker_epoch: -1,
+                    marker_pid: -1,
                 },
             );
             resp.producer_id = pid;

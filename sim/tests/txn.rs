@@ -924,3 +924,29 @@ fn producers_without_transactions_run_unchanged_against_a_transactional_cluster(
         assert!(snapshot.transactions.is_empty() && snapshot.fences.is_empty());
     }
 }
+
+#[test]
+fn an_epoch_bump_past_the_last_epoch_hands_out_a_new_producer_id_and_marks_the_old_one() {
+    let mut c = Client::new(TxnConfig::v2());
+    let conn = c.coordinator();
+    let mut init = c.init(conn, 5, 60_000);
+    let pid = init.producer_id;
+    while init.producer_epoch < i16::MAX - 1 {
+        init = c.init(conn, 5, 60_000);
+        assert_eq!((init.error_code, init.producer_id), (OK, pid));
+    }
+    assert_eq!(
+        c.produce(12, (pid, i16::MAX - 1, 0), "a", 0, &[&rec("a", 1)]),
+        OK
+    );
+    let end = c.end(conn, 5, pid, i16::MAX - 1, true);
+    assert_eq!(end.error_code, OK);
+    assert_ne!(end.producer_id, pid);
+    assert_eq!(end.producer_epoch, 0);
+    c.wait(Duration::from_millis(50));
+    // The markers close the old id's transaction at the last epoch.
+    assert_eq!(c.markers("a", 0), vec![(pid, i16::MAX, Marker::Commit)]);
+    assert_eq!(c.visible("a", 0), vec![Bytes::from("v1")]);
+    let next = (end.producer_id, 0, 0);
+    assert_eq!(c.produce(12, next, "a", 0, &[&rec("a", 2)]), OK);
+}
