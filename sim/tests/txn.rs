@@ -38,6 +38,10 @@ impl Client {
     fn seeded(seed: u64, txn: TxnConfig) -> Self {
         let mut config = ClusterConfig::new(seed);
         config.transactions = txn;
+        Client::with(config)
+    }
+
+    fn with(config: ClusterConfig) -> Self {
         Client {
             cluster: Cluster::new(config),
             frames: FrameDecoder::new(1 << 20),
@@ -949,4 +953,38 @@ fn an_epoch_bump_past_the_last_epoch_hands_out_a_new_producer_id_and_marks_the_o
     assert_eq!(c.visible("a", 0), vec![Bytes::from("v1")]);
     let next = (end.producer_id, 0, 0);
     assert_eq!(c.produce(12, next, "a", 0, &[&rec("a", 2)]), OK);
+}
+
+#[test]
+fn markers_wait_while_no_broker_is_up_and_are_written_once_the_coordinator_is_back() {
+    let mut config = ClusterConfig::new(3);
+    config.brokers = 1;
+    config.transactions = TxnConfig {
+        marker_delay: Duration::from_millis(100),
+        ..TxnConfig::v1()
+    };
+    let mut c = Client::with(config);
+    let conn = c.coordinator();
+    let pid = c.init(conn, 4, 60_000).producer_id;
+    assert_eq!(c.add(conn, 3, pid, 0, &[("a", 0), ("b", 0)]), vec![OK, OK]);
+    assert_eq!(c.produce(11, (pid, 0, 0), "a", 0, &[&rec("a", 1)]), OK);
+    assert_eq!(c.produce(11, (pid, 0, 0), "b", 0, &[&rec("b", 2)]), OK);
+    let conn = c.coordinator();
+    assert_eq!(c.end(conn, 3, pid, 0, true).error_code, OK);
+    c.cluster.inject(Fault::CrashBroker {
+        node: 1,
+        downtime: Duration::from_secs(1),
+    });
+    c.wait(Duration::from_millis(900));
+    assert!(c.markers("a", 0).is_empty(), "nobody to write them");
+    // Back after 1 s, loading for load_time; then the markers go out.
+    c.wait(Duration::from_millis(100) + TxnConfig::v1().load_time / 2);
+    assert!(c.markers("a", 0).is_empty(), "still loading");
+    c.wait(TxnConfig::v1().load_time);
+    assert_eq!(c.markers("a", 0), vec![(pid, 0, Marker::Commit)]);
+    assert_eq!(c.markers("b", 0), vec![(pid, 0, Marker::Commit)]);
+    assert_eq!(c.visible("a", 0), vec![Bytes::from("v1")]);
+    assert_eq!(c.visible("b", 0), vec![Bytes::from("v2")]);
+    let snap = c.cluster.txn_snapshot();
+    assert!(snap.transactions[0].completed_at.is_some());
 }
