@@ -78,6 +78,7 @@ impl Cluster {
         match key {
             api_key::API_VERSIONS => {
                 let mut resp = advertised_versions(&versions);
+                self.advertise_txn(&mut resp);
                 resp.throttle_time_ms = self.script.throttle.unwrap_or(0);
                 let mut version = v;
                 if !in_range(v, versions.api_versions) {
@@ -152,7 +153,9 @@ impl Cluster {
                 self.produce(conn, broker, v, corr, req);
             }
             api_key::INIT_PRODUCER_ID => {
-                let advertised = versions.init_producer_id;
+                let advertised = versions
+                    .init_producer_id
+                    .map(|(lo, hi)| (lo, if self.txn.is_some() { hi.max(5) } else { hi }));
                 if !advertised.is_some_and(|r| in_range(v, r)) {
                     self.violation(format!(
                         "{conn:?}: InitProducerId v{v} outside the advertised {advertised:?}"
@@ -168,7 +171,11 @@ impl Cluster {
                         return;
                     }
                 };
-                let resp = self.init_producer_id(conn, &req);
+                let resp = if req.transactional_id.is_some() && self.txn.is_some() {
+                    self.init_transactional_producer_id(broker, v, &req)
+                } else {
+                    self.init_producer_id(conn, &req)
+                };
                 self.note(|| {
                     format!(
                         "broker {broker}: InitProducerId v{v} corr {corr} ({} epoch {}) -> {} \
@@ -185,13 +192,15 @@ impl Cluster {
                 self.send_response(conn, out, Vec::new());
             }
             other => {
-                self.violation(format!("{conn:?}: unexpected api key {other} v{v}"));
-                self.kill(conn);
+                if !self.handle_txn_frame(conn, broker, (other, v, corr), body) {
+                    self.violation(format!("{conn:?}: unexpected api key {other} v{v}"));
+                    self.kill(conn);
+                }
             }
         }
     }
 
-    fn send_response(&mut self, conn: ConnId, data: Bytes, appends: Vec<usize>) {
+    pub(crate) fn send_response(&mut self, conn: ConnId, data: Bytes, appends: Vec<usize>) {
         let stalled = self.conns.get(&conn).is_some_and(|c| c.stalled);
         if stalled {
             for a in appends {
@@ -334,6 +343,9 @@ impl Cluster {
             corr,
             acks: req.acks,
         };
+        if self.txn.is_some() {
+            self.produce_txn_id = req.transactional_id.clone();
+        }
         let mut acked = Vec::new();
         let mut appended = Vec::new();
         let mut any_error = false;
@@ -510,6 +522,13 @@ impl Cluster {
         if code.is_ok() {
             code = self.check_size_caps(topic, pd.index, pd.records.len(), &decoded);
         }
+        if code.is_ok() {
+            let producer = decoded
+                .first()
+                .filter(|b| b.producer_id >= 0)
+                .map(|b| (b.producer_id, b.producer_epoch));
+            code = self.txn_check_produce(conn, at.v, topic, pd.index, &pd.records, producer);
+        }
         if code.is_ok() && scripted.is_none() {
             if let Some(injected) = self.injected_error(at.acks) {
                 *self.stats.injected_errors.entry(injected.0).or_default() += 1;
@@ -547,6 +566,7 @@ impl Cluster {
         }
         if append_too {
             let (id, base) = self.append(conn, at.broker, topic, pd.index, decoded);
+            self.txn_mark_append(topic, pd.index, &pd.records, id);
             if let Some((pid, epoch, first, count)) = idem {
                 let part = self.partition_mut(topic, pd.index);
                 part.producers.record(pid, epoch, first, count, base, id);
@@ -763,6 +783,8 @@ impl Cluster {
                         producer_id: b.producer_id,
                         producer_epoch: b.producer_epoch,
                         sequence: seq,
+                        transactional: false,
+                        control: None,
                     });
                 }
                 if seq >= 0 {

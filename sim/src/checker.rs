@@ -234,6 +234,21 @@ pub enum ViolationKind {
     NoMetadataRefresh,
     /// `close` did not end within the request timeout of the last progress.
     SlowClose,
+    /// A transaction the producer committed is not visible to a `read_committed` reader.
+    TxnCommittedNotVisible,
+    /// A transaction the producer aborted is visible to a `read_committed` reader.
+    TxnAbortedVisible,
+    /// A transaction is partly visible to a `read_committed` reader.
+    TxnTorn,
+    /// A transactional record is visible more than once.
+    TxnVisibleTwice,
+    /// A transactional producer's record in a log outside any transaction.
+    TxnNonTransactional,
+    /// A record of a fenced epoch, appended after the fence, is visible.
+    TxnFencedWriteVisible,
+    /// Offsets committed in a transaction visible without it committing, or not visible
+    /// although it committed.
+    TxnOffsets,
 }
 
 /// One broken promise.
@@ -779,6 +794,9 @@ impl Checker<'_> {
         let mut copies = vec![0usize; history.sent.len()];
         for ((topic, partition), log) in &logs.logs {
             for stored in log {
+                if stored.control.is_some() {
+                    continue; // a transaction marker, written by the coordinator
+                }
                 let Some(&i) =
                     by_content.get(&content(topic, &stored.key, &stored.value, &stored.headers))
                 else {
@@ -895,7 +913,12 @@ pub fn check(history: &History, logs: &LogSnapshot, options: &CheckOptions) -> C
 }
 
 mod timeliness;
+pub mod transactions;
 mod wire_promises;
+
+#[cfg(test)]
+#[path = "checker/txn_tests.rs"]
+mod txn_tests;
 
 #[cfg(test)]
 #[path = "checker_tests.rs"]

@@ -26,6 +26,8 @@ fn stored(r: &Record, offset: i64, append: usize) -> StoredRecord {
         producer_id: -1,
         producer_epoch: -1,
         sequence: -1,
+        transactional: false,
+        control: None,
     }
 }
 

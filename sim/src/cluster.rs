@@ -38,6 +38,12 @@ pub struct StoredRecord {
     pub producer_epoch: i16,
     /// Its sequence number: the batch's base sequence plus its position (`-1` when none).
     pub sequence: i32,
+    /// Its batch was transactional (attributes bit 4): it becomes visible to a
+    /// `read_committed` reader only with its producer's COMMIT marker.
+    pub transactional: bool,
+    /// A control record the transaction coordinator wrote (a COMMIT or ABORT marker for
+    /// `producer_id`), not a record of the producer's; `None` for data records.
+    pub control: Option<crate::txn_coordinator::Marker>,
 }
 
 /// What became of the response to an append.
@@ -252,6 +258,8 @@ pub(crate) enum Event {
     CrashForever {
         pick: u64,
     },
+    /// Work of the transaction coordinator (markers to write, a transaction timing out).
+    Txn(crate::txn_coordinator::TxnTimer),
 }
 
 /// A simulated Kafka cluster and network, driven in virtual time. See the crate docs for a
@@ -299,6 +307,11 @@ pub struct Cluster {
     /// First records of batches refused MESSAGE_TOO_LARGE: (topic, partition, first record's
     /// key) -> records in the refused batch.
     pub(crate) refused_too_large: BTreeMap<(String, i32, u64), usize>,
+    /// The transaction coordinator and group coordinators' transactional state (only when
+    /// [`ClusterConfig::transactions`] enables them).
+    pub(crate) txn: Option<Box<crate::txn_coordinator::Coordinators>>,
+    /// The transactional id of the Produce request being handled, if any.
+    pub(crate) produce_txn_id: Option<String>,
 }
 
 impl Cluster {
@@ -342,7 +355,11 @@ impl Cluster {
             client_log: None,
             frame_sent_at: start,
             refused_too_large: BTreeMap::new(),
+            txn: None,
+            produce_txn_id: None,
         };
+        cluster.txn = crate::txn_coordinator::Coordinators::new(&cluster.config).map(Box::new);
+        cluster.schedule_txn_faults(true, true);
         for fault in schedule.entries() {
             cluster.schedule_at(fault.at, Event::Timed(fault.clone()));
         }
@@ -620,11 +637,16 @@ impl Cluster {
                         o.1 = Some(now);
                     }
                     self.note(|| format!("fault: broker {node} restarted"));
+                    self.txn_broker_restarted(node);
                 }
                 None
             }
             Event::CrashForever { pick } => {
                 self.crash_forever(pick);
+                None
+            }
+            Event::Txn(timer) => {
+                self.txn_timer(timer);
                 None
             }
         }

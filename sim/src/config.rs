@@ -145,6 +145,10 @@ pub struct ClusterConfig {
     /// Keep every appended record in the logs (what the checker needs). Turn it off for long
     /// benchmarks: offsets are still assigned, but nothing is stored.
     pub keep_records: bool,
+    /// Transactions: a transaction coordinator and group coordinators on the brokers, and
+    /// the `transaction.version` they finalize (off by default: the brokers then advertise
+    /// none of the transactional APIs).
+    pub transactions: crate::txn_coordinator::TxnConfig,
 }
 
 impl ClusterConfig {
@@ -166,6 +170,7 @@ impl ClusterConfig {
             faults: FaultConfig::none(),
             max_decompressed_batch: 64 * 1024 * 1024,
             keep_records: true,
+            transactions: crate::txn_coordinator::TxnConfig::off(),
         }
     }
 

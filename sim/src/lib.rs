@@ -34,6 +34,13 @@
 //!   errors, topics with chosen leaders, advertised addresses, and a record of what the
 //!   brokers saw — for tests that need one exact story (odradek-core's pipeline tests, the
 //!   driver's `FakeBroker`).
+//! * Transactions ([`TxnConfig`], off unless asked for, drawing nothing from the seed): a
+//!   transaction coordinator and group coordinators on the brokers (FindCoordinator,
+//!   InitProducerId with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn,
+//!   TxnOffsetCommit, EndTxn; transactions v1 and v2), COMMIT/ABORT markers in the logs,
+//!   fencing, timeouts, coordinator moves and crashes ([`txn_coordinator`]); and
+//!   [`read_committed`] / [`check_transactions`], the logs read as a `read_committed`
+//!   consumer and a producer's transactions ([`TxnRecorder`]) checked against them.
 //! * [`Workload`]: seeded records (topics, keys, headers, sizes, tombstones), flushes, close.
 //! * [`check`]: the core's promises, one function each — one outcome per record, each within
 //!   delivery timeout + one request timeout of its send, none sent after its delivery
@@ -133,10 +140,17 @@ pub mod faults;
 mod idempotence;
 pub mod script;
 pub mod simulation;
+pub mod txn_coordinator;
+mod txn_markers;
+mod txn_requests;
 pub mod variation;
 pub mod wire;
 pub mod workload;
 
+pub use checker::transactions::{
+    check_transactions, read_committed, ClientTxn, ClientTxnOutcome, ReadCommitted, TxnHistory,
+    TxnRecorder,
+};
 pub use checker::{
     check, CheckOptions, CheckReport, History, LogSnapshot, Observed, RefusedRecord, SentRecord,
     Violation, ViolationKind,
@@ -153,5 +167,8 @@ pub use faults::{
 };
 pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
+pub use txn_coordinator::{
+    CommittedOffset, FenceEvent, Marker, TxnConfig, TxnFaults, TxnOutcome, TxnRecord, TxnSnapshot,
+};
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};

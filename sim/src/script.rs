@@ -138,6 +138,8 @@ pub(crate) struct Script {
     metadata: BTreeMap<String, ScriptedMetadata>,
     pub(crate) throttle: Option<i32>,
     seen: Option<Seen>,
+    /// EndTxn answers to lose (the connection dropped after the coordinator acted).
+    pub(crate) lose_end_txn_answers: usize,
 }
 
 impl Script {
@@ -148,6 +150,12 @@ impl Script {
 }
 
 impl Cluster {
+    /// The next `n` EndTxn answers are lost after the coordinator acted on the request: the
+    /// connection drops, and the client must retry to learn the outcome.
+    pub fn lose_end_txn_answers(&mut self, n: usize) {
+        self.script.lose_end_txn_answers = n;
+    }
+
     /// Metadata answers list exactly these `(partition_index, leader_id)` entries for
     /// `topic`, as given (sparse, duplicate, negative or huge indices, leaders that name no
     /// broker), without errors, at leader epoch 0. Produce believes them: a partition of the

@@ -45,6 +45,11 @@ pub struct RunReport {
     pub history: History,
     /// The brokers' logs at the end.
     pub logs: LogSnapshot,
+    /// The producer's transactions (empty until the driver records them) and what the
+    /// transaction coordinators kept, when the cluster has transactions
+    /// ([`ClusterConfig::transactions`](crate::ClusterConfig::transactions)); both are
+    /// checked with [`check_transactions`](crate::check_transactions).
+    pub transactions: Option<(crate::TxnHistory, crate::TxnSnapshot)>,
     /// The trace, when [`SimConfig::trace`] was set.
     pub trace: Vec<String>,
     /// Records checked by the healed-cluster promise (sent after it healed and settled).
@@ -212,6 +217,10 @@ struct Runner<'a> {
     late_timer: Option<(odradek_core::Instant, odradek_core::Instant)>,
     /// Inputs that met a deadline already due (a late timer let them come first).
     overdue_inputs: u64,
+    /// The producer's transactions as the driver saw them: where the producer side records
+    /// `begin_transaction`, the records sent in it, `send_offsets_to_transaction` and how each
+    /// ended, for [`check_transactions`](crate::check_transactions).
+    txn: crate::TxnRecorder,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -245,6 +254,7 @@ impl<'a> Runner<'a> {
             late_rng: odradek_core::rng::Rng::new(config.seed ^ 0x1A7E_71E5_0000_0022),
             late_timer: None,
             overdue_inputs: 0,
+            txn: crate::TxnRecorder::default(),
         }
     }
 
@@ -632,6 +642,12 @@ impl<'a> Runner<'a> {
                 }),
         );
         violations.extend(checked.violations);
+        let transactions = config.cluster.transactions.enabled.then(|| {
+            let history = std::mem::take(&mut self.txn).finish();
+            let snapshot = self.cluster.txn_snapshot();
+            violations.extend(crate::check_transactions(&history, &logs, &snapshot));
+            (history, snapshot)
+        });
         RunReport {
             seed: config.seed,
             summary: describe(config),
@@ -654,6 +670,7 @@ impl<'a> Runner<'a> {
             overdue_inputs: self.overdue_inputs,
             history: self.history,
             logs,
+            transactions,
         }
     }
 }

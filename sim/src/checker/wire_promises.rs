@@ -18,6 +18,9 @@ impl Checker<'_> {
             // producer id -> (epoch, last sequence, offset)
             let mut last: BTreeMap<i64, (i16, i32, i64)> = BTreeMap::new();
             for r in log {
+                if r.control.is_some() {
+                    continue; // a transaction marker: no sequence
+                }
                 if r.producer_id < 0 {
                     let msg = format!(
                         "{topic}-{partition}@{} written without a producer id although the \
