@@ -90,13 +90,9 @@ impl Cluster {
     ) -> ErrorCode {
         let transactional = batch_attributes(records).is_some_and(|a| a & ATTR_TRANSACTIONAL != 0);
         let Some(c) = &self.txn else {
-            if transactional {
-                self.violation(format!(
-                    "{conn:?}: transactional batch for {topic}-{partition}, but the cluster \
-                     has no transactions"
-                ));
-                return ErrorCode::TRANSACTIONAL_ID_NOT_FOUND;
-            }
+            // No coordinator here: transactional batches are not checked (the core's pipeline
+            // harness scripts its own coordinator over such a cluster).
+            let _ = (conn, transactional);
             return ErrorCode::NONE;
         };
         let v2 = c.config.is_v2();
