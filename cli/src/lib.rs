@@ -13,6 +13,8 @@
 //! names (see [`odradek_core::properties`]).
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc-stats")]
+pub mod alloc_stats;
 pub mod args;
 pub mod chart;
 pub mod histogram;

@@ -510,6 +510,12 @@ impl Job {
         odradek_driver::Producer<R>: Clone + Send + 'static,
     {
         let (throttle, stats) = self.start();
+        #[cfg(feature = "alloc-stats")]
+        {
+            eprintln!("connected; {}", crate::alloc_stats::report());
+            let p = producer.clone();
+            crate::alloc_stats::start_sampler(move || (p.pending_records(), p.buffered_bytes()));
+        }
         let watch = self.stall_report.map(|quiet| {
             let p = producer.clone();
             watch_stalls(stats, quiet, move || p.stats())
@@ -540,6 +546,12 @@ impl Job {
 
     fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
         let (throttle, stats) = self.start();
+        #[cfg(feature = "alloc-stats")]
+        {
+            eprintln!("connected; {}", crate::alloc_stats::report());
+            let p = producer.clone();
+            crate::alloc_stats::start_sampler(move || (p.pending_records(), p.buffered_bytes()));
+        }
         let watch = self.stall_report.map(|quiet| {
             let p = producer.clone();
             watch_stalls(stats, quiet, move || p.stats())
