@@ -84,7 +84,8 @@ pub(crate) struct InFlightBatch {
     /// The finished batch bytes, between encoding and writing the request (then empty).
     pub wire: bytes::Bytes,
     /// Idempotence: the batch's sequence and finished bytes, kept for a retry.
-    pub stamp: Option<super::batch::Stamp>,
+    /// (Boxed: a batch without idempotence, the common case, then costs 8 bytes for it.)
+    pub stamp: Option<Box<super::batch::Stamp>>,
 }
 
 impl InFlightBatch {

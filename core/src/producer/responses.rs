@@ -174,7 +174,7 @@ impl Responses {
                 }
                 let n = b.records.len();
                 cx.partition_mut(b.partition)
-                    .batch_acked(rref, b.stamp.as_ref(), n);
+                    .batch_acked(rref, b.stamp.as_deref(), n);
                 cx.recycler.put_wire(std::mem::take(&mut b.wire));
                 if let Some(stamp) = b.stamp.take() {
                     cx.recycler.put_wire(stamp.wire);
@@ -402,12 +402,12 @@ impl Responses {
                     records: records.into_iter().map(Slot::whole).collect(),
                     enc: None,
                     wire: bytes::Bytes::new(),
-                    stamp: Some(Stamp {
+                    stamp: Some(Box::new(Stamp {
                         generation: stamp.generation,
                         base_seq: seq,
                         wire,
                         maybe_written: stamp.maybe_written.clone(),
-                    }),
+                    })),
                 }),
                 Err(e) => {
                     cx.partition_mut(at).sequence_lost = true;

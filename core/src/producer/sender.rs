@@ -351,7 +351,7 @@ impl Sender {
             // (A failure hands the records back, rebuilt from the stamp's bytes.)
             b.stamp = Some(stamp.clone());
             let refreshed = if format == RecordFormat::V2 {
-                Self::refresh_stamp(cx, at, stamp, n)
+                Self::refresh_stamp(cx, at, *stamp, n)
             } else {
                 Err(ProduceError::IdempotenceUnavailable(
                     "a batch with a sequence met a broker without RecordBatch v2",
@@ -374,7 +374,7 @@ impl Sender {
                 }
             };
             b.wire = stamp.wire.clone();
-            b.stamp = Some(stamp);
+            b.stamp = Some(Box::new(stamp));
             return Some(b);
         }
         if compression == Compression::Zstd && version < 7 {
@@ -525,12 +525,12 @@ impl Sender {
     ) {
         let part = cx.partition_mut(b.partition);
         part.next_seq = seq_add(fields.base_sequence, b.records.len());
-        b.stamp = Some(Stamp {
+        b.stamp = Some(Box::new(Stamp {
             generation,
             base_seq: fields.base_sequence,
             wire: wire.clone(),
             maybe_written: None,
-        });
+        }));
     }
 
     /// A stamped batch about to be sent again: the same bytes, or re-stamped from the
