@@ -437,8 +437,7 @@ impl<R: Runtime> Driver<R> {
                     let grace = st.core.config().request_timeout;
                     self.closed_deadline = Some(now + grace);
                 }
-                // The adapters do not drive transactions yet.
-                Output::Transaction { .. } => {}
+                Output::Transaction { op, result } => st.txn.complete(op, result),
             }
         }
         if outcomes {

@@ -116,6 +116,7 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
                 }
                 ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
                 ProducerEvent::Closed => closed = true,
+                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
             }
         }
         if delivered.len() == N && !producer.core().is_closing() {
@@ -681,6 +682,7 @@ fn embedded_close_with_acks_none_writes_everything_queued() {
                 ProducerEvent::Delivered { .. } => delivered += 1,
                 ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
                 ProducerEvent::Closed => closed = true,
+                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
             }
         }
     }
@@ -805,6 +807,7 @@ fn drain(producer: &mut MioProducer, delivered: &mut usize, seen: &mut HashSet<R
             }
             ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
             ProducerEvent::Closed => {}
+            ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
         }
     }
 }
