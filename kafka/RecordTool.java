@@ -3,7 +3,8 @@
 //
 // Run with Java's single-file source launcher, no build step:
 //
-//   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java consume <bootstrap> <topic>[,<topic>...] <expected> <timeout-ms>
+//   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java consume <bootstrap> <topic>[,<topic>...] <expected> <timeout-ms> [read_committed|read_uncommitted]
+//   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java group-offsets <bootstrap> <group>
 //   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java produce <bootstrap> <topic>   < records
 //   java -cp '.kafka/4.1/lib/*' kafka/RecordTool.java create <bootstrap> <name>:<partitions>:<replication>[:k=v,k=v...]...
 //
@@ -14,7 +15,12 @@
 // up too), or until <timeout-ms> passes. Prints one line per record, ordered by topic, partition,
 // offset:
 //   R <topic> <partition> <offset> <timestamp-type> <timestamp> <key> <value> <header-count> [<hkey> <hvalue>]...
-// then "END <count> <complete|timeout>". Fields are separated by one TAB.
+// then "END <count> <complete|timeout>". Fields are separated by one TAB. The isolation level is
+// read_uncommitted (the consumer's default) unless given; under read_committed the partitions'
+// end is their last stable offset.
+//
+// group-offsets: the committed offsets of a consumer group (stable: waits out pending
+// transactional offsets), one line "O <topic> <partition> <offset>" each, sorted, then "END <count>".
 //
 // produce: reads lines "<partition|-> <timestamp|-> <key> <value> <header-count> [<hkey> <hvalue>]..."
 // (TAB-separated, hex as above), sends them with acks=all and prints "M <partition> <offset>" per
@@ -48,7 +54,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public class RecordTool {
     public static void main(String[] args) throws Exception {
         if (args.length >= 5 && args[0].equals("consume")) {
-            consume(args[1], args[2], Integer.parseInt(args[3]), Long.parseLong(args[4]));
+            consume(args[1], args[2], Integer.parseInt(args[3]), Long.parseLong(args[4]),
+                    args.length >= 6 ? args[5] : "read_uncommitted");
+        } else if (args.length >= 3 && args[0].equals("group-offsets")) {
+            groupOffsets(args[1], args[2]);
         } else if (args.length >= 3 && args[0].equals("produce")) {
             produce(args[1], args[2]);
         } else if (args.length >= 3 && args[0].equals("create")) {
@@ -110,8 +119,36 @@ public class RecordTool {
         System.out.println("OK");
     }
 
-    static void consume(String bootstrap, String topicList, int expected, long timeoutMs) {
+    static void groupOffsets(String bootstrap, String group) throws Exception {
         Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", "odradek-record-tool");
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(p)) {
+            Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> offsets = admin
+                    .listConsumerGroupOffsets(group,
+                            new org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions().requireStable(true))
+                    .partitionsToOffsetAndMetadata().get();
+            List<TopicPartition> parts = new ArrayList<>(offsets.keySet());
+            parts.sort(Comparator.comparing(TopicPartition::topic).thenComparingInt(TopicPartition::partition));
+            StringBuilder out = new StringBuilder();
+            int n = 0;
+            for (TopicPartition tp : parts) {
+                if (offsets.get(tp) == null) {
+                    continue;
+                }
+                out.append("O\t").append(tp.topic()).append('\t').append(tp.partition()).append('\t')
+                        .append(offsets.get(tp).offset()).append('\n');
+                n++;
+            }
+            out.append("END\t").append(n).append('\n');
+            System.out.print(out);
+            System.out.flush();
+        }
+    }
+
+    static void consume(String bootstrap, String topicList, int expected, long timeoutMs, String isolation) {
+        Properties p = new Properties();
+        p.put("isolation.level", isolation);
         p.put("bootstrap.servers", bootstrap);
         p.put("key.deserializer", ByteArrayDeserializer.class.getName());
         p.put("value.deserializer", ByteArrayDeserializer.class.getName());

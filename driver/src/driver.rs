@@ -12,7 +12,8 @@
 //!    `handle_written`), `Disconnect` drops the connection at once with whatever is still
 //!    queued (the core gave up on those requests and may have sent them again elsewhere:
 //!    writing the old copy could store a batch twice or after newer ones),
-//!    `Delivered`/`Failed` complete the record's future or stream,
+//!    `Delivered`/`Failed` complete the record's future or stream, `Transaction` ends the
+//!    running transaction operation (its future, or its event for the embedded producer),
 //!    `Closed` ends the task once the last bytes are written;
 //! 4. when a round made no progress, the single runtime timer is re-armed — only if the
 //!    deadline changed — and polled; if it is not ready the task sleeps until I/O, a handle
@@ -437,8 +438,7 @@ impl<R: Runtime> Driver<R> {
                     let grace = st.core.config().request_timeout;
                     self.closed_deadline = Some(now + grace);
                 }
-                // The adapters do not drive transactions yet.
-                Output::Transaction { .. } => {}
+                Output::Transaction { op, result } => st.txn.complete(op, result),
             }
         }
         if outcomes {

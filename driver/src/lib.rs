@@ -100,6 +100,7 @@ mod state;
 #[doc(hidden)]
 pub mod testing;
 pub mod tls;
+mod txn;
 pub mod write_queue;
 
 pub use bootstrap::BootstrapError;
@@ -117,17 +118,19 @@ pub mod adapter_exports {
     pub use crate::{
         channels, observe, odradek_core, Acks, BootstrapError, BrokerAddress, ChannelOptions,
         CloseReport, Compression, Config, ConfigError, ConnectError, ConnectionError,
-        ConnectionErrorKind, DeliveryError, DeliveryFuture, Errors, Header, InputSender,
-        MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordMetadata, RetryCause,
-        SaslConfig, SaslMechanism, SecurityProtocol, SendError, SendErrorKind, Successes,
-        TlsConfig, TopicName,
+        ConnectionErrorKind, DeliveryError, DeliveryFuture, Errors, GroupMetadata, Header,
+        InputSender, MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordMetadata,
+        RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError, SendErrorKind,
+        Successes, TlsConfig, TopicName, TransactionError, TransactionState, TxnErrorClass,
+        TxnOffset, TxnOp,
     };
 }
 
 pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
-    DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record,
-    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
-    SendErrorKind, TlsConfig, TopicName,
+    DeliveryError, GroupMetadata, Header, MessageFormat, PartitionerConfig, Pem, ProduceError,
+    Record, RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
+    SendErrorKind, TlsConfig, TopicName, TransactionError, TransactionState, TxnErrorClass,
+    TxnOffset, TxnOp,
 };

@@ -8,9 +8,10 @@ use crate::outcomes::{ChannelQueues, DeliveryResult, Ticket};
 use crate::report::{ChannelOptions, CloseReport};
 use crate::runtime::Runtime;
 use crate::state::{Handle, Sender, Shared, State, WhenFull};
+use crate::txn::TxnFuture;
 use odradek_core::{
-    Config, ConfigError, DeliveryError, Instant, ProducerCore, Record, RecordId, RecordMetadata,
-    SendError, TopicName,
+    Config, ConfigError, DeliveryError, GroupMetadata, Instant, ProducerCore, Record, RecordId,
+    RecordMetadata, SendError, TopicName, TransactionError, TransactionState, TxnOffset, TxnOp,
 };
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
@@ -221,6 +222,120 @@ impl<R: Runtime> Producer<R> {
         self.handle.shared.flush().await
     }
 
+    /// Java's `initTransactions` (needs `transactional.id` in the [`Config`]): finds the
+    /// transaction coordinator and gets the producer id and epoch for the transactional id,
+    /// fencing any older producer with the same id. Resolves with the core's
+    /// [`TxnOp::Init`] outcome.
+    ///
+    /// One transaction operation runs at a time: a call while another (from any handle) has
+    /// not resolved is refused at once with [`TransactionError::InvalidState`]; so is a call
+    /// the producer's state does not allow. Once the producer closed it resolves with
+    /// [`TransactionError::Closed`]. Dropping the future does not cancel the operation: the
+    /// next one is refused until it ends.
+    ///
+    /// ```no_run
+    /// # async fn run<R: odradek_driver::Runtime + Default>() -> Result<(), Box<dyn std::error::Error>> {
+    /// use odradek_core::{Config, GroupMetadata, Record, TxnErrorClass, TxnOffset};
+    /// let mut config = Config::new(["127.0.0.1:9092"]);
+    /// config.transactional_id = Some("my-app-1".into());
+    /// let producer = odradek_driver::Producer::<R>::connect(config).await?;
+    /// producer.init_transactions().await?;
+    ///
+    /// producer.begin_transaction()?;
+    /// let a = producer.send(Record::new("orders").value("o-1")).await?;
+    /// let b = producer.send(Record::new("audit").value("a-1")).await?;
+    /// let offsets = vec![TxnOffset {
+    ///     topic: "input".into(),
+    ///     partition: 0,
+    ///     offset: 42,
+    ///     leader_epoch: None,
+    ///     metadata: None,
+    /// }];
+    /// let group = GroupMetadata::new("my-group");
+    /// let done = match producer.send_offsets_to_transaction(offsets, group).await {
+    ///     Ok(()) => producer.commit_transaction().await,
+    ///     Err(e) => Err(e),
+    /// };
+    /// match done {
+    ///     Ok(()) => {}
+    ///     Err(e) if e.class() == TxnErrorClass::Abortable => producer.abort_transaction().await?,
+    ///     Err(e) => return Err(e.into()), // fatal: close the producer
+    /// }
+    /// let _ = (a.await, b.await);
+    /// # Ok(()) }
+    /// ```
+    pub async fn init_transactions(&self) -> Result<(), TransactionError> {
+        self.txn(TxnOp::Init, |core, now| core.init_transactions(now))?
+            .await
+    }
+
+    /// Java's `beginTransaction`: opens a transaction (local: nothing is sent). Records sent
+    /// after it belong to it. Refused before [`init_transactions`](Self::init_transactions)
+    /// resolved, while a transaction is open, or while another operation runs.
+    pub fn begin_transaction(&self) -> Result<(), TransactionError> {
+        let mut st = self.handle.shared.lock();
+        if st.finished {
+            return Err(TransactionError::Closed);
+        }
+        st.txn.check_idle()?;
+        st.core.begin_transaction()
+    }
+
+    /// Java's `sendOffsetsToTransaction`: commits `offsets` of the consumer group `group` as
+    /// part of the open transaction (visible only if it commits). Resolves with the core's
+    /// [`TxnOp::SendOffsets`] outcome; refusals as
+    /// [`init_transactions`](Self::init_transactions).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: Vec<TxnOffset>,
+        group: GroupMetadata,
+    ) -> Result<(), TransactionError> {
+        self.txn(TxnOp::SendOffsets, |core, now| {
+            core.send_offsets_to_transaction(offsets, group, now)
+        })?
+        .await
+    }
+
+    /// Java's `commitTransaction`: flushes (every record of the transaction gets its outcome,
+    /// its future resolves), then asks the coordinator to commit. `Ok` only once the
+    /// coordinator committed; an error whose [`class`](TransactionError::class) is
+    /// [`Abortable`](odradek_core::TxnErrorClass::Abortable) (a record failed, say) asks for
+    /// [`abort_transaction`](Self::abort_transaction). A lost answer is retried until the
+    /// coordinator answers. Refusals as [`init_transactions`](Self::init_transactions).
+    pub async fn commit_transaction(&self) -> Result<(), TransactionError> {
+        self.txn(TxnOp::Commit, |core, now| core.commit_transaction(now))?
+            .await
+    }
+
+    /// Java's `abortTransaction`: records of the transaction not sent yet fail with
+    /// [`ProduceError::TransactionAborted`](odradek_core::ProduceError::TransactionAborted),
+    /// those in flight get their outcome, then the coordinator aborts the transaction; the
+    /// producer is then ready for the next one. Refused while a commit runs (its outcome may
+    /// be unknown); other refusals as [`init_transactions`](Self::init_transactions).
+    pub async fn abort_transaction(&self) -> Result<(), TransactionError> {
+        self.txn(TxnOp::Abort, |core, now| core.abort_transaction(now))?
+            .await
+    }
+
+    /// Where the transactional producer stands (the core's
+    /// [`transaction_state`](ProducerCore::transaction_state)).
+    pub fn transaction_state(&self) -> TransactionState {
+        self.handle.shared.lock().core.transaction_state()
+    }
+
+    /// Starts `op` with `start`; the future of its outcome.
+    fn txn(
+        &self,
+        op: TxnOp,
+        start: impl FnOnce(&mut ProducerCore, Instant) -> Result<(), TransactionError>,
+    ) -> Result<TxnFuture, TransactionError> {
+        self.handle.shared.lock().start_txn(op, false, start)?;
+        Ok(TxnFuture {
+            shared: self.handle.shared.clone(),
+            done: false,
+        })
+    }
+
     /// Closes gracefully: takes no more records (other handles' sends are refused with
     /// [`SendErrorKind::Closed`](odradek_core::SendErrorKind::Closed)), delivers or fails
     /// every record already accepted, closes the connections, and reports.
@@ -313,6 +428,49 @@ impl<R: Runtime> Producer<R> {
     /// the producer again.
     pub fn core(&self) -> CoreRef<'_> {
         CoreRef(self.handle.shared.lock())
+    }
+
+    /// Starts transaction operation `op` without waiting (the embedded mio producer): `Ok`
+    /// once the core took it, its outcome queued for
+    /// [`take_transaction_events`](Self::take_transaction_events); refused as
+    /// [`init_transactions`](Self::init_transactions) is. [`TxnOp::Init`],
+    /// [`TxnOp::Commit`] and [`TxnOp::Abort`] only: offsets go through
+    /// [`start_send_offsets`](Self::start_send_offsets).
+    pub fn start_transaction_op(&self, op: TxnOp) -> Result<(), TransactionError> {
+        let mut st = self.handle.shared.lock();
+        st.start_txn(op, true, |core, now| match op {
+            TxnOp::Init => core.init_transactions(now),
+            TxnOp::Commit => core.commit_transaction(now),
+            TxnOp::Abort => core.abort_transaction(now),
+            _ => Err(TransactionError::InvalidState(
+                "start_transaction_op takes Init, Commit or Abort",
+            )),
+        })
+    }
+
+    /// [`send_offsets_to_transaction`](Self::send_offsets_to_transaction) without waiting:
+    /// its outcome is queued as [`start_transaction_op`](Self::start_transaction_op)'s.
+    pub fn start_send_offsets(
+        &self,
+        offsets: Vec<TxnOffset>,
+        group: GroupMetadata,
+    ) -> Result<(), TransactionError> {
+        let mut st = self.handle.shared.lock();
+        st.start_txn(TxnOp::SendOffsets, true, |core, now| {
+            core.send_offsets_to_transaction(offsets, group, now)
+        })
+    }
+
+    /// Moves the outcomes of operations started with
+    /// [`start_transaction_op`](Self::start_transaction_op) or
+    /// [`start_send_offsets`](Self::start_send_offsets) that came so far to the back of
+    /// `into` (an operation running when the producer finished ends with
+    /// [`TransactionError::Closed`]).
+    pub fn take_transaction_events(
+        &self,
+        into: &mut VecDeque<(TxnOp, Result<(), TransactionError>)>,
+    ) {
+        self.handle.shared.lock().txn.take_events(into);
     }
 
     /// Sets the bytes charged against `buffer.memory` per pending record beside what the

@@ -8,7 +8,10 @@
 use crate::clock::Clock;
 use crate::outcomes::{ChannelQueues, ReadyCallbacks, Router};
 use crate::report::CloseReport;
-use odradek_core::{Instant, Output, ProducerCore, Record, RecordId, SendError, SendErrorKind};
+use odradek_core::{
+    Instant, Output, ProducerCore, Record, RecordId, SendError, SendErrorKind, TransactionError,
+    TxnOp,
+};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,6 +98,8 @@ pub(crate) struct State {
     /// Bytes charged per pending record beside what the core charges ([`RECORD_OVERHEAD`] unless
     /// the front end says otherwise).
     pub(crate) record_overhead: usize,
+    /// The running transaction operation and its outcome.
+    pub(crate) txn: crate::txn::TxnSlot,
 }
 
 pub(crate) struct Shared {
@@ -117,6 +122,7 @@ impl Shared {
                 handles: 1,
                 finished: false,
                 record_overhead: RECORD_OVERHEAD,
+                txn: crate::txn::TxnSlot::default(),
             }),
         }
     }
@@ -290,6 +296,26 @@ impl State {
         }
     }
 
+    /// Starts transaction operation `op` on the core with `start`, one at a time: refused
+    /// when another runs, the producer finished, or the core refuses it. Its outcome goes to a
+    /// [`TxnFuture`](crate::txn::TxnFuture) or, with `event`, to the transaction events.
+    pub(crate) fn start_txn(
+        &mut self,
+        op: TxnOp,
+        event: bool,
+        start: impl FnOnce(&mut ProducerCore, Instant) -> Result<(), TransactionError>,
+    ) -> Result<(), TransactionError> {
+        if self.finished {
+            return Err(TransactionError::Closed);
+        }
+        self.txn.check_idle()?;
+        let now = self.clock.now();
+        start(&mut self.core, now)?;
+        self.txn.started(op, event);
+        self.wake_driver();
+        Ok(())
+    }
+
     /// Asks the core to close (once) and wakes the driver.
     pub(crate) fn start_close(&mut self) {
         if !self.finished && !self.core.is_closing() {
@@ -339,6 +365,7 @@ impl State {
     pub(crate) fn finish(&mut self) {
         self.finished = true;
         self.router.abort_all();
+        self.txn.finish();
         wake_all(&mut self.space_waiters);
         wake_all(&mut self.flush_waiters);
         wake_all(&mut self.finish_waiters);

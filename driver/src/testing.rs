@@ -12,11 +12,14 @@
 use crate::runtime::Runtime;
 use bytes::Bytes;
 use odradek_core::protocol::{
-    ApiVersionsRequest, ErrorCode, MetadataRequest, ProduceRequest, Request,
+    ApiVersionsRequest, ErrorCode, InitProducerIdRequest, MetadataRequest, ProduceRequest, Request,
 };
 use odradek_core::record::DecodedRecord;
 use odradek_core::{BrokerAddress, ConnId};
 use odradek_sim::{BrokerVersions, Cluster, ClusterConfig, NetEvent, NetworkConfig, SIM_EPOCH};
+/// The simulator's transaction coordinator settings and records, for
+/// [`FakeBrokerOptions::transactions`] and [`FakeBroker::txn_snapshot`].
+pub use odradek_sim::{TxnConfig, TxnOutcome, TxnSnapshot};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -40,6 +43,9 @@ pub struct FakeBrokerOptions {
     /// Keep every appended record (for [`FakeBroker::records`]); `false` keeps only the
     /// offsets, so a long run does not grow the test process (memory tests).
     pub keep_records: bool,
+    /// The simulator's transaction and group coordinators ([`TxnConfig::off`] by default:
+    /// the broker then advertises no transactional API).
+    pub transactions: TxnConfig,
 }
 
 impl Default for FakeBrokerOptions {
@@ -50,6 +56,7 @@ impl Default for FakeBrokerOptions {
             produce_error: None,
             drop_produce_requests: 0,
             keep_records: true,
+            transactions: TxnConfig::off(),
         }
     }
 }
@@ -187,6 +194,10 @@ fn cluster_for(addr: SocketAddr, options: &FakeBrokerOptions) -> Cluster {
         api_versions: range::<ApiVersionsRequest>(),
         init_producer_id: None,
     };
+    if options.transactions.enabled {
+        config.versions.init_producer_id = Some(range::<InitProducerIdRequest>());
+    }
+    config.transactions = options.transactions.clone();
     let mut cluster = Cluster::new(config);
     cluster.auto_create_topics(options.partitions);
     cluster.advertise(1, &addr.ip().to_string(), addr.port());
@@ -301,6 +312,12 @@ impl FakeBroker {
             .logs()
             .map(|(_, _, l)| l.len())
             .sum()
+    }
+
+    /// What the transaction coordinator holds: every transaction with its outcome, and the
+    /// consumer offsets transactions made visible.
+    pub fn txn_snapshot(&self) -> TxnSnapshot {
+        self.shared.lock().cluster.txn_snapshot()
     }
 
     /// API keys of the requests received, in order.

@@ -156,6 +156,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     eprintln!("{id:?} failed: {error}");
                 }
                 ProducerEvent::Closed => break 'run,
+                // Only a transactional producer that started an operation gets these.
+                ProducerEvent::Transaction { .. } => {}
             }
         }
     }

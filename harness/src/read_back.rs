@@ -40,11 +40,31 @@ impl KafkaCluster {
         expected_total: usize,
         timeout: Duration,
     ) -> Result<HashMap<String, Vec<ConsumedRecord>>> {
+        self.consume_topics_isolated(topics, expected_total, timeout, false)
+    }
+
+    /// [`consume_topics`](Self::consume_topics) with the consumer's `isolation.level`:
+    /// `read_committed` when `committed` (records of aborted or open transactions are
+    /// skipped, and a partition's end is its last stable offset), else `read_uncommitted`
+    /// (every record, aborted ones included; control records are never returned).
+    pub fn consume_topics_isolated(
+        &self,
+        topics: &[&str],
+        expected_total: usize,
+        timeout: Duration,
+        committed: bool,
+    ) -> Result<HashMap<String, Vec<ConsumedRecord>>> {
         let list = topics.join(",");
         let mut cmd = record_tool(self.version)?;
+        let isolation = if committed {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
         cmd.args(["consume", &self.bootstrap(), &list])
             .arg(expected_total.to_string())
-            .arg(timeout.as_millis().to_string());
+            .arg(timeout.as_millis().to_string())
+            .arg(isolation);
         let out = run(&mut cmd, &format!("RecordTool consume {list}"))?;
         let mut map: HashMap<String, Vec<ConsumedRecord>> = topics
             .iter()
@@ -54,6 +74,15 @@ impl KafkaCluster {
             map.entry(r.topic.clone()).or_default().push(r);
         }
         Ok(map)
+    }
+
+    /// The committed offsets of consumer group `group` (Kafka's Admin client, waiting out
+    /// pending transactional offsets): `(topic, partition, offset)`, sorted.
+    pub fn group_offsets(&self, group: &str) -> Result<Vec<(String, i32, i64)>> {
+        let mut cmd = record_tool(self.version)?;
+        cmd.args(["group-offsets", &self.bootstrap(), group]);
+        let out = run(&mut cmd, &format!("RecordTool group-offsets {group}"))?;
+        parse_group_offsets(&out)
     }
 
     /// Produces records with Kafka's Java producer (acks=all), returning each record's
@@ -231,6 +260,26 @@ fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T> {
     s.parse().map_err(|_| Error(format!("not a number: {s:?}")))
 }
 
+/// Parses `RecordTool group-offsets` output (see `kafka/RecordTool.java`).
+pub fn parse_group_offsets(out: &str) -> Result<Vec<(String, i32, i64)>> {
+    let mut offsets = Vec::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            ["O", topic, partition, offset] => {
+                offsets.push((
+                    (*topic).to_owned(),
+                    parse_num(partition)?,
+                    parse_num(offset)?,
+                ));
+            }
+            ["END", n] if parse_num::<usize>(n)? == offsets.len() => return Ok(offsets),
+            _ => return err(format!("unexpected RecordTool line {line:?}")),
+        }
+    }
+    err(format!("RecordTool output has no END line:\n{out}"))
+}
+
 /// Parses `RecordTool consume` output (see `kafka/RecordTool.java`).
 pub fn parse_consumed(out: &str) -> Result<Vec<ConsumedRecord>> {
     let mut records = Vec::new();
@@ -355,6 +404,17 @@ mod tests {
         assert!(parse_consumed("R\tt\t0\t5\t0\t1\t-\t-\t1\t6b\nEND\t1\tcomplete\n").is_err());
         assert!(parse_consumed("END\t3\tcomplete\n").is_err());
         assert!(parse_consumed("R\tt\t0\t5\t0\t1\tzz\t-\t0\nEND\t1\tcomplete\n").is_err());
+    }
+
+    #[test]
+    fn parses_group_offsets() {
+        let out = "O\tin\t0\t30\nO\tin\t1\t20\nEND\t2\n";
+        assert_eq!(
+            parse_group_offsets(out).unwrap(),
+            vec![("in".to_owned(), 0, 30), ("in".to_owned(), 1, 20)]
+        );
+        assert!(parse_group_offsets("O\tin\t0\t30\nEND\t2\n").is_err());
+        assert!(parse_group_offsets("O\tin\t0\t30\n").is_err());
     }
 
     #[test]

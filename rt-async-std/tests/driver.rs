@@ -88,3 +88,8 @@ async fn tls_handshake_times_out() {
 async fn tls_bad_settings_refused_at_connect() {
     scenarios::tls_bad_settings_refused_at_connect::<AsyncStdRuntime>().await;
 }
+
+#[async_std::test]
+async fn transactions() {
+    scenarios::transactions::<AsyncStdRuntime>().await;
+}

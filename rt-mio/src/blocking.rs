@@ -9,7 +9,10 @@
 use crate::runtime::{MioRuntime, Reactor};
 use crate::ConnectError;
 use futures_util::StreamExt;
-use odradek_core::{Config, DeliveryError, Record, RecordId, RecordMetadata, SendError};
+use odradek_core::{
+    Config, DeliveryError, GroupMetadata, Record, RecordId, RecordMetadata, SendError,
+    TransactionError, TransactionState, TxnOffset,
+};
 use odradek_driver::outcomes::Ticket;
 pub use odradek_driver::{ChannelOptions, CloseReport, DeliveryResult};
 use std::fmt;
@@ -288,6 +291,80 @@ impl BlockingProducer {
     /// A snapshot of what the producer did and holds (see [`crate::observe`]).
     pub fn stats(&self) -> odradek_core::Stats {
         self.producer.stats()
+    }
+    /// Java's `initTransactions` (needs `transactional.id` in the [`Config`]): blocks until
+    /// the transaction coordinator gave the producer id and epoch for the transactional id
+    /// (fencing any older producer with the same id). One transaction operation runs at a
+    /// time: a call while another (from any handle) has not returned is refused at once with
+    /// [`TransactionError::InvalidState`], and so is a call the producer's state does not
+    /// allow.
+    ///
+    /// ```no_run
+    /// use odradek_mio::{BlockingProducer, Config, GroupMetadata, Record, TxnErrorClass, TxnOffset};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = Config::new(["127.0.0.1:9092"]);
+    /// config.transactional_id = Some("my-app-1".into());
+    /// let producer = BlockingProducer::connect(config)?;
+    /// producer.init_transactions()?;
+    /// producer.begin_transaction()?;
+    /// producer.send(Record::new("orders").value("o-1"))?;
+    /// let offsets = vec![TxnOffset {
+    ///     topic: "input".into(),
+    ///     partition: 0,
+    ///     offset: 42,
+    ///     leader_epoch: None,
+    ///     metadata: None,
+    /// }];
+    /// let result = producer
+    ///     .send_offsets_to_transaction(offsets, GroupMetadata::new("my-group"))
+    ///     .and_then(|()| producer.commit_transaction());
+    /// match result {
+    ///     Ok(()) => {}
+    ///     Err(e) if e.class() == TxnErrorClass::Abortable => producer.abort_transaction()?,
+    ///     Err(e) => return Err(e.into()), // fatal: close the producer
+    /// }
+    /// producer.close();
+    /// # Ok(()) }
+    /// ```
+    pub fn init_transactions(&self) -> Result<(), TransactionError> {
+        block_on(self.producer.init_transactions())
+    }
+
+    /// Java's `beginTransaction`: opens a transaction (local, does not block). Records sent
+    /// after it belong to it.
+    pub fn begin_transaction(&self) -> Result<(), TransactionError> {
+        self.producer.begin_transaction()
+    }
+
+    /// Java's `sendOffsetsToTransaction`: blocks until `offsets` of consumer group `group`
+    /// joined the open transaction (visible only if it commits). Refusals as
+    /// [`init_transactions`](Self::init_transactions).
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: Vec<TxnOffset>,
+        group: GroupMetadata,
+    ) -> Result<(), TransactionError> {
+        block_on(self.producer.send_offsets_to_transaction(offsets, group))
+    }
+
+    /// Java's `commitTransaction`: flushes (every record of the transaction gets its outcome),
+    /// then blocks until the coordinator committed (`Ok`) or the commit failed; an
+    /// [`Abortable`](odradek_core::TxnErrorClass::Abortable) error asks for
+    /// [`abort_transaction`](Self::abort_transaction).
+    pub fn commit_transaction(&self) -> Result<(), TransactionError> {
+        block_on(self.producer.commit_transaction())
+    }
+
+    /// Java's `abortTransaction`: unsent records of the transaction fail with
+    /// [`ProduceError::TransactionAborted`](odradek_core::ProduceError::TransactionAborted);
+    /// blocks until the coordinator aborted it. Refused while a commit runs.
+    pub fn abort_transaction(&self) -> Result<(), TransactionError> {
+        block_on(self.producer.abort_transaction())
+    }
+
+    /// Where the transactional producer stands.
+    pub fn transaction_state(&self) -> TransactionState {
+        self.producer.transaction_state()
     }
 }
 

@@ -6,7 +6,10 @@ use crate::runtime::{MioRuntime, Reactor, TaskWaker};
 use crate::ConnectError;
 use mio::event::Event;
 use mio::{Registry, Token};
-use odradek_core::{Config, DeliveryError, Instant, Record, RecordId, RecordMetadata, SendError};
+use odradek_core::{
+    Config, DeliveryError, GroupMetadata, Instant, Record, RecordId, RecordMetadata, SendError,
+    TransactionError, TransactionState, TxnOffset, TxnOp,
+};
 use odradek_driver::outcomes::EventOutcome;
 use odradek_driver::{BoxFuture, CoreRef};
 use std::collections::VecDeque;
@@ -98,6 +101,17 @@ pub enum ProducerEvent {
         /// Why, with the record handed back.
         error: DeliveryError,
     },
+    /// A transaction operation started with [`MioProducer::init_transactions`],
+    /// [`send_offsets_to_transaction`](MioProducer::send_offsets_to_transaction),
+    /// [`commit_transaction`](MioProducer::commit_transaction) or
+    /// [`abort_transaction`](MioProducer::abort_transaction) ended. Record outcomes the
+    /// operation waited for (a commit's flush) come before it.
+    Transaction {
+        /// Which operation.
+        op: TxnOp,
+        /// How it ended; see [`TransactionError::class`].
+        result: Result<(), TransactionError>,
+    },
     /// [`MioProducer::close`] finished: every record has its outcome and every connection is
     /// closed. Nothing follows.
     Closed,
@@ -141,6 +155,8 @@ pub struct MioProducer {
     waker: Waker,
     /// Outcomes taken from the driver, handed out one by one.
     events: VecDeque<EventOutcome>,
+    /// Outcomes of transaction operations taken from the driver.
+    txn_events: VecDeque<(TxnOp, Result<(), TransactionError>)>,
     /// [`ProducerEvent::Closed`] was handed out.
     closed: bool,
 }
@@ -201,6 +217,7 @@ impl MioProducer {
             task,
             waker,
             events: VecDeque::new(),
+            txn_events: VecDeque::new(),
             closed: false,
         };
         // Starts connecting at once.
@@ -284,6 +301,69 @@ impl MioProducer {
         self.producer.start_close();
     }
 
+    /// Java's `initTransactions` (needs `transactional.id` in the [`Config`]), started: the
+    /// transaction coordinator gives the producer id and epoch for the transactional id,
+    /// fencing any older producer with the same id; [`ProducerEvent::Transaction`] with
+    /// [`TxnOp::Init`] tells how it ended. One transaction operation runs at a time: a call
+    /// while another has not ended is refused at once with
+    /// [`TransactionError::InvalidState`], and so is a call the producer's state does not
+    /// allow (nothing started, no event).
+    ///
+    /// ```no_run
+    /// # fn run(producer: &mut odradek_mio::MioProducer) {
+    /// use odradek_mio::{ProducerEvent, Record, TxnOp};
+    /// producer.init_transactions().expect("transactional");
+    /// // ... drive the loop until ProducerEvent::Transaction { op: TxnOp::Init, result: Ok(()) },
+    /// producer.begin_transaction().expect("initialized");
+    /// producer.send(Record::new("orders").value("o-1")).expect("taken");
+    /// producer.commit_transaction().expect("started");
+    /// // ... drive the loop: the record's Delivered, then
+    /// // ProducerEvent::Transaction { op: TxnOp::Commit, result } (on an abortable error,
+    /// // call abort_transaction and wait for TxnOp::Abort).
+    /// # }
+    /// ```
+    pub fn init_transactions(&mut self) -> Result<(), TransactionError> {
+        self.producer.start_transaction_op(TxnOp::Init)
+    }
+
+    /// Java's `beginTransaction`: opens a transaction (local, no event). Records sent after it
+    /// belong to it.
+    pub fn begin_transaction(&mut self) -> Result<(), TransactionError> {
+        self.producer.begin_transaction()
+    }
+
+    /// Java's `sendOffsetsToTransaction`, started: `offsets` of consumer group `group` join
+    /// the open transaction; [`ProducerEvent::Transaction`] with [`TxnOp::SendOffsets`]
+    /// tells how it ended. Refusals as [`init_transactions`](Self::init_transactions).
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: GroupMetadata,
+    ) -> Result<(), TransactionError> {
+        self.producer.start_send_offsets(offsets, group)
+    }
+
+    /// Java's `commitTransaction`, started: flushes (every record of the transaction gets its
+    /// event), then the coordinator commits; [`ProducerEvent::Transaction`] with
+    /// [`TxnOp::Commit`] is `Ok` only once it did. Refusals as
+    /// [`init_transactions`](Self::init_transactions).
+    pub fn commit_transaction(&mut self) -> Result<(), TransactionError> {
+        self.producer.start_transaction_op(TxnOp::Commit)
+    }
+
+    /// Java's `abortTransaction`, started: unsent records of the transaction fail with
+    /// [`ProduceError::TransactionAborted`](odradek_core::ProduceError::TransactionAborted),
+    /// then the coordinator aborts; [`ProducerEvent::Transaction`] with [`TxnOp::Abort`].
+    /// Refused while a commit runs.
+    pub fn abort_transaction(&mut self) -> Result<(), TransactionError> {
+        self.producer.start_transaction_op(TxnOp::Abort)
+    }
+
+    /// Where the transactional producer stands.
+    pub fn transaction_state(&self) -> TransactionState {
+        self.producer.transaction_state()
+    }
+
     /// The next outcome, if any. Drain after every call into the producer.
     pub fn poll_event(&mut self) -> Option<ProducerEvent> {
         if self.events.is_empty() {
@@ -298,6 +378,12 @@ impl MioProducer {
                 },
                 Err(error) => ProducerEvent::Failed { id, error },
             });
+        }
+        if self.txn_events.is_empty() {
+            self.producer.take_transaction_events(&mut self.txn_events);
+        }
+        if let Some((op, result)) = self.txn_events.pop_front() {
+            return Some(ProducerEvent::Transaction { op, result });
         }
         if !self.closed && self.producer.is_finished() {
             self.closed = true;

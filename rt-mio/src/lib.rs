@@ -92,6 +92,7 @@
 //!                 }
 //!                 ProducerEvent::Failed { id, error } => eprintln!("{id:?} failed: {error}"),
 //!                 ProducerEvent::Closed => return Ok(()),
+//!                 ProducerEvent::Transaction { .. } => {} // only with transactional.id
 //!             }
 //!         }
 //!     }
@@ -162,9 +163,10 @@ pub type Producer = BlockingProducer;
 pub use odradek_core;
 pub use odradek_core::{
     Acks, BrokerAddress, Compression, Config, ConfigError, ConnectionError, ConnectionErrorKind,
-    DeliveryError, Header, MessageFormat, PartitionerConfig, Pem, ProduceError, Record, RecordId,
-    RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol, SendError,
-    SendErrorKind, TlsConfig, TopicName,
+    DeliveryError, GroupMetadata, Header, MessageFormat, PartitionerConfig, Pem, ProduceError,
+    Record, RecordId, RecordMetadata, RetryCause, SaslConfig, SaslMechanism, SecurityProtocol,
+    SendError, SendErrorKind, TlsConfig, TopicName, TransactionError, TransactionState,
+    TxnErrorClass, TxnOffset, TxnOp,
 };
 pub use odradek_driver::tls::TlsError;
 

@@ -120,3 +120,8 @@ fn tls_handshake_times_out() {
 fn tls_bad_settings_refused_at_connect() {
     block_on(scenarios::tls_bad_settings_refused_at_connect::<MioRuntime>());
 }
+
+#[test]
+fn transactions() {
+    block_on(scenarios::transactions::<MioRuntime>());
+}

@@ -67,6 +67,7 @@ fn run_embedded(broker: &FakeBroker, n: usize, mut each: impl FnMut(&MioProducer
                 ProducerEvent::Delivered { .. } => delivered += 1,
                 ProducerEvent::Failed { error, .. } => panic!("{error}"),
                 ProducerEvent::Closed => {}
+                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
             }
         }
         if delivered == n && !producer.core().is_closing() {

@@ -116,6 +116,7 @@ fn embedded_loop_delivers_with_user_allotted_tokens() {
                 }
                 ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
                 ProducerEvent::Closed => closed = true,
+                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
             }
         }
         if delivered.len() == N && !producer.core().is_closing() {
@@ -681,6 +682,7 @@ fn embedded_close_with_acks_none_writes_everything_queued() {
                 ProducerEvent::Delivered { .. } => delivered += 1,
                 ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
                 ProducerEvent::Closed => closed = true,
+                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
             }
         }
     }
@@ -805,6 +807,160 @@ fn drain(producer: &mut MioProducer, delivered: &mut usize, seen: &mut HashSet<R
             }
             ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
             ProducerEvent::Closed => {}
+            ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
         }
     }
+}
+
+/// Drives `producer` until `done` says so (or [`PATIENCE`] runs out), handing every event to
+/// `on_event`.
+fn drive_until(
+    poll: &mut Poll,
+    producer: &mut MioProducer,
+    mut on_event: impl FnMut(ProducerEvent),
+    mut done: impl FnMut(&MioProducer) -> bool,
+) {
+    let mut events = Events::with_capacity(64);
+    let deadline = Instant::now() + PATIENCE;
+    while !done(producer) {
+        assert!(Instant::now() < deadline, "timed out");
+        let timeout = producer.timeout().map_or(Duration::from_millis(100), |t| {
+            t.min(Duration::from_millis(100))
+        });
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for event in events.iter() {
+            producer.handle_event(event);
+        }
+        producer.after_poll();
+        while let Some(e) = producer.poll_event() {
+            on_event(e);
+        }
+    }
+}
+
+/// An event of the embedded transactional producer: a delivered record's id, or a
+/// transaction operation's outcome.
+type Seen = (
+    Option<RecordId>,
+    Option<(
+        odradek_mio::TxnOp,
+        Result<(), odradek_mio::TransactionError>,
+    )>,
+);
+
+/// The embedded producer's transactions: each operation starts at once and ends with one
+/// `ProducerEvent::Transaction`, after the record outcomes it waited for; a second operation
+/// while one runs is refused; the coordinator (the simulator's, transactions v2) records a
+/// committed then an aborted transaction.
+#[test]
+fn embedded_transactions_end_with_events() {
+    use odradek_driver::testing::{TxnConfig, TxnOutcome};
+    use odradek_mio::{GroupMetadata, TransactionError, TxnOffset, TxnOp};
+    use std::cell::RefCell;
+    let broker = FakeBroker::start(FakeBrokerOptions {
+        transactions: TxnConfig::v2(),
+        ..FakeBrokerOptions::default()
+    });
+    let mut poll = Poll::new().unwrap();
+    let mut c = config(&broker.address());
+    c.transactional_id = Some("embedded-txn".into());
+    let mut producer = MioProducer::new(c, poll.registry(), TokenRange::new(10, 8)).unwrap();
+    // What came, in order: a delivered record's id, or a transaction operation's outcome.
+    let seen: RefCell<Vec<Seen>> = RefCell::new(Vec::new());
+    let on_event = |e: ProducerEvent| match e {
+        ProducerEvent::Delivered { id, .. } => seen.borrow_mut().push((Some(id), None)),
+        ProducerEvent::Failed { error, .. } => panic!("{error}"),
+        ProducerEvent::Transaction { op, result } => {
+            seen.borrow_mut().push((None, Some((op, result))))
+        }
+        ProducerEvent::Closed => {}
+    };
+    let txn_events =
+        |seen: &RefCell<Vec<Seen>>| seen.borrow().iter().filter(|(_, t)| t.is_some()).count();
+
+    producer.init_transactions().unwrap();
+    assert!(
+        matches!(
+            producer.commit_transaction(),
+            Err(TransactionError::InvalidState(_))
+        ),
+        "a second operation while init runs is refused"
+    );
+    drive_until(&mut poll, &mut producer, on_event, |_| {
+        txn_events(&seen) == 1
+    });
+
+    producer.begin_transaction().unwrap();
+    let ids: Vec<RecordId> = (0..5)
+        .map(|i| {
+            producer
+                .send(
+                    Record::new("events")
+                        .partition(i % 3)
+                        .value(format!("t{i}")),
+                )
+                .unwrap()
+        })
+        .collect();
+    let offsets = vec![TxnOffset {
+        topic: "in".into(),
+        partition: 0,
+        offset: 3,
+        leader_epoch: None,
+        metadata: None,
+    }];
+    producer
+        .send_offsets_to_transaction(offsets, GroupMetadata::new("embedded-group"))
+        .unwrap();
+    drive_until(&mut poll, &mut producer, on_event, |_| {
+        txn_events(&seen) == 2
+    });
+    producer.commit_transaction().unwrap();
+    drive_until(&mut poll, &mut producer, on_event, |_| {
+        txn_events(&seen) == 3
+    });
+
+    // Aborted once its record is in the log (an abort before anything reached a partition
+    // is answered INVALID_TXN_STATE by the simulator's v2 coordinator, OK by Kafka 4.1).
+    producer.begin_transaction().unwrap();
+    let aborted = producer
+        .send(Record::new("events").partition(0).value("aborted"))
+        .unwrap();
+    producer.flush();
+    let delivered =
+        |seen: &RefCell<Vec<Seen>>| seen.borrow().iter().any(|(id, _)| *id == Some(aborted));
+    drive_until(&mut poll, &mut producer, on_event, |_| delivered(&seen));
+    producer.abort_transaction().unwrap();
+    drive_until(&mut poll, &mut producer, on_event, |_| {
+        txn_events(&seen) == 4
+    });
+    producer.close();
+    drive_until(&mut poll, &mut producer, on_event, MioProducer::is_closed);
+
+    let seen = seen.into_inner();
+    let txns: Vec<(TxnOp, Result<(), TransactionError>)> =
+        seen.iter().filter_map(|(_, t)| t.clone()).collect();
+    assert_eq!(
+        txns,
+        [
+            (TxnOp::Init, Ok(())),
+            (TxnOp::SendOffsets, Ok(())),
+            (TxnOp::Commit, Ok(())),
+            (TxnOp::Abort, Ok(())),
+        ]
+    );
+    // The commit's event comes after every record of its transaction was delivered.
+    let commit_at = seen
+        .iter()
+        .position(|(_, t)| matches!(t, Some((TxnOp::Commit, _))))
+        .unwrap();
+    let delivered: HashSet<RecordId> = seen[..commit_at].iter().filter_map(|(id, _)| *id).collect();
+    assert!(ids.iter().all(|id| delivered.contains(id)), "{seen:?}");
+    let outcomes: Vec<TxnOutcome> = broker
+        .txn_snapshot()
+        .transactions
+        .iter()
+        .map(|t| t.outcome)
+        .collect();
+    assert_eq!(outcomes, [TxnOutcome::Committed, TxnOutcome::Aborted]);
 }

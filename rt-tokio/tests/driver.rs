@@ -88,3 +88,8 @@ async fn tls_handshake_times_out() {
 async fn tls_bad_settings_refused_at_connect() {
     scenarios::tls_bad_settings_refused_at_connect::<TokioRuntime>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions() {
+    scenarios::transactions::<TokioRuntime>().await;
+}

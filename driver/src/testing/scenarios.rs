@@ -696,3 +696,157 @@ pub async fn tls_bad_settings_refused_at_connect<R: Runtime + Default>() {
         Ok(_) => panic!("a missing CA file must be refused"),
     }
 }
+
+/// Transactions through the producer handle against the simulator's transaction
+/// coordinator, v1 (AddPartitionsToTxn) and v2 (Produce v12 enrols): a committed transaction
+/// over two topics with consumer offsets, an aborted one (its records flushed into the log
+/// first, its offsets never visible), and a third whose commit refuses a concurrent abort with
+/// the typed error. The coordinator's record must say committed, aborted, committed, with the
+/// partitions each wrote to and the group's offsets of the committed ones.
+pub async fn transactions<R: Runtime + Default>() {
+    use odradek_core::{GroupMetadata, TransactionError, TransactionState, TxnOffset};
+    use odradek_sim::{TxnConfig, TxnOutcome};
+    for txn in [TxnConfig::v1(), TxnConfig::v2()] {
+        let v2 = txn.is_v2();
+        let broker = FakeBroker::start(FakeBrokerOptions {
+            transactions: txn,
+            ..FakeBrokerOptions::default()
+        });
+        let mut c = config(&broker.address());
+        c.transactional_id = Some("scenario-txn".into());
+        let producer = Producer::<R>::connect(c).await.unwrap();
+        let offsets = |offset| {
+            vec![TxnOffset {
+                topic: "in".into(),
+                partition: 0,
+                offset,
+                leader_epoch: None,
+                metadata: None,
+            }]
+        };
+        let group = GroupMetadata::new("scenario-group");
+        // Before init: refused by the core, nothing started.
+        assert!(matches!(
+            producer.begin_transaction(),
+            Err(TransactionError::InvalidState(_))
+        ));
+        within::<R, _>(LIMIT, producer.init_transactions())
+            .await
+            .unwrap();
+        assert_eq!(producer.transaction_state(), TransactionState::Ready);
+
+        // 1: committed, two topics, offsets.
+        producer.begin_transaction().unwrap();
+        let mut first = Vec::new();
+        for i in 0..6 {
+            let topic = if i % 2 == 0 { "a" } else { "b" };
+            let r = Record::new(topic).partition(i / 2).value(format!("c{i}"));
+            first.push(producer.send(r).await.unwrap());
+        }
+        within::<R, _>(
+            LIMIT,
+            producer.send_offsets_to_transaction(offsets(5), group.clone()),
+        )
+        .await
+        .unwrap();
+        within::<R, _>(LIMIT, producer.commit_transaction())
+            .await
+            .unwrap();
+        // The commit flushed: every record already has its outcome.
+        for f in first {
+            let md = f.now_or_never().expect("resolved by the commit").unwrap();
+            let log = broker.records(md.topic.as_str(), md.partition);
+            assert!(!log.is_empty());
+        }
+
+        // 2: flushed into the log, then aborted.
+        producer.begin_transaction().unwrap();
+        let mut second = Vec::new();
+        for i in 0..4 {
+            let r = Record::new("a").partition(i % 3).value(format!("x{i}"));
+            second.push(producer.send(r).await.unwrap());
+        }
+        within::<R, _>(
+            LIMIT,
+            producer.send_offsets_to_transaction(offsets(99), group.clone()),
+        )
+        .await
+        .unwrap();
+        within::<R, _>(LIMIT, producer.flush()).await;
+        for f in second {
+            f.now_or_never().expect("flushed").unwrap();
+        }
+        within::<R, _>(LIMIT, producer.abort_transaction())
+            .await
+            .unwrap();
+
+        // 3: an abort while the commit runs is refused; the commit goes through.
+        producer.begin_transaction().unwrap();
+        let last = producer
+            .send(Record::new("b").partition(0).value("c-last"))
+            .await
+            .unwrap();
+        within::<R, _>(
+            LIMIT,
+            producer.send_offsets_to_transaction(offsets(7), group.clone()),
+        )
+        .await
+        .unwrap();
+        let (commit, abort) = within::<R, _>(
+            LIMIT,
+            futures_util::future::join(producer.commit_transaction(), producer.abort_transaction()),
+        )
+        .await;
+        commit.unwrap();
+        let refused = abort.expect_err("refused while the commit runs");
+        assert!(
+            matches!(refused, TransactionError::InvalidState(_)),
+            "{refused:?}"
+        );
+        last.now_or_never()
+            .expect("resolved by the commit")
+            .unwrap();
+        let report = producer.close().await;
+        assert_eq!((report.delivered, report.failed), (11, 0), "{report:?}");
+
+        // The coordinator writes the markers (and makes the offsets visible) after it
+        // answered EndTxn: wait until the last transaction is complete.
+        let mut snap = broker.txn_snapshot();
+        for _ in 0..500 {
+            if snap.transactions.len() == 3
+                && snap.transactions.iter().all(|t| t.completed_at.is_some())
+            {
+                break;
+            }
+            R::default().sleep(Duration::from_millis(10)).await;
+            snap = broker.txn_snapshot();
+        }
+        let outcomes: Vec<TxnOutcome> = snap.transactions.iter().map(|t| t.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                TxnOutcome::Committed,
+                TxnOutcome::Aborted,
+                TxnOutcome::Committed
+            ],
+            "v2 {v2}: {snap:?}"
+        );
+        let wrote: Vec<usize> = snap
+            .transactions
+            .iter()
+            .map(|t| t.partitions.len())
+            .collect();
+        assert_eq!(
+            wrote,
+            [6, 3, 1],
+            "v2 {v2}: partitions enrolled per transaction"
+        );
+        let visible = &snap.offsets[&("scenario-group".into(), "in".into(), 0)];
+        assert_eq!(visible.offset, 7, "v2 {v2}: the committed offsets only");
+        if v2 {
+            // Transactions v2: the epoch is bumped by every EndTxn.
+            let epochs: Vec<i16> = snap.transactions.iter().map(|t| t.epoch).collect();
+            assert!(epochs.windows(2).all(|w| w[1] > w[0]), "{epochs:?}");
+        }
+    }
+}
