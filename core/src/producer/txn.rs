@@ -712,7 +712,11 @@ impl Transactions {
             }
             (TxnApi::OffsetCommit, _) => {
                 self.offsets = None;
-                self.finish(Ok(()), cx.io.out);
+                // Only `send_offsets_to_transaction` ends here: an abort called while the
+                // TxnOffsetCommit was in flight still has its EndTxn to send.
+                if self.op == Some(TxnOp::SendOffsets) {
+                    self.finish(Ok(()), cx.io.out);
+                }
                 TxnAnswer::Done
             }
             (TxnApi::EndTxn, extra) => {
