@@ -134,6 +134,9 @@ pub(crate) enum TxnAnswer {
     Enrolled(Vec<PartitionRef>),
     /// The producer is fenced or cannot go on: records not sent fail with this.
     Fatal(ProduceError),
+    /// An abort waits for records: those not sent (a batch that came back for a retry after
+    /// the abort began) fail with `TransactionAborted` (Java's `abortUndrainedBatches`).
+    AbortUnsent,
 }
 
 impl Transactions {
@@ -363,6 +366,9 @@ impl Transactions {
                 return self.fatal(e, cx);
             }
             _ => {}
+        }
+        if self.phase == Phase::Aborting && cx.pending > 0 {
+            return TxnAnswer::AbortUnsent;
         }
         if self.in_flight.is_some() || self.not_before.is_some_and(|t| now < t) {
             return TxnAnswer::Done;
