@@ -65,6 +65,9 @@ pub struct TxnSimConfig {
     pub max_steps: u64,
     /// Keep a trace.
     pub trace: bool,
+    /// The user calls `abort_transaction` while a commit's outcome is unknown (as a Java user
+    /// does after `commitTransaction` timed out): the core must refuse it (KAFKA-17754).
+    pub impatient: bool,
 }
 
 /// What a transactional run amounted to.
@@ -82,6 +85,9 @@ pub struct TxnRunReport {
     pub unknown: usize,
     /// Producers told they were fenced.
     pub fenced: usize,
+    /// The only producer with its transactional.id failed fatally (fenced by the coordinator's
+    /// own timeout, ...): not a violation yet, counted.
+    pub alone_fatal: bool,
     /// Records `send` accepted.
     pub sent: usize,
     /// What the cluster did and suffered.
@@ -144,6 +150,7 @@ pub fn txn_suite_config(seed: u64) -> TxnSimConfig {
         max_virtual_time: Duration::from_secs(1800),
         max_steps: 1_000_000,
         trace: false,
+        impatient: true,
     }
 }
 
@@ -225,6 +232,10 @@ struct Producer {
     outcomes: BTreeMap<RecordId, (u32, u32)>,
     closed: bool,
     fenced: bool,
+    /// A fatal error ended it (fenced or not).
+    fatal: Option<TransactionError>,
+    /// `abort_transaction` was tried during the current commit's unknown outcome.
+    tried_abort: bool,
     committed: usize,
     aborted: usize,
     sent: usize,
@@ -269,6 +280,7 @@ impl Producer {
             )
         {
             self.fenced |= e.is_fenced();
+            self.fatal.get_or_insert(e);
             self.recorder.ended(ClientTxnOutcome::Unknown);
             self.close(run, now);
         } else if e.class() == TxnErrorClass::Abortable && what != "abort" {
@@ -325,6 +337,7 @@ impl Producer {
                         self.txn_ids.clear();
                         self.offsets_sent = false;
                         self.aborting = false;
+                        self.tried_abort = false;
                         self.phase = Phase::Sending(0);
                         self.work_at = Some(now);
                     }
@@ -455,10 +468,44 @@ impl Producer {
                 self.work_at = Some(now + Duration::from_millis(100));
             }
             (TxnOp::SendOffsets | TxnOp::Commit, TxnErrorClass::Abortable) => self.abort(run, now),
-            _ => {
+            (_, class) => {
+                if class == TxnErrorClass::Fatal {
+                    self.fatal.get_or_insert(err);
+                }
                 self.recorder.ended(ClientTxnOutcome::Unknown);
                 self.close(run, now);
             }
+        }
+    }
+
+    /// An impatient user: while the commit's outcome is unknown, `abort_transaction` (which
+    /// must be refused: the commit may have landed, KAFKA-17754), once per commit.
+    fn impatient(&mut self, run: &mut Run, now: Instant) {
+        if self.awaiting != Some(TxnOp::Commit)
+            || self.tried_abort
+            || self.core.transaction_state()
+                != (odradek_core::TransactionState::Committing {
+                    outcome_unknown: true,
+                })
+        {
+            return;
+        }
+        self.tried_abort = true;
+        self.note(run, || {
+            "abort_transaction while the commit's outcome is unknown".to_owned()
+        });
+        if self.core.abort_transaction(now).is_ok() {
+            run.violation(
+                ViolationKind::Protocol,
+                format!(
+                    "producer {}: abort_transaction accepted while a commit's outcome was \
+                     unknown (KAFKA-17754)",
+                    self.who
+                ),
+            );
+            // The core took the abort: follow it (its Commit ended with an error).
+            self.awaiting = Some(TxnOp::Abort);
+            self.aborting = true;
         }
     }
 
@@ -584,6 +631,8 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
             outcomes: BTreeMap::new(),
             closed: false,
             fenced: false,
+            fatal: None,
+            tried_abort: false,
             committed: 0,
             aborted: 0,
             sent: 0,
@@ -594,6 +643,11 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
     while producers.iter().any(|p| !p.closed) {
         for p in &mut producers {
             p.drain(&mut run);
+            if config.impatient && !p.closed {
+                let now = run.cluster.now();
+                p.impatient(&mut run, now);
+                p.drain(&mut run);
+            }
         }
         if producers.iter().all(|p| p.closed) {
             break;
@@ -707,6 +761,10 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
             }
         }
     }
+    // Alone with its transactional.id, a producer should never be fenced nor fail fatally;
+    // it still happens (a transaction the coordinator timed out, issue 23: left), so it is
+    // counted, not a violation.
+    let alone_fatal = producers.len() == 1 && producers[0].fatal.is_some();
     let open = run.cluster.open_connections();
     if producers.iter().all(|p| p.closed) && !open.is_empty() {
         run.violation(
@@ -757,6 +815,7 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
         aborted,
         unknown,
         fenced,
+        alone_fatal,
         sent,
         stats: run.cluster.stats().clone(),
         violations: run.violations,

@@ -359,6 +359,7 @@ struct TxnSummary {
     aborted: usize,
     unknown: usize,
     fenced: usize,
+    alone_fatal: usize,
     sent: usize,
     violations: usize,
     failing: Vec<(u64, Vec<String>)>,
@@ -373,9 +374,11 @@ fn txn_seed_count(seeds: u64) -> u64 {
 /// Transactional seeds that failed once, run by every suite run: 2540, 3153, 3997, 4630 (a
 /// TxnOffsetCommit answer arriving after `abort_transaction` ended the abort with `Ok` before
 /// its EndTxn: the transaction stayed open at the coordinator until it timed out, and the
-/// producer could not begin another); 157 and 406 found the runner's own mistakes (history out
+/// producer could not begin another); 261 (a batch answered NOT_LEADER after the abort began
+/// waited for its delivery timeout instead of failing, so the coordinator timed the
+/// transaction out and fenced the producer); 157 and 406 found the runner's own mistakes (history out
 /// of time order with two producers; markers still waiting for a leader when the run ended).
-const TXN_FINDS: &[u64] = &[157, 406, 2540, 3153, 3997, 4630];
+const TXN_FINDS: &[u64] = &[157, 261, 406, 2540, 3153, 3997, 4630];
 
 /// Runs transactional seeds `first..first + n` and [`TXN_FINDS`] on `threads` threads; prints
 /// one line (and each failing seed with its replay command); returns the violations.
@@ -416,6 +419,7 @@ fn txn_seeds_hold(first: u64, n: u64, threads: u64) -> usize {
                             sum.aborted += r.aborted;
                             sum.unknown += r.unknown;
                             sum.fenced += r.fenced;
+                            sum.alone_fatal += usize::from(r.alone_fatal);
                             sum.sent += r.sent;
                             r.violations.iter().map(|v| v.to_string()).collect()
                         }
@@ -444,6 +448,7 @@ fn txn_seeds_hold(first: u64, n: u64, threads: u64) -> usize {
         t.aborted += s.aborted;
         t.unknown += s.unknown;
         t.fenced += s.fenced;
+        t.alone_fatal += s.alone_fatal;
         t.sent += s.sent;
         t.violations += s.violations;
         t.failing.extend(s.failing);
@@ -458,8 +463,16 @@ fn txn_seeds_hold(first: u64, n: u64, threads: u64) -> usize {
     }
     println!(
         "sim txn: {total} seeds ({} v2, {} with a second producer), {} records, {} transactions \
-         committed, {} aborted, {} unknown, {} producers fenced, {} violations",
-        t.v2, t.two_producers, t.sent, t.committed, t.aborted, t.unknown, t.fenced, t.violations
+         committed, {} aborted, {} unknown, {} producers fenced ({} alone with their id), {} violations",
+        t.v2,
+        t.two_producers,
+        t.sent,
+        t.committed,
+        t.aborted,
+        t.unknown,
+        t.fenced,
+        t.alone_fatal,
+        t.violations
     );
     t.violations
 }
