@@ -65,6 +65,9 @@ pub struct TxnSimConfig {
     pub max_steps: u64,
     /// Keep a trace.
     pub trace: bool,
+    /// No faults at all (neither the cluster's nor the coordinators'): alone with its
+    /// transactional.id, the producer must then commit every transaction it meant to commit.
+    pub healthy: bool,
     /// The user calls `abort_transaction` while a commit's outcome is unknown (as a Java user
     /// does after `commitTransaction` timed out): the core must refuse it (KAFKA-17754).
     pub impatient: bool,
@@ -150,6 +153,7 @@ pub fn txn_suite_config(seed: u64) -> TxnSimConfig {
         max_virtual_time: Duration::from_secs(1800),
         max_steps: 1_000_000,
         trace: false,
+        healthy: !chaos,
         impatient: true,
     }
 }
@@ -765,6 +769,20 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
     // it still happens (a transaction the coordinator timed out, issue 23: left), so it is
     // counted, not a violation.
     let alone_fatal = producers.len() == 1 && producers[0].fatal.is_some();
+    if config.healthy && producers.len() == 1 {
+        let p = &producers[0];
+        let meant = p.plan.iter().filter(|t| !t.abort).count();
+        if p.committed != meant || p.fatal.is_some() {
+            run.violation(
+                ViolationKind::UnexpectedFailure,
+                format!(
+                    "a healthy cluster, the producer alone with its transactional.id: {} of {meant} \
+                     commits committed ({} aborted, fatal: {:?})",
+                    p.committed, p.aborted, p.fatal
+                ),
+            );
+        }
+    }
     let open = run.cluster.open_connections();
     if producers.iter().all(|p| p.closed) && !open.is_empty() {
         run.violation(
