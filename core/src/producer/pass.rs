@@ -783,20 +783,7 @@ impl ProducerCore {
                     .into_iter()
                     .for_each(|at| self.partition_mut(at).txn_epoch = txn_epoch);
             }
-            TxnAnswer::Fatal(error) => self.fail_unsent(&error),
-            TxnAnswer::AbortUnsent => {
-                let mut failed = Vec::new();
-                self.sequence_lost |= super::topic::take_all_unsent(
-                    &mut self.topics,
-                    &mut failed,
-                    &mut self.recycler,
-                );
-                if !failed.is_empty() {
-                    self.mark_all();
-                    let error = crate::ProduceError::TransactionAborted;
-                    self.outbox.fail_all(&mut self.recycler, failed, &error);
-                }
-            }
+            TxnAnswer::FailUnsent(error) => self.fail_unsent(&error),
         }
     }
 

@@ -132,11 +132,9 @@ pub(crate) enum TxnAnswer {
     },
     /// These partitions joined the transaction (v1): their batches may go.
     Enrolled(Vec<PartitionRef>),
-    /// The producer is fenced or cannot go on: records not sent fail with this.
-    Fatal(ProduceError),
-    /// An abort waits for records: those not sent (a batch that came back for a retry after
-    /// the abort began) fail with `TransactionAborted` (Java's `abortUndrainedBatches`).
-    AbortUnsent,
+    /// Records not sent fail with this: the producer is fenced or cannot go on, or an abort
+    /// waits for records and a batch came back for a retry (Java's `abortUndrainedBatches`).
+    FailUnsent(ProduceError),
 }
 
 impl Transactions {
@@ -338,7 +336,7 @@ impl Transactions {
         self.to_enroll.clear();
         self.offsets = None;
         self.finish(Err(e), cx.io.out);
-        TxnAnswer::Fatal(record_error)
+        TxnAnswer::FailUnsent(record_error)
     }
 
     /// Part of every advance: notes failures and lost sequences, and sends the next
@@ -368,7 +366,7 @@ impl Transactions {
             _ => {}
         }
         if self.phase == Phase::Aborting && cx.pending > 0 {
-            return TxnAnswer::AbortUnsent;
+            return TxnAnswer::FailUnsent(ProduceError::TransactionAborted);
         }
         if self.in_flight.is_some() || self.not_before.is_some_and(|t| now < t) {
             return TxnAnswer::Done;
@@ -716,13 +714,10 @@ impl Transactions {
                 }
                 TxnAnswer::Done
             }
-            (TxnApi::OffsetCommit, _) => {
+            // Not when an abort came meanwhile: it still has its EndTxn to send.
+            (TxnApi::OffsetCommit, _) if self.op == Some(TxnOp::SendOffsets) => {
                 self.offsets = None;
-                // Only `send_offsets_to_transaction` ends here: an abort called while the
-                // TxnOffsetCommit was in flight still has its EndTxn to send.
-                if self.op == Some(TxnOp::SendOffsets) {
-                    self.finish(Ok(()), cx.io.out);
-                }
+                self.finish(Ok(()), cx.io.out);
                 TxnAnswer::Done
             }
             (TxnApi::EndTxn, extra) => {
