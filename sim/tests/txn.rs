@@ -988,3 +988,43 @@ fn markers_wait_while_no_broker_is_up_and_are_written_once_the_coordinator_is_ba
     let snap = c.cluster.txn_snapshot();
     assert!(snap.transactions[0].completed_at.is_some());
 }
+
+/// The suite's transactional seeds (`odradek_sim::txn_run`): a seed with a second producer on
+/// each transaction version ends with every producer closed, the first fenced, transactions
+/// committed and aborted, and the read_committed checks passing.
+#[test]
+fn transactional_suite_seeds_fence_the_first_producer_and_pass() {
+    for v2 in [false, true] {
+        let seed = (0..200)
+            .find(|&s| {
+                let c = odradek_sim::txn_suite_config(s);
+                c.second.is_some() && c.cluster.transactions.is_v2() == v2 && !c.healthy
+            })
+            .expect("a seed with two producers");
+        let r = odradek_sim::run_transactional(seed, false);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        assert!(r.fenced >= 1, "seed {seed}: no producer fenced");
+        assert!(r.committed > 0 && r.sent > 0, "seed {seed}: {r:?}");
+        assert_eq!(
+            r.history.transactions.len(),
+            r.committed + r.aborted + r.unknown
+        );
+    }
+}
+
+/// A healthy seed alone with its transactional.id commits every transaction it meant to.
+#[test]
+fn a_healthy_transactional_seed_commits_what_it_meant_to() {
+    let seed = (0..200)
+        .find(|&s| {
+            let c = odradek_sim::txn_suite_config(s);
+            c.second.is_none() && c.healthy
+        })
+        .expect("a healthy seed");
+    let config = odradek_sim::txn_suite_config(seed);
+    let r = odradek_sim::run_txn_config(&config);
+    assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+    let meant = config.first.iter().filter(|t| !t.abort).count();
+    assert_eq!((r.committed, r.fenced, r.unknown), (meant, 0, 0));
+    assert_eq!(r.aborted, config.first.len() - meant);
+}
