@@ -1028,3 +1028,40 @@ fn a_healthy_transactional_seed_commits_what_it_meant_to() {
     assert_eq!((r.committed, r.fenced, r.unknown), (meant, 0, 0));
     assert_eq!(r.aborted, config.first.len() - meant);
 }
+
+/// KIP-360 as Kafka's `prepareIncrementProducerEpoch`: an InitProducerId bump from the current
+/// epoch keeps it as the last; the same request again (its answer lost) gets the bumped epoch
+/// back, unbumped; once a new producer (no epoch given) initializes, the old epoch is fenced.
+/// Found by the transactional seeds (207: a lost answer to the abort's bump fenced the only
+/// producer with its id).
+#[test]
+fn an_init_producer_id_bump_retried_with_the_last_epoch_gets_the_current_one() {
+    let mut c = Client::new(TxnConfig::v1());
+    let conn = c.coordinator();
+    let first = c.init(conn, 4, 60_000);
+    let (pid, e0) = (first.producer_id, first.producer_epoch);
+    let bump = |c: &mut Client, epoch: i16| {
+        let req = InitProducerIdRequest {
+            transactional_id: Some(TXN.into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: pid,
+            producer_epoch: epoch,
+        };
+        let r: InitProducerIdResponse = c.roundtrip(conn, 4, &req);
+        (r.error_code, r.producer_id, r.producer_epoch)
+    };
+    assert_eq!(bump(&mut c, e0), (OK, pid, e0 + 1));
+    assert_eq!(
+        bump(&mut c, e0),
+        (OK, pid, e0 + 1),
+        "a retry is not bumped again"
+    );
+    assert_eq!(bump(&mut c, e0 + 1), (OK, pid, e0 + 2));
+    let other = c.init(conn, 4, 60_000);
+    assert_eq!((other.error_code, other.producer_epoch), (OK, e0 + 3));
+    assert_ne!(
+        bump(&mut c, e0 + 1).0,
+        OK,
+        "a new producer cleared the last epoch"
+    );
+}
