@@ -470,6 +470,8 @@ impl Transactions {
                     None => {
                         if cx.conns.may_connect(target, now) {
                             cx.conns.connect(target, cx.brokers, &mut cx.io, now);
+                        } else {
+                            self.backoff(cx, now); // no input may come: wake to try again
                         }
                         return TxnAnswer::Done;
                     }
