@@ -766,7 +766,7 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
         }
     }
     // Alone with its transactional.id, a producer should never be fenced nor fail fatally;
-    // it still happens under faults (97 of 5000 seeds, e.g. a transaction the coordinator
+    // it still happens under faults (86 of 5000 seeds, e.g. a transaction the coordinator
     // timed out: left), so it is counted, not a violation.
     let alone_fatal = producers.len() == 1 && producers[0].fatal.is_some();
     if config.healthy && producers.len() == 1 {
