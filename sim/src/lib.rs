@@ -143,6 +143,7 @@ pub mod simulation;
 pub mod txn_coordinator;
 mod txn_markers;
 mod txn_requests;
+pub mod txn_run;
 pub mod variation;
 pub mod wire;
 pub mod workload;
@@ -169,6 +170,10 @@ pub use script::{ProduceAnswers, ScriptedFault, SeenBatch, SeenRequest};
 pub use simulation::{describe, RunReport, Simulation};
 pub use txn_coordinator::{
     CommittedOffset, FenceEvent, Marker, TxnConfig, TxnFaults, TxnOutcome, TxnRecord, TxnSnapshot,
+};
+pub use txn_run::{
+    run_transactional, run_txn_config, txn_replay_command, txn_suite_config, PlannedTxn,
+    TxnRunReport, TxnSimConfig,
 };
 pub use variation::suite_config;
 pub use workload::{Action, Step, Workload, WorkloadConfig, UNKNOWN_TOPIC};

@@ -242,10 +242,21 @@ impl Cluster {
                 }
                 resp.error_code = ErrorCode::CONCURRENT_TRANSACTIONS.0;
             }
+            // Kafka's prepareIncrementProducerEpoch: the last epoch (a bump whose answer was
+            // lost) gets the current one again, unbumped; a bump from the current epoch keeps
+            // it as the last; a new producer (no epoch given) clears it.
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                if req.producer_id >= 0 && req.producer_epoch != epoch =>
+            {
+                resp.producer_id = pid;
+                resp.producer_epoch = epoch;
+            }
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                 let (pid, epoch) = self.bump_epoch(&id);
-                let e = self.coordinators().entries.get_mut(&id).expect("present");
-                e.last_epoch = -1;
+                if req.producer_id < 0 {
+                    let e = self.coordinators().entries.get_mut(&id).expect("present");
+                    e.last_epoch = -1;
+                }
                 resp.producer_id = pid;
                 resp.producer_epoch = epoch;
             }

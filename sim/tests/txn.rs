@@ -988,3 +988,80 @@ fn markers_wait_while_no_broker_is_up_and_are_written_once_the_coordinator_is_ba
     let snap = c.cluster.txn_snapshot();
     assert!(snap.transactions[0].completed_at.is_some());
 }
+
+/// The suite's transactional seeds (`odradek_sim::txn_run`): a seed with a second producer on
+/// each transaction version ends with every producer closed, the first fenced, transactions
+/// committed and aborted, and the read_committed checks passing.
+#[test]
+fn transactional_suite_seeds_fence_the_first_producer_and_pass() {
+    for v2 in [false, true] {
+        let seed = (0..200)
+            .find(|&s| {
+                let c = odradek_sim::txn_suite_config(s);
+                c.second.is_some() && c.cluster.transactions.is_v2() == v2 && !c.healthy
+            })
+            .expect("a seed with two producers");
+        let r = odradek_sim::run_transactional(seed, false);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        assert!(r.fenced >= 1, "seed {seed}: no producer fenced");
+        assert!(r.committed > 0 && r.sent > 0, "seed {seed}: {r:?}");
+        assert_eq!(
+            r.history.transactions.len(),
+            r.committed + r.aborted + r.unknown
+        );
+    }
+}
+
+/// A healthy seed alone with its transactional.id commits every transaction it meant to.
+#[test]
+fn a_healthy_transactional_seed_commits_what_it_meant_to() {
+    let seed = (0..200)
+        .find(|&s| {
+            let c = odradek_sim::txn_suite_config(s);
+            c.second.is_none() && c.healthy
+        })
+        .expect("a healthy seed");
+    let config = odradek_sim::txn_suite_config(seed);
+    let r = odradek_sim::run_txn_config(&config);
+    assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+    let meant = config.first.iter().filter(|t| !t.abort).count();
+    assert_eq!((r.committed, r.fenced, r.unknown), (meant, 0, 0));
+    assert_eq!(r.aborted, config.first.len() - meant);
+}
+
+/// KIP-360 as Kafka's `prepareIncrementProducerEpoch`: an InitProducerId bump from the current
+/// epoch keeps it as the last; the same request again (its answer lost) gets the bumped epoch
+/// back, unbumped; once a new producer (no epoch given) initializes, the old epoch is fenced.
+/// Found by the transactional seeds (207: a lost answer to the abort's bump fenced the only
+/// producer with its id).
+#[test]
+fn an_init_producer_id_bump_retried_with_the_last_epoch_gets_the_current_one() {
+    let mut c = Client::new(TxnConfig::v1());
+    let conn = c.coordinator();
+    let first = c.init(conn, 4, 60_000);
+    let (pid, e0) = (first.producer_id, first.producer_epoch);
+    let bump = |c: &mut Client, epoch: i16| {
+        let req = InitProducerIdRequest {
+            transactional_id: Some(TXN.into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: pid,
+            producer_epoch: epoch,
+        };
+        let r: InitProducerIdResponse = c.roundtrip(conn, 4, &req);
+        (r.error_code, r.producer_id, r.producer_epoch)
+    };
+    assert_eq!(bump(&mut c, e0), (OK, pid, e0 + 1));
+    assert_eq!(
+        bump(&mut c, e0),
+        (OK, pid, e0 + 1),
+        "a retry is not bumped again"
+    );
+    assert_eq!(bump(&mut c, e0 + 1), (OK, pid, e0 + 2));
+    let other = c.init(conn, 4, 60_000);
+    assert_eq!((other.error_code, other.producer_epoch), (OK, e0 + 3));
+    assert_ne!(
+        bump(&mut c, e0 + 1).0,
+        OK,
+        "a new producer cleared the last epoch"
+    );
+}

@@ -783,7 +783,7 @@ impl ProducerCore {
                     .into_iter()
                     .for_each(|at| self.partition_mut(at).txn_epoch = txn_epoch);
             }
-            TxnAnswer::Fatal(error) => self.fail_unsent(&error),
+            TxnAnswer::FailUnsent(error) => self.fail_unsent(&error),
         }
     }
 

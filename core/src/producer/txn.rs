@@ -132,8 +132,9 @@ pub(crate) enum TxnAnswer {
     },
     /// These partitions joined the transaction (v1): their batches may go.
     Enrolled(Vec<PartitionRef>),
-    /// The producer is fenced or cannot go on: records not sent fail with this.
-    Fatal(ProduceError),
+    /// Records not sent fail with this: the producer is fenced or cannot go on, or an abort
+    /// waits for records and a batch came back for a retry (Java's `abortUndrainedBatches`).
+    FailUnsent(ProduceError),
 }
 
 impl Transactions {
@@ -335,7 +336,7 @@ impl Transactions {
         self.to_enroll.clear();
         self.offsets = None;
         self.finish(Err(e), cx.io.out);
-        TxnAnswer::Fatal(record_error)
+        TxnAnswer::FailUnsent(record_error)
     }
 
     /// Part of every advance: notes failures and lost sequences, and sends the next
@@ -363,6 +364,9 @@ impl Transactions {
                 return self.fatal(e, cx);
             }
             _ => {}
+        }
+        if self.phase == Phase::Aborting && cx.pending > 0 {
+            return TxnAnswer::FailUnsent(ProduceError::TransactionAborted);
         }
         if self.in_flight.is_some() || self.not_before.is_some_and(|t| now < t) {
             return TxnAnswer::Done;
@@ -466,6 +470,8 @@ impl Transactions {
                     None => {
                         if cx.conns.may_connect(target, now) {
                             cx.conns.connect(target, cx.brokers, &mut cx.io, now);
+                        } else {
+                            self.backoff(cx, now); // no input may come: wake to try again
                         }
                         return TxnAnswer::Done;
                     }
@@ -710,7 +716,8 @@ impl Transactions {
                 }
                 TxnAnswer::Done
             }
-            (TxnApi::OffsetCommit, _) => {
+            // Not when an abort came meanwhile: it still has its EndTxn to send.
+            (TxnApi::OffsetCommit, _) if self.op == Some(TxnOp::SendOffsets) => {
                 self.offsets = None;
                 self.finish(Ok(()), cx.io.out);
                 TxnAnswer::Done
