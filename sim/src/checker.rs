@@ -204,6 +204,9 @@ pub enum ViolationKind {
     Protocol,
     /// The run did not end: too many steps, too much virtual time, or nothing left to do.
     Livelock,
+    /// The core held more than `buffer.memory` after an input (`buffered_bytes`), beyond the
+    /// documented exception of one record alone.
+    BufferMemory,
     /// An outcome arrived later than the delivery timeout plus one request timeout after
     /// the send.
     LateOutcome,

@@ -269,6 +269,18 @@ impl<'a> Runner<'a> {
 
     fn drain(&mut self, core: &mut ProducerCore) {
         let now = self.cluster.now();
+        // Promise: `buffer.memory` bounds what the core holds after every input (but one
+        // record alone, the documented exception).
+        let (used, budget) = (core.buffered_bytes(), core.config().buffer_memory);
+        if used > budget && core.pending_records() > 1 {
+            self.violations.push(Violation {
+                kind: ViolationKind::BufferMemory,
+                description: format!(
+                    "buffered {used} bytes > buffer.memory {budget} with {} records held",
+                    core.pending_records()
+                ),
+            });
+        }
         while let Some(out) = core.poll_output() {
             let out = match out {
                 Output::Delivered(batch) => {

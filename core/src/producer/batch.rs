@@ -111,7 +111,8 @@ pub(crate) enum Source<'a> {
 
 /// Takes `slots` (a batch's records, in batch order) out of their batch as records on their
 /// own again: a slot whose record is encoded gets it rebuilt from `source`, and its size is
-/// charged to `pool` again (the batch buffer that carried it goes with the batch).
+/// charged as its own again, moved from its share of the batch (the batch buffer that
+/// carried it goes with the batch).
 ///
 /// The bytes are the producer's own, so they always decode; if they did not, the record
 /// would come back with no key, value or headers (and a debug build stops).
@@ -144,6 +145,13 @@ pub(crate) fn take_records(
             Some(body) => *body,
             None => {
                 let d = decoded.next();
+                // Its bytes are charged as the record's own again (they are in a copy now, or
+                // keep the batch's bytes alive), out of its share of the batch, which held
+                // them until now: what is in use does not change, so `buffer.memory` holds
+                // (found by the core fuzz target).
+                let moved = slot.size.min(slot.held);
+                slot.held -= moved;
+                pool.charged -= moved;
                 pool.sized += slot.size;
                 let mut r = Record::new(topic.clone());
                 if let Some(d) = d {
