@@ -88,13 +88,12 @@ impl Cluster {
         records: &[u8],
         producer: Option<(i64, i16)>,
     ) -> ErrorCode {
-        let transactional = batch_attributes(records).is_some_and(|a| a & ATTR_TRANSACTIONAL != 0);
         let Some(c) = &self.txn else {
             // No coordinator here: transactional batches are not checked (the core's pipeline
             // harness scripts its own coordinator over such a cluster).
-            let _ = (conn, transactional);
             return ErrorCode::NONE;
         };
+        let transactional = batch_attributes(records).is_some_and(|a| a & ATTR_TRANSACTIONAL != 0);
         let v2 = c.config.is_v2();
         let pid_is_txn = producer.is_some_and(|(p, _)| c.snapshot.transactional_pids.contains(&p));
         if !transactional {

@@ -109,6 +109,27 @@ pub(crate) enum Source<'a> {
     Wire(&'a Bytes),
 }
 
+/// The finished bytes of a batch not finished yet.
+static NOT_FINISHED: Bytes = Bytes::new();
+
+impl<'a> Source<'a> {
+    /// Where a batch with `stamp`, `enc` and finished bytes `wire` (empty when not finished)
+    /// keeps its records' bytes: the stamp's bytes (idempotence), else the builder, else
+    /// `wire`.
+    pub(crate) fn of(
+        stamp: Option<&'a Stamp>,
+        enc: Option<&'a BatchBuilder>,
+        wire: &'a Bytes,
+    ) -> Source<'a> {
+        match (stamp, enc) {
+            (Some(st), _) => Source::Wire(&st.wire),
+            (None, Some(enc)) => Source::Builder(enc),
+            (None, None) if !wire.is_empty() => Source::Wire(wire),
+            (None, None) => Source::None,
+        }
+    }
+}
+
 /// Takes `slots` (a batch's records, in batch order) out of their batch as records on their
 /// own again: a slot whose record is encoded gets it rebuilt from `source`, and its size is
 /// charged as its own again, moved from its share of the batch (the batch buffer that
@@ -284,11 +305,7 @@ impl Batch {
 
     /// Where the bytes of the batch's encoded records are.
     pub(crate) fn source(&self) -> Source<'_> {
-        match (&self.stamp, &self.enc) {
-            (Some(st), _) => Source::Wire(&st.wire),
-            (None, Some(enc)) => Source::Builder(enc),
-            (None, None) => Source::None,
-        }
+        Source::of(self.stamp.as_deref(), self.enc.as_ref(), &NOT_FINISHED)
     }
 
     /// The batch's records as records on their own again ([`take_records`]); the batch

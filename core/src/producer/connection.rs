@@ -92,13 +92,7 @@ impl InFlightBatch {
     /// Where the bytes of the batch's encoded records are: its finished bytes (the stamp's
     /// with idempotence), or the builder before it is finished.
     fn source(&self) -> super::batch::Source<'_> {
-        use super::batch::Source;
-        match (&self.stamp, &self.enc) {
-            (Some(st), _) => Source::Wire(&st.wire),
-            (None, Some(enc)) => Source::Builder(enc),
-            (None, None) if !self.wire.is_empty() => Source::Wire(&self.wire),
-            (None, None) => Source::None,
-        }
+        super::batch::Source::of(self.stamp.as_deref(), self.enc.as_ref(), &self.wire)
     }
 
     /// The batch's records as records on their own again
