@@ -3,7 +3,7 @@
 //! with what the log holds (lost, duplicated, reordered, failed).
 //!
 //! The orchestration (start a 3-node cluster, kill or freeze brokers while a producer process
-//! writes, read everything back) is the `chaos` binary, `tests/src/bin/chaos.rs`.
+//! writes, read everything back) is the `chaos` binary, `tests/src/bin/chaos/`.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,6 +1,6 @@
 //! `cargo xtask chaos`: runs the `chaos` binary of odradek-tests (a real 3-node Kafka under
 //! SIGKILL or SIGSTOP, or network faults between it and the producer, while odradek
-//! produces; see `tests/src/bin/chaos.rs`), and the short version that `cargo xtask test`
+//! produces; see `tests/src/bin/chaos/`), and the short version that `cargo xtask test`
 //! runs.
 
 use std::process::Command;
