@@ -26,6 +26,7 @@
 pub use odradek_kafka_harness as kafka;
 
 pub mod chaos;
+pub mod chaos_txn;
 pub mod conformance;
 pub mod netfault;
 pub mod runtime;

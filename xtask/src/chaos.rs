@@ -15,7 +15,9 @@ pub fn command(mut cargo: Command, args: &[&str]) -> Command {
 /// The short run of `cargo xtask test`: 200k records and 3 kills for every runtime, then one
 /// SIGSTOP run (mio), then per runtime a leader blackhole run, a half-open (answers held)
 /// run and a slow and lossy run of 50k records each (about 20 s each; they need root, which
-/// CI has, and install iptables if missing), on one cluster.
+/// CI has, and install iptables if missing), then one transactional run (tokio, 20k records
+/// in transactions of 100, one kill: the transaction coordinator's broker, which also leads
+/// about a third of the topic's partitions; about 2 min), on one cluster.
 pub fn test_args() -> Vec<&'static str> {
     vec![
         "--runtime",
@@ -36,5 +38,11 @@ pub fn test_args() -> Vec<&'static str> {
         "all",
         "--net-records",
         "50000",
+        "--txn-runs",
+        "tokio",
+        "--txn-records",
+        "20000",
+        "--txn-kills",
+        "1",
     ]
 }

@@ -6,6 +6,7 @@
 //!       [--collect ordered|unordered]
 //!       [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
 //!       [--net-records N] [--no-idempotence]
+//!       [--transactional] [--txn-size N] [--txn-runs RUNTIMES] [--txn-records N] [--txn-kills K]
 //! ```
 //!
 //! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
@@ -63,12 +64,32 @@
 //! fatal, when the producer runs without idempotence), on fewer kills than asked for, or on a
 //! peak RSS above `buffer.memory + 64 MiB`.
 
+//!
+//! **Transactions** (`--transactional`; `--txn-runs` adds such runs after the others, with
+//! `--txn-records` records and `--txn-kills` kills each): the producer (tokio or async-std;
+//! `txn_produce`) sends in transactions of `--txn-size` records (100), the gate opening for
+//! whole transactions; odd kills hit the transaction coordinator's broker (the leader of the
+//! `__transaction_state` partition its `transactional.id` hashes to), even ones a partition
+//! leader. An abortable error aborts the transaction; a fatal one, or an operation that takes
+//! over 30 s, ends the producer and starts a new one with the same `transactional.id`. Each
+//! transaction is recorded as committed (the commit returned `Ok`), aborted (the abort did)
+//! or unknown, and judged against a `read_committed` read (`txn_verdict`):
+//!
+//! ```text
+//! chaos txn: <runtime> <N> records in transactions of <T>, <K> kills, committed C, aborted A, unknown U (V visible), torn 0, duplicated 0, lost 0, aborted visible 0, reordered 0, foreign 0, producers P, peak rss <M> MiB
+//! ```
+//!
+//! A committed transaction must be fully visible, an aborted one invisible, an unknown one
+//! all or nothing; nothing committed also fails the run.
+
 // `SendError` hands the record back by value: the API shared by every odradek crate.
 #![allow(clippy::result_large_err)]
 
 mod options;
 mod orchestrate;
 mod produce;
+mod txn_produce;
+mod txn_verdict;
 
 use std::process::ExitCode;
 

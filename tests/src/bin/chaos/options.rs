@@ -9,8 +9,12 @@ usage: chaos [--runtime tokio|async-std|mio|all] [--records N] [--kills K] [--ki
              [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
              [--collect ordered|unordered]
              [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES] [--lossy-runs RUNTIMES]
-             [--net-records N] [--no-idempotence]";
+             [--net-records N] [--no-idempotence]
+             [--transactional] [--txn-size N] [--txn-runs RUNTIMES] [--txn-records N]
+             [--txn-kills K]";
 
+/// Records per transaction without `--txn-size`.
+pub(crate) const DEFAULT_TXN_SIZE: u64 = 100;
 /// Partitions of each chaos topic.
 pub(crate) const PARTITIONS: i32 = 6;
 /// How long a frozen leader stays frozen in `--mode stop`.
@@ -84,6 +88,17 @@ pub(crate) struct Options {
     pub(crate) net_records: Option<u64>,
     /// Run the producer without idempotence (duplicates are then reported, not fatal).
     pub(crate) no_idempotence: bool,
+    /// Produce in transactions of this many records (`--transactional`, `--txn-size N`): the
+    /// runs then check transactions read back `read_committed` (tokio and async-std only).
+    pub(crate) transactional: Option<u64>,
+    /// One transactional run (kills) per runtime, after every other run.
+    pub(crate) txn_runs: Vec<Runtime>,
+    /// Records per transaction of the transactional runs.
+    pub(crate) txn_size: u64,
+    /// Records of each of those runs (default `--records`).
+    pub(crate) txn_records: Option<u64>,
+    /// Kills of each of those runs (default `--kills`).
+    pub(crate) txn_kills: Option<u32>,
     pub(crate) value_size: usize,
     /// `true`: outcomes are collected as they come (the async `for_each_concurrent`, the
     /// blocking producer's channel shape); `false`: in send order, as the demo does.
@@ -109,6 +124,11 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
         lossy_runs: Vec::new(),
         net_records: None,
         no_idempotence: false,
+        transactional: None,
+        txn_runs: Vec::new(),
+        txn_size: DEFAULT_TXN_SIZE,
+        txn_records: None,
+        txn_kills: None,
         value_size: 100,
         unordered: true,
         bootstrap: String::new(),
@@ -117,6 +137,7 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
         out: String::new(),
         request_timeout: None,
     };
+    let (mut transactional, mut txn_size) = (false, DEFAULT_TXN_SIZE);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -149,6 +170,11 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
             "--lossy-runs" => o.lossy_runs = runtimes(value()?)?,
             "--net-records" => o.net_records = Some(num(value()?)?),
             "--no-idempotence" => o.no_idempotence = true,
+            "--transactional" => transactional = true,
+            "--txn-size" => txn_size = num(value()?)?.max(1),
+            "--txn-runs" => o.txn_runs = runtimes(value()?)?,
+            "--txn-records" => o.txn_records = Some(num(value()?)?),
+            "--txn-kills" => o.txn_kills = Some(num(value()?)? as u32),
             "--value-size" => o.value_size = num(value()?)? as usize,
             "--collect" => {
                 o.unordered = match value()? {
@@ -171,6 +197,8 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
+    o.transactional = transactional.then_some(txn_size);
+    o.txn_size = txn_size;
     if o.records == 0 || o.runtimes.is_empty() {
         return Err(format!("nothing to do\n{USAGE}"));
     }

@@ -88,14 +88,31 @@ pub(crate) fn orchestrate(o: &Options) -> Result<(), String> {
         kill_every: LOSSY_RUN,
         ..o.clone()
     };
-    let runs = o
+    let txn_mode = Options {
+        mode: Mode::Kill,
+        kills: o.txn_kills.unwrap_or(o.kills).max(1),
+        transactional: Some(o.txn_size),
+        records: o.txn_records.unwrap_or(o.records),
+        ..o.clone()
+    };
+    // The transactional producer runs on tokio and async-std.
+    let main_runtimes: Vec<Runtime> = o
         .runtimes
+        .iter()
+        .copied()
+        .filter(|&rt| o.transactional.is_none() || rt != Runtime::Mio)
+        .collect();
+    if main_runtimes.len() < o.runtimes.len() {
+        eprintln!("chaos: --transactional: no mio run (tokio and async-std only)");
+    }
+    let runs = main_runtimes
         .iter()
         .map(|&rt| (rt, o))
         .chain(o.stop_runs.iter().map(|&rt| (rt, &stop_mode)))
         .chain(o.blackhole_runs.iter().map(|&rt| (rt, &blackhole_mode)))
         .chain(o.stall_runs.iter().map(|&rt| (rt, &stall_mode)))
-        .chain(o.lossy_runs.iter().map(|&rt| (rt, &lossy_mode)));
+        .chain(o.lossy_runs.iter().map(|&rt| (rt, &lossy_mode)))
+        .chain(o.txn_runs.iter().map(|&rt| (rt, &txn_mode)));
     for (rt, o) in runs {
         let t = Instant::now();
         let result = run_one(&mut cluster, net.as_ref(), rt, o);
@@ -229,7 +246,18 @@ fn run_one(
         let parts = cluster
             .partitions(&topic, None)
             .map_err(|e| format!("metadata before kill {i}: {e}"))?;
-        let victim = if i % 2 == 1 {
+        let coordinator = match o.transactional {
+            Some(_) if i % 2 == 1 => Some(crate::txn_verdict::coordinator_node(cluster, &topic)?),
+            _ => None,
+        };
+        let victim = if let Some(c) = coordinator {
+            // Transactional runs: the transaction coordinator's broker on odd kills.
+            eprintln!(
+                "chaos: {} the transaction coordinator is node {c}",
+                rt.name()
+            );
+            c
+        } else if i % 2 == 1 || o.transactional.is_some() {
             // The leader of a partition being written (all are: keys spread over them).
             let p = &parts[(i as usize) % parts.len()];
             u32::try_from(p.leader).map_err(|_| format!("partition {} has no leader", p.index))?
@@ -341,6 +369,15 @@ fn run_one(
         cluster
             .wait_for_full_isr(&topic, Duration::from_secs(180))
             .map_err(|e| e.to_string())?;
+        if o.transactional.is_some() {
+            // The coordinators' log too, or the next kill may leave it below min.insync.
+            cluster
+                .wait_for_full_isr(
+                    crate::txn_verdict::TXN_STATE_TOPIC,
+                    Duration::from_secs(180),
+                )
+                .map_err(|e| e.to_string())?;
+        }
         eprintln!(
             "chaos: {} node {victim} back in every ISR after {:.1?}",
             rt.name(),
@@ -409,6 +446,9 @@ fn run_one(
     if !status.success() {
         return Err(format!("the producer exited with {status}"));
     }
+    if let Some(size) = o.transactional {
+        return crate::txn_verdict::verdict_txn(cluster, rt, o, size, &topic, &out, kills, &faults);
+    }
     verdict(cluster, rt, o, &topic, &out, kills, &faults)
 }
 
@@ -459,6 +499,9 @@ fn start_producer(
     }
     if o.no_idempotence {
         cmd.arg("--no-idempotence");
+    }
+    if let Some(size) = o.transactional {
+        cmd.args(["--transactional", "--txn-size", &size.to_string()]);
     }
     if o.mode != Mode::Kill {
         cmd.args([
@@ -568,7 +611,11 @@ fn verdict(
 }
 
 /// Waits until a live node's metadata shows no partition of `topic` led by `dead`.
-fn wait_leaders_moved(cluster: &KafkaCluster, topic: &str, dead: u32) -> Result<(), String> {
+pub(crate) fn wait_leaders_moved(
+    cluster: &KafkaCluster,
+    topic: &str,
+    dead: u32,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match cluster.partitions(topic, Some(dead)) {
@@ -591,7 +638,7 @@ fn wait_leaders_moved(cluster: &KafkaCluster, topic: &str, dead: u32) -> Result<
     }
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);

@@ -67,8 +67,8 @@ impl Slots {
 }
 
 /// The gate and progress shared by the sending loop and the stdin reader.
-struct Pace {
-    allowed: AtomicU64,
+pub(crate) struct Pace {
+    pub(crate) allowed: AtomicU64,
     sent: AtomicU64,
     start: Instant,
     rate: f64,
@@ -76,7 +76,7 @@ struct Pace {
 
 impl Pace {
     /// How long to wait before sending record `seq`: zero when it may go now.
-    fn wait_before(&self, seq: u64) -> Duration {
+    pub(crate) fn wait_before(&self, seq: u64) -> Duration {
         if seq >= self.allowed.load(Ordering::Relaxed) {
             return Duration::from_millis(5);
         }
@@ -87,7 +87,7 @@ impl Pace {
         Duration::ZERO
     }
 
-    fn sent(&self, n: u64) {
+    pub(crate) fn sent(&self, n: u64) {
         self.sent.store(n, Ordering::Relaxed);
         if n.is_multiple_of(1000) {
             let mut out = std::io::stdout().lock();
@@ -97,7 +97,7 @@ impl Pace {
     }
 }
 
-fn record(topic: &str, seq: u64, size: usize) -> Record {
+pub(crate) fn record(topic: &str, seq: u64, size: usize) -> Record {
     Record::new(topic)
         .key(chaos::key(seq))
         .value(chaos::value(seq, size))
@@ -135,6 +135,10 @@ pub(crate) fn produce(o: &Options) -> Result<(), String> {
             std::process::exit(2);
         }
     });
+    if let Some(size) = o.transactional {
+        config.transactional_id = Some(odradek_tests::chaos_txn::transactional_id(&o.topic));
+        return crate::txn_produce::produce_txn(config, o, &pace, size);
+    }
     let slots = match o.runtimes[..] {
         [Runtime::Tokio] => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -221,7 +225,7 @@ fn print_retries(stats: &odradek_core::Stats) {
 }
 
 /// VmHWM (peak resident set) of this process, in KiB.
-fn peak_rss_kib() -> u64 {
+pub(crate) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
