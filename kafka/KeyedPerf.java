@@ -8,7 +8,10 @@
 // into a fresh array per record; the key: null when <keys> is 0, else i mod <keys> in decimal,
 // zero-padded to 8 digits ("00012345"), a fresh array per record. The producer settings are
 // acks=all, enable.idempotence=true, linger.ms=5, batch.size=16384, buffer.memory=33554432, then
-// the key=value arguments over them.
+// the key=value arguments over them. transaction.records=N (not a Kafka setting) makes it
+// transactional (transactional.id keyedperf-<pid> unless given): a transaction is begun before
+// every N-th record and committed after the N records (the last one may be shorter); the time
+// includes every commit.
 //
 // Prints, as ProducerPerformance does, one final line:
 //   N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency, P ms 50th, P ms 95th, P ms 99th, P ms 99.9th.
@@ -53,6 +56,14 @@ public class KeyedPerf {
             }
             props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
         }
+        // transaction.records=N (not a Kafka setting): a transaction per N records, as
+        // `odradek perf --transaction-records N` runs them.
+        int txnRecords = 0;
+        Object txn = props.remove("transaction.records");
+        if (txn != null) {
+            txnRecords = Integer.parseInt(txn.toString());
+            props.putIfAbsent("transactional.id", "keyedperf-" + ProcessHandle.current().pid());
+        }
 
         // Latency of record i in µs, -1 once failed; written by the producer's I/O thread,
         // read after flush (whose completion follows every callback).
@@ -63,9 +74,15 @@ public class KeyedPerf {
         long start;
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
+            if (txnRecords > 0) {
+                producer.initTransactions();
+            }
             start = System.nanoTime();
             last[0] = start;
             for (int i = 0; i < n; i++) {
+                if (txnRecords > 0 && i % txnRecords == 0) {
+                    producer.beginTransaction();
+                }
                 byte[] payload = payloads[i % payloads.length];
                 byte[] value = Arrays.copyOf(payload, payload.length);
                 byte[] key = keys == 0 ? null : key(i % keys);
@@ -84,6 +101,9 @@ public class KeyedPerf {
                         }
                     }
                 });
+                if (txnRecords > 0 && ((i + 1) % txnRecords == 0 || i + 1 == n)) {
+                    producer.commitTransaction();
+                }
             }
             producer.flush();
         }

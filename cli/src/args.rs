@@ -121,6 +121,11 @@ pub struct PerfArgs {
     /// default) never does. A stall detector for `cargo xtask bench`.
     #[arg(long = "stall-report", default_value_t = 0.0)]
     pub stall_report: f64,
+    /// Transactional: begin a transaction, send this many records in it, commit, and again
+    /// (the last one may be shorter); `transactional.id` from the settings, or
+    /// `odradek-perf-<pid>`. The time includes every commit.
+    #[arg(long = "transaction-records", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub transaction_records: Option<u64>,
 }
 
 /// `odradek bench-chart` (hidden): `cargo xtask bench`'s chart.

@@ -279,7 +279,16 @@ type Sleep = fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs `odradek perf`; returns the process exit code.
 pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
-    let config = config(&args)?;
+    let mut config = config(&args)?;
+    match (args.transaction_records, config.is_transactional()) {
+        (Some(_), false) => {
+            config.transactional_id = Some(format!("odradek-perf-{}", std::process::id()))
+        }
+        (None, true) => {
+            return Err("transactional.id is set: give --transaction-records too".into())
+        }
+        _ => {}
+    }
     if args.reporting_interval <= 0.0 || !args.reporting_interval.is_finite() {
         return Err("--reporting-interval must be positive".into());
     }
@@ -298,6 +307,7 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
         throughput: args.throughput,
         interval: Duration::from_secs_f64(args.reporting_interval),
         stall_report: (args.stall_report > 0.0).then(|| Duration::from_secs_f64(args.stall_report)),
+        txn: args.transaction_records,
     };
     match args.runtime {
         RuntimeKind::Tokio => {
@@ -306,23 +316,21 @@ pub fn run(args: PerfArgs) -> Result<PerfResult, String> {
                 let producer = odradek_tokio::Producer::connect(config)
                     .await
                     .map_err(|e| format!("connect: {e}"))?;
-                Ok(job
-                    .run_async(producer, |d| Box::pin(tokio::time::sleep(d)))
-                    .await)
+                job.run_async(producer, |d| Box::pin(tokio::time::sleep(d)))
+                    .await
             })
         }
         RuntimeKind::AsyncStd => async_std::task::block_on(async {
             let producer = odradek_async_std::Producer::connect(config)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            Ok(job
-                .run_async(producer, |d| Box::pin(async_std::task::sleep(d)))
-                .await)
+            job.run_async(producer, |d| Box::pin(async_std::task::sleep(d)))
+                .await
         }),
         RuntimeKind::Mio => {
             let producer = odradek_mio::BlockingProducer::connect(config)
                 .map_err(|e| format!("connect: {e}"))?;
-            Ok(job.run_blocking(producer))
+            job.run_blocking(producer)
         }
     }
 }
@@ -338,6 +346,13 @@ struct Job {
     interval: Duration,
     /// `--stall-report`.
     stall_report: Option<Duration>,
+    /// `--transaction-records`.
+    txn: Option<u64>,
+}
+
+/// A transaction operation's error, for the run's result.
+fn txn_failed(op: &str, e: odradek_core::TransactionError) -> String {
+    format!("{op}: {e}")
 }
 
 /// `--stall-report`'s text: what the producer holds and waits on after `quiet` without an
@@ -479,6 +494,17 @@ impl Job {
         }
     }
 
+    /// Whether record `i` opens a transaction (`--transaction-records`).
+    fn begins(&self, i: u64) -> bool {
+        self.txn.is_some_and(|n| i % n == 0)
+    }
+
+    /// Whether record `i` closes one: the transaction's last record or the run's.
+    fn commits(&self, i: u64) -> bool {
+        self.txn
+            .is_some_and(|n| (i + 1) % n == 0 || i + 1 == self.records)
+    }
+
     /// The mean value size (for MB/sec).
     fn record_size(&self) -> usize {
         let total: usize = self.payloads.iter().map(Bytes::len).sum();
@@ -505,7 +531,7 @@ impl Job {
         &self,
         producer: odradek_driver::Producer<R>,
         sleep: Sleep,
-    ) -> PerfResult
+    ) -> Result<PerfResult, String>
     where
         odradek_driver::Producer<R>: Clone + Send + 'static,
     {
@@ -521,13 +547,25 @@ impl Job {
             watch_stalls(stats, quiet, move || p.stats())
         });
         let mut refused = Vec::new();
+        if self.txn.is_some() {
+            let init = producer.init_transactions().await;
+            init.map_err(|e| txn_failed("init_transactions", e))?;
+        }
         for i in 0..self.records {
+            if self.begins(i) {
+                let begin = producer.begin_transaction();
+                begin.map_err(|e| txn_failed("begin_transaction", e))?;
+            }
             let at = clock().now();
             let sent = producer
                 .send_with(self.record(i), move |outcome| observe(stats, at, outcome))
                 .await;
             if let Err(e) = sent {
                 refused.push(e.to_string());
+            }
+            if self.commits(i) {
+                let commit = producer.commit_transaction().await;
+                commit.map_err(|e| txn_failed("commit_transaction", e))?;
             }
             if let Some(d) = self.pause(&throttle, i + 1) {
                 sleep(d).await;
@@ -541,10 +579,10 @@ impl Job {
         }
         let result = finish(stats, refused);
         producer.close().await;
-        result
+        Ok(result)
     }
 
-    fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> PerfResult {
+    fn run_blocking(&self, producer: odradek_mio::BlockingProducer) -> Result<PerfResult, String> {
         let (throttle, stats) = self.start();
         #[cfg(feature = "alloc-stats")]
         {
@@ -557,10 +595,22 @@ impl Job {
             watch_stalls(stats, quiet, move || p.stats())
         });
         let mut refused = Vec::new();
+        if self.txn.is_some() {
+            let init = producer.init_transactions();
+            init.map_err(|e| txn_failed("init_transactions", e))?;
+        }
         for i in 0..self.records {
+            if self.begins(i) {
+                let begin = producer.begin_transaction();
+                begin.map_err(|e| txn_failed("begin_transaction", e))?;
+            }
             let at = clock().now();
             if let Err(e) = producer.send_with(self.record(i), move |o| observe(stats, at, o)) {
                 refused.push(e.to_string());
+            }
+            if self.commits(i) {
+                let commit = producer.commit_transaction();
+                commit.map_err(|e| txn_failed("commit_transaction", e))?;
             }
             if let Some(d) = self.pause(&throttle, i + 1) {
                 std::thread::sleep(d);
@@ -573,7 +623,7 @@ impl Job {
         }
         let result = finish(stats, refused);
         producer.close();
-        result
+        Ok(result)
     }
 }
 
@@ -633,7 +683,22 @@ mod tests {
             throughput: -1.0,
             interval: Duration::from_secs(5),
             stall_report: None,
+            txn: None,
         }
+    }
+
+    #[test]
+    fn transactions_of_n_records_and_a_shorter_last_one() {
+        let j = Job {
+            txn: Some(4),
+            ..job(0)
+        };
+        let begins: Vec<u64> = (0..10).filter(|&i| j.begins(i)).collect();
+        let commits: Vec<u64> = (0..10).filter(|&i| j.commits(i)).collect();
+        assert_eq!(begins, [0, 4, 8]);
+        assert_eq!(commits, [3, 7, 9]);
+        let plain = job(0);
+        assert!(!(0..10).any(|i| plain.begins(i) || plain.commits(i)));
     }
 
     #[test]

@@ -32,6 +32,7 @@ cargo xtask <command>
                                broker is left running
   bench [--partitions P[,P...]] [--keys K[,K...]] [--records N] [--rounds R] [--warmup N]
         [--compression C] [--record-size B] [--producers LIST] [--bootstrap ADDR]
+        [--transactional [--txn-records N]]
                                odradek perf (tokio, async-std, mio) against Kafka's Java client
                                (kafka/KeyedPerf.java) and kcat -P on a local Kafka 4.1: one case
                                per --partitions entry (default 6), each on a fresh topic; --keys
@@ -42,7 +43,10 @@ cargo xtask <command>
                                200000 (--warmup); CPU and peak RSS of each producer
                                process, with issue 22's goal ratios, the RSS budget check and
                                slow-run flags; writes target/bench/report.md, rounds-*.tsv,
-                               chart-*.png and logs/. Not part of `test`
+                               chart-*.png and logs/. --transactional: each producer but kcat
+                               also runs in transactions of --txn-records (1000) records
+                               (`<producer>+txn`), reported beside its idempotent run. Not part
+                               of `test`
   codecs [--rounds R] [--cases gzip-6,zstd-3,...]
                                odradek's codecs against the Go clients' (klauspost/compress,
                                pierrec/lz4) on the same 16 KiB batches, same levels: CPU per
@@ -70,6 +74,7 @@ cargo xtask <command>
         [--mode kill|stop|blackhole|stall|lossy] [--stop-runs RUNTIMES] [--value-size B]
         [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES]
         [--lossy-runs RUNTIMES] [--net-records N] [--no-idempotence]
+        [--transactional] [--txn-size N] [--txn-runs RUNTIMES] [--txn-records N] [--txn-kills K]
                                a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,
@@ -85,7 +90,15 @@ cargo xtask <command>
                                `--stall-runs` holds back one leader's answers for 10 s while
                                its requests go through (half-open connections),
                                `--lossy-runs` adds 15-45 ms delay per hop, 3% loss, TCP resets
-                               mid-request and cut connections for a whole run
+                               mid-request and cut connections for a whole run.
+                               --transactional: tokio and async-std produce in transactions of
+                               --txn-size (100) records while odd kills hit the transaction
+                               coordinator's broker; abort on an abortable error, a new
+                               producer with the same transactional.id on a fatal one or an
+                               operation over 30 s; read back read_committed and print `chaos
+                               txn: ... committed C, aborted A, unknown U (V visible), torn 0,
+                               duplicated 0, lost 0, aborted visible 0, ...` (--txn-runs adds
+                               such runs after the others)
                                Defaults: all runtimes, 200000 records, 3 kills every 10 s. Exits
                                non-zero on any non-zero figure or a peak RSS above
                                buffer.memory + 64 MiB

@@ -33,6 +33,8 @@ pub(super) const PRODUCERS: [&str; 5] = [
     "odradek-mio",
 ];
 pub(super) const TIME: &str = "/usr/bin/time";
+/// The name of a producer's transactional run: `odradek-tokio+txn`.
+const TXN_SUFFIX: &str = "+txn";
 /// Every producer's `buffer.memory` (librdkafka's `queue.buffering.max.kbytes`).
 pub(super) const BUFFER_MEMORY: u64 = 32 * 1024 * 1024;
 /// What issue 22 allows a producer to hold beyond `buffer.memory`.
@@ -107,6 +109,8 @@ pub(super) struct Settings {
     record_size: usize,
     producers: Vec<String>,
     cases: Vec<Case>,
+    /// `--transactional`: records per transaction of the `+txn` producers.
+    txn_records: Option<u64>,
 }
 
 /// One producer process in one round of one case.
@@ -134,12 +138,19 @@ pub fn bench(args: &[&str]) -> Result<(), String> {
             "--partitions",
             "--keys",
             "--warmup",
+            "--txn-records",
         ],
-        &[],
+        &["--transactional"],
     )?;
-    let s = Settings {
+    let transactional = o.switches.contains(&"--transactional");
+    let mut s = Settings {
         records: o.num("--records", 1_000_000)?,
         warmup: o.num("--warmup", 200_000)?,
+        txn_records: if transactional {
+            Some(o.num("--txn-records", 1000)?.max(1))
+        } else {
+            None
+        },
         rounds: o.num("--rounds", 3)?,
         compression: o.get("--compression").unwrap_or("none").to_owned(),
         record_size: o.num("--record-size", 100)?,
@@ -163,6 +174,16 @@ pub fn bench(args: &[&str]) -> Result<(), String> {
         if !PRODUCERS.contains(&p.as_str()) {
             return Err(format!("unknown producer {p:?}; known: {PRODUCERS:?}"));
         }
+    }
+    if s.txn_records.is_some() {
+        // Beside each idempotent producer, the same in transactions (kcat has none).
+        let txn: Vec<String> = s
+            .producers
+            .iter()
+            .filter(|p| *p != "kcat")
+            .map(|p| format!("{p}{TXN_SUFFIX}"))
+            .collect();
+        s.producers.extend(txn);
     }
     let out_dir = kafka::workspace_root().join("target").join("bench");
     let logs = out_dir.join("logs");

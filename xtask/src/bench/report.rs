@@ -40,8 +40,9 @@ pub(super) fn median(v: &[f64]) -> Option<f64> {
     }
 }
 
+/// An idempotent odradek run (the goals and the slow-run check are set for those).
 pub(super) fn is_odradek(producer: &str) -> bool {
-    producer.starts_with("odradek-")
+    producer.starts_with("odradek-") && !producer.ends_with(TXN_SUFFIX)
 }
 
 /// The stall detector of issue 22 ("no run slower than half the median of its case"): the
@@ -87,6 +88,10 @@ pub(super) fn report(s: &Settings, samples: &[Sample]) -> String {
         let runs: Vec<&Sample> = samples.iter().filter(|x| x.case == *case).collect();
         r.push_str(&case_table(s, *case, &runs));
         r.push('\n');
+        if let Some(n) = s.txn_records {
+            r.push_str(&txn_table(s, n, &runs));
+            r.push('\n');
+        }
     }
     r
 }
@@ -190,6 +195,57 @@ pub(super) fn case_table(s: &Settings, case: Case, runs: &[&Sample]) -> String {
             goal(cpu.1, kcat_cpu, g.map(|g| g.0), true),
             rss.2 / 1024.0,
             ratio(rss.2, kcat_rss),
+        );
+    }
+    r
+}
+
+/// The transactional runs beside the idempotent ones of the same producer: means, and ratios
+/// to the idempotent mean.
+pub(super) fn txn_table(s: &Settings, n: u64, runs: &[&Sample]) -> String {
+    let mean = |p: &str, f: fn(&Sample) -> f64| {
+        stats(
+            &runs
+                .iter()
+                .filter(|x| x.producer == p)
+                .map(|x| f(x))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut r = format!(
+        "Transactional, {n} records per transaction (begin, {n} sends, commit), against the \
+         same producer idempotent:\n\n| producer | records/s | ×idempotent | CPU µs/record | \
+         ×idempotent | peak RSS MiB |\n|---|---|---|---|---|---|\n"
+    );
+    for p in s.producers.iter().filter(|p| p.ends_with(TXN_SUFFIX)) {
+        let base = p.trim_end_matches(TXN_SUFFIX);
+        let (rps, cpu, rss) = (
+            mean(p, |x| x.records_per_sec),
+            mean(p, |x| x.cpu_us_per_record),
+            mean(p, |x| x.rss_kib as f64),
+        );
+        if !rps.1.is_finite() {
+            continue;
+        }
+        let (base_rps, base_cpu) = (
+            mean(base, |x| x.records_per_sec).1,
+            mean(base, |x| x.cpu_us_per_record).1,
+        );
+        let ratio = |v: f64, b: f64| {
+            if b.is_finite() && b > 0.0 {
+                format!("{:.2}×", v / b)
+            } else {
+                "–".into()
+            }
+        };
+        let _ = writeln!(
+            r,
+            "| {p} | {:.0}k | {} | {:.2} | {} | {:.0} |",
+            rps.1 / 1e3,
+            ratio(rps.1, base_rps),
+            cpu.1,
+            ratio(cpu.1, base_cpu),
+            rss.2 / 1024.0
         );
     }
     r

@@ -35,6 +35,11 @@ impl Run<'_> {
         let (s, topic, bootstrap) = (self.s, self.topic, self.bootstrap);
         let n = s.records.to_string();
         let keys = self.case.keys.to_string();
+        // `<producer>+txn`: the same producer in transactions of `--txn-records`.
+        let (producer, txn) = match producer.strip_suffix(TXN_SUFFIX) {
+            Some(base) => (base, s.txn_records),
+            None => (producer, None),
+        };
         Ok(match producer {
             "kcat" => {
                 let mut c = Command::new("kcat");
@@ -86,6 +91,9 @@ impl Run<'_> {
                 c.args([bootstrap, topic, &n, &keys])
                     .arg(self.payloads)
                     .args(settings_props(s, bootstrap));
+                if let Some(t) = txn {
+                    c.arg(format!("transaction.records={t}"));
+                }
                 (c, Stdio::null())
             }
             odr => {
@@ -103,9 +111,11 @@ impl Run<'_> {
                 .arg("--payload-file")
                 .arg(self.payloads)
                 .args(["--throughput", "-1", "--runtime", runtime])
-                .args(["--reporting-interval", "1", "--stall-report", "5"])
-                .arg("--producer-props")
-                .args(settings_props(s, bootstrap));
+                .args(["--reporting-interval", "1", "--stall-report", "5"]);
+                if let Some(t) = txn {
+                    c.args(["--transaction-records", &t.to_string()]);
+                }
+                c.arg("--producer-props").args(settings_props(s, bootstrap));
                 (c, Stdio::null())
             }
         })

@@ -132,6 +132,7 @@ fn report_has_goals_rss_checks_and_slow_runs_per_case() {
         record_size: 100,
         producers: vec!["kcat".into(), "odradek-tokio".into(), "odradek-mio".into()],
         cases: vec![six, many],
+        txn_records: None,
     };
     let samples = [
         sample(six, "kcat", 1, 1_000_000.0, 1.0, 100),
@@ -179,6 +180,52 @@ fn report_has_goals_rss_checks_and_slow_runs_per_case() {
     assert_eq!(
         tsv.lines().nth(3).unwrap(),
         "odradek-mio\t1\t190000.0\t4.5000\t215040\t5.26"
+    );
+}
+
+#[test]
+fn transactional_runs_get_their_own_table_and_no_goal() {
+    let six = Case {
+        partitions: 6,
+        keys: 0,
+    };
+    let s = Settings {
+        records: 1_000_000,
+        warmup: 0,
+        rounds: 1,
+        compression: "none".into(),
+        record_size: 100,
+        producers: vec![
+            "kcat".into(),
+            "odradek-tokio".into(),
+            "odradek-tokio+txn".into(),
+        ],
+        cases: vec![six],
+        txn_records: Some(1000),
+    };
+    let samples = [
+        sample(six, "kcat", 1, 1_000_000.0, 1.0, 30),
+        sample(six, "odradek-tokio", 1, 1_400_000.0, 0.4, 30),
+        // Far under half the median of the idempotent runs: not a slow run, not a goal.
+        sample(six, "odradek-tokio+txn", 1, 350_000.0, 0.6, 20),
+    ];
+    let r = report(&s, &samples);
+    let main = r
+        .lines()
+        .find(|l| l.starts_with("| odradek-tokio+txn |"))
+        .unwrap();
+    assert!(main.contains("| 0.35× | – |"), "{main}");
+    assert!(main.ends_with("| pass | – |"), "{main}");
+    let txn = &r[r
+        .find("Transactional, 1000 records per transaction")
+        .unwrap()..];
+    let row = txn
+        .lines()
+        .find(|l| l.starts_with("| odradek-tokio+txn |"))
+        .unwrap();
+    assert_eq!(
+        row,
+        "| odradek-tokio+txn | 350k | 0.25× | 0.60 | 1.50× | 20 |"
     );
 }
 
