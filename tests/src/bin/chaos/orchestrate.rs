@@ -247,15 +247,18 @@ fn run_one(
             .partitions(&topic, None)
             .map_err(|e| format!("metadata before kill {i}: {e}"))?;
         let coordinator = match o.transactional {
-            Some(_) if i % 2 == 1 => Some(crate::txn_verdict::coordinator_node(cluster, &topic)?),
-            _ => None,
+            Some(_) => {
+                let c = crate::txn_verdict::coordinator_node(cluster, &topic)?;
+                eprintln!(
+                    "chaos: {} the transaction coordinator is node {c}",
+                    rt.name()
+                );
+                Some(c)
+            }
+            None => None,
         };
-        let victim = if let Some(c) = coordinator {
+        let victim = if let (Some(c), 1) = (coordinator, i % 2) {
             // Transactional runs: the transaction coordinator's broker on odd kills.
-            eprintln!(
-                "chaos: {} the transaction coordinator is node {c}",
-                rt.name()
-            );
             c
         } else if i % 2 == 1 || o.transactional.is_some() {
             // The leader of a partition being written (all are: keys spread over them).
