@@ -207,7 +207,13 @@ fn run_one(
         (true, Some(net)) => Some(net),
         (true, None) => return Err(format!("{mode} needs the network-fault setup")),
     };
-    let topic = format!("chaos-{}-{mode}-{}", rt.name(), std::process::id());
+    // A transactional run after a plain one of the same runtime and mode gets its own topic.
+    let txn = if o.transactional.is_some() {
+        "-txn"
+    } else {
+        ""
+    };
+    let topic = format!("chaos-{}-{mode}{txn}-{}", rt.name(), std::process::id());
     cluster
         .create_topic(&topic, PARTITIONS, 3, &[])
         .map_err(|e| format!("creating {topic}: {e}"))?;
