@@ -1,6 +1,7 @@
 //! The shared driver scenarios (`odradek_driver::testing::scenarios`) on this runtime,
 //! against a fake broker over real loopback TCP.
 
+use odradek_driver::testing::close;
 use odradek_driver::testing::scenarios;
 use odradek_smol::SmolRuntime;
 
@@ -128,4 +129,24 @@ fn transactions() {
     smol::block_on(async {
         scenarios::transactions::<SmolRuntime>().await;
     });
+}
+
+#[test]
+fn close_timeout_gives_up() {
+    smol::block_on(close::close_timeout_gives_up::<SmolRuntime>());
+}
+
+#[test]
+fn close_timeout_delivers_when_in_time() {
+    smol::block_on(close::close_timeout_delivers_when_in_time::<SmolRuntime>());
+}
+
+#[test]
+fn channels_close_timeout() {
+    smol::block_on(close::channels_close_timeout::<SmolRuntime>());
+}
+
+#[test]
+fn timestamps_from_the_wall_clock() {
+    smol::block_on(close::timestamps_from_the_wall_clock::<SmolRuntime>());
 }
