@@ -137,6 +137,11 @@ pub enum ProduceError {
     /// error) before it was sent.
     #[error("the transaction was aborted before this record was sent")]
     TransactionAborted,
+    /// The producer was closed with a timeout (`close_timeout`, Java's `close(Duration)`) that
+    /// passed before this record had an outcome: it may or may not have been written (it was
+    /// in flight, or never sent). From [`ProducerCore::close_now`](crate::ProducerCore::close_now).
+    #[error("the producer's close timed out before this record completed")]
+    CloseTimedOut,
 }
 
 /// Why a broker connection could not be used, as the adapter saw it (the core does no I/O:

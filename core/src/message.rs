@@ -98,8 +98,11 @@ pub struct Record {
     pub value: Option<Bytes>,
     /// Record headers (RecordBatch v2 only; legacy message formats cannot carry them).
     pub headers: Vec<Header>,
-    /// Timestamp in milliseconds since the UNIX epoch; `None` means "now" as the core was told
-    /// at [`send`](crate::ProducerCore::send).
+    /// Timestamp in milliseconds since the UNIX epoch (Kafka's `CreateTime`). `None`: the
+    /// adapters (odradek-tokio, -async-std, -smol, -mio) set it from the wall clock
+    /// (`SystemTime::now()`) when the record is accepted; a loop of one's own that calls
+    /// [`send`](crate::ProducerCore::send) directly gets the `now` it passed, a monotonic
+    /// clock that drifts from the wall clock in a long-running process.
     pub timestamp: Option<i64>,
 }
 

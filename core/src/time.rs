@@ -8,8 +8,10 @@ use std::time::Duration;
 ///
 /// The core never reads a clock. Drivers pass `now` into every `handle_*` call. Real-time
 /// adapters build it from a monotonic clock anchored once to wall-clock time (see
-/// [`Instant::from_unix_nanos`]), so it never goes backwards and still serves as the default
-/// record timestamp (Kafka's `CreateTime`, milliseconds since the epoch). The simulator starts
+/// [`Instant::from_unix_nanos`]), so it never goes backwards, and deadlines stay monotonic.
+/// It is only the fallback record timestamp (Kafka's `CreateTime`) for a record sent
+/// without one straight to the core: the adapters stamp records with the wall clock read at
+/// `send`, since this anchored clock drifts from it (clock slew, suspend). The simulator starts
 /// from a fixed epoch and jumps from deadline to deadline.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(u64);

@@ -92,6 +92,27 @@ impl InputSender {
     pub async fn close(self) -> CloseReport {
         self.handle.shared.close().await
     }
+
+    /// Java's `close(Duration)`: [`close`](Self::close), but once `timeout` passed every
+    /// record still without an outcome fails with
+    /// [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut) (on the
+    /// errors stream, one outcome each) and the report comes.
+    ///
+    /// ```no_run
+    /// # async fn run<R: odradek_driver::Runtime + Default>() -> Result<(), Box<dyn std::error::Error>> {
+    /// use odradek_core::{Config, Record};
+    /// use odradek_driver::{ChannelOptions, Producer};
+    /// use std::time::Duration;
+    /// let config = Config::new(["127.0.0.1:9092"]);
+    /// let (input, _successes, _errors) = Producer::<R>::channels(config, ChannelOptions::default()).await?;
+    /// input.send(Record::new("events").value("v")).await?;
+    /// let report = input.close_timeout(Duration::from_secs(5)).await;
+    /// println!("{} failed", report.failed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn close_timeout(self, timeout: std::time::Duration) -> CloseReport {
+        self.handle.shared.close_within(Some(timeout)).await
+    }
 }
 
 fn poll_send_channel(

@@ -400,6 +400,11 @@ impl<R: Runtime> Driver<R> {
         if self.closed_deadline.is_some_and(|d| now >= d) {
             // Closed, and the last bytes could not be written in time: give up on them.
             self.conns.clear();
+        } else if self.closed_deadline.is_none() && st.close_deadline.is_some_and(|d| now >= d) {
+            // `close_timeout` ran out: every record left fails now, `Closed` follows.
+            st.close_deadline = None;
+            st.core.close_now(now);
+            return true;
         } else if let Some((deadline, _reason)) = st.core.poll_timeout() {
             if deadline <= now {
                 st.core.handle_timeout(now);
@@ -489,7 +494,13 @@ impl<R: Runtime> Driver<R> {
     ) -> Sleep {
         let deadline = match self.closed_deadline {
             Some(d) => Some(d),
-            None => st.core.poll_timeout().map(|(d, _)| d),
+            None => {
+                let core = st.core.poll_timeout().map(|(d, _)| d);
+                match (core, st.close_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
         };
         let Some(d) = deadline else {
             self.timer = None;

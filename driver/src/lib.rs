@@ -1,7 +1,7 @@
 //! # odradek-driver
 //!
 //! The runtime-agnostic driver for [`odradek_core::ProducerCore`], shared by
-//! `odradek-tokio`, `odradek-async-std` and `odradek-mio` (whose embedded producer polls the
+//! `odradek-tokio`, `odradek-async-std`, `odradek-smol` and `odradek-mio` (whose embedded producer polls the
 //! driver task from the user's own `mio::Poll` loop, and whose blocking producer runs it on a
 //! thread). Users normally depend on one of those; this crate is for writing an adapter for
 //! another runtime or event loop.
@@ -112,7 +112,7 @@ pub use report::{ChannelOptions, CloseReport};
 pub use runtime::{AsyncIo, BoxFuture, Runtime};
 pub use state::{RECORD_OVERHEAD, TRANSIT_OVERHEAD};
 
-/// The names every async adapter (odradek-tokio, odradek-async-std) re-exports beside its
+/// The names every async adapter (odradek-tokio, odradek-async-std, odradek-smol) re-exports beside its
 /// `Producer` and its runtime, kept in one list: `pub use odradek_driver::adapter_exports::*;`.
 pub mod adapter_exports {
     pub use crate::{

@@ -343,6 +343,31 @@ impl<R: Runtime> Producer<R> {
         self.handle.shared.close().await
     }
 
+    /// Java's `close(Duration)`: [`close`](Self::close), but once `timeout` passed every
+    /// record still without an outcome — in flight or not yet sent — fails with
+    /// [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut) (each
+    /// record still gets exactly one outcome; an answer that comes later is ignored), the
+    /// connections are dropped, and the report comes. A zero timeout fails them at once.
+    /// Callbacks of `send_with` still run before it returns.
+    ///
+    /// ```no_run
+    /// # async fn run<R: odradek_driver::Runtime + Default>() -> Result<(), Box<dyn std::error::Error>> {
+    /// use odradek_core::{Config, Record};
+    /// use std::time::Duration;
+    /// let producer = odradek_driver::Producer::<R>::connect(Config::new(["127.0.0.1:9092"])).await?;
+    /// let delivery = producer.send(Record::new("events").value("v")).await?;
+    /// // Give the broker at most 5 s to acknowledge what is outstanding.
+    /// let report = producer.close_timeout(Duration::from_secs(5)).await;
+    /// if let Err(e) = delivery.await {
+    ///     eprintln!("not delivered: {e}"); // CloseTimedOut if the 5 s ran out first
+    /// }
+    /// println!("{} delivered, {} failed", report.delivered, report.failed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn close_timeout(self, timeout: std::time::Duration) -> CloseReport {
+        self.handle.shared.close_within(Some(timeout)).await
+    }
+
     /// Records accepted and still waiting for an outcome.
     pub fn pending_records(&self) -> usize {
         self.handle.shared.lock().core.pending_records()
@@ -411,6 +436,16 @@ impl<R: Runtime> Producer<R> {
     /// is done.
     pub fn start_close(&self) {
         self.handle.shared.lock().start_close();
+    }
+
+    /// [`start_close`](Self::start_close) with a timeout, as
+    /// [`close_timeout`](Self::close_timeout): once `timeout` passed, the driver fails every
+    /// record still without an outcome with
+    /// [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut).
+    pub fn start_close_timeout(&self, timeout: std::time::Duration) {
+        let mut st = self.handle.shared.lock();
+        st.set_close_timeout(timeout);
+        st.start_close();
     }
 
     /// Whether the driver finished: closed (every record has its outcome, every connection is

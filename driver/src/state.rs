@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// What one pending record costs the driver in memory, beyond what the core charges to
 /// `buffer.memory` itself ([`ProducerCore::buffered_bytes`]): the route of its outcome in the
@@ -100,6 +101,9 @@ pub(crate) struct State {
     pub(crate) record_overhead: usize,
     /// The running transaction operation and its outcome.
     pub(crate) txn: crate::txn::TxnSlot,
+    /// `close_timeout`: when the driver stops waiting and calls the core's `close_now` (the
+    /// earliest such deadline asked for).
+    pub(crate) close_deadline: Option<Instant>,
 }
 
 pub(crate) struct Shared {
@@ -123,6 +127,7 @@ impl Shared {
                 finished: false,
                 record_overhead: RECORD_OVERHEAD,
                 txn: crate::txn::TxnSlot::default(),
+                close_deadline: None,
             }),
         }
     }
@@ -143,7 +148,19 @@ impl Shared {
     /// Closes gracefully, waits for the driver to finish and every callback to run, and
     /// reports.
     pub(crate) async fn close(&self) -> CloseReport {
-        self.lock().start_close();
+        self.close_within(None).await
+    }
+
+    /// [`close`](Self::close), and once `timeout` (if any) passed, the driver fails every
+    /// record still without an outcome with `CloseTimedOut` (the core's `close_now`).
+    pub(crate) async fn close_within(&self, timeout: Option<Duration>) -> CloseReport {
+        {
+            let mut st = self.lock();
+            if let Some(timeout) = timeout {
+                st.set_close_timeout(timeout);
+            }
+            st.start_close();
+        }
         poll_fn(|cx| self.lock().poll_finished(cx)).await;
         let mut st = self.lock();
         let report = st.router.report();
@@ -218,7 +235,7 @@ impl State {
     ) -> Poll<Result<RecordId, SendError>> {
         let wait = when_full == WhenFull::Wait;
         // The send futures poll this only while they still hold their record.
-        let record = slot.take().expect("send polled after completion");
+        let mut record = slot.take().expect("send polled after completion");
         if self.finished || self.core.is_closing() {
             return Poll::Ready(Err(SendError {
                 kind: SendErrorKind::Closed,
@@ -239,17 +256,32 @@ impl State {
             }));
         }
         let now = self.clock.now();
+        // CreateTime from the wall clock at the send (the core's `now` is monotonic and
+        // drifts from it); a refused record is handed back as it came.
+        let stamped = record.timestamp.is_none();
+        if stamped {
+            record.timestamp = Some(self.clock.wall_millis());
+        }
+        let unstamp = |mut r: Record| {
+            if stamped {
+                r.timestamp = None;
+            }
+            r
+        };
         match self.core.send(record, now) {
             Ok(id) => {
                 self.wake_driver_after_send();
                 Poll::Ready(Ok(id))
             }
             Err(e) if wait && e.kind == SendErrorKind::BufferFull => {
-                *slot = Some(e.record);
+                *slot = Some(unstamp(e.record));
                 register(&mut self.space_waiters, cx);
                 Poll::Pending
             }
-            Err(e) => Poll::Ready(Err(e)),
+            Err(mut e) => {
+                e.record = unstamp(e.record);
+                Poll::Ready(Err(e))
+            }
         }
     }
 
@@ -314,6 +346,14 @@ impl State {
         self.txn.started(op, event);
         self.wake_driver();
         Ok(())
+    }
+
+    /// Sets the close's deadline `timeout` from now (the earliest one asked for holds); the
+    /// driver calls the core's `close_now` there ([`start_close`](Self::start_close) begins
+    /// the close itself).
+    pub(crate) fn set_close_timeout(&mut self, timeout: Duration) {
+        let at = self.clock.now() + timeout;
+        self.close_deadline = Some(self.close_deadline.map_or(at, |d| d.min(at)));
     }
 
     /// Asks the core to close (once) and wakes the driver.

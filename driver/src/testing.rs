@@ -591,5 +591,6 @@ pub async fn within<R: Runtime + Default, F: std::future::Future>(
 }
 
 pub mod capture;
+pub mod close;
 pub mod observe;
 pub mod scenarios;

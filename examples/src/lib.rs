@@ -6,6 +6,7 @@
 //! |-----|---------------|
 //! | `cargo run -p odradek-examples --example quickstart_tokio` | connect, send keyed records with headers, await deliveries, close (tokio) |
 //! | `cargo run -p odradek-examples --example quickstart_async_std` | the same on async-std |
+//! | `cargo run -p odradek-examples --example quickstart_smol` | the same on smol |
 //! | `cargo run -p odradek-examples --example quickstart_mio` | the same with the blocking producer thread (`BlockingProducer`) |
 //! | `cargo run -p odradek-examples --example mio_event_loop` | `MioProducer` inside your own `mio::Poll`, next to your own sources |
 //! | `cargo run -p odradek-examples --example custom_event_loop` | driving `ProducerCore` yourself with std blocking sockets |

@@ -2,6 +2,7 @@
 //! against a fake broker over real loopback TCP.
 
 use odradek_async_std::AsyncStdRuntime;
+use odradek_driver::testing::close;
 use odradek_driver::testing::scenarios;
 
 #[async_std::test]
@@ -92,4 +93,24 @@ async fn tls_bad_settings_refused_at_connect() {
 #[async_std::test]
 async fn transactions() {
     scenarios::transactions::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn close_timeout_gives_up() {
+    close::close_timeout_gives_up::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn close_timeout_delivers_when_in_time() {
+    close::close_timeout_delivers_when_in_time::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn channels_close_timeout() {
+    close::channels_close_timeout::<AsyncStdRuntime>().await;
+}
+
+#[async_std::test]
+async fn timestamps_from_the_wall_clock() {
+    close::timestamps_from_the_wall_clock::<AsyncStdRuntime>().await;
 }

@@ -278,6 +278,26 @@ impl BlockingProducer {
         report
     }
 
+    /// Java's `close(Duration)`: [`close`](Self::close), but once `timeout` passed every
+    /// record still without an outcome (in flight or not) fails with
+    /// [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut), one
+    /// outcome each, and it returns with the report.
+    ///
+    /// ```no_run
+    /// use odradek_mio::{BlockingProducer, Config, Record};
+    /// use std::time::Duration;
+    /// let producer = BlockingProducer::connect(Config::new(["127.0.0.1:9092"]))?;
+    /// let receipt = producer.send(Record::new("events").value("v"))?;
+    /// let report = producer.close_timeout(Duration::from_secs(5));
+    /// println!("{} failed; this one: {:?}", report.failed, receipt.wait().err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_timeout(self, timeout: std::time::Duration) -> CloseReport {
+        let report = block_on(self.producer.close_timeout(timeout));
+        self.thread.join_thread();
+        report
+    }
+
     /// Records accepted and still waiting for an outcome.
     pub fn pending_records(&self) -> usize {
         self.producer.pending_records()
@@ -401,6 +421,16 @@ impl InputSender {
     /// Closes gracefully (every accepted record gets its outcome on the receivers) and reports.
     pub fn close(self) -> CloseReport {
         let report = block_on(self.input.close());
+        self.thread.join_thread();
+        report
+    }
+
+    /// [`close`](Self::close), but once `timeout` passed every record still without an
+    /// outcome fails with
+    /// [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut) (on the
+    /// errors receiver) and it returns with the report.
+    pub fn close_timeout(self, timeout: std::time::Duration) -> CloseReport {
+        let report = block_on(self.input.close_timeout(timeout));
         self.thread.join_thread();
         report
     }

@@ -301,6 +301,22 @@ impl MioProducer {
         self.producer.start_close();
     }
 
+    /// Java's `close(Duration)`, begun: [`close`](Self::close), but once `timeout` passed
+    /// (while the loop keeps driving the producer) every record still without an outcome
+    /// fails with [`ProduceError::CloseTimedOut`](odradek_core::ProduceError::CloseTimedOut),
+    /// one [`ProducerEvent`] each, the connections are dropped, and
+    /// [`ProducerEvent::Closed`] follows.
+    ///
+    /// ```no_run
+    /// # fn run(producer: &mut odradek_mio::MioProducer) {
+    /// producer.close_timeout(std::time::Duration::from_secs(5));
+    /// // ... keep polling until ProducerEvent::Closed.
+    /// # }
+    /// ```
+    pub fn close_timeout(&mut self, timeout: std::time::Duration) {
+        self.producer.start_close_timeout(timeout);
+    }
+
     /// Java's `initTransactions` (needs `transactional.id` in the [`Config`]), started: the
     /// transaction coordinator gives the producer id and epoch for the transactional id,
     /// fencing any older producer with the same id; [`ProducerEvent::Transaction`] with

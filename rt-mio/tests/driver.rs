@@ -3,6 +3,7 @@
 //! fake broker over real loopback TCP: the same checks odradek-tokio and odradek-async-std
 //! pass, TLS included.
 
+use odradek_driver::testing::close;
 use odradek_driver::testing::scenarios;
 use odradek_mio::testing::MioRuntime;
 use std::future::Future;
@@ -124,4 +125,24 @@ fn tls_bad_settings_refused_at_connect() {
 #[test]
 fn transactions() {
     block_on(scenarios::transactions::<MioRuntime>());
+}
+
+#[test]
+fn close_timeout_gives_up() {
+    block_on(close::close_timeout_gives_up::<MioRuntime>());
+}
+
+#[test]
+fn close_timeout_delivers_when_in_time() {
+    block_on(close::close_timeout_delivers_when_in_time::<MioRuntime>());
+}
+
+#[test]
+fn channels_close_timeout() {
+    block_on(close::channels_close_timeout::<MioRuntime>());
+}
+
+#[test]
+fn timestamps_from_the_wall_clock() {
+    block_on(close::timestamps_from_the_wall_clock::<MioRuntime>());
 }

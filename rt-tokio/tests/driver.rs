@@ -1,6 +1,7 @@
 //! The shared driver scenarios (`odradek_driver::testing::scenarios`) on this runtime,
 //! against a fake broker over real loopback TCP.
 
+use odradek_driver::testing::close;
 use odradek_driver::testing::scenarios;
 use odradek_tokio::TokioRuntime;
 
@@ -92,4 +93,24 @@ async fn tls_bad_settings_refused_at_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions() {
     scenarios::transactions::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_timeout_gives_up() {
+    close::close_timeout_gives_up::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_timeout_delivers_when_in_time() {
+    close::close_timeout_delivers_when_in_time::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_close_timeout() {
+    close::channels_close_timeout::<TokioRuntime>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_from_the_wall_clock() {
+    close::timestamps_from_the_wall_clock::<TokioRuntime>().await;
 }

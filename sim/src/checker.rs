@@ -165,6 +165,9 @@ pub struct CheckOptions {
     /// The cluster fenced the producer (INVALID_PRODUCER_EPOCH) at this instant: records may
     /// fail with `ProducerFenced` from then on.
     pub fenced_at: Option<Instant>,
+    /// The run's close timed out here (`close_now`): records without an outcome then fail
+    /// with `CloseTimedOut`, written or not.
+    pub closed_now_at: Option<Instant>,
 }
 
 /// Which promise was broken.
@@ -607,6 +610,7 @@ impl Checker<'_> {
                             ProduceError::ProducerFenced(_) => {
                                 options.fenced_at.is_some_and(|t| *at >= t)
                             }
+                            ProduceError::CloseTimedOut => options.closed_now_at == Some(*at),
                             ProduceError::PartitionOutOfRange { .. } => {
                                 known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
                             }
@@ -842,11 +846,16 @@ impl Checker<'_> {
                     self.report.duplicates += 1;
                 }
                 let fate = logs.appends.get(stored.append).map(|a| a.fate);
-                let explained = match fate {
-                    Some(f) if f.explains_duplicates() => true,
-                    Some(AppendFate::Acknowledged(acked)) => out_at.is_some_and(|o| o < acked),
-                    _ => false,
-                };
+                // In flight when the close timed out: it may have been written.
+                let close_timed_out = matches!(result, Some(Err(ProduceError::CloseTimedOut)))
+                    && out_at.is_some()
+                    && out_at == self.options.closed_now_at;
+                let explained = close_timed_out
+                    || match fate {
+                        Some(f) if f.explains_duplicates() => true,
+                        Some(AppendFate::Acknowledged(acked)) => out_at.is_some_and(|o| o < acked),
+                        _ => false,
+                    };
                 if !explained {
                     let msg = format!(
                         "{:?} {} has a copy at {topic}-{partition}@{} (append fate {fate:?}) \

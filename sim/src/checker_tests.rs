@@ -80,6 +80,7 @@ fn options() -> CheckOptions {
         duplicate_answers: false,
         broker_max_batch_bytes: None,
         fenced_at: None,
+        closed_now_at: None,
     }
 }
 

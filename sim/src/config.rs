@@ -205,6 +205,11 @@ pub struct SimConfig {
     ///
     /// [`ProducerCore::poll_timeout`]: odradek_core::ProducerCore::poll_timeout
     pub timer_lateness: Duration,
+    /// A close with a timeout (an adapter's `close_timeout`, Java's `close(Duration)`): this
+    /// long after the workload's close, the run calls
+    /// [`ProducerCore::close_now`](odradek_core::ProducerCore::close_now), failing every
+    /// record left with `CloseTimedOut`. `None`: the close waits as long as it takes.
+    pub close_timeout: Option<Duration>,
 }
 
 impl SimConfig {
@@ -228,6 +233,7 @@ impl SimConfig {
             max_virtual_time: Duration::from_secs(3600),
             trace: false,
             timer_lateness: Duration::ZERO,
+            close_timeout: None,
         }
     }
 

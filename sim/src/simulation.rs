@@ -205,6 +205,10 @@ struct Runner<'a> {
     violations: Vec<Violation>,
     closed: bool,
     close_called: bool,
+    /// When the close's timeout ([`SimConfig::close_timeout`]) runs out, once `close` was
+    /// called; then when `close_now` was called.
+    close_now_at: Option<odradek_core::Instant>,
+    closed_now_at: Option<odradek_core::Instant>,
     blocked: bool,
     /// Since when `send` has refused the pending record for a full buffer.
     blocked_since: Option<odradek_core::Instant>,
@@ -228,6 +232,7 @@ enum Next {
     Net,
     Work,
     Timer,
+    CloseNow,
 }
 
 impl<'a> Runner<'a> {
@@ -247,6 +252,8 @@ impl<'a> Runner<'a> {
             violations: Vec::new(),
             closed: false,
             close_called: false,
+            close_now_at: None,
+            closed_now_at: None,
             blocked: false,
             blocked_since: None,
             gave_up: false,
@@ -469,6 +476,7 @@ impl<'a> Runner<'a> {
                 (self.cluster.next_event_time(), Next::Net),
                 (work_at, Next::Work),
                 (fires, Next::Timer),
+                (self.close_now_at, Next::CloseNow),
             ];
             let Some((at, next)) = candidates
                 .iter()
@@ -538,6 +546,7 @@ impl<'a> Runner<'a> {
                                 self.close_called = true;
                                 self.history.close_at = Some(at);
                                 core.close(at);
+                                self.close_now_at = self.config.close_timeout.map(|d| at + d);
                             }
                         }
                     }
@@ -548,6 +557,14 @@ impl<'a> Runner<'a> {
                         self.cluster.note(|| format!("core: timeout {reason:?}"));
                     }
                     core.handle_timeout(at);
+                }
+                Next::CloseNow => {
+                    self.cluster.advance_to(at);
+                    self.cluster
+                        .note(|| "work: close timed out, close_now".to_owned());
+                    self.close_now_at = None;
+                    self.closed_now_at = Some(at);
+                    core.close_now(at);
                 }
             }
             self.drain(&mut core);
@@ -585,6 +602,7 @@ impl<'a> Runner<'a> {
         let options = CheckOptions {
             acks: config.producer.acks,
             expect_all_delivered: config.cluster.faults.is_none()
+                && self.closed_now_at.is_none()
                 && workload.is_some_and(|w| {
                     w.records().all(|r| {
                         config
@@ -639,6 +657,7 @@ impl<'a> Runner<'a> {
             duplicate_answers: config.cluster.faults.duplicate_answer_rate > 0.0,
             broker_max_batch_bytes: config.cluster.faults.max_batch_bytes,
             fenced_at: self.cluster.stats().first_fenced_at,
+            closed_now_at: self.closed_now_at,
         };
         self.history.wire = self.cluster.take_wire_log();
         self.history.client = self.cluster.take_client_log();

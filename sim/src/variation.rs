@@ -269,7 +269,25 @@ pub fn suite_config(seed: u64) -> SimConfig {
     }
     real_cluster_faults(seed, &mut config);
     config.timer_lateness = timer_lateness_for(seed);
+    config.close_timeout = close_timeout_for(seed);
     config
+}
+
+/// Seed `seed`'s close timeout ([`SimConfig::close_timeout`]): none for four seeds in five,
+/// else 0, 5, 50, 500 ms or 5 s after the close. Drawn from a generator of its own, so every
+/// other choice of a seed stays what it was.
+///
+/// ```
+/// use odradek_sim::variation::close_timeout_for;
+/// assert!((0..100).any(|s| close_timeout_for(s).is_some()));
+/// assert!((0..100).any(|s| close_timeout_for(s).is_none()));
+/// ```
+pub fn close_timeout_for(seed: u64) -> Option<Duration> {
+    let mut rng = Rng::new(seed ^ 0xC105_E71E_0000_0025);
+    if rng.below(5) != 0 {
+        return None;
+    }
+    Some(ms(pick(&mut rng, &[0, 5, 50, 500, 5000])))
 }
 
 /// How late seed `seed`'s timers may fire ([`SimConfig::timer_lateness`]): on time for two

@@ -141,3 +141,75 @@ fn a_close_without_delivery_timeout_waits_while_records_are_delivered() {
         report.virtual_duration
     );
 }
+
+/// The records that failed with `CloseTimedOut` in a run.
+fn closed_now(report: &odradek_sim::RunReport) -> usize {
+    report
+        .history
+        .outputs
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                odradek_sim::Observed::Failed {
+                    error: odradek_core::ProduceError::CloseTimedOut,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+#[test]
+fn a_close_that_times_out_fails_what_is_left_once() {
+    let mut config = SimConfig::new(5);
+    config.cluster.topics = vec![odradek_sim::TopicSpec::new("alpha", 2)];
+    config.cluster.network.latency_min = std::time::Duration::from_millis(2);
+    config.cluster.network.latency_max = std::time::Duration::from_millis(3);
+    config.producer.linger = std::time::Duration::ZERO;
+    config.producer.batch_size = 256;
+    config.workload.records = 150;
+    // Every record at one instant, then `close`, which gives up 30 ms later: some records
+    // are delivered by then, the rest (in flight or never sent) fail with CloseTimedOut.
+    config.workload.burst_rate = 1.0;
+    config.workload.flush_rate = 0.0;
+    config.workload.value_size = (100, 200);
+    config.workload.large_rate = 0.0;
+    config.close_timeout = Some(std::time::Duration::from_millis(30));
+    let report = Simulation::new(config).run();
+    assert!(report.passed(), "{:#?}", report.violations);
+    assert_eq!(report.delivered + report.failed, 150);
+    assert!(
+        report.delivered > 0,
+        "some delivered before the timeout: {}",
+        report.failed
+    );
+    assert!(
+        report.failed > 0,
+        "some left at the timeout: {}",
+        report.delivered
+    );
+    assert_eq!(closed_now(&report), report.failed);
+}
+
+#[test]
+fn suite_seeds_close_with_a_timeout_and_keep_every_promise() {
+    let seeds: Vec<u64> = (0..400)
+        .filter(|&s| odradek_sim::variation::close_timeout_for(s).is_some())
+        .collect();
+    assert!(
+        seeds.len() > 40,
+        "{} seeds close with a timeout",
+        seeds.len()
+    );
+    let mut failed = 0;
+    for &seed in &seeds {
+        let report = Simulation::new(suite_config(seed)).run();
+        assert!(report.passed(), "seed {seed}: {:#?}", report.violations);
+        failed += closed_now(&report);
+    }
+    assert!(
+        failed > 0,
+        "a close timed out with records left on some seed"
+    );
+}

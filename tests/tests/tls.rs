@@ -1,7 +1,7 @@
 //! TLS and SASL on every runtime against one secured Kafka (`odradek_tests::secure`): the
 //! conformance runs over the mutual-TLS `SSL` listener, `SASL_PLAINTEXT` with SCRAM-SHA-256
 //! and `SASL_SSL` with SCRAM-SHA-512, shortened runs over `SASL_PLAINTEXT` with PLAIN and
-//! SCRAM-SHA-512, the TLS failures and the wrong password, for tokio, async-std and mio,
+//! SCRAM-SHA-512, the TLS failures and the wrong password, for tokio, async-std, smol and mio,
 //! sharing one broker start.
 //! Runs only with `ODRADEK_KAFKA=1` (`cargo xtask test`).
 
@@ -28,14 +28,17 @@ odradek_tests::async_runtime!(
     odradek_async_std,
     async_std::task::block_on
 );
+odradek_tests::async_runtime!(Smol, "smol", odradek_smol, smol::block_on);
 use odradek_tests::conformance::Mio;
 
 odradek_tests::tls_tests!(Tokio, tokio_rt);
 odradek_tests::tls_tests!(AsyncStd, async_std_rt);
+odradek_tests::tls_tests!(Smol, smol_rt);
 odradek_tests::tls_tests!(Mio, mio_rt);
 
 odradek_tests::sasl_tests!(Tokio, tokio_sasl);
 odradek_tests::sasl_tests!(AsyncStd, async_std_sasl);
+odradek_tests::sasl_tests!(Smol, smol_sasl);
 odradek_tests::sasl_tests!(Mio, mio_sasl);
 
 /// KIP-368 on the real broker, per runtime: one producer outlives several SCRAM sessions.
@@ -101,6 +104,7 @@ mod reauth {
         "async-std",
         async_std::task::block_on
     );
+    async_reauth!(smol_reauthenticates, odradek_smol, "smol", smol::block_on);
 
     #[test]
     fn mio_reauthenticates() {

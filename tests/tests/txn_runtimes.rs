@@ -2,7 +2,7 @@
 //! enrols partitions, EndTxn v5 bumps the epoch) and Kafka 3.9 (v1: AddPartitionsToTxn,
 //! AddOffsetsToTxn, TxnOffsetCommit).
 //!
-//! Per runtime (odradek-tokio, odradek-async-std, odradek-mio's blocking producer), one
+//! Per runtime (odradek-tokio, odradek-async-std, odradek-smol, odradek-mio's blocking producer), one
 //! transactional producer on its own topics (a 3-partition and a 2-partition topic, plus an
 //! "input" topic whose consumer offsets it commits):
 //!
@@ -160,6 +160,10 @@ fn async_std_block_on(f: AnyFuture) -> AnyOutput {
     async_std::task::block_on(f)
 }
 
+fn smol_block_on(f: AnyFuture) -> AnyOutput {
+    smol::block_on(f)
+}
+
 /// odradek-mio's blocking producer.
 struct Blocking(odradek_mio::BlockingProducer);
 
@@ -215,6 +219,14 @@ fn connect(runtime: &str, config: Config) -> Box<dyn TxnProducer> {
             Box::new(Async {
                 producer,
                 block_on: async_std_block_on,
+            })
+        }
+        "smol" => {
+            let producer =
+                smol::block_on(odradek_smol::Producer::connect(config)).expect("valid config");
+            Box::new(Async {
+                producer,
+                block_on: smol_block_on,
             })
         }
         "mio" => Box::new(Blocking(
@@ -444,7 +456,7 @@ fn check(cluster: &KafkaCluster, runs: &[Sent]) {
 
 fn every_runtime(version: Version, tag: &str) {
     let cluster = kafka::shared(version).unwrap();
-    let runs: Vec<Sent> = ["tokio", "async-std", "mio"]
+    let runs: Vec<Sent> = ["tokio", "async-std", "smol", "mio"]
         .into_iter()
         .map(|rt| run(cluster, rt, tag))
         .collect();

@@ -19,7 +19,7 @@ const HELP: &str = "\
 cargo xtask <command>
 
   demo [ARGS...]               the main job: start a local Kafka 4.1 (fetched if needed), produce
-                               a million records through each runtime (tokio, async-std, mio)
+                               a million records through each runtime (tokio, async-std, smol, mio)
                                with a progress bar, read them all back with Kafka's own Java
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)

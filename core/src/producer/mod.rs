@@ -127,6 +127,7 @@ pub(crate) use batch::Slot;
 mod batch;
 #[cfg(debug_assertions)]
 mod check;
+mod close;
 mod connection;
 mod dirty;
 mod idempotence;
@@ -270,7 +271,8 @@ impl ProducerCore {
     }
 
     /// Accepts a record, or refuses it at once (too large, bad topic, closed, buffer full),
-    /// handing it back; a refusal changes nothing. The record's timestamp defaults to `now`.
+    /// handing it back; a refusal changes nothing. A record without a timestamp gets `now`'s
+    /// (monotonic, anchored once to the wall clock): the adapters set the wall clock's first.
     /// Every accepted record gets exactly one outcome, `Delivered` or `Failed`, named by the
     /// returned id.
     // The error hands the record back by value, so it is as large as a record.
@@ -498,6 +500,15 @@ impl ProducerCore {
         // Every open batch seals now (as for a flush).
         self.mark_open_batches();
         self.advance(now);
+    }
+
+    /// Java's `close(Duration)` once its timeout passed (the adapter keeps the timeout; call
+    /// it after [`close`](Self::close), or alone): refuses new records, drops every connection
+    /// (an answer that still comes is ignored), fails every record without an outcome, in
+    /// flight or not, with [`ProduceError::CloseTimedOut`](crate::ProduceError::CloseTimedOut)
+    /// (each still gets exactly one outcome), and ends with [`Output::Closed`].
+    pub fn close_now(&mut self, now: Instant) {
+        close::close_now(self, now);
     }
 
     /// The next output, or `None` when there is nothing to do until the next input.

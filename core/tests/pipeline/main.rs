@@ -7,6 +7,7 @@ mod harness;
 
 mod audit;
 mod basic;
+mod close_now;
 mod idempotence;
 mod observability;
 mod transactions;

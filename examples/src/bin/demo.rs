@@ -8,7 +8,7 @@
 //!
 //! 1. Starts a local single-node Kafka 4.1 with the test harness (fetching its jars with Maven
 //!    the first time), unless `--bootstrap ADDR` names an existing cluster.
-//! 2. For each runtime — tokio, async-std, mio (the blocking producer thread) — creates a fresh
+//! 2. For each runtime — tokio, async-std, smol, mio (the blocking producer thread) — creates a fresh
 //!    topic and produces `--records` records (default 1,000,000) to it: key `k<i % 1000>`, a
 //!    100-byte value that starts with the record's sequence number. Sending never waits for a
 //!    delivery: the delivery futures / receipts are collected and awaited by a second task /
@@ -27,7 +27,7 @@
 //!
 //! Options: `--records N`, `--partitions P` (6), `--value-size B` (100), `--compression
 //! none|gzip|snappy|lz4|zstd` (none), `--linger-ms MS` (5), `--batch-size B` (16384),
-//! `--runtimes tokio,async-std,mio`, `--bootstrap ADDR`, `--no-verify`.
+//! `--runtimes tokio,async-std,smol,mio`, `--bootstrap ADDR`, `--no-verify`.
 
 use odradek_core::{Acks, Compression, Config, Record, TopicName};
 use odradek_examples::demo::{self, read_back, Reported, Verification, Verifier};
@@ -55,7 +55,7 @@ struct Options {
 
 const USAGE: &str = "usage: demo [--records N] [--partitions P] [--value-size B] \
 [--compression none|gzip|snappy|lz4|zstd] [--linger-ms MS] [--batch-size B] \
-[--runtimes tokio,async-std,mio] [--bootstrap ADDR] [--no-verify]";
+[--runtimes tokio,async-std,smol,mio] [--bootstrap ADDR] [--no-verify]";
 
 impl Options {
     fn parse() -> Result<Options, String> {
@@ -66,7 +66,12 @@ impl Options {
             compression: Compression::None,
             linger: Duration::from_millis(5),
             batch_size: 16 * 1024,
-            runtimes: vec![Runtime::Tokio, Runtime::AsyncStd, Runtime::Mio],
+            runtimes: vec![
+                Runtime::Tokio,
+                Runtime::AsyncStd,
+                Runtime::Smol,
+                Runtime::Mio,
+            ],
             bootstrap: None,
             verify: true,
         };
@@ -185,8 +190,8 @@ fn payload_bytes(tag: &str, n: u64, value_size: usize) -> u64 {
         .sum()
 }
 
-/// The async adapters share one driver crate, so one generic function serves tokio and
-/// async-std: a sending future and a collecting future, polled together with `join`.
+/// The async adapters share one driver crate, so one generic function serves tokio,
+/// async-std and smol: a sending future and a collecting future, polled together with `join`.
 async fn produce_async<R: odradek_driver::Runtime>(
     producer: odradek_driver::Producer<R>,
     topic: &TopicName,
@@ -317,6 +322,12 @@ fn produce(rt: Runtime, bootstrap: &str, topic: &str, opts: &Options) -> Result<
         }
         Runtime::AsyncStd => async_std::task::block_on(async {
             let producer = odradek_async_std::Producer::connect(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(produce_async(producer, &topic, &tag, opts, counters).await)
+        })?,
+        Runtime::Smol => smol::block_on(async {
+            let producer = odradek_smol::Producer::connect(config)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>(produce_async(producer, &topic, &tag, opts, counters).await)

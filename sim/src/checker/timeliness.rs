@@ -87,6 +87,8 @@ impl Checker<'_> {
                     .broker_max_batch_bytes
                     .is_some_and(|cap| s.record.payload_len() + BATCH_SLACK > cap),
                 ProduceError::ProducerFenced(_) => options.fenced_at.is_some_and(|t| *at >= t),
+                // The close's timeout ran out before the record's outcome came.
+                ProduceError::CloseTimedOut => options.closed_now_at == Some(*at),
                 _ => false,
             };
             if !excused {

@@ -163,6 +163,19 @@ pub(crate) fn produce(o: &Options) -> Result<(), String> {
                 produce_async(producer, o, &pace, |d| Box::pin(async_std::task::sleep(d))).await,
             )
         })?,
+        [Runtime::Smol] => smol::block_on(async {
+            let producer = odradek_smol::Producer::connect(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                produce_async(producer, o, &pace, |d| {
+                    Box::pin(async move {
+                        smol::Timer::after(d).await;
+                    })
+                })
+                .await,
+            )
+        })?,
         [Runtime::Mio] if o.unordered => produce_mio_channels(config, o, &pace)?,
         [Runtime::Mio] => produce_mio_receipts(config, o, &pace)?,
         _ => return Err("produce takes exactly one --runtime".into()),
