@@ -154,10 +154,12 @@ pub struct Config {
     /// `buffer.memory`, with one exception: a record is always accepted when nothing else is
     /// held, so one record alone (at most `message.max.bytes` plus its reserve) may.
     ///
-    /// What it does not cover (bounded apart): the buffers and lists kept for reuse (at most
-    /// 4 MiB), per-partition state (about 600 bytes for a partition with an open batch:
-    /// measured by `sim/tests/buffer_memory.rs` at 5,000 partitions, 8 MiB in use, 11.2 MB
-    /// held), a batch's compressed copy while its request is built, and per-connection read
+    /// What it does not cover (bounded apart): the buffers, lists and batch queues kept for
+    /// reuse (at most 4 MiB), per-partition state (about 600 bytes for a partition with an
+    /// open batch: measured by `sim/tests/buffer_memory.rs` at 5,000 partitions, 8 MiB in
+    /// use, 11.2 MB held; a partition holding no batch holds no batch queue), each batch's
+    /// queue slot and request list entry (264 bytes, up to twice that with the lists'
+    /// slack), a batch's compressed copy while its request is built, and per-connection read
     /// and write buffers (up to `max.response.size` while a response is read).
     pub buffer_memory: usize,
     /// The largest response frame accepted from a broker; a larger size prefix drops the

@@ -189,6 +189,14 @@ impl Sender {
                 continue;
             };
             part.queued = false;
+            // An emptied queue goes back to the pool until the partition holds a batch again.
+            let emptied = part
+                .batches
+                .is_empty()
+                .then(|| std::mem::take(&mut part.batches));
+            if let Some(q) = emptied {
+                cx.recycler.put_batch_queue(q);
+            }
             bytes += batch.bytes;
             records += batch.records.len();
             out.push(InFlightBatch {
@@ -222,7 +230,7 @@ impl Sender {
             // Waiting for a producer id or an epoch bump.
             return false;
         }
-        let mut batches = self.collect_batches(cx, node);
+        let batches = self.collect_batches(cx, node);
         if batches.is_empty() {
             cx.recycler.put_batch_list(batches);
             return false;
@@ -256,14 +264,12 @@ impl Sender {
             }
         };
         // Encode (or finish) each batch; those that fail leave the request.
-        let mut sent = cx.recycler.batch_list();
-        sent.reserve(batches.len());
-        for b in batches.drain(..) {
-            if let Some(b) = Self::encode_batch(cx, b, conn, version, format) {
-                sent.push(b);
-            }
-        }
-        cx.recycler.put_batch_list(batches);
+        // Encoded in place (std collects a `Vec`'s own iterator back into its allocation):
+        // the request keeps the list its batches were collected in, one list per request.
+        let mut sent: Vec<InFlightBatch> = batches
+            .into_iter()
+            .filter_map(|b| Self::encode_batch(cx, b, conn, version, format))
+            .collect();
         if sent.is_empty() {
             cx.recycler.put_batch_list(sent);
             // A partition whose batch failed or was split here may send its next one at once.
