@@ -499,9 +499,11 @@ fn produce_response_matches_kafka_protocol() {
                 log_append_time_ms: 1234,
                 log_start_offset: 10,
                 error_message: Some("msg".into()),
+                ..Default::default()
             }],
         }],
         throttle_time_ms: 8,
+        node_endpoints: Vec::new(),
     };
     for v in 3..=12 {
         let header_version = if v >= 9 { 1 } else { 0 };
@@ -561,9 +563,11 @@ fn produce_response_matches_kafka_protocol() {
                         log_append_time_ms: -1,
                         log_start_offset: if v >= 5 { 77 } else { -1 },
                         error_message: (v >= 8).then(|| "not leader".into()),
+                        ..Default::default()
                     }],
                 }],
                 throttle_time_ms: 4,
+                node_endpoints: Vec::new(),
             },
             "v{v}"
         );

@@ -618,6 +618,7 @@ impl World {
                         log_append_time_ms: if a.has(13) { i64::from(a.num) } else { -1 },
                         log_start_offset: 0,
                         error_message: a.has(14).then(|| "fuzz".to_owned()),
+                        ..Default::default()
                     };
                     match topics.iter_mut().find(|t| &t.name == topic) {
                         Some(t) if !a.has(15) => t.partitions.push(part),
@@ -630,6 +631,7 @@ impl World {
                 let body = ProduceResponse {
                     topics,
                     throttle_time_ms: i32::from(a.throttle),
+                    node_endpoints: Vec::new(),
                 };
                 protocol::encode_response::<ProduceRequest>(corr, v, &body, &mut buf);
             }

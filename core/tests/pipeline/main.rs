@@ -8,5 +8,6 @@ mod harness;
 mod audit;
 mod basic;
 mod idempotence;
+mod kip;
 mod observability;
 mod transactions;

@@ -87,7 +87,7 @@ impl Checker<'_> {
                     .broker_max_batch_bytes
                     .is_some_and(|cap| s.record.payload_len() + BATCH_SLACK > cap),
                 ProduceError::ProducerFenced(_) => options.fenced_at.is_some_and(|t| *at >= t),
-                _ => false,
+                _ => self.rejected_rightly(s, e),
             };
             if !excused {
                 let msg = format!(
