@@ -367,9 +367,12 @@ impl Cluster {
                     keys_out,
                 );
                 if let Some(p) = &part {
-                    // A refusal naming the new leader (KIP-951) is retried there at once,
-                    // without a backoff or a Metadata round trip first: not held to those.
-                    if p.error_code != 0 && !keys.is_empty() && p.current_leader.is_none() {
+                    // A leader hint (KIP-951) sends a partition's retries to the new leader
+                    // at once, without the backoff or a Metadata round trip first (every
+                    // batch of the partition waiting, as Java does): refusals on a partition
+                    // given hints are not held to those promises.
+                    let hinted = p.index >= 0 && self.hints_for(&topic.name, p.index);
+                    if p.error_code != 0 && !keys.is_empty() && !hinted {
                         refused.push((p.error_code, keys.clone()));
                     }
                 }
@@ -614,7 +617,7 @@ impl Cluster {
         }
         let mut answer = partition_response(pd.index, code, base_offset);
         answer.record_errors = record_errors;
-        self.add_leader_hint(topic, &mut answer, (at.broker, at.v, at.corr));
+        self.add_leader_hint(topic, &mut answer, (at.broker, at.v));
         Some(answer)
     }
 

@@ -90,7 +90,7 @@ pub struct FaultConfig {
     /// [`producer_state_loss_rate`](Self::producer_state_loss_rate): the records stay in the
     /// log, and a correct producer writes no duplicate.
     pub state_rollback_rate: f64,
-    /// Probability that a NOT_LEADER_OR_FOLLOWER answer (Produce v10+) names the partition's
+    /// Share of partitions whose NOT_LEADER_OR_FOLLOWER answers (Produce v10+) name the
     /// current leader and epoch (KIP-951 `CurrentLeader`) with its address
     /// (`NodeEndpoints`), as Kafka 3.7+ does. Not a fault: applies for the whole run.
     pub leader_hint_rate: f64,

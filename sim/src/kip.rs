@@ -123,26 +123,31 @@ impl Cluster {
             .collect()
     }
 
-    /// Adds to `p` (answered NOT_LEADER_OR_FOLLOWER by `broker` on request `corr` in Produce
-    /// `v`) the partition's current leader and epoch, for a share `leader_hint_rate` of such
-    /// answers (drawn from a hash of the answer, so the cluster's other draws are unchanged),
-    /// when the leader is up.
+    /// Whether the brokers give leader hints for `topic`/`partition` in this run: for a share
+    /// `leader_hint_rate` of the partitions, drawn from a hash of the seed and the partition
+    /// (so the cluster's other draws are unchanged). A partition either always gets them
+    /// (when the leader is known and up) or never, as a cluster of Kafka 3.7+ brokers or of
+    /// older ones would.
+    pub(crate) fn hints_for(&self, topic: &str, partition: i32) -> bool {
+        let rate = self.config.faults.leader_hint_rate;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.config.seed, topic, partition).hash(&mut h);
+        rate >= 1.0 || (rate > 0.0 && (h.finish() % 1_000_000) < ppm(rate))
+    }
+
+    /// Adds to `p` (answered NOT_LEADER_OR_FOLLOWER by `broker` in Produce `v`) the
+    /// partition's current leader and epoch when [`hints_for`](Self::hints_for) says so and
+    /// the leader is up.
     pub(crate) fn add_leader_hint(
         &mut self,
         topic: &str,
         p: &mut ProducePartitionResponse,
-        (broker, v, corr): (i32, i16, i32),
+        (broker, v): (i32, i16),
     ) {
-        let rate = self.config.faults.leader_hint_rate;
         if v < odradek_core::protocol::produce::HINTS_VERSION
-            || rate <= 0.0
             || p.error_code != ErrorCode::NOT_LEADER_OR_FOLLOWER.0
+            || !self.hints_for(topic, p.index)
         {
-            return;
-        }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.config.seed, topic, p.index, broker, corr).hash(&mut h);
-        if rate < 1.0 && (h.finish() % 1_000_000) >= (rate * 1_000_000.0) as u64 {
             return;
         }
         let Some(part) = usize::try_from(p.index)
