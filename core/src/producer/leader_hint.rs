@@ -71,7 +71,7 @@ pub(crate) fn apply_hints(cx: &mut StageCx<'_>, hints: &mut Vec<Hint>, endpoints
         if !newer && !same {
             continue;
         }
-        if !cx.metadata.brokers.contains_key(&node) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = cx.metadata.brokers.entry(node) {
             let address = endpoints
                 .iter()
                 .find(|e| e.node_id == node)
@@ -79,9 +79,7 @@ pub(crate) fn apply_hints(cx: &mut StageCx<'_>, hints: &mut Vec<Hint>, endpoints
             let Some((host, port)) = address else {
                 continue; // nowhere to send it: wait for metadata
             };
-            cx.metadata
-                .brokers
-                .insert(node, BrokerAddress { host, port });
+            slot.insert(BrokerAddress { host, port });
         }
         let part = cx.partition_mut(at);
         part.leader = Some(node);
