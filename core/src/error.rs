@@ -122,6 +122,17 @@ pub enum ProduceError {
         /// What went wrong, from the broker's error message when it sent one.
         message: String,
     },
+    /// The broker refused this record and named it (KIP-467 `RecordErrors`, Produce v8+,
+    /// with INVALID_RECORD or INVALID_TIMESTAMP): for example a record without a key on a
+    /// compacted topic, or a timestamp out of range. The other records of its batch were sent
+    /// again without it. Not retriable.
+    #[error("the broker refused this record: {code}: {message}")]
+    RecordRejected {
+        /// The partition's error code.
+        code: ErrorCode,
+        /// The broker's message for this record (else for the batch, else the code's name).
+        message: String,
+    },
     /// The producer was aborted with records still outstanding.
     #[error("the producer was aborted before this record completed")]
     Aborted,

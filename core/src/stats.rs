@@ -239,6 +239,12 @@ pub struct Stats {
     pub batch_size: usize,
     /// Batches sent again, by cause.
     pub retries: RetryCounts,
+    /// Partitions sent straight to a new leader a Produce answer named (KIP-951
+    /// `CurrentLeader`), without waiting for metadata.
+    pub leader_hints_used: u64,
+    /// Records failed alone because a broker named them in a refused batch (KIP-467
+    /// `RecordErrors`); the rest of their batch was sent again.
+    pub records_rejected_alone: u64,
     /// Produce round trips, all brokers.
     pub request_latency: Histogram,
     /// Per broker, by node id.
@@ -372,6 +378,8 @@ pub(crate) struct Counters {
     pub batch_bytes: u64,
     pub batch_uncompressed_bytes: u64,
     pub retries: RetryCounts,
+    pub leader_hints_used: u64,
+    pub records_rejected_alone: u64,
     pub request_latency: Histogram,
     /// The round trip of the Produce answer being applied.
     pub last_latency: Duration,

@@ -499,9 +499,23 @@ fn produce_response_matches_kafka_protocol() {
                 log_append_time_ms: 1234,
                 log_start_offset: 10,
                 error_message: Some("msg".into()),
+                record_errors: vec![odradek_core::protocol::RecordError {
+                    batch_index: 4,
+                    message: Some("why".into()),
+                }],
+                current_leader: Some(odradek_core::protocol::LeaderIdAndEpoch {
+                    leader_id: 3,
+                    leader_epoch: 9,
+                }),
             }],
         }],
         throttle_time_ms: 8,
+        node_endpoints: vec![odradek_core::protocol::NodeEndpoint {
+            node_id: 3,
+            host: "b3".into(),
+            port: 9094,
+            rack: Some("r".into()),
+        }],
     };
     for v in 3..=12 {
         let header_version = if v >= 9 { 1 } else { 0 };
@@ -517,7 +531,25 @@ fn produce_response_matches_kafka_protocol() {
         );
         assert_eq!(p.log_start_offset, if v >= 5 { 10 } else { -1 });
         assert_eq!(p.error_message.as_deref(), (v >= 8).then_some("msg"));
-        assert!(p.record_errors.is_empty());
+        if v >= 8 {
+            assert_eq!(p.record_errors.len(), 1);
+            assert_eq!(p.record_errors[0].batch_index, 4);
+            assert_eq!(
+                p.record_errors[0].batch_index_error_message.as_deref(),
+                Some("why")
+            );
+        } else {
+            assert!(p.record_errors.is_empty());
+        }
+        let hint = (p.current_leader.leader_id.0, p.current_leader.leader_epoch);
+        assert_eq!(hint, if v >= 10 { (3, 9) } else { (-1, -1) }, "v{v}");
+        if v >= 10 {
+            let e = &k.node_endpoints[0];
+            assert_eq!((e.node_id.0, &*e.host, e.port), (3, "b3", 9094));
+            assert_eq!(e.rack.as_deref(), Some("r"));
+        } else {
+            assert!(k.node_endpoints.is_empty());
+        }
     }
     for v in 3..=12 {
         let header_version = if v >= 9 { 1 } else { 0 };
@@ -561,9 +593,33 @@ fn produce_response_matches_kafka_protocol() {
                         log_append_time_ms: -1,
                         log_start_offset: if v >= 5 { 77 } else { -1 },
                         error_message: (v >= 8).then(|| "not leader".into()),
+                        record_errors: if v >= 8 {
+                            vec![odradek_core::protocol::RecordError {
+                                batch_index: 2,
+                                message: Some("bad".into()),
+                            }]
+                        } else {
+                            Vec::new()
+                        },
+                        current_leader: (v >= 10).then_some(
+                            odradek_core::protocol::LeaderIdAndEpoch {
+                                leader_id: 2,
+                                leader_epoch: 6,
+                            }
+                        ),
                     }],
                 }],
                 throttle_time_ms: 4,
+                node_endpoints: if v >= 10 {
+                    vec![odradek_core::protocol::NodeEndpoint {
+                        node_id: 2,
+                        host: "b2".into(),
+                        port: 9092,
+                        rack: None,
+                    }]
+                } else {
+                    Vec::new()
+                },
             },
             "v{v}"
         );

@@ -364,6 +364,7 @@ impl Broker {
                             log_append_time_ms: -1,
                             log_start_offset: 0,
                             error_message: None,
+                            ..Default::default()
                         });
                         self.offset += n as i64;
                     }
@@ -375,6 +376,7 @@ impl Broker {
                 let resp = ProduceResponse {
                     topics,
                     throttle_time_ms: 0,
+                    node_endpoints: Vec::new(),
                 };
                 protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
                 if self.hold_produce {

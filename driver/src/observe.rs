@@ -567,6 +567,8 @@ mod tests {
                 broker_errors: [(6, 1)].into_iter().collect(),
                 ..RetryCounts::default()
             },
+            leader_hints_used: 0,
+            records_rejected_alone: 0,
             request_latency: latency.clone(),
             brokers: vec![BrokerStats {
                 node_id: 1,

@@ -618,6 +618,24 @@ impl World {
                         log_append_time_ms: if a.has(13) { i64::from(a.num) } else { -1 },
                         log_start_offset: 0,
                         error_message: a.has(14).then(|| "fuzz".to_owned()),
+                        // KIP-951 hints and KIP-467 record errors, from the same draws.
+                        current_leader: (error_code == 6 || error_code == 74).then(|| {
+                            odradek_core::protocol::LeaderIdAndEpoch {
+                                leader_id: (a.num % 5) as i32 - 1,
+                                leader_epoch: (a.num >> 3) as i32 - 1,
+                            }
+                        }),
+                        record_errors: if error_code == 87 || error_code == 32 {
+                            (0..a.num % 4)
+                                .map(|k| odradek_core::protocol::RecordError {
+                                    batch_index: (a.num >> (k * 4)) as i32 % 6 - 1,
+                                    message: a.has(13).then(|| "bad".to_owned()),
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        },
+                        ..Default::default()
                     };
                     match topics.iter_mut().find(|t| &t.name == topic) {
                         Some(t) if !a.has(15) => t.partitions.push(part),
@@ -627,9 +645,22 @@ impl World {
                         }),
                     }
                 }
+                let node_endpoints = topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter())
+                    .filter_map(|p| p.current_leader)
+                    .filter(|_| a.has(12))
+                    .map(|l| odradek_core::protocol::NodeEndpoint {
+                        node_id: l.leader_id,
+                        host: format!("hinted-{}", l.leader_id),
+                        port: if a.has(11) { -1 } else { 9092 },
+                        rack: None,
+                    })
+                    .collect();
                 let body = ProduceResponse {
                     topics,
                     throttle_time_ms: i32::from(a.throttle),
+                    node_endpoints,
                 };
                 protocol::encode_response::<ProduceRequest>(corr, v, &body, &mut buf);
             }

@@ -214,7 +214,7 @@ impl Cluster {
     /// The metadata a broker reports now: live brokers, and every topic asked for.
     pub(crate) fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
         let brokers = (1..=self.up.len() as i32)
-            .filter(|n| self.is_up(*n))
+            .filter(|n| self.is_up(*n) && self.listed(*n))
             .map(|n| {
                 let (host, port) = self
                     .script
@@ -335,6 +335,7 @@ impl Cluster {
         let mut resp = ProduceResponse {
             topics: Vec::new(),
             throttle_time_ms: self.hostile_throttle(),
+            node_endpoints: Vec::new(),
         };
         let at = ProduceAt {
             conn,
@@ -366,7 +367,12 @@ impl Cluster {
                     keys_out,
                 );
                 if let Some(p) = &part {
-                    if p.error_code != 0 && !keys.is_empty() {
+                    // A leader hint (KIP-951) sends a partition's retries to the new leader
+                    // at once, without the backoff or a Metadata round trip first (every
+                    // batch of the partition waiting, as Java does): refusals on a partition
+                    // given hints are not held to those promises.
+                    let hinted = p.index >= 0 && self.hints_for(&topic.name, p.index);
+                    if p.error_code != 0 && !keys.is_empty() && !hinted {
                         refused.push((p.error_code, keys.clone()));
                     }
                 }
@@ -448,6 +454,7 @@ impl Cluster {
                 c.stalled = true;
             }
         }
+        self.add_node_endpoints(&mut resp);
         let mut out = BytesMut::new();
         protocol::encode_response::<ProduceRequest>(corr, v, &resp, &mut out);
         if self.conns.get(&conn).is_some_and(|c| c.stalled) {
@@ -470,9 +477,11 @@ impl Cluster {
         keys: Option<&mut Vec<u64>>,
     ) -> Option<ProducePartitionResponse> {
         let scripted = self.next_scripted(topic, pd.index);
+        let kip = Self::scripted_kip_answer(scripted.as_ref(), pd.index, at.v);
         let forced = match scripted {
             Some(ScriptedFault::Omit) => return None,
             Some(ScriptedFault::Error(code)) => Some(code),
+            _ if kip.is_some() => kip.as_ref().map(|p| ErrorCode(p.error_code)),
             _ => self.script.produce_error,
         };
         let conn = at.conn;
@@ -514,13 +523,21 @@ impl Cluster {
                 seen.error_code = forced.0;
                 self.saw_batch(topic, pd.index, seen);
             }
-            return Some(partition_response(pd.index, forced, -1));
+            return Some(kip.unwrap_or_else(|| partition_response(pd.index, forced, -1)));
         }
         if code.is_ok() {
             code = self.check_batches(at.conn, at.v, topic, pd.index, &decoded);
         }
         if code.is_ok() {
             code = self.check_size_caps(topic, pd.index, pd.records.len(), &decoded);
+        }
+        let mut record_errors = Vec::new();
+        if code.is_ok() {
+            record_errors = self.record_errors(topic, &decoded, at.v, at.acks);
+            if !record_errors.is_empty() {
+                self.stats.records_refused += record_errors.len() as u64;
+                code = ErrorCode::INVALID_RECORD;
+            }
         }
         if code.is_ok() {
             let producer = decoded
@@ -598,7 +615,10 @@ impl Cluster {
             seen.error_code = logged;
             self.saw_batch(topic, pd.index, seen);
         }
-        Some(partition_response(pd.index, code, base_offset))
+        let mut answer = partition_response(pd.index, code, base_offset);
+        answer.record_errors = record_errors;
+        self.add_leader_hint(topic, &mut answer, (at.broker, at.v));
+        Some(answer)
     }
 
     /// The idempotence check of one partition's batch (when it has a producer id and may be
@@ -1153,6 +1173,7 @@ fn partition_response(index: i32, code: ErrorCode, base_offset: i64) -> ProduceP
         log_append_time_ms: -1,
         log_start_offset: if code.is_ok() { 0 } else { -1 },
         error_message: None,
+        ..Default::default()
     }
 }
 

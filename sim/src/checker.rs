@@ -162,6 +162,9 @@ pub struct CheckOptions {
     /// The brokers refuse batches over this many bytes: a record that large alone may fail
     /// with MESSAGE_TOO_LARGE.
     pub broker_max_batch_bytes: Option<usize>,
+    /// The brokers refuse this share of records by content ([`crate::kip::poisoned`]): such
+    /// a record (only such a one) may fail with `RecordRejected`, even on a healthy cluster.
+    pub invalid_record_ppm: u64,
     /// The cluster fenced the producer (INVALID_PRODUCER_EPOCH) at this instant: records may
     /// fail with `ProducerFenced` from then on.
     pub fenced_at: Option<Instant>,
@@ -616,8 +619,9 @@ impl Checker<'_> {
                             }
                             _ => false,
                         };
-                    let allowed =
-                        allowed || (known.is_none() && matches!(e, ProduceError::UnknownTopic(_)));
+                    let allowed = allowed
+                        || (known.is_none() && matches!(e, ProduceError::UnknownTopic(_)))
+                        || self.rejected_rightly(s, e);
                     if !allowed {
                         self.v(
                             ViolationKind::UnexpectedFailure,
@@ -627,6 +631,17 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// Whether failure `e` of `s` is the brokers' refusal of that very record (KIP-467).
+    pub(crate) fn rejected_rightly(&self, s: &SentRecord, e: &ProduceError) -> bool {
+        matches!(e, ProduceError::RecordRejected { code, .. } if *code == ErrorCode::INVALID_RECORD)
+            && crate::kip::poisoned(
+                self.options.invalid_record_ppm,
+                s.record.topic.as_str(),
+                s.record.key.as_deref(),
+                s.record.value.as_deref(),
+            )
     }
 
     /// Part of [`outcomes_correct`](Self::outcomes_correct): the log holds a delivered record

@@ -79,6 +79,7 @@ fn options() -> CheckOptions {
         close_after_delivery_within: None,
         duplicate_answers: false,
         broker_max_batch_bytes: None,
+        invalid_record_ppm: 0,
         fenced_at: None,
         closed_now_at: None,
     }

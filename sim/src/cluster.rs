@@ -116,6 +116,10 @@ pub enum NetEvent {
 pub struct ClusterStats {
     /// Requests decoded.
     pub requests: u64,
+    /// NOT_LEADER_OR_FOLLOWER answers that named the current leader (KIP-951).
+    pub leader_hints: u64,
+    /// Records named as refused in INVALID_RECORD answers (KIP-467).
+    pub records_refused: u64,
     /// Produce requests decoded.
     pub produce_requests: u64,
     /// Batches appended.

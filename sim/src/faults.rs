@@ -90,6 +90,15 @@ pub struct FaultConfig {
     /// [`producer_state_loss_rate`](Self::producer_state_loss_rate): the records stay in the
     /// log, and a correct producer writes no duplicate.
     pub state_rollback_rate: f64,
+    /// Share of partitions whose NOT_LEADER_OR_FOLLOWER answers (Produce v10+) name the
+    /// current leader and epoch (KIP-951 `CurrentLeader`) with its address
+    /// (`NodeEndpoints`), as Kafka 3.7+ does. Not a fault: applies for the whole run.
+    pub leader_hint_rate: f64,
+    /// Share of records, chosen by their content ([`crate::kip::poisoned`]), that every
+    /// broker refuses (Produce v8+, acks 1 or all): a batch holding one is answered
+    /// INVALID_RECORD naming those records (KIP-467 `RecordErrors`), as Kafka does for a
+    /// record without a key on a compacted topic. Applies for the whole run.
+    pub invalid_record_rate: f64,
     /// Probability, per idempotent batch arriving at a partition that holds state for its
     /// producer, that the partition's epoch for that producer has moved on (another instance
     /// of the producer bumped it), so the batch is answered INVALID_PRODUCER_EPOCH: fatal for
@@ -178,6 +187,8 @@ impl FaultConfig {
             max_batch_bytes: None,
             heal: false,
             permanent_crash: false,
+            leader_hint_rate: 0.0,
+            invalid_record_rate: 0.0,
         }
     }
 

@@ -138,6 +138,7 @@ pub mod config;
 pub mod driver;
 pub mod faults;
 mod idempotence;
+pub mod kip;
 pub mod script;
 pub mod simulation;
 pub mod txn_coordinator;

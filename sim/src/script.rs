@@ -44,6 +44,17 @@ pub enum ScriptedFault {
     Omit,
     /// Append, then answer with this base offset (a hostile value).
     BaseOffset(i64),
+    /// Answer NOT_LEADER_OR_FOLLOWER without appending, naming this leader and epoch
+    /// (KIP-951 `CurrentLeader`, Produce v10+) with the leader's address in `NodeEndpoints`.
+    NotLeader {
+        /// `leader_id`.
+        leader: i32,
+        /// `leader_epoch`.
+        epoch: i32,
+    },
+    /// Answer INVALID_RECORD without appending, naming the records at these indices of the
+    /// batch (KIP-467 `RecordErrors`, Produce v8+), each with a message.
+    RejectRecords(Vec<i32>),
 }
 
 /// What Metadata answers say of one scripted topic.
@@ -140,6 +151,8 @@ pub(crate) struct Script {
     seen: Option<Seen>,
     /// EndTxn answers to lose (the connection dropped after the coordinator acted).
     pub(crate) lose_end_txn_answers: usize,
+    /// Brokers left out of Metadata answers (still reachable: KIP-951 `NodeEndpoints`).
+    pub(crate) hidden: std::collections::BTreeSet<i32>,
 }
 
 impl Script {

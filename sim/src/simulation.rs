@@ -172,7 +172,8 @@ pub fn describe(config: &SimConfig) -> String {
             format!(
                 "every {:?} lm{}/cr{}/rs{} slow {:.2} lost {:.2} stall {:.3} err {:.2} \
                  state-loss {:.2} hostile {:?} initial-seq {:?} dup-answer {:.2} rollback {:.2} \
-                 fence {:.3} caps {:?}/{:?} heal {} permanent-crash {} tail {}@{:?}",
+                 fence {:.3} caps {:?}/{:?} heal {} permanent-crash {} tail {}@{:?} \
+                 hints {:.2} refused {:.3}",
                 f.mean_interval,
                 f.leader_move_weight,
                 f.broker_crash_weight,
@@ -192,7 +193,9 @@ pub fn describe(config: &SimConfig) -> String {
                 f.heal,
                 f.permanent_crash,
                 config.workload.tail_records,
-                config.workload.tail_at
+                config.workload.tail_at,
+                f.leader_hint_rate,
+                f.invalid_record_rate
             )
         }
     )
@@ -656,6 +659,7 @@ impl<'a> Runner<'a> {
             }),
             duplicate_answers: config.cluster.faults.duplicate_answer_rate > 0.0,
             broker_max_batch_bytes: config.cluster.faults.max_batch_bytes,
+            invalid_record_ppm: crate::kip::ppm(config.cluster.faults.invalid_record_rate),
             fenced_at: self.cluster.stats().first_fenced_at,
             closed_now_at: self.closed_now_at,
         };

@@ -136,7 +136,29 @@ fn suite_faults(rng: &mut Rng, seed: u64) -> FaultConfig {
     if !f.is_none() {
         f.hostile = hostile_for(seed, DEFAULT_HOSTILE);
     }
+    (f.leader_hint_rate, f.invalid_record_rate) = kip_rates_for(seed);
     f
+}
+
+/// The rates of newer brokers' answers for seed `seed` (every seed, with faults or not):
+/// KIP-951 leader hints on every partition for 3 seeds in 8, on a share of the partitions for
+/// 2 in 8, none for the rest (older brokers; the backoff and metadata-refresh checks after
+/// NOT_LEADER apply to partitions without hints); KIP-467 refused records for one seed in
+/// four, at 0.5–3% of records. Drawn from a generator of their own, so the choice changes
+/// nothing else in the seed's configuration.
+pub fn kip_rates_for(seed: u64) -> (f64, f64) {
+    let mut rng = Rng::new(seed ^ 0x0951_0467_5EED_0005);
+    let hints = match rng.below(8) {
+        0..=2 => 1.0,
+        3 | 4 => 0.2 + rng.unit() * 0.6,
+        _ => 0.0,
+    };
+    let refused = if rng.below(4) == 0 {
+        0.005 + rng.unit() * 0.025
+    } else {
+        0.0
+    };
+    (hints, refused)
 }
 
 /// The configuration the suite runs for `seed`: a pure function of the seed.

@@ -192,6 +192,8 @@ fn add_stats(total: &mut ClusterStats, s: &ClusterStats) {
     total.hostile_base_offsets += s.hostile_base_offsets;
     total.phantom_leaders += s.phantom_leaders;
     total.throttled_responses += s.throttled_responses;
+    total.leader_hints += s.leader_hints;
+    total.records_refused += s.records_refused;
     for (code, n) in &s.injected_errors {
         *total.injected_errors.entry(*code).or_default() += n;
     }
@@ -591,7 +593,8 @@ fn main() -> ExitCode {
     eprintln!(
         "sim coverage: {} produce requests, {} records appended, {duplicates} explained duplicates, \
          {} leader moves, {} crashes, {} connection resets, {} slow responses, {} lost responses, \
-         {} stalls, injected errors {:?}",
+         {} stalls, injected errors {:?}, {} leader hints (KIP-951), {} records refused by name \
+         (KIP-467)",
         total.produce_requests,
         total.records_appended,
         total.leader_moves,
@@ -600,7 +603,9 @@ fn main() -> ExitCode {
         total.slow_responses,
         total.lost_responses,
         total.stalls,
-        total.injected_errors
+        total.injected_errors,
+        total.leader_hints,
+        total.records_refused
     );
     eprintln!(
         "sim idempotence: {idempotent_seeds} idempotent seeds, {} producer ids, {} duplicate \

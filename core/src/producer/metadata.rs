@@ -9,6 +9,7 @@
 //! names no broker of the answer makes its partition leaderless.
 
 use super::connection::{Connections, Io, RequestKind, RequestRef, Target};
+use super::leader_hint::LeaderEpoch;
 use super::partition::PartitionState;
 use super::responses::retry_backoff;
 use super::topic::{TopicMeta, TopicState};
@@ -275,18 +276,36 @@ impl TopicState {
             self.partitions
                 .resize_with(count, || PartitionState::new(None));
         }
-        let mut leaders = vec![None; self.partitions.len()];
+        let mut leaders = vec![(None, -1); self.partitions.len()];
         for p in &m.partitions {
-            if let (true, Ok(i)) = (is_broker(p.leader_id), usize::try_from(p.partition_index)) {
-                if let Some(slot) = leaders.get_mut(i) {
-                    *slot = Some(p.leader_id);
-                }
+            if let Some(slot) = usize::try_from(p.partition_index)
+                .ok()
+                .and_then(|i| leaders.get_mut(i))
+            {
+                *slot = (
+                    is_broker(p.leader_id).then_some(p.leader_id),
+                    p.leader_epoch,
+                );
             }
         }
         let mut leaderless = false;
         let mut writable = Vec::new();
         let mut changed = Vec::new();
-        for (i, (part, leader)) in self.partitions.iter_mut().zip(leaders).enumerate() {
+        for (i, (part, (leader, epoch))) in self.partitions.iter_mut().zip(leaders).enumerate() {
+            let known = part.leader_epoch;
+            let leader = if epoch >= 0 && epoch < known.epoch && is_broker(known.node) {
+                // Older than what a leader hint (KIP-951) told: a stale broker's answer;
+                // keep the newer leader, as Java's `Metadata` does.
+                Some(known.node)
+            } else {
+                if epoch >= 0 || known.epoch < 0 {
+                    part.leader_epoch = LeaderEpoch {
+                        epoch,
+                        node: leader.unwrap_or(-1),
+                    };
+                }
+                leader
+            };
             if part.leader != leader {
                 changed.push((i, leader));
             }

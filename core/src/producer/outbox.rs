@@ -390,6 +390,8 @@ impl Outbox {
             batch_uncompressed_bytes: c.batch_uncompressed_bytes,
             batch_size: g.batch_size,
             retries: c.retries.clone(),
+            leader_hints_used: c.leader_hints_used,
+            records_rejected_alone: c.records_rejected_alone,
             request_latency: c.request_latency.clone(),
             brokers,
             partitions,

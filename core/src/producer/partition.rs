@@ -14,6 +14,7 @@ use super::accept::AcceptedRecord;
 use super::batch::{Batch, BatchLimits, SealTrigger, Slot, SLOT};
 use super::connection::RequestRef;
 use super::dirty::DirtySet;
+use super::leader_hint::LeaderEpoch;
 use super::order::RetryLevel;
 use super::recycle::{class_size, Recycler};
 use super::topic::{TopicIdx, TopicState};
@@ -98,6 +99,9 @@ pub(crate) fn partition_and_owner<'t>(
 pub(crate) struct PartitionState {
     /// The leader's node id, when known. Cleared ("abandon the broker") when a retry begins.
     pub leader: Option<i32>,
+    /// The newest leader epoch known and the leader it names (Metadata v7+, or a KIP-951
+    /// hint); kept when the leader is abandoned ([`super::leader_hint`]).
+    pub leader_epoch: LeaderEpoch,
     /// The retry level let through; 0 in the normal state.
     pub high_watermark: u32,
     /// Retry buffers, indexed by retry level (grown on demand).
@@ -148,6 +152,7 @@ impl PartitionState {
     pub(crate) fn new(leader: Option<i32>) -> Self {
         PartitionState {
             leader,
+            leader_epoch: LeaderEpoch::default(),
             high_watermark: 0,
             retry_state: vec![RetryLevel::default()],
             retry_batches: VecDeque::new(),

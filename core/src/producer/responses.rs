@@ -17,6 +17,8 @@
 use super::batch::{seq_add, seq_batch_before, Batch, Slot, Stamp};
 use super::connection::{InFlightBatch, RequestRef};
 use super::idempotence::{outcome_unknown, stamp_producer};
+use super::leader_hint::{apply_hints, carries_hint, Hint};
+use super::record_errors::names_records;
 use super::stage_cx::StageCx;
 use super::PartitionRef;
 use crate::config::Config;
@@ -63,6 +65,8 @@ pub(crate) fn retry_backoff(config: &Config, rng: &mut Rng, attempt: u32) -> Dur
 pub(crate) struct Responses {
     /// The last Produce response decoded, kept so the next decodes into its lists.
     produce_response: protocol::ProduceResponse,
+    /// The leader hints (KIP-951) of the answer being read (kept: no allocation).
+    hints: Vec<Hint>,
     /// Partitions to queue as ready after an answer (kept: no allocation).
     pub requeue: Vec<PartitionRef>,
 }
@@ -188,6 +192,8 @@ impl Responses {
                 let now = cx.clock.last_now;
                 cx.outbox
                     .deliver(cx.recycler, name, b.partition, b.records, offsets, now);
+            } else if names_records(code, &block) {
+                self.reject_named_records(cx, b, rref, code, &block, now);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE
                 || code == ErrorCode::RECORD_LIST_TOO_LARGE
             {
@@ -245,6 +251,10 @@ impl Responses {
                 let records = cx.unbatch(b);
                 cx.outbox.fail_all(cx.recycler, records, &e);
             } else if code.is_retriable() {
+                if let Some(leader) = block.current_leader.filter(|_| carries_hint(code)) {
+                    let at = b.partition;
+                    self.hints.push(Hint { at, leader });
+                }
                 Self::batch_failed(cx, b, rref, RetryCause::Broker(code), now);
             } else {
                 let part = cx.partition_mut(b.partition);
@@ -257,6 +267,9 @@ impl Responses {
             }
         }
         cx.recycler.put_batch_list(batches);
+        if !self.hints.is_empty() {
+            apply_hints(cx, &mut self.hints, &resp.node_endpoints);
+        }
         self.produce_response = resp;
         malformed
     }
@@ -322,7 +335,7 @@ impl Responses {
     /// into the partition's retry batches in sequence order, the old path pulled back behind
     /// them, the watermark raised with a chaser for everything still in flight. With
     /// `backoff_until` the leader is abandoned too (a failure); without (a split) it is kept.
-    fn requeue_stamped(
+    pub(super) fn requeue_stamped(
         cx: &mut StageCx<'_>,
         batches: Vec<InFlightBatch>,
         level: u32,
@@ -425,7 +438,7 @@ impl Responses {
     }
 
     /// Encodes `records` as a v2 batch stamped at `seq`.
-    fn encode_stamped(
+    pub(super) fn encode_stamped(
         config: &Config,
         records: &[super::accept::AcceptedRecord],
         fields: ProducerFields,

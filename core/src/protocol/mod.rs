@@ -54,8 +54,8 @@ pub use sasl::{
 
 use bytes::BufMut;
 pub use produce::{
-    ProducePartitionData, ProducePartitionResponse, ProduceRequest, ProduceResponse,
-    ProduceTopicData, ProduceTopicResponse,
+    LeaderIdAndEpoch, NodeEndpoint, ProducePartitionData, ProducePartitionResponse, ProduceRequest,
+    ProduceResponse, ProduceTopicData, ProduceTopicResponse, RecordError,
 };
 
 /// API keys used by the producer.

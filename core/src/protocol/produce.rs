@@ -33,8 +33,42 @@ pub struct ProduceRequest {
     pub topics: Vec<ProduceTopicData>,
 }
 
-/// One partition's outcome in a Produce response.
+/// One record a broker named as the reason it refused a batch (KIP-467, Produce v8+
+/// `RecordErrors`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordError {
+    /// `batch_index`: the record's position in the batch (0 for its first record).
+    pub batch_index: i32,
+    /// `batch_index_error_message`: why this record was refused.
+    pub message: Option<String>,
+}
+
+/// A partition's current leader as the broker that refused a batch knows it (KIP-951,
+/// Produce v10+ tagged field `CurrentLeader`). `-1` in either field means unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderIdAndEpoch {
+    /// `leader_id`.
+    pub leader_id: i32,
+    /// `leader_epoch`.
+    pub leader_epoch: i32,
+}
+
+/// A broker's address in a Produce response (KIP-951, Produce v10+ tagged field
+/// `NodeEndpoints`): where to reach a leader named by a [`LeaderIdAndEpoch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEndpoint {
+    /// `node_id`.
+    pub node_id: i32,
+    /// `host`.
+    pub host: String,
+    /// `port`.
+    pub port: i32,
+    /// `rack`.
+    pub rack: Option<String>,
+}
+
+/// One partition's outcome in a Produce response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducePartitionResponse {
     /// `index`.
     pub index: i32,
@@ -46,8 +80,13 @@ pub struct ProducePartitionResponse {
     pub log_append_time_ms: i64,
     /// `log_start_offset` (v5+).
     pub log_start_offset: i64,
+    /// `record_errors` (v8+): the records that made the broker refuse the batch.
+    pub record_errors: Vec<RecordError>,
     /// `error_message` (v8+).
     pub error_message: Option<String>,
+    /// `current_leader` (v10+, tag 0): sent with NOT_LEADER_OR_FOLLOWER and
+    /// FENCED_LEADER_EPOCH; `None` when absent.
+    pub current_leader: Option<LeaderIdAndEpoch>,
 }
 
 /// One topic's outcomes in a Produce response.
@@ -70,11 +109,17 @@ pub struct ProduceResponse {
     /// does), so any value, negative or huge, is harmless; the broker still enforces its
     /// quota on its side (since KIP-219 it stops reading the connection for that long).
     pub throttle_time_ms: i32,
+    /// `node_endpoints` (v10+, tag 0): addresses of the leaders named in
+    /// [`ProducePartitionResponse::current_leader`].
+    pub node_endpoints: Vec<NodeEndpoint>,
 }
 
 use super::primitives::{DecodeError, Reader, WireWrite};
 use super::{api_key, Request, Response};
 use bytes::{BufMut, BytesMut};
+
+/// The first Produce version whose answers carry leader hints (KIP-951).
+pub const HINTS_VERSION: i16 = 10;
 
 fn check_version(version: i16) -> Result<(), DecodeError> {
     if (ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION).contains(&version) {
@@ -167,8 +212,7 @@ impl Request for ProduceRequest {
 }
 
 impl Response for ProduceResponse {
-    /// `record_errors` (v8+) is written empty; no tagged fields (v10+ `current_leader`,
-    /// `node_endpoints`) are written.
+    /// Tagged fields (v10+ `current_leader`, `node_endpoints`) are written when present.
     fn encode(&self, version: i16, buf: &mut BytesMut) {
         let flexible = version >= ProduceRequest::FIRST_FLEXIBLE;
         buf.put_array_len_flex(flexible, self.topics.len());
@@ -186,22 +230,55 @@ impl Response for ProduceResponse {
                     buf.put_i64(p.log_start_offset);
                 }
                 if version >= 8 {
-                    buf.put_array_len_flex(flexible, 0); // record_errors
+                    buf.put_array_len_flex(flexible, p.record_errors.len());
+                    for e in &p.record_errors {
+                        buf.put_i32(e.batch_index);
+                        buf.put_nullable_string_flex(flexible, e.message.as_deref());
+                        buf.put_tagged_fields_flex(flexible);
+                    }
                     buf.put_nullable_string_flex(flexible, p.error_message.as_deref());
                 }
-                buf.put_tagged_fields_flex(flexible);
+                match p.current_leader {
+                    Some(l) if version >= HINTS_VERSION => {
+                        buf.put_uvarint(1);
+                        buf.put_uvarint(0); // tag
+                        buf.put_uvarint(9); // leader id + epoch + empty tags
+                        buf.put_i32(l.leader_id);
+                        buf.put_i32(l.leader_epoch);
+                        buf.put_empty_tagged_fields();
+                    }
+                    _ => buf.put_tagged_fields_flex(flexible),
+                }
             }
             buf.put_tagged_fields_flex(flexible);
         }
         if version >= 1 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_tagged_fields_flex(flexible);
+        if version >= HINTS_VERSION && !self.node_endpoints.is_empty() {
+            let mut field = BytesMut::new();
+            field.put_array_len_flex(true, self.node_endpoints.len());
+            for n in &self.node_endpoints {
+                field.put_i32(n.node_id);
+                field.put_string_flex(true, &n.host);
+                field.put_i32(n.port);
+                field.put_nullable_string_flex(true, n.rack.as_deref());
+                field.put_empty_tagged_fields();
+            }
+            buf.put_uvarint(1);
+            buf.put_uvarint(0); // tag
+            buf.put_uvarint(u32::try_from(field.len()).unwrap_or(u32::MAX));
+            buf.put_slice(&field);
+        } else {
+            buf.put_tagged_fields_flex(flexible);
+        }
     }
 
     /// Fields absent in `version` take Kafka's defaults: `log_append_time_ms` and
-    /// `log_start_offset` -1, `error_message` null, `throttle_time_ms` 0. `record_errors`
-    /// is read and dropped; tagged fields (v10+ leader hints) are skipped.
+    /// `log_start_offset` -1, `error_message` null, `throttle_time_ms` 0, `record_errors`,
+    /// `current_leader` and `node_endpoints` empty. From v10 the tagged fields
+    /// `current_leader` and `node_endpoints` (tag 0 at their levels) are read; other tags are
+    /// skipped. Every list is bounded by the bytes left in the frame.
     fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut out = ProduceResponse::default();
         out.decode_into(version, r)?;
@@ -238,7 +315,32 @@ impl Response for ProduceResponse {
             r.tagged_fields_flex(flexible)?;
         }
         self.throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
-        r.tagged_fields_flex(flexible)?;
+        self.node_endpoints.clear();
+        if version >= HINTS_VERSION {
+            let endpoints = &mut self.node_endpoints;
+            r.tagged_fields(|tag, f| {
+                if tag == 0 {
+                    // Smallest endpoint: id + host length + port + rack length + tags.
+                    let n = f.array_len_flex(true, 8)?;
+                    *endpoints = f.read_vec(n, |f| {
+                        let node_id = f.i32()?;
+                        let host = f.string_flex(true)?;
+                        let port = f.i32()?;
+                        let rack = f.nullable_string_flex(true)?;
+                        f.skip_tagged_fields()?;
+                        Ok(NodeEndpoint {
+                            node_id,
+                            host,
+                            port,
+                            rack,
+                        })
+                    })?;
+                }
+                Ok(())
+            })?;
+        } else {
+            r.tagged_fields_flex(flexible)?;
+        }
         Ok(())
     }
 }
@@ -254,25 +356,47 @@ fn read_partition_response(
     let base_offset = r.i64()?;
     let log_append_time_ms = if version >= 2 { r.i64()? } else { -1 };
     let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
-    let error_message = if version >= 8 {
-        // record_errors: batch_index + nullable message (+ tags).
+    let (record_errors, error_message) = if version >= 8 {
+        // record_errors: batch_index + nullable message (+ tags): at least 5 bytes each.
         let n = r.array_len_flex(flexible, 5)?;
-        for _ in 0..n {
-            r.i32()?;
-            r.nullable_string_flex(flexible)?;
+        let errors = r.read_vec(n, |r| {
+            let batch_index = r.i32()?;
+            let message = r.nullable_string_flex(flexible)?;
             r.tagged_fields_flex(flexible)?;
-        }
-        r.nullable_string_flex(flexible)?
+            Ok(RecordError {
+                batch_index,
+                message,
+            })
+        })?;
+        (errors, r.nullable_string_flex(flexible)?)
     } else {
-        None
+        (Vec::new(), None)
     };
-    r.tagged_fields_flex(flexible)?;
+    let mut current_leader = None;
+    if version >= HINTS_VERSION {
+        r.tagged_fields(|tag, f| {
+            if tag == 0 {
+                let leader_id = f.i32()?;
+                let leader_epoch = f.i32()?;
+                f.skip_tagged_fields()?;
+                current_leader = Some(LeaderIdAndEpoch {
+                    leader_id,
+                    leader_epoch,
+                });
+            }
+            Ok(())
+        })?;
+    } else {
+        r.tagged_fields_flex(flexible)?;
+    }
     Ok(ProducePartitionResponse {
         index,
         error_code,
         base_offset,
         log_append_time_ms,
         log_start_offset,
+        record_errors,
         error_message,
+        current_leader,
     })
 }

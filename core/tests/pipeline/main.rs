@@ -9,5 +9,6 @@ mod audit;
 mod basic;
 mod close_now;
 mod idempotence;
+mod kip;
 mod observability;
 mod transactions;

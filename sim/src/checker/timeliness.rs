@@ -89,7 +89,7 @@ impl Checker<'_> {
                 ProduceError::ProducerFenced(_) => options.fenced_at.is_some_and(|t| *at >= t),
                 // The close's timeout ran out before the record's outcome came.
                 ProduceError::CloseTimedOut => options.closed_now_at == Some(*at),
-                _ => false,
+                _ => self.rejected_rightly(s, e),
             };
             if !excused {
                 let msg = format!(

@@ -219,9 +219,11 @@ fn golden_produce_v3_request_and_v9_response() {
                 log_append_time_ms: -1,
                 log_start_offset: 0,
                 error_message: None,
+                ..Default::default()
             }],
         }],
         throttle_time_ms: 0,
+        node_endpoints: Vec::new(),
     };
     let mut b = BytesMut::new();
     encode_response::<ProduceRequest>(3, 9, &r, &mut b);
@@ -325,9 +327,11 @@ fn golden_produce_v0_request_and_v2_response() {
                     log_append_time_ms: 7,
                     log_start_offset: -1,
                     error_message: None,
+                    ..Default::default()
                 }],
             }],
             throttle_time_ms: 3,
+            node_endpoints: Vec::new(),
         }
     );
     let mut b = BytesMut::new();

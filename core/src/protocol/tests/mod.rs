@@ -179,6 +179,7 @@ fn produce_response() -> ProduceResponse {
                     log_append_time_ms: 1_700_000_000_000,
                     log_start_offset: 42,
                     error_message: None,
+                    ..Default::default()
                 },
                 ProducePartitionResponse {
                     index: 1,
@@ -187,10 +188,39 @@ fn produce_response() -> ProduceResponse {
                     log_append_time_ms: -1,
                     log_start_offset: -1,
                     error_message: Some("bad record".into()),
+                    record_errors: vec![
+                        RecordError {
+                            batch_index: 3,
+                            message: Some("no key".into()),
+                        },
+                        RecordError {
+                            batch_index: 5,
+                            message: None,
+                        },
+                    ],
+                    ..Default::default()
+                },
+                ProducePartitionResponse {
+                    index: 2,
+                    error_code: 6,
+                    base_offset: -1,
+                    log_append_time_ms: -1,
+                    log_start_offset: -1,
+                    current_leader: Some(LeaderIdAndEpoch {
+                        leader_id: 3,
+                        leader_epoch: 17,
+                    }),
+                    ..Default::default()
                 },
             ],
         }],
         throttle_time_ms: 12,
+        node_endpoints: vec![NodeEndpoint {
+            node_id: 3,
+            host: "broker-3.example".into(),
+            port: 9093,
+            rack: Some("r1".into()),
+        }],
     }
 }
 
@@ -277,8 +307,15 @@ fn norm_produce_response(v: i16, mut m: ProduceResponse) -> ProduceResponse {
             }
             if v < 8 {
                 p.error_message = None;
+                p.record_errors.clear();
+            }
+            if v < 10 {
+                p.current_leader = None;
             }
         }
+    }
+    if v < 10 {
+        m.node_endpoints.clear();
     }
     m
 }
@@ -395,6 +432,7 @@ fn produce_response_decoded_into_a_kept_value_equals_a_fresh_decode() {
             log_append_time_ms: 5,
             log_start_offset: 5,
             error_message: Some("old".into()),
+            ..Default::default()
         });
     previous.topics.push(previous.topics[0].clone());
     previous.throttle_time_ms = 999;
