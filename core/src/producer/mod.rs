@@ -135,6 +135,7 @@ mod order;
 mod outbox;
 mod partition;
 mod pass;
+mod produce_floor;
 mod recycle;
 mod request;
 mod responses;
