@@ -1,5 +1,5 @@
-//! A secured single-node Kafka 4.1 (KRaft) for the TLS and SASL tests: one broker with four
-//! client listeners, and the certificates and users to reach them.
+//! A secured single-node Kafka (KRaft, the newest tested: 4.4) for the TLS and SASL tests: one
+//! broker with four client listeners, and the certificates and users to reach them.
 //!
 //! | listener | security | who gets in |
 //! |---|---|---|
@@ -236,7 +236,7 @@ impl SecureCluster {
             advertised_host: "localhost".into(),
             advertised_port: None,
         };
-        let mut opts = StartOptions::new(Version::V4_1, 1);
+        let mut opts = StartOptions::new(Version::NEWEST, 1);
         opts.name = Some(name);
         opts.extra_listeners = vec![
             listener("SSL", ssl_port),
@@ -412,7 +412,7 @@ impl SecureCluster {
         lines: &[&str],
     ) -> Result<()> {
         let config = self.properties_file(properties)?;
-        let mut cmd = java_tool(Version::V4_1, "org.apache.kafka.tools.ConsoleProducer");
+        let mut cmd = java_tool(Version::NEWEST, "org.apache.kafka.tools.ConsoleProducer");
         cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
             .args(["--topic", topic])
             .arg("--producer.config")
@@ -461,7 +461,7 @@ impl SecureCluster {
     ) -> Result<Vec<String>> {
         let config = self.properties_file(properties)?;
         let mut cmd = java_tool(
-            Version::V4_1,
+            Version::NEWEST,
             "org.apache.kafka.tools.consumer.ConsoleConsumer",
         );
         cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
