@@ -198,6 +198,27 @@ impl Version {
         }
     }
 
+    /// The option names of Kafka's console producer (`producer`) or consumer in this version.
+    pub fn console_flags(self, producer: bool) -> ConsoleFlags {
+        match (self, producer) {
+            (Version::V4_4, _) => ConsoleFlags {
+                config: "--command-config",
+                property: "--command-property",
+                formatter: "--formatter-property",
+            },
+            (_, true) => ConsoleFlags {
+                config: "--producer.config",
+                property: "--producer-property",
+                formatter: "--property",
+            },
+            (_, false) => ConsoleFlags {
+                config: "--consumer.config",
+                property: "--consumer-property",
+                formatter: "--property",
+            },
+        }
+    }
+
     /// The broker's logging configuration file under `kafka/<ver>/`, and the system property
     /// that names it.
     pub(crate) fn broker_log_config(self) -> (&'static str, &'static str) {
@@ -215,6 +236,21 @@ impl Version {
             Version::V3_9 => ("tools-log4j.properties", "log4j.configuration"),
         }
     }
+}
+
+/// The option names of Kafka's ConsoleProducer or ConsoleConsumer in one version
+/// ([`Version::console_flags`]). Kafka 4.2 renamed them (KIP-1147); 4.4's consumer prints a
+/// deprecation notice for each old name on its stdout, among the records it prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsoleFlags {
+    /// The client's properties file: `--command-config` (before 4.2: `--producer.config`,
+    /// `--consumer.config`).
+    pub config: &'static str,
+    /// One client property: `--command-property` (before: `--producer-property`,
+    /// `--consumer-property`).
+    pub property: &'static str,
+    /// One property of the consumer's formatter: `--formatter-property` (before: `--property`).
+    pub formatter: &'static str,
 }
 
 impl fmt::Display for Version {
@@ -273,6 +309,19 @@ mod tests {
             Version::V4_4.broker_log_config(),
             ("log4j2.properties", "log4j2.configurationFile")
         );
+        assert_eq!(
+            Version::V4_4.console_flags(false).config,
+            "--command-config"
+        );
+        assert_eq!(
+            Version::V4_1.console_flags(false).config,
+            "--consumer.config"
+        );
+        assert_eq!(
+            Version::V3_9.console_flags(true).property,
+            "--producer-property"
+        );
+        assert_eq!(Version::V4_1.console_flags(false).formatter, "--property");
         // Every version's pom is committed and names that release.
         for v in Version::ALL {
             let pom = workspace_root()

@@ -359,7 +359,7 @@ pub fn console_consume(
         "headers.separator=,",
         "null.literal=<null>",
     ] {
-        cmd.args(["--property", prop]);
+        cmd.args([version.console_flags(false).formatter, prop]);
     }
     let out = io_ctx(cmd.output(), || "starting ConsoleConsumer".into())?;
     // ConsoleConsumer exits non-zero on its idle timeout (TimeoutException) after printing

@@ -413,14 +413,15 @@ impl SecureCluster {
     ) -> Result<()> {
         let config = self.properties_file(properties)?;
         let mut cmd = java_tool(Version::NEWEST, "org.apache.kafka.tools.ConsoleProducer");
+        let flags = Version::NEWEST.console_flags(true);
         cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
             .args(["--topic", topic])
-            .arg("--producer.config")
+            .arg(flags.config)
             .arg(&config)
             // Fail fast instead of retrying for the default two minutes.
-            .args(["--producer-property", "delivery.timeout.ms=20000"])
-            .args(["--producer-property", "request.timeout.ms=10000"])
-            .args(["--producer-property", "max.block.ms=20000"])
+            .args([flags.property, "delivery.timeout.ms=20000"])
+            .args([flags.property, "request.timeout.ms=10000"])
+            .args([flags.property, "max.block.ms=20000"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -468,7 +469,7 @@ impl SecureCluster {
             .args(["--topic", topic, "--from-beginning"])
             .args(["--max-messages", &count.to_string()])
             .args(["--timeout-ms", &timeout.as_millis().to_string()])
-            .arg("--consumer.config")
+            .arg(Version::NEWEST.console_flags(false).config)
             .arg(&config)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
