@@ -293,9 +293,10 @@ pub fn read_back(
     let log_config = kafka::workspace_root()
         .join("kafka")
         .join(version.as_str())
-        .join(match version {
-            odradek_tests::Version::V4_1 => "tools-log4j2.properties",
-            _ => "tools-log4j.properties",
+        .join(if version.is_4x() {
+            "tools-log4j2.properties"
+        } else {
+            "tools-log4j.properties"
         });
     let stderr_path = std::env::temp_dir().join(format!(
         "odradek-readback-{}-{topic}.log",

@@ -53,7 +53,7 @@ pub(crate) fn server_properties(
          num.recovery.threads.per.data.dir=1\n",
         data = data.display()
     );
-    if version == Version::V4_1 {
+    if version.is_4x() {
         // Share groups exist from 4.0 on; 3.9 would only warn about unknown settings.
         p.push_str(&format!(
             "share.coordinator.state.topic.replication.factor={rf}\n\
@@ -115,6 +115,20 @@ mod tests {
             }],
         );
         assert!(!p39.contains("share.coordinator"));
+        let p44 = server_properties(
+            Version::V4_4,
+            1,
+            1,
+            1,
+            2,
+            "1@127.0.0.1:2",
+            Path::new("/d"),
+            &[],
+            &[],
+        );
+        assert!(p44
+            .lines()
+            .any(|l| l == "share.coordinator.state.topic.replication.factor=1"));
         for line in [
             "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2,SSL://127.0.0.1:7",
             "advertised.listeners=PLAINTEXT://127.0.0.1:1,SSL://localhost:7",

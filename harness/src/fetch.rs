@@ -96,10 +96,7 @@ pub fn fetch(version: Version) -> Result<Fetched> {
 /// `kafka.Kafka`, `kafka.tools.StorageTool` in `kafka_2.13`; `TopicCommand`, `ConsoleConsumer`
 /// in `kafka-tools`; the Java client in `kafka-clients`).
 fn verify_jars(version: Version, lib: &Path) -> Result<()> {
-    let full = match version {
-        Version::V4_1 => "4.1.1",
-        Version::V3_9 => "3.9.1",
-    };
+    let full = version.release();
     let names: Vec<String> = io_ctx(fs::read_dir(lib), || format!("listing {}", lib.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -73,6 +73,10 @@ pub const RUN_ID_ENV: &str = "ODRADEK_RUN_ID";
 /// `512m`): reading a million records back with RecordTool needs more.
 pub const TOOL_HEAP_ENV: &str = "ODRADEK_TOOL_HEAP";
 
+/// The environment variable that picks the Kafka version of a run that starts its own cluster
+/// (the chaos run: `ODRADEK_KAFKA_VERSION=4.1 cargo xtask chaos`); unset, [`Version::NEWEST`].
+pub const VERSION_ENV: &str = "ODRADEK_KAFKA_VERSION";
+
 /// How long to wait for a broker to report that it started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -132,6 +136,9 @@ pub(crate) fn io_ctx<T>(r: std::io::Result<T>, what: impl FnOnce() -> String) ->
 /// A Kafka release line the project tests against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Version {
+    /// Kafka 4.4.0, the newest release line: RecordBatch v2 and Produce v3+ only (it still
+    /// advertises Produce v0–v2 but rejects them, KIP-896).
+    V4_4,
     /// Kafka 4.1.1: RecordBatch v2 and Produce v3+ only.
     V4_1,
     /// Kafka 3.9.1: the last line that still accepts Produce v0–v2 (MessageSet v0/v1).
@@ -140,22 +147,75 @@ pub enum Version {
 
 impl Version {
     /// Every supported version.
-    pub const ALL: [Version; 2] = [Version::V4_1, Version::V3_9];
+    pub const ALL: [Version; 3] = [Version::V4_4, Version::V4_1, Version::V3_9];
 
-    /// `"4.1"` or `"3.9"`: the folder name under `kafka/` and `.kafka/`.
+    /// The newest version: what `cargo xtask kafka start`, the demo and the chaos run use
+    /// unless told otherwise.
+    pub const NEWEST: Version = Version::V4_4;
+
+    /// `"4.4"`, `"4.1"` or `"3.9"`: the folder name under `kafka/` and `.kafka/`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Version::V4_4 => "4.4",
             Version::V4_1 => "4.1",
             Version::V3_9 => "3.9",
         }
     }
 
-    /// Parses `"4.1"` / `"3.9"` (also `"4.1.1"`, `"3.9.1"`).
+    /// The full release: `"4.4.0"`, `"4.1.1"` or `"3.9.1"` (the jars' version in the pom).
+    pub fn release(self) -> &'static str {
+        match self {
+            Version::V4_4 => "4.4.0",
+            Version::V4_1 => "4.1.1",
+            Version::V3_9 => "3.9.1",
+        }
+    }
+
+    /// Whether this is a Kafka 4.x broker (log4j2 logging, share groups, no ZooKeeper, no
+    /// Produce v0–v2).
+    pub fn is_4x(self) -> bool {
+        self != Version::V3_9
+    }
+
+    /// Parses `"4.4"` / `"4.1"` / `"3.9"` (also `"4.4.0"`, `"4.1.1"`, `"3.9.1"`).
     pub fn parse(s: &str) -> Result<Version> {
         match s {
+            "4.4" | "4.4.0" => Ok(Version::V4_4),
             "4.1" | "4.1.1" => Ok(Version::V4_1),
             "3.9" | "3.9.1" => Ok(Version::V3_9),
-            _ => err(format!("unknown Kafka version {s:?} (known: 4.1, 3.9)")),
+            _ => err(format!(
+                "unknown Kafka version {s:?} (known: 4.4, 4.1, 3.9)"
+            )),
+        }
+    }
+
+    /// The version named by [`VERSION_ENV`], or [`Version::NEWEST`] when it is unset; an
+    /// unknown name is an error.
+    pub fn from_env() -> Result<Version> {
+        match std::env::var(VERSION_ENV) {
+            Ok(v) if !v.is_empty() => Version::parse(&v),
+            _ => Ok(Version::NEWEST),
+        }
+    }
+
+    /// The option names of Kafka's console producer (`producer`) or consumer in this version.
+    pub fn console_flags(self, producer: bool) -> ConsoleFlags {
+        match (self, producer) {
+            (Version::V4_4, _) => ConsoleFlags {
+                config: "--command-config",
+                property: "--command-property",
+                formatter: "--formatter-property",
+            },
+            (_, true) => ConsoleFlags {
+                config: "--producer.config",
+                property: "--producer-property",
+                formatter: "--property",
+            },
+            (_, false) => ConsoleFlags {
+                config: "--consumer.config",
+                property: "--consumer-property",
+                formatter: "--property",
+            },
         }
     }
 
@@ -163,17 +223,34 @@ impl Version {
     /// that names it.
     pub(crate) fn broker_log_config(self) -> (&'static str, &'static str) {
         match self {
-            Version::V4_1 => ("log4j2.properties", "log4j2.configurationFile"),
+            Version::V4_4 | Version::V4_1 => ("log4j2.properties", "log4j2.configurationFile"),
             Version::V3_9 => ("log4j.properties", "log4j.configuration"),
         }
     }
 
     pub(crate) fn tools_log_config(self) -> (&'static str, &'static str) {
         match self {
-            Version::V4_1 => ("tools-log4j2.properties", "log4j2.configurationFile"),
+            Version::V4_4 | Version::V4_1 => {
+                ("tools-log4j2.properties", "log4j2.configurationFile")
+            }
             Version::V3_9 => ("tools-log4j.properties", "log4j.configuration"),
         }
     }
+}
+
+/// The option names of Kafka's ConsoleProducer or ConsoleConsumer in one version
+/// ([`Version::console_flags`]). Kafka 4.2 renamed them (KIP-1147); 4.4's consumer prints a
+/// deprecation notice for each old name on its stdout, among the records it prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsoleFlags {
+    /// The client's properties file: `--command-config` (before 4.2: `--producer.config`,
+    /// `--consumer.config`).
+    pub config: &'static str,
+    /// One client property: `--command-property` (before: `--producer-property`,
+    /// `--consumer-property`).
+    pub property: &'static str,
+    /// One property of the consumer's formatter: `--formatter-property` (before: `--property`).
+    pub formatter: &'static str,
 }
 
 impl fmt::Display for Version {
@@ -210,5 +287,53 @@ pub fn tail(path: &Path, n: usize) -> String {
             lines[lines.len().saturating_sub(n)..].join("\n")
         }
         Err(e) => format!("({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_name_their_jars() {
+        for v in Version::ALL {
+            assert_eq!(Version::parse(v.as_str()), Ok(v));
+            assert_eq!(Version::parse(v.release()), Ok(v));
+            assert!(v.release().starts_with(v.as_str()), "{v}");
+        }
+        assert_eq!(Version::NEWEST, Version::V4_4);
+        assert_eq!(Version::parse("4.4.0"), Ok(Version::V4_4));
+        assert!(Version::parse("4.2").is_err());
+        assert!(Version::V4_4.is_4x() && Version::V4_1.is_4x() && !Version::V3_9.is_4x());
+        assert_eq!(
+            Version::V4_4.broker_log_config(),
+            ("log4j2.properties", "log4j2.configurationFile")
+        );
+        assert_eq!(
+            Version::V4_4.console_flags(false).config,
+            "--command-config"
+        );
+        assert_eq!(
+            Version::V4_1.console_flags(false).config,
+            "--consumer.config"
+        );
+        assert_eq!(
+            Version::V3_9.console_flags(true).property,
+            "--producer-property"
+        );
+        assert_eq!(Version::V4_1.console_flags(false).formatter, "--property");
+        // Every version's pom is committed and names that release.
+        for v in Version::ALL {
+            let pom = workspace_root()
+                .join("kafka")
+                .join(v.as_str())
+                .join("pom.xml");
+            let text = fs::read_to_string(&pom).unwrap();
+            assert!(
+                text.contains(&format!("<version>{}</version>", v.release())),
+                "{}",
+                pom.display()
+            );
+        }
     }
 }

@@ -164,6 +164,10 @@ pub(crate) fn record_tool(version: Version) -> Result<Command> {
     let hash = format!("{:016x}", fnv1a(&source));
     let classes = lib_dir(version).with_file_name("classes");
     let hash_file = classes.with_file_name("classes.srchash");
+    // Tests of one binary run in parallel threads: one compiles, the others wait and use it
+    // (other processes race through the rename below).
+    static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     if !(classes.join("RecordTool.class").is_file()
         && fs::read_to_string(&hash_file).is_ok_and(|h| h.trim() == hash))
     {
@@ -355,7 +359,7 @@ pub fn console_consume(
         "headers.separator=,",
         "null.literal=<null>",
     ] {
-        cmd.args(["--property", prop]);
+        cmd.args([version.console_flags(false).formatter, prop]);
     }
     let out = io_ctx(cmd.output(), || "starting ConsoleConsumer".into())?;
     // ConsoleConsumer exits non-zero on its idle timeout (TimeoutException) after printing

@@ -14,8 +14,12 @@
 //!   value, duplicate keys), explicit timestamps and explicit partitions. Every delivered
 //!   offset is the offset the record is read back at; key, value, headers, timestamp and
 //!   partition match; per partition, read-back order is send order; nothing extra is read.
+//!   It runs on Kafka 4.1 and on the newest tested (4.4); the checks below on the newest.
 //! - [`legacy_matrix`] (Kafka 3.9): `MessageSetV0` and `MessageSetV1` × none, gzip, snappy,
 //!   lz4 (no headers, no zstd; v0 has no timestamps).
+//! - [`legacy_format_refused`] (Kafka 4.x): the same legacy formats against a broker that
+//!   lists Produce v0–v2 but rejects them (KIP-896) fail every record with
+//!   `UnsupportedVersion` instead of sending them; nothing is written.
 //! - [`record_too_large_for_topic`]: a 5000-byte record to a topic with
 //!   `max.message.bytes=1000` fails with `Broker(MESSAGE_TOO_LARGE)`; the run's other records
 //!   are delivered.
@@ -90,6 +94,22 @@ macro_rules! conformance_tests {
             }
         }
         #[test]
+        fn round_trip_matrix_newest() {
+            if $crate::kafka::should_run("round_trip_matrix_newest") {
+                $crate::conformance::round_trip_matrix::<$rt>(
+                    $crate::kafka::shared($crate::kafka::Version::NEWEST).unwrap(),
+                );
+            }
+        }
+        #[test]
+        fn legacy_format_refused() {
+            if $crate::kafka::should_run("legacy_format_refused") {
+                $crate::conformance::legacy_format_refused::<$rt>(
+                    $crate::kafka::shared($crate::kafka::Version::NEWEST).unwrap(),
+                );
+            }
+        }
+        #[test]
         fn legacy_matrix() {
             if $crate::kafka::should_run("legacy_matrix") {
                 $crate::conformance::legacy_matrix::<$rt>(
@@ -101,7 +121,7 @@ macro_rules! conformance_tests {
         fn record_too_large_for_topic() {
             if $crate::kafka::should_run("record_too_large_for_topic") {
                 $crate::conformance::record_too_large_for_topic::<$rt>(
-                    $crate::kafka::shared($crate::kafka::Version::V4_1).unwrap(),
+                    $crate::kafka::shared($crate::kafka::Version::NEWEST).unwrap(),
                 );
             }
         }
@@ -109,7 +129,7 @@ macro_rules! conformance_tests {
         fn unknown_topic() {
             if $crate::kafka::should_run("unknown_topic") {
                 $crate::conformance::unknown_topic::<$rt>(
-                    $crate::kafka::shared($crate::kafka::Version::V4_1).unwrap(),
+                    $crate::kafka::shared($crate::kafka::Version::NEWEST).unwrap(),
                 );
             }
         }
@@ -122,7 +142,7 @@ macro_rules! conformance_tests {
         fn close_with_records_in_flight() {
             if $crate::kafka::should_run("close_with_records_in_flight") {
                 $crate::conformance::close_with_records_in_flight::<$rt>(
-                    $crate::kafka::shared($crate::kafka::Version::V4_1).unwrap(),
+                    $crate::kafka::shared($crate::kafka::Version::NEWEST).unwrap(),
                 );
             }
         }
@@ -630,6 +650,64 @@ pub fn legacy_matrix<R: Runtime>(cluster: &KafkaCluster) {
             .collect();
         check_read_back(label, sent, outcomes, &mine, true, *v1);
     }
+}
+
+/// Kafka 4.0+ lists Produce v0–v2 in its ApiVersions answer (KAFKA-18659) but rejects them
+/// (KIP-896): a producer configured for `MessageSetV0` or `MessageSetV1` fails every record
+/// with a typed [`ProduceError::UnsupportedVersion`] naming KIP-896, without sending any (the
+/// topic stays empty), and then closes with every record accounted for.
+pub fn legacy_format_refused<R: Runtime>(cluster: &KafkaCluster) {
+    assert!(
+        cluster.version().is_4x(),
+        "needs a Kafka 4.x broker, not {}",
+        cluster.version()
+    );
+    let topic = format!("{}-legacy-refused", R::name());
+    cluster
+        .create_topics(&[TopicSpec::new(&topic, 2, 1)])
+        .unwrap();
+    for format in [MessageFormat::MessageSetV0, MessageFormat::MessageSetV1] {
+        let sent: Vec<Record> = (0..4)
+            .map(|i| {
+                Record::new(topic.as_str())
+                    .key(format!("k{i}"))
+                    .value(format!("{format:?} {i}"))
+            })
+            .collect();
+        let mut config = base_config(cluster);
+        config.message_format = format;
+        config.delivery_timeout = Some(Duration::from_secs(30));
+        let outcomes = R::produce(config, sent.clone());
+        assert_eq!(outcomes.len(), sent.len(), "{format:?}");
+        for (i, (r, o)) in sent.iter().zip(&outcomes).enumerate() {
+            match o {
+                Err(Failure::Delivery(e)) => {
+                    assert!(
+                        matches!(
+                            &e.error,
+                            ProduceError::UnsupportedVersion { reason, .. }
+                                if reason.contains("KIP-896")
+                        ),
+                        "{format:?} #{i}: expected UnsupportedVersion (KIP-896), got {:?}",
+                        e.error
+                    );
+                    assert_eq!(&e.record, r);
+                }
+                other => panic!(
+                    "{format:?} #{i}: expected UnsupportedVersion, got {:?}",
+                    other.as_ref().map_err(describe)
+                ),
+            }
+        }
+    }
+    // Nothing reached the log: a record written through Produce v0–v2 would be read back here.
+    let read = cluster
+        .consume_topics(&[&topic], 0, Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        read.values().all(Vec::is_empty),
+        "records reached {topic}: {read:?}"
+    );
 }
 
 /// A record over the topic's `max.message.bytes` fails with `MESSAGE_TOO_LARGE`; the others

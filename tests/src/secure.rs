@@ -1,5 +1,5 @@
-//! A secured single-node Kafka 4.1 (KRaft) for the TLS and SASL tests: one broker with four
-//! client listeners, and the certificates and users to reach them.
+//! A secured single-node Kafka (KRaft, the newest tested: 4.4) for the TLS and SASL tests: one
+//! broker with four client listeners, and the certificates and users to reach them.
 //!
 //! | listener | security | who gets in |
 //! |---|---|---|
@@ -236,7 +236,7 @@ impl SecureCluster {
             advertised_host: "localhost".into(),
             advertised_port: None,
         };
-        let mut opts = StartOptions::new(Version::V4_1, 1);
+        let mut opts = StartOptions::new(Version::NEWEST, 1);
         opts.name = Some(name);
         opts.extra_listeners = vec![
             listener("SSL", ssl_port),
@@ -412,15 +412,16 @@ impl SecureCluster {
         lines: &[&str],
     ) -> Result<()> {
         let config = self.properties_file(properties)?;
-        let mut cmd = java_tool(Version::V4_1, "org.apache.kafka.tools.ConsoleProducer");
+        let mut cmd = java_tool(Version::NEWEST, "org.apache.kafka.tools.ConsoleProducer");
+        let flags = Version::NEWEST.console_flags(true);
         cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
             .args(["--topic", topic])
-            .arg("--producer.config")
+            .arg(flags.config)
             .arg(&config)
             // Fail fast instead of retrying for the default two minutes.
-            .args(["--producer-property", "delivery.timeout.ms=20000"])
-            .args(["--producer-property", "request.timeout.ms=10000"])
-            .args(["--producer-property", "max.block.ms=20000"])
+            .args([flags.property, "delivery.timeout.ms=20000"])
+            .args([flags.property, "request.timeout.ms=10000"])
+            .args([flags.property, "max.block.ms=20000"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -461,14 +462,14 @@ impl SecureCluster {
     ) -> Result<Vec<String>> {
         let config = self.properties_file(properties)?;
         let mut cmd = java_tool(
-            Version::V4_1,
+            Version::NEWEST,
             "org.apache.kafka.tools.consumer.ConsoleConsumer",
         );
         cmd.args(["--bootstrap-server", &self.bootstrap(protocol)])
             .args(["--topic", topic, "--from-beginning"])
             .args(["--max-messages", &count.to_string()])
             .args(["--timeout-ms", &timeout.as_millis().to_string()])
-            .arg("--consumer.config")
+            .arg(Version::NEWEST.console_flags(false).config)
             .arg(&config)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

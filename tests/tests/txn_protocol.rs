@@ -139,7 +139,7 @@ fn conversation(cluster: &KafkaCluster, tag: &str) {
     assert!(api.finalized_features_epoch >= 0);
     match cluster.version() {
         // The harness's 4.1 cluster runs transactions v2: EndTxn v5 is exercised below.
-        Version::V4_1 => assert_eq!(tv, Some(2)),
+        Version::V4_4 | Version::V4_1 => assert_eq!(tv, Some(2)),
         Version::V3_9 => assert!(!v2 && api.range(26).is_some_and(|r| r.1 == 4)),
     }
 

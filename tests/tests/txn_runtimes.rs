@@ -1,5 +1,5 @@
-//! Transactions on every runtime against real brokers: Kafka 4.1 (transactions v2: Produce v12
-//! enrols partitions, EndTxn v5 bumps the epoch) and Kafka 3.9 (v1: AddPartitionsToTxn,
+//! Transactions on every runtime against real brokers: Kafka 4.4 and 4.1 (transactions v2:
+//! Produce v12 enrols partitions, EndTxn v5 bumps the epoch) and Kafka 3.9 (v1: AddPartitionsToTxn,
 //! AddOffsetsToTxn, TxnOffsetCommit).
 //!
 //! Per runtime (odradek-tokio, odradek-async-std, odradek-smol, odradek-mio's blocking producer), one
@@ -461,6 +461,13 @@ fn every_runtime(version: Version, tag: &str) {
         .map(|rt| run(cluster, rt, tag))
         .collect();
     check(cluster, &runs);
+}
+
+#[test]
+fn transactions_on_every_runtime_against_kafka_4_4() {
+    if kafka::should_run("transactions_on_every_runtime_against_kafka_4_4") {
+        every_runtime(Version::V4_4, "44");
+    }
 }
 
 #[test]

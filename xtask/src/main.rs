@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const HELP: &str = "\
 cargo xtask <command>
 
-  demo [ARGS...]               the main job: start a local Kafka 4.1 (fetched if needed), produce
+  demo [ARGS...]               the main job: start a local Kafka 4.4 (fetched if needed), produce
                                a million records through each runtime (tokio, async-std, smol, mio)
                                with a progress bar, read them all back with Kafka's own Java
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
@@ -26,8 +26,8 @@ cargo xtask <command>
   test                         fmt check, clippy, the shape rules (`structure` below), unit +
                                simulation tests, a 3 s smoke run of
                                every fuzz target (`fuzz` below), then the real-Kafka
-                               suites (Kafka 4.1 and 3.9, fetched if needed; the secured
-                               SSL / SASL / SASL_SSL suites on one 4.1 broker) and a short chaos
+                               suites (Kafka 4.4, 4.1 and 3.9, fetched if needed; the secured
+                               SSL / SASL / SASL_SSL suites on one 4.4 broker) and a short chaos
                                run (below); exits non-zero on any failure and checks that no
                                broker is left running
   bench [--partitions P[,P...]] [--keys K[,K...]] [--records N] [--rounds R] [--warmup N]
@@ -75,7 +75,8 @@ cargo xtask <command>
         [--collect ordered|unordered] [--blackhole-runs RUNTIMES] [--stall-runs RUNTIMES]
         [--lossy-runs RUNTIMES] [--net-records N] [--no-idempotence]
         [--transactional] [--txn-size N] [--txn-runs RUNTIMES] [--txn-records N] [--txn-kills K]
-                               a 3-node Kafka 4.1 (replication 3, min.insync.replicas 2):
+                               a 3-node Kafka 4.4 (ODRADEK_KAFKA_VERSION=4.1 for another;
+                               replication 3, min.insync.replicas 2):
                                while each runtime produces (acks=all, its own process), SIGKILL
                                the leader of a partition being written or a random broker,
                                restart it, wait until it is back in every ISR, repeat; read
@@ -103,8 +104,8 @@ cargo xtask <command>
                                non-zero on any non-zero figure or a peak RSS above
                                buffer.memory + 64 MiB
   kafka fetch [--version V]    fetch Kafka's jars with Maven into .kafka/<V>/lib (default: all)
-  kafka start [--version 4.1|3.9] [--nodes 1|3] [--name N]
-                               start a local KRaft cluster in the background (default 4.1, one
+  kafka start [--version 4.4|4.1|3.9] [--nodes 1|3] [--name N]
+                               start a local KRaft cluster in the background (default 4.4, one
                                node, name \"default\"); prints its bootstrap address
   kafka stop [--name N | --all]
                                stop it (SIGTERM, SIGKILL after 20 s)
@@ -149,9 +150,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `cargo xtask chaos`: fetches Kafka 4.1 if needed, then runs the chaos binary.
+/// `cargo xtask chaos`: fetches Kafka (the newest, or `ODRADEK_KAFKA_VERSION`) if needed,
+/// then runs the chaos binary.
 fn chaos_cmd(args: &[&str]) -> Result<(), String> {
-    fetch_timed(Version::V4_1)?;
+    fetch_timed(Version::from_env().map_err(|e| e.0)?)?;
     status(chaos::command(cargo(), args))
 }
 
@@ -215,7 +217,7 @@ impl<'a> Opts<'a> {
 
     fn version(&self) -> Result<Version, String> {
         self.get("--version")
-            .map_or(Ok(Version::V4_1), |v| Version::parse(v).map_err(|e| e.0))
+            .map_or(Ok(Version::NEWEST), |v| Version::parse(v).map_err(|e| e.0))
     }
 }
 
@@ -515,8 +517,8 @@ fn test(args: &[&str]) -> Result<(), String> {
             run_step(
                 &mut steps,
                 // Includes the secured suites (tests/tests/tls.rs: SSL, SASL_PLAINTEXT,
-                // SASL_SSL on every runtime), one secured Kafka 4.1 start for all of them.
-                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.1 and 3.9, secured 4.1)",
+                // SASL_SSL on every runtime), one secured Kafka 4.4 start for all of them.
+                "cargo test -p odradek-tests -p odradek-cli (real Kafka 4.4, 4.1 and 3.9, secured 4.4)",
                 || {
                     let mut c = cargo();
                     c.args([

@@ -363,13 +363,17 @@ pub(crate) fn negotiate_versions(
     let metadata = protocol::negotiate(ours_md, range(api_key::METADATA)?)?;
     let produce = match range(api_key::PRODUCE) {
         None => Err("the broker does not support Produce"),
-        Some(theirs) => {
+        Some(advertised) => {
+            let theirs = super::produce_floor::usable_produce_range(resp, advertised);
             let ours = match format {
                 MessageFormat::Auto => (ProduceRequest::MIN_VERSION, ProduceRequest::MAX_VERSION),
                 MessageFormat::MessageSetV0 => (0, 1),
                 MessageFormat::MessageSetV1 => (2, 2),
             };
             match protocol::negotiate(ours, theirs) {
+                None if protocol::negotiate(ours, advertised).is_some() => {
+                    Err(super::produce_floor::REJECTED)
+                }
                 None => Err("no Produce version for the configured message format"),
                 Some(v) if v >= 3 => Ok((v, RecordFormat::V2)),
                 Some(2) => Ok((2, RecordFormat::V1)),

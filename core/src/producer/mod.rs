@@ -137,6 +137,7 @@ mod order;
 mod outbox;
 mod partition;
 mod pass;
+mod produce_floor;
 mod record_errors;
 mod recycle;
 mod request;

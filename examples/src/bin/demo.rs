@@ -6,7 +6,7 @@
 //! cargo run --release -p odradek-examples --bin demo -- --bootstrap 127.0.0.1:9092
 //! ```
 //!
-//! 1. Starts a local single-node Kafka 4.1 with the test harness (fetching its jars with Maven
+//! 1. Starts a local single-node Kafka (the newest tested, 4.4) with the test harness (fetching its jars with Maven
 //!    the first time), unless `--bootstrap ADDR` names an existing cluster.
 //! 2. For each runtime — tokio, async-std, smol, mio (the blocking producer thread) — creates a fresh
 //!    topic and produces `--records` records (default 1,000,000) to it: key `k<i % 1000>`, a
@@ -349,7 +349,7 @@ fn verify(
     let progress = Progress::start("read-back", opts.records);
     let counters = progress.counters();
     let summary = read_back(
-        Version::V4_1,
+        Version::NEWEST,
         bootstrap,
         topic,
         Duration::from_secs(30),
@@ -369,8 +369,8 @@ fn verify(
 
 /// Creates a topic on a cluster we did not start, with Kafka's own TopicCommand.
 fn create_topic_external(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
-    kafka::fetch(Version::V4_1).map_err(|e| e.0)?;
-    let out = kafka::java_tool(Version::V4_1, "org.apache.kafka.tools.TopicCommand")
+    kafka::fetch(Version::NEWEST).map_err(|e| e.0)?;
+    let out = kafka::java_tool(Version::NEWEST, "org.apache.kafka.tools.TopicCommand")
         .args([
             "--bootstrap-server",
             bootstrap,
@@ -444,11 +444,15 @@ fn run(opts: &Options) -> Result<bool, String> {
     let bootstrap = match &opts.bootstrap {
         Some(b) => b.clone(),
         None => {
-            eprintln!("starting a local Kafka 4.1 (the first run fetches its jars with Maven)...");
-            let t = Instant::now();
-            let c = KafkaCluster::start(Version::V4_1, 1).map_err(|e| e.0)?;
             eprintln!(
-                "Kafka 4.1 ready at {} in {:.1?}",
+                "starting a local Kafka {} (the first run fetches its jars with Maven)...",
+                Version::NEWEST
+            );
+            let t = Instant::now();
+            let c = KafkaCluster::start(Version::NEWEST, 1).map_err(|e| e.0)?;
+            eprintln!(
+                "Kafka {} ready at {} in {:.1?}",
+                Version::NEWEST,
                 c.bootstrap(),
                 t.elapsed()
             );

@@ -9,7 +9,7 @@
 //!       [--transactional] [--txn-size N] [--txn-runs RUNTIMES] [--txn-records N] [--txn-kills K]
 //! ```
 //!
-//! Starts a 3-node KRaft cluster (Kafka 4.1, replication 3, `min.insync.replicas=2`), and per
+//! Starts a 3-node KRaft cluster (Kafka 4.4, or `ODRADEK_KAFKA_VERSION`; replication 3, `min.insync.replicas=2`), and per
 //! runtime creates a topic of 6 partitions and runs the producer as its own process (this
 //! binary re-executed as `chaos produce ...`, so its peak RSS is its own). While it writes,
 //! the orchestrator kills the leader of a partition being written (odd kills) or a random

@@ -21,8 +21,9 @@ pub(crate) fn orchestrate(o: &Options) -> Result<(), String> {
     if std::env::var_os(odradek_tests::kafka::TOOL_HEAP_ENV).is_none() {
         std::env::set_var(odradek_tests::kafka::TOOL_HEAP_ENV, format!("{heap_mib}m"));
     }
-    eprintln!("chaos: starting a 3-node Kafka 4.1 cluster");
-    let mut start = StartOptions::new(Version::V4_1, 3);
+    let version = Version::from_env().map_err(|e| e.0)?;
+    eprintln!("chaos: starting a 3-node Kafka {version} cluster");
+    let mut start = StartOptions::new(version, 3);
     // A dead broker is fenced (and its partitions move) after 4 s without a heartbeat
     // instead of 9 s: shorter kill cycles, and a frozen leader is fenced while frozen.
     for (k, v) in [
