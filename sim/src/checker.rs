@@ -546,7 +546,7 @@ impl Checker<'_> {
                     self.report.delivered += 1;
                     if md.topic != s.record.topic
                         || s.record.partition.is_some_and(|p| p != md.partition)
-                        || known.map_or(true, |n| md.partition < 0 || md.partition >= n)
+                        || known.is_none_or(|n| md.partition < 0 || md.partition >= n)
                     {
                         self.v(
                             ViolationKind::WrongPartition,
@@ -608,7 +608,7 @@ impl Checker<'_> {
                                 options.fenced_at.is_some_and(|t| *at >= t)
                             }
                             ProduceError::PartitionOutOfRange { .. } => {
-                                known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
+                                known.is_none_or(|n| s.record.partition.is_some_and(|p| p >= n))
                             }
                             _ => false,
                         };
