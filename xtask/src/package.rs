@@ -141,17 +141,29 @@ fn deny() -> Result<(), String> {
         c.args(["install", "cargo-deny", "--locked"]);
         status(c)?;
     }
-    let check = |what: &[&str]| {
-        let mut c = cargo();
-        c.args(["deny", "check", "--hide-inclusion-graph"]);
-        c.args(what);
-        status(c)
-    };
-    check(&["licenses", "bans", "sources"])?;
+    let mut c = cargo();
+    c.args([
+        "deny",
+        "check",
+        "--hide-inclusion-graph",
+        "licenses",
+        "bans",
+        "sources",
+    ]);
+    status(c)?;
     let mut fetch = cargo();
     fetch.args(["deny", "fetch", "db"]);
     if status(fetch).is_ok() {
-        check(&["--disable-fetch", "advisories"])
+        // The database just fetched; `--offline` keeps check from fetching it again.
+        let mut c = cargo();
+        c.args([
+            "deny",
+            "--offline",
+            "check",
+            "--hide-inclusion-graph",
+            "advisories",
+        ]);
+        status(c)
     } else {
         eprintln!("deny: advisories skipped: the RustSec database could not be fetched");
         Ok(())
