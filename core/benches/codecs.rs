@@ -107,6 +107,9 @@ enum Codec {
     /// features cannot be switched in a `cargo bench -p odradek-core` of the workspace:
     /// odradek-sim, a dev-dependency, turns odradek-core's default features back on).
     Flate2Gzip(u32),
+    /// lz4 by lz4_flex (pure Rust), each 64 KiB block by `lz4_flex::block::compress_into` in
+    /// the same frame the producer writes: the alternative to liblz4 (README, "The codecs").
+    Lz4Flex,
 }
 
 impl Codec {
@@ -120,9 +123,14 @@ impl Codec {
                 Some(("gzip", l)) => Codec::Flate2Gzip(level(l).clamp(0, 9) as u32),
                 _ => panic!("case {name}: flate2-gzip-LEVEL"),
             },
+            Some(("lz4", l)) => Codec::Odradek(Compression::Lz4, Some(level(l))),
             None if name == "lz4" => Codec::Odradek(Compression::Lz4, None),
+            None if name == "lz4_flex" => Codec::Lz4Flex,
             None if name == "snappy" => Codec::Odradek(Compression::Snappy, None),
-            _ => panic!("case {name}: gzip-LEVEL, flate2-gzip-LEVEL, zstd-LEVEL, lz4 or snappy"),
+            _ => panic!(
+                "case {name}: gzip-LEVEL, flate2-gzip-LEVEL, zstd-LEVEL, lz4[-LEVEL], lz4_flex \
+                 or snappy"
+            ),
         }
     }
 
@@ -132,6 +140,7 @@ impl Codec {
             Codec::Odradek(Compression::Gzip, _) => backend(),
             Codec::Odradek(_, _) => "odradek",
             Codec::Flate2Gzip(_) => flate2_backend(),
+            Codec::Lz4Flex => "lz4_flex",
         }
     }
 
@@ -140,6 +149,7 @@ impl Codec {
         match self {
             Codec::Odradek(codec, level) => codec.compress(level, input, out).unwrap(),
             Codec::Flate2Gzip(level) => flate2_gzip(level, input, out),
+            Codec::Lz4Flex => lz4_flex_frame(input, out),
         }
     }
 
@@ -148,8 +158,56 @@ impl Codec {
         match self {
             Codec::Odradek(codec, _) => codec,
             Codec::Flate2Gzip(_) => Compression::Gzip,
+            Codec::Lz4Flex => Compression::Lz4,
         }
     }
+
+    /// Reads `packed` (this codec's output for `len` bytes) back: `Compression::decompress`,
+    /// or for `lz4_flex` its frame decoder.
+    fn decompress(self, packed: &[u8], len: usize) -> Vec<u8> {
+        match self {
+            Codec::Lz4Flex => lz4_flex_unframe(packed, len),
+            _ => self.decoder().decompress(packed, len).unwrap(),
+        }
+    }
+}
+
+/// One LZ4 frame of `input` as the producer writes it (same header, 64 KiB independent
+/// blocks, raw when a block does not shrink), each block compressed by lz4_flex.
+#[inline(never)]
+fn lz4_flex_frame(input: &[u8], out: &mut Vec<u8>) {
+    const HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
+    out.extend_from_slice(&HEADER);
+    for block in input.chunks(64 * 1024) {
+        let at = out.len();
+        out.resize(
+            at + 4 + lz4_flex::block::get_maximum_output_size(block.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(block, &mut out[at + 4..]).unwrap();
+        if n < block.len() {
+            out.truncate(at + 4 + n);
+            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+        } else {
+            out.truncate(at);
+            out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+}
+
+/// lz4_flex's frame decoder on `packed`, as odradek-core decoded lz4 before it used liblz4
+/// both ways (the frame check it ran first is left out).
+#[inline(never)]
+fn lz4_flex_unframe(packed: &[u8], len: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(packed.len().saturating_mul(4).min(len));
+    lz4_flex::frame::FrameDecoder::new(packed)
+        .take(len as u64 + 1)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
 }
 
 /// One gzip member of `input` at `level` by flate2's backend, appended to `out` (not inlined,
@@ -172,6 +230,8 @@ fn bench(c: &mut Criterion) {
         "flate2-gzip-1",
         "zstd-3",
         "lz4",
+        "lz4-1",
+        "lz4_flex",
         "snappy",
     ];
     let mut g = c.benchmark_group(format!("compress_16KiB/{backend}"));
@@ -194,10 +254,7 @@ fn bench(c: &mut Criterion) {
                 out.len(),
                 input.len() as f64 / out.len() as f64
             );
-            assert_eq!(
-                codec.decoder().decompress(&out, input.len()).unwrap(),
-                input
-            );
+            assert_eq!(codec.decompress(&out, input.len()), input);
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{size}B")),
                 &input,
@@ -215,8 +272,9 @@ fn bench(c: &mut Criterion) {
 }
 
 /// `ODRADEK_CODEC_ROUNDS=N` skips criterion and compresses one case
-/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip, flate2-gzip or zstd level)
-/// N times, for an instruction count (callgrind) or a CPU time (`/usr/bin/time`) that depends
+/// (`ODRADEK_CODEC_CASE=NAME/SIZE`, e.g. `gzip-6/100B`; any gzip, flate2-gzip, zstd or lz4
+/// level; `lz4_flex`) N times (with `ODRADEK_CODEC_DECODE=1` set, decompresses its output N
+/// times instead), for an instruction count (callgrind) or a CPU time (`/usr/bin/time`) that depends
 /// less on the machine's load than criterion's wall clock (`cargo xtask codecs` does that for every case, beside the Go
 /// clients' codecs on the same bytes). With `ODRADEK_CODEC_INPUT=DIR` it also writes the
 /// case's input to `DIR/records-SIZE.bin`:
@@ -237,6 +295,19 @@ fn rounds(n: usize) {
         std::fs::write(dir.join(format!("records-{size}.bin")), &input).unwrap();
     }
     let mut out = Vec::with_capacity(input.len() + 1024);
+    if std::env::var_os("ODRADEK_CODEC_DECODE").is_some() {
+        // Decompress instead: the case's output, N times.
+        codec.compress(&input, &mut out);
+        for _ in 0..n {
+            black_box(codec.decompress(black_box(&out), input.len()));
+        }
+        println!(
+            "{} {case}: {n} x {} bytes decompressed",
+            codec.library(),
+            out.len()
+        );
+        return;
+    }
     for _ in 0..n {
         out.clear();
         codec.compress(black_box(&input), &mut out);

@@ -130,7 +130,7 @@ fn an_unwritten_request_times_out_like_any_other() {
         let net = cluster.next_event_time();
         let timer = core.poll_timeout().map(|(t, _)| t);
         match (net, timer) {
-            (Some(n), t) if n <= end && t.map_or(true, |t| n <= t) => match cluster.step() {
+            (Some(n), t) if n <= end && t.is_none_or(|t| n <= t) => match cluster.step() {
                 Some(NetEvent::Connected(c)) => core.handle_connected(c, n),
                 Some(NetEvent::Disconnected(c)) => core.handle_disconnected(c, n),
                 Some(NetEvent::Received(c, b)) => core.handle_received(c, &b, n),

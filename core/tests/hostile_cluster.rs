@@ -123,7 +123,7 @@ impl Cluster {
                 self.output(out);
             }
             self.stamp_requests();
-            if !self.sim.next_event_time().is_some_and(|t| t <= self.now) {
+            if self.sim.next_event_time().is_none_or(|t| t > self.now) {
                 return;
             }
             if let Some(event) = self.sim.step() {

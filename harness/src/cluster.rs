@@ -36,7 +36,7 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
 pub enum Lifetime {
     /// Stopped when the [`KafkaCluster`] is dropped or this process ends (tests).
     Watched,
-    /// Keeps running after this process exits; stop it with [`stop_by_name`] (xtask).
+    /// Keeps running after this process exits; stop it with [`stop_by_name`](crate::stop_by_name) (xtask).
     Detached,
 }
 

@@ -9,7 +9,7 @@
 //!
 //! Modules, re-exported at the crate root:
 //!
-//! - [`fetch`]: the broker's jars from Maven ([`fetch()`]), `java` tool commands.
+//! - [`fetch`](mod@fetch): the broker's jars from Maven ([`fetch()`]), `java` tool commands.
 //! - [`cluster`]: [`KafkaCluster`]: start, attach, restart, kill and stop nodes.
 //! - [`config`]: each node's `server.properties`.
 //! - [`process`]: spawning a node under its watchdog, the [`State`] file, pids and signals.

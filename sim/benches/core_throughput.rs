@@ -150,7 +150,7 @@ impl Rig {
             self.drain();
             let timer = self.core.poll_timeout().map(|(t, _)| t);
             match (self.cluster.next_event_time(), timer) {
-                (Some(net), t) if t.map_or(true, |t| net <= t) => {
+                (Some(net), t) if t.is_none_or(|t| net <= t) => {
                     if let Some(ev) = self.cluster.step() {
                         let now = self.cluster.now();
                         self.timed(|core, _| odradek_sim::feed(core, ev, now));

@@ -552,7 +552,7 @@ impl Checker<'_> {
                     self.report.delivered += 1;
                     if md.topic != s.record.topic
                         || s.record.partition.is_some_and(|p| p != md.partition)
-                        || known.map_or(true, |n| md.partition < 0 || md.partition >= n)
+                        || known.is_none_or(|n| md.partition < 0 || md.partition >= n)
                     {
                         self.v(
                             ViolationKind::WrongPartition,
@@ -615,7 +615,7 @@ impl Checker<'_> {
                             }
                             ProduceError::CloseTimedOut => options.closed_now_at == Some(*at),
                             ProduceError::PartitionOutOfRange { .. } => {
-                                known.map_or(true, |n| s.record.partition.is_some_and(|p| p >= n))
+                                known.is_none_or(|n| s.record.partition.is_some_and(|p| p >= n))
                             }
                             _ => false,
                         };

@@ -34,7 +34,7 @@ pub fn step(
     drain(cluster, core, on_output);
     let timer = core.poll_timeout().map(|(t, _)| t);
     match (cluster.next_event_time(), timer) {
-        (Some(net), t) if t.map_or(true, |t| net <= t) => {
+        (Some(net), t) if t.is_none_or(|t| net <= t) => {
             if let Some(ev) = cluster.step() {
                 feed(core, ev, cluster.now());
             }

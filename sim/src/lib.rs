@@ -94,7 +94,7 @@
 //!     }
 //!     let timer = core.poll_timeout().map(|(t, _)| t);
 //!     match (cluster.next_event_time(), timer) {
-//!         (Some(net), t) if t.map_or(true, |t| net <= t) => {
+//!         (Some(net), t) if t.is_none_or(|t| net <= t) => {
 //!             let now = net;
 //!             match cluster.step() {
 //!                 Some(NetEvent::Connected(c)) => core.handle_connected(c, now),

@@ -529,7 +529,7 @@ impl Cluster {
         self.script
             .held
             .iter()
-            .filter(|(c, _, produce)| *produce && conn.map_or(true, |x| x == *c))
+            .filter(|(c, _, produce)| *produce && conn.is_none_or(|x| x == *c))
             .count()
     }
 

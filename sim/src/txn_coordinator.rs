@@ -25,7 +25,7 @@
 //!   transaction commits (v5, transactions v2 only, also enrols the group; before v5 the
 //!   group must have been added, else INVALID_TXN_STATE).
 //! * **EndTxn**: the decision is recorded and answered at once; the markers are written
-//!   afterwards ([`crate::txn_markers`]), and until they all are, EndTxn, InitProducerId,
+//!   afterwards (the `txn_markers` module), and until they all are, EndTxn, InitProducerId,
 //!   AddPartitionsToTxn and AddOffsetsToTxn answer CONCURRENT_TRANSACTIONS. v5
 //!   (transactions v2, KIP-890 part 2) bumps the epoch with every transaction and answers the
 //!   new one; the markers carry it. A retried EndTxn of a completed transaction: before v5,

@@ -150,7 +150,7 @@ impl Cluster {
         id: usize,
     ) {
         if self.txn.is_none()
-            || !batch_attributes(records).is_some_and(|a| a & ATTR_TRANSACTIONAL != 0)
+            || batch_attributes(records).is_none_or(|a| a & ATTR_TRANSACTIONAL == 0)
         {
             return;
         }

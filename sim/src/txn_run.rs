@@ -693,7 +693,7 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
                 p.core.poll_timeout().map(|(t, _)| (t.max(now), 2, i)),
             ];
             for c in cands.into_iter().flatten() {
-                if best.map_or(true, |b| c < b) {
+                if best.is_none_or(|b| c < b) {
                     best = Some(c);
                 }
             }

@@ -78,7 +78,7 @@ fn step(cluster: &mut Cluster, core: &mut ProducerCore) -> bool {
     drain(cluster, core);
     let timer = core.poll_timeout().map(|(t, _)| t);
     match (cluster.next_event_time(), timer) {
-        (Some(net), t) if t.map_or(true, |t| net <= t) => {
+        (Some(net), t) if t.is_none_or(|t| net <= t) => {
             if let Some(ev) = cluster.step() {
                 let now = cluster.now();
                 in_core(|| odradek_sim::feed(core, ev, now));

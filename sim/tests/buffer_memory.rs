@@ -95,7 +95,7 @@ fn main() {
         drop(out);
         let timer = core.poll_timeout().map(|(t, _)| t);
         match (cluster.next_event_time(), timer) {
-            (Some(net), t) if t.map_or(true, |t| net <= t) => {
+            (Some(net), t) if t.is_none_or(|t| net <= t) => {
                 if let Some(ev) = cluster.step() {
                     let now = cluster.now();
                     odradek_sim::feed(&mut core, ev, now);
@@ -153,7 +153,7 @@ fn drain(core: &mut ProducerCore, cluster: &mut Cluster, budget: usize) {
         }
         let timer = core.poll_timeout().map(|(t, _)| t);
         match (cluster.next_event_time(), timer) {
-            (Some(net), t) if t.map_or(true, |t| net <= t) => {
+            (Some(net), t) if t.is_none_or(|t| net <= t) => {
                 if let Some(ev) = cluster.step() {
                     let now = cluster.now();
                     odradek_sim::feed(core, ev, now);

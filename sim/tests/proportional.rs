@@ -89,7 +89,7 @@ impl Rig {
         let timer = self.core.poll_timeout();
         let before = self.core.partitions_visited_for_testing();
         let input = match (self.cluster.next_event_time(), timer) {
-            (Some(net), t) if t.map_or(true, |(t, _)| net <= t) => {
+            (Some(net), t) if t.is_none_or(|(t, _)| net <= t) => {
                 let Some(ev) = self.cluster.step() else {
                     return true;
                 };

@@ -8,6 +8,7 @@ mod chaos;
 mod codecs;
 mod fuzz;
 mod mutants;
+mod package;
 mod structure;
 
 use odradek_kafka_harness as kafka;
@@ -23,7 +24,9 @@ cargo xtask <command>
                                with a progress bar, read them all back with Kafka's own Java
                                consumer to verify, print records/s and MB/s per runtime; ARGS go
                                to the demo binary (`cargo xtask demo --help`)
-  test                         fmt check, clippy, the shape rules (`structure` below), unit +
+  test                         fmt check, clippy, the shape rules (`structure` below), docs
+                               (-D warnings), cargo package of the published crates, the
+                               MSRV check (Rust 1.85), cargo deny (deny.toml), unit +
                                simulation tests, a 3 s smoke run of
                                every fuzz target (`fuzz` below), then the real-Kafka
                                suites (Kafka 4.4, 4.1 and 3.9, fetched if needed; the secured
@@ -490,6 +493,8 @@ fn test(args: &[&str]) -> Result<(), String> {
         "cargo xtask structure (core/src shape rules)",
         || structure::check(&kafka::workspace_root()),
     );
+    // Docs with -D warnings, cargo package, the MSRV, cargo deny (xtask/src/package.rs).
+    package::steps(&mut steps);
     run_step(
         &mut steps,
         "cargo test --workspace (unit + simulation)",

@@ -1,7 +1,7 @@
 //! Compression codecs: none, gzip (every level by libdeflate, or by flate2's backend without the
 //! `gzip-libdeflate` feature; decoded by flate2), snappy (snap; raw, and xerial-framed on decode),
-//! lz4 (LZ4 frame format; blocks compressed by the reference liblz4 through the `lz4` crate,
-//! decoded by lz4_flex) and zstd.
+//! lz4 (LZ4 frame format; blocks compressed, fast or LZ4-HC by level, and decompressed by the
+//! reference liblz4 through the `lz4` crate) and zstd.
 
 mod gzip;
 mod lz4_frame;
@@ -9,7 +9,7 @@ mod snappy;
 mod zstd_frame;
 
 use gzip::gzip_compress;
-use lz4_frame::{check_lz4_frames, lz4_frame};
+use lz4_frame::{lz4_decompress, lz4_frame};
 use snappy::{snappy_compress, snappy_decompress};
 use std::io::Read;
 use zstd_frame::{zstd_compress, zstd_window_log_max};
@@ -68,8 +68,9 @@ pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
 pub struct CompressionLevels {
     /// `compression.gzip.level`: 1 to 9, or -1 (the default) for zlib's default, 6.
     pub gzip: i32,
-    /// `compression.lz4.level`: 1 to 17, default 9. Checked, but not used: lz4 batches are
-    /// always compressed with LZ4's fast compressor, so it does not change the bytes written.
+    /// `compression.lz4.level`: 1 to 17, default 9. As in the Java client, the default level
+    /// compresses with LZ4's fast compressor and any other with LZ4-HC at that level (levels
+    /// above 12 compress as 12).
     pub lz4: i32,
     /// `compression.zstd.level`: -131072 to 22, default 3.
     pub zstd: i32,
@@ -169,10 +170,10 @@ impl Compression {
     /// Compresses `input`, appending to `out`.
     ///
     /// `level` is the codec's level (see [`check_level`](Self::check_level)); `None` takes the
-    /// codec's default ([`CompressionLevels::default`]: gzip -1, which is zlib's 6, zstd 3).
-    /// Snappy and lz4 ignore it: snappy has no levels, and lz4 always uses LZ4's fast compressor
-    /// (liblz4's `LZ4_compress_default`; the Java client's lz4 levels select LZ4-HC, not used
-    /// here).
+    /// codec's default ([`CompressionLevels::default`]: gzip -1, which is zlib's 6, lz4 9,
+    /// zstd 3). Snappy has no levels and ignores it. lz4 at its default level, 9, uses LZ4's
+    /// fast compressor (liblz4's `LZ4_compress_default`) and LZ4-HC at any other, as the Java
+    /// client does.
     ///
     /// Formats written, chosen so that every broker and client can read them:
     /// - gzip: one gzip member.
@@ -219,10 +220,14 @@ impl Compression {
                     }
                 })?;
             }
-            Compression::Lz4 => lz4_frame(input, out).map_err(|e| CompressionError::Corrupt {
-                codec: self,
-                reason: e.to_string(),
-            })?,
+            Compression::Lz4 => {
+                lz4_frame(level.unwrap_or(LZ4_DEFAULT_LEVEL), input, out).map_err(|e| {
+                    CompressionError::Corrupt {
+                        codec: self,
+                        reason: e.to_string(),
+                    }
+                })?
+            }
             Compression::Zstd => {
                 zstd_compress(level.unwrap_or(ZSTD_DEFAULT_LEVEL), input, out).map_err(io_err)?;
             }
@@ -256,15 +261,7 @@ impl Compression {
                 read_bounded(self, flate2::read::MultiGzDecoder::new(input), input, limit)
             }
             Compression::Snappy => snappy_decompress(input, limit),
-            Compression::Lz4 => {
-                check_lz4_frames(input).map_err(|r| corrupt(r.into()))?;
-                read_bounded(
-                    self,
-                    lz4_flex::frame::FrameDecoder::new(input),
-                    input,
-                    limit,
-                )
-            }
+            Compression::Lz4 => lz4_decompress(input, limit),
             Compression::Zstd => {
                 let mut dec = zstd::stream::read::Decoder::with_buffer(input)
                     .map_err(|e| corrupt(e.to_string()))?;
@@ -393,3 +390,6 @@ pub(super) fn read_bounded<R: Read>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lz4_tests;

@@ -47,10 +47,13 @@ fn levels_take_the_java_defaults_and_change_the_output() {
         out(Compression::Zstd, Some(1)),
         out(Compression::Zstd, Some(19))
     );
-    // lz4 always uses LZ4's fast compressor: the level is checked, not used.
-    assert_eq!(
+    // lz4: the Java default, 9, is LZ4's fast compressor; any other level LZ4-HC.
+    let lz4_default = out(Compression::Lz4, None);
+    assert_eq!(lz4_default, out(Compression::Lz4, Some(LZ4_DEFAULT_LEVEL)));
+    assert_ne!(lz4_default, out(Compression::Lz4, Some(12)));
+    assert_ne!(
         out(Compression::Lz4, Some(1)),
-        out(Compression::Lz4, Some(17))
+        out(Compression::Lz4, Some(12))
     );
     assert!(CompressionLevels::default().check().is_ok());
     let bad = CompressionLevels {

@@ -103,7 +103,7 @@ impl ProducerCore {
         let mut best: Option<(Instant, TimeoutReason)> = None;
         let mut consider = |at: Option<Instant>, why: TimeoutReason| {
             if let Some(at) = at.filter(|&at| at > self.clock.last_now) {
-                if best.map_or(true, |(b, _)| at < b) {
+                if best.is_none_or(|(b, _)| at < b) {
                     best = Some((at, why));
                 }
             }

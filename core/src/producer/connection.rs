@@ -241,7 +241,7 @@ impl Connections {
                 .backoff
                 .get(&target)
                 .and_then(|b| b.not_before)
-                .map_or(true, |t| now >= t)
+                .is_none_or(|t| now >= t)
     }
 
     pub(crate) fn next_correlation(&mut self) -> i32 {

@@ -493,7 +493,7 @@ impl ProducerCore {
     /// Shutdown follows Sarama's `shutdown` and the dispatcher's `shuttingDown`: new records
     /// are refused, every open batch seals, everything accepted reaches its outcome (retries
     /// still apply), then every connection is disconnected and [`Output::Closed`] comes
-    /// exactly once, last ([`maybe_finish_close`](Self::maybe_finish_close)).
+    /// exactly once, last.
     pub fn close(&mut self, now: Instant) {
         if self.closing {
             return;
@@ -793,7 +793,7 @@ impl Clock {
     /// Lowers the wake-up to `at` if that is sooner (and still ahead).
     #[inline]
     pub(crate) fn lower_wake(&mut self, at: Instant, why: TimeoutReason) {
-        if at > self.last_now && self.wake.map_or(true, |(w, _)| at < w) {
+        if at > self.last_now && self.wake.is_none_or(|(w, _)| at < w) {
             self.wake = Some((at, why));
         }
     }

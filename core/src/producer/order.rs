@@ -95,7 +95,7 @@ impl PartitionState {
     /// Whether records may enter the broker path now: a leader is known and no backoff runs.
     #[inline]
     pub(crate) fn gate_open(&self, now: Instant) -> bool {
-        self.leader.is_some() && self.backoff_until.map_or(true, |b| now >= b)
+        self.leader.is_some() && self.backoff_until.is_none_or(|b| now >= b)
     }
 
     /// Whether a record of retry `level` must wait in its retry buffer rather than enter the

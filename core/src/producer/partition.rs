@@ -277,7 +277,7 @@ impl PartitionState {
             self.last_batch_len = len;
             sealed += 1;
         }
-        if self.batches.back().map_or(true, |b| b.sealed) {
+        if self.batches.back().is_none_or(|b| b.sealed) {
             // A buffer of the smallest size class holding the header and this record (from a
             // finished batch's buffers when there is one); it doubles as records join.
             // The record list starts small too (what the last batch held, one for the first)

@@ -141,7 +141,7 @@ impl ProducerCore {
         let last_now = self.clock.last_now;
         let mut consider = |at: Option<Instant>, why: TimeoutReason| {
             if let Some(at) = at.filter(|&at| at > last_now) {
-                if best.map_or(true, |(b, _)| at < b) {
+                if best.is_none_or(|(b, _)| at < b) {
                     best = Some((at, why));
                 }
             }

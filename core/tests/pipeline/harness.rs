@@ -277,11 +277,7 @@ impl Harness {
             while let Some(out) = self.core.poll_output() {
                 self.output(out);
             }
-            if !self
-                .cluster
-                .next_event_time()
-                .is_some_and(|t| t <= self.now)
-            {
+            if self.cluster.next_event_time().is_none_or(|t| t > self.now) {
                 return;
             }
             if let Some(event) = self.cluster.step() {

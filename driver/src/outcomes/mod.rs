@@ -212,7 +212,8 @@ impl Router {
     }
 
     /// Routes a failed record's outcome from the core (`Failed`), with the record handed
-    /// back (see [`route`](Self::route)).
+    /// back: its ticket gets it at the next [`settle`](Router::settle), its callback runs at
+    /// the next [`take_callbacks`](Router::take_callbacks).
     pub fn complete(&mut self, id: RecordId, error: ProduceError, record: Record) {
         self.route(id, Err(DeliveryError { error, record }));
     }

@@ -185,7 +185,7 @@ impl Checker<'_> {
             let deadline = refused + within;
             let outage = outages
                 .iter()
-                .any(|(down, up)| *down <= deadline && up.map_or(true, |u| u >= refused));
+                .any(|(down, up)| *down <= deadline && up.is_none_or(|u| u >= refused));
             if outage {
                 return; // maybe no broker to ask
             }

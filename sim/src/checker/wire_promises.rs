@@ -123,7 +123,7 @@ impl Checker<'_> {
                             highest.insert(p.clone(), b.base_sequence);
                         }
                         let retry = seen_before || behind;
-                        let quiet = outstanding.get(&p).map_or(true, |m| m.is_empty());
+                        let quiet = outstanding.get(&p).is_none_or(|m| m.is_empty());
                         let stretch = stretches.entry(p.clone()).or_default();
                         if quiet {
                             // Nothing of the partition out: a new busy stretch begins.
