@@ -104,6 +104,9 @@ pub(crate) struct Transactions {
     bump: bool,
     /// An EndTxn(commit) got no answer: it may have committed.
     unknown: bool,
+    /// The coordinator does not know the producer id: the abort skips EndTxn and ends with
+    /// InitProducerId (see `abortable_while_aborting`).
+    skip_end_txn: bool,
 }
 
 /// What the transaction stage needs besides its own state.
@@ -159,6 +162,7 @@ impl Transactions {
             ended: false,
             bump: false,
             unknown: false,
+            skip_end_txn: false,
         }
     }
 
@@ -302,6 +306,7 @@ impl Transactions {
         self.offsets = None;
         self.to_enroll.clear();
         self.ended = false;
+        self.skip_end_txn = false;
         Ok(())
     }
 
@@ -392,10 +397,10 @@ impl Transactions {
                 if cx.pending > 0 {
                     return None;
                 }
-                if !self.ended && self.started {
+                if !self.ended && self.started && !self.skip_end_txn {
                     return txn(self, TxnApi::EndTxn);
                 }
-                if self.bump && !self.v2 {
+                if (self.bump && !self.v2) || self.skip_end_txn {
                     return txn(self, TxnApi::InitProducerId);
                 }
                 self.completed(cx.io.out);
@@ -412,6 +417,7 @@ impl Transactions {
         self.ended = false;
         self.unknown = false;
         self.bump = false;
+        self.skip_end_txn = false;
         self.asked.clear();
         self.finish(Ok(()), out);
     }

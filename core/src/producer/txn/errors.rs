@@ -96,11 +96,7 @@ impl Transactions {
         let moved =
             code == ErrorCode::NOT_COORDINATOR || code == ErrorCode::COORDINATOR_NOT_AVAILABLE;
         if moved {
-            if matches!(api, TxnApi::OffsetCommit | TxnApi::FindGroupCoordinator) {
-                self.group_coordinator = None;
-            } else {
-                self.coordinator = None;
-            }
+            self.forget_coordinator(api);
         }
         let error = TransactionError::Broker {
             api: api.name(),
@@ -115,7 +111,12 @@ impl Transactions {
                 self.backoff(cx, now);
                 TxnAnswer::Done
             }
-            C::Abortable if self.phase != Phase::Aborting && self.phase != Phase::Init => {
+            C::Abortable if self.phase == Phase::Aborting => {
+                self.abortable_while_aborting(api, code);
+                self.backoff(cx, now);
+                TxnAnswer::Done
+            }
+            C::Abortable if self.phase != Phase::Init => {
                 if code == ErrorCode::INVALID_PRODUCER_ID_MAPPING {
                     self.bump = true;
                 }
@@ -123,6 +124,21 @@ impl Transactions {
                 TxnAnswer::Done
             }
             _ => self.fatal(error, cx),
+        }
+    }
+
+    /// An abortable answer while the transaction is being aborted: the abort goes on (the
+    /// Java client stays in `ABORTING_TRANSACTION`). A late answer to a request sent before
+    /// the abort (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit) changes nothing; an
+    /// EndTxn is sent again after the backoff (TRANSACTION_ABORTABLE), except when the
+    /// coordinator does not know the producer id (INVALID_PRODUCER_ID_MAPPING,
+    /// UNKNOWN_PRODUCER_ID): it would refuse every EndTxn, so the abort ends with
+    /// InitProducerId bumping the epoch instead, as Java's `beginCompletingTransaction` does.
+    fn abortable_while_aborting(&mut self, api: TxnApi, code: ErrorCode) {
+        let unmapped = code == ErrorCode::INVALID_PRODUCER_ID_MAPPING
+            || code == ErrorCode::UNKNOWN_PRODUCER_ID;
+        if api == TxnApi::EndTxn && unmapped {
+            self.skip_end_txn = true;
         }
     }
 }

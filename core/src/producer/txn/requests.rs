@@ -38,9 +38,17 @@ impl Transactions {
                         None => return TxnAnswer::Done,
                     },
                     None => {
-                        if cx.conns.may_connect(target, now) {
-                            cx.conns.connect(target, cx.brokers, &mut cx.io, now);
-                        } else {
+                        let connecting = cx.conns.may_connect(target, now)
+                            && cx
+                                .conns
+                                .connect(target, cx.brokers, &mut cx.io, now)
+                                .is_some();
+                        if !connecting {
+                            if cx.conns.may_connect(target, now) {
+                                // The brokers of the last metadata answer do not include the
+                                // coordinator's (it is down): ask again who coordinates.
+                                self.forget_coordinator(api);
+                            }
                             self.backoff(cx, now); // no input may come: wake to try again
                         }
                         return TxnAnswer::Done;
@@ -182,5 +190,15 @@ impl Transactions {
             self.in_flight = Some((rref, api));
         }
         Ok(sent.is_some())
+    }
+
+    /// Forgets the coordinator `api` goes to (the group's for TxnOffsetCommit), so that
+    /// FindCoordinator is sent again.
+    pub(super) fn forget_coordinator(&mut self, api: TxnApi) {
+        if matches!(api, TxnApi::OffsetCommit | TxnApi::FindGroupCoordinator) {
+            self.group_coordinator = None;
+        } else {
+            self.coordinator = None;
+        }
     }
 }
