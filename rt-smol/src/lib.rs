@@ -1,6 +1,6 @@
 //! # odradek-smol
 //!
-//! A Kafka producer for [smol](smol): the sans-IO [`odradek_core::ProducerCore`] driven by
+//! A Kafka producer for [smol]: the sans-IO [`odradek_core::ProducerCore`] driven by
 //! one background task (the loop lives in [`odradek_driver`]; this crate is the ~100-line
 //! [`SmolRuntime`] behind it).
 //!
