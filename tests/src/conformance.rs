@@ -691,7 +691,7 @@ pub fn legacy_format_refused<R: Runtime>(cluster: &KafkaCluster) {
                         "{format:?} #{i}: expected UnsupportedVersion (KIP-896), got {:?}",
                         e.error
                     );
-                    assert_eq!(&e.record, r);
+                    assert_handed_back(&e.record, r, "the failed record is handed back");
                 }
                 other => panic!(
                     "{format:?} #{i}: expected UnsupportedVersion, got {:?}",
@@ -749,7 +749,11 @@ pub fn record_too_large_for_topic_on<R: Runtime>(target: &Target<'_>) {
             match o {
                 Err(Failure::Delivery(e)) => {
                     assert_eq!(e.error, ProduceError::Broker(ErrorCode::MESSAGE_TOO_LARGE));
-                    assert_eq!(e.record, sent[3], "the failed record is handed back intact");
+                    assert_handed_back(
+                        &e.record,
+                        &sent[3],
+                        "the failed record is handed back intact",
+                    );
                 }
                 other => panic!("the 5000-byte record: expected MESSAGE_TOO_LARGE, got {other:?}"),
             }
@@ -803,7 +807,7 @@ pub fn unknown_topic_on<R: Runtime>(target: &Target<'_>) {
                         ProduceError::UnknownTopic(missing.as_str().into()),
                         "#{i}"
                     );
-                    assert_eq!(&e.record, r);
+                    assert_handed_back(&e.record, r, "the failed record is handed back");
                 }
                 other => panic!("#{i} to the missing topic: expected UnknownTopic, got {other:?}"),
             }
@@ -852,11 +856,23 @@ pub fn closed_port<R: Runtime>() {
                     "#{i}: {:?}",
                     e.error
                 );
-                assert_eq!(e.record, sent[i]);
+                assert_handed_back(&e.record, &sent[i], "the failed record is handed back");
             }
             other => panic!("#{i}: expected a delivery failure, got {other:?}"),
         }
     }
+}
+
+/// Asserts that `got`, a record handed back with its failure, is the record `sent`: the
+/// same in everything, except that a record sent without a timestamp comes back with the
+/// wall-clock one the driver stamped it with at `send`.
+#[track_caller]
+pub fn assert_handed_back(got: &Record, sent: &Record, what: &str) {
+    let expected = match (sent.timestamp, got.timestamp) {
+        (None, Some(stamped)) => sent.clone().timestamp(stamped),
+        _ => sent.clone(),
+    };
+    assert_eq!(got, &expected, "{what}");
 }
 
 /// Close right after sending 500 records: each gets exactly one outcome, the close report
@@ -888,7 +904,9 @@ pub fn close_with_records_in_flight_on<R: Runtime>(target: &Target<'_>) {
         if let Err(f) = o {
             // A typed failure carrying the record back.
             match f {
-                Failure::Delivery(e) => assert_eq!(e.record, sent[i]),
+                Failure::Delivery(e) => {
+                    assert_handed_back(&e.record, &sent[i], "the failed record is handed back")
+                }
                 Failure::Refused(e) => panic!("#{i} refused before close: {e}"),
             }
         }
