@@ -255,6 +255,9 @@ pub enum ViolationKind {
     /// Offsets committed in a transaction visible without it committing, or not visible
     /// although it committed.
     TxnOffsets,
+    /// A transactional producer alone with its `transactional.id` (no second instance to
+    /// fence it) was fenced or failed fatally.
+    TxnFatalAlone,
 }
 
 /// One broken promise.

@@ -88,8 +88,7 @@ pub struct TxnRunReport {
     pub unknown: usize,
     /// Producers told they were fenced.
     pub fenced: usize,
-    /// The only producer with its transactional.id failed fatally (fenced by the coordinator's
-    /// own timeout, ...): not a violation yet, counted.
+    /// The only producer with its transactional.id failed fatally (a violation too).
     pub alone_fatal: bool,
     /// Records `send` accepted.
     pub sent: usize,
@@ -765,10 +764,19 @@ pub fn run_txn_config(config: &TxnSimConfig) -> TxnRunReport {
             }
         }
     }
-    // Alone with its transactional.id, a producer should never be fenced nor fail fatally;
-    // it still happens under faults (86 of 5000 seeds, e.g. a transaction the coordinator
-    // timed out: left), so it is counted, not a violation.
+    // Alone with its transactional.id, a producer is never fenced nor fails fatally: no
+    // other instance bumps its epoch, and the faults (moves, crashes, lost answers, its own
+    // records failing) are retriable or abortable.
     let alone_fatal = producers.len() == 1 && producers[0].fatal.is_some();
+    if alone_fatal {
+        run.violation(
+            ViolationKind::TxnFatalAlone,
+            format!(
+                "the producer alone with its transactional.id failed fatally: {:?}",
+                producers[0].fatal
+            ),
+        );
+    }
     if config.healthy && producers.len() == 1 {
         let p = &producers[0];
         let meant = p.plan.iter().filter(|t| !t.abort).count();

@@ -454,6 +454,10 @@ fn txn_seeds_hold(first: u64, n: u64, threads: u64) -> usize {
         t.failing.extend(s.failing);
     }
     t.failing.sort_by_key(|f| f.0);
+    if t.failing.len() > 20 {
+        let seeds: Vec<String> = t.failing.iter().map(|f| f.0.to_string()).collect();
+        println!("failing txn seeds: {}", seeds.join(" "));
+    }
     for (seed, v) in t.failing.iter().take(20) {
         println!("FAIL txn seed {seed}: {} violations", v.len());
         for v in v.iter().take(5) {

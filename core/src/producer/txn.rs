@@ -29,21 +29,21 @@
 //!   after the backoff; abortable ones: the transaction must be aborted; fenced, unsupported,
 //!   authorization: fatal, every later operation and record is refused or fails.
 //!   One coordinator request is in flight at a time, as in the Java client.
+//!
+//! [`requests`] builds each request and picks its connection; [`errors`] classifies what
+//! failed and what it leads to.
 
-use super::connection::{Connections, Io, RequestKind, RequestRef, Target};
+mod errors;
+mod requests;
+
+use super::connection::{Connections, Io, RequestRef};
 use super::idempotence::{Idempotence, PidState};
-use super::responses::retry_backoff;
 use super::topic::TopicState;
-use super::txn_wire::{decode, offset_commit_request, Extra};
+use super::txn_wire::{decode, Extra};
 pub(crate) use super::txn_wire::{TxnApi, TxnVersions};
 use super::PartitionRef;
 use crate::error::ProduceError;
-use crate::output::{BrokerAddress, Output, TimeoutReason};
-use crate::protocol::{self, ErrorCode, Request};
-use crate::protocol::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, EndTxnRequest,
-    FindCoordinatorRequest, InitProducerIdRequest,
-};
+use crate::output::{BrokerAddress, Output};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::transaction::{GroupMetadata, TransactionError, TransactionState, TxnOffset, TxnOp};
@@ -104,6 +104,9 @@ pub(crate) struct Transactions {
     bump: bool,
     /// An EndTxn(commit) got no answer: it may have committed.
     unknown: bool,
+    /// The coordinator does not know the producer id: the abort skips EndTxn and ends with
+    /// InitProducerId (see `abortable_while_aborting`).
+    skip_end_txn: bool,
 }
 
 /// What the transaction stage needs besides its own state.
@@ -159,6 +162,7 @@ impl Transactions {
             ended: false,
             bump: false,
             unknown: false,
+            skip_end_txn: false,
         }
     }
 
@@ -302,6 +306,7 @@ impl Transactions {
         self.offsets = None;
         self.to_enroll.clear();
         self.ended = false;
+        self.skip_end_txn = false;
         Ok(())
     }
 
@@ -312,34 +317,6 @@ impl Transactions {
         }
     }
 
-    /// The transaction cannot commit any more.
-    fn abortable(&mut self, e: TransactionError, out: &mut super::outbox::Outbox) {
-        if matches!(self.phase, Phase::InTxn | Phase::Committing) {
-            self.phase = Phase::Abortable(e.clone());
-            self.to_enroll.clear();
-            self.offsets = None;
-            self.finish(Err(e), out);
-        }
-    }
-
-    /// The producer can only be closed.
-    fn fatal(&mut self, e: TransactionError, cx: &mut TxnCx<'_>) -> TxnAnswer {
-        let record_error = match &e {
-            TransactionError::Broker { code, .. } if e.is_fenced() => {
-                ProduceError::ProducerFenced(*code)
-            }
-            TransactionError::Broker { code, .. } => ProduceError::ProducerIdRefused(*code),
-            _ => ProduceError::TransactionAborted,
-        };
-        cx.idem.state = PidState::Fatal(record_error.clone());
-        self.phase = Phase::Fatal(e.clone());
-        self.to_enroll.clear();
-        self.offsets = None;
-        self.finish(Err(e), cx.io.out);
-        TxnAnswer::FailUnsent(record_error)
-    }
-
-    /// Part of every advance: notes failures and lost sequences, and sends the next
     /// coordinator request when one is due.
     pub(crate) fn step(&mut self, cx: &mut TxnCx<'_>, now: Instant) -> TxnAnswer {
         // A record of the transaction failed since the last step: it cannot commit.
@@ -420,10 +397,10 @@ impl Transactions {
                 if cx.pending > 0 {
                     return None;
                 }
-                if !self.ended && self.started {
+                if !self.ended && self.started && !self.skip_end_txn {
                     return txn(self, TxnApi::EndTxn);
                 }
-                if self.bump && !self.v2 {
+                if (self.bump && !self.v2) || self.skip_end_txn {
                     return txn(self, TxnApi::InitProducerId);
                 }
                 self.completed(cx.io.out);
@@ -440,178 +417,9 @@ impl Transactions {
         self.ended = false;
         self.unknown = false;
         self.bump = false;
+        self.skip_end_txn = false;
         self.asked.clear();
         self.finish(Ok(()), out);
-    }
-
-    /// Builds and transmits `api`'s request on the right connection (asking for one first
-    /// when there is none).
-    fn send(&mut self, api: TxnApi, cx: &mut TxnCx<'_>, now: Instant) -> TxnAnswer {
-        let node = match api {
-            TxnApi::FindTxnCoordinator | TxnApi::FindGroupCoordinator => None,
-            TxnApi::OffsetCommit => self.group_coordinator,
-            _ => self.coordinator,
-        };
-        let (conn, versions) = match node {
-            None => match cx
-                .conns
-                .ready_for(|v| v.txn.find_coordinator.map(|_| v.clone()))
-            {
-                Some(found) => found,
-                None => return TxnAnswer::Done,
-            },
-            Some(node) => {
-                let target = Target::Node(node);
-                match cx.conns.by_target.get(&target).copied() {
-                    Some(conn) => match cx.conns.conns.get(&conn).and_then(|c| c.versions()) {
-                        Some(v) => (conn, v.clone()),
-                        None => return TxnAnswer::Done,
-                    },
-                    None => {
-                        if cx.conns.may_connect(target, now) {
-                            cx.conns.connect(target, cx.brokers, &mut cx.io, now);
-                        } else {
-                            self.backoff(cx, now); // no input may come: wake to try again
-                        }
-                        return TxnAnswer::Done;
-                    }
-                }
-            }
-        };
-        let t = versions.txn;
-        let pid = cx.idem.producer_id;
-        let epoch = cx.idem.epoch;
-        let id = self.id.clone();
-        let unsupported = |what| TransactionError::Unsupported(what);
-        let sent = match api {
-            TxnApi::FindTxnCoordinator | TxnApi::FindGroupCoordinator => {
-                let (key_type, key) = if api == TxnApi::FindTxnCoordinator {
-                    (protocol::find_coordinator::key_type::TRANSACTION, id)
-                } else {
-                    let group = self.offsets.as_ref().map(|o| o.group.group_id.clone());
-                    (
-                        protocol::find_coordinator::key_type::GROUP,
-                        group.unwrap_or_default(),
-                    )
-                };
-                let body = FindCoordinatorRequest {
-                    key_type,
-                    keys: vec![key],
-                };
-                self.transmit(conn, t.find_coordinator, api, &body, cx, now)
-            }
-            TxnApi::InitProducerId => {
-                let Some(v) = versions.init_producer_id else {
-                    return self.fatal(unsupported("no InitProducerId at the coordinator"), cx);
-                };
-                let bump = self.phase == Phase::Aborting && v >= 3;
-                if self.phase == Phase::Init {
-                    self.v2 = t.v2;
-                }
-                let body = InitProducerIdRequest {
-                    transactional_id: Some(id),
-                    transaction_timeout_ms: self.timeout_ms,
-                    producer_id: if bump { pid } else { -1 },
-                    producer_epoch: if bump { epoch } else { -1 },
-                };
-                self.transmit(conn, Some(v), api, &body, cx, now)
-            }
-            TxnApi::AddPartitions => {
-                let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
-                for &at in &self.to_enroll {
-                    let name = cx.topics[at.topic].name.as_str();
-                    match topics.last_mut().filter(|t| t.name == name) {
-                        Some(t) => t.partitions.push(at.number()),
-                        None => topics.push(AddPartitionsToTxnTopic {
-                            name: name.to_owned(),
-                            partitions: vec![at.number()],
-                        }),
-                    }
-                }
-                let body = AddPartitionsToTxnRequest {
-                    transactional_id: id,
-                    producer_id: pid,
-                    producer_epoch: epoch,
-                    topics,
-                };
-                let sent = self.transmit(conn, t.add_partitions, api, &body, cx, now);
-                if matches!(sent, Ok(true)) {
-                    self.enrolling = std::mem::take(&mut self.to_enroll);
-                }
-                sent
-            }
-            TxnApi::AddOffsets => {
-                let group_id = self.offsets.as_ref().map(|o| o.group.group_id.clone());
-                let body = AddOffsetsToTxnRequest {
-                    transactional_id: id,
-                    producer_id: pid,
-                    producer_epoch: epoch,
-                    group_id: group_id.unwrap_or_default(),
-                };
-                self.transmit(conn, t.add_offsets, api, &body, cx, now)
-            }
-            TxnApi::OffsetCommit => {
-                let Some(o) = &self.offsets else {
-                    return TxnAnswer::Done;
-                };
-                let body = offset_commit_request(id, pid, epoch, o);
-                let version = t.offset_commit.filter(|&v| v >= body.min_version());
-                if version.is_none() {
-                    let e =
-                        unsupported("TxnOffsetCommit with group metadata needs v3+ (Kafka 2.5+)");
-                    self.abortable(e, cx.io.out);
-                    return TxnAnswer::Done;
-                }
-                if self.v2 {
-                    self.started = true;
-                }
-                self.transmit(conn, version, api, &body, cx, now)
-            }
-            TxnApi::EndTxn => {
-                let body = EndTxnRequest {
-                    transactional_id: id,
-                    producer_id: pid,
-                    producer_epoch: epoch,
-                    committed: self.phase == Phase::Committing,
-                };
-                self.transmit(conn, t.end_txn, api, &body, cx, now)
-            }
-        };
-        match sent {
-            Ok(_) => TxnAnswer::Done,
-            Err(e) => self.fatal(e, cx),
-        }
-    }
-
-    /// Transmits `body` as `api` in `version` (`Err` when the broker does not speak it).
-    fn transmit<R: Request>(
-        &mut self,
-        conn: crate::output::ConnId,
-        version: Option<i16>,
-        api: TxnApi,
-        body: &R,
-        cx: &mut TxnCx<'_>,
-        now: Instant,
-    ) -> Result<bool, TransactionError> {
-        let Some(version) = version else {
-            return Err(TransactionError::Unsupported(match api {
-                TxnApi::FindTxnCoordinator | TxnApi::FindGroupCoordinator => {
-                    "no FindCoordinator v1+ (key types)"
-                }
-                TxnApi::AddPartitions => "the coordinator does not speak AddPartitionsToTxn",
-                TxnApi::AddOffsets => "the coordinator does not speak AddOffsetsToTxn",
-                TxnApi::OffsetCommit => "the group coordinator does not speak TxnOffsetCommit",
-                _ => "the coordinator does not speak EndTxn",
-            }));
-        };
-        let kind = RequestKind::Txn { api, version };
-        let sent = cx
-            .conns
-            .transmit(conn, version, body, Some(kind), &mut cx.io, now);
-        if let Some(rref) = sent {
-            self.in_flight = Some((rref, api));
-        }
-        Ok(sent.is_some())
     }
 
     /// Notes partition `at` of the pass (v1): one with batches that is not enrolled in the
@@ -625,30 +433,6 @@ impl Transactions {
         {
             self.to_enroll.push(at);
         }
-    }
-
-    /// The request `rref` got no answer (connection lost or timed out).
-    pub(crate) fn failed(&mut self, rref: RequestRef, cx: &mut TxnCx<'_>, now: Instant) {
-        let Some((req, api)) = self.in_flight else {
-            return;
-        };
-        if req != rref {
-            return;
-        }
-        self.in_flight = None;
-        match api {
-            TxnApi::EndTxn if self.phase == Phase::Committing => self.unknown = true,
-            TxnApi::AddPartitions => self.to_enroll.append(&mut self.enrolling),
-            _ => {}
-        }
-        self.backoff(cx, now);
-    }
-
-    fn backoff(&mut self, cx: &mut TxnCx<'_>, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
-        let at = now + retry_backoff(cx.io.config, cx.rng, self.failures);
-        self.not_before = Some(at);
-        cx.io.clock.lower_wake(at, TimeoutReason::RetryBackoff);
     }
 
     /// The answer to `rref`, a request of `api` in `version`.
@@ -741,60 +525,6 @@ impl Transactions {
                 }
             }
             _ => TxnAnswer::Done,
-        }
-    }
-
-    fn failed_decode(&mut self, api: TxnApi) {
-        if api == TxnApi::EndTxn && self.phase == Phase::Committing {
-            self.unknown = true;
-        }
-        if api == TxnApi::AddPartitions {
-            self.to_enroll.append(&mut self.enrolling);
-        }
-    }
-
-    /// An error code answered to `api`.
-    fn on_error(
-        &mut self,
-        api: TxnApi,
-        code: ErrorCode,
-        cx: &mut TxnCx<'_>,
-        now: Instant,
-    ) -> TxnAnswer {
-        use crate::protocol::TxnErrorCategory as C;
-        if api == TxnApi::AddPartitions {
-            self.to_enroll.append(&mut self.enrolling);
-        }
-        let moved =
-            code == ErrorCode::NOT_COORDINATOR || code == ErrorCode::COORDINATOR_NOT_AVAILABLE;
-        if moved {
-            if matches!(api, TxnApi::OffsetCommit | TxnApi::FindGroupCoordinator) {
-                self.group_coordinator = None;
-            } else {
-                self.coordinator = None;
-            }
-        }
-        let error = TransactionError::Broker {
-            api: api.name(),
-            code,
-        };
-        match code.txn_category() {
-            C::NoError | C::Retriable => {
-                self.backoff(cx, now);
-                TxnAnswer::Done
-            }
-            _ if code == ErrorCode::OPERATION_NOT_ATTEMPTED => {
-                self.backoff(cx, now);
-                TxnAnswer::Done
-            }
-            C::Abortable if self.phase != Phase::Aborting && self.phase != Phase::Init => {
-                if code == ErrorCode::INVALID_PRODUCER_ID_MAPPING {
-                    self.bump = true;
-                }
-                self.abortable(error, cx.io.out);
-                TxnAnswer::Done
-            }
-            _ => self.fatal(error, cx),
         }
     }
 }

@@ -610,3 +610,36 @@ fn v2_lost_producer_state_is_aborted_and_the_end_txn_epoch_restarts_the_sequence
     assert_eq!(h.log("t", 0), ["a-0-0", "b", "c-0-0"]);
     assert_eq!(h.accepted("t", 0).last(), Some(&(5000, 2, 0, 1)));
 }
+
+#[test]
+fn abortable_coordinator_error_during_an_abort_retries_the_end_txn_not_fatal() {
+    for v2 in [false, true] {
+        let mut h = ready(v2);
+        coord(&mut h).script(
+            api_key::END_TXN,
+            Act::Error(ErrorCode::TRANSACTION_ABORTABLE.0),
+        );
+        h.core.begin_transaction().unwrap();
+        let id = h.send("t", Some(0), "x");
+        // Delivered first, so the coordinator knows the transaction and the abort needs EndTxn.
+        for _ in 0..2_000 {
+            h.drain();
+            if h.delivered.contains_key(&id) || !h.tick() {
+                break;
+            }
+        }
+        assert!(h.delivered.contains_key(&id), "v2 {v2}: {:?}", log(&h));
+        h.core.abort_transaction(h.now).unwrap();
+        until_results(&mut h, 2);
+        // The abort went on (the EndTxn sent again after the backoff) and ended: the producer
+        // is usable, not fatal as it was when the abortable answer was taken for a fatal one.
+        assert_eq!(h.txn_results[1], (TxnOp::Abort, Ok(())), "v2 {v2}");
+        assert_eq!(h.core.transaction_state(), TransactionState::Ready);
+        let c = h.coord.as_ref().unwrap();
+        assert_eq!(c.seen("EndTxn").len(), 2, "v2 {v2}: {:?}", c.log);
+        assert_eq!(c.ended.len(), 1, "v2 {v2}: {:?}", c.log);
+        assert!(!c.ended[0].0, "v2 {v2}: an abort: {:?}", c.log);
+        one_transaction(&mut h, 1, "after");
+        assert_eq!(h.log("t", 0).last().map(String::as_str), Some("after-0-0"));
+    }
+}
