@@ -466,14 +466,7 @@ impl Transactions {
         if !code.is_ok() {
             return self.on_error(api, code, cx, now);
         }
-        // A coordinator found is no progress: when its broker stays unreachable, the lookups
-        // in between keep the backoff growing (see `send`).
-        if !matches!(
-            api,
-            TxnApi::FindTxnCoordinator | TxnApi::FindGroupCoordinator
-        ) {
-            self.failures = 0;
-        }
+        self.failures = 0;
         match (api, extra) {
             (TxnApi::FindTxnCoordinator | TxnApi::FindGroupCoordinator, Extra::Node(n, addr)) => {
                 cx.brokers.entry(n).or_insert(addr);
