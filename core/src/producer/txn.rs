@@ -24,7 +24,9 @@
 //! * **Abort** fails the records not sent yet, waits for those in flight, then EndTxn(abort);
 //!   when the producer's sequence state was lost (KIP-360), InitProducerId with the current id
 //!   and epoch bumps the epoch after it (v1; in v2 EndTxn bumps it anyway).
-//! * **Errors.** NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE: look the coordinator up again;
+//! * **Errors.** NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE, a request whose connection was
+//!   lost, or no connection to be had to the coordinator (refused, or its broker gone from
+//!   the metadata): look the coordinator up again;
 //!   CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS and other retriable codes: retry
 //!   after the backoff; abortable ones: the transaction must be aborted; fenced, unsupported,
 //!   authorization: fatal, every later operation and record is refused or fails.

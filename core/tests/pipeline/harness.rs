@@ -40,6 +40,10 @@ pub struct Harness {
     pub coord: Option<FakeCoordinator>,
     /// Every `Output::Transaction`, in order.
     pub txn_results: Vec<(TxnOp, Result<(), TransactionError>)>,
+    /// The node each connection was opened to.
+    conn_node: BTreeMap<u64, i32>,
+    /// Nodes every connect to is refused ([`kill_broker`](Self::kill_broker)).
+    refused: BTreeSet<i32>,
 }
 
 impl Harness {
@@ -73,6 +77,8 @@ impl Harness {
             disconnects: 0,
             coord: None,
             txn_results: Vec::new(),
+            conn_node: BTreeMap::new(),
+            refused: BTreeSet::new(),
         };
         h.apply_versions();
         h
@@ -263,6 +269,20 @@ impl Harness {
         self.cluster.fail_init_producer_id(ErrorCode(code));
     }
 
+    /// Broker `node` is killed as the chaos run kills one (SIGKILL): its connections are
+    /// lost and every connect to it is refused, while the metadata still names it (the
+    /// cluster has not noticed yet).
+    pub fn kill_broker(&mut self, node: i32) {
+        self.refused.insert(node);
+        let open = self.cluster.open_connections();
+        for c in open {
+            if self.conn_node.get(&c.0) == Some(&node) {
+                self.cluster.inject(odradek_sim::Fault::ResetConnection(c));
+            }
+        }
+        self.drain();
+    }
+
     /// The client writes `bytes` on `conn` (bypassing the core's output queue).
     pub fn on_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
         self.cluster
@@ -292,6 +312,16 @@ impl Harness {
         }
         match out {
             Output::Connect { .. } | Output::Transmit { .. } | Output::Disconnect { .. } => {
+                if let Output::Connect { conn, address } = &out {
+                    let node = address.host.trim_start_matches("broker-").parse();
+                    let node = node.unwrap_or(-1);
+                    self.conn_node.insert(conn.0, node);
+                    if self.refused.contains(&node) {
+                        self.connects += 1;
+                        self.core.handle_disconnected(*conn, self.now);
+                        return;
+                    }
+                }
                 if let Some(coord) = &mut self.coord {
                     match &out {
                         Output::Connect { conn, address } => {

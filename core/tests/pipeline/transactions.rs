@@ -643,3 +643,58 @@ fn abortable_coordinator_error_during_an_abort_retries_the_end_txn_not_fatal() {
         assert_eq!(h.log("t", 0).last().map(String::as_str), Some("after-0-0"));
     }
 }
+
+/// The coordinator's broker is killed mid-commit, as in the chaos run (issue 23): its
+/// connection is lost (with the EndTxn in flight, or idle before the commit), every reconnect
+/// is refused, the metadata still names it, and the coordinator has moved to node 2. The
+/// commit completes through a new FindCoordinator, with no user action (it dialled the dead
+/// broker until its timeout before).
+#[test]
+fn coordinator_broker_killed_mid_commit_is_looked_up_again() {
+    for (v2, in_flight) in [(false, true), (true, true), (false, false), (true, false)] {
+        let case = format!("v2={v2} end_txn_in_flight={in_flight}");
+        // The partitions' leader is node 2: only the coordinator is on the killed broker.
+        let mut h = Harness::transactional(txn_config(), v2, &[1, 2], &[("t", &[2, 2])]);
+        h.drain();
+        h.core.init_transactions(h.now).expect("init");
+        until_results(&mut h, 1);
+        h.core.begin_transaction().unwrap();
+        h.send("t", Some(0), "x");
+        h.send("t", Some(1), "y");
+        h.settle();
+        if in_flight {
+            coord(&mut h).script(api_key::END_TXN, Act::Swallow);
+            h.core.commit_transaction(h.now).unwrap();
+            h.drain();
+            assert_eq!(
+                coord(&mut h).seen("EndTxn").len(),
+                1,
+                "{case}: {:?}",
+                log(&h)
+            );
+        }
+        h.kill_broker(1);
+        coord(&mut h).node = 2;
+        if !in_flight {
+            h.core.commit_transaction(h.now).unwrap();
+        }
+        let refused_before = h.connects;
+        until_results(&mut h, 2);
+        assert_eq!(h.txn_results[1], (TxnOp::Commit, Ok(())), "{case}");
+        let c = h.coord.as_ref().unwrap();
+        assert_eq!(c.seen("FindCoordinator(1)").len(), 2, "{case}: {:?}", c.log);
+        assert_eq!(c.ended, [(true, 0)], "{case}: committed once");
+        assert_eq!(h.delivered.len(), 2, "{case}");
+        // It did not keep dialling the dead broker.
+        assert!(
+            h.connects - refused_before <= 3,
+            "{case}: {} connects",
+            h.connects - refused_before
+        );
+        assert_eq!(
+            h.core.transaction_state(),
+            TransactionState::Ready,
+            "{case}"
+        );
+    }
+}

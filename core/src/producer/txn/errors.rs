@@ -45,7 +45,10 @@ impl Transactions {
         TxnAnswer::FailUnsent(record_error)
     }
 
-    /// The request `rref` got no answer (connection lost or timed out).
+    /// The request `rref` got no answer (connection lost or timed out). Its coordinator is
+    /// looked up again before the retry, as Java's `TxnRequestHandler` does on a disconnect:
+    /// when its broker was killed, the coordinator has moved (issue 23: the core kept
+    /// dialling the dead broker while the metadata still named it).
     pub(crate) fn failed(&mut self, rref: RequestRef, cx: &mut TxnCx<'_>, now: Instant) {
         let Some((req, api)) = self.in_flight else {
             return;
@@ -54,6 +57,7 @@ impl Transactions {
             return;
         }
         self.in_flight = None;
+        self.forget_coordinator(api);
         match api {
             TxnApi::EndTxn if self.phase == Phase::Committing => self.unknown = true,
             TxnApi::AddPartitions => self.to_enroll.append(&mut self.enrolling),

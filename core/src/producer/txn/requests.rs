@@ -44,11 +44,13 @@ impl Transactions {
                                 .connect(target, cx.brokers, &mut cx.io, now)
                                 .is_some();
                         if !connecting {
-                            if cx.conns.may_connect(target, now) {
-                                // The brokers of the last metadata answer do not include the
-                                // coordinator's (it is down): ask again who coordinates.
-                                self.forget_coordinator(api);
-                            }
+                            // Either the brokers of the last metadata answer do not include
+                            // the coordinator's, or the last connection to it failed (lost,
+                            // or refused: its broker may be dead while the metadata still
+                            // names it). Ask again who coordinates, as Java does when the
+                            // coordinator is not ready; it answers the same node if it has
+                            // not moved, dialled again once its reconnect backoff ends.
+                            self.forget_coordinator(api);
                             self.backoff(cx, now); // no input may come: wake to try again
                         }
                         return TxnAnswer::Done;
