@@ -603,13 +603,26 @@ fn verdict(
             fig.duplicated
         );
     }
+    run_problems(o, kills, peak, report.buffer_memory, &mut problems);
+    Ok((line, problems))
+}
+
+/// What every run is judged on besides its records: the kills it asked for happened while
+/// producing, and the producer's peak RSS stayed within buffer.memory + [`RSS_SLACK`].
+pub(crate) fn run_problems(
+    o: &Options,
+    kills: u32,
+    peak: u64,
+    buffer_memory: u64,
+    problems: &mut Vec<String>,
+) {
     if kills < o.kills {
         problems.push(format!(
             "only {kills} of {} kills happened while producing",
             o.kills
         ));
     }
-    let limit = report.buffer_memory + RSS_SLACK;
+    let limit = buffer_memory + RSS_SLACK;
     if peak > limit {
         problems.push(format!(
             "peak RSS {} MiB above buffer.memory + 64 MiB = {} MiB",
@@ -617,7 +630,6 @@ fn verdict(
             limit >> 20
         ));
     }
-    Ok((line, problems))
 }
 
 /// Waits until a live node's metadata shows no partition of `topic` led by `dead`.

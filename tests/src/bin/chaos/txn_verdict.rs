@@ -2,7 +2,7 @@
 //! odd kills' victim), and the verdict: the producer's transactions against what Kafka's Java
 //! consumer reads back with `isolation.level=read_committed`.
 
-use crate::options::{Mode, Options, RSS_SLACK};
+use crate::options::{Mode, Options};
 use odradek_tests::chaos;
 use odradek_tests::chaos_txn::{self, TxnEnd};
 use odradek_tests::kafka::KafkaCluster;
@@ -97,19 +97,6 @@ pub(crate) fn verdict_txn(
             report.misreported
         ));
     }
-    if kills < o.kills {
-        problems.push(format!(
-            "only {kills} of {} kills happened while producing",
-            o.kills
-        ));
-    }
-    let limit = report.buffer_memory + RSS_SLACK;
-    if peak > limit {
-        problems.push(format!(
-            "peak RSS {} MiB above buffer.memory + 64 MiB = {} MiB",
-            peak >> 20,
-            limit >> 20
-        ));
-    }
+    crate::orchestrate::run_problems(o, kills, peak, report.buffer_memory, &mut problems);
     Ok((line, problems))
 }
