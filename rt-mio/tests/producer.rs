@@ -660,32 +660,19 @@ fn embedded_close_with_acks_none_writes_everything_queued() {
             .unwrap();
     }
     producer.close();
-    let mut events = Events::with_capacity(64);
-    let deadline = Instant::now() + PATIENCE;
     let mut delivered = 0;
-    let mut closed = false;
-    while !closed {
-        assert!(
-            Instant::now() < deadline,
-            "timed out; delivered {delivered}"
-        );
-        let timeout = producer.timeout().map_or(Duration::from_millis(100), |t| {
-            t.min(Duration::from_millis(100))
-        });
-        poll.poll(&mut events, Some(timeout)).unwrap();
-        for event in events.iter() {
-            producer.handle_event(event);
-        }
-        producer.after_poll();
-        while let Some(event) = producer.poll_event() {
-            match event {
-                ProducerEvent::Delivered { .. } => delivered += 1,
-                ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
-                ProducerEvent::Closed => closed = true,
-                ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
-            }
-        }
-    }
+    let closed = std::cell::Cell::new(false);
+    drive_until(
+        &mut poll,
+        &mut producer,
+        |event| match event {
+            ProducerEvent::Delivered { .. } => delivered += 1,
+            ProducerEvent::Failed { error, .. } => panic!("unexpected failure: {error}"),
+            ProducerEvent::Closed => closed.set(true),
+            ProducerEvent::Transaction { op, .. } => panic!("no transaction started: {op:?}"),
+        },
+        |_| closed.get(),
+    );
     assert_eq!(delivered, ACKS_NONE_RECORDS);
     assert_eq!(producer.connections(), 0, "close disconnects everything");
     assert_eq!(
