@@ -47,6 +47,9 @@ pub(crate) struct Outbox {
     /// Transactional producer: the first record failure since the transaction stage last
     /// looked (a transaction with a failed record cannot commit). `None` otherwise.
     pub txn_failure: Option<Option<ProduceError>>,
+    /// Set by [`close_now`](super::ProducerCore::close_now): every failure from then on is
+    /// reported (output, counters, events) with this error, whatever step failed the record.
+    pub fail_as: Option<ProduceError>,
 }
 
 /// The gauges of now that a [`Stats`] snapshot reports beside the counters.
@@ -120,6 +123,7 @@ impl Outbox {
         pool.charged -= p.held;
         self.pending -= 1;
         self.failed_while_closing |= self.close_progress.is_some();
+        let error = self.fail_as.clone().unwrap_or(error);
         self.count_failed(&p.record.topic, &error);
         self.push(Output::Failed {
             id: p.id,
